@@ -1,0 +1,201 @@
+//! The engine: simulated time, the event queue, seed streams, the trace and the run loop.
+//!
+//! `sim` holds no Redis logic and no fault policy. A model (the world of nodes and network, or a
+//! benchmark) implements [`Model`]; the [`Engine`] pops events in `(time, seq)` order and hands
+//! each to the model with the engine itself as context, so the model can read `now`, schedule more
+//! events and record to the trace. Reaching a limit (simulated time or event count) is a reported
+//! [`Stop`], never a hang.
+
+pub mod queue;
+pub mod seed;
+pub mod trace;
+
+pub use crate::time::{SimDuration, SimTime};
+use crate::net::{NetScheduler, NetTimer};
+use queue::EventQueue;
+use trace::Trace;
+
+/// Bounds on one call to [`Engine::run`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Process events at or before this time, then stop with the clock set to it.
+    pub until: SimTime,
+    /// Stop once the engine has processed this many events in total.
+    pub max_events: u64,
+}
+
+impl Limits {
+    pub fn until(t: SimTime) -> Limits {
+        Limits { until: t, max_events: u64::MAX }
+    }
+}
+
+/// Why a run stopped.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stop {
+    /// No events remain. The clock reads `Limits::until` unless that was `SimTime::MAX`.
+    Idle,
+    /// The next event lies after `Limits::until`; the clock now reads `until`.
+    TimeLimit,
+    /// `Limits::max_events` events have been processed.
+    EventLimit,
+}
+
+/// What the engine drives.
+pub trait Model<E> {
+    fn handle(&mut self, engine: &mut Engine<E>, event: E);
+}
+
+/// The discrete-event engine.
+pub struct Engine<E> {
+    queue: EventQueue<E>,
+    now: SimTime,
+    events: u64,
+    pub trace: Trace,
+}
+
+impl<E> Default for Engine<E> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<E> Engine<E> {
+    pub fn new() -> Engine<E> {
+        Engine { queue: EventQueue::new(), now: SimTime::ZERO, events: 0, trace: Trace::new() }
+    }
+
+    /// The current simulated time: the time of the event being handled.
+    #[inline]
+    pub fn now(&self) -> SimTime {
+        self.now
+    }
+
+    /// Events processed so far.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// Events waiting.
+    pub fn pending(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub fn next_time(&self) -> Option<SimTime> {
+        self.queue.peek_time()
+    }
+
+    /// Schedules `event` at `at`. Scheduling in the past is a bug.
+    #[inline]
+    pub fn schedule(&mut self, at: SimTime, event: E) {
+        assert!(at >= self.now, "event scheduled in the past: {at:?} < {:?}", self.now);
+        self.queue.push(at, event);
+    }
+
+    /// Runs until a limit is reached or no events remain. May be called repeatedly with growing
+    /// limits; running in slices processes exactly the same events as one call.
+    pub fn run<M: Model<E>>(&mut self, model: &mut M, limits: Limits) -> Stop {
+        loop {
+            if self.events >= limits.max_events {
+                return Stop::EventLimit;
+            }
+            match self.queue.peek_time() {
+                None => {
+                    // Nothing left before `until` either: the clock still reaches it, so that
+                    // "run for 100 ms" means the same with or without pending events.
+                    if limits.until != SimTime::MAX {
+                        self.now = self.now.max(limits.until);
+                    }
+                    return Stop::Idle;
+                }
+                Some(t) if t > limits.until => {
+                    self.now = self.now.max(limits.until);
+                    return Stop::TimeLimit;
+                }
+                Some(_) => {}
+            }
+            // The peek above saw an event, so pop returns one.
+            let (t, event) = self.queue.pop().expect("peeked event vanished");
+            assert!(t >= self.now, "time went backwards");
+            self.now = t;
+            self.events += 1;
+            model.handle(self, event);
+        }
+    }
+}
+
+impl<E: From<NetTimer>> NetScheduler for Engine<E> {
+    #[inline]
+    fn schedule(&mut self, at: SimTime, timer: NetTimer) {
+        Engine::schedule(self, at, E::from(timer));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A model that reschedules each event `gap` later, `remaining` times.
+    struct Ticker {
+        seen: Vec<(u64, u32)>,
+    }
+
+    impl Model<u32> for Ticker {
+        fn handle(&mut self, e: &mut Engine<u32>, ev: u32) {
+            self.seen.push((e.now().as_nanos(), ev));
+            e.trace.record(e.now().as_nanos(), trace::TraceKind::Timer, u64::from(ev), 0, 0);
+            if ev < 100 {
+                e.schedule(e.now() + SimDuration::from_nanos(10), ev + 1);
+            }
+        }
+    }
+
+    #[test]
+    fn a_time_limit_is_a_reported_outcome() {
+        let mut e = Engine::new();
+        e.schedule(SimTime::ZERO, 0);
+        let mut m = Ticker { seen: vec![] };
+        assert_eq!(e.run(&mut m, Limits::until(SimTime::from_nanos(55))), Stop::TimeLimit);
+        assert_eq!(e.now(), SimTime::from_nanos(55));
+        assert_eq!(m.seen.len(), 6);
+        assert_eq!(e.run(&mut m, Limits::until(SimTime::MAX)), Stop::Idle);
+        assert_eq!(m.seen.len(), 101);
+        assert_eq!(e.now(), SimTime::from_nanos(1000));
+        assert_eq!(e.run(&mut m, Limits::until(SimTime::from_nanos(5000))), Stop::Idle);
+        assert_eq!(e.now(), SimTime::from_nanos(5000), "an idle run still moves the clock to its limit");
+    }
+
+    #[test]
+    fn an_event_limit_stops_a_run_that_would_never_end() {
+        struct Forever;
+        impl Model<()> for Forever {
+            fn handle(&mut self, e: &mut Engine<()>, _: ()) {
+                e.schedule(e.now(), ());
+            }
+        }
+        let mut e = Engine::new();
+        e.schedule(SimTime::ZERO, ());
+        let limits = Limits { until: SimTime::MAX, max_events: 1000 };
+        assert_eq!(e.run(&mut Forever, limits), Stop::EventLimit);
+        assert_eq!(e.events(), 1000);
+    }
+
+    #[test]
+    fn running_in_slices_gives_the_same_trace_as_one_run() {
+        let whole = {
+            let mut e = Engine::new();
+            e.schedule(SimTime::ZERO, 0);
+            e.run(&mut Ticker { seen: vec![] }, Limits::until(SimTime::MAX));
+            e.trace.hash()
+        };
+        let mut e = Engine::new();
+        e.schedule(SimTime::ZERO, 0);
+        let mut m = Ticker { seen: vec![] };
+        for slice in 1..=20 {
+            e.run(&mut m, Limits::until(SimTime::from_nanos(slice * 77)));
+        }
+        e.run(&mut m, Limits::until(SimTime::MAX));
+        assert_eq!(e.trace.hash(), whole);
+    }
+}
