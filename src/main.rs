@@ -25,13 +25,16 @@ enum Command {
         /// Events per measured run.
         #[arg(long, default_value_t = 5_000_000)]
         events: u64,
+        /// Connections in the ping-pong workload (each keeps one message in flight).
+        #[arg(long, default_value_t = 2_000)]
+        connections: u32,
     },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Bench { json, events } => bench(json, events),
+        Command::Bench { json, events, connections } => bench(json, events, connections),
     }
 }
 
@@ -47,8 +50,8 @@ fn best_rate(reps: u32, f: impl Fn() -> u64) -> f64 {
     best
 }
 
-fn bench(json: bool, events: u64) -> ExitCode {
-    let p = PingPong { events, ..PingPong::default() };
+fn bench(json: bool, events: u64, connections: u32) -> ExitCode {
+    let p = PingPong { events, connections, ..PingPong::default() };
     let engine = best_rate(3, || engine_pingpong(p).events);
     let baseline = best_rate(3, || baseline_pingpong(p).events);
     let ratio = engine / baseline;

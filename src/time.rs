@@ -93,9 +93,19 @@ impl SimDuration {
 
     /// The time `bytes` take to serialise onto a link of `bits_per_sec`, rounded up to a whole
     /// nanosecond. A bandwidth of 0 means unlimited (no serialisation delay).
+    #[inline]
     pub fn transmit(bytes: u64, bits_per_sec: u64) -> SimDuration {
         if bits_per_sec == 0 {
             return SimDuration::ZERO;
+        }
+        // Fast path, exact: when the bandwidth divides 8e15, a byte takes a whole number of
+        // femtoseconds, and the product fits a u64 for any single write below a few gigabytes.
+        // This avoids a 128-bit division on every write (measured by `replsim bench`).
+        const FEMTOS_PER_BYTE_AT_1BPS: u64 = 8 * 1_000_000 * NANOS_PER_SEC;
+        if FEMTOS_PER_BYTE_AT_1BPS % bits_per_sec == 0 {
+            if let Some(fs) = bytes.checked_mul(FEMTOS_PER_BYTE_AT_1BPS / bits_per_sec) {
+                return SimDuration(fs.div_ceil(1_000_000));
+            }
         }
         let bits = bytes as u128 * 8 * NANOS_PER_SEC as u128;
         let ns = bits.div_ceil(bits_per_sec as u128);
@@ -190,6 +200,9 @@ mod tests {
     #[test]
     fn transmit_rounds_up_and_zero_bandwidth_is_unlimited() {
         assert_eq!(SimDuration::transmit(1, 3_000_000_000).as_nanos(), 3);
+        assert_eq!(SimDuration::transmit(3, 3_000_000_000).as_nanos(), 8);
+        assert_eq!(SimDuration::transmit(1, 100_000_000).as_nanos(), 80);
+        assert_eq!(SimDuration::transmit(5, 7_000_000).as_nanos(), 5_715);
         assert_eq!(SimDuration::transmit(1 << 30, 0), SimDuration::ZERO);
     }
 

@@ -50,6 +50,10 @@ pub trait Model<E> {
 /// The discrete-event engine.
 pub struct Engine<E> {
     queue: EventQueue<E>,
+    /// The event popped past a time limit, kept here rather than pushed back: pushing it again
+    /// would give it a new `seq` and could reorder it among equal-time events, so a run in slices
+    /// would differ from a run in one go.
+    stashed: Option<(SimTime, E)>,
     now: SimTime,
     events: u64,
     pub trace: Trace,
@@ -63,7 +67,7 @@ impl<E> Default for Engine<E> {
 
 impl<E> Engine<E> {
     pub fn new() -> Engine<E> {
-        Engine { queue: EventQueue::new(), now: SimTime::ZERO, events: 0, trace: Trace::new() }
+        Engine { queue: EventQueue::new(), stashed: None, now: SimTime::ZERO, events: 0, trace: Trace::new() }
     }
 
     /// The current simulated time: the time of the event being handled.
@@ -79,11 +83,14 @@ impl<E> Engine<E> {
 
     /// Events waiting.
     pub fn pending(&self) -> usize {
-        self.queue.len()
+        self.queue.len() + usize::from(self.stashed.is_some())
     }
 
     pub fn next_time(&self) -> Option<SimTime> {
-        self.queue.peek_time()
+        match &self.stashed {
+            Some((t, _)) => Some(*t),
+            None => self.queue.peek_time(),
+        }
     }
 
     /// Schedules `event` at `at`. Scheduling in the past is a bug.
@@ -100,23 +107,28 @@ impl<E> Engine<E> {
             if self.events >= limits.max_events {
                 return Stop::EventLimit;
             }
-            match self.queue.peek_time() {
-                None => {
-                    // Nothing left before `until` either: the clock still reaches it, so that
-                    // "run for 100 ms" means the same with or without pending events.
-                    if limits.until != SimTime::MAX {
-                        self.now = self.now.max(limits.until);
-                    }
-                    return Stop::Idle;
+            let next = match self.stashed.take() {
+                // Something scheduled between runs may come before the stashed event.
+                Some(st) if self.queue.peek_time().is_some_and(|t| t < st.0) => {
+                    self.stashed = Some(st);
+                    self.queue.pop()
                 }
-                Some(t) if t > limits.until => {
+                Some(st) => Some(st),
+                None => self.queue.pop(),
+            };
+            let Some((t, event)) = next else {
+                // Nothing left before `until` either: the clock still reaches it, so that "run
+                // for 100 ms" means the same with or without pending events.
+                if limits.until != SimTime::MAX {
                     self.now = self.now.max(limits.until);
-                    return Stop::TimeLimit;
                 }
-                Some(_) => {}
+                return Stop::Idle;
+            };
+            if t > limits.until {
+                self.stashed = Some((t, event));
+                self.now = self.now.max(limits.until);
+                return Stop::TimeLimit;
             }
-            // The peek above saw an event, so pop returns one.
-            let (t, event) = self.queue.pop().expect("peeked event vanished");
             assert!(t >= self.now, "time went backwards");
             self.now = t;
             self.events += 1;
@@ -179,6 +191,17 @@ mod tests {
         let limits = Limits { until: SimTime::MAX, max_events: 1000 };
         assert_eq!(e.run(&mut Forever, limits), Stop::EventLimit);
         assert_eq!(e.events(), 1000);
+    }
+
+    #[test]
+    fn an_event_scheduled_between_runs_still_runs_in_time_order() {
+        let mut e = Engine::new();
+        e.schedule(SimTime::from_nanos(100), 500);
+        let mut m = Ticker { seen: vec![] };
+        e.run(&mut m, Limits::until(SimTime::from_nanos(10)));
+        e.schedule(SimTime::from_nanos(50), 1000);
+        e.run(&mut m, Limits::until(SimTime::from_nanos(100)));
+        assert_eq!(m.seen, vec![(50, 1000), (100, 500)]);
     }
 
     #[test]
