@@ -5,5 +5,6 @@
 
 pub mod bench;
 pub mod net;
+pub mod redis;
 pub mod sim;
 pub mod time;

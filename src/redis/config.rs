@@ -1,0 +1,526 @@
+//! Node configuration: the redis.conf directives the simulator honours, with Redis's names,
+//! defaults, value notation and CONFIG SET errors; plus the cost model, which has no redis.conf
+//! equivalent and uses `replsim-` names.
+//!
+//! Defaults are Redis 7.2's (spec §0.1). Memory values use redis.conf notation (`1mb` = 1048576,
+//! `1m` = 1000000, `64kb`, `2gb`); times are whole seconds where redis.conf uses seconds. The cost
+//! model's durations accept `ms`/`us`/`s` suffixes.
+
+use std::fmt;
+
+/// `repl-diskless-load`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum DisklessLoad {
+    Disabled,
+    OnEmptyDb,
+    Swapdb,
+}
+
+impl DisklessLoad {
+    pub fn name(self) -> &'static str {
+        match self {
+            DisklessLoad::Disabled => "disabled",
+            DisklessLoad::OnEmptyDb => "on-empty-db",
+            DisklessLoad::Swapdb => "swapdb",
+        }
+    }
+}
+
+/// One class of `client-output-buffer-limit`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct BufferLimit {
+    pub hard_bytes: u64,
+    pub soft_bytes: u64,
+    pub soft_secs: u64,
+}
+
+/// What takes time in Redis, outside the network. Calibrated to published Redis figures; see
+/// docs/scenario-format.md for the sources of each default.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct CostModel {
+    /// Fixed part of a fork, in nanoseconds.
+    pub fork_base_ns: u64,
+    /// Fork time per GiB of dataset, in nanoseconds (page-table copy).
+    pub fork_ns_per_gb: u64,
+    /// RDB serialisation rate, bytes per second.
+    pub rdb_save_bytes_per_sec: u64,
+    /// RDB load rate, bytes per second.
+    pub rdb_load_bytes_per_sec: u64,
+    /// CPU time of one command, in nanoseconds.
+    pub command_ns: u64,
+}
+
+impl Default for CostModel {
+    fn default() -> Self {
+        CostModel {
+            fork_base_ns: 1_000_000,
+            fork_ns_per_gb: 10_000_000,
+            rdb_save_bytes_per_sec: 200_000_000,
+            rdb_load_bytes_per_sec: 300_000_000,
+            command_ns: 1_000,
+        }
+    }
+}
+
+/// The configuration of one node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub repl_backlog_size: u64,
+    pub repl_backlog_ttl_secs: u64,
+    pub repl_timeout_secs: u64,
+    pub repl_ping_replica_period_secs: u64,
+    pub repl_diskless_sync: bool,
+    pub repl_diskless_sync_delay_secs: u64,
+    pub repl_diskless_sync_max_replicas: u64,
+    pub repl_diskless_load: DisklessLoad,
+    pub repl_disable_tcp_nodelay: bool,
+    pub client_output_buffer_limit_normal: BufferLimit,
+    pub client_output_buffer_limit_replica: BufferLimit,
+    pub client_output_buffer_limit_pubsub: BufferLimit,
+    pub min_replicas_to_write: u64,
+    pub min_replicas_max_lag_secs: u64,
+    pub replica_serve_stale_data: bool,
+    pub replica_read_only: bool,
+    pub replica_priority: u64,
+    pub replica_lazy_flush: bool,
+    pub replica_announce_ip: Option<String>,
+    pub replica_announce_port: u16,
+    pub masterauth: Option<String>,
+    pub masteruser: Option<String>,
+    pub requirepass: Option<String>,
+    /// `save` points; empty means `save ""` (no RDB snapshots). Used only to decide whether a
+    /// disk BGSAVE nobody waits for may be killed.
+    pub save: Vec<(u64, u64)>,
+    pub databases: u64,
+    pub lazyfree_lazy_expire: bool,
+    pub rdbchecksum: bool,
+    pub cost: CostModel,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            repl_backlog_size: 1 << 20,
+            repl_backlog_ttl_secs: 3600,
+            repl_timeout_secs: 60,
+            repl_ping_replica_period_secs: 10,
+            repl_diskless_sync: true,
+            repl_diskless_sync_delay_secs: 5,
+            repl_diskless_sync_max_replicas: 0,
+            repl_diskless_load: DisklessLoad::Disabled,
+            repl_disable_tcp_nodelay: false,
+            client_output_buffer_limit_normal: BufferLimit { hard_bytes: 0, soft_bytes: 0, soft_secs: 0 },
+            client_output_buffer_limit_replica: BufferLimit { hard_bytes: 256 << 20, soft_bytes: 64 << 20, soft_secs: 60 },
+            client_output_buffer_limit_pubsub: BufferLimit { hard_bytes: 32 << 20, soft_bytes: 8 << 20, soft_secs: 60 },
+            min_replicas_to_write: 0,
+            min_replicas_max_lag_secs: 10,
+            replica_serve_stale_data: true,
+            replica_read_only: true,
+            replica_priority: 100,
+            replica_lazy_flush: false,
+            replica_announce_ip: None,
+            replica_announce_port: 0,
+            masterauth: None,
+            masteruser: None,
+            requirepass: None,
+            save: vec![(3600, 1), (300, 100), (60, 10000)],
+            databases: 16,
+            lazyfree_lazy_expire: false,
+            rdbchecksum: true,
+            cost: CostModel::default(),
+        }
+    }
+}
+
+/// The smallest backlog CONFIG SET allows (`CONFIG_REPL_BACKLOG_MIN_SIZE`).
+pub const REPL_BACKLOG_MIN_SIZE: u64 = 16 * 1024;
+
+/// Why a directive could not be set. The text follows Redis's `CONFIG SET` errors.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigError {
+    Unknown(String),
+    Invalid { name: String, reason: String },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Unknown(name) => write!(f, "Unknown option or number of arguments for CONFIG SET - '{name}'"),
+            ConfigError::Invalid { name, reason } => write!(f, "CONFIG SET failed (possibly related to argument '{name}') - {reason}"),
+        }
+    }
+}
+
+/// Every directive name the node knows, in the order CONFIG GET * lists them.
+pub const DIRECTIVES: &[&str] = &[
+    "repl-backlog-size",
+    "repl-backlog-ttl",
+    "repl-timeout",
+    "repl-ping-replica-period",
+    "repl-diskless-sync",
+    "repl-diskless-sync-delay",
+    "repl-diskless-sync-max-replicas",
+    "repl-diskless-load",
+    "repl-disable-tcp-nodelay",
+    "client-output-buffer-limit",
+    "min-replicas-to-write",
+    "min-replicas-max-lag",
+    "replica-serve-stale-data",
+    "replica-read-only",
+    "replica-priority",
+    "replica-lazy-flush",
+    "replica-announce-ip",
+    "replica-announce-port",
+    "masterauth",
+    "masteruser",
+    "requirepass",
+    "save",
+    "databases",
+    "lazyfree-lazy-expire",
+    "rdbchecksum",
+    "replsim-fork-time",
+    "replsim-fork-time-per-gb",
+    "replsim-rdb-save-rate",
+    "replsim-rdb-load-rate",
+    "replsim-command-time",
+];
+
+/// Old names Redis still accepts for the same directives.
+fn canonical(name: &str) -> String {
+    let lower = name.to_ascii_lowercase();
+    let replaced = match lower.as_str() {
+        "slave-serve-stale-data" => "replica-serve-stale-data",
+        "slave-read-only" => "replica-read-only",
+        "slave-priority" => "replica-priority",
+        "slave-lazy-flush" => "replica-lazy-flush",
+        "slave-announce-ip" => "replica-announce-ip",
+        "slave-announce-port" => "replica-announce-port",
+        "repl-ping-slave-period" => "repl-ping-replica-period",
+        "min-slaves-to-write" => "min-replicas-to-write",
+        "min-slaves-max-lag" => "min-replicas-max-lag",
+        other => other,
+    };
+    replaced.to_string()
+}
+
+/// Parses a memory value as Redis's `memtoull`: an integer with an optional unit, `k`/`m`/`g`
+/// (powers of 1000) or `kb`/`mb`/`gb` (powers of 1024), case-insensitive.
+pub fn parse_memory(s: &str) -> Option<u64> {
+    let t = s.trim().to_ascii_lowercase();
+    let (digits, mul) = if let Some(d) = t.strip_suffix("gb") {
+        (d, 1u64 << 30)
+    } else if let Some(d) = t.strip_suffix("mb") {
+        (d, 1 << 20)
+    } else if let Some(d) = t.strip_suffix("kb") {
+        (d, 1 << 10)
+    } else if let Some(d) = t.strip_suffix('g') {
+        (d, 1_000_000_000)
+    } else if let Some(d) = t.strip_suffix('m') {
+        (d, 1_000_000)
+    } else if let Some(d) = t.strip_suffix('k') {
+        (d, 1_000)
+    } else if let Some(d) = t.strip_suffix('b') {
+        (d, 1)
+    } else {
+        (t.as_str(), 1)
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<u64>().ok()?.checked_mul(mul)
+}
+
+/// Parses a duration with a unit suffix (`us`, `ms`, `s`, `m`, `h`) into nanoseconds. A bare
+/// integer is seconds.
+pub fn parse_duration_ns(s: &str) -> Option<u64> {
+    let t = s.trim().to_ascii_lowercase();
+    let (digits, mul) = if let Some(d) = t.strip_suffix("us") {
+        (d, 1_000u64)
+    } else if let Some(d) = t.strip_suffix("ms") {
+        (d, 1_000_000)
+    } else if let Some(d) = t.strip_suffix("ns") {
+        (d, 1)
+    } else if let Some(d) = t.strip_suffix('s') {
+        (d, 1_000_000_000)
+    } else if let Some(d) = t.strip_suffix('m') {
+        (d, 60_000_000_000)
+    } else if let Some(d) = t.strip_suffix('h') {
+        (d, 3_600_000_000_000)
+    } else {
+        (t.as_str(), 1_000_000_000)
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<u64>().ok()?.checked_mul(mul)
+}
+
+fn format_duration_ns(ns: u64) -> String {
+    if ns % 1_000_000_000 == 0 {
+        format!("{}s", ns / 1_000_000_000)
+    } else if ns % 1_000_000 == 0 {
+        format!("{}ms", ns / 1_000_000)
+    } else if ns % 1_000 == 0 {
+        format!("{}us", ns / 1_000)
+    } else {
+        format!("{ns}ns")
+    }
+}
+
+fn yes_no(v: bool) -> String {
+    if v { "yes" } else { "no" }.to_string()
+}
+
+impl Config {
+    /// Sets a directive from its redis.conf text. `from_config_set` applies CONFIG SET's extra
+    /// rules (the backlog clamp to 16 KB), which loading a config file does not.
+    pub fn set(&mut self, name: &str, value: &str, from_config_set: bool) -> Result<(), ConfigError> {
+        let name = canonical(name);
+        let invalid = |reason: &str| ConfigError::Invalid { name: name.clone(), reason: reason.to_string() };
+        let memory = || parse_memory(value).ok_or_else(|| invalid("argument must be a memory value"));
+        let int = |min: u64, max: u64| -> Result<u64, ConfigError> {
+            let v: i64 = value.trim().parse().map_err(|_| invalid("argument couldn't be parsed into an integer"))?;
+            if v < min as i64 || v as u64 > max {
+                return Err(invalid(&format!("argument must be between {min} and {max} inclusive")));
+            }
+            Ok(v as u64)
+        };
+        let boolean = || match value.trim().to_ascii_lowercase().as_str() {
+            "yes" => Ok(true),
+            "no" => Ok(false),
+            _ => Err(invalid("argument must be 'yes' or 'no'")),
+        };
+        let opt_string = || if value.is_empty() { None } else { Some(value.to_string()) };
+        let duration = || parse_duration_ns(value).ok_or_else(|| invalid("argument must be a duration such as 500ms, 2s or 100us"));
+        let rate = || parse_memory(value.trim_end_matches("/s")).filter(|&v| v > 0).ok_or_else(|| invalid("argument must be a positive memory value per second, such as 200mb"));
+        const INT_MAX: u64 = i32::MAX as u64;
+        match name.as_str() {
+            "repl-backlog-size" => {
+                let mut v = memory()?;
+                if from_config_set {
+                    v = v.max(REPL_BACKLOG_MIN_SIZE);
+                }
+                if v == 0 {
+                    return Err(invalid("argument must be a memory value greater than 0"));
+                }
+                self.repl_backlog_size = v;
+            }
+            "repl-backlog-ttl" => self.repl_backlog_ttl_secs = int(0, INT_MAX)?,
+            "repl-timeout" => self.repl_timeout_secs = int(1, INT_MAX)?,
+            "repl-ping-replica-period" => self.repl_ping_replica_period_secs = int(1, INT_MAX)?,
+            "repl-diskless-sync" => self.repl_diskless_sync = boolean()?,
+            "repl-diskless-sync-delay" => self.repl_diskless_sync_delay_secs = int(0, INT_MAX)?,
+            "repl-diskless-sync-max-replicas" => self.repl_diskless_sync_max_replicas = int(0, INT_MAX)?,
+            "repl-diskless-load" => {
+                self.repl_diskless_load = match value.trim().to_ascii_lowercase().as_str() {
+                    "disabled" => DisklessLoad::Disabled,
+                    "on-empty-db" => DisklessLoad::OnEmptyDb,
+                    "swapdb" => DisklessLoad::Swapdb,
+                    _ => return Err(invalid("argument(s) must be one of the following: disabled, on-empty-db, swapdb")),
+                }
+            }
+            "repl-disable-tcp-nodelay" => self.repl_disable_tcp_nodelay = boolean()?,
+            "client-output-buffer-limit" => self.set_buffer_limits(value).map_err(|r| invalid(&r))?,
+            "min-replicas-to-write" => self.min_replicas_to_write = int(0, INT_MAX)?,
+            "min-replicas-max-lag" => self.min_replicas_max_lag_secs = int(0, INT_MAX)?,
+            "replica-serve-stale-data" => self.replica_serve_stale_data = boolean()?,
+            "replica-read-only" => self.replica_read_only = boolean()?,
+            "replica-priority" => self.replica_priority = int(0, INT_MAX)?,
+            "replica-lazy-flush" => self.replica_lazy_flush = boolean()?,
+            "replica-announce-ip" => self.replica_announce_ip = opt_string(),
+            "replica-announce-port" => self.replica_announce_port = int(0, 65535)? as u16,
+            "masterauth" => self.masterauth = opt_string(),
+            "masteruser" => self.masteruser = opt_string(),
+            "requirepass" => self.requirepass = opt_string(),
+            "save" => self.save = parse_save(value).ok_or_else(|| invalid("Invalid save parameters"))?,
+            "databases" => self.databases = int(1, INT_MAX)?,
+            "lazyfree-lazy-expire" => self.lazyfree_lazy_expire = boolean()?,
+            "rdbchecksum" => self.rdbchecksum = boolean()?,
+            "replsim-fork-time" => self.cost.fork_base_ns = duration()?,
+            "replsim-fork-time-per-gb" => self.cost.fork_ns_per_gb = duration()?,
+            "replsim-rdb-save-rate" => self.cost.rdb_save_bytes_per_sec = rate()?,
+            "replsim-rdb-load-rate" => self.cost.rdb_load_bytes_per_sec = rate()?,
+            "replsim-command-time" => self.cost.command_ns = duration()?,
+            _ => return Err(ConfigError::Unknown(name)),
+        }
+        Ok(())
+    }
+
+    /// `client-output-buffer-limit <class> <hard> <soft> <secs> [<class> ...]`.
+    fn set_buffer_limits(&mut self, value: &str) -> Result<(), String> {
+        let words: Vec<&str> = value.split_whitespace().collect();
+        if words.is_empty() || words.len() % 4 != 0 {
+            return Err("Wrong number of arguments in buffer limit configuration.".into());
+        }
+        let mut updated = self.clone();
+        for w in words.chunks(4) {
+            let (hard, soft) = match (parse_memory(w[1]), parse_memory(w[2])) {
+                (Some(h), Some(s)) => (h, s),
+                _ => return Err("Error in hard, soft or soft_seconds setting in buffer limit configuration.".into()),
+            };
+            let secs: u64 = w[3].parse().map_err(|_| "Error in hard, soft or soft_seconds setting in buffer limit configuration.".to_string())?;
+            let limit = BufferLimit { hard_bytes: hard, soft_bytes: soft, soft_secs: secs };
+            match w[0].to_ascii_lowercase().as_str() {
+                "normal" => updated.client_output_buffer_limit_normal = limit,
+                "replica" | "slave" => updated.client_output_buffer_limit_replica = limit,
+                "pubsub" => updated.client_output_buffer_limit_pubsub = limit,
+                other => return Err(format!("Invalid client class specified in buffer limit configuration: {other}")),
+            }
+        }
+        *self = updated;
+        Ok(())
+    }
+
+    /// The value of a directive as CONFIG GET prints it, or `None` if unknown.
+    pub fn get(&self, name: &str) -> Option<String> {
+        let name = canonical(name);
+        let limit = |l: &BufferLimit| format!("{} {} {}", l.hard_bytes, l.soft_bytes, l.soft_secs);
+        Some(match name.as_str() {
+            "repl-backlog-size" => self.repl_backlog_size.to_string(),
+            "repl-backlog-ttl" => self.repl_backlog_ttl_secs.to_string(),
+            "repl-timeout" => self.repl_timeout_secs.to_string(),
+            "repl-ping-replica-period" => self.repl_ping_replica_period_secs.to_string(),
+            "repl-diskless-sync" => yes_no(self.repl_diskless_sync),
+            "repl-diskless-sync-delay" => self.repl_diskless_sync_delay_secs.to_string(),
+            "repl-diskless-sync-max-replicas" => self.repl_diskless_sync_max_replicas.to_string(),
+            "repl-diskless-load" => self.repl_diskless_load.name().to_string(),
+            "repl-disable-tcp-nodelay" => yes_no(self.repl_disable_tcp_nodelay),
+            "client-output-buffer-limit" => format!(
+                "normal {} slave {} pubsub {}",
+                limit(&self.client_output_buffer_limit_normal),
+                limit(&self.client_output_buffer_limit_replica),
+                limit(&self.client_output_buffer_limit_pubsub)
+            ),
+            "min-replicas-to-write" => self.min_replicas_to_write.to_string(),
+            "min-replicas-max-lag" => self.min_replicas_max_lag_secs.to_string(),
+            "replica-serve-stale-data" => yes_no(self.replica_serve_stale_data),
+            "replica-read-only" => yes_no(self.replica_read_only),
+            "replica-priority" => self.replica_priority.to_string(),
+            "replica-lazy-flush" => yes_no(self.replica_lazy_flush),
+            "replica-announce-ip" => self.replica_announce_ip.clone().unwrap_or_default(),
+            "replica-announce-port" => self.replica_announce_port.to_string(),
+            "masterauth" => self.masterauth.clone().unwrap_or_default(),
+            "masteruser" => self.masteruser.clone().unwrap_or_default(),
+            "requirepass" => self.requirepass.clone().unwrap_or_default(),
+            "save" => self.save.iter().map(|(s, c)| format!("{s} {c}")).collect::<Vec<_>>().join(" "),
+            "databases" => self.databases.to_string(),
+            "lazyfree-lazy-expire" => yes_no(self.lazyfree_lazy_expire),
+            "rdbchecksum" => yes_no(self.rdbchecksum),
+            "replsim-fork-time" => format_duration_ns(self.cost.fork_base_ns),
+            "replsim-fork-time-per-gb" => format_duration_ns(self.cost.fork_ns_per_gb),
+            "replsim-rdb-save-rate" => self.cost.rdb_save_bytes_per_sec.to_string(),
+            "replsim-rdb-load-rate" => self.cost.rdb_load_bytes_per_sec.to_string(),
+            "replsim-command-time" => format_duration_ns(self.cost.command_ns),
+            _ => return None,
+        })
+    }
+
+    /// The replica output-buffer hard limit as enforced: raised to the backlog size when lower,
+    /// so that a partial resync of a full backlog never trips it (networking.c).
+    pub fn replica_hard_limit_effective(&self) -> u64 {
+        let hard = self.client_output_buffer_limit_replica.hard_bytes;
+        if hard != 0 && hard < self.repl_backlog_size {
+            self.repl_backlog_size
+        } else {
+            hard
+        }
+    }
+}
+
+fn parse_save(value: &str) -> Option<Vec<(u64, u64)>> {
+    let v = value.trim().trim_matches('"');
+    if v.is_empty() {
+        return Some(Vec::new());
+    }
+    let words: Vec<&str> = v.split_whitespace().collect();
+    if words.len() % 2 != 0 {
+        return None;
+    }
+    words.chunks(2).map(|w| Some((w[0].parse().ok()?, w[1].parse().ok()?))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_values_follow_memtoull() {
+        assert_eq!(parse_memory("1mb"), Some(1_048_576));
+        assert_eq!(parse_memory("1m"), Some(1_000_000));
+        assert_eq!(parse_memory("64KB"), Some(65_536));
+        assert_eq!(parse_memory("2gb"), Some(2 << 30));
+        assert_eq!(parse_memory("100"), Some(100));
+        assert_eq!(parse_memory("-1"), None);
+        assert_eq!(parse_memory("1.5mb"), None);
+        assert_eq!(parse_memory("mb"), None);
+    }
+
+    #[test]
+    fn defaults_are_redis_7_2() {
+        let c = Config::default();
+        assert_eq!(c.get("repl-backlog-size").unwrap(), "1048576");
+        assert_eq!(c.get("repl-diskless-sync").unwrap(), "yes");
+        assert_eq!(c.get("repl-timeout").unwrap(), "60");
+        assert_eq!(c.get("client-output-buffer-limit").unwrap(), "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60");
+        assert_eq!(c.get("min-replicas-max-lag").unwrap(), "10");
+    }
+
+    #[test]
+    fn config_set_clamps_the_backlog_but_a_config_file_does_not() {
+        let mut c = Config::default();
+        c.set("repl-backlog-size", "100", true).unwrap();
+        assert_eq!(c.repl_backlog_size, 16384);
+        c.set("repl-backlog-size", "100", false).unwrap();
+        assert_eq!(c.repl_backlog_size, 100);
+    }
+
+    #[test]
+    fn buffer_limits_parse_per_class_and_accept_slave() {
+        let mut c = Config::default();
+        c.set("client-output-buffer-limit", "replica 512k 0 0", true).unwrap();
+        assert_eq!(c.client_output_buffer_limit_replica, BufferLimit { hard_bytes: 512_000, soft_bytes: 0, soft_secs: 0 });
+        c.set("client-output-buffer-limit", "slave 1mb 1mb 10", true).unwrap();
+        assert_eq!(c.client_output_buffer_limit_replica.soft_secs, 10);
+        assert!(c.set("client-output-buffer-limit", "replica 1mb", true).is_err());
+    }
+
+    #[test]
+    fn hard_limit_below_backlog_is_raised_to_the_backlog() {
+        let mut c = Config::default();
+        c.set("repl-backlog-size", "100mb", true).unwrap();
+        c.set("client-output-buffer-limit", "replica 512k 0 0", true).unwrap();
+        assert_eq!(c.replica_hard_limit_effective(), 100 << 20);
+    }
+
+    #[test]
+    fn errors_read_like_redis() {
+        let mut c = Config::default();
+        assert_eq!(c.set("nosuch", "1", true).unwrap_err().to_string(), "Unknown option or number of arguments for CONFIG SET - 'nosuch'");
+        assert_eq!(
+            c.set("repl-timeout", "0", true).unwrap_err().to_string(),
+            "CONFIG SET failed (possibly related to argument 'repl-timeout') - argument must be between 1 and 2147483647 inclusive"
+        );
+        assert_eq!(
+            c.set("repl-diskless-sync", "maybe", true).unwrap_err().to_string(),
+            "CONFIG SET failed (possibly related to argument 'repl-diskless-sync') - argument must be 'yes' or 'no'"
+        );
+    }
+
+    #[test]
+    fn old_slave_names_are_accepted() {
+        let mut c = Config::default();
+        c.set("min-slaves-to-write", "1", true).unwrap();
+        assert_eq!(c.min_replicas_to_write, 1);
+    }
+
+    #[test]
+    fn cost_model_durations_take_units() {
+        let mut c = Config::default();
+        c.set("replsim-fork-time", "20ms", true).unwrap();
+        assert_eq!(c.cost.fork_base_ns, 20_000_000);
+        c.set("replsim-rdb-save-rate", "100mb", true).unwrap();
+        assert_eq!(c.cost.rdb_save_bytes_per_sec, 100 << 20);
+        assert_eq!(parse_duration_ns("500ms"), Some(500_000_000));
+        assert_eq!(parse_duration_ns("-1s"), None);
+    }
+}

@@ -1,0 +1,271 @@
+//! The dataset: numbered databases of string keys, with expiry, plus an optional synthetic bulk
+//! part per database.
+//!
+//! Keys live in a hash table with a fixed, seedless hasher, so iteration order depends only on
+//! the sequence of operations, never on a random seed. Anything that must be canonical (the RDB,
+//! the digest) does not depend on iteration order at all: the RDB sorts, the digest XORs.
+//!
+//! The synthetic bulk part describes N keys of fixed sizes that are never materialised. It counts
+//! in DBSIZE, in the digest and in the RDB's size, so a 20 GB dataset costs no memory.
+
+use hashbrown::HashMap;
+use rustc_hash::FxBuildHasher;
+
+/// A string value and its absolute expiry (unix milliseconds), if any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub value: Vec<u8>,
+    pub expire_at_ms: Option<u64>,
+}
+
+/// N keys that exist only as a description: `bulk:<index>` padded to `key_bytes`, each holding
+/// `value_bytes` bytes. Workload keys never use the `bulk:` prefix.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Bulk {
+    pub count: u64,
+    pub key_bytes: u32,
+    pub value_bytes: u32,
+}
+
+impl Bulk {
+    /// The exact RDB encoding size of one entry: type byte, length-prefixed key and value.
+    pub fn entry_rdb_bytes(&self) -> u64 {
+        1 + rdb_len_bytes(u64::from(self.key_bytes)) + u64::from(self.key_bytes) + rdb_len_bytes(u64::from(self.value_bytes)) + u64::from(self.value_bytes)
+    }
+
+    pub fn rdb_bytes(&self) -> u64 {
+        self.count * self.entry_rdb_bytes()
+    }
+
+    /// Approximate memory the keys would take in Redis (key, value and per-key overhead), for
+    /// the fork-time cost and `used-mem`.
+    pub fn memory_bytes(&self) -> u64 {
+        self.count * (u64::from(self.key_bytes) + u64::from(self.value_bytes) + 64)
+    }
+}
+
+/// Bytes of an RDB length prefix for `len` (rdb.c `rdbSaveLen`).
+pub fn rdb_len_bytes(len: u64) -> u64 {
+    if len < 1 << 6 {
+        1
+    } else if len < 1 << 14 {
+        2
+    } else if len <= u64::from(u32::MAX) {
+        5
+    } else {
+        9
+    }
+}
+
+type Map = HashMap<Vec<u8>, Entry, FxBuildHasher>;
+
+/// One numbered database.
+#[derive(Clone, Debug, Default)]
+pub struct Db {
+    map: Map,
+    pub bulk: Option<Bulk>,
+}
+
+impl Db {
+    pub fn len(&self) -> u64 {
+        self.map.len() as u64 + self.bulk.map_or(0, |b| b.count)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn get(&self, key: &[u8]) -> Option<&Entry> {
+        self.map.get(key)
+    }
+
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        self.map.get_mut(key)
+    }
+
+    /// Sets `key` to `value`, reusing the existing allocation when the key exists.
+    pub fn set(&mut self, key: &[u8], value: &[u8], expire_at_ms: Option<u64>) {
+        match self.map.get_mut(key) {
+            Some(e) => {
+                e.value.clear();
+                e.value.extend_from_slice(value);
+                e.expire_at_ms = expire_at_ms;
+            }
+            None => {
+                self.map.insert(key.to_vec(), Entry { value: value.to_vec(), expire_at_ms });
+            }
+        }
+    }
+
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        self.map.remove(key)
+    }
+
+    pub fn contains(&self, key: &[u8]) -> bool {
+        self.map.contains_key(key)
+    }
+
+    /// Keys with an expiry at or before `now_ms`, sorted.
+    pub fn expired_keys(&self, now_ms: u64) -> Vec<Vec<u8>> {
+        let mut keys: Vec<Vec<u8>> = self.map.iter().filter(|(_, e)| e.expire_at_ms.is_some_and(|t| t <= now_ms)).map(|(k, _)| k.clone()).collect();
+        keys.sort();
+        keys
+    }
+
+    pub fn expires_count(&self) -> u64 {
+        self.map.values().filter(|e| e.expire_at_ms.is_some()).count() as u64
+    }
+
+    /// Every materialised entry, sorted by key (canonical order for the RDB).
+    pub fn sorted_entries(&self) -> Vec<(&Vec<u8>, &Entry)> {
+        let mut v: Vec<_> = self.map.iter().collect();
+        v.sort_by(|a, b| a.0.cmp(b.0));
+        v
+    }
+
+    pub fn clear(&mut self) {
+        self.map.clear();
+        self.bulk = None;
+    }
+
+    pub fn materialised_len(&self) -> u64 {
+        self.map.len() as u64
+    }
+
+    /// Bytes of keys and values held (materialised part only).
+    pub fn materialised_bytes(&self) -> u64 {
+        self.map.iter().map(|(k, e)| (k.len() + e.value.len()) as u64).sum()
+    }
+}
+
+/// All databases of a node.
+#[derive(Clone, Debug)]
+pub struct Keyspace {
+    pub dbs: Vec<Db>,
+}
+
+impl Keyspace {
+    pub fn new(databases: usize) -> Keyspace {
+        Keyspace { dbs: (0..databases.max(1)).map(|_| Db::default()).collect() }
+    }
+
+    pub fn db(&self, i: usize) -> &Db {
+        &self.dbs[i]
+    }
+
+    pub fn db_mut(&mut self, i: usize) -> &mut Db {
+        &mut self.dbs[i]
+    }
+
+    /// Total keys in all databases.
+    pub fn len(&self) -> u64 {
+        self.dbs.iter().map(Db::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Removes everything; returns how many keys were removed.
+    pub fn flush(&mut self) -> u64 {
+        let n = self.len();
+        for db in &mut self.dbs {
+            db.clear();
+        }
+        n
+    }
+
+    /// An order-independent digest of the whole dataset: the XOR of a hash of every
+    /// `(db, key, value, expiry)`, like `DEBUG DIGEST`. Two nodes with equal data have equal
+    /// digests whatever order their keys were written in. An empty dataset digests to 0.
+    pub fn digest(&self) -> u64 {
+        let mut d = 0u64;
+        for (i, db) in self.dbs.iter().enumerate() {
+            for (k, e) in &db.map {
+                let mut h = Fnv::new();
+                h.write(&(i as u64).to_le_bytes());
+                h.write(&(k.len() as u64).to_le_bytes());
+                h.write(k);
+                h.write(&e.value);
+                h.write(&e.expire_at_ms.unwrap_or(u64::MAX).to_le_bytes());
+                d ^= mix(h.0);
+            }
+            if let Some(b) = db.bulk {
+                let mut h = Fnv::new();
+                h.write(b"bulk");
+                for v in [i as u64, b.count, u64::from(b.key_bytes), u64::from(b.value_bytes)] {
+                    h.write(&v.to_le_bytes());
+                }
+                d ^= mix(h.0);
+            }
+        }
+        d
+    }
+
+    /// Approximate memory of the dataset, for fork cost and `used-mem`.
+    pub fn memory_bytes(&self) -> u64 {
+        self.dbs.iter().map(|db| db.materialised_bytes() + db.materialised_len() * 64 + db.bulk.map_or(0, |b| b.memory_bytes())).sum()
+    }
+}
+
+struct Fnv(u64);
+
+impl Fnv {
+    fn new() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+}
+
+/// A finaliser (splitmix64) so that XOR-combining hashes does not cancel structure.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_digest_ignores_write_order_and_sees_every_field() {
+        let mut a = Keyspace::new(16);
+        let mut b = Keyspace::new(16);
+        a.db_mut(0).set(b"x", b"1", None);
+        a.db_mut(0).set(b"y", b"2", None);
+        b.db_mut(0).set(b"y", b"2", None);
+        b.db_mut(0).set(b"x", b"1", None);
+        assert_eq!(a.digest(), b.digest());
+        b.db_mut(0).set(b"x", b"1", Some(5));
+        assert_ne!(a.digest(), b.digest());
+        b.db_mut(0).set(b"x", b"1", None);
+        b.db_mut(1).set(b"z", b"", None);
+        assert_ne!(a.digest(), b.digest());
+        assert_eq!(Keyspace::new(16).digest(), 0);
+    }
+
+    #[test]
+    fn bulk_keys_count_without_being_materialised() {
+        let mut k = Keyspace::new(16);
+        k.db_mut(0).bulk = Some(Bulk { count: 1_000_000, key_bytes: 16, value_bytes: 1000 });
+        assert_eq!(k.len(), 1_000_000);
+        // type 1 + len 1 + 16 + len 2 + 1000
+        assert_eq!(k.db(0).bulk.unwrap().entry_rdb_bytes(), 1020);
+        assert_ne!(k.digest(), 0);
+    }
+
+    #[test]
+    fn rdb_length_prefixes_follow_rdbsavelen() {
+        assert_eq!(rdb_len_bytes(63), 1);
+        assert_eq!(rdb_len_bytes(64), 2);
+        assert_eq!(rdb_len_bytes(16383), 2);
+        assert_eq!(rdb_len_bytes(16384), 5);
+        assert_eq!(rdb_len_bytes(1 << 32), 9);
+    }
+}
