@@ -1,5 +1,27 @@
 //! The Redis node: sans-IO replication logic faithful to Redis 7.2.
+//!
+//! `redis` owns every replication decision: handshake, PSYNC, the shared replication buffer and
+//! backlog, full sync through RDB snapshots, timeouts, WAIT, min-replicas, INFO and logs. It
+//! touches no clock, socket, file, thread, stdout, global or engine type: time arrives as `now`,
+//! randomness from the node's own seeded stream, and bytes through `handle_*`/`poll_*`.
+
+mod commands;
 pub mod config;
+mod info;
 pub mod keyspace;
+pub mod log;
+mod master;
+mod node;
 pub mod rdb;
+mod replbuf;
+mod replica;
 pub mod resp;
+#[cfg(test)]
+mod pair;
+#[cfg(test)]
+mod tests;
+
+pub use node::{
+    Action, ClientId, CommandResult, ConnId, DropReason, Event, Node, NodeParams, Persisted, ReplState, ReplicaState, Stats, Transmit,
+};
+pub use replbuf::ReplBuffer;

@@ -181,6 +181,8 @@ pub struct Decoder {
     frame_start: usize,
     /// Size in bytes of the last frame returned.
     last_frame_bytes: usize,
+    /// Where the last frame returned starts.
+    last_frame_start: usize,
     /// Whether the peer has authenticated (Redis limits unauthenticated requests).
     pub authenticated: bool,
 }
@@ -209,6 +211,8 @@ impl Decoder {
         self.buf.drain(..shift);
         self.pos -= shift;
         self.frame_start -= shift;
+        self.last_frame_start = self.last_frame_start.saturating_sub(shift);
+        self.last_frame_bytes = 0;
         if self.mb_left == 0 {
             // Between commands, `args` describes a frame already returned; feeding invalidates it.
             self.args.clear();
@@ -352,7 +356,13 @@ impl Decoder {
 
     fn finish_frame(&mut self) {
         self.last_frame_bytes = self.pos - self.frame_start;
+        self.last_frame_start = self.frame_start;
         self.frame_start = self.pos;
+    }
+
+    /// The raw bytes of the last frame returned, valid until the next `feed`.
+    pub fn last_frame(&self) -> &[u8] {
+        &self.buf[self.last_frame_start..self.last_frame_start + self.last_frame_bytes]
     }
 
     /// Reads a `*<n>` or `$<n>` header line at `pos` and returns `n`.

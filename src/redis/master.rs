@@ -1,0 +1,885 @@
+//! Serving replicas: the master side of replication (replication.c `syncCommand`,
+//! `masterTryPartialResynchronization`, `replconfCommand`, BGSAVE for replication, the diskless
+//! pipe, `replicationCron`'s master half, output-buffer limits, WAIT and min-replicas).
+//!
+//! A replica node runs this code too, for its own sub-replicas: it serves PSYNC only while its own
+//! link is up, and it never PINGs or GETACKs them.
+
+use super::commands::{Caller, Ctx};
+use super::log::{unix_secs, Level};
+use super::node::{
+    BlockedWait, Child, ConnId, DropReason, Event, Node, RdbSend, ReplState, ReplicaLink, ReplicaState, Role, Transmit, ZERO_REPLID,
+};
+use std::rc::Rc;
+
+use super::rdb::{self, Part, ReplInfo, SaveMeta};
+use super::replbuf::ReplBuffer;
+use super::resp::Reply;
+use crate::time::{SimDuration, SimTime};
+
+/// The parent reads the diskless pipe in chunks of this size (`PROTO_IOBUF_LEN`).
+const PIPE_CHUNK_BYTES: u64 = 16 * 1024;
+
+impl Node {
+    pub(crate) fn has_replicas(&self) -> bool {
+        self.conns.values().any(|c| c.replica().is_some())
+    }
+
+    fn replica_ids(&self) -> Vec<ConnId> {
+        self.conns.iter().filter(|(_, c)| c.replica().is_some()).map(|(id, _)| *id).collect()
+    }
+
+    /// `replicationGetSlaveName`: `ip:listening-port`.
+    pub(crate) fn replica_name(&self, c: &super::node::Conn) -> String {
+        let (ip, port) = match c.replica() {
+            Some(r) => (r.announced_ip.clone().unwrap_or_else(|| c.peer_ip.clone()), r.listening_port),
+            None => (c.peer_ip.clone(), 0),
+        };
+        if port == 0 {
+            format!("{ip}:<unknown-replica-port>")
+        } else {
+            format!("{ip}:{port}")
+        }
+    }
+
+    fn replica_name_of(&self, id: ConnId) -> String {
+        self.conns.get(&id).map(|c| self.replica_name(c)).unwrap_or_default()
+    }
+
+    pub(crate) fn replica_obuf_bytes(&self, r: &ReplicaLink) -> u64 {
+        match (r.next, &self.backlog) {
+            (Some(next), Some(b)) => b.output_buffer_bytes(next),
+            _ => 0,
+        }
+    }
+
+    /// Creates an empty backlog after the current offset (`createReplicationBacklog`).
+    pub(crate) fn create_backlog(&mut self) {
+        if self.backlog.is_none() {
+            self.backlog = Some(ReplBuffer::new(self.offset_without_backlog));
+        }
+    }
+
+    pub(crate) fn free_backlog(&mut self) {
+        if let Some(b) = self.backlog.take() {
+            self.offset_without_backlog = b.master_repl_offset();
+        }
+    }
+
+    /// Appends bytes to this node's stream (`feedReplicationBuffer`): from commands when a
+    /// master, or the bytes applied from our master when a replica. Without a backlog nothing is
+    /// kept and the offset does not move.
+    pub(crate) fn propagate_raw(&mut self, now: SimTime, bytes: &[u8]) {
+        let size = self.cfg.repl_backlog_size;
+        let Some(backlog) = self.backlog.as_mut() else { return };
+        let first = backlog.master_repl_offset() + 1;
+        let fed = backlog.feed(bytes, size);
+        // Replicas that can be fed and hold no reference yet start at the first new byte.
+        let mut any = false;
+        for (id, c) in self.conns.iter_mut() {
+            if let Role::Replica(r) = &mut c.role {
+                if r.state != ReplicaState::WaitBgsaveStart && r.next.is_none() {
+                    r.next = Some(first);
+                }
+                if r.state == ReplicaState::Online && !r.start_stream_on_ack {
+                    self.dirty.insert(*id);
+                    any = true;
+                }
+            }
+        }
+        let _ = any;
+        if fed.new_blocks > 0 {
+            for id in self.replica_ids() {
+                self.check_output_buffer(now, id, true);
+            }
+            self.trim_backlog();
+        }
+    }
+
+    pub(crate) fn trim_backlog(&mut self) {
+        let oldest = self.conns.values().filter_map(|c| c.replica().and_then(|r| r.next)).min();
+        let size = self.cfg.repl_backlog_size;
+        if let Some(b) = self.backlog.as_mut() {
+            b.trim(size, oldest);
+        }
+    }
+
+    /// `checkClientOutputBufferLimits` + `closeClientOnOutputBufferLimitReached`.
+    pub(crate) fn check_output_buffer(&mut self, now: SimTime, id: ConnId, from_feed: bool) -> bool {
+        let hard = self.cfg.replica_hard_limit_effective();
+        let soft = self.cfg.client_output_buffer_limit_replica;
+        let Some(c) = self.conns.get(&id) else { return false };
+        let Some(r) = c.replica() else { return false };
+        let used = self.replica_obuf_bytes(r);
+        let hard_hit = hard > 0 && used >= hard;
+        let mut soft_hit = false;
+        let mut since = r.soft_limit_since;
+        if soft.soft_bytes > 0 && used >= soft.soft_bytes {
+            match since {
+                None => since = Some(now),
+                Some(t) => soft_hit = unix_secs(now) - unix_secs(t) > soft.soft_secs,
+            }
+        } else {
+            since = None;
+        }
+        if let Some(r) = self.conns.get_mut(&id).and_then(|c| c.replica_mut()) {
+            r.soft_limit_since = since;
+        }
+        if !(hard_hit || soft_hit) {
+            return false;
+        }
+        let c = &self.conns[&id];
+        let info = self.client_info(c.client_id, &format!("{}:{}", c.peer_ip, c.peer_port), "S", c.db, "psync");
+        let verb = if from_feed { "scheduled to be closed ASAP" } else { "closed" };
+        self.log(now, Level::Warning, format!("Client {info} {verb} for overcoming of output buffer limits."));
+        self.free_conn(now, id, DropReason::OutputBufferLimit, false);
+        self.actions.push_back(super::node::Action::Close { conn: id });
+        true
+    }
+
+    /// `REPLCONF`. Returns the reply, or `None` for ACK/GETACK, which get none.
+    pub(crate) fn replconf_command(&mut self, now: SimTime, id: ConnId, args: &[Vec<u8>]) -> Option<Reply> {
+        if args.len() % 2 == 0 {
+            return Some(Reply::err("ERR syntax error"));
+        }
+        let mut i = 1;
+        while i < args.len() {
+            let opt = String::from_utf8_lossy(&args[i]).to_ascii_lowercase();
+            let val = &args[i + 1];
+            match opt.as_str() {
+                "listening-port" => {
+                    let Some(p) = std::str::from_utf8(val).ok().and_then(|s| s.parse::<u16>().ok()) else {
+                        return Some(Reply::err("ERR value is not an integer or out of range"));
+                    };
+                    self.pending_port(id, p);
+                }
+                "ip-address" => {
+                    if val.len() >= 46 {
+                        return Some(Reply::err(format!("ERR REPLCONF ip-address provided by replica instance is too long: {} bytes", val.len())));
+                    }
+                    let ip = String::from_utf8_lossy(val).to_string();
+                    if let Some(c) = self.conns.get_mut(&id) {
+                        c.peer_ip = ip;
+                    }
+                }
+                "capa" => {
+                    let capa = String::from_utf8_lossy(val).to_ascii_lowercase();
+                    if let Some(c) = self.conns.get_mut(&id) {
+                        // Unknown capabilities are ignored, as Redis does.
+                        match capa.as_str() {
+                            "eof" => c.capa_eof = true,
+                            "psync2" => c.capa_psync2 = true,
+                            _ => {}
+                        }
+                    }
+                }
+                "rdb-only" | "rdb-filter-only" => {}
+                "ack" => {
+                    let off = std::str::from_utf8(val).ok().and_then(|s| s.parse::<u64>().ok());
+                    if let (Some(off), Some(r)) = (off, self.conns.get_mut(&id).and_then(|c| c.replica_mut())) {
+                        r.ack_off = r.ack_off.max(off);
+                        r.ack_time = now;
+                        if r.start_stream_on_ack && r.state == ReplicaState::Online {
+                            r.start_stream_on_ack = false;
+                            self.dirty.insert(id);
+                        }
+                    }
+                    return None;
+                }
+                "getack" => {
+                    if self.repl_state() == ReplState::Connected {
+                        self.send_ack(now);
+                    }
+                    return None;
+                }
+                _ => return Some(Reply::err(format!("ERR Unrecognized REPLCONF option: {}", String::from_utf8_lossy(&args[i])))),
+            }
+            i += 2;
+        }
+        Some(Reply::ok())
+    }
+
+    fn pending_port(&mut self, id: ConnId, port: u16) {
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.listening_port = port;
+        }
+    }
+
+    /// `syncCommand`: PSYNC and SYNC. Returns a reply for the error cases; successful syncs write
+    /// their own replies.
+    pub(crate) fn sync_command(&mut self, now: SimTime, id: ConnId, args: &[Vec<u8>]) -> Option<Reply> {
+        let is_psync = args[0].eq_ignore_ascii_case(b"psync");
+        if is_psync && args.len() > 3 {
+            if args.len() == 4 && args[3].eq_ignore_ascii_case(b"failover") {
+                return Some(Reply::err("ERR PSYNC FAILOVER is not supported by this simulator"));
+            }
+            return Some(Reply::err("ERR wrong number of arguments for 'psync' command"));
+        }
+        if self.loading.is_some() {
+            return Some(Reply::err("LOADING Redis is loading the dataset in memory"));
+        }
+        if !self.is_master() && self.repl_state() != ReplState::Connected {
+            return Some(Reply::err("NOMASTERLINK Can't SYNC while not connected with my master"));
+        }
+        if self.conns.get(&id).is_some_and(|c| !c.out.is_empty()) {
+            return Some(Reply::err("ERR SYNC and PSYNC are invalid with pending output"));
+        }
+        let name = self.pre_replica_name(id);
+        self.log(now, Level::Notice, format!("Replica {name} asks for synchronization"));
+        if is_psync {
+            let offset = std::str::from_utf8(&args[2]).ok().and_then(|s| s.parse::<i64>().ok());
+            let Some(offset) = offset else {
+                self.log(now, Level::Warning, format!("Replica {name} asks for synchronization but with a wrong offset"));
+                return Some(Reply::err("ERR value is not an integer or out of range"));
+            };
+            let req_id = String::from_utf8_lossy(&args[1]).to_string();
+            if self.try_partial_resync(now, id, &req_id, offset) {
+                self.stats.sync_partial_ok += 1;
+                return None;
+            }
+            if req_id != "?" {
+                self.stats.sync_partial_err += 1;
+            }
+        }
+        self.start_full_resync(now, id, !is_psync);
+        None
+    }
+
+    /// The name a connection will have as a replica (it is not one yet).
+    fn pre_replica_name(&self, id: ConnId) -> String {
+        let Some(c) = self.conns.get(&id) else { return String::new() };
+        if c.listening_port == 0 {
+            format!("{}:<unknown-replica-port>", c.peer_ip)
+        } else {
+            format!("{}:{}", c.peer_ip, c.listening_port)
+        }
+    }
+
+    /// `masterTryPartialResynchronization` (spec §2.1).
+    fn try_partial_resync(&mut self, now: SimTime, id: ConnId, req_id: &str, offset: i64) -> bool {
+        let name = self.pre_replica_name(id);
+        let ok_id = req_id.eq_ignore_ascii_case(&self.replid)
+            || (req_id.eq_ignore_ascii_case(&self.replid2) && offset <= self.second_replid_offset);
+        if !ok_id {
+            let msg = if req_id.starts_with('?') {
+                format!("Full resync requested by replica {name}")
+            } else if !req_id.eq_ignore_ascii_case(&self.replid) && !req_id.eq_ignore_ascii_case(&self.replid2) {
+                format!(
+                    "Partial resynchronization not accepted: Replication ID mismatch (Replica asked for '{req_id}', my replication IDs are '{}' and '{}')",
+                    self.replid, self.replid2
+                )
+            } else {
+                format!("Partial resynchronization not accepted: Requested offset for second ID was {offset}, but I can reply up to {}", self.second_replid_offset)
+            };
+            self.log(now, Level::Notice, msg);
+            return false;
+        }
+        let in_range = match &self.backlog {
+            Some(b) => offset >= 0 && b.holds(offset as u64),
+            None => false,
+        };
+        if !in_range {
+            self.log(now, Level::Notice, format!("Unable to partial resync with replica {name} for lack of backlog (Replica request was: {offset})."));
+            if offset > self.master_repl_offset() as i64 {
+                self.log(now, Level::Warning, format!("Warning: replica {name} tried to PSYNC with an offset that is greater than the master replication offset."));
+            }
+            return false;
+        }
+        let offset = offset as u64;
+        let (capa_eof, capa_psync2) = self.conn_capas(id);
+        let link = ReplicaLink {
+            state: ReplicaState::Online,
+            listening_port: self.conns[&id].listening_port,
+            announced_ip: None,
+            capa_eof,
+            pre_psync: false,
+            psync_initial_offset: offset.saturating_sub(1),
+            ack_off: 0,
+            ack_time: now,
+            next: Some(offset),
+            rdb: None,
+            start_stream_on_ack: false,
+            soft_limit_since: None,
+            last_partial_write: None,
+        };
+        let line = if capa_psync2 { format!("+CONTINUE {}\r\n", self.replid) } else { "+CONTINUE\r\n".to_string() };
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.role = Role::Replica(Box::new(link));
+        }
+        self.write_raw(id, line.as_bytes());
+        let histlen = self.backlog.as_ref().map_or(0, |b| b.histlen());
+        let backlog_offset = self.backlog.as_ref().map_or(0, |b| b.backlog_offset());
+        let sent = histlen - (offset - backlog_offset);
+        self.log(now, Level::Notice, format!("Partial resynchronization request from {name} accepted. Sending {sent} bytes of backlog starting from offset {offset}."));
+        self.event(Event::ReplicaPartialSync { replica: name });
+        self.dirty.insert(id);
+        self.refresh_good_replicas(now);
+        true
+    }
+
+    fn conn_capas(&self, id: ConnId) -> (bool, bool) {
+        let c = &self.conns[&id];
+        (c.capa_eof, c.capa_psync2)
+    }
+
+    /// The full-sync half of `syncCommand` (spec §1.3 step 9, §5.1).
+    fn start_full_resync(&mut self, now: SimTime, id: ConnId, pre_psync: bool) {
+        self.stats.sync_full += 1;
+        let (capa_eof, _) = self.conn_capas(id);
+        let name = self.pre_replica_name(id);
+        let link = ReplicaLink {
+            state: ReplicaState::WaitBgsaveStart,
+            listening_port: self.conns[&id].listening_port,
+            announced_ip: None,
+            capa_eof,
+            pre_psync,
+            psync_initial_offset: 0,
+            ack_off: 0,
+            ack_time: now,
+            next: None,
+            rdb: None,
+            start_stream_on_ack: false,
+            soft_limit_since: None,
+            last_partial_write: None,
+        };
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.role = Role::Replica(Box::new(link));
+        }
+        self.event(Event::ReplicaFullSync { replica: name });
+        if self.backlog.is_none() {
+            // A backlog created from scratch starts a new history (spec §2.3).
+            self.replid = self.rng.hex40();
+            self.clear_replid2();
+            self.create_backlog();
+            self.log(now, Level::Notice, format!("Replication backlog created, my new replication IDs are '{}' and '{}'", self.replid, self.replid2));
+        }
+        match &self.child {
+            Some(child) if !child.socket_target => {
+                // Case 1: join a disk BGSAVE if another replica already waits for its end.
+                let other = self.conns.iter().find_map(|(oid, c)| {
+                    let r = c.replica()?;
+                    (*oid != id && r.state == ReplicaState::WaitBgsaveEnd && (!r.capa_eof || capa_eof)).then_some((*oid, r.psync_initial_offset, r.next))
+                });
+                match other {
+                    Some((_, initial, next)) => {
+                        self.setup_full_resync(now, id, initial);
+                        if let Some(r) = self.conns.get_mut(&id).and_then(|c| c.replica_mut()) {
+                            r.next = next;
+                        }
+                        self.log(now, Level::Notice, "Waiting for end of BGSAVE for SYNC".into());
+                    }
+                    None => self.log(now, Level::Notice, "Can't attach the replica to the current BGSAVE. Waiting for next BGSAVE for SYNC".into()),
+                }
+            }
+            Some(_) => self.log(now, Level::Notice, "Current BGSAVE has socket target. Waiting for next BGSAVE for SYNC".into()),
+            None => {
+                if self.cfg.repl_diskless_sync && capa_eof && self.cfg.repl_diskless_sync_delay_secs > 0 {
+                    self.log(now, Level::Notice, "Delay next BGSAVE for diskless SYNC".into());
+                } else {
+                    self.start_bgsave_for_replication(now, capa_eof);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn clear_replid2(&mut self) {
+        self.replid2 = ZERO_REPLID.to_string();
+        self.second_replid_offset = -1;
+    }
+
+    /// `replicationSetupSlaveForFullResync`.
+    fn setup_full_resync(&mut self, now: SimTime, id: ConnId, offset: u64) {
+        let replid = self.replid.clone();
+        let Some(c) = self.conns.get_mut(&id) else { return };
+        let Some(r) = c.replica_mut() else { return };
+        r.psync_initial_offset = offset;
+        r.state = ReplicaState::WaitBgsaveEnd;
+        r.ack_time = now;
+        let pre = r.pre_psync;
+        self.slaveseldb = -1;
+        if !pre {
+            self.write_raw(id, format!("+FULLRESYNC {replid} {offset}\r\n").as_bytes());
+        }
+    }
+
+    /// `startBgsaveForReplication`: forks, and sets up every replica waiting to start.
+    pub(crate) fn start_bgsave_for_replication(&mut self, now: SimTime, mincapa_eof: bool) {
+        let socket_target = self.cfg.repl_diskless_sync && mincapa_eof;
+        let target = if socket_target { "replicas sockets" } else { "disk" };
+        self.log(now, Level::Notice, format!("Starting BGSAVE for SYNC with target: {target}"));
+        let waiting: Vec<ConnId> =
+            self.conns.iter().filter(|(_, c)| c.replica().is_some_and(|r| r.state == ReplicaState::WaitBgsaveStart)).map(|(id, _)| *id).collect();
+        let repl = self.repl_info();
+        let Some(repl) = repl else {
+            self.log(now, Level::Warning, "BGSAVE for replication: replication information not available, can't generate the RDB file right now. Try later.".into());
+            return;
+        };
+        let mem = self.keyspace.memory_bytes();
+        let payload = Rc::new(rdb::encode(
+            &self.keyspace,
+            &SaveMeta { ctime_secs: unix_secs(now), used_mem: mem, repl: Some(repl), checksum: self.cfg.rdbchecksum },
+        ));
+        let fork_ns = self.cfg.cost.fork_base_ns + (u128::from(mem) * u128::from(self.cfg.cost.fork_ns_per_gb) / (1u128 << 30)) as u64;
+        let forked_at = now + SimDuration::from_nanos(fork_ns);
+        // The parent is blocked while fork() copies page tables.
+        self.busy_until = self.busy_until.max(forked_at);
+        let pid = self.pid + 1 + self.rng.below(5000) as u32;
+        let save_ns = (u128::from(payload.len()) * 1_000_000_000 / u128::from(self.cfg.cost.rdb_save_bytes_per_sec.max(1))) as u64;
+        let offset = self.master_repl_offset();
+        let mut mark = Vec::new();
+        if socket_target {
+            mark = self.rng.hex40().into_bytes();
+            for &id in &waiting {
+                self.setup_full_resync(now, id, offset);
+                let header = format!("$EOF:{}\r\n", String::from_utf8_lossy(&mark)).into_bytes();
+                let send = RdbSend { header, sent: 0, payload: Rc::clone(&payload), mark: mark.clone(), diskless: true };
+                if let Some(r) = self.conns.get_mut(&id).and_then(|c| c.replica_mut()) {
+                    r.rdb = Some(send);
+                }
+            }
+            self.log(now, Level::Notice, format!("Background RDB transfer started by pid {pid}"));
+        } else {
+            self.log(now, Level::Notice, format!("Background saving started by pid {pid}"));
+            for &id in &waiting {
+                self.setup_full_resync(now, id, offset);
+            }
+        }
+        self.child = Some(Child {
+            pid,
+            socket_target,
+            payload,
+            forked_at,
+            done_at: forked_at + SimDuration::from_nanos(save_ns),
+            pipe_read: 0,
+            eof_mark: mark,
+            replicas: if socket_target { waiting } else { Vec::new() },
+            pipe_done_logged: false,
+        });
+    }
+
+    /// `rdbPopulateSaveInfo`: the replication info an RDB of this node carries.
+    pub(crate) fn repl_info(&self) -> Option<ReplInfo> {
+        if self.is_master() {
+            let b = self.backlog.as_ref()?;
+            let db = if self.slaveseldb < 0 { 0 } else { self.slaveseldb as u32 };
+            return Some(ReplInfo { stream_db: db, replid: self.replid.clone(), offset: b.master_repl_offset() });
+        }
+        if let Some(m) = &self.master {
+            return Some(ReplInfo { stream_db: m.db as u32, replid: m.replid.clone(), offset: m.reploff });
+        }
+        self.cached_master.as_ref().map(|m| ReplInfo { stream_db: m.db as u32, replid: m.replid.clone(), offset: m.reploff })
+    }
+
+    /// Total bytes a diskless child pushes through the pipe after the header: RDB and mark.
+    fn pipe_total(child: &Child) -> u64 {
+        child.payload.len() + child.eof_mark.len() as u64
+    }
+
+    /// Bytes the child has produced by `now` (socket target), paced by the RDB save rate.
+    fn pipe_produced(&self, child: &Child, now: SimTime) -> u64 {
+        if now < child.forked_at {
+            return 0;
+        }
+        let total = Self::pipe_total(child);
+        let elapsed = u128::from(now.since(child.forked_at).as_nanos());
+        let made = elapsed * u128::from(self.cfg.cost.rdb_save_bytes_per_sec) / 1_000_000_000;
+        (made.min(u128::from(total))) as u64
+    }
+
+    pub(crate) fn child_deadline(&self) -> Option<SimTime> {
+        let child = self.child.as_ref()?;
+        if !child.socket_target {
+            return Some(child.done_at);
+        }
+        let total = Self::pipe_total(child);
+        if child.pipe_read >= total {
+            return None;
+        }
+        // Wake when the next chunk has been produced, if every replica has taken the current one.
+        let all_caught_up = child.replicas.iter().all(|id| {
+            self.conns.get(id).and_then(|c| c.replica()).and_then(|r| r.rdb.as_ref()).is_none_or(|s| s.sent >= s.header.len() as u64 + child.pipe_read)
+        });
+        if !all_caught_up {
+            return None;
+        }
+        let want = (child.pipe_read + PIPE_CHUNK_BYTES).min(total);
+        let ns = (u128::from(want) * 1_000_000_000).div_ceil(u128::from(self.cfg.cost.rdb_save_bytes_per_sec.max(1)));
+        Some(child.forked_at + SimDuration::from_nanos(ns as u64))
+    }
+
+    /// Disk BGSAVE completion (`checkChildrenDone` → `updateSlavesWaitingBgsave`).
+    pub(crate) fn check_child(&mut self, now: SimTime) {
+        let Some(child) = &self.child else { return };
+        if child.socket_target || child.done_at > now {
+            return;
+        }
+        let child = self.child.take().expect("checked above");
+        self.log_child(now, child.pid, "DB saved on disk".into());
+        self.log(now, Level::Notice, "Background saving terminated with success".into());
+        let len = child.payload.len();
+        let mut any_waiting_start = false;
+        for id in self.replica_ids() {
+            let Some(r) = self.conns.get_mut(&id).and_then(|c| c.replica_mut()) else { continue };
+            match r.state {
+                ReplicaState::WaitBgsaveEnd => {
+                    r.state = ReplicaState::SendBulk;
+                    let header = format!("${len}\r\n").into_bytes();
+                    r.rdb = Some(RdbSend { header, sent: 0, payload: Rc::clone(&child.payload), mark: Vec::new(), diskless: false });
+                    self.dirty.insert(id);
+                }
+                ReplicaState::WaitBgsaveStart => any_waiting_start = true,
+                _ => {}
+            }
+        }
+        if any_waiting_start {
+            // Replicas that could not join this BGSAVE get the next one.
+            self.maybe_start_child(now);
+        }
+    }
+
+    /// Reads the diskless pipe (`rdbPipeReadHandler`): one chunk at a time, and the next only once
+    /// every replica has written the previous one, so the slowest replica paces all of them.
+    /// Returns whether a chunk was read.
+    pub(crate) fn pump_child_pipe(&mut self, now: SimTime) -> bool {
+        let Some(child) = &self.child else { return false };
+        if !child.socket_target {
+            return false;
+        }
+        let produced = self.pipe_produced(child, now);
+        let conns = &self.conns;
+        let child = self.child.as_mut().expect("checked above");
+        child.replicas.retain(|id| conns.contains_key(id));
+        let total = child.payload.len() + child.eof_mark.len() as u64;
+        let taken = |id: &ConnId, upto: u64| conns[id].replica().and_then(|r| r.rdb.as_ref()).is_none_or(|s| s.sent >= s.header.len() as u64 + upto);
+        let all_taken = child.replicas.iter().all(|id| taken(id, child.pipe_read));
+        let mut read = false;
+        if all_taken && child.pipe_read < produced.min(total) {
+            child.pipe_read = (child.pipe_read + PIPE_CHUNK_BYTES).min(produced).min(total);
+            for id in &child.replicas {
+                self.dirty.insert(*id);
+            }
+            read = true;
+        }
+        if !read && all_taken && child.pipe_read >= total && !child.pipe_done_logged {
+            child.pipe_done_logged = true;
+            let up = child.replicas.len();
+            self.log(now, Level::Notice, format!("Diskless rdb transfer, done reading from pipe, {up} replicas still up."));
+            self.finish_socket_child(now);
+        }
+        read
+    }
+
+    /// The diskless child exited after the whole RDB went out.
+    fn finish_socket_child(&mut self, now: SimTime) {
+        let Some(child) = self.child.take() else { return };
+        self.log(now, Level::Notice, "Background RDB transfer terminated with success".into());
+        for id in child.replicas {
+            let name = self.replica_name_of(id);
+            let Some(r) = self.conns.get_mut(&id).and_then(|c| c.replica_mut()) else { continue };
+            r.rdb = None;
+            r.state = ReplicaState::Online;
+            r.start_stream_on_ack = true;
+            r.ack_time = now;
+            self.log(now, Level::Notice, format!("Streamed RDB transfer with replica {name} succeeded (socket). Waiting for REPLCONF ACK from replica to enable streaming"));
+            self.log(now, Level::Notice, format!("Synchronization with replica {name} succeeded"));
+        }
+        self.refresh_good_replicas(now);
+        self.maybe_start_child(now);
+    }
+
+    /// Writes a replica's pending RDB and stream bytes. Returns whether it is fully flushed.
+    pub(crate) fn flush_replica(&mut self, now: SimTime, id: ConnId, tx: &mut impl Transmit) -> bool {
+        let pipe_read = self.child.as_ref().filter(|c| c.socket_target).map(|c| c.pipe_read);
+        // The RDB first.
+        if let Some(r) = self.conns.get_mut(&id).and_then(|c| c.replica_mut()) {
+            if let Some(send) = r.rdb.as_mut() {
+                let limit = if send.diskless { Some(pipe_read.unwrap_or(0)) } else { None };
+                let (wrote, blocked) = write_rdb(send, limit, id, tx);
+                let finished = send.sent >= send.total();
+                let diskless = send.diskless;
+                self.stats.total_net_repl_output_bytes += wrote;
+                if blocked {
+                    if diskless {
+                        r.last_partial_write = Some(now);
+                    }
+                    return false;
+                }
+                if diskless || !finished {
+                    // Diskless: more comes as the pipe is read, and completion is the child's.
+                    return true;
+                }
+                self.replica_put_online(now, id);
+            }
+        }
+        // Then the stream.
+        let Some(c) = self.conns.get(&id) else { return true };
+        let Some(r) = c.replica() else { return true };
+        if r.state != ReplicaState::Online || r.start_stream_on_ack {
+            return true;
+        }
+        let Some(mut next) = r.next else { return true };
+        let Some(backlog) = self.backlog.as_ref() else { return true };
+        let mut wrote = 0u64;
+        let mut blocked = false;
+        loop {
+            let slice = backlog.slice_from(next);
+            if slice.is_empty() {
+                break;
+            }
+            let n = tx.send(id, slice);
+            next += n as u64;
+            wrote += n as u64;
+            if n < slice.len() {
+                blocked = true;
+                break;
+            }
+        }
+        self.stats.total_net_repl_output_bytes += wrote;
+        if let Some(r) = self.conns.get_mut(&id).and_then(|c| c.replica_mut()) {
+            r.next = Some(next);
+        }
+        !blocked
+    }
+
+    /// `replicaPutOnline` after a disk-target RDB was fully sent.
+    fn replica_put_online(&mut self, now: SimTime, id: ConnId) {
+        let name = self.replica_name_of(id);
+        if let Some(r) = self.conns.get_mut(&id).and_then(|c| c.replica_mut()) {
+            r.rdb = None;
+            r.state = ReplicaState::Online;
+            r.ack_time = now;
+        }
+        self.log(now, Level::Notice, format!("Synchronization with replica {name} succeeded"));
+        self.refresh_good_replicas(now);
+    }
+
+    /// Bookkeeping after a replica connection is gone.
+    pub(crate) fn on_replica_freed(&mut self, now: SimTime, id: ConnId) {
+        if !self.has_replicas() {
+            self.no_replicas_since = now;
+        }
+        self.refresh_good_replicas(now);
+        if let Some(child) = &mut self.child {
+            if child.socket_target {
+                child.replicas.retain(|r| *r != id);
+                if child.replicas.is_empty() {
+                    self.log(now, Level::Warning, "Diskless rdb transfer, last replica dropped, killing fork child.".into());
+                    self.child = None;
+                    self.maybe_start_child(now);
+                }
+            } else {
+                let anyone_waits = self.conns.values().any(|c| c.replica().is_some_and(|r| r.state == ReplicaState::WaitBgsaveEnd));
+                if !anyone_waits && self.cfg.save.is_empty() {
+                    // Nobody needs this disk BGSAVE and no save point wants it either.
+                    let pid = child.pid;
+                    self.log(now, Level::Warning, format!("Background saving terminated by signal 10 (pid {pid})"));
+                    self.child = None;
+                }
+            }
+        }
+        self.trim_backlog();
+    }
+
+    /// Free every sub-replica (`disconnectSlaves`).
+    pub(crate) fn disconnect_replicas(&mut self, now: SimTime) {
+        for id in self.replica_ids() {
+            self.free_conn(now, id, DropReason::RoleChange, false);
+            self.actions.push_back(super::node::Action::Close { conn: id });
+        }
+    }
+
+    /// `shouldStartChildReplication` + start: called every cron tick and after a child exits.
+    pub(crate) fn maybe_start_child(&mut self, now: SimTime) {
+        if self.child.is_some() {
+            return;
+        }
+        let waiting: Vec<(SimTime, bool)> = self
+            .conns
+            .values()
+            // `ack_time` was set when the replica sent its PSYNC, its last interaction since.
+            .filter_map(|c| c.replica().filter(|r| r.state == ReplicaState::WaitBgsaveStart).map(|r| (r.ack_time, r.capa_eof)))
+            .collect();
+        if waiting.is_empty() {
+            return;
+        }
+        let max_idle = waiting.iter().map(|(t, _)| unix_secs(now).saturating_sub(unix_secs(*t))).max().unwrap_or(0);
+        let mincapa_eof = waiting.iter().all(|(_, eof)| *eof);
+        let enough = self.cfg.repl_diskless_sync_max_replicas > 0 && waiting.len() as u64 >= self.cfg.repl_diskless_sync_max_replicas;
+        if !self.cfg.repl_diskless_sync || enough || max_idle >= self.cfg.repl_diskless_sync_delay_secs {
+            self.start_bgsave_for_replication(now, mincapa_eof);
+        }
+    }
+
+    /// The master half of `replicationCron`.
+    pub(crate) fn master_cron(&mut self, now: SimTime) {
+        let period = self.cfg.repl_ping_replica_period_secs.max(1);
+        if self.is_master() && self.cron_loops % period == 0 && self.has_replicas() {
+            self.propagate_op(now, -1, &[b"ping".to_vec()]);
+        }
+        // Newlines keep pre-sync replicas' links alive; they are not part of the stream.
+        let disk_child = self.child.as_ref().is_some_and(|c| !c.socket_target);
+        for id in self.replica_ids() {
+            let r = self.conns[&id].replica().expect("listed as replica");
+            if r.state == ReplicaState::WaitBgsaveStart || (r.state == ReplicaState::WaitBgsaveEnd && disk_child) {
+                self.write_raw(id, b"\n");
+            }
+        }
+        let timeout = self.cfg.repl_timeout_secs;
+        let socket_child = self.child.as_ref().is_some_and(|c| c.socket_target);
+        for id in self.replica_ids() {
+            let c = &self.conns[&id];
+            let r = c.replica().expect("listed as replica");
+            let name = self.replica_name(c);
+            if r.state == ReplicaState::Online && !r.pre_psync && Self::secs_since(now, r.ack_time) > timeout {
+                self.log(now, Level::Warning, format!("Disconnecting timedout replica (streaming sync): {name}"));
+                self.free_conn(now, id, DropReason::Timeout, false);
+                self.actions.push_back(super::node::Action::Close { conn: id });
+            } else if r.state == ReplicaState::WaitBgsaveEnd && socket_child && r.last_partial_write.is_some_and(|t| Self::secs_since(now, t) > timeout) {
+                self.log(now, Level::Warning, format!("Disconnecting timedout replica (full sync): {name}"));
+                self.free_conn(now, id, DropReason::Timeout, false);
+                self.actions.push_back(super::node::Action::Close { conn: id });
+            }
+        }
+        let ttl = self.cfg.repl_backlog_ttl_secs;
+        if self.is_master() && ttl > 0 && self.backlog.is_some() && !self.has_replicas() && Self::secs_since(now, self.no_replicas_since) > ttl {
+            self.replid = self.rng.hex40();
+            self.clear_replid2();
+            self.free_backlog();
+            self.log(now, Level::Notice, format!("Replication backlog freed after {ttl} seconds without connected replicas."));
+        }
+        self.maybe_start_child(now);
+        // clientsCron: the soft output-buffer limit is also checked once a second.
+        for id in self.replica_ids() {
+            self.check_output_buffer(now, id, false);
+        }
+    }
+
+    /// `refreshGoodSlavesCount`.
+    pub(crate) fn refresh_good_replicas(&mut self, now: SimTime) {
+        let lag = self.cfg.min_replicas_max_lag_secs;
+        self.good_replicas =
+            self.conns.values().filter_map(|c| c.replica()).filter(|r| r.state == ReplicaState::Online && Self::secs_since(now, r.ack_time) <= lag).count() as u64;
+    }
+
+    /// ONLINE replicas that acknowledged `offset`.
+    fn replicas_acked(&self, offset: u64) -> u64 {
+        self.conns.values().filter_map(|c| c.replica()).filter(|r| r.state == ReplicaState::Online && r.ack_off >= offset).count() as u64
+    }
+
+    /// `WAIT numreplicas timeout`.
+    pub(crate) fn wait_command(&mut self, now: SimTime, ctx: &mut Ctx, args: &[Vec<u8>]) -> Reply {
+        if !self.is_master() {
+            return Reply::err("ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.");
+        }
+        let Some(num) = std::str::from_utf8(&args[1]).ok().and_then(|s| s.parse::<i64>().ok()) else {
+            return Reply::err("ERR value is not an integer or out of range");
+        };
+        let Some(timeout) = std::str::from_utf8(&args[2]).ok().and_then(|s| s.parse::<i64>().ok()) else {
+            return Reply::err("ERR timeout is not an integer or out of range");
+        };
+        if timeout < 0 {
+            return Reply::err("ERR timeout is negative");
+        }
+        let offset = match ctx.caller {
+            Caller::Local(c) => self.clients.get(&c).map_or(0, |c| c.woff),
+            _ => 0,
+        };
+        let acked = self.replicas_acked(offset);
+        let Caller::Local(client) = ctx.caller else { return Reply::Integer(acked as i64) };
+        if acked as i64 >= num {
+            return Reply::Integer(acked as i64);
+        }
+        let deadline = (timeout > 0).then(|| now + SimDuration::from_millis(timeout as u64));
+        if let Some(c) = self.clients.get_mut(&client) {
+            c.blocked = Some(BlockedWait { numreplicas: num.max(0) as u64, offset, deadline });
+        }
+        ctx.blocked = true;
+        self.getack_pending = true;
+        Reply::Null
+    }
+
+    /// Replies to WAITs that are satisfied (`blockedBeforeSleep`).
+    pub(crate) fn unblock_waits(&mut self, _now: SimTime) {
+        if self.clients.values().all(|c| c.blocked.is_none()) {
+            return;
+        }
+        let done: Vec<_> = self
+            .clients
+            .iter()
+            .filter_map(|(id, c)| {
+                let b = c.blocked?;
+                let n = self.replicas_acked(b.offset);
+                (n >= b.numreplicas).then_some((*id, n))
+            })
+            .collect();
+        for (id, n) in done {
+            self.clients.get_mut(&id).expect("listed").blocked = None;
+            self.event(Event::Reply { client: id, reply: Reply::Integer(n as i64) });
+        }
+    }
+
+    /// Replies to WAITs whose timeout passed, with the count at that moment.
+    pub(crate) fn expire_waits(&mut self, now: SimTime) {
+        let due: Vec<_> = self.clients.iter().filter_map(|(id, c)| c.blocked.filter(|b| b.deadline.is_some_and(|d| d <= now)).map(|b| (*id, b.offset))).collect();
+        for (id, offset) in due {
+            let n = self.replicas_acked(offset);
+            self.clients.get_mut(&id).expect("listed").blocked = None;
+            self.event(Event::Reply { client: id, reply: Reply::Integer(n as i64) });
+        }
+    }
+
+    /// Active expiry, once a second: every expired key is deleted and propagated as its own
+    /// `DEL` (no MULTI wrapping, like `activeExpireCycle`). Replicas wait for their master's DELs.
+    pub(crate) fn active_expire(&mut self, now: SimTime) {
+        if !self.is_master() {
+            return;
+        }
+        let now_ms = super::log::unix_ms(now);
+        for db in 0..self.keyspace.dbs.len() {
+            let keys = self.keyspace.db(db).expired_keys(now_ms);
+            for key in keys {
+                self.keyspace.db_mut(db).remove(&key);
+                self.stats.expired_keys += 1;
+                let del: &[u8] = if self.cfg.lazyfree_lazy_expire { b"UNLINK" } else { b"DEL" };
+                self.propagate_unit(now, vec![(db as i64, vec![del.to_vec(), key])]);
+            }
+        }
+    }
+}
+
+/// Writes as much of an RDB transfer as the socket takes, up to `limit` bytes of payload and
+/// mark (what the diskless pipe has delivered so far). Returns bytes written and whether the
+/// socket refused some.
+fn write_rdb(send: &mut RdbSend, limit: Option<u64>, id: ConnId, tx: &mut impl Transmit) -> (u64, bool) {
+    let header_len = send.header.len() as u64;
+    let payload_len = send.payload.len();
+    let body_len = payload_len + send.mark.len() as u64;
+    let allowed_total = header_len + limit.map_or(body_len, |l| l.min(body_len));
+    let mut wrote = 0u64;
+    while send.sent < allowed_total {
+        let n = if send.sent < header_len {
+            tx.send(id, &send.header[send.sent as usize..]) as u64
+        } else if send.sent < header_len + payload_len {
+            let pos = send.sent - header_len;
+            let want = (allowed_total - header_len).min(payload_len) - pos;
+            let (part, within) = send.payload.locate(pos).expect("position inside the payload");
+            match &send.payload.parts[part] {
+                Part::Bytes(b) => {
+                    let end = (b.len() as u64).min(within + want);
+                    tx.send(id, &b[within as usize..end as usize]) as u64
+                }
+                Part::Opaque(len) => tx.send_opaque(id, (len - within).min(want)),
+            }
+        } else {
+            let from = (send.sent - header_len - payload_len) as usize;
+            let to = (allowed_total - header_len - payload_len) as usize;
+            tx.send(id, &send.mark[from..to]) as u64
+        };
+        send.sent += n;
+        wrote += n;
+        if n == 0 {
+            return (wrote, true);
+        }
+    }
+    (wrote, false)
+}

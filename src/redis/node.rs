@@ -1,0 +1,929 @@
+//! The node's state and its sans-IO interface.
+//!
+//! Input comes in through `handle_*` calls, each carrying `now`: a connection accepted or
+//! established, bytes (or an opaque run) received, end-of-stream, reset, socket writable, a timer,
+//! a client command. Output is pulled with `poll_*` calls: [`Node::poll_transmit`] writes pending
+//! bytes into a [`Transmit`], [`Node::poll_action`] yields connections to open or close and reads
+//! to pause, [`Node::poll_timeout`] the next deadline, [`Node::poll_event`] what happened, and
+//! [`Node::poll_log`] log lines. The node never reads a clock, a socket, a file or a global RNG.
+//!
+//! The replication logic lives in `master.rs` (serving replicas), `replica.rs` (following a
+//! master) and `commands.rs` (executing commands and propagating writes); this file holds the
+//! plumbing they share.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::rc::Rc;
+
+use super::config::Config;
+use super::keyspace::Keyspace;
+use super::log::{Level, LogLine};
+use super::rdb::Payload;
+use super::replbuf::ReplBuffer;
+use super::resp::{Decoder, Reply};
+use crate::sim::seed::SeedStream;
+use crate::time::{SimDuration, SimTime};
+
+/// A connection, as the node names it. Ids are allocated by the node and never reused.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnId(pub u64);
+
+/// An in-process client (a workload or an operator). Its commands arrive through
+/// [`Node::handle_command`] rather than over a connection.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ClientId(pub u64);
+
+/// Where a node writes bytes: a socket layer that accepts what fits.
+pub trait Transmit {
+    /// Writes `bytes` on `conn`; returns how many were accepted.
+    fn send(&mut self, conn: ConnId, bytes: &[u8]) -> usize;
+    /// Writes `len` opaque bytes (the synthetic part of an RDB); returns how many were accepted.
+    fn send_opaque(&mut self, conn: ConnId, len: u64) -> u64;
+}
+
+/// A request to the environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Open a connection to `host:port`; report it with `handle_connected`/`handle_connect_failed`.
+    Connect { conn: ConnId, host: String, port: u16 },
+    /// Close the node's end of `conn` after the bytes already written.
+    Close { conn: ConnId },
+    /// Stop reading `conn`: bytes stay in the socket and count against the writer's buffer.
+    PauseRead { conn: ConnId },
+    /// Read `conn` again.
+    ResumeRead { conn: ConnId },
+}
+
+/// Why a replica was disconnected by its master.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DropReason {
+    OutputBufferLimit,
+    Timeout,
+    ConnectionLost,
+    RoleChange,
+}
+
+/// Something the environment may want to observe. None of these change what the node does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A command that blocked (WAIT) completed.
+    Reply { client: ClientId, reply: Reply },
+    /// This replica began a full sync (`+FULLRESYNC` received).
+    FullSyncStarted,
+    /// This replica finished loading a full sync.
+    FullSyncFinished,
+    /// A full sync of this replica failed before completing.
+    FullSyncAborted,
+    /// This replica's PSYNC was accepted (`+CONTINUE`).
+    PartialSyncAccepted,
+    /// This replica's link to its master went down.
+    MasterLinkDown,
+    /// This master dropped a replica.
+    ReplicaDropped { replica: String, reason: DropReason },
+    /// This master accepted a partial resync from a replica.
+    ReplicaPartialSync { replica: String },
+    /// This master began a full sync for a replica.
+    ReplicaFullSync { replica: String },
+    /// The node's role changed.
+    RoleChanged { master: bool },
+}
+
+/// `repl_state`, the replica side's state machine (server.h).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ReplState {
+    None,
+    Connect,
+    Connecting,
+    ReceivePingReply,
+    SendHandshake,
+    ReceiveAuthReply,
+    ReceivePortReply,
+    ReceiveIpReply,
+    ReceiveCapaReply,
+    SendPsync,
+    ReceivePsyncReply,
+    Transfer,
+    Connected,
+}
+
+impl ReplState {
+    /// The state word ROLE reports.
+    pub fn role_name(self) -> &'static str {
+        match self {
+            ReplState::None => "none",
+            ReplState::Connect => "connect",
+            ReplState::Connecting => "connecting",
+            ReplState::Transfer => "sync",
+            ReplState::Connected => "connected",
+            _ => "handshake",
+        }
+    }
+
+    pub fn in_handshake(self) -> bool {
+        (ReplState::ReceivePingReply..=ReplState::ReceivePsyncReply).contains(&self)
+    }
+}
+
+/// A replica's state as its master sees it (server.h `SLAVE_STATE_*`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ReplicaState {
+    WaitBgsaveStart,
+    WaitBgsaveEnd,
+    SendBulk,
+    Online,
+}
+
+impl ReplicaState {
+    pub fn info_name(self) -> &'static str {
+        match self {
+            ReplicaState::WaitBgsaveStart | ReplicaState::WaitBgsaveEnd => "wait_bgsave",
+            ReplicaState::SendBulk => "send_bulk",
+            ReplicaState::Online => "online",
+        }
+    }
+}
+
+/// Counters of INFO stats.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub sync_full: u64,
+    pub sync_partial_ok: u64,
+    pub sync_partial_err: u64,
+    pub total_net_repl_input_bytes: u64,
+    pub total_net_repl_output_bytes: u64,
+    pub total_commands_processed: u64,
+    pub expired_keys: u64,
+    pub rdb_last_load_keys_expired: u64,
+    pub rdb_last_load_keys_loaded: u64,
+}
+
+/// An RDB being sent to a replica: a header, the payload, and for diskless transfers the EOF
+/// mark. Each transfer holds its own reference to the payload, as each Redis replica holds its
+/// own descriptor of the RDB file: a later BGSAVE cannot change what an earlier one sends.
+#[derive(Clone, Debug)]
+pub(crate) struct RdbSend {
+    /// `$<len>\r\n` or `$EOF:<mark>\r\n`.
+    pub header: Vec<u8>,
+    /// Bytes of header + payload + mark written so far.
+    pub sent: u64,
+    pub payload: Rc<Payload>,
+    /// The 40-byte EOF mark after a diskless payload; empty for disk transfers.
+    pub mark: Vec<u8>,
+    pub diskless: bool,
+}
+
+impl RdbSend {
+    pub fn total(&self) -> u64 {
+        self.header.len() as u64 + self.payload.len() + self.mark.len() as u64
+    }
+}
+
+/// The master's view of one replica.
+#[derive(Debug)]
+pub(crate) struct ReplicaLink {
+    pub state: ReplicaState,
+    pub listening_port: u16,
+    pub announced_ip: Option<String>,
+    pub capa_eof: bool,
+    /// Attached by SYNC rather than PSYNC: no `+FULLRESYNC`, no ACKs expected.
+    pub pre_psync: bool,
+    pub psync_initial_offset: u64,
+    pub ack_off: u64,
+    pub ack_time: SimTime,
+    /// Next stream offset to send; `None` until the replica is attached to the buffer.
+    pub next: Option<u64>,
+    pub rdb: Option<RdbSend>,
+    /// Diskless sync done: stream only after the replica's first ACK.
+    pub start_stream_on_ack: bool,
+    pub soft_limit_since: Option<SimTime>,
+    /// Last time a diskless RDB write to this replica was short (`repl_last_partial_write`).
+    pub last_partial_write: Option<SimTime>,
+}
+
+/// What a connection is for.
+#[derive(Debug)]
+pub(crate) enum Role {
+    /// A client connected to us (possibly a replica in its handshake).
+    Client,
+    /// A client that became a replica through SYNC/PSYNC.
+    Replica(Box<ReplicaLink>),
+    /// Our connection to our master.
+    Master,
+}
+
+#[derive(Debug)]
+pub(crate) struct Conn {
+    pub peer_ip: String,
+    pub peer_port: u16,
+    pub client_id: u64,
+    pub decoder: Decoder,
+    pub out: Vec<u8>,
+    pub db: usize,
+    pub authenticated: bool,
+    pub close_after_reply: bool,
+    pub read_paused: bool,
+    pub role: Role,
+    pub last_cmd: String,
+    /// Set by `REPLCONF listening-port`.
+    pub listening_port: u16,
+    /// Set by `REPLCONF capa`.
+    pub capa_eof: bool,
+    pub capa_psync2: bool,
+}
+
+impl Conn {
+    pub fn replica(&self) -> Option<&ReplicaLink> {
+        match &self.role {
+            Role::Replica(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    pub fn replica_mut(&mut self) -> Option<&mut ReplicaLink> {
+        match &mut self.role {
+            Role::Replica(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// An in-process client's state.
+#[derive(Debug, Default)]
+pub(crate) struct Client {
+    pub db: usize,
+    pub authenticated: bool,
+    /// `woff`: `master_repl_offset` after this client's last write.
+    pub woff: u64,
+    pub blocked: Option<BlockedWait>,
+}
+
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct BlockedWait {
+    pub numreplicas: u64,
+    pub offset: u64,
+    pub deadline: Option<SimTime>,
+}
+
+/// What the replica knows of its master while the link is up (`server.master`).
+#[derive(Debug, Clone)]
+pub(crate) struct MasterClient {
+    pub conn: ConnId,
+    pub replid: String,
+    /// Offset of the last byte applied.
+    pub reploff: u64,
+    /// Offset of the last byte read.
+    pub read_reploff: u64,
+    pub db: usize,
+    pub last_interaction: SimTime,
+    pub pre_psync: bool,
+}
+
+/// `server.cached_master`: what is kept of a lost master to try a partial resync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CachedMaster {
+    pub replid: String,
+    pub reploff: u64,
+    pub db: usize,
+}
+
+/// An RDB being received from the master.
+#[derive(Debug)]
+pub(crate) struct Transfer {
+    /// `$<len>` size, or `None` before the header or for an EOF-mark transfer.
+    pub size: Option<u64>,
+    pub eof_mark: Option<Vec<u8>>,
+    pub header_seen: bool,
+    pub read: u64,
+    pub payload: Payload,
+    /// Diskless load: the time the loader has consumed everything received so far.
+    pub load_clock: Option<SimTime>,
+}
+
+/// The replica side (`server.masterhost` set).
+#[derive(Debug)]
+pub(crate) struct Following {
+    pub host: String,
+    pub port: u16,
+    pub state: ReplState,
+    pub conn: Option<ConnId>,
+    pub transfer_lastio: SimTime,
+    /// Handshake replies still expected, in order.
+    pub pending_replies: VecDeque<ReplState>,
+    pub master_initial_offset: i64,
+    pub pending_replid: String,
+    pub transfer: Option<Transfer>,
+    pub down_since: Option<SimTime>,
+}
+
+/// A blocking RDB load in progress.
+#[derive(Debug)]
+pub(crate) struct Loading {
+    /// A load at startup (from a persisted RDB): the data is in place, commands wait.
+    pub startup: bool,
+    pub until: SimTime,
+    pub payload: Payload,
+    /// The swapdb load keeps serving the old data (`async_loading`).
+    pub async_loading: bool,
+    pub last_newline: SimTime,
+    pub eof_mark_transfer: bool,
+    pub size: u64,
+}
+
+/// A BGSAVE child.
+#[derive(Debug)]
+pub(crate) struct Child {
+    pub pid: u32,
+    pub socket_target: bool,
+    pub payload: Rc<Payload>,
+    /// When the fork returned to the parent (the parent is blocked until then).
+    pub forked_at: SimTime,
+    /// When the RDB is complete (disk), or when the child has produced all of it (socket).
+    pub done_at: SimTime,
+    /// Socket target: bytes read from the pipe and handed to every replica.
+    pub pipe_read: u64,
+    pub eof_mark: Vec<u8>,
+    /// Socket target: the replicas fed by this child.
+    pub replicas: Vec<ConnId>,
+    pub pipe_done_logged: bool,
+}
+
+/// A snapshot of the node's persistent state, for a restart with persistence.
+#[derive(Clone, Debug)]
+pub struct Persisted {
+    pub rdb: Payload,
+}
+
+/// Identity and initial state of a node.
+#[derive(Clone, Debug)]
+pub struct NodeParams {
+    pub name: String,
+    pub ip: String,
+    pub port: u16,
+    pub config: Config,
+    pub replicaof: Option<(String, u16)>,
+    pub seed: u64,
+}
+
+/// A simulated Redis server.
+pub struct Node {
+    pub(crate) name: String,
+    pub(crate) ip: String,
+    pub(crate) port: u16,
+    pub(crate) pid: u32,
+    pub cfg: Config,
+    pub(crate) rng: SeedStream,
+    pub(crate) boot: SimTime,
+
+    pub(crate) replid: String,
+    pub(crate) replid2: String,
+    pub(crate) second_replid_offset: i64,
+    /// `master_repl_offset` while no backlog exists; the buffer holds it otherwise.
+    pub(crate) offset_without_backlog: u64,
+    pub(crate) backlog: Option<ReplBuffer>,
+    pub(crate) slaveseldb: i64,
+    pub(crate) no_replicas_since: SimTime,
+    pub(crate) good_replicas: u64,
+
+    pub(crate) following: Option<Following>,
+    pub(crate) master: Option<MasterClient>,
+    pub(crate) cached_master: Option<CachedMaster>,
+
+    pub keyspace: Keyspace,
+    pub(crate) loading: Option<Loading>,
+    pub(crate) child: Option<Child>,
+    pub stats: Stats,
+
+    pub(crate) conns: BTreeMap<ConnId, Conn>,
+    pub(crate) next_conn: u64,
+    pub(crate) next_client_id: u64,
+    pub(crate) clients: BTreeMap<ClientId, Client>,
+    pub(crate) dirty: BTreeSet<ConnId>,
+    pub(crate) write_blocked: BTreeSet<ConnId>,
+    pub(crate) getack_pending: bool,
+
+    pub(crate) cron_loops: u64,
+    pub(crate) next_cron: SimTime,
+    /// The CPU is busy (commands, fork) until this instant; replies complete after it.
+    pub(crate) busy_until: SimTime,
+    pub(crate) read_resume_at: Option<SimTime>,
+    /// The master link is being closed for a protocol error: do not cache it.
+    pub(crate) master_protocol_error: bool,
+
+    pub(crate) actions: VecDeque<Action>,
+    pub(crate) events: VecDeque<Event>,
+    pub(crate) logs: VecDeque<LogLine>,
+}
+
+/// `CONFIG_RUN_ID_SIZE` zeros: a cleared replid2.
+pub const ZERO_REPLID: &str = "0000000000000000000000000000000000000000";
+
+/// The result of a client command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CommandResult {
+    /// The reply, and when the node finishes executing the command.
+    Done { reply: Reply, at: SimTime },
+    /// The command blocked (WAIT); its reply comes later as [`Event::Reply`].
+    Blocked,
+}
+
+impl Node {
+    /// Starts a node at `now`, empty or from a persisted RDB.
+    pub fn boot(now: SimTime, params: NodeParams, persisted: Option<&Persisted>) -> Node {
+        let mut rng = SeedStream::derive(params.seed, &format!("node/{}", params.name));
+        let pid = 1000 + rng.below(60_000) as u32;
+        let replid = rng.hex40();
+        // Stagger the 1 Hz cron across nodes, as unsynchronised servers are.
+        let phase = SimDuration::from_micros(rng.below(1_000_000));
+        let databases = params.config.databases as usize;
+        let mut node = Node {
+            name: params.name,
+            ip: params.ip,
+            port: params.port,
+            pid,
+            cfg: params.config,
+            rng,
+            boot: now,
+            replid,
+            replid2: ZERO_REPLID.to_string(),
+            second_replid_offset: -1,
+            offset_without_backlog: 0,
+            backlog: None,
+            slaveseldb: -1,
+            no_replicas_since: now,
+            good_replicas: 0,
+            following: None,
+            master: None,
+            cached_master: None,
+            keyspace: Keyspace::new(databases),
+            loading: None,
+            child: None,
+            stats: Stats::default(),
+            conns: BTreeMap::new(),
+            next_conn: 1,
+            next_client_id: 3,
+            clients: BTreeMap::new(),
+            dirty: BTreeSet::new(),
+            write_blocked: BTreeSet::new(),
+            getack_pending: false,
+            cron_loops: 0,
+            next_cron: now + phase,
+            busy_until: now,
+            read_resume_at: None,
+            master_protocol_error: false,
+            actions: VecDeque::new(),
+            events: VecDeque::new(),
+            logs: VecDeque::new(),
+        };
+        node.log(now, Level::Notice, "Server initialized".into());
+        if let Some(p) = persisted {
+            node.load_at_startup(now, p, params.replicaof.is_some());
+        }
+        if let Some((host, port)) = params.replicaof {
+            // A configured replica starts in CONNECT; the first cron tick connects.
+            node.following = Some(Following::new(host, port, now));
+        }
+        node.log(now, Level::Notice, "Ready to accept connections tcp".into());
+        node
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn ip(&self) -> &str {
+        &self.ip
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Whether this node is a master (`masterhost == NULL`).
+    pub fn is_master(&self) -> bool {
+        self.following.is_none()
+    }
+
+    pub fn repl_state(&self) -> ReplState {
+        self.following.as_ref().map_or(ReplState::None, |f| f.state)
+    }
+
+    pub fn replid(&self) -> &str {
+        &self.replid
+    }
+
+    pub fn replid2(&self) -> &str {
+        &self.replid2
+    }
+
+    pub fn second_replid_offset(&self) -> i64 {
+        self.second_replid_offset
+    }
+
+    /// `master_repl_offset`.
+    pub fn master_repl_offset(&self) -> u64 {
+        self.backlog.as_ref().map_or(self.offset_without_backlog, ReplBuffer::master_repl_offset)
+    }
+
+    /// The replica's applied offset (`slave_repl_offset` in INFO): from the live master client,
+    /// else the cached master.
+    pub fn slave_repl_offset(&self) -> Option<u64> {
+        self.master.as_ref().map(|m| m.reploff).or(self.cached_master.as_ref().map(|c| c.reploff))
+    }
+
+    pub fn master_host(&self) -> Option<(&str, u16)> {
+        self.following.as_ref().map(|f| (f.host.as_str(), f.port))
+    }
+
+    pub fn is_loading(&self) -> bool {
+        self.loading.is_some()
+    }
+
+    pub fn backlog_histlen(&self) -> u64 {
+        self.backlog.as_ref().map_or(0, ReplBuffer::histlen)
+    }
+
+    /// Each attached replica: name, state, acked offset, output-buffer bytes.
+    pub fn replica_summaries(&self) -> Vec<(String, ReplicaState, u64, u64)> {
+        self.conns
+            .iter()
+            .filter_map(|(_, c)| {
+                let r = c.replica()?;
+                Some((self.replica_name(c), r.state, r.ack_off, self.replica_obuf_bytes(r)))
+            })
+            .collect()
+    }
+
+    /// Whether a BGSAVE child is running.
+    pub fn bgsave_in_progress(&self) -> bool {
+        self.child.is_some()
+    }
+
+    // ----- logging and output queues -----
+
+    pub(crate) fn role_char(&self) -> char {
+        if self.is_master() {
+            'M'
+        } else {
+            'S'
+        }
+    }
+
+    pub(crate) fn log(&mut self, now: SimTime, level: Level, message: String) {
+        let role = self.role_char();
+        self.logs.push_back(LogLine { time: now, pid: self.pid, role, level, message });
+    }
+
+    pub(crate) fn log_child(&mut self, now: SimTime, pid: u32, message: String) {
+        self.logs.push_back(LogLine { time: now, pid, role: 'C', level: Level::Notice, message });
+    }
+
+    pub(crate) fn event(&mut self, e: Event) {
+        self.events.push_back(e);
+    }
+
+    pub fn poll_log(&mut self) -> Option<LogLine> {
+        self.logs.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    // ----- connections -----
+
+    pub(crate) fn alloc_conn(&mut self) -> ConnId {
+        let id = ConnId(self.next_conn);
+        self.next_conn += 1;
+        id
+    }
+
+    pub(crate) fn new_conn(&mut self, peer_ip: String, peer_port: u16, role: Role) -> ConnId {
+        let id = self.alloc_conn();
+        let client_id = self.next_client_id;
+        self.next_client_id += 1;
+        let authenticated = self.cfg.requirepass.is_none() || matches!(role, Role::Master);
+        let mut decoder = Decoder::new();
+        decoder.authenticated = authenticated;
+        self.conns.insert(
+            id,
+            Conn {
+                peer_ip,
+                peer_port,
+                client_id,
+                decoder,
+                out: Vec::new(),
+                db: 0,
+                authenticated,
+                close_after_reply: false,
+                read_paused: false,
+                role,
+                last_cmd: "NULL".into(),
+                listening_port: 0,
+                capa_eof: false,
+                capa_psync2: false,
+            },
+        );
+        id
+    }
+
+    /// A peer connected to us. Returns the connection's id.
+    pub fn handle_accept(&mut self, _now: SimTime, peer_ip: &str, peer_port: u16) -> ConnId {
+        self.new_conn(peer_ip.to_string(), peer_port, Role::Client)
+    }
+
+    /// Closes a connection from our side and forgets it.
+    pub(crate) fn close_conn(&mut self, now: SimTime, id: ConnId) {
+        if self.conns.contains_key(&id) {
+            self.free_conn(now, id, DropReason::ConnectionLost, false);
+            self.actions.push_back(Action::Close { conn: id });
+        }
+    }
+
+    /// Forgets a connection (`freeClient`), with the bookkeeping its role needs.
+    pub(crate) fn free_conn(&mut self, now: SimTime, id: ConnId, reason: DropReason, by_peer: bool) {
+        let Some(conn) = self.conns.remove(&id) else { return };
+        self.dirty.remove(&id);
+        self.write_blocked.remove(&id);
+        match &conn.role {
+            Role::Replica(link) => {
+                let name = self.replica_name(&conn);
+                self.log(now, Level::Notice, format!("Connection with replica {name} lost."));
+                if reason != DropReason::RoleChange {
+                    self.event(Event::ReplicaDropped { replica: name, reason });
+                }
+                let _ = link;
+                self.on_replica_freed(now, id);
+            }
+            Role::Master => self.on_master_conn_closed(now, id, by_peer),
+            Role::Client => {}
+        }
+    }
+
+    /// The peer closed its end (read returned 0).
+    pub fn handle_eof(&mut self, now: SimTime, conn: ConnId) {
+        if self.conns.contains_key(&conn) {
+            self.free_conn(now, conn, DropReason::ConnectionLost, true);
+            self.actions.push_back(Action::Close { conn });
+        }
+    }
+
+    /// The connection was reset.
+    pub fn handle_reset(&mut self, now: SimTime, conn: ConnId) {
+        self.free_conn(now, conn, DropReason::ConnectionLost, true);
+    }
+
+    /// The socket of `conn` has room again.
+    pub fn handle_writable(&mut self, _now: SimTime, conn: ConnId) {
+        if self.write_blocked.remove(&conn) {
+            self.dirty.insert(conn);
+        }
+    }
+
+    /// Queues reply bytes on a connection.
+    pub(crate) fn reply_to(&mut self, id: ConnId, reply: &Reply) {
+        if let Some(c) = self.conns.get_mut(&id) {
+            reply.encode(&mut c.out);
+            self.dirty.insert(id);
+        }
+    }
+
+    pub(crate) fn write_raw(&mut self, id: ConnId, bytes: &[u8]) {
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.out.extend_from_slice(bytes);
+            self.dirty.insert(id);
+        }
+    }
+
+    pub(crate) fn pause_read(&mut self, id: ConnId) {
+        if let Some(c) = self.conns.get_mut(&id) {
+            if !c.read_paused {
+                c.read_paused = true;
+                self.actions.push_back(Action::PauseRead { conn: id });
+            }
+        }
+    }
+
+    pub(crate) fn resume_read(&mut self, id: ConnId) {
+        if let Some(c) = self.conns.get_mut(&id) {
+            if c.read_paused {
+                c.read_paused = false;
+                self.actions.push_back(Action::ResumeRead { conn: id });
+            }
+        }
+    }
+
+    /// Bytes received on `conn`.
+    pub fn handle_data(&mut self, now: SimTime, conn: ConnId, bytes: &[u8]) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        c.decoder.feed(bytes);
+        if matches!(c.role, Role::Master) {
+            self.stats.total_net_repl_input_bytes += bytes.len() as u64;
+            self.on_master_data(now, conn);
+        } else {
+            if let Role::Replica(_) = c.role {
+                self.stats.total_net_repl_input_bytes += bytes.len() as u64;
+            }
+            self.process_client_input(now, conn);
+        }
+        self.after_input(now);
+    }
+
+    /// An opaque run received on `conn`: only meaningful inside an RDB transfer.
+    pub fn handle_opaque(&mut self, now: SimTime, conn: ConnId, len: u64) {
+        let Some(c) = self.conns.get(&conn) else { return };
+        if matches!(c.role, Role::Master) {
+            self.stats.total_net_repl_input_bytes += len;
+            self.on_master_opaque(now, conn, len);
+        } else {
+            // Nothing but an RDB can carry opaque bytes; anywhere else it is garbage.
+            self.log(now, Level::Verbose, "Protocol error (opaque bytes outside an RDB transfer) from client".into());
+            self.close_conn(now, conn);
+        }
+        self.after_input(now);
+    }
+
+    /// End of every input: the `beforeSleep` work (WAIT's GETACK, unblocking WAITs).
+    pub(crate) fn after_input(&mut self, now: SimTime) {
+        if self.getack_pending {
+            self.getack_pending = false;
+            if self.is_master() && self.backlog.is_some() {
+                self.propagate_raw(now, b"*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n");
+            }
+        }
+        self.unblock_waits(now);
+    }
+
+    /// Processes buffered requests on a client or replica connection.
+    fn process_client_input(&mut self, now: SimTime, id: ConnId) {
+        loop {
+            let Some(c) = self.conns.get_mut(&id) else { return };
+            if c.close_after_reply || c.read_paused {
+                return;
+            }
+            let frame = c.decoder.next();
+            match frame {
+                Ok(None) => return,
+                Ok(Some(super::resp::Frame::Newline)) => {
+                    // A replica's keepalive newline refreshes its ACK time.
+                    if let Some(r) = c.replica_mut() {
+                        r.ack_time = now;
+                    }
+                }
+                Ok(Some(super::resp::Frame::Command)) => {
+                    let args = c.decoder.args_vec();
+                    self.conn_command(now, id, &args);
+                }
+                Err(e) => {
+                    let msg = e.0.clone();
+                    let client_id = c.client_id;
+                    self.log(now, Level::Verbose, format!("Protocol error ({msg}) from client: id={client_id}"));
+                    self.reply_to(id, &Reply::err(format!("ERR {msg}")));
+                    if let Some(c) = self.conns.get_mut(&id) {
+                        c.close_after_reply = true;
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    // ----- output -----
+
+    /// Writes pending output of every connection into `tx`, as much as it accepts.
+    pub fn poll_transmit(&mut self, now: SimTime, tx: &mut impl Transmit) {
+        loop {
+            // A diskless transfer reads its pipe a chunk at a time, as each chunk is written.
+            self.pump_child_pipe(now);
+            if self.dirty.is_empty() {
+                break;
+            }
+            while let Some(id) = self.dirty.pop_first() {
+                let finished = self.flush_conn(now, id, tx);
+                if !finished && self.conns.contains_key(&id) {
+                    self.write_blocked.insert(id);
+                }
+                // After a reply flushed completely, a client marked to close is closed.
+                if finished && self.conns.get(&id).is_some_and(|c| c.close_after_reply && c.out.is_empty()) {
+                    self.close_conn(now, id);
+                }
+            }
+        }
+    }
+
+    /// Writes one connection's output. Returns whether nothing is left to write for now.
+    fn flush_conn(&mut self, now: SimTime, id: ConnId, tx: &mut impl Transmit) -> bool {
+        let Some(c) = self.conns.get_mut(&id) else { return true };
+        if !c.out.is_empty() {
+            let n = tx.send(id, &c.out);
+            c.out.drain(..n);
+            if !c.out.is_empty() {
+                return false;
+            }
+        }
+        if c.replica().is_some() {
+            return self.flush_replica(now, id, tx);
+        }
+        true
+    }
+
+    // ----- timers -----
+
+    /// The next instant the node needs [`Node::handle_timeout`].
+    pub fn poll_timeout(&self) -> Option<SimTime> {
+        let mut t = self.next_cron;
+        let mut consider = |x: Option<SimTime>| {
+            if let Some(x) = x {
+                t = t.min(x);
+            }
+        };
+        consider(self.loading.as_ref().map(|l| l.until));
+        consider(self.child_deadline());
+        consider(self.read_resume_at);
+        for c in self.clients.values() {
+            consider(c.blocked.and_then(|b| b.deadline));
+        }
+        Some(t)
+    }
+
+    /// Runs whatever is due at `now`.
+    pub fn handle_timeout(&mut self, now: SimTime) {
+        if self.read_resume_at.is_some_and(|t| t <= now) {
+            self.read_resume_at = None;
+            self.on_read_resume(now);
+        }
+        if self.loading.as_ref().is_some_and(|l| l.until <= now) {
+            self.finish_loading(now);
+        }
+        self.check_child(now);
+        self.expire_waits(now);
+        while self.next_cron <= now {
+            let at = self.next_cron;
+            self.next_cron = at + SimDuration::from_secs(1);
+            self.cron(at.max(now));
+        }
+        self.after_input(now);
+    }
+
+    /// `replicationCron` plus the once-a-second parts of `serverCron` and `clientsCron`.
+    fn cron(&mut self, now: SimTime) {
+        if self.loading.as_ref().is_some_and(|l| !l.async_loading && !l.startup) {
+            // A blocking load runs no timers; it only sends the master its keepalive newline.
+            self.loading_tick(now);
+            return;
+        }
+        self.replica_cron(now);
+        self.master_cron(now);
+        self.active_expire(now);
+        self.refresh_good_replicas(now);
+        self.cron_loops += 1;
+    }
+
+    /// The id string Redis prints for a client (`CLIENT LIST` format, abridged).
+    pub(crate) fn client_info(&self, id: u64, addr: &str, flags: &str, db: usize, cmd: &str) -> String {
+        format!(
+            "id={id} addr={addr} laddr={}:{} fd={} name= age=0 idle=0 flags={flags} db={db} sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem=0 tot-mem=1024 events=r cmd={cmd} user=default redir=-1 resp=2 lib-name= lib-ver=",
+            self.ip,
+            self.port,
+            id + 5
+        )
+    }
+
+    /// The dataset digest (order-independent).
+    pub fn digest(&self) -> u64 {
+        self.keyspace.digest()
+    }
+
+    pub fn dbsize(&self) -> u64 {
+        self.keyspace.len()
+    }
+
+    /// Seconds elapsed since `t`, in whole seconds as Redis computes `server.unixtime - t`.
+    pub(crate) fn secs_since(now: SimTime, t: SimTime) -> u64 {
+        super::log::unix_secs(now).saturating_sub(super::log::unix_secs(t))
+    }
+}
+
+impl Following {
+    pub(crate) fn new(host: String, port: u16, now: SimTime) -> Following {
+        Following {
+            host,
+            port,
+            state: ReplState::Connect,
+            conn: None,
+            transfer_lastio: now,
+            pending_replies: VecDeque::new(),
+            master_initial_offset: -1,
+            pending_replid: String::new(),
+            transfer: None,
+            down_since: None,
+        }
+    }
+}

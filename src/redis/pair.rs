@@ -1,0 +1,433 @@
+//! A test harness that drives nodes without the network module, after quinn-proto's `Pair`.
+//!
+//! Connections are in-memory byte pipes with a fixed one-way latency and unlimited buffers (or a
+//! per-direction cap to model a socket buffer), delivered in order. Tests steer it with
+//! sentence-like calls: `t.replicaof(1, 0)`, `t.run_for(secs(5))`, `t.kill_link(0, 1)`,
+//! `t.cmd(0, &["SET", "k", "v"])`.
+#![cfg(test)]
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::config::Config;
+use super::log::LogLine;
+use super::node::{Action, ClientId, CommandResult, ConnId, Event, Node, NodeParams, Transmit};
+use super::resp::Reply;
+use crate::time::{SimDuration, SimTime};
+
+pub fn secs(s: u64) -> SimDuration {
+    SimDuration::from_secs(s)
+}
+
+pub fn ms(s: u64) -> SimDuration {
+    SimDuration::from_millis(s)
+}
+
+#[derive(Clone, Debug)]
+enum Seg {
+    Bytes(Vec<u8>),
+    Opaque(u64),
+    Eof,
+}
+
+#[derive(Debug)]
+enum Ev {
+    Accept { pconn: usize },
+    Established { pconn: usize },
+    Deliver { pconn: usize, to_server: bool, seg: Seg },
+    Reset { node: usize, conn: ConnId },
+}
+
+/// One connection between two nodes: the client end and, once accepted, the server end.
+#[derive(Debug)]
+struct PConn {
+    client: (usize, ConnId),
+    /// The node dialled.
+    target: Option<usize>,
+    server: Option<(usize, ConnId)>,
+    open: bool,
+}
+
+pub struct Pair {
+    pub nodes: Vec<Node>,
+    pub now: SimTime,
+    pub latency: SimDuration,
+    queue: BTreeMap<(SimTime, u64), Ev>,
+    seq: u64,
+    pconns: Vec<PConn>,
+    by_end: BTreeMap<(usize, ConnId), usize>,
+    paused_reads: BTreeSet<(usize, ConnId)>,
+    /// Bytes held back while a read is paused, per end.
+    held: BTreeMap<(usize, ConnId), Vec<Seg>>,
+    /// Node pairs whose traffic is dropped (a blackhole) while set.
+    cut: BTreeSet<(usize, usize)>,
+    /// Frozen nodes (SIGSTOP): nothing is delivered to them and their timers do not run.
+    frozen: BTreeSet<usize>,
+    pub logs: Vec<Vec<LogLine>>,
+    pub events: Vec<Vec<Event>>,
+    replies: BTreeMap<ClientId, Reply>,
+    next_client: u64,
+}
+
+struct Tx<'a> {
+    node: usize,
+    now: SimTime,
+    latency: SimDuration,
+    queue: &'a mut BTreeMap<(SimTime, u64), Ev>,
+    seq: &'a mut u64,
+    pconns: &'a [PConn],
+    by_end: &'a BTreeMap<(usize, ConnId), usize>,
+    cut: &'a BTreeSet<(usize, usize)>,
+}
+
+impl Tx<'_> {
+    fn push(&mut self, conn: ConnId, seg: Seg) -> bool {
+        let Some(&p) = self.by_end.get(&(self.node, conn)) else { return false };
+        let pc = &self.pconns[p];
+        if !pc.open {
+            return false;
+        }
+        let to_server = pc.client == (self.node, conn);
+        let peer = if to_server { pc.server.map(|s| s.0) } else { Some(pc.client.0) };
+        if peer.is_some_and(|peer| self.cut.contains(&(self.node, peer))) {
+            return true;
+        }
+        *self.seq += 1;
+        self.queue.insert((self.now + self.latency, *self.seq), Ev::Deliver { pconn: p, to_server, seg });
+        true
+    }
+}
+
+impl Transmit for Tx<'_> {
+    fn send(&mut self, conn: ConnId, bytes: &[u8]) -> usize {
+        if self.push(conn, Seg::Bytes(bytes.to_vec())) {
+            bytes.len()
+        } else {
+            0
+        }
+    }
+    fn send_opaque(&mut self, conn: ConnId, len: u64) -> u64 {
+        if self.push(conn, Seg::Opaque(len)) {
+            len
+        } else {
+            0
+        }
+    }
+}
+
+pub fn ip(i: usize) -> String {
+    format!("10.0.0.{}", i + 1)
+}
+
+impl Pair {
+    /// `n` nodes, all masters, each with `cfg(i)`.
+    pub fn new(n: usize, cfg: impl Fn(usize) -> Config) -> Pair {
+        let nodes = (0..n)
+            .map(|i| Node::boot(SimTime::ZERO, NodeParams { name: format!("n{i}"), ip: ip(i), port: 6379, config: cfg(i), replicaof: None, seed: 1 }, None))
+            .collect();
+        Pair {
+            nodes,
+            now: SimTime::ZERO,
+            latency: SimDuration::from_micros(100),
+            queue: BTreeMap::new(),
+            seq: 0,
+            pconns: Vec::new(),
+            by_end: BTreeMap::new(),
+            paused_reads: BTreeSet::new(),
+            held: BTreeMap::new(),
+            cut: BTreeSet::new(),
+            frozen: BTreeSet::new(),
+            logs: vec![Vec::new(); n],
+            events: vec![Vec::new(); n],
+            replies: BTreeMap::new(),
+            next_client: 1,
+        }
+    }
+
+    /// Two nodes with default configuration: node 0 will be the master.
+    pub fn two() -> Pair {
+        Pair::new(2, |_| Config::default())
+    }
+
+    fn schedule(&mut self, at: SimTime, ev: Ev) {
+        self.seq += 1;
+        self.queue.insert((at, self.seq), ev);
+    }
+
+    /// Lets node `i` act on everything it queued: writes, connects, closes.
+    fn drain(&mut self, i: usize) {
+        let now = self.now;
+        let mut tx = Tx { node: i, now, latency: self.latency, queue: &mut self.queue, seq: &mut self.seq, pconns: &self.pconns, by_end: &self.by_end, cut: &self.cut };
+        self.nodes[i].poll_transmit(now, &mut tx);
+        while let Some(a) = self.nodes[i].poll_action() {
+            match a {
+                Action::Connect { conn, host, .. } => {
+                    let target = (0..self.nodes.len()).find(|&j| ip(j) == host);
+                    let p = self.pconns.len();
+                    self.pconns.push(PConn { client: (i, conn), target, server: None, open: true });
+                    self.by_end.insert((i, conn), p);
+                    match target {
+                        Some(j) if !self.cut.contains(&(i, j)) => self.schedule(now + self.latency, Ev::Accept { pconn: p }),
+                        Some(_) => {}
+                        None => {
+                            self.pconns[p].open = false;
+                            self.nodes[i].handle_connect_failed(now, conn, "Connection refused");
+                        }
+                    }
+                }
+                Action::Close { conn } => {
+                    if let Some(&p) = self.by_end.get(&(i, conn)) {
+                        let pc = &self.pconns[p];
+                        if pc.open {
+                            let to_server = pc.client == (i, conn);
+                            self.seq += 1;
+                            self.queue.insert((now + self.latency, self.seq), Ev::Deliver { pconn: p, to_server, seg: Seg::Eof });
+                        }
+                    }
+                }
+                Action::PauseRead { conn } => {
+                    self.paused_reads.insert((i, conn));
+                }
+                Action::ResumeRead { conn } => {
+                    self.paused_reads.remove(&(i, conn));
+                    if let Some(segs) = self.held.remove(&(i, conn)) {
+                        for seg in segs {
+                            self.deliver_seg(i, conn, seg);
+                        }
+                    }
+                }
+            }
+        }
+        while let Some(l) = self.nodes[i].poll_log() {
+            self.logs[i].push(l);
+        }
+        while let Some(e) = self.nodes[i].poll_event() {
+            if let Event::Reply { client, reply } = &e {
+                self.replies.insert(*client, reply.clone());
+            }
+            self.events[i].push(e);
+        }
+    }
+
+    fn deliver_seg(&mut self, i: usize, conn: ConnId, seg: Seg) {
+        let now = self.now;
+        if self.paused_reads.contains(&(i, conn)) || self.frozen.contains(&i) {
+            self.held.entry((i, conn)).or_default().push(seg);
+            return;
+        }
+        match seg {
+            Seg::Bytes(b) => self.nodes[i].handle_data(now, conn, &b),
+            Seg::Opaque(n) => self.nodes[i].handle_opaque(now, conn, n),
+            Seg::Eof => self.nodes[i].handle_eof(now, conn),
+        }
+        self.drain(i);
+    }
+
+    /// Processes the next event or timer due at or before `until`. Returns false if none.
+    fn step(&mut self, until: SimTime) -> bool {
+        let net_t = self.queue.keys().next().map(|k| k.0);
+        let timer = (0..self.nodes.len()).filter(|i| !self.frozen.contains(i)).filter_map(|i| self.nodes[i].poll_timeout().map(|t| (t, i))).min();
+        let take_net = match (net_t, timer) {
+            (Some(n), Some((t, _))) => n <= t,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => return false,
+        };
+        if take_net {
+            let (&(t, s), _) = self.queue.iter().next().expect("peeked");
+            if t > until {
+                return false;
+            }
+            let ev = self.queue.remove(&(t, s)).expect("peeked");
+            self.now = self.now.max(t);
+            self.handle_ev(ev);
+        } else {
+            let (t, i) = timer.expect("checked");
+            if t > until {
+                return false;
+            }
+            self.now = self.now.max(t);
+            self.nodes[i].handle_timeout(self.now);
+            self.drain(i);
+        }
+        true
+    }
+
+    fn handle_ev(&mut self, ev: Ev) {
+        let now = self.now;
+        match ev {
+            Ev::Accept { pconn } => {
+                let (ci, _) = self.pconns[pconn].client;
+                let Some(j) = self.pconns[pconn].target else { return };
+                if !self.pconns[pconn].open {
+                    return;
+                }
+                let sconn = self.nodes[j].handle_accept(now, &ip(ci), 40000 + pconn as u16);
+                self.pconns[pconn].server = Some((j, sconn));
+                self.by_end.insert((j, sconn), pconn);
+                let at = now + self.latency;
+                self.schedule(at, Ev::Established { pconn });
+            }
+            Ev::Established { pconn } => {
+                let (ci, cconn) = self.pconns[pconn].client;
+                if self.pconns[pconn].open {
+                    self.nodes[ci].handle_connected(now, cconn);
+                    self.drain(ci);
+                }
+            }
+            Ev::Deliver { pconn, to_server, seg } => {
+                let pc = &self.pconns[pconn];
+                let end = if to_server { pc.server } else { Some(pc.client) };
+                if let Some((j, conn)) = end {
+                    self.deliver_seg(j, conn, seg);
+                }
+            }
+            Ev::Reset { node, conn } => {
+                self.nodes[node].handle_reset(now, conn);
+                self.drain(node);
+            }
+        }
+    }
+
+    pub fn run_until(&mut self, t: SimTime) {
+        let mut guard = 0u64;
+        while self.step(t) {
+            guard += 1;
+            assert!(guard < 50_000_000, "runaway simulation");
+        }
+        self.now = self.now.max(t);
+    }
+
+    pub fn run_for(&mut self, d: SimDuration) {
+        let t = self.now + d;
+        self.run_until(t);
+    }
+
+    /// Runs until `cond` holds, at most `limit`; panics with the logs otherwise.
+    pub fn run_until_cond(&mut self, limit: SimDuration, cond: impl Fn(&Pair) -> bool) {
+        let end = self.now + limit;
+        while self.now < end {
+            if cond(self) {
+                return;
+            }
+            let next = self.now + ms(10);
+            self.run_until(next);
+        }
+        assert!(cond(self), "condition not reached in {limit}; logs:\n{}", self.dump_logs());
+    }
+
+    pub fn dump_logs(&self) -> String {
+        let mut s = String::new();
+        for (i, l) in self.logs.iter().enumerate() {
+            for line in l {
+                s.push_str(&format!("n{i} {line}\n"));
+            }
+        }
+        s
+    }
+
+    /// Runs a command on node `i` as a client and returns the reply, running the simulation
+    /// until a blocked command (WAIT) answers.
+    pub fn cmd(&mut self, i: usize, args: &[&str]) -> Reply {
+        let client = ClientId(self.next_client);
+        self.next_client += 1;
+        self.cmd_as(i, client, args)
+    }
+
+    pub fn cmd_as(&mut self, i: usize, client: ClientId, args: &[&str]) -> Reply {
+        let argv: Vec<Vec<u8>> = args.iter().map(|a| a.as_bytes().to_vec()).collect();
+        let r = self.nodes[i].handle_command(self.now, client, &argv);
+        self.drain(i);
+        match r {
+            CommandResult::Done { reply, .. } => reply,
+            CommandResult::Blocked => {
+                for _ in 0..100_000 {
+                    if let Some(r) = self.replies.remove(&client) {
+                        return r;
+                    }
+                    let next = self.now + ms(1);
+                    self.run_until(next);
+                }
+                panic!("blocked command never answered");
+            }
+        }
+    }
+
+    pub fn replicaof(&mut self, replica: usize, master: usize) -> Reply {
+        let host = ip(master);
+        self.cmd(replica, &["REPLICAOF", &host, "6379"])
+    }
+
+    /// An INFO replication or stats field of node `i`.
+    pub fn info(&self, i: usize, field: &str) -> String {
+        let text = self.nodes[i].info(self.now, &[]);
+        text.lines().find_map(|l| l.strip_prefix(&format!("{field}:")).map(str::to_string)).unwrap_or_else(|| panic!("no INFO field {field}"))
+    }
+
+    pub fn info_u64(&self, i: usize, field: &str) -> u64 {
+        self.info(i, field).parse().unwrap_or_else(|_| panic!("{field} is not a number"))
+    }
+
+    pub fn link_up(&self, i: usize) -> bool {
+        self.nodes[i].repl_state() == super::node::ReplState::Connected
+    }
+
+    /// Runs until replica `i` reports `master_link_status:up`.
+    pub fn wait_for_sync(&mut self, i: usize) {
+        self.run_until_cond(secs(120), |t| t.link_up(i));
+    }
+
+    /// Resets every connection between `a` and `b` (`CLIENT KILL` on both sides).
+    pub fn kill_link(&mut self, a: usize, b: usize) {
+        for (p, pc) in self.pconns.iter_mut().enumerate() {
+            let Some(server) = pc.server else { continue };
+            let ends = [pc.client.0, server.0];
+            if pc.open && ends.contains(&a) && ends.contains(&b) {
+                pc.open = false;
+                let _ = p;
+                for (n, c) in [pc.client, server] {
+                    self.seq += 1;
+                    self.queue.insert((self.now, self.seq), Ev::Reset { node: n, conn: c });
+                }
+            }
+        }
+        self.run_for(SimDuration::ZERO);
+    }
+
+    /// Drops traffic in both directions between `a` and `b` until `heal`.
+    pub fn cut(&mut self, a: usize, b: usize) {
+        self.cut.insert((a, b));
+        self.cut.insert((b, a));
+    }
+
+    pub fn heal(&mut self, a: usize, b: usize) {
+        self.cut.remove(&(a, b));
+        self.cut.remove(&(b, a));
+    }
+
+    /// Freezes node `i` (SIGSTOP): no input is processed and no timer runs until `thaw`.
+    pub fn freeze(&mut self, i: usize) {
+        self.frozen.insert(i);
+    }
+
+    pub fn thaw(&mut self, i: usize) {
+        self.frozen.remove(&i);
+        let held: Vec<_> = self.held.keys().filter(|(n, _)| *n == i).copied().collect();
+        for key in held {
+            if self.paused_reads.contains(&key) {
+                continue;
+            }
+            for seg in self.held.remove(&key).unwrap_or_default() {
+                self.deliver_seg(key.0, key.1, seg);
+            }
+        }
+    }
+
+    /// Whether node `i` logged a line containing `text`.
+    pub fn logged(&self, i: usize, text: &str) -> bool {
+        self.logs[i].iter().any(|l| l.message.contains(text))
+    }
+
+    pub fn count_logged(&self, i: usize, text: &str) -> usize {
+        self.logs[i].iter().filter(|l| l.message.contains(text)).count()
+    }
+}

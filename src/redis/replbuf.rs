@@ -1,0 +1,222 @@
+//! The Redis 7 shared replication buffer (replication.c `feedReplicationBuffer`,
+//! `incrementalTrimReplicationBacklog`; spec §3).
+//!
+//! One list of blocks holds the replication stream. The backlog and every replica are positions
+//! into it: the backlog keeps the last `repl-backlog-size` bytes (to block granularity), and a
+//! replica pins every block from the one holding its next unsent byte. Trimming drops head blocks
+//! only while the backlog is longer than its size by at least a whole block, more than one block
+//! exists, and no replica references the head. So a slow or syncing replica makes the retained
+//! history grow without bound, and those extra bytes remain usable for partial resyncs.
+//!
+//! Offsets are Redis's: the first byte ever fed has offset 1, and `master_repl_offset` is the
+//! offset of the last byte fed.
+
+use std::collections::VecDeque;
+
+/// `PROTO_REPLY_CHUNK_BYTES`: the smallest block.
+pub const MIN_BLOCK_BYTES: u64 = 16 * 1024;
+/// Per-block bookkeeping Redis counts in a replica's output-buffer size
+/// (`sizeof(listNode) + sizeof(replBufBlock)`).
+pub const BLOCK_OVERHEAD_BYTES: u64 = 48;
+
+#[derive(Debug)]
+struct Block {
+    /// Offset of the block's first byte.
+    start: u64,
+    /// Capacity in bytes.
+    size: u64,
+    data: Vec<u8>,
+}
+
+impl Block {
+    fn used(&self) -> u64 {
+        self.data.len() as u64
+    }
+}
+
+/// The stream and the backlog's view of it.
+#[derive(Debug)]
+pub struct ReplBuffer {
+    blocks: VecDeque<Block>,
+    /// The offset of the last byte fed (`master_repl_offset`).
+    end: u64,
+    /// Offset of the first byte the backlog holds (`repl_backlog->offset`).
+    backlog_offset: u64,
+}
+
+/// Which blocks the last feed created, so the caller checks output-buffer limits then.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Fed {
+    pub new_blocks: u32,
+}
+
+impl ReplBuffer {
+    /// An empty backlog whose next byte will have offset `master_repl_offset + 1`
+    /// (`createReplicationBacklog`).
+    pub fn new(master_repl_offset: u64) -> ReplBuffer {
+        ReplBuffer { blocks: VecDeque::new(), end: master_repl_offset, backlog_offset: master_repl_offset + 1 }
+    }
+
+    pub fn master_repl_offset(&self) -> u64 {
+        self.end
+    }
+
+    /// `repl_backlog->offset`: the first byte held.
+    pub fn backlog_offset(&self) -> u64 {
+        self.backlog_offset
+    }
+
+    /// `repl_backlog->histlen`.
+    pub fn histlen(&self) -> u64 {
+        self.end + 1 - self.backlog_offset
+    }
+
+    /// Bytes allocated for blocks (`repl_buffer_mem`, without allocator rounding).
+    pub fn memory_bytes(&self) -> u64 {
+        self.blocks.iter().map(|b| b.size + BLOCK_OVERHEAD_BYTES).sum()
+    }
+
+    /// Appends stream bytes. `backlog_size` decides the size of new blocks.
+    pub fn feed(&mut self, mut bytes: &[u8], backlog_size: u64) -> Fed {
+        let mut new_blocks = 0;
+        while !bytes.is_empty() {
+            if let Some(tail) = self.blocks.back_mut() {
+                let avail = (tail.size - tail.used()) as usize;
+                let n = avail.min(bytes.len());
+                tail.data.extend_from_slice(&bytes[..n]);
+                bytes = &bytes[n..];
+                self.end += n as u64;
+            }
+            if !bytes.is_empty() {
+                let limit = (backlog_size / 16).max(MIN_BLOCK_BYTES);
+                let size = (bytes.len() as u64).max(MIN_BLOCK_BYTES).min(limit);
+                self.blocks.push_back(Block { start: self.end + 1, size, data: Vec::with_capacity(size as usize) });
+                new_blocks += 1;
+            }
+        }
+        Fed { new_blocks }
+    }
+
+    /// Drops head blocks as `incrementalTrimReplicationBacklog` does. `oldest_pinned` is the
+    /// smallest next-unsent offset among replicas attached to the buffer, if any.
+    pub fn trim(&mut self, backlog_size: u64, oldest_pinned: Option<u64>) {
+        while self.histlen() > backlog_size && self.blocks.len() > 1 {
+            let head = &self.blocks[0];
+            // A replica whose next byte lies in the head block references it.
+            let head_end = head.start + head.size;
+            if oldest_pinned.is_some_and(|p| p < head_end) {
+                break;
+            }
+            if self.histlen() - head.size <= backlog_size {
+                break;
+            }
+            let head = self.blocks.pop_front().expect("more than one block");
+            self.backlog_offset = head.start + head.size;
+        }
+    }
+
+    /// Whether `offset` (a next byte to send) is held, or is the very next byte to be fed.
+    pub fn holds(&self, offset: u64) -> bool {
+        offset >= self.backlog_offset && offset <= self.end + 1
+    }
+
+    /// The held bytes from `offset` to the end of the block containing it; empty when `offset`
+    /// is past the last byte fed.
+    pub fn slice_from(&self, offset: u64) -> &[u8] {
+        if offset > self.end || offset < self.backlog_offset {
+            return &[];
+        }
+        let i = self.block_index(offset);
+        let b = &self.blocks[i];
+        &b.data[(offset - b.start) as usize..]
+    }
+
+    fn block_index(&self, offset: u64) -> usize {
+        match self.blocks.binary_search_by(|b| b.start.cmp(&offset)) {
+            Ok(i) => i,
+            Err(i) => i - 1,
+        }
+    }
+
+    /// A replica's output-buffer size as Redis computes it (`getClientOutputBufferMemoryUsage`):
+    /// from the start of the block holding its next byte to the end of the last block's capacity,
+    /// plus per-block overhead.
+    pub fn output_buffer_bytes(&self, next_offset: u64) -> u64 {
+        let Some(last) = self.blocks.back() else { return 0 };
+        let i = if next_offset > self.end { self.blocks.len() - 1 } else { self.block_index(next_offset.max(self.blocks[0].start)) };
+        let cur = &self.blocks[i];
+        let blocks = (self.blocks.len() - i) as u64;
+        last.start + last.size - cur.start + blocks * BLOCK_OVERHEAD_BYTES
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_start_after_the_creation_offset() {
+        let mut b = ReplBuffer::new(0);
+        assert_eq!((b.backlog_offset(), b.histlen()), (1, 0));
+        b.feed(&[0; 50], 1 << 20);
+        assert_eq!(b.master_repl_offset(), 50);
+        assert_eq!(b.histlen(), 50);
+        assert!(b.holds(1) && b.holds(51) && !b.holds(52) && !b.holds(0));
+    }
+
+    #[test]
+    fn blocks_are_sized_between_16kb_and_a_sixteenth_of_the_backlog() {
+        let mut b = ReplBuffer::new(0);
+        assert_eq!(b.feed(&[1; 10], 1 << 20).new_blocks, 1);
+        assert_eq!(b.blocks[0].size, 16 * 1024);
+        // 1 MB backlog: blocks of up to 64 KB.
+        b.feed(&vec![2; 200_000], 1 << 20);
+        assert!(b.blocks.iter().skip(1).all(|blk| blk.size <= 64 * 1024));
+    }
+
+    #[test]
+    fn histlen_settles_between_the_backlog_size_and_one_block_more() {
+        let size = 1 << 20;
+        let mut b = ReplBuffer::new(0);
+        for _ in 0..100 {
+            b.feed(&[7; 100_000], size);
+            b.trim(size, None);
+        }
+        assert!(b.histlen() >= size && b.histlen() < size + 64 * 1024, "{}", b.histlen());
+        assert_eq!(b.backlog_offset(), b.master_repl_offset() - b.histlen() + 1);
+    }
+
+    #[test]
+    fn a_pinning_replica_makes_the_history_grow_past_the_backlog_size() {
+        let size = 16 * 1024;
+        let mut b = ReplBuffer::new(0);
+        b.feed(&[1; 100], size);
+        let replica_next = 101;
+        for _ in 0..100 {
+            b.feed(&[2; 10_000], size);
+            b.trim(size, Some(replica_next));
+        }
+        assert!(b.histlen() > 1_000_000);
+        assert!(b.output_buffer_bytes(replica_next) > 1_000_000);
+        // The replica leaves: trimming resumes.
+        b.trim(size, None);
+        assert!(b.histlen() < size + MIN_BLOCK_BYTES);
+    }
+
+    #[test]
+    fn slices_follow_block_boundaries() {
+        let mut b = ReplBuffer::new(0);
+        let data: Vec<u8> = (0..40_000u32).map(|i| i as u8).collect();
+        b.feed(&data, 1 << 20);
+        let mut got = vec![];
+        let mut off = 1;
+        while off <= b.master_repl_offset() {
+            let s = b.slice_from(off);
+            assert!(!s.is_empty());
+            got.extend_from_slice(s);
+            off += s.len() as u64;
+        }
+        assert_eq!(got, data);
+        assert!(b.slice_from(40_001).is_empty());
+    }
+}
