@@ -549,8 +549,8 @@ impl Node {
     /// Each attached replica: name, state, acked offset, output-buffer bytes.
     pub fn replica_summaries(&self) -> Vec<(String, ReplicaState, u64, u64)> {
         self.conns
-            .iter()
-            .filter_map(|(_, c)| {
+            .values()
+            .filter_map(|c| {
                 let r = c.replica()?;
                 Some((self.replica_name(c), r.state, r.ack_off, self.replica_obuf_bytes(r)))
             })
@@ -768,7 +768,7 @@ impl Node {
             if c.close_after_reply || c.read_paused {
                 return;
             }
-            let frame = c.decoder.next();
+            let frame = c.decoder.next_frame();
             match frame {
                 Ok(None) => return,
                 Ok(Some(super::resp::Frame::Newline)) => {

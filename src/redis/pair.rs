@@ -62,6 +62,11 @@ pub struct Pair {
     cut: BTreeSet<(usize, usize)>,
     /// Frozen nodes (SIGSTOP): nothing is delivered to them and their timers do not run.
     frozen: BTreeSet<usize>,
+    /// Bytes written and not yet read, per (pconn, to_server); capped at `sock_buf`.
+    inflight: BTreeMap<(usize, bool), u64>,
+    /// Ends whose last write was short, waiting for room.
+    want_writable: BTreeSet<(usize, ConnId)>,
+    pub sock_buf: u64,
     pub logs: Vec<Vec<LogLine>>,
     pub events: Vec<Vec<Event>>,
     replies: BTreeMap<ClientId, Reply>,
@@ -70,6 +75,9 @@ pub struct Pair {
 
 struct Tx<'a> {
     node: usize,
+    sock_buf: u64,
+    inflight: &'a mut BTreeMap<(usize, bool), u64>,
+    want_writable: &'a mut BTreeSet<(usize, ConnId)>,
     now: SimTime,
     latency: SimDuration,
     queue: &'a mut BTreeMap<(SimTime, u64), Ev>,
@@ -80,37 +88,40 @@ struct Tx<'a> {
 }
 
 impl Tx<'_> {
-    fn push(&mut self, conn: ConnId, seg: Seg) -> bool {
-        let Some(&p) = self.by_end.get(&(self.node, conn)) else { return false };
+    /// Queues up to `len` bytes of `seg` on `conn`; returns how many fit the socket buffer.
+    fn push(&mut self, conn: ConnId, len: u64, seg: impl FnOnce(u64) -> Seg) -> u64 {
+        let Some(&p) = self.by_end.get(&(self.node, conn)) else { return 0 };
         let pc = &self.pconns[p];
         if !pc.open {
-            return false;
+            return 0;
         }
         let to_server = pc.client == (self.node, conn);
         let peer = if to_server { pc.server.map(|s| s.0) } else { Some(pc.client.0) };
         if peer.is_some_and(|peer| self.cut.contains(&(self.node, peer))) {
-            return true;
+            // A blackhole swallows what is written.
+            return len;
         }
+        let used = self.inflight.entry((p, to_server)).or_default();
+        let n = len.min(self.sock_buf.saturating_sub(*used));
+        if n < len {
+            self.want_writable.insert((self.node, conn));
+        }
+        if n == 0 {
+            return 0;
+        }
+        *used += n;
         *self.seq += 1;
-        self.queue.insert((self.now + self.latency, *self.seq), Ev::Deliver { pconn: p, to_server, seg });
-        true
+        self.queue.insert((self.now + self.latency, *self.seq), Ev::Deliver { pconn: p, to_server, seg: seg(n) });
+        n
     }
 }
 
 impl Transmit for Tx<'_> {
     fn send(&mut self, conn: ConnId, bytes: &[u8]) -> usize {
-        if self.push(conn, Seg::Bytes(bytes.to_vec())) {
-            bytes.len()
-        } else {
-            0
-        }
+        self.push(conn, bytes.len() as u64, |n| Seg::Bytes(bytes[..n as usize].to_vec())) as usize
     }
     fn send_opaque(&mut self, conn: ConnId, len: u64) -> u64 {
-        if self.push(conn, Seg::Opaque(len)) {
-            len
-        } else {
-            0
-        }
+        self.push(conn, len, Seg::Opaque)
     }
 }
 
@@ -136,6 +147,9 @@ impl Pair {
             held: BTreeMap::new(),
             cut: BTreeSet::new(),
             frozen: BTreeSet::new(),
+            inflight: BTreeMap::new(),
+            want_writable: BTreeSet::new(),
+            sock_buf: 4 << 20,
             logs: vec![Vec::new(); n],
             events: vec![Vec::new(); n],
             replies: BTreeMap::new(),
@@ -156,7 +170,7 @@ impl Pair {
     /// Lets node `i` act on everything it queued: writes, connects, closes.
     fn drain(&mut self, i: usize) {
         let now = self.now;
-        let mut tx = Tx { node: i, now, latency: self.latency, queue: &mut self.queue, seq: &mut self.seq, pconns: &self.pconns, by_end: &self.by_end, cut: &self.cut };
+        let mut tx = Tx { node: i, sock_buf: self.sock_buf, inflight: &mut self.inflight, want_writable: &mut self.want_writable, now, latency: self.latency, queue: &mut self.queue, seq: &mut self.seq, pconns: &self.pconns, by_end: &self.by_end, cut: &self.cut };
         self.nodes[i].poll_transmit(now, &mut tx);
         while let Some(a) = self.nodes[i].poll_action() {
             match a {
@@ -214,12 +228,32 @@ impl Pair {
             self.held.entry((i, conn)).or_default().push(seg);
             return;
         }
+        let len = match &seg {
+            Seg::Bytes(b) => b.len() as u64,
+            Seg::Opaque(n) => *n,
+            Seg::Eof => 0,
+        };
         match seg {
             Seg::Bytes(b) => self.nodes[i].handle_data(now, conn, &b),
             Seg::Opaque(n) => self.nodes[i].handle_opaque(now, conn, n),
             Seg::Eof => self.nodes[i].handle_eof(now, conn),
         }
         self.drain(i);
+        // The bytes were read: their writer has room again.
+        if let Some(&p) = self.by_end.get(&(i, conn)) {
+            let pc = &self.pconns[p];
+            let to_server = pc.server == Some((i, conn));
+            if let Some(used) = self.inflight.get_mut(&(p, to_server)) {
+                *used = used.saturating_sub(len);
+            }
+            let writer = if to_server { Some(pc.client) } else { pc.server };
+            if let Some((w, wconn)) = writer {
+                if self.want_writable.remove(&(w, wconn)) {
+                    self.nodes[w].handle_writable(now, wconn);
+                    self.drain(w);
+                }
+            }
+        }
     }
 
     /// Processes the next event or timer due at or before `until`. Returns false if none.
@@ -419,6 +453,31 @@ impl Pair {
             for seg in self.held.remove(&key).unwrap_or_default() {
                 self.deliver_seg(key.0, key.1, seg);
             }
+        }
+    }
+
+    /// Restarts node `i` as a new process, from `persisted` if given (its connections die with it;
+    /// peers see them reset). `replicaof` is the node it is configured to follow.
+    pub fn restart(&mut self, i: usize, persisted: Option<super::node::Persisted>, replicaof: Option<usize>) {
+        for pc in self.pconns.iter_mut() {
+            let Some(server) = pc.server else { continue };
+            if pc.open && (pc.client.0 == i || server.0 == i) {
+                pc.open = false;
+                let (other, conn) = if pc.client.0 == i { server } else { pc.client };
+                self.seq += 1;
+                self.queue.insert((self.now + self.latency, self.seq), Ev::Reset { node: other, conn });
+            }
+        }
+        let cfg = self.nodes[i].cfg.clone();
+        let params = NodeParams { name: format!("n{i}"), ip: ip(i), port: 6379, config: cfg, replicaof: replicaof.map(|m| (ip(m), 6379)), seed: 2 + self.now.as_nanos() };
+        self.nodes[i] = Node::boot(self.now, params, persisted.as_ref());
+        self.drain(i);
+    }
+
+    /// Moves node `i`'s queued log lines into `logs` (for tests that drive a node directly).
+    pub fn collect_logs(&mut self, i: usize) {
+        while let Some(l) = self.nodes[i].poll_log() {
+            self.logs[i].push(l);
         }
     }
 

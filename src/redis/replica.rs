@@ -695,7 +695,7 @@ impl Node {
         let mut multi_bytes: Vec<u8> = Vec::new();
         let mut error = None;
         loop {
-            match decoder.next() {
+            match decoder.next_frame() {
                 Ok(None) => break,
                 Ok(Some(Frame::Newline)) => {
                     applied.push(b'\n');

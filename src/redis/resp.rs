@@ -195,9 +195,7 @@ impl Decoder {
     /// Appends received bytes. The arguments of a frame already returned are invalid afterwards.
     pub fn feed(&mut self, data: &[u8]) {
         // Reclaim consumed space before growing, once it is the larger part of the buffer.
-        if self.pos > 0 && self.pos == self.buf.len() {
-            self.compact();
-        } else if self.pos > 4096 && self.pos * 2 > self.buf.len() {
+        if (self.pos > 0 && self.pos == self.buf.len()) || (self.pos > 4096 && self.pos * 2 > self.buf.len()) {
             self.compact();
         }
         self.buf.extend_from_slice(data);
@@ -230,7 +228,7 @@ impl Decoder {
         self.buf.len() - self.frame_start
     }
 
-    /// The size in bytes of the frame last returned by [`Decoder::next`].
+    /// The size in bytes of the frame last returned by [`Decoder::next_frame`].
     pub fn last_frame_bytes(&self) -> usize {
         self.last_frame_bytes
     }
@@ -304,7 +302,7 @@ impl Decoder {
     }
 
     /// Parses the next request. `Ok(None)` means more bytes are needed.
-    pub fn next(&mut self) -> Result<Option<Frame>, ProtoError> {
+    pub fn next_frame(&mut self) -> Result<Option<Frame>, ProtoError> {
         if self.mb_left == 0 {
             self.args.clear();
             self.inline_last = false;
@@ -320,7 +318,7 @@ impl Decoder {
             if n <= 0 {
                 // `*0` and `*-1` are empty commands that Redis skips.
                 self.finish_frame();
-                return self.next();
+                return self.next_frame();
             }
             self.mb_left = n;
         }
@@ -553,7 +551,7 @@ mod tests {
         for c in chunks {
             d.feed(c);
             loop {
-                match d.next() {
+                match d.next_frame() {
                     Ok(Some(Frame::Command)) => out.push(Ok(d.args_vec())),
                     Ok(Some(Frame::Newline)) => out.push(Ok(vec![])),
                     Ok(None) => break,
@@ -603,7 +601,7 @@ mod tests {
         let mut d = Decoder::new();
         d.authenticated = false;
         d.feed(b"*11\r\n");
-        assert_eq!(d.next(), Err(ProtoError("Protocol error: unauthenticated multibulk length".into())));
+        assert_eq!(d.next_frame(), Err(ProtoError("Protocol error: unauthenticated multibulk length".into())));
     }
 
     #[test]
@@ -631,7 +629,7 @@ mod tests {
         assert_eq!(d.read_line().unwrap(), b"");
         assert_eq!(d.read_line().unwrap(), b"$3");
         assert_eq!(d.take_raw(3), b"xyz");
-        assert_eq!(d.next(), Ok(Some(Frame::Command)));
+        assert_eq!(d.next_frame(), Ok(Some(Frame::Command)));
         assert_eq!(d.args_vec(), vec![b"ping".to_vec()]);
         assert_eq!(d.last_frame_bytes(), 14);
     }
@@ -646,7 +644,7 @@ mod tests {
             let bytes: Vec<u8> = (0..len).map(|_| alphabet[rng.below(alphabet.len() as u64) as usize]).collect();
             d.feed(&bytes);
             for _ in 0..100 {
-                match d.next() {
+                match d.next_frame() {
                     Ok(Some(_)) => {}
                     _ => break,
                 }

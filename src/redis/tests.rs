@@ -1,24 +1,814 @@
 //! Node behaviour tests on the two-node harness: exact numbers from the spec and behaviours
-//! Redis's own test suite asserts (spec §11). Each test is named after what it shows.
+//! Redis's own test suite asserts (spec §11). Each test is named after what it shows; the §11
+//! item it reproduces is noted where there is one.
 #![cfg(test)]
 
+use std::collections::BTreeMap;
+
 use super::config::Config;
-use super::pair::{ms, secs, Pair};
+use super::keyspace::Bulk;
+use super::node::{ConnId, Transmit};
+use super::pair::{ip, ms, secs, Pair};
 use super::resp::Reply;
 
 fn ok() -> Reply {
     Reply::ok()
 }
 
-#[test]
-fn a_replica_full_syncs_then_streams_writes() {
-    let mut t = Pair::two();
-    assert_eq!(t.replicaof(1, 0), ok());
+fn cfg(pairs: &[(&str, &str)]) -> Config {
+    let mut c = Config::default();
+    for (k, v) in pairs {
+        c.set(k, v, false).unwrap();
+    }
+    c
+}
+
+/// Captures what a node writes to raw connections.
+#[derive(Default)]
+struct Capture(BTreeMap<ConnId, Vec<u8>>);
+
+impl Transmit for Capture {
+    fn send(&mut self, conn: ConnId, bytes: &[u8]) -> usize {
+        self.0.entry(conn).or_default().extend_from_slice(bytes);
+        bytes.len()
+    }
+    fn send_opaque(&mut self, conn: ConnId, len: u64) -> u64 {
+        self.0.entry(conn).or_default().extend(std::iter::repeat_n(b'?', len as usize));
+        len
+    }
+}
+
+/// A raw client connection to node `i`, as a test speaking RESP itself.
+fn raw_conn(t: &mut Pair, i: usize) -> ConnId {
+    t.nodes[i].handle_accept(t.now, "10.9.9.9", 50000)
+}
+
+/// Sends `bytes` on a raw connection and returns what the node wrote back at once.
+fn raw(t: &mut Pair, i: usize, conn: ConnId, bytes: &str) -> String {
+    let now = t.now;
+    t.nodes[i].handle_data(now, conn, bytes.as_bytes());
+    let mut cap = Capture::default();
+    t.nodes[i].poll_transmit(now, &mut cap);
+    t.collect_logs(i);
+    String::from_utf8_lossy(&cap.0.remove(&conn).unwrap_or_default()).to_string()
+}
+
+/// A master that has been up for a few seconds (so its first cron PING is behind it) and one
+/// replica, synced. Ping period `ping_secs`.
+fn synced(ping_secs: u64) -> Pair {
+    let p = ping_secs.to_string();
+    let mut t = Pair::new(2, |_| cfg(&[("repl-ping-replica-period", &p)]));
+    t.run_for(ms(1500));
+    t.replicaof(1, 0);
     t.wait_for_sync(1);
-    assert_eq!(t.cmd(0, &["SET", "k", "v"]), ok());
+    t
+}
+
+// ----- exact numbers from the spec -----
+
+#[test]
+fn the_worked_example_of_spec_4_3_gives_offsets_50_77_91_and_psync_at_92() {
+    let mut t = Pair::new(2, |_| cfg(&[("repl-ping-replica-period", "10")]));
+    t.run_for(ms(1500));
+    t.replicaof(1, 0);
+    t.wait_for_sync(1);
+    let replid = t.info(0, "master_replid");
+    assert!(t.logged(1, &format!("Full resync from master: {replid}:0")), "{}", t.dump_logs());
+    assert_eq!(t.info_u64(0, "master_repl_offset"), 0);
+    t.cmd(0, &["SET", "k", "v"]);
+    assert_eq!(t.info_u64(0, "master_repl_offset"), 50, "SELECT 0 (23) + SET k v (27)");
+    t.cmd(0, &["SET", "k", "v"]);
+    assert_eq!(t.info_u64(0, "master_repl_offset"), 77, "a second SET adds exactly 27");
+    // The next cron loop divisible by the period (loop 10) feeds `ping`: 14 bytes.
+    t.run_until_cond(secs(15), |t| t.info_u64(0, "master_repl_offset") == 91);
+    t.run_for(ms(50));
+    assert_eq!(t.info_u64(1, "slave_repl_offset"), 91);
+    assert_eq!(t.info_u64(1, "master_repl_offset"), 91);
+    t.kill_link(0, 1);
+    t.wait_for_sync(1);
+    assert!(t.logged(1, &format!("Trying a partial resynchronization (request {replid}:92).")));
+    assert!(t.logged(0, "accepted. Sending 0 bytes of backlog starting from offset 92."));
+    assert_eq!(t.info_u64(0, "sync_partial_ok"), 1);
+}
+
+#[test]
+fn set_k_v_is_27_bytes_and_a_select_precedes_the_first_write_after_a_full_sync() {
+    let mut t = synced(3600);
+    let before = t.info_u64(0, "master_repl_offset");
+    t.cmd(0, &["SET", "k", "v"]);
+    assert_eq!(t.info_u64(0, "master_repl_offset") - before, 23 + 27);
+    t.cmd(0, &["SET", "k", "v"]);
+    assert_eq!(t.info_u64(0, "master_repl_offset") - before, 23 + 27 + 27);
+    // A different database needs its own SELECT: `SELECT 10` is 24 bytes.
+    let c = super::node::ClientId(77);
+    t.cmd_as(0, c, &["SELECT", "10"]);
+    t.cmd_as(0, c, &["SET", "k", "v"]);
+    assert_eq!(t.info_u64(0, "master_repl_offset") - before, 23 + 27 + 27 + 24 + 27);
+    // A new full sync resets slaveseldb, so the next write carries SELECT again.
+    t.nodes.push(super::node::Node::boot(t.now, super::node::NodeParams { name: "n2".into(), ip: ip(2), port: 6379, config: cfg(&[]), replicaof: None, seed: 3 }, None));
+}
+
+#[test]
+fn psync_is_accepted_at_backlog_start_and_at_offset_plus_one_and_refused_one_byte_outside() {
+    let mut t = Pair::new(1, |_| cfg(&[("repl-backlog-size", "16kb"), ("repl-ping-replica-period", "3600")]));
+    t.run_for(ms(1500));
+    // Create the backlog with one full sync request from a raw client.
+    let c = raw_conn(&mut t, 0);
+    let r = raw(&mut t, 0, c, "PSYNC ? -1\r\n");
+    // Without `REPLCONF capa eof` a diskless sync is impossible: a disk BGSAVE starts at once.
+    assert!(r.starts_with("+FULLRESYNC"), "{r:?}");
+    for i in 0..2000 {
+        t.cmd(0, &["SET", &format!("key:{i}"), "some-value-of-moderate-length"]);
+    }
+    t.nodes[0].handle_reset(t.now, c);
+    let replid = t.info(0, "master_replid");
+    let start = t.info_u64(0, "repl_backlog_first_byte_offset");
+    let end = t.info_u64(0, "master_repl_offset");
+    assert!(start > 1, "the backlog was trimmed");
+    let psync = |t: &mut Pair, off: u64| {
+        let c = raw_conn(t, 0);
+        let r = raw(t, 0, c, &format!("PSYNC {replid} {off}\r\n"));
+        t.nodes[0].handle_reset(t.now, c);
+        r
+    };
+    assert!(psync(&mut t, start).starts_with("+CONTINUE"), "exactly the backlog start");
+    assert!(psync(&mut t, end + 1).starts_with("+CONTINUE"), "exactly master_repl_offset+1");
+    assert!(t.logged(0, &format!("Sending 0 bytes of backlog starting from offset {}.", end + 1)));
+    assert!(!psync(&mut t, start - 1).starts_with("+CONTINUE"), "one byte before the backlog");
+    assert!(!psync(&mut t, end + 2).starts_with("+CONTINUE"), "one byte after the end");
+    assert!(t.logged(0, "tried to PSYNC with an offset that is greater than the master replication offset."));
+}
+
+#[test]
+fn replicaof_no_one_sets_replid2_and_a_sibling_partially_resyncs_to_the_promoted_replica() {
+    let mut t = Pair::new(3, |_| cfg(&[("repl-diskless-sync-delay", "0")]));
+    t.run_for(ms(1500));
+    t.replicaof(1, 0);
+    t.replicaof(2, 0);
+    t.wait_for_sync(1);
+    t.wait_for_sync(2);
+    for i in 0..50 {
+        t.cmd(0, &["SET", &format!("k{i}"), "v"]);
+    }
+    t.run_for(ms(100));
+    let old = t.info(1, "master_replid");
+    let off = t.info_u64(1, "master_repl_offset");
+    assert_eq!(t.info_u64(2, "master_repl_offset"), off);
+    // The master goes away; node 1 is promoted.
+    t.cut(0, 1);
+    t.cut(0, 2);
+    assert_eq!(t.cmd(1, &["REPLICAOF", "NO", "ONE"]), ok());
+    assert_eq!(t.info(1, "master_replid2"), old);
+    assert_eq!(t.info_u64(1, "second_repl_offset"), off + 1);
+    assert_ne!(t.info(1, "master_replid"), old);
+    assert!(t.logged(1, &format!("Setting secondary replication ID to {old}, valid up to offset: {}.", off + 1)));
+    let full_before = t.info_u64(2, "sync_full") + t.info_u64(1, "sync_full");
+    t.replicaof(2, 1);
+    t.wait_for_sync(2);
+    assert_eq!(t.info_u64(1, "sync_partial_ok"), 1, "{}", t.dump_logs());
+    assert_eq!(t.info_u64(2, "sync_full") + t.info_u64(1, "sync_full"), full_before);
+    assert!(t.logged(2, &format!("Master replication ID changed to {}", t.info(1, "master_replid"))));
+    t.cmd(1, &["SET", "after", "promotion"]);
     t.run_for(ms(10));
-    assert_eq!(t.cmd(1, &["GET", "k"]), Reply::bulk("v"));
+    assert_eq!(t.nodes[1].digest(), t.nodes[2].digest());
+}
+
+#[test]
+fn a_replica_over_the_hard_output_buffer_limit_is_dropped() {
+    let mut t = Pair::new(2, |_| cfg(&[("repl-backlog-size", "16kb"), ("client-output-buffer-limit", "replica 64kb 0 0")]));
+    t.sock_buf = 16 * 1024;
+    t.run_for(ms(1500));
+    t.replicaof(1, 0);
+    t.wait_for_sync(1);
+    t.freeze(1);
+    for i in 0..2000 {
+        t.cmd(0, &["SET", &format!("k{i}"), &"x".repeat(100)]);
+    }
+    assert!(t.logged(0, "scheduled to be closed ASAP for overcoming of output buffer limits."), "{}", t.dump_logs());
+    assert!(t.logged(0, "Connection with replica 10.0.0.2:6379 lost."));
+    assert_eq!(t.info_u64(0, "connected_slaves"), 0);
+}
+
+#[test]
+fn a_replica_over_the_soft_limit_is_dropped_only_after_the_soft_seconds() {
+    let mut t = Pair::new(2, |_| cfg(&[("repl-backlog-size", "16kb"), ("client-output-buffer-limit", "replica 0 32kb 2"), ("repl-timeout", "600")]));
+    t.sock_buf = 16 * 1024;
+    t.run_for(ms(1500));
+    t.replicaof(1, 0);
+    t.wait_for_sync(1);
+    t.freeze(1);
+    for i in 0..1000 {
+        t.cmd(0, &["SET", &format!("k{i}"), &"x".repeat(100)]);
+    }
+    assert_eq!(t.info_u64(0, "connected_slaves"), 1, "the soft limit is not a hard one");
+    t.run_for(secs(2));
+    assert_eq!(t.info_u64(0, "connected_slaves"), 1, "still within the 2 soft seconds");
+    t.run_for(secs(2));
+    assert_eq!(t.info_u64(0, "connected_slaves"), 0, "{}", t.dump_logs());
+    assert!(t.logged(0, "closed for overcoming of output buffer limits."));
+}
+
+#[test]
+fn error_strings_are_redis_exact() {
+    let mut t = synced(10);
+    assert_eq!(t.cmd(1, &["SET", "a", "b"]), Reply::err("READONLY You can't write against a read only replica."));
+    t.cmd(0, &["CONFIG", "SET", "min-replicas-to-write", "2"]);
+    assert_eq!(t.cmd(0, &["SET", "a", "b"]), Reply::err("NOREPLICAS Not enough good replicas to write."));
+    t.cmd(0, &["CONFIG", "SET", "min-replicas-to-write", "0"]);
+    t.cmd(1, &["CONFIG", "SET", "replica-serve-stale-data", "no"]);
+    t.cut(0, 1);
+    t.kill_link(0, 1);
+    assert_eq!(t.cmd(1, &["GET", "a"]), Reply::err("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."));
+    assert_eq!(t.cmd(1, &["PING"]), Reply::err("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."), "PING is not a stale command");
+    let mut a = Pair::new(1, |_| cfg(&[("requirepass", "secret")]));
+    assert_eq!(a.cmd(0, &["GET", "a"]), Reply::err("NOAUTH Authentication required."));
+    assert_eq!(a.cmd(0, &["AUTH", "wrong"]), Reply::err("WRONGPASS invalid username-password pair or user is disabled."));
+}
+
+#[test]
+fn a_replica_loading_a_big_rdb_answers_loading() {
+    let mut t = Pair::new(2, |i| if i == 1 { cfg(&[("replsim-rdb-load-rate", "1mb")]) } else { cfg(&[("repl-diskless-sync", "no")]) });
+    t.nodes[0].keyspace.db_mut(0).bulk = Some(Bulk { count: 100_000, key_bytes: 16, value_bytes: 100 });
+    t.replicaof(1, 0);
+    t.run_until_cond(secs(30), |t| t.nodes[1].is_loading());
+    assert_eq!(t.cmd(1, &["GET", "a"]), Reply::err("LOADING Redis is loading the dataset in memory"));
+    assert_eq!(t.info_u64(1, "loading"), 1);
+    t.wait_for_sync(1);
+    assert_eq!(t.nodes[1].dbsize(), 100_000);
     assert_eq!(t.nodes[0].digest(), t.nodes[1].digest());
+}
+
+// ----- behaviours from Redis's test suite (spec §11) -----
+
+/// §11.1
+#[test]
+fn the_handshake_is_visible_and_a_silent_master_times_it_out() {
+    let mut t = Pair::new(2, |i| if i == 0 { cfg(&[("repl-diskless-sync-delay", "1000")]) } else { cfg(&[("repl-timeout", "5")]) });
+    t.replicaof(1, 0);
+    t.run_for(secs(2));
+    assert_eq!(t.nodes[1].role_reply(), Reply::Array(vec![Reply::bulk("slave"), Reply::bulk(ip(0)), Reply::Integer(6379), Reply::bulk("handshake"), Reply::Integer(-1)]));
+    assert!(t.info(0, "slave0").contains("state=wait_bgsave"));
+    // DEBUG SLEEP 10 on the master: not even the keepalive newlines arrive.
+    t.freeze(0);
+    t.run_for(secs(10));
+    assert!(t.logged(1, "Timeout connecting to the MASTER..."));
+}
+
+/// §11.2
+#[test]
+fn replicaof_changes_the_role_at_once_and_the_link_comes_up_later() {
+    let mut t = Pair::two();
+    t.cmd(0, &["SET", "mykey", "foo"]);
+    t.replicaof(1, 0);
+    assert_eq!(t.info(1, "role"), "slave");
+    assert_eq!(t.info(1, "master_link_status"), "down");
+    t.wait_for_sync(1);
+    assert_eq!(t.cmd(1, &["GET", "mykey"]), Reply::bulk("foo"));
+    t.cmd(0, &["SET", "mykey", "bar"]);
+    t.run_for(ms(5));
+    assert_eq!(t.cmd(1, &["GET", "mykey"]), Reply::bulk("bar"));
+}
+
+/// §11.3
+#[test]
+fn flushall_is_propagated_even_on_an_empty_database() {
+    let mut t = synced(3600);
+    let before = t.info_u64(0, "master_repl_offset");
+    t.cmd(0, &["FLUSHALL"]);
+    // SELECT 0 (23) + FLUSHALL (18)
+    assert_eq!(t.info_u64(0, "master_repl_offset"), before + 23 + 18);
+}
+
+/// §11.4
+#[test]
+fn role_reports_offsets_and_replicas() {
+    let mut t = synced(3600);
+    t.cmd(0, &["SET", "k", "v"]);
+    t.run_for(secs(2));
+    let off = t.info_u64(0, "master_repl_offset") as i64;
+    assert_eq!(
+        t.nodes[0].role_reply(),
+        Reply::Array(vec![Reply::bulk("master"), Reply::Integer(off), Reply::Array(vec![Reply::Array(vec![Reply::bulk(ip(1)), Reply::bulk("6379"), Reply::bulk(off.to_string())])])])
+    );
+    assert_eq!(t.nodes[1].role_reply(), Reply::Array(vec![Reply::bulk("slave"), Reply::bulk(ip(0)), Reply::Integer(6379), Reply::bulk("connected"), Reply::Integer(off)]));
+}
+
+/// §11.5
+#[test]
+fn psync_on_a_fresh_master_is_fullresync_at_0_and_a_replica_cannot_read_the_keyspace() {
+    let mut t = Pair::new(1, |_| cfg(&[("repl-diskless-sync", "no")]));
+    t.run_for(ms(1500));
+    let c = raw_conn(&mut t, 0);
+    let r = raw(&mut t, 0, c, "PSYNC replicationid -1\r\n");
+    let replid = t.info(0, "master_replid");
+    assert_eq!(r, format!("+FULLRESYNC {replid} 0\r\n"));
+    raw(&mut t, 0, c, "GET foo\r\n");
+    assert!(t.logged(0, "Replica generated a reply to command 'get', disconnecting it"));
+}
+
+/// §11.6
+#[test]
+fn psync_with_a_non_integer_offset_is_refused_without_a_sync() {
+    let mut t = Pair::new(1, |_| Config::default());
+    let c = raw_conn(&mut t, 0);
+    let r = raw(&mut t, 0, c, "PSYNC replicationid offset_str\r\n");
+    assert_eq!(r, "-ERR value is not an integer or out of range\r\n");
+    assert!(t.logged(0, "asks for synchronization but with a wrong offset"));
+    assert_eq!(t.info_u64(0, "sync_full"), 0);
+}
+
+/// §11.7
+#[test]
+fn a_wrong_masterauth_never_links_up_until_config_set_fixes_it() {
+    let mut t = Pair::new(2, |i| if i == 0 { cfg(&[("requirepass", "pass")]) } else { cfg(&[("masterauth", "wrong")]) });
+    t.replicaof(1, 0);
+    t.run_for(secs(5));
+    assert!(t.logged(1, "Unable to AUTH to MASTER: -WRONGPASS invalid username-password pair or user is disabled."));
+    assert_eq!(t.info(1, "master_link_status"), "down");
+    t.cmd(1, &["CONFIG", "SET", "masterauth", "pass"]);
+    t.wait_for_sync(1);
+}
+
+/// §1.5: no masterauth at all.
+#[test]
+fn a_missing_masterauth_loops_through_sync_and_noauth() {
+    let mut t = Pair::new(2, |i| if i == 0 { cfg(&[("requirepass", "pass")]) } else { Config::default() });
+    t.replicaof(1, 0);
+    t.run_for(ms(50));
+    for line in [
+        "(Non critical) Master does not understand REPLCONF listening-port: -NOAUTH Authentication required.",
+        "Unexpected reply to PSYNC from master: -NOAUTH Authentication required.",
+        "Retrying with SYNC...",
+        "MASTER aborted replication with an error: NOAUTH Authentication required.",
+        "Reconnecting to MASTER 10.0.0.1:6379 after failure",
+    ] {
+        assert!(t.logged(1, line), "missing: {line}\n{}", t.dump_logs());
+    }
+    assert!(t.count_logged(1, "Retrying with SYNC...") > 10, "a tight loop paced by round trips");
+    assert_eq!(t.info(1, "master_link_status"), "down");
+}
+
+/// §11.8
+#[test]
+fn three_replicas_attaching_together_share_one_fork() {
+    let mut t = Pair::new(4, |_| cfg(&[("repl-diskless-sync-delay", "5"), ("repl-diskless-sync-max-replicas", "3")]));
+    t.run_for(ms(1500));
+    for i in 0..100 {
+        t.cmd(0, &["SET", &format!("k{i}"), "v"]);
+    }
+    for r in 1..4 {
+        t.replicaof(r, 0);
+    }
+    for r in 1..4 {
+        t.wait_for_sync(r);
+    }
+    assert_eq!(t.count_logged(0, "Starting BGSAVE for SYNC"), 1);
+    t.cmd(0, &["SET", "after", "sync"]);
+    t.run_for(ms(10));
+    for r in 1..4 {
+        assert_eq!(t.nodes[r].digest(), t.nodes[0].digest());
+        assert_eq!(t.info_u64(r, "master_repl_offset"), t.info_u64(0, "master_repl_offset"));
+        assert!(t.info(0, &format!("slave{}", r - 1)).contains("state=online"));
+    }
+}
+
+/// §11.9
+#[test]
+fn a_diskless_transfer_losing_all_replicas_kills_its_child() {
+    let mut t = Pair::new(3, |i| if i == 0 { cfg(&[("repl-diskless-sync-delay", "1"), ("repl-diskless-sync-max-replicas", "2"), ("replsim-rdb-save-rate", "1mb")]) } else { Config::default() });
+    t.nodes[0].keyspace.db_mut(0).bulk = Some(Bulk { count: 100_000, key_bytes: 16, value_bytes: 100 });
+    t.replicaof(1, 0);
+    t.replicaof(2, 0);
+    t.run_until_cond(secs(10), |t| t.nodes[0].bgsave_in_progress());
+    t.run_for(secs(1));
+    t.cmd(1, &["REPLICAOF", "NO", "ONE"]);
+    t.run_for(ms(10));
+    assert!(t.nodes[0].bgsave_in_progress(), "one replica is still fed");
+    t.cmd(2, &["REPLICAOF", "NO", "ONE"]);
+    t.run_for(ms(10));
+    assert!(t.logged(0, "Diskless rdb transfer, last replica dropped, killing fork child."), "{}", t.dump_logs());
+    assert!(!t.nodes[0].bgsave_in_progress());
+}
+
+/// §11.9, the survivors' side.
+#[test]
+fn a_diskless_transfer_reports_the_replicas_still_up() {
+    let mut t = Pair::new(3, |i| if i == 0 { cfg(&[("repl-diskless-sync-delay", "1"), ("repl-diskless-sync-max-replicas", "2"), ("replsim-rdb-save-rate", "1mb")]) } else { Config::default() });
+    t.nodes[0].keyspace.db_mut(0).bulk = Some(Bulk { count: 50_000, key_bytes: 16, value_bytes: 100 });
+    t.replicaof(1, 0);
+    t.replicaof(2, 0);
+    t.run_until_cond(secs(10), |t| t.nodes[0].bgsave_in_progress());
+    t.run_for(secs(1));
+    t.cmd(1, &["REPLICAOF", "NO", "ONE"]);
+    t.wait_for_sync(2);
+    assert!(t.logged(0, "Diskless rdb transfer, done reading from pipe, 1 replicas still up."), "{}", t.dump_logs());
+    assert_eq!(t.nodes[2].dbsize(), 50_000);
+}
+
+/// §11.10
+#[test]
+fn a_disk_bgsave_nobody_needs_is_killed_when_there_are_no_save_points() {
+    let mut t = Pair::new(3, |i| if i == 0 { cfg(&[("repl-diskless-sync", "no"), ("save", ""), ("replsim-rdb-save-rate", "1mb")]) } else { Config::default() });
+    t.nodes[0].keyspace.db_mut(0).bulk = Some(Bulk { count: 100_000, key_bytes: 16, value_bytes: 100 });
+    t.replicaof(1, 0);
+    t.replicaof(2, 0);
+    t.run_until_cond(secs(5), |t| t.nodes[0].bgsave_in_progress() && t.info_u64(0, "connected_slaves") == 2);
+    t.cmd(1, &["REPLICAOF", "NO", "ONE"]);
+    t.run_for(ms(10));
+    assert!(t.nodes[0].bgsave_in_progress());
+    t.cmd(2, &["REPLICAOF", "NO", "ONE"]);
+    t.run_for(ms(10));
+    assert_eq!(t.info_u64(0, "rdb_bgsave_in_progress"), 0);
+}
+
+/// §11.16b
+#[test]
+fn a_link_drop_within_a_big_backlog_resyncs_partially() {
+    let mut t = Pair::new(2, |_| cfg(&[("repl-backlog-size", "100mb")]));
+    t.replicaof(1, 0);
+    t.wait_for_sync(1);
+    for round in 0..5 {
+        for i in 0..200 {
+            t.cmd(0, &["INCR", &format!("c{}", i % 7)]);
+        }
+        t.kill_link(0, 1);
+        for i in 0..100 {
+            t.cmd(0, &["SET", &format!("r{round}:{i}"), "v"]);
+        }
+        t.wait_for_sync(1);
+    }
+    t.run_for(ms(10));
+    assert!(t.info_u64(0, "sync_partial_ok") > 0);
+    assert_eq!(t.info_u64(0, "sync_full"), 1);
+    assert_eq!(t.nodes[0].digest(), t.nodes[1].digest());
+}
+
+/// §11.16c
+#[test]
+fn a_disconnection_longer_than_the_backlog_forces_a_full_resync() {
+    let mut t = Pair::new(2, |_| cfg(&[("repl-backlog-size", "16kb"), ("repl-diskless-sync-delay", "0")]));
+    t.replicaof(1, 0);
+    t.wait_for_sync(1);
+    t.cut(0, 1);
+    t.kill_link(0, 1);
+    for i in 0..1000 {
+        t.cmd(0, &["SET", &format!("k{i}"), &"x".repeat(50)]);
+    }
+    t.heal(0, 1);
+    t.wait_for_sync(1);
+    assert!(t.info_u64(0, "sync_partial_err") > 0);
+    assert_eq!(t.info_u64(0, "sync_full"), 2);
+    assert!(t.logged(0, "for lack of backlog"));
+    assert_eq!(t.nodes[0].digest(), t.nodes[1].digest());
+}
+
+/// §11.19
+#[test]
+fn a_replica_stuck_in_full_sync_makes_the_backlog_outgrow_its_size() {
+    let mut t = Pair::new(3, |i| {
+        if i == 0 {
+            cfg(&[("repl-backlog-size", "16kb"), ("client-output-buffer-limit", "replica 0 0 0"), ("repl-diskless-sync", "no"), ("replsim-rdb-save-rate", "1mb")])
+        } else {
+            Config::default()
+        }
+    });
+    t.nodes[0].keyspace.db_mut(0).bulk = Some(Bulk { count: 50_000, key_bytes: 16, value_bytes: 100 });
+    t.replicaof(2, 0);
+    t.run_until_cond(secs(5), |t| t.nodes[0].bgsave_in_progress());
+    for i in 0..5000 {
+        t.cmd(0, &["SET", &format!("k{i}"), &"x".repeat(100)]);
+    }
+    assert!(t.info_u64(0, "repl_backlog_histlen") > 500_000, "the syncing replica pins the stream");
+}
+
+/// §11.20
+#[test]
+fn a_partial_resync_of_a_whole_backlog_is_not_dropped_by_a_smaller_hard_limit() {
+    let mut t = Pair::new(2, |_| cfg(&[("repl-backlog-size", "10mb"), ("client-output-buffer-limit", "replica 512kb 0 0")]));
+    t.replicaof(1, 0);
+    t.wait_for_sync(1);
+    t.cut(0, 1);
+    t.kill_link(0, 1);
+    for i in 0..20_000 {
+        t.cmd(0, &["SET", &format!("k{i}"), &"x".repeat(100)]);
+    }
+    t.heal(0, 1);
+    t.wait_for_sync(1);
+    t.run_for(secs(1));
+    assert_eq!(t.info_u64(0, "sync_partial_ok"), 1);
+    assert_eq!(t.info_u64(0, "sync_full"), 1);
+    assert_eq!(t.info_u64(0, "connected_slaves"), 1);
+    assert_eq!(t.nodes[0].digest(), t.nodes[1].digest());
+}
+
+/// §11.21
+#[test]
+fn one_big_write_over_a_32kb_limit_drops_the_replica() {
+    let mut t = Pair::new(2, |_| cfg(&[("repl-backlog-size", "16kb"), ("client-output-buffer-limit", "replica 32768 32768 60")]));
+    t.sock_buf = 8 * 1024;
+    t.replicaof(1, 0);
+    t.wait_for_sync(1);
+    let mut args = vec!["MSET".to_string()];
+    for i in 0..256 {
+        args.push(format!("key{i}"));
+        args.push("x".repeat(1000));
+    }
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    t.cmd(0, &argv);
+    assert_eq!(t.info_u64(0, "connected_slaves"), 0, "{}", t.dump_logs());
+    t.run_for(ms(10));
+    t.wait_for_sync(1);
+    assert_eq!(t.info_u64(0, "sync_partial_ok"), 0);
+    assert_eq!(t.info_u64(0, "sync_full"), 2);
+}
+
+/// §11.22 (one cycle): promoting a replica and re-pointing the others costs no full sync.
+#[test]
+fn a_planned_promotion_costs_no_full_sync() {
+    let mut t = Pair::new(4, |_| cfg(&[("repl-diskless-sync-delay", "0"), ("repl-ping-replica-period", "1")]));
+    for r in 1..4 {
+        t.replicaof(r, 0);
+    }
+    for r in 1..4 {
+        t.wait_for_sync(r);
+    }
+    for i in 0..100 {
+        t.cmd(0, &["INCR", "x"]);
+        let _ = i;
+    }
+    t.run_for(ms(10));
+    let full = |t: &Pair| (0..4).map(|i| t.info_u64(i, "sync_full")).sum::<u64>();
+    assert_eq!(full(&t), 3);
+    // Node 2 becomes master; the old master and the others follow it.
+    t.cmd(2, &["REPLICAOF", "NO", "ONE"]);
+    t.replicaof(0, 2);
+    t.replicaof(1, 2);
+    t.replicaof(3, 2);
+    for r in [0, 1, 3] {
+        t.wait_for_sync(r);
+    }
+    t.cmd(2, &["INCR", "x"]);
+    t.run_for(ms(10));
+    assert_eq!(full(&t), 3, "{}", t.dump_logs());
+    for i in 0..4 {
+        assert_eq!(t.cmd(i, &["GET", "x"]), Reply::bulk("101"));
+    }
+}
+
+/// §11.23
+#[test]
+fn a_replica_restarted_from_its_rdb_resyncs_partially() {
+    let mut t = synced(10);
+    for i in 0..100 {
+        t.cmd(0, &["SET", &format!("k{i}"), "v"]);
+    }
+    t.run_for(ms(10));
+    let p = t.nodes[1].persist(t.now);
+    t.restart(1, Some(p), Some(0));
+    t.wait_for_sync(1);
+    assert_eq!(t.info_u64(0, "sync_partial_ok"), 1, "{}", t.dump_logs());
     assert_eq!(t.info_u64(0, "sync_full"), 1);
 }
 
+/// §11.24 and §11.25
+#[test]
+fn a_master_restarted_from_its_rdb_keeps_its_history_as_replid2() {
+    let mut t = synced(3600);
+    for i in 0..10 {
+        t.cmd(0, &["SET", &format!("k{i}"), "v"]);
+    }
+    t.run_for(ms(10));
+    let old = t.info(0, "master_replid");
+    let off = t.info_u64(0, "master_repl_offset");
+    let p = t.nodes[0].persist(t.now);
+    t.restart(0, Some(p), None);
+    t.run_for(ms(1));
+    assert_ne!(t.info(0, "master_replid"), old);
+    assert_eq!(t.info(0, "master_replid2"), old);
+    assert_eq!(t.info_u64(0, "second_repl_offset"), off + 1);
+    assert_eq!(t.info_u64(0, "repl_backlog_active"), 1);
+    assert_eq!(t.info_u64(0, "repl_backlog_first_byte_offset"), off + 1);
+    assert_eq!(t.info_u64(0, "repl_backlog_histlen"), 0);
+    t.wait_for_sync(1);
+    assert_eq!(t.info_u64(0, "sync_partial_ok"), 1, "{}", t.dump_logs());
+    assert_eq!(t.info_u64(0, "sync_full"), 0);
+}
+
+/// §11.26
+#[test]
+fn keys_that_expired_while_a_master_was_down_are_deleted_and_propagated() {
+    let mut t = synced(3600);
+    for i in 0..20 {
+        t.cmd(0, &["SET", &format!("k{i}"), "v", "PX", "10"]);
+    }
+    t.run_for(ms(5));
+    let off = t.info_u64(0, "master_repl_offset");
+    let p = t.nodes[0].persist(t.now);
+    t.run_for(ms(20));
+    t.restart(0, Some(p), None);
+    assert_eq!(t.info_u64(0, "rdb_last_load_keys_expired"), 20);
+    assert_eq!(t.info_u64(0, "master_repl_offset"), off + t.info_u64(0, "repl_backlog_histlen"));
+    t.wait_for_sync(1);
+    t.run_for(ms(10));
+    assert_eq!(t.nodes[0].digest(), t.nodes[1].digest());
+}
+
+/// §11.30
+#[test]
+fn a_chained_replica_stays_attached_when_its_middle_node_resyncs_partially() {
+    let mut t = Pair::new(3, |_| cfg(&[("repl-diskless-sync-delay", "0")]));
+    t.replicaof(1, 0);
+    t.wait_for_sync(1);
+    t.replicaof(2, 1);
+    t.wait_for_sync(2);
+    for i in 0..50 {
+        t.cmd(0, &["SET", &format!("k{i}"), "v"]);
+    }
+    t.run_for(ms(10));
+    let partial_before = t.info_u64(1, "sync_partial_ok");
+    t.kill_link(0, 1);
+    t.wait_for_sync(1);
+    t.cmd(0, &["SET", "after", "kill"]);
+    t.run_for(ms(10));
+    assert_eq!(t.info_u64(0, "sync_partial_ok"), 1);
+    assert_eq!(t.info_u64(1, "sync_partial_ok"), partial_before, "node 2 never reconnected");
+    assert!(!t.logged(2, "Connection with master lost."));
+    let off = t.info_u64(0, "master_repl_offset");
+    assert_eq!(t.info_u64(1, "master_repl_offset"), off);
+    assert_eq!(t.info_u64(2, "master_repl_offset"), off);
+    assert_eq!(t.nodes[2].digest(), t.nodes[0].digest());
+}
+
+/// §8: a full resync of the middle node drops its sub-replicas.
+#[test]
+fn a_full_resync_of_the_middle_node_drops_its_sub_replica() {
+    let mut t = Pair::new(3, |i| cfg(&[("repl-diskless-sync-delay", "0"), ("repl-backlog-size", if i == 0 { "16kb" } else { "1mb" })]));
+    t.replicaof(1, 0);
+    t.wait_for_sync(1);
+    t.replicaof(2, 1);
+    t.wait_for_sync(2);
+    t.cut(0, 1);
+    t.kill_link(0, 1);
+    for i in 0..1000 {
+        t.cmd(0, &["SET", &format!("k{i}"), &"x".repeat(50)]);
+    }
+    t.heal(0, 1);
+    t.wait_for_sync(1);
+    t.run_for(secs(8));
+    assert!(t.logged(2, "Connection with master lost."));
+    assert_eq!(t.info_u64(0, "sync_full"), 2);
+    t.wait_for_sync(2);
+    t.run_for(ms(10));
+    assert_eq!(t.nodes[2].digest(), t.nodes[0].digest());
+}
+
+/// §11.33
+#[test]
+fn min_replicas_refuses_writes_once_the_replica_lags() {
+    let mut t = synced(10);
+    t.cmd(0, &["CONFIG", "SET", "min-replicas-to-write", "1", "min-replicas-max-lag", "10"]);
+    assert_eq!(t.cmd(0, &["SET", "a", "1"]), ok());
+    t.cmd(0, &["CONFIG", "SET", "min-replicas-to-write", "2"]);
+    assert_eq!(t.cmd(0, &["SET", "a", "2"]), Reply::err("NOREPLICAS Not enough good replicas to write."));
+    t.cmd(0, &["CONFIG", "SET", "min-replicas-to-write", "1", "min-replicas-max-lag", "2"]);
+    t.freeze(1);
+    assert_eq!(t.cmd(0, &["SET", "a", "3"]), ok());
+    t.run_for(secs(4));
+    assert_eq!(t.cmd(0, &["SET", "a", "4"]), Reply::err("NOREPLICAS Not enough good replicas to write."));
+    assert_eq!(t.cmd(1, &["CONFIG", "SET", "min-replicas-to-write", "5"]), ok(), "replicas ignore the setting");
+}
+
+/// §11.34
+#[test]
+fn wait_counts_acking_replicas_and_times_out_while_one_is_paused() {
+    let mut t = synced(10);
+    let c = super::node::ClientId(9);
+    t.cmd_as(0, c, &["SET", "foo", "bar"]);
+    assert_eq!(t.cmd_as(0, c, &["WAIT", "1", "5000"]), Reply::Integer(1));
+    assert_eq!(t.cmd(1, &["GET", "foo"]), Reply::bulk("bar"));
+    assert_eq!(t.cmd_as(0, c, &["WAIT", "2", "1000"]), Reply::Integer(1));
+    t.freeze(1);
+    t.cmd_as(0, c, &["SET", "foo", "baz"]);
+    let start = t.now;
+    assert_eq!(t.cmd_as(0, c, &["WAIT", "1", "1000"]), Reply::Integer(0));
+    assert!(t.now - start >= secs(1));
+    t.thaw(1);
+    assert_eq!(t.cmd_as(0, c, &["WAIT", "1", "0"]), Reply::Integer(1));
+    assert_eq!(t.cmd(0, &["WAIT", "1", "-1"]), Reply::err("ERR timeout is negative"));
+    assert_eq!(t.cmd(0, &["WAIT", "1", "abc"]), Reply::err("ERR timeout is not an integer or out of range"));
+    assert!(matches!(t.cmd(1, &["WAIT", "1", "0"]), Reply::Error(e) if e.starts_with("ERR WAIT cannot be used with replica instances")));
+}
+
+/// §11.35
+#[test]
+fn a_lazily_expired_key_propagates_del_then_the_write_in_a_transaction() {
+    let mut t = synced(3600);
+    let c = super::node::ClientId(5);
+    t.cmd_as(0, c, &["SET", "s", "foo"]);
+    t.cmd_as(0, c, &["PEXPIRE", "s", "1"]);
+    t.run_for(ms(2));
+    let before = t.info_u64(0, "master_repl_offset");
+    t.cmd_as(0, c, &["SET", "s", "bar", "NX"]);
+    // MULTI (15) + DEL s (20) + SET s bar NX (37) + EXEC (14)
+    assert_eq!(t.info_u64(0, "master_repl_offset") - before, 15 + 20 + 37 + 14);
+    assert_eq!(t.cmd_as(0, c, &["WAIT", "1", "0"]), Reply::Integer(1));
+    assert_eq!(t.cmd(1, &["GET", "s"]), Reply::bulk("bar"));
+}
+
+/// §11.37
+#[test]
+fn a_replica_does_not_expire_a_key_the_master_still_writes() {
+    let mut t = synced(3600);
+    t.cmd(0, &["SET", "k", "1", "PX", "5"]);
+    t.run_for(ms(2));
+    t.freeze(0);
+    t.run_for(ms(10));
+    // The key is logically expired on the replica but still there.
+    assert_eq!(t.cmd(1, &["GET", "k"]), Reply::Null);
+    assert_eq!(t.nodes[1].dbsize(), 1);
+}
+
+#[test]
+fn a_paused_replica_is_dropped_after_repl_timeout_and_reconnects_partially() {
+    let mut t = Pair::new(2, |_| cfg(&[("repl-timeout", "5"), ("repl-ping-replica-period", "1")]));
+    t.replicaof(1, 0);
+    t.wait_for_sync(1);
+    t.freeze(1);
+    t.run_for(secs(8));
+    assert!(t.logged(0, "Disconnecting timedout replica (streaming sync): 10.0.0.2:6379"));
+    t.thaw(1);
+    t.wait_for_sync(1);
+    assert_eq!(t.info_u64(0, "sync_full"), 1);
+}
+
+#[test]
+fn a_paused_master_makes_the_replica_log_master_timeout() {
+    let mut t = Pair::new(2, |_| cfg(&[("repl-timeout", "5")]));
+    t.replicaof(1, 0);
+    t.wait_for_sync(1);
+    t.freeze(0);
+    t.run_for(secs(8));
+    assert!(t.logged(1, "MASTER timeout: no data nor PING received..."));
+    assert!(t.logged(1, "Caching the disconnected master state."));
+    t.thaw(0);
+    t.wait_for_sync(1);
+}
+
+#[test]
+fn a_disk_sync_sends_a_sized_bulk_and_online_follows_the_last_byte() {
+    let mut t = Pair::new(2, |i| if i == 0 { cfg(&[("repl-diskless-sync", "no")]) } else { Config::default() });
+    t.cmd(0, &["SET", "a", "1"]);
+    t.replicaof(1, 0);
+    t.wait_for_sync(1);
+    assert!(t.logged(0, "Starting BGSAVE for SYNC with target: disk"));
+    assert!(t.logged(0, "Background saving terminated with success"));
+    assert!(t.logged(1, "MASTER <-> REPLICA sync: receiving"));
+    assert!(t.logged(1, "bytes from master to disk"));
+    assert_eq!(t.cmd(1, &["GET", "a"]), Reply::bulk("1"));
+}
+
+#[test]
+fn hostile_bytes_never_panic_a_node() {
+    let mut rng = crate::sim::seed::SeedStream::derive(3, "hostile");
+    let inputs: Vec<Vec<u8>> = vec![
+        b"*2\r\n$4\r\nPSYNC".to_vec(),
+        b"*99999999999\r\n".to_vec(),
+        b"$-1\r\n".to_vec(),
+        b"REPLCONF ACK notanumber\r\nREPLCONF GETACK\r\n".to_vec(),
+        b"PSYNC ? -1\r\nGET x\r\n*1\r\n".to_vec(),
+        b"SYNC\r\nSYNC\r\nPSYNC a b c d\r\n".to_vec(),
+        vec![0xff; 1000],
+    ];
+    for input in inputs {
+        let mut t = Pair::new(1, |_| Config::default());
+        let c = raw_conn(&mut t, 0);
+        raw(&mut t, 0, c, &String::from_utf8_lossy(&input));
+        t.nodes[0].handle_opaque(t.now, c, 1000);
+        t.run_for(secs(10));
+    }
+    for _ in 0..300 {
+        let mut t = Pair::new(1, |_| Config::default());
+        let c = raw_conn(&mut t, 0);
+        let alphabet = b"*$\r\n0123456789-PSYNCREPLCONFack? ";
+        let bytes: Vec<u8> = (0..rng.below(80)).map(|_| alphabet[rng.below(alphabet.len() as u64) as usize]).collect();
+        t.nodes[0].handle_data(t.now, c, &bytes);
+        t.run_for(secs(7));
+    }
+    // A hostile master: garbage after FULLRESYNC, truncated RDBs, a bad EOF mark.
+    for stream in [
+        "+FULLRESYNC 0123456789012345678901234567890123456789 0\r\n$10\r\nREDIS0011\x7f".to_string(),
+        "+FULLRESYNC 0123456789012345678901234567890123456789 0\r\n$5\r\nhello".to_string(),
+        "+FULLRESYNC short 0\r\nbad".to_string(),
+        "+CONTINUE\r\n*1\r\n$3\r\nfoo\r\n".to_string(),
+        "-ERR nope\r\n".to_string(),
+    ] {
+        let mut t = Pair::new(2, |_| Config::default());
+        t.replicaof(1, 0);
+        t.run_for(ms(1));
+        // Replace the master's answers by injecting bytes on the replica's link.
+        let conn = ConnId(1);
+        t.nodes[1].handle_data(t.now, conn, b"+PONG\r\n+OK\r\n+OK\r\n");
+        t.nodes[1].handle_data(t.now, conn, stream.as_bytes());
+        t.run_for(secs(3));
+    }
+}
