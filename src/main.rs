@@ -2,14 +2,33 @@
 //! the wall clock or threads.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
+use std::fs;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
 use replsim::bench::{baseline_pingpong, engine_pingpong, PingPong};
+use replsim::scenario::{self, Scenario};
+use replsim::sim::trace::{TraceRecord, TraceSink};
+use replsim::sim::{self, RunOutput};
+use replsim::time::SimTime;
 
 #[derive(Parser)]
-#[command(name = "replsim", version, about = "Deterministic simulator of Redis master-replica replication")]
+#[command(
+    name = "replsim",
+    version,
+    about = "Deterministic simulator of Redis master-replica replication",
+    long_about = "replsim runs Redis replication (handshake, PSYNC, backlog, full sync, timeouts, WAIT) \
+over a virtual network that can partition, delay, throttle and drop, from a TOML scenario file. \
+The same scenario and seed always give the same result.\n\n\
+Exit codes: 0 all expectations held, 1 an expectation failed or a checker found an unexpected \
+violation, 2 bad input (scenario, flag or path).",
+    after_help = "Examples:\n  replsim run scenarios/quickstart.toml\n  replsim run scenarios/backlog-overrun.toml --set repl-backlog-size=64mb\n  replsim run scenarios/cap-availability.toml --out out/cap\n  replsim check scenarios/*.toml"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -17,6 +36,38 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a scenario and print what happened.
+    Run {
+        /// The scenario file (TOML; see docs/scenario-format.md).
+        file: PathBuf,
+        /// Seed for every random choice; defaults to the scenario's own `seed`.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Print the JSON report instead of the summary.
+        #[arg(long)]
+        json: bool,
+        /// Write report.json, each node's log and the event trace (trace.jsonl) into DIR.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Override a redis.conf directive on every node, e.g. --set repl-backlog-size=4mb.
+        #[arg(long = "set", value_name = "DIRECTIVE=VALUE")]
+        set: Vec<String>,
+        /// Stop after this many events (a reported outcome, not a hang).
+        #[arg(long, value_name = "N")]
+        max_events: Option<u64>,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Run scenarios and evaluate their [expect] blocks; exit 1 naming any that fail.
+    Check {
+        /// Scenario files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Measure the engine's speed against a plain BinaryHeap event loop.
     Bench {
         /// Print one JSON object instead of a table.
@@ -31,11 +82,176 @@ enum Command {
     },
 }
 
+/// An error that is the operator's: exit code 2.
+#[derive(Debug)]
+struct BadInput(String);
+
+impl std::fmt::Display for BadInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadInput {}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let result = match cli.command {
+        Command::Run { file, seed, json, out, set, max_events, quiet } => run_cmd(&file, seed, json, out.as_deref(), &set, max_events, quiet),
+        Command::Check { files, quiet } => check_cmd(&files, quiet),
         Command::Bench { json, events, connections } => bench(json, events, connections),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            let bad_input = e.downcast_ref::<BadInput>().is_some();
+            eprintln!("error: {e:#}");
+            ExitCode::from(if bad_input { 2 } else { 1 })
+        }
     }
+}
+
+fn load(file: &Path, set: &[String]) -> Result<Scenario> {
+    let text = fs::read_to_string(file).map_err(|e| BadInput(format!("{}: {e}", file.display())))?;
+    let mut sc = scenario::parse(&file.display().to_string(), &text).map_err(|e| BadInput(e.to_string()))?;
+    for s in set {
+        let (k, v) = s.split_once('=').ok_or_else(|| BadInput(format!("--set {s}: expected DIRECTIVE=VALUE, e.g. --set repl-backlog-size=4mb")))?;
+        sc.set_directive(k.trim(), v.trim()).map_err(|e| BadInput(format!("--set {s}: {e}")))?;
+    }
+    Ok(sc)
+}
+
+/// A progress bar on stderr that appears once a run has taken about a second, and only on a
+/// terminal.
+struct Progress {
+    bar: Option<ProgressBar>,
+    started: Instant,
+    enabled: bool,
+    total_ms: u64,
+    label: String,
+}
+
+impl Progress {
+    fn new(quiet: bool, total: SimTime, label: &str) -> Progress {
+        Progress { bar: None, started: Instant::now(), enabled: !quiet && std::io::stderr().is_terminal(), total_ms: total.as_millis().max(1), label: label.to_string() }
+    }
+
+    fn update(&mut self, t: SimTime, events: u64) {
+        if !self.enabled {
+            return;
+        }
+        let elapsed = self.started.elapsed();
+        if self.bar.is_none() && elapsed < Duration::from_secs(1) {
+            return;
+        }
+        let bar = self.bar.get_or_insert_with(|| {
+            let b = ProgressBar::new(self.total_ms);
+            b.set_style(ProgressStyle::with_template("{prefix} [{bar:30}] {msg} eta {eta}").expect("static template").progress_chars("=> "));
+            b.set_prefix(self.label.clone());
+            b
+        });
+        bar.set_position(t.as_millis());
+        let rate = events as f64 / elapsed.as_secs_f64().max(1e-9);
+        bar.set_message(format!("{:.1}s/{:.1}s simulated, {:.2}M events/s", t.as_millis() as f64 / 1e3, self.total_ms as f64 / 1e3, rate / 1e6));
+    }
+
+    fn finish(self) {
+        if let Some(b) = self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+/// Streams trace records to `trace.jsonl`.
+struct FileSink(BufWriter<fs::File>);
+
+impl TraceSink for FileSink {
+    fn record(&mut self, r: &TraceRecord) {
+        // A failed write surfaces at the final flush.
+        let _ = writeln!(self.0, "{r}");
+    }
+}
+
+fn simulate(sc: Scenario, seed: u64, max_events: u64, sink: Option<Box<dyn TraceSink>>, quiet: bool, label: &str) -> RunOutput {
+    let mut progress = Progress::new(quiet, SimTime::ZERO + sc.duration, label);
+    let out = sim::run(sc, seed, max_events, sink, &mut |t, ev| progress.update(t, ev));
+    progress.finish();
+    out
+}
+
+fn run_cmd(file: &Path, seed: Option<u64>, json: bool, out: Option<&Path>, set: &[String], max_events: Option<u64>, quiet: bool) -> Result<ExitCode> {
+    let sc = load(file, set)?;
+    let seed = seed.unwrap_or(sc.seed);
+    // Everything is written into a temporary directory first and moved into place at the end,
+    // so a failed run leaves nothing half-written.
+    let staging = match out {
+        Some(dir) => {
+            let tmp = dir.with_extension("partial");
+            let _ = fs::remove_dir_all(&tmp);
+            fs::create_dir_all(&tmp).map_err(|e| BadInput(format!("{}: {e}", tmp.display())))?;
+            Some(tmp)
+        }
+        None => None,
+    };
+    let sink: Option<Box<dyn TraceSink>> = match &staging {
+        Some(dir) => Some(Box::new(FileSink(BufWriter::new(fs::File::create(dir.join("trace.jsonl")).context("creating trace.jsonl")?)))),
+        None => None,
+    };
+    let name = sc.name.clone();
+    let output = simulate(sc, seed, max_events.unwrap_or(u64::MAX), sink, quiet, &name);
+    let report = replsim::report::build(&output);
+    if let (Some(dir), Some(tmp)) = (out, &staging) {
+        fs::write(tmp.join("report.json"), serde_json::to_string_pretty(&report)? + "\n")?;
+        for i in 0..output.world.node_count() {
+            let (lines, dropped) = output.world.logs(i);
+            let mut f = BufWriter::new(fs::File::create(tmp.join(format!("{}.log", output.world.scenario.nodes[i].name)))?);
+            for l in lines {
+                writeln!(f, "{l}")?;
+            }
+            if dropped > 0 {
+                writeln!(f, "... {dropped} more lines not kept")?;
+            }
+            f.flush()?;
+        }
+        fs::write(tmp.join("summary.txt"), replsim::report::summary::render(&report))?;
+        let _ = fs::remove_dir_all(dir);
+        fs::rename(tmp, dir).with_context(|| format!("moving results into {}", dir.display()))?;
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", replsim::report::summary::render(&report));
+        if let Some(dir) = out {
+            println!("wrote {}", dir.display());
+        }
+    }
+    Ok(if report["ok"].as_bool().unwrap_or(false) { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn check_cmd(files: &[PathBuf], quiet: bool) -> Result<ExitCode> {
+    // Parse everything first: a bad file fails the whole check before any run.
+    let scenarios: Vec<(PathBuf, Scenario)> = files.iter().map(|f| load(f, &[]).map(|s| (f.clone(), s))).collect::<Result<_>>()?;
+    let mut failed = 0;
+    let total = scenarios.len();
+    for (k, (file, sc)) in scenarios.into_iter().enumerate() {
+        let seed = sc.seed;
+        let label = format!("[{}/{}] {}", k + 1, total, sc.name);
+        let out = simulate(sc, seed, u64::MAX, None, quiet, &label);
+        let report = replsim::report::build(&out);
+        let ok = report["ok"].as_bool().unwrap_or(false);
+        println!("{} {}", if ok { "ok  " } else { "FAIL" }, file.display());
+        if !ok {
+            failed += 1;
+            for e in report["expectations"].as_array().into_iter().flatten().filter(|e| e["ok"] == false) {
+                println!("       expected {}, actual {}  ({}:{})", e["expect"].as_str().unwrap_or("?"), e["actual"], file.display(), e["line"]);
+            }
+            for v in report["violations"].as_array().into_iter().flatten().filter(|v| v["expected"] == false) {
+                println!("       unexpected violation: {}", v["message"].as_str().unwrap_or("?"));
+            }
+        }
+    }
+    println!("{} passed, {} failed", total - failed, failed);
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 /// Runs `f` `reps` times and returns the best events per wall second.
@@ -50,7 +266,7 @@ fn best_rate(reps: u32, f: impl Fn() -> u64) -> f64 {
     best
 }
 
-fn bench(json: bool, events: u64, connections: u32) -> ExitCode {
+fn bench(json: bool, events: u64, connections: u32) -> Result<ExitCode> {
     let p = PingPong { events, connections, ..PingPong::default() };
     let engine = best_rate(3, || engine_pingpong(p).events);
     let baseline = best_rate(3, || baseline_pingpong(p).events);
@@ -69,5 +285,5 @@ fn bench(json: bool, events: u64, connections: u32) -> ExitCode {
         println!("  BinaryHeap loop    {:>12.0} events/s", baseline);
         println!("  ratio              {:>12.3}", ratio);
     }
-    ExitCode::SUCCESS
+    Ok(ExitCode::SUCCESS)
 }

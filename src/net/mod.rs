@@ -339,6 +339,8 @@ struct End {
     incarnation: u32,
     /// The application has not closed this end.
     open: bool,
+    /// The application reads this end; when it stops, arriving bytes wait in its kernel buffer.
+    reading: bool,
 }
 
 #[derive(Debug)]
@@ -513,7 +515,7 @@ impl Network {
     /// Starts a connection from `from` to `to`. The outcome arrives later as `Established` (and
     /// `Accept` at the listener) or as `ConnectFailed`.
     pub fn connect(&mut self, now: SimTime, from: NodeId, to: NodeId, sched: &mut impl NetScheduler) -> ConnId {
-        let end = |n: NodeId, nodes: &[NodeNet]| End { node: n, incarnation: nodes[n.index()].incarnation, open: true };
+        let end = |n: NodeId, nodes: &[NodeNet]| End { node: n, incarnation: nodes[n.index()].incarnation, open: true, reading: true };
         let conn = Conn {
             state: ConnState::Connecting,
             started: now,
@@ -768,7 +770,7 @@ impl Network {
         let pair = &self.pairs[writer.node.index() * n_nodes + reader.node.index()];
         let dir = &mut c.dirs[side.idx()];
         dir.timer_pending = false;
-        if reader_dead || reader_state.paused || pair.blocks > 0 {
+        if reader_dead || reader_state.paused || !reader.reading || pair.blocks > 0 {
             dir.held = true;
             return;
         }
@@ -885,6 +887,10 @@ impl Network {
     /// the bytes cross the wire again (serialisation and latency from `now`); without, they are
     /// already in the reader's kernel and arrive at `now` (a resumed reader).
     fn release_held(&mut self, now: SimTime, matches: impl Fn(NodeId, NodeId) -> bool, on_wire: bool, sched: &mut impl NetScheduler) {
+        self.release_held_where(now, |_, w, r| matches(w, r), on_wire, sched);
+    }
+
+    fn release_held_where(&mut self, now: SimTime, matches: impl Fn(ConnId, NodeId, NodeId) -> bool, on_wire: bool, sched: &mut impl NetScheduler) {
         let n_nodes = self.nodes.len();
         for i in 0..self.slots.len() {
             let slot = &mut self.slots[i];
@@ -893,11 +899,11 @@ impl Network {
             for side in [Side::Client, Side::Server] {
                 let (w, r) = (c.ends[side.idx()], c.ends[side.peer().idx()]);
                 let dir = &mut c.dirs[side.idx()];
-                if !dir.held || !matches(w.node, r.node) {
+                if !dir.held || !matches(id, w.node, r.node) {
                     continue;
                 }
                 let reader = self.nodes[r.node.index()];
-                if !reader.up || reader.incarnation != r.incarnation || reader.paused {
+                if !reader.up || reader.incarnation != r.incarnation || reader.paused || !r.reading {
                     continue;
                 }
                 if self.pairs[w.node.index() * n_nodes + r.node.index()].blocks > 0 {
@@ -940,6 +946,18 @@ impl Network {
     pub fn resume(&mut self, now: SimTime, node: NodeId, sched: &mut impl NetScheduler) {
         self.nodes[node.index()].paused = false;
         self.release_held(now, |_, r| r == node, false, sched);
+    }
+
+    /// Stops or resumes the application reading `side` of `conn`. While it is not reading,
+    /// arriving bytes stay in its kernel buffer and count against the writer's socket buffer.
+    pub fn set_reading(&mut self, now: SimTime, conn: ConnId, side: Side, reading: bool, sched: &mut impl NetScheduler) {
+        let Some(c) = self.conn_mut(conn) else { return };
+        c.ends[side.idx()].reading = reading;
+        if reading {
+            let (w, r) = (c.ends[side.peer().idx()].node, c.ends[side.idx()].node);
+            let target = conn;
+            self.release_held_where(now, |id, wn, rn| id == target && wn == w && rn == r, false, sched);
+        }
     }
 
     pub fn is_paused(&self, node: NodeId) -> bool {

@@ -341,3 +341,21 @@ fn the_same_seed_gives_the_same_trace_hash() {
 fn different_seeds_give_different_trace_hashes_when_jitter_is_on() {
     assert_ne!(jittery_run(1), jittery_run(2));
 }
+
+#[test]
+fn a_connection_not_being_read_holds_its_bytes_and_backs_up_the_writer() {
+    let mut t = T::new(LinkParams { send_buffer_bytes: 100, ..lan(1) });
+    let c = t.connected();
+    let now = t.now();
+    t.w.net.set_reading(now, c, Side::Server, false, &mut t.e);
+    assert_eq!(t.send(c, Side::Client, &[1; 100]), 100);
+    t.run_for(SimDuration::from_secs(1));
+    assert!(t.received(B).0.is_empty());
+    assert_eq!(t.send(c, Side::Client, &[2; 10]), 0, "the unread bytes fill the buffer");
+    let now = t.now();
+    t.w.net.set_reading(now, c, Side::Server, true, &mut t.e);
+    t.settle();
+    let (bytes, times) = t.received(B);
+    assert_eq!(bytes.len(), 100);
+    assert_eq!(times[0], now);
+}

@@ -159,6 +159,11 @@ impl Node {
         CommandResult::Done { reply, at: self.busy_until }
     }
 
+    /// An in-process client went away: its state (selected db, WAIT offset) is dropped.
+    pub fn handle_client_closed(&mut self, client: ClientId) {
+        self.clients.remove(&client);
+    }
+
     /// A command on a network connection.
     pub(crate) fn conn_command(&mut self, now: SimTime, id: ConnId, args: &[Vec<u8>]) {
         let Some(c) = self.conns.get_mut(&id) else { return };

@@ -6,9 +6,12 @@
 //! events and record to the trace. Reaching a limit (simulated time or event count) is a reported
 //! [`Stop`], never a hang.
 
+mod clients;
+pub mod observe;
 pub mod queue;
 pub mod seed;
 pub mod trace;
+pub mod world;
 
 pub use crate::time::{SimDuration, SimTime};
 use crate::net::{NetScheduler, NetTimer};
@@ -142,6 +145,51 @@ impl<E: From<NetTimer>> NetScheduler for Engine<E> {
     fn schedule(&mut self, at: SimTime, timer: NetTimer) {
         Engine::schedule(self, at, E::from(timer));
     }
+}
+
+/// What a finished run hands to the checkers and the report.
+pub struct RunOutput {
+    pub world: world::World,
+    pub seed: u64,
+    pub trace_hash: u64,
+    pub events: u64,
+    pub sim_time: SimTime,
+    pub stop: Stop,
+}
+
+/// Runs `scenario` under `seed` to its duration (or `max_events`). `progress` is called between
+/// slices of simulated time with the time reached and the events so far; slicing never changes
+/// the outcome. `sink` receives every trace record.
+pub fn run(
+    scenario: crate::scenario::Scenario,
+    seed: u64,
+    max_events: u64,
+    sink: Option<Box<dyn trace::TraceSink>>,
+    progress: &mut dyn FnMut(SimTime, u64),
+) -> RunOutput {
+    let mut engine: Engine<world::Ev> = Engine::new();
+    if let Some(s) = sink {
+        engine.trace.set_sink(s);
+    }
+    let end = SimTime::ZERO + scenario.duration;
+    let slice = SimDuration::from_nanos((scenario.duration.as_nanos() / 200).max(1));
+    let mut w = world::World::new(scenario, seed, &mut engine);
+    let mut stop = Stop::TimeLimit;
+    let mut t = SimTime::ZERO;
+    while t < end {
+        t = (t + slice).min(end);
+        stop = engine.run(&mut w, Limits { until: t, max_events });
+        progress(engine.now(), engine.events());
+        if stop == Stop::EventLimit {
+            break;
+        }
+    }
+    if stop != Stop::EventLimit {
+        stop = Stop::TimeLimit;
+    }
+    // The final state is sampled at the end, whatever the sampling interval.
+    w.sample(engine.now());
+    RunOutput { trace_hash: engine.trace.hash(), events: engine.events(), sim_time: engine.now(), stop, world: w, seed }
 }
 
 #[cfg(test)]

@@ -1,0 +1,249 @@
+//! Scenario files: TOML text to a typed, validated [`Scenario`].
+//!
+//! `scenario` maps a string to `Result<Scenario, ScenarioError>` and reads no files. Parsing is
+//! two steps: serde reads the text into raw structs that reject unknown fields and keep the byte
+//! span of every value that needs a semantic check; then validation turns them into typed values
+//! (node indices, durations, `Config`s, `LinkParams`). Every error names the file, line and column
+//! of the offending value and says what was expected. The format is documented field by field in
+//! docs/scenario-format.md.
+
+mod raw;
+pub mod units;
+
+use std::fmt;
+
+use crate::net::LinkParams;
+use crate::redis::config::Config;
+use crate::redis::keyspace::Bulk;
+use crate::time::SimDuration;
+
+pub use raw::parse;
+
+/// A validated scenario.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    pub seed: u64,
+    pub duration: SimDuration,
+    pub network: LinkParams,
+    pub connect_timeout: SimDuration,
+    pub links: Vec<LinkOverride>,
+    pub nodes: Vec<NodeSpec>,
+    pub workloads: Vec<WorkloadSpec>,
+    pub faults: Vec<FaultSpec>,
+    pub expect: Vec<Expectation>,
+    /// How often time series are sampled for the report and charts.
+    pub sample_interval: SimDuration,
+}
+
+impl Scenario {
+    pub fn node_index(&self, name: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.name == name)
+    }
+
+    /// Applies `directive=value` to every node (the CLI's `--set`).
+    pub fn set_directive(&mut self, directive: &str, value: &str) -> Result<(), String> {
+        for n in &mut self.nodes {
+            let v = raw::directive_value(directive, value)?;
+            n.config.set(directive, &v, false).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+}
+
+/// Link parameters that differ from the network defaults between two nodes.
+#[derive(Clone, Debug)]
+pub struct LinkOverride {
+    pub a: usize,
+    pub b: usize,
+    /// Only `a` → `b` changes.
+    pub one_way: bool,
+    pub params: LinkParams,
+}
+
+#[derive(Clone, Debug)]
+pub struct NodeSpec {
+    pub name: String,
+    pub replicaof: Option<usize>,
+    pub config: Config,
+    pub data: DataSpec,
+}
+
+/// A node's initial dataset.
+#[derive(Clone, Debug, Default)]
+pub struct DataSpec {
+    /// Materialised keys `key:<n>` in db 0, each with a `value_size`-byte value.
+    pub keys: u64,
+    pub value_size: u32,
+    /// A synthetic part that is never materialised.
+    pub bulk: Option<Bulk>,
+}
+
+/// Which node a workload talks to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    Node(usize),
+    /// Whichever node is a master with the most replicas when the operation is issued.
+    CurrentMaster,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Distribution {
+    Uniform,
+    /// Zipf with exponent 1: key k is chosen with weight 1/k.
+    Zipf,
+}
+
+/// Relative weights of the operations a workload issues.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Mix {
+    pub set: u32,
+    pub get: u32,
+    pub incr: u32,
+    pub append: u32,
+    pub del: u32,
+}
+
+impl Mix {
+    pub fn total(&self) -> u32 {
+        self.set + self.get + self.incr + self.append + self.del
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct WorkloadSpec {
+    pub name: String,
+    pub target: Target,
+    pub rate_per_sec: u64,
+    pub start: SimDuration,
+    pub stop: SimDuration,
+    pub mix: Mix,
+    pub keys: u64,
+    pub distribution: Distribution,
+    pub value_size: u32,
+    /// `WAIT <replicas> <timeout>` after every write.
+    pub wait: Option<(u64, SimDuration)>,
+    /// Reads go to the target's replicas instead of the target.
+    pub reads_from_replicas: bool,
+    /// A reply later than this counts as a timeout.
+    pub timeout: SimDuration,
+    /// Round trip between the client and the node.
+    pub client_rtt: SimDuration,
+}
+
+#[derive(Clone, Debug)]
+pub struct FaultSpec {
+    pub at: SimDuration,
+    pub kind: FaultKind,
+    /// Line of the `[[fault]]` entry, for messages.
+    pub line: usize,
+}
+
+/// Link settings a `link` fault changes; unset fields keep their current values.
+#[derive(Clone, Debug, Default)]
+pub struct LinkPatch {
+    pub latency: Option<SimDuration>,
+    pub jitter: Option<SimDuration>,
+    pub bandwidth_bps: Option<u64>,
+    pub loss_ppm: Option<u32>,
+    pub send_buffer_bytes: Option<u64>,
+}
+
+#[derive(Clone, Debug)]
+pub enum FaultKind {
+    Partition { name: Option<String>, groups: Vec<Vec<usize>>, one_way: bool, duration: Option<SimDuration> },
+    /// Heals a named partition, or every partition.
+    Heal { partition: Option<String> },
+    Link { a: usize, b: usize, one_way: bool, patch: LinkPatch },
+    Reset { a: usize, b: usize },
+    Crash { node: usize },
+    Restart { node: usize, persistence: bool },
+    Pause { node: usize, duration: SimDuration },
+    Command { node: usize, args: Vec<String> },
+}
+
+impl FaultKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            FaultKind::Partition { .. } => "partition",
+            FaultKind::Heal { .. } => "heal",
+            FaultKind::Link { .. } => "link",
+            FaultKind::Reset { .. } => "reset",
+            FaultKind::Crash { .. } => "crash",
+            FaultKind::Restart { .. } => "restart",
+            FaultKind::Pause { .. } => "pause",
+            FaultKind::Command { .. } => "command",
+        }
+    }
+}
+
+/// A comparison in `[expect]`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl Op {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Op::Eq => "==",
+            Op::Ne => "!=",
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+        }
+    }
+}
+
+/// The right-hand side of an expectation.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExpectValue {
+    Number(f64),
+    Bool(bool),
+    Text(String),
+}
+
+impl fmt::Display for ExpectValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExpectValue::Number(n) => write!(f, "{n}"),
+            ExpectValue::Bool(b) => write!(f, "{b}"),
+            ExpectValue::Text(s) => write!(f, "\"{s}\""),
+        }
+    }
+}
+
+/// One `[expect]` entry: a path into the report, a comparison, a value.
+#[derive(Clone, Debug)]
+pub struct Expectation {
+    /// The path as written, e.g. `replica-1.sync_full`.
+    pub written: String,
+    /// The resolved JSON path into the report, e.g. `nodes.replica-1.stats.sync_full`.
+    pub path: Vec<String>,
+    pub op: Op,
+    pub value: ExpectValue,
+    pub line: usize,
+}
+
+impl fmt::Display for Expectation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} {}", self.written, self.op.symbol(), self.value)
+    }
+}
+
+/// An operator mistake in a scenario file.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}:{column}: {message}")]
+pub struct ScenarioError {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}

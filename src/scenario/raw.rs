@@ -1,0 +1,666 @@
+//! The raw serde shape of a scenario file and its validation into [`Scenario`].
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use serde::Deserialize;
+use toml::{Spanned, Value};
+
+use super::units;
+use super::{
+    DataSpec, Distribution, ExpectValue, Expectation, FaultKind, FaultSpec, LinkOverride, LinkPatch, Mix, NodeSpec, Op, Scenario, ScenarioError, Target,
+    WorkloadSpec,
+};
+use crate::net::LinkParams;
+use crate::redis::config::Config;
+use crate::redis::keyspace::{rdb_len_bytes, Bulk};
+use crate::time::SimDuration;
+
+type Map = BTreeMap<Spanned<String>, Spanned<Value>>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    name: Spanned<String>,
+    #[serde(default)]
+    description: String,
+    seed: Option<Spanned<i64>>,
+    duration: Spanned<String>,
+    sample_interval: Option<Spanned<String>>,
+    network: Option<RawLinkParams>,
+    #[serde(default)]
+    link: Vec<RawLink>,
+    #[serde(default)]
+    defaults: Map,
+    #[serde(default)]
+    node: Vec<RawNode>,
+    #[serde(default)]
+    workload: Vec<RawWorkload>,
+    #[serde(default)]
+    fault: Vec<Spanned<RawFault>>,
+    #[serde(default)]
+    expect: Map,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLinkParams {
+    latency: Option<Spanned<String>>,
+    jitter: Option<Spanned<String>>,
+    bandwidth: Option<Spanned<String>>,
+    loss: Option<Spanned<String>>,
+    send_buffer: Option<Spanned<Value>>,
+    rto: Option<Spanned<String>>,
+    connect_timeout: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLink {
+    between: Spanned<Vec<String>>,
+    #[serde(default)]
+    one_way: bool,
+    latency: Option<Spanned<String>>,
+    jitter: Option<Spanned<String>>,
+    bandwidth: Option<Spanned<String>>,
+    loss: Option<Spanned<String>>,
+    send_buffer: Option<Spanned<Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNode {
+    name: Spanned<String>,
+    replicaof: Option<Spanned<String>>,
+    #[serde(default)]
+    config: Map,
+    data: Option<RawData>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawData {
+    keys: Option<Spanned<i64>>,
+    value_size: Option<Spanned<Value>>,
+    bulk_keys: Option<Spanned<i64>>,
+    bulk_size: Option<Spanned<Value>>,
+    bulk_key_size: Option<Spanned<Value>>,
+    bulk_value_size: Option<Spanned<Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWorkload {
+    name: Option<String>,
+    target: Spanned<String>,
+    rate: Spanned<i64>,
+    start: Option<Spanned<String>>,
+    stop: Option<Spanned<String>>,
+    mix: Option<Spanned<BTreeMap<String, Spanned<i64>>>>,
+    keys: Option<Spanned<i64>>,
+    distribution: Option<Spanned<String>>,
+    value_size: Option<Spanned<Value>>,
+    wait: Option<RawWait>,
+    read_from: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    client_rtt: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWait {
+    replicas: Spanned<i64>,
+    timeout: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFault {
+    at: Spanned<String>,
+    kind: Spanned<String>,
+    name: Option<String>,
+    groups: Option<Spanned<Vec<Vec<String>>>>,
+    #[serde(default)]
+    one_way: bool,
+    duration: Option<Spanned<String>>,
+    partition: Option<Spanned<String>>,
+    between: Option<Spanned<Vec<String>>>,
+    node: Option<Spanned<String>>,
+    persistence: Option<bool>,
+    command: Option<Spanned<String>>,
+    latency: Option<Spanned<String>>,
+    jitter: Option<Spanned<String>>,
+    bandwidth: Option<Spanned<String>>,
+    loss: Option<Spanned<String>>,
+    send_buffer: Option<Spanned<Value>>,
+}
+
+/// Errors carry a span; this turns it into file:line:column.
+struct Ctx<'a> {
+    file: &'a str,
+    src: &'a str,
+    names: Vec<String>,
+}
+
+impl Ctx<'_> {
+    fn err(&self, span: Range<usize>, message: impl Into<String>) -> ScenarioError {
+        let (line, column) = line_col(self.src, span.start);
+        ScenarioError { file: self.file.to_string(), line, column, message: message.into() }
+    }
+
+    fn at<T>(&self, v: &Spanned<T>, message: impl Into<String>) -> ScenarioError {
+        self.err(v.span(), message)
+    }
+
+    fn duration(&self, v: &Spanned<String>, what: &str) -> Result<SimDuration, ScenarioError> {
+        units::duration(v.get_ref()).map_err(|e| self.at(v, format!("{what}: {e}")))
+    }
+
+    fn size(&self, v: &Spanned<Value>, what: &str) -> Result<u64, ScenarioError> {
+        match v.get_ref() {
+            Value::Integer(n) if *n >= 0 => Ok(*n as u64),
+            Value::Integer(_) => Err(self.at(v, format!("{what}: a size cannot be negative"))),
+            Value::String(s) => units::size(s).map_err(|e| self.at(v, format!("{what}: {e}"))),
+            other => Err(self.at(v, format!("{what}: expected a size such as \"64kb\" or 1024, found {}", other.type_str()))),
+        }
+    }
+
+    fn count(&self, v: &Spanned<i64>, what: &str, min: i64) -> Result<u64, ScenarioError> {
+        let n = *v.get_ref();
+        if n < min {
+            return Err(self.at(v, format!("{what} must be at least {min}, found {n}")));
+        }
+        Ok(n as u64)
+    }
+
+    fn node(&self, v: &Spanned<String>) -> Result<usize, ScenarioError> {
+        self.names.iter().position(|n| n == v.get_ref()).ok_or_else(|| self.at(v, format!("unknown node \"{}\"; the nodes are: {}", v.get_ref(), self.names.join(", "))))
+    }
+
+    fn node_name<T>(&self, v: &Spanned<T>, name: &str) -> Result<usize, ScenarioError> {
+        self.names.iter().position(|n| n == name).ok_or_else(|| self.at(v, format!("unknown node \"{name}\"; the nodes are: {}", self.names.join(", "))))
+    }
+
+    fn pair(&self, v: &Spanned<Vec<String>>) -> Result<(usize, usize), ScenarioError> {
+        let names = v.get_ref();
+        if names.len() != 2 {
+            return Err(self.at(v, format!("expected two node names, found {}", names.len())));
+        }
+        let (a, b) = (self.node_name(v, &names[0])?, self.node_name(v, &names[1])?);
+        if a == b {
+            return Err(self.at(v, "a link joins two different nodes"));
+        }
+        Ok((a, b))
+    }
+}
+
+fn line_col(src: &str, offset: usize) -> (usize, usize) {
+    let before = &src[..offset.min(src.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rfind('\n').map_or(before.chars().count(), |nl| before[nl + 1..].chars().count()) + 1;
+    (line, column)
+}
+
+/// Directives whose redis.conf unit is whole seconds: a scenario may write them as `"60s"`.
+const SECONDS_DIRECTIVES: &[&str] = &["repl-timeout", "repl-backlog-ttl", "repl-ping-replica-period", "repl-diskless-sync-delay", "min-replicas-max-lag", "min-slaves-max-lag", "repl-ping-slave-period"];
+
+/// The redis.conf text for a directive's value from its TOML (or `--set`) form.
+pub(super) fn directive_value(name: &str, value: &str) -> Result<String, String> {
+    if SECONDS_DIRECTIVES.contains(&name.to_ascii_lowercase().as_str()) && value.trim().ends_with(|c: char| c.is_ascii_alphabetic()) {
+        let d = units::duration(value)?;
+        if d.as_nanos() % 1_000_000_000 != 0 {
+            return Err(format!("{name} is in whole seconds; \"{value}\" is not"));
+        }
+        return Ok(d.as_secs().to_string());
+    }
+    Ok(value.to_string())
+}
+
+fn apply_directives(ctx: &Ctx, cfg: &mut Config, map: &Map) -> Result<(), ScenarioError> {
+    for (k, v) in map {
+        let text = match v.get_ref() {
+            Value::Integer(n) => n.to_string(),
+            Value::Boolean(b) => if *b { "yes" } else { "no" }.to_string(),
+            Value::String(s) => s.clone(),
+            other => return Err(ctx.at(v, format!("{}: expected a string, number or boolean, found {}", k.get_ref(), other.type_str()))),
+        };
+        let text = directive_value(k.get_ref(), &text).map_err(|e| ctx.at(v, e))?;
+        cfg.set(k.get_ref(), &text, false).map_err(|e| match e {
+            crate::redis::config::ConfigError::Unknown(name) => {
+                ctx.at(k, format!("unknown directive \"{name}\"; see docs/scenario-format.md for the directives replsim models"))
+            }
+            other => ctx.at(v, other.to_string()),
+        })?;
+    }
+    Ok(())
+}
+
+/// Parses scenario text. `file` is only used in error messages.
+pub fn parse(file: &str, src: &str) -> Result<Scenario, ScenarioError> {
+    let raw: RawScenario = toml::from_str(src).map_err(|e| {
+        let (line, column) = e.span().map_or((1, 1), |s| line_col(src, s.start));
+        ScenarioError { file: file.to_string(), line, column, message: e.message().trim().to_string() }
+    })?;
+    let mut ctx = Ctx { file, src, names: Vec::new() };
+    let name = raw.name.get_ref().trim().to_string();
+    if name.is_empty() {
+        return Err(ctx.at(&raw.name, "the scenario name is empty"));
+    }
+    let seed = match &raw.seed {
+        Some(s) if *s.get_ref() < 0 => return Err(ctx.at(s, "seed must be a non-negative integer")),
+        Some(s) => *s.get_ref() as u64,
+        None => 1,
+    };
+    let duration = ctx.duration(&raw.duration, "duration")?;
+    if duration.is_zero() {
+        return Err(ctx.at(&raw.duration, "duration must be more than zero"));
+    }
+    let net = raw.network.unwrap_or_default();
+    let mut network = LinkParams::default();
+    link_params(&ctx, &mut network, &net.latency, &net.jitter, &net.bandwidth, &net.loss, &net.send_buffer)?;
+    if let Some(rto) = &net.rto {
+        network.rto = ctx.duration(rto, "rto")?;
+    }
+    let connect_timeout = match &net.connect_timeout {
+        Some(v) => ctx.duration(v, "connect_timeout")?,
+        None => SimDuration::from_secs(127),
+    };
+
+    // Nodes first: everything else refers to them by name.
+    if raw.node.is_empty() {
+        return Err(ScenarioError { file: file.into(), line: 1, column: 1, message: "a scenario needs at least one [[node]]".into() });
+    }
+    for n in &raw.node {
+        let nm = n.name.get_ref();
+        if nm.is_empty() || !nm.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(ctx.at(&n.name, format!("node name \"{nm}\" must be letters, digits, '-' or '_'")));
+        }
+        if ctx.names.contains(nm) {
+            return Err(ctx.at(&n.name, format!("node \"{nm}\" is defined twice")));
+        }
+        if nm == "checks" {
+            return Err(ctx.at(&n.name, "\"checks\" is reserved for checker results"));
+        }
+        ctx.names.push(nm.clone());
+    }
+    let mut defaults = Config::default();
+    apply_directives(&ctx, &mut defaults, &raw.defaults)?;
+    let mut nodes = Vec::new();
+    for (i, n) in raw.node.iter().enumerate() {
+        let mut config = defaults.clone();
+        apply_directives(&ctx, &mut config, &n.config)?;
+        let replicaof = match &n.replicaof {
+            Some(r) => {
+                let m = ctx.node(r)?;
+                if m == i {
+                    return Err(ctx.at(r, format!("node \"{}\" cannot be a replica of itself", n.name.get_ref())));
+                }
+                Some(m)
+            }
+            None => None,
+        };
+        let data = match &n.data {
+            Some(d) => data_spec(&ctx, d)?,
+            None => DataSpec::default(),
+        };
+        nodes.push(NodeSpec { name: n.name.get_ref().clone(), replicaof, config, data });
+    }
+
+    let mut links = Vec::new();
+    for l in &raw.link {
+        let (a, b) = ctx.pair(&l.between)?;
+        let mut params = network;
+        link_params(&ctx, &mut params, &l.latency, &l.jitter, &l.bandwidth, &l.loss, &l.send_buffer)?;
+        links.push(LinkOverride { a, b, one_way: l.one_way, params });
+    }
+
+    let mut workloads = Vec::new();
+    for (i, w) in raw.workload.iter().enumerate() {
+        workloads.push(workload(&ctx, w, i, duration)?);
+    }
+
+    let mut faults = Vec::new();
+    let mut partition_names: Vec<String> = Vec::new();
+    for f in &raw.fault {
+        let spec = fault(&ctx, f, duration, &partition_names)?;
+        if let FaultKind::Partition { name: Some(n), .. } = &spec.kind {
+            partition_names.push(n.clone());
+        }
+        faults.push(spec);
+    }
+    faults.sort_by_key(|f| f.at);
+
+    let mut expect = Vec::new();
+    for (k, v) in &raw.expect {
+        expect.push(expectation(&ctx, k, v)?);
+    }
+
+    let sample_interval = match &raw.sample_interval {
+        Some(v) => {
+            let d = ctx.duration(v, "sample_interval")?;
+            if d < SimDuration::from_millis(1) {
+                return Err(ctx.at(v, "sample_interval must be at least 1ms"));
+            }
+            d
+        }
+        // About 1000 samples over the run, between 10 ms and 10 s apart.
+        None => SimDuration::from_nanos((duration.as_nanos() / 1000).clamp(10_000_000, 10_000_000_000)),
+    };
+
+    Ok(Scenario {
+        name,
+        description: raw.description.trim().to_string(),
+        seed,
+        duration,
+        network,
+        connect_timeout,
+        links,
+        nodes,
+        workloads,
+        faults,
+        expect,
+        sample_interval,
+    })
+}
+
+fn link_params(
+    ctx: &Ctx,
+    p: &mut LinkParams,
+    latency: &Option<Spanned<String>>,
+    jitter: &Option<Spanned<String>>,
+    bandwidth: &Option<Spanned<String>>,
+    loss: &Option<Spanned<String>>,
+    send_buffer: &Option<Spanned<Value>>,
+) -> Result<(), ScenarioError> {
+    if let Some(v) = latency {
+        p.latency = ctx.duration(v, "latency")?;
+    }
+    if let Some(v) = jitter {
+        p.jitter = ctx.duration(v, "jitter")?;
+    }
+    if let Some(v) = bandwidth {
+        p.bandwidth_bps = units::bandwidth(v.get_ref()).map_err(|e| ctx.at(v, format!("bandwidth: {e}")))?;
+    }
+    if let Some(v) = loss {
+        p.loss_ppm = units::percent_ppm(v.get_ref()).map_err(|e| ctx.at(v, format!("loss: {e}")))?;
+    }
+    if let Some(v) = send_buffer {
+        p.send_buffer_bytes = ctx.size(v, "send_buffer")?;
+        if p.send_buffer_bytes == 0 {
+            return Err(ctx.at(v, "send_buffer must be at least 1 byte"));
+        }
+    }
+    Ok(())
+}
+
+fn data_spec(ctx: &Ctx, d: &RawData) -> Result<DataSpec, ScenarioError> {
+    let value_size = match &d.value_size {
+        Some(v) => ctx.size(v, "value_size")? as u32,
+        None => 100,
+    };
+    let keys = match &d.keys {
+        Some(v) => ctx.count(v, "keys", 0)?,
+        None => 0,
+    };
+    let key_bytes = match &d.bulk_key_size {
+        Some(v) => ctx.size(v, "bulk_key_size")?.max(16) as u32,
+        None => 16,
+    };
+    let value_bytes = match &d.bulk_value_size {
+        Some(v) => ctx.size(v, "bulk_value_size")? as u32,
+        None => 1000,
+    };
+    let bulk = match (&d.bulk_keys, &d.bulk_size) {
+        (Some(k), None) => Some(Bulk { count: ctx.count(k, "bulk_keys", 0)?, key_bytes, value_bytes }),
+        (None, Some(s)) => {
+            let total = ctx.size(s, "bulk_size")?;
+            let per = 1 + rdb_len_bytes(u64::from(key_bytes)) + u64::from(key_bytes) + rdb_len_bytes(u64::from(value_bytes)) + u64::from(value_bytes);
+            Some(Bulk { count: total / per, key_bytes, value_bytes })
+        }
+        (Some(k), Some(_)) => return Err(ctx.at(k, "give either bulk_keys or bulk_size, not both")),
+        (None, None) => None,
+    };
+    Ok(DataSpec { keys, value_size, bulk: bulk.filter(|b| b.count > 0) })
+}
+
+fn workload(ctx: &Ctx, w: &RawWorkload, i: usize, duration: SimDuration) -> Result<WorkloadSpec, ScenarioError> {
+    let target = if w.target.get_ref() == "@master" { Target::CurrentMaster } else { Target::Node(ctx.node(&w.target)?) };
+    let rate_per_sec = ctx.count(&w.rate, "rate", 1)?;
+    let start = match &w.start {
+        Some(v) => ctx.duration(v, "start")?,
+        None => SimDuration::ZERO,
+    };
+    let stop = match &w.stop {
+        Some(v) => {
+            let s = ctx.duration(v, "stop")?;
+            if s > duration {
+                return Err(ctx.at(v, format!("stop ({s}) is after the end of the scenario ({duration})")));
+            }
+            if s <= start {
+                return Err(ctx.at(v, format!("stop ({s}) must come after start ({start})")));
+            }
+            s
+        }
+        None => duration,
+    };
+    let mut mix = Mix::default();
+    match &w.mix {
+        None => mix.set = 1,
+        Some(m) => {
+            for (op, weight) in m.get_ref() {
+                let n = ctx.count(weight, &format!("mix.{op}"), 0)? as u32;
+                match op.as_str() {
+                    "set" => mix.set = n,
+                    "get" => mix.get = n,
+                    "incr" => mix.incr = n,
+                    "append" => mix.append = n,
+                    "del" => mix.del = n,
+                    other => return Err(ctx.at(m, format!("unknown operation \"{other}\" in mix; use set, get, incr, append or del"))),
+                }
+            }
+            if mix.total() == 0 {
+                return Err(ctx.at(m, "the mix has no operation with a weight above 0"));
+            }
+        }
+    }
+    let keys = match &w.keys {
+        Some(v) => ctx.count(v, "keys", 1)?,
+        None => 1000,
+    };
+    let distribution = match &w.distribution {
+        None => Distribution::Uniform,
+        Some(d) => match d.get_ref().as_str() {
+            "uniform" => Distribution::Uniform,
+            "zipf" => Distribution::Zipf,
+            other => return Err(ctx.at(d, format!("unknown distribution \"{other}\"; use \"uniform\" or \"zipf\""))),
+        },
+    };
+    let value_size = match &w.value_size {
+        Some(v) => {
+            let s = ctx.size(v, "value_size")?;
+            if !(1..=(64 << 20)).contains(&s) {
+                return Err(ctx.at(v, "value_size must be between 1 byte and 64mb"));
+            }
+            s as u32
+        }
+        None => 100,
+    };
+    let wait = match &w.wait {
+        Some(wt) => Some((ctx.count(&wt.replicas, "wait.replicas", 0)?, ctx.duration(&wt.timeout, "wait.timeout")?)),
+        None => None,
+    };
+    let reads_from_replicas = match &w.read_from {
+        None => false,
+        Some(r) => match r.get_ref().as_str() {
+            "target" => false,
+            "replicas" => true,
+            other => return Err(ctx.at(r, format!("read_from must be \"target\" or \"replicas\", found \"{other}\""))),
+        },
+    };
+    let timeout = match &w.timeout {
+        Some(v) => ctx.duration(v, "timeout")?,
+        None => SimDuration::from_secs(1),
+    };
+    let client_rtt = match &w.client_rtt {
+        Some(v) => ctx.duration(v, "client_rtt")?,
+        None => SimDuration::from_micros(200),
+    };
+    Ok(WorkloadSpec {
+        name: w.name.clone().unwrap_or_else(|| format!("workload-{i}")),
+        target,
+        rate_per_sec,
+        start,
+        stop,
+        mix,
+        keys,
+        distribution,
+        value_size,
+        wait,
+        reads_from_replicas,
+        timeout,
+        client_rtt,
+    })
+}
+
+fn fault(ctx: &Ctx, f: &Spanned<RawFault>, duration: SimDuration, partitions: &[String]) -> Result<FaultSpec, ScenarioError> {
+    let line = line_col(ctx.src, f.span().start).0;
+    let r = f.get_ref();
+    let at = ctx.duration(&r.at, "at")?;
+    if at > duration {
+        return Err(ctx.at(&r.at, format!("fault at {at} is after the end of the scenario ({duration})")));
+    }
+    let need_node = || r.node.as_ref().ok_or_else(|| ctx.at(&r.kind, format!("a {} fault needs `node = \"...\"`", r.kind.get_ref()))).and_then(|n| ctx.node(n));
+    let need_between = || r.between.as_ref().ok_or_else(|| ctx.at(&r.kind, format!("a {} fault needs `between = [\"a\", \"b\"]`", r.kind.get_ref()))).and_then(|b| ctx.pair(b));
+    let kind = match r.kind.get_ref().as_str() {
+        "partition" => {
+            let groups = r.groups.as_ref().ok_or_else(|| ctx.at(&r.kind, "a partition needs `groups = [[\"a\"], [\"b\", \"c\"]]`"))?;
+            let mut idx: Vec<Vec<usize>> = Vec::new();
+            let mut seen = Vec::new();
+            for g in groups.get_ref() {
+                if g.is_empty() {
+                    return Err(ctx.at(groups, "a partition group cannot be empty"));
+                }
+                let mut gi = Vec::new();
+                for n in g {
+                    let i = ctx.node_name(groups, n)?;
+                    if seen.contains(&i) {
+                        return Err(ctx.at(groups, format!("node \"{n}\" is in two partition groups")));
+                    }
+                    seen.push(i);
+                    gi.push(i);
+                }
+                idx.push(gi);
+            }
+            if idx.is_empty() || idx.len() > 2 && r.one_way {
+                return Err(ctx.at(groups, "a one-way partition has exactly two groups: from, to"));
+            }
+            if idx.len() == 1 {
+                // One group: it is cut off from every other node.
+                let rest: Vec<usize> = (0..ctx.names.len()).filter(|i| !seen.contains(i)).collect();
+                if rest.is_empty() {
+                    return Err(ctx.at(groups, "the group contains every node; nothing is cut off"));
+                }
+                idx.push(rest);
+            }
+            let duration_d = match &r.duration {
+                Some(d) => Some(ctx.duration(d, "duration")?),
+                None => None,
+            };
+            FaultKind::Partition { name: r.name.clone(), groups: idx, one_way: r.one_way, duration: duration_d }
+        }
+        "heal" => {
+            if let Some(p) = &r.partition {
+                if !partitions.contains(p.get_ref()) {
+                    return Err(ctx.at(p, format!("no earlier partition is named \"{}\"", p.get_ref())));
+                }
+            }
+            FaultKind::Heal { partition: r.partition.as_ref().map(|p| p.get_ref().clone()) }
+        }
+        "link" => {
+            let (a, b) = need_between()?;
+            let mut patch = LinkPatch::default();
+            let mut p = LinkParams::default();
+            link_params(ctx, &mut p, &r.latency, &r.jitter, &r.bandwidth, &r.loss, &r.send_buffer)?;
+            patch.latency = r.latency.as_ref().map(|_| p.latency);
+            patch.jitter = r.jitter.as_ref().map(|_| p.jitter);
+            patch.bandwidth_bps = r.bandwidth.as_ref().map(|_| p.bandwidth_bps);
+            patch.loss_ppm = r.loss.as_ref().map(|_| p.loss_ppm);
+            patch.send_buffer_bytes = r.send_buffer.as_ref().map(|_| p.send_buffer_bytes);
+            FaultKind::Link { a, b, one_way: r.one_way, patch }
+        }
+        "reset" => {
+            let (a, b) = need_between()?;
+            FaultKind::Reset { a, b }
+        }
+        "crash" => FaultKind::Crash { node: need_node()? },
+        "restart" => FaultKind::Restart { node: need_node()?, persistence: r.persistence.unwrap_or(false) },
+        "pause" => {
+            let node = need_node()?;
+            let d = r.duration.as_ref().ok_or_else(|| ctx.at(&r.kind, "a pause needs `duration = \"10s\"`"))?;
+            FaultKind::Pause { node, duration: ctx.duration(d, "duration")? }
+        }
+        "command" => {
+            let node = need_node()?;
+            let c = r.command.as_ref().ok_or_else(|| ctx.at(&r.kind, "a command fault needs `command = \"REPLICAOF NO ONE\"`"))?;
+            let args = crate::redis::resp::split_args(c.get_ref().as_bytes()).ok_or_else(|| ctx.at(c, "unbalanced quotes in command"))?;
+            if args.is_empty() {
+                return Err(ctx.at(c, "the command is empty"));
+            }
+            FaultKind::Command { node, args: args.into_iter().map(|a| String::from_utf8_lossy(&a).to_string()).collect() }
+        }
+        other => {
+            return Err(ctx.at(&r.kind, format!("unknown fault kind \"{other}\"; use partition, heal, link, reset, crash, restart, pause or command")));
+        }
+    };
+    Ok(FaultSpec { at, kind, line })
+}
+
+fn expectation(ctx: &Ctx, k: &Spanned<String>, v: &Spanned<Value>) -> Result<Expectation, ScenarioError> {
+    let written = k.get_ref().clone();
+    let parts: Vec<String> = written.split('.').map(str::to_string).collect();
+    if parts.iter().any(String::is_empty) {
+        return Err(ctx.at(k, format!("\"{written}\" is not a path such as \"replica-1.sync_full\" or \"checks.acked_writes_lost.count\"")));
+    }
+    let path = match parts[0].as_str() {
+        "checks" | "nodes" | "scenario" | "seed" | "trace_hash" | "events" | "sim_time_us" | "stop" => parts.clone(),
+        first => {
+            if !ctx.names.iter().any(|n| n == first) {
+                return Err(ctx.at(k, format!("\"{written}\" starts with \"{first}\", which is neither a node ({}) nor \"checks\"", ctx.names.join(", "))));
+            }
+            let mut p = vec!["nodes".to_string()];
+            p.extend(parts);
+            p
+        }
+    };
+    let (op, value) = match v.get_ref() {
+        Value::Integer(n) => (Op::Eq, ExpectValue::Number(*n as f64)),
+        Value::Float(f) => (Op::Eq, ExpectValue::Number(*f)),
+        Value::Boolean(b) => (Op::Eq, ExpectValue::Bool(*b)),
+        Value::String(s) => parse_comparison(s).map_err(|e| ctx.at(v, e))?,
+        other => return Err(ctx.at(v, format!("expected a number, a boolean, or a comparison such as \">= 1\", found {}", other.type_str()))),
+    };
+    Ok(Expectation { written, path, op, value, line: line_col(ctx.src, k.span().start).0 })
+}
+
+fn parse_comparison(s: &str) -> Result<(Op, ExpectValue), String> {
+    let t = s.trim();
+    for (sym, op) in [(">=", Op::Ge), ("<=", Op::Le), ("==", Op::Eq), ("!=", Op::Ne), (">", Op::Gt), ("<", Op::Lt)] {
+        if let Some(rest) = t.strip_prefix(sym) {
+            let rest = rest.trim();
+            let value = match rest {
+                "true" => ExpectValue::Bool(true),
+                "false" => ExpectValue::Bool(false),
+                _ => match rest.parse::<f64>() {
+                    Ok(n) => ExpectValue::Number(n),
+                    Err(_) if matches!(op, Op::Eq | Op::Ne) => ExpectValue::Text(rest.trim_matches('"').to_string()),
+                    Err(_) => return Err(format!("\"{s}\": {sym} needs a number after it")),
+                },
+            };
+            return Ok((op, value));
+        }
+    }
+    Ok((Op::Eq, ExpectValue::Text(t.to_string())))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,100 @@
+//! Durations, sizes, rates and bandwidths in the notations a scenario file uses.
+//!
+//! Durations: an integer with `ns`, `us`, `ms`, `s`, `m` or `h` (`500ms`, `60s`, `2m`). Sizes use
+//! redis.conf's memory notation (`1mb` = 1048576, `1m` = 1000000, `64kb`, `2gb`, a bare number of
+//! bytes). Bandwidths are bits per second with `kbit`, `mbit`, `gbit` (powers of 1000), or `0` for
+//! unlimited. Percentages are given as `"0.1%"` and kept as parts per million.
+
+use crate::redis::config::parse_memory;
+use crate::time::SimDuration;
+
+/// Parses a duration. Returns an explanation on failure.
+pub fn duration(s: &str) -> Result<SimDuration, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    if digits.is_empty() {
+        return Err(format!("expected a duration such as \"500ms\", \"30s\" or \"2m\", found \"{s}\""));
+    }
+    let n: u64 = digits.parse().map_err(|_| format!("duration \"{s}\" is too large"))?;
+    let ns_per = match unit {
+        "ns" => 1,
+        "us" => 1_000,
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        "m" | "min" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
+        "" => return Err(format!("duration \"{s}\" needs a unit: ns, us, ms, s, m or h")),
+        _ => return Err(format!("unknown duration unit \"{unit}\" in \"{s}\" (use ns, us, ms, s, m or h)")),
+    };
+    n.checked_mul(ns_per).map(SimDuration::from_nanos).ok_or_else(|| format!("duration \"{s}\" is too large"))
+}
+
+/// Parses a size in redis.conf notation.
+pub fn size(s: &str) -> Result<u64, String> {
+    parse_memory(s).ok_or_else(|| format!("expected a size such as \"64kb\", \"1mb\" or \"2gb\", found \"{s}\""))
+}
+
+/// Parses a bandwidth into bits per second.
+pub fn bandwidth(s: &str) -> Result<u64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    if t == "0" || t == "unlimited" {
+        return Ok(0);
+    }
+    let (digits, mul) = if let Some(d) = t.strip_suffix("gbit") {
+        (d, 1_000_000_000u64)
+    } else if let Some(d) = t.strip_suffix("mbit") {
+        (d, 1_000_000)
+    } else if let Some(d) = t.strip_suffix("kbit") {
+        (d, 1_000)
+    } else if let Some(d) = t.strip_suffix("bit") {
+        (d, 1)
+    } else {
+        return Err(format!("expected a bandwidth such as \"1gbit\", \"100mbit\" or \"0\" (unlimited), found \"{s}\""));
+    };
+    let n: u64 = digits.trim().parse().map_err(|_| format!("expected a bandwidth such as \"1gbit\", found \"{s}\""))?;
+    n.checked_mul(mul).ok_or_else(|| format!("bandwidth \"{s}\" is too large"))
+}
+
+/// Parses a percentage (`"0.5%"`, `"2%"`) into parts per million.
+pub fn percent_ppm(s: &str) -> Result<u32, String> {
+    let t = s.trim();
+    let body = t.strip_suffix('%').ok_or_else(|| format!("expected a percentage such as \"0.1%\", found \"{s}\""))?;
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) || frac.len() > 4 {
+        return Err(format!("expected a percentage such as \"0.1%\" (at most 4 decimals), found \"{s}\""));
+    }
+    let whole: u64 = int.parse().map_err(|_| format!("percentage \"{s}\" is too large"))?;
+    let mut f = frac.to_string();
+    while f.len() < 4 {
+        f.push('0');
+    }
+    let ppm = whole * 10_000 + f.parse::<u64>().unwrap_or(0);
+    if ppm > 1_000_000 {
+        return Err(format!("percentage \"{s}\" is over 100%"));
+    }
+    Ok(ppm as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units_parse_and_explain() {
+        assert_eq!(duration("500ms").unwrap(), SimDuration::from_millis(500));
+        assert_eq!(duration("2m").unwrap(), SimDuration::from_secs(120));
+        assert!(duration("-1s").unwrap_err().contains("expected a duration"));
+        assert!(duration("10").unwrap_err().contains("needs a unit"));
+        assert!(duration("10 parsecs").unwrap_err().contains("unknown duration unit"));
+        assert_eq!(size("1mb").unwrap(), 1 << 20);
+        assert!(size("1.5mb").is_err());
+        assert_eq!(bandwidth("1gbit").unwrap(), 1_000_000_000);
+        assert_eq!(bandwidth("0").unwrap(), 0);
+        assert!(bandwidth("1gb").is_err());
+        assert_eq!(percent_ppm("0.1%").unwrap(), 1000);
+        assert_eq!(percent_ppm("100%").unwrap(), 1_000_000);
+        assert!(percent_ppm("101%").is_err());
+        assert!(percent_ppm("5").is_err());
+    }
+}

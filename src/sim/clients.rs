@@ -1,0 +1,358 @@
+//! The world's client side: issuing workload operations, their replies, histories, stale-read
+//! measurement, and the periodic samples.
+
+use super::observe::{NodeSample, OpResult, Sample, WriteRecord};
+use super::trace::TraceKind;
+use super::world::{node_ip, Ev, PendingOp, World};
+use super::Engine;
+use crate::net::{NetOutput, Segment};
+use crate::redis::resp::Reply;
+use crate::redis::{ClientId, CommandResult};
+use crate::scenario::Target;
+use crate::time::SimTime;
+use crate::workload::{value_write_id, OpKind};
+
+impl World {
+    pub(crate) fn op_ref(&self, op: u32) -> &PendingOp {
+        self.ops[op as usize].as_ref().expect("a pending operation")
+    }
+
+    fn alloc_op(&mut self, p: PendingOp) -> u32 {
+        match self.free_ops.pop() {
+            Some(i) => {
+                self.ops[i as usize] = Some(p);
+                i
+            }
+            None => {
+                self.ops.push(Some(p));
+                (self.ops.len() - 1) as u32
+            }
+        }
+    }
+
+    /// The node a workload's operation goes to.
+    fn route(&mut self, w: usize, kind: OpKind) -> Option<usize> {
+        let spec = &self.workloads[w].spec;
+        let target = match spec.target {
+            Target::Node(i) => Some(i),
+            Target::CurrentMaster => self.current_master,
+        }?;
+        if kind == OpKind::Get && spec.reads_from_replicas {
+            let ip = node_ip(target);
+            let replicas: Vec<usize> = (0..self.slots.len())
+                .filter(|&i| self.slots[i].node.as_ref().is_some_and(|n| n.master_host().is_some_and(|(h, _)| h == ip)))
+                .collect();
+            if !replicas.is_empty() {
+                let k = self.rec.counters[w].reads as usize;
+                return Some(replicas[k % replicas.len()]);
+            }
+        }
+        Some(target)
+    }
+
+    pub(crate) fn issue(&mut self, e: &mut Engine<Ev>, w: usize) {
+        let now = e.now();
+        if let Some(t) = self.workloads[w].next_time() {
+            e.schedule(t, Ev::Issue { workload: w as u32 });
+        }
+        let write_id = self.rec.writes.len() as u64;
+        let op = self.workloads[w].op(write_id);
+        let Some(node) = self.route(w, op.kind) else {
+            // No master to talk to: the client cannot even connect.
+            self.rec.counters[w].timeouts += 1;
+            return;
+        };
+        let write = op.kind.is_write().then(|| {
+            self.rec.writes.push(WriteRecord {
+                invoke_ns: now.as_nanos(),
+                complete_ns: u64::MAX,
+                key: op.key,
+                workload: w as u16,
+                node: node as u16,
+                acked: false,
+                wait_satisfied: false,
+                is_set: op.kind == OpKind::Set,
+            });
+            (self.rec.writes.len() - 1) as u32
+        });
+        let wants_wait = self.workloads[w].spec.wait.is_some() && op.kind.is_write();
+        let client = if wants_wait {
+            // Each write-then-WAIT is its own client, so WAIT waits for that write.
+            self.next_client += 1;
+            ClientId(self.next_client)
+        } else {
+            ClientId(w as u64 + 1)
+        };
+        let id = self.alloc_op(PendingOp { workload: w as u16, kind: op.kind, key: op.key, node, invoke: now, args: op.args, write, client, waiting: false });
+        let half = self.workloads[w].half_rtt();
+        e.schedule(now + half, Ev::Arrive { op: id });
+    }
+
+    pub(crate) fn arrive(&mut self, e: &mut Engine<Ev>, op: u32) {
+        let now = e.now();
+        let (node, client, w) = {
+            let p = self.op_ref(op);
+            (p.node, p.client, p.workload as usize)
+        };
+        let slot = &mut self.slots[node];
+        if slot.paused {
+            // The request waits in the socket of a stopped process.
+            slot.deferred_ops.push(op);
+            return;
+        }
+        let Some(n) = slot.node.as_mut() else {
+            let deadline = self.op_ref(op).invoke + self.workloads[w].spec.timeout;
+            self.finish_op(e, op, &Reply::Error("timeout".into()), deadline.max(now));
+            return;
+        };
+        let p = self.ops[op as usize].as_ref().expect("pending");
+        let args: Vec<Vec<u8>> = if p.waiting {
+            let (num, timeout) = self.workloads[w].spec.wait.expect("waiting implies wait");
+            vec![b"WAIT".to_vec(), num.to_string().into_bytes(), timeout.as_millis().to_string().into_bytes()]
+        } else {
+            p.args.clone()
+        };
+        e.trace.record(now.as_nanos(), TraceKind::Command, node as u64, args.len() as u64, w as u64);
+        let result = n.handle_command(now, client, &args);
+        match result {
+            CommandResult::Done { reply, at } => {
+                let half = self.workloads[w].half_rtt();
+                self.drain(e, node);
+                self.finish_op(e, op, &reply, at + half);
+            }
+            CommandResult::Blocked => {
+                self.blocked.insert(client, op);
+                self.drain(e, node);
+            }
+        }
+    }
+
+    /// Records the outcome of an operation whose reply reaches the client at `done`.
+    pub(crate) fn finish_op(&mut self, e: &mut Engine<Ev>, op: u32, reply: &Reply, done: SimTime) {
+        let p = self.ops[op as usize].as_ref().expect("pending");
+        let (w, kind, key, invoke, write, waiting) = (p.workload as usize, p.kind, p.key, p.invoke, p.write, p.waiting);
+        let spec = &self.workloads[w].spec;
+        let (timeout, wait) = (spec.timeout, spec.wait);
+        let timed_out = done.since(invoke) > timeout || matches!(reply, Reply::Error(e) if e == "timeout");
+        let result = if timed_out {
+            OpResult::Timeout
+        } else {
+            match reply {
+                Reply::Error(msg) => OpResult::Error(msg.clone()),
+                Reply::Bulk(v) if kind == OpKind::Get => OpResult::Read(value_write_id(v)),
+                Reply::Null if kind == OpKind::Get => OpResult::Read(None),
+                _ => OpResult::Ok,
+            }
+        };
+        if waiting {
+            // The WAIT of an acknowledged write.
+            let wanted = wait.map_or(0, |(n, _)| n) as i64;
+            let satisfied = matches!(reply, Reply::Integer(n) if *n >= wanted) && !timed_out;
+            if let Some(wr) = write {
+                let r = &mut self.rec.writes[wr as usize];
+                r.wait_satisfied = satisfied;
+                r.complete_ns = done.as_nanos();
+            }
+            if !satisfied {
+                self.rec.counters[w].wait_unsatisfied += 1;
+            }
+            self.release_op(op);
+            return;
+        }
+        let c = &mut self.rec.counters[w];
+        if kind.is_write() {
+            c.writes += 1;
+        } else {
+            c.reads += 1;
+        }
+        match &result {
+            OpResult::Timeout => c.timeouts += 1,
+            OpResult::Error(_) => *c.errors.entry(result.error_kind().unwrap_or("ERR").to_string()).or_default() += 1,
+            _ if kind.is_write() => c.writes_ok += 1,
+            _ => c.reads_ok += 1,
+        }
+        if let OpResult::Read(id) = result {
+            self.measure_staleness(w, key, id, invoke);
+        }
+        if let Some(wr) = write {
+            let acked = result == OpResult::Ok;
+            let r = &mut self.rec.writes[wr as usize];
+            r.acked = acked;
+            r.complete_ns = done.as_nanos();
+            let (r_key, r_invoke, r_is_set) = (r.key as usize, r.invoke_ns, r.is_set);
+            if acked && r_is_set {
+                let newer = self.latest_acked[r_key].is_none_or(|cur| self.rec.writes[cur as usize].invoke_ns < r_invoke);
+                if newer {
+                    self.latest_acked[r_key] = Some(wr);
+                }
+            }
+            if acked && wait.is_some() {
+                // The client sends WAIT when the write's reply arrives.
+                self.ops[op as usize].as_mut().expect("pending").waiting = true;
+                let half = self.workloads[w].half_rtt();
+                e.schedule(done + half, Ev::Arrive { op });
+                return;
+            }
+        }
+        self.release_op(op);
+    }
+
+    fn release_op(&mut self, op: u32) {
+        if let Some(p) = self.ops[op as usize].take() {
+            if p.client.0 > self.workloads.len() as u64 {
+                if let Some(n) = self.slots[p.node].node.as_mut() {
+                    n.handle_client_closed(p.client);
+                }
+            }
+        }
+        self.free_ops.push(op);
+    }
+
+    /// A read of `key` invoked at `invoke` returned the value of write `id`. It is stale if a
+    /// later SET of that key had been acknowledged before the read was issued.
+    fn measure_staleness(&mut self, w: usize, key: u32, id: Option<u64>, invoke: SimTime) {
+        let Some(latest) = self.latest_acked.get(key as usize).copied().flatten() else { return };
+        let l = self.rec.writes[latest as usize];
+        if l.complete_ns > invoke.as_nanos() || id == Some(u64::from(latest)) {
+            return;
+        }
+        let returned_older = match id {
+            None => true,
+            Some(id) => self.rec.writes.get(id as usize).is_none_or(|r| r.invoke_ns < l.invoke_ns),
+        };
+        if returned_older {
+            let c = &mut self.rec.counters[w];
+            c.stale_reads += 1;
+            c.max_staleness_ns = c.max_staleness_ns.max(invoke.as_nanos() - l.complete_ns);
+        }
+    }
+
+    /// Hands a network output to its node, or holds it while the node is paused.
+    pub(crate) fn net_output(&mut self, e: &mut Engine<Ev>, o: NetOutput) {
+        let now = e.now();
+        let node_of = |o: &NetOutput| match *o {
+            NetOutput::Accept { node, .. }
+            | NetOutput::Established { node, .. }
+            | NetOutput::ConnectFailed { node, .. }
+            | NetOutput::Data { node, .. }
+            | NetOutput::Writable { node, .. }
+            | NetOutput::Reset { node, .. } => node.index(),
+        };
+        let i = node_of(&o);
+        if self.slots[i].paused {
+            if let NetOutput::Data { .. } = o {
+                unreachable!("the network holds data for a paused node");
+            }
+            self.slots[i].deferred.push(o);
+            return;
+        }
+        let Some(node) = self.slots[i].node.as_mut() else { return };
+        match o {
+            NetOutput::Accept { conn, .. } => {
+                let peer = self.net_ends.get(&conn.as_u64()).and_then(|e| e[0]).map(|(p, _)| p);
+                let peer_ip = peer.map_or_else(|| "0.0.0.0".to_string(), node_ip);
+                let local = node.handle_accept(now, &peer_ip, 40_000 + (conn.as_u64() % 20_000) as u16);
+                self.slots[i].conns.insert(local, (conn, crate::net::Side::Server));
+                if let Some(ends) = self.net_ends.get_mut(&conn.as_u64()) {
+                    ends[1] = Some((i, local));
+                }
+                e.trace.record(now.as_nanos(), TraceKind::Accept, i as u64, peer.unwrap_or(usize::MAX) as u64, conn.as_u64());
+            }
+            NetOutput::Established { conn, .. } => {
+                if let Some((_, local)) = self.net_ends.get(&conn.as_u64()).and_then(|e| e[0]) {
+                    e.trace.record(now.as_nanos(), TraceKind::Established, i as u64, 0, conn.as_u64());
+                    node.handle_connected(now, local);
+                }
+            }
+            NetOutput::ConnectFailed { conn, .. } => {
+                if let Some(ends) = self.net_ends.remove(&conn.as_u64()) {
+                    if let Some((_, local)) = ends[0] {
+                        self.slots[i].conns.remove(&local);
+                        e.trace.record(now.as_nanos(), TraceKind::ConnectTimeout, i as u64, 0, conn.as_u64());
+                        self.slots[i].node.as_mut().expect("checked").handle_connect_failed(now, local, "Connection timed out");
+                    }
+                }
+            }
+            NetOutput::Data { conn, side, eof, .. } => {
+                let Some((_, local)) = self.net_ends.get(&conn.as_u64()).and_then(|e| e[side as usize]) else { return };
+                let d = self.net.delivered();
+                e.trace.record(now.as_nanos(), TraceKind::Deliver, i as u64, d.len(), conn.as_u64() << 1 | side as u64);
+                let mut at = 0usize;
+                for seg in &d.segments {
+                    match *seg {
+                        Segment::Bytes(n) => {
+                            node.handle_data(now, local, &d.bytes[at..at + n]);
+                            at += n;
+                        }
+                        Segment::Opaque(n) => node.handle_opaque(now, local, n),
+                    }
+                }
+                if eof {
+                    e.trace.record(now.as_nanos(), TraceKind::Eof, i as u64, 0, conn.as_u64());
+                    node.handle_eof(now, local);
+                }
+            }
+            NetOutput::Writable { conn, side, .. } => {
+                if let Some((_, local)) = self.net_ends.get(&conn.as_u64()).and_then(|e| e[side as usize]) {
+                    node.handle_writable(now, local);
+                }
+            }
+            NetOutput::Reset { conn, side, .. } => {
+                if let Some((_, local)) = self.net_ends.get_mut(&conn.as_u64()).and_then(|e| e[side as usize].take()) {
+                    self.slots[i].conns.remove(&local);
+                    e.trace.record(now.as_nanos(), TraceKind::Reset, i as u64, 0, conn.as_u64());
+                    self.slots[i].node.as_mut().expect("checked").handle_reset(now, local);
+                }
+            }
+        }
+        self.drain(e, i);
+    }
+
+    /// The master clients target with `@master`: a live master with the most replicas.
+    pub(crate) fn refresh_current_master(&mut self) {
+        let mut best: Option<(usize, usize)> = None;
+        for (i, s) in self.slots.iter().enumerate() {
+            let Some(n) = s.node.as_ref() else { continue };
+            if !n.is_master() {
+                continue;
+            }
+            let replicas = n.replica_summaries().len();
+            if best.is_none_or(|(_, r)| replicas > r) {
+                best = Some((i, replicas));
+            }
+        }
+        self.current_master = best.map(|(i, _)| i);
+    }
+
+    /// Records one sample of every node and workload.
+    pub(crate) fn sample(&mut self, now: SimTime) {
+        let ip_index = |name: &str| name.split(':').next().and_then(|ip| (0..self.slots.len()).find(|&j| node_ip(j) == ip));
+        let mut nodes = Vec::with_capacity(self.slots.len());
+        for s in &self.slots {
+            let Some(n) = s.node.as_ref() else {
+                nodes.push(NodeSample { up: false, master: false, following: None, offset: 0, lag_bytes: None, link_up: false, backlog_histlen: 0, backlog_size: 0, replica_obuf: Vec::new() });
+                continue;
+            };
+            let following = n.master_host().and_then(|(h, _)| (0..self.slots.len()).find(|&j| node_ip(j) == h));
+            let lag_bytes = n.master_host().and_then(|(h, _)| {
+                let m = (0..self.slots.len()).find(|&j| node_ip(j) == h)?;
+                let mo = self.slots[m].node.as_ref()?.master_repl_offset();
+                n.slave_repl_offset().map(|o| mo.saturating_sub(o))
+            });
+            let replica_obuf = n.replica_summaries().into_iter().filter_map(|(name, _, _, obuf)| Some((ip_index(&name)?, obuf))).collect();
+            nodes.push(NodeSample {
+                up: true,
+                master: n.is_master(),
+                following,
+                offset: n.master_repl_offset(),
+                lag_bytes,
+                link_up: n.repl_state() == crate::redis::ReplState::Connected,
+                backlog_histlen: n.backlog_histlen(),
+                backlog_size: n.cfg.repl_backlog_size,
+                replica_obuf,
+            });
+        }
+        self.rec.samples.push(Sample { time: now, nodes, workloads: self.rec.counters.clone() });
+    }
+}
+

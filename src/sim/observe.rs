@@ -1,0 +1,149 @@
+//! What a run records for the checkers, the report and the charts: client histories, node
+//! milestones, fault windows and periodic samples. Plain data; recording never changes a node.
+
+use crate::time::SimTime;
+
+/// The outcome of one client operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OpResult {
+    Ok,
+    /// A read's value: the id of the write that produced it, or `None` for a missing key.
+    Read(Option<u64>),
+    /// An error reply; the text up to the first space is its kind (`NOREPLICAS`, `READONLY`, ...).
+    Error(String),
+    /// No reply within the client's timeout (or the node was down).
+    Timeout,
+}
+
+impl OpResult {
+    pub fn error_kind(&self) -> Option<&str> {
+        match self {
+            OpResult::Error(e) => Some(e.split(' ').next().unwrap_or(e)),
+            _ => None,
+        }
+    }
+}
+
+/// A write (SET/INCR/APPEND/DEL) as the client saw it. Kept compact: long runs hold millions.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct WriteRecord {
+    pub invoke_ns: u64,
+    /// Completion of the write, or of its WAIT when the workload waits.
+    pub complete_ns: u64,
+    pub key: u32,
+    pub workload: u16,
+    pub node: u16,
+    /// The write was acknowledged with OK.
+    pub acked: bool,
+    /// The workload asked for WAIT and it reported at least the requested replicas.
+    pub wait_satisfied: bool,
+    /// SET writes carry a value naming this record; others do not.
+    pub is_set: bool,
+}
+
+/// Per-workload counters, cumulative.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WorkloadCounters {
+    pub writes: u64,
+    pub writes_ok: u64,
+    pub reads: u64,
+    pub reads_ok: u64,
+    pub timeouts: u64,
+    /// Errors by kind, in a stable order.
+    pub errors: std::collections::BTreeMap<String, u64>,
+    pub stale_reads: u64,
+    pub max_staleness_ns: u64,
+    pub wait_unsatisfied: u64,
+}
+
+/// A node milestone for charts and the resync-loop checker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Milestone {
+    FullSyncStarted,
+    FullSyncFinished,
+    FullSyncAborted,
+    PartialSync,
+    LinkDown,
+    ReplicaDropped { replica: String, reason: String },
+    BecameMaster,
+    BecameReplica,
+    Crashed,
+    Restarted,
+}
+
+impl Milestone {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Milestone::FullSyncStarted => "full_sync_started",
+            Milestone::FullSyncFinished => "full_sync_finished",
+            Milestone::FullSyncAborted => "full_sync_aborted",
+            Milestone::PartialSync => "partial_sync",
+            Milestone::LinkDown => "link_down",
+            Milestone::ReplicaDropped { .. } => "replica_dropped",
+            Milestone::BecameMaster => "became_master",
+            Milestone::BecameReplica => "became_replica",
+            Milestone::Crashed => "crashed",
+            Milestone::Restarted => "restarted",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MilestoneAt {
+    pub time: SimTime,
+    pub node: usize,
+    pub what: Milestone,
+}
+
+/// A fault's active window, for charts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FaultWindow {
+    pub kind: String,
+    pub label: String,
+    pub start: SimTime,
+    /// `None` for instant faults or faults never healed.
+    pub end: Option<SimTime>,
+}
+
+/// One node at one sample.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeSample {
+    pub up: bool,
+    pub master: bool,
+    /// The node this one replicates from, if it is a replica of a node in the scenario.
+    pub following: Option<usize>,
+    pub offset: u64,
+    /// Bytes behind its master (master offset - applied offset), for a replica whose master is up.
+    pub lag_bytes: Option<u64>,
+    pub link_up: bool,
+    pub backlog_histlen: u64,
+    pub backlog_size: u64,
+    /// Each attached replica's output-buffer bytes: (replica node index, bytes).
+    pub replica_obuf: Vec<(usize, u64)>,
+}
+
+/// One sample of every node and workload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sample {
+    pub time: SimTime,
+    pub nodes: Vec<NodeSample>,
+    /// Cumulative counters per workload.
+    pub workloads: Vec<WorkloadCounters>,
+}
+
+/// How many seconds node `i` is behind its master at sample `k`: the time since the master's
+/// offset was where the replica's offset is now. `None` when it follows no live master.
+pub fn lag_seconds(samples: &[Sample], k: usize, i: usize) -> Option<f64> {
+    let n = &samples[k].nodes[i];
+    let m = n.following?;
+    if !samples[k].nodes[m].up {
+        return None;
+    }
+    if n.lag_bytes == Some(0) {
+        return Some(0.0);
+    }
+    let reached = (0..=k).rev().find(|&j| samples[j].nodes[m].offset <= n.offset)?;
+    // The master was at or below the replica's offset at sample `reached`; it moved past it after.
+    let t = samples.get(reached + 1).map_or(samples[k].time, |s| s.time);
+    Some(samples[k].time.since(t).as_nanos() as f64 / 1e9)
+}

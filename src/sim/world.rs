@@ -1,0 +1,363 @@
+//! The world the engine drives: nodes, the network between them, client workloads, the fault
+//! timeline, and the recording of what happened.
+//!
+//! The world is the only place that knows both a node's connection ids and the network's. It
+//! moves bytes from `Node::poll_transmit` into `Network::send`, turns network outputs into
+//! `Node::handle_*` calls, and keeps one timer event per node for `Node::poll_timeout`. It holds
+//! no replication logic (that is the node's) and decides nothing about delivery (the network's).
+
+use hashbrown::HashMap;
+use rustc_hash::FxBuildHasher;
+
+use super::observe::{FaultWindow, Milestone, MilestoneAt, Sample, WorkloadCounters, WriteRecord};
+use super::seed::SeedStream;
+use super::trace::TraceKind;
+use super::{Engine, Model};
+use crate::net::{ConnId as NetConn, NetOutput, NetTimer, Network, NodeId, Side};
+use crate::redis::log::LogLine;
+use crate::redis::resp::Reply;
+use crate::redis::{Action, ClientId, ConnId, Event, Node, NodeParams, Persisted, Transmit};
+use crate::scenario::Scenario;
+use crate::time::SimTime;
+use crate::workload::{OpKind, Workload};
+
+/// The engine's events.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Ev {
+    Net(NetTimer),
+    NodeTimer { node: u32, gen: u32 },
+    /// A workload issues its next operation.
+    Issue { workload: u32 },
+    /// An operation's request reaches its node.
+    Arrive { op: u32 },
+    Fault { idx: u32 },
+    /// The end of a fault with a duration (partition, pause).
+    FaultEnd { idx: u32 },
+    Sample,
+}
+
+impl From<NetTimer> for Ev {
+    fn from(t: NetTimer) -> Ev {
+        Ev::Net(t)
+    }
+}
+
+/// The most log lines kept per node; later lines are counted, not kept.
+const LOG_LINES_MAX: usize = 200_000;
+
+/// The address of node `i`.
+pub fn node_ip(i: usize) -> String {
+    format!("10.0.{}.{}", i / 250, i % 250 + 1)
+}
+
+pub const PORT: u16 = 6379;
+
+pub(crate) struct Slot {
+    pub node: Option<Node>,
+    pub params: NodeParams,
+    pub paused: bool,
+    /// Network outputs and operations held while paused.
+    pub(crate) deferred: Vec<NetOutput>,
+    pub(crate) deferred_ops: Vec<u32>,
+    pub(crate) timer_gen: u32,
+    pub(crate) timer_at: Option<SimTime>,
+    /// Node connection → network connection and side.
+    pub(crate) conns: HashMap<ConnId, (NetConn, Side), FxBuildHasher>,
+    pub logs: Vec<LogLine>,
+    pub logs_dropped: u64,
+    /// The snapshot a restart with persistence loads.
+    pub(crate) persisted: Option<Persisted>,
+}
+
+/// An operation in flight.
+pub(crate) struct PendingOp {
+    pub workload: u16,
+    pub kind: OpKind,
+    pub key: u32,
+    pub node: usize,
+    pub invoke: SimTime,
+    pub args: Vec<Vec<u8>>,
+    pub write: Option<u32>,
+    pub client: ClientId,
+    /// The write succeeded and its WAIT is in flight.
+    pub waiting: bool,
+}
+
+/// A partition in force: its fault index, its name, and the directions it blocks.
+pub(crate) type ActivePartition = (usize, Option<String>, Vec<(usize, usize)>);
+
+/// Everything a run recorded.
+#[derive(Default)]
+pub struct Recording {
+    pub writes: Vec<WriteRecord>,
+    pub counters: Vec<WorkloadCounters>,
+    pub milestones: Vec<MilestoneAt>,
+    pub windows: Vec<FaultWindow>,
+    pub samples: Vec<Sample>,
+    /// The last time a fault was active or began (partitions healing, pauses ending).
+    pub last_fault_end: SimTime,
+}
+
+pub struct World {
+    pub scenario: Scenario,
+    pub net: Network,
+    pub(crate) slots: Vec<Slot>,
+    /// Network connection → the node end on each side.
+    pub(crate) net_ends: HashMap<u64, [Option<(usize, ConnId)>; 2], FxBuildHasher>,
+    pub(crate) workloads: Vec<Workload>,
+    pub(crate) ops: Vec<Option<PendingOp>>,
+    pub(crate) free_ops: Vec<u32>,
+    /// Blocked (WAIT) operations by client.
+    pub(crate) blocked: HashMap<ClientId, u32, FxBuildHasher>,
+    pub(crate) next_client: u64,
+    /// Per key: the latest acknowledged SET (index into `writes`).
+    pub(crate) latest_acked: Vec<Option<u32>>,
+    /// Active partitions: (fault index, name, blocked pairs).
+    pub(crate) partitions: Vec<ActivePartition>,
+    pub(crate) current_master: Option<usize>,
+    outs: Vec<NetOutput>,
+    /// WAIT replies collected while draining a node, finished right after.
+    pending_replies: Vec<(u32, Reply)>,
+    pub rec: Recording,
+    pub(crate) root_seed: u64,
+}
+
+impl World {
+    /// Builds the world for `scenario` under `seed` and schedules its first events.
+    pub fn new(scenario: Scenario, seed: u64, engine: &mut Engine<Ev>) -> World {
+        let n = scenario.nodes.len();
+        let mut net = Network::new(n, scenario.network, SeedStream::derive(seed, "net"));
+        net.set_connect_timeout(scenario.connect_timeout);
+        for l in &scenario.links {
+            net.set_link(NodeId(l.a as u32), NodeId(l.b as u32), l.params);
+            if !l.one_way {
+                net.set_link(NodeId(l.b as u32), NodeId(l.a as u32), l.params);
+            }
+        }
+        let mut slots = Vec::with_capacity(n);
+        for (i, spec) in scenario.nodes.iter().enumerate() {
+            let params = NodeParams {
+                name: spec.name.clone(),
+                ip: node_ip(i),
+                port: PORT,
+                config: spec.config.clone(),
+                replicaof: spec.replicaof.map(|m| (node_ip(m), PORT)),
+                seed,
+            };
+            let mut node = Node::boot(SimTime::ZERO, params.clone(), None);
+            load_initial_data(&mut node, &spec.data);
+            slots.push(Slot {
+                node: Some(node),
+                params,
+                paused: false,
+                deferred: Vec::new(),
+                deferred_ops: Vec::new(),
+                timer_gen: 0,
+                timer_at: None,
+                conns: HashMap::default(),
+                logs: Vec::new(),
+                logs_dropped: 0,
+                persisted: None,
+            });
+        }
+        let workloads: Vec<Workload> = scenario.workloads.iter().enumerate().map(|(i, w)| Workload::new(w.clone(), seed, i)).collect();
+        let max_keys = scenario.workloads.iter().map(|w| w.keys).max().unwrap_or(0) as usize;
+        let mut world = World {
+            net,
+            slots,
+            net_ends: HashMap::default(),
+            ops: Vec::new(),
+            free_ops: Vec::new(),
+            blocked: HashMap::default(),
+            next_client: 1_000,
+            latest_acked: vec![None; max_keys],
+            partitions: Vec::new(),
+            current_master: None,
+            outs: Vec::new(),
+            pending_replies: Vec::new(),
+            rec: Recording { counters: vec![WorkloadCounters::default(); workloads.len()], ..Recording::default() },
+            workloads,
+            root_seed: seed,
+            scenario,
+        };
+        for i in 0..n {
+            world.drain(engine, i);
+        }
+        world.refresh_current_master();
+        for i in 0..world.workloads.len() {
+            if let Some(t) = world.workloads[i].next_time() {
+                engine.schedule(t, Ev::Issue { workload: i as u32 });
+            }
+        }
+        for (i, f) in world.scenario.faults.iter().enumerate() {
+            engine.schedule(SimTime::ZERO + f.at, Ev::Fault { idx: i as u32 });
+        }
+        engine.schedule(SimTime::ZERO, Ev::Sample);
+        world
+    }
+
+    pub fn node(&self, i: usize) -> Option<&Node> {
+        self.slots[i].node.as_ref()
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn logs(&self, i: usize) -> (&[LogLine], u64) {
+        (&self.slots[i].logs, self.slots[i].logs_dropped)
+    }
+
+    fn node_of_ip(&self, host: &str) -> Option<usize> {
+        (0..self.slots.len()).find(|&i| self.slots[i].params.ip == host)
+    }
+
+    /// Lets node `i` act on what it queued: writes, connects, closes, events, logs, its timer.
+    pub(crate) fn drain(&mut self, e: &mut Engine<Ev>, i: usize) {
+        let now = e.now();
+        // The node leaves its slot while it acts, so the slot table stays free to consult.
+        let Some(mut node) = self.slots[i].node.take() else { return };
+        let mut tx = NetTx { net: &mut self.net, engine: e, conns: &self.slots[i].conns, now };
+        node.poll_transmit(now, &mut tx);
+        while let Some(a) = node.poll_action() {
+            match a {
+                Action::Connect { conn, host, .. } => match self.node_of_ip(&host) {
+                    Some(j) => {
+                        let nc = self.net.connect(now, NodeId(i as u32), NodeId(j as u32), e);
+                        self.slots[i].conns.insert(conn, (nc, Side::Client));
+                        self.net_ends.insert(nc.as_u64(), [Some((i, conn)), None]);
+                        e.trace.record(now.as_nanos(), TraceKind::ConnectStart, i as u64, j as u64, nc.as_u64());
+                    }
+                    None => node.handle_connect_failed(now, conn, "Name or service not known"),
+                },
+                Action::Close { conn } => {
+                    if let Some((nc, side)) = self.slots[i].conns.remove(&conn) {
+                        self.net.close(now, nc, side, e);
+                        if let Some(ends) = self.net_ends.get_mut(&nc.as_u64()) {
+                            ends[side as usize] = None;
+                        }
+                        e.trace.record(now.as_nanos(), TraceKind::Close, i as u64, 0, nc.as_u64());
+                    }
+                }
+                Action::PauseRead { conn } | Action::ResumeRead { conn } => {
+                    let reading = matches!(a, Action::ResumeRead { .. });
+                    if let Some(&(nc, side)) = self.slots[i].conns.get(&conn) {
+                        self.net.set_reading(now, nc, side, reading, e);
+                    }
+                }
+            }
+        }
+        while let Some(ev) = node.poll_event() {
+            let what = match ev {
+                Event::Reply { client, reply } => {
+                    if let Some(op) = self.blocked.remove(&client) {
+                        self.pending_replies.push((op, reply));
+                    }
+                    continue;
+                }
+                Event::FullSyncStarted => Milestone::FullSyncStarted,
+                Event::FullSyncFinished => Milestone::FullSyncFinished,
+                Event::FullSyncAborted => Milestone::FullSyncAborted,
+                Event::PartialSyncAccepted => Milestone::PartialSync,
+                Event::MasterLinkDown => Milestone::LinkDown,
+                Event::ReplicaDropped { replica, reason } => Milestone::ReplicaDropped { replica, reason: format!("{reason:?}") },
+                Event::RoleChanged { master: true } => Milestone::BecameMaster,
+                Event::RoleChanged { master: false } => Milestone::BecameReplica,
+                Event::ReplicaPartialSync { .. } | Event::ReplicaFullSync { .. } => continue,
+            };
+            self.rec.milestones.push(MilestoneAt { time: now, node: i, what });
+        }
+        let slot = &mut self.slots[i];
+        while let Some(l) = node.poll_log() {
+            if slot.logs.len() < LOG_LINES_MAX {
+                slot.logs.push(l);
+            } else {
+                slot.logs_dropped += 1;
+            }
+        }
+        let t = node.poll_timeout();
+        if t != slot.timer_at && !slot.paused {
+            slot.timer_at = t;
+            slot.timer_gen += 1;
+            if let Some(t) = t {
+                e.schedule(t.max(now), Ev::NodeTimer { node: i as u32, gen: slot.timer_gen });
+            }
+        }
+        slot.node = Some(node);
+        let replies = std::mem::take(&mut self.pending_replies);
+        for (op, reply) in replies {
+            let half = self.workloads[self.op_ref(op).workload as usize].half_rtt();
+            self.finish_op(e, op, &reply, now + half);
+        }
+    }
+}
+
+/// The node's socket layer: writes go into the network.
+struct NetTx<'a> {
+    net: &'a mut Network,
+    engine: &'a mut Engine<Ev>,
+    conns: &'a HashMap<ConnId, (NetConn, Side), FxBuildHasher>,
+    now: SimTime,
+}
+
+impl Transmit for NetTx<'_> {
+    fn send(&mut self, conn: ConnId, bytes: &[u8]) -> usize {
+        match self.conns.get(&conn) {
+            Some(&(nc, side)) => self.net.send(self.now, nc, side, bytes, self.engine),
+            None => 0,
+        }
+    }
+    fn send_opaque(&mut self, conn: ConnId, len: u64) -> u64 {
+        match self.conns.get(&conn) {
+            Some(&(nc, side)) => self.net.send_opaque(self.now, nc, side, len, self.engine),
+            None => 0,
+        }
+    }
+}
+
+fn load_initial_data(node: &mut Node, data: &crate::scenario::DataSpec) {
+    let db = node.keyspace.db_mut(0);
+    let mut value = b"init:".to_vec();
+    value.resize((data.value_size as usize).max(5), b'x');
+    for k in 0..data.keys {
+        db.set(&crate::workload::key_name(k), &value, None);
+    }
+    db.bulk = data.bulk;
+}
+
+impl Model<Ev> for World {
+    fn handle(&mut self, e: &mut Engine<Ev>, ev: Ev) {
+        let now = e.now();
+        match ev {
+            Ev::Net(t) => {
+                let mut outs = std::mem::take(&mut self.outs);
+                self.net.handle(now, t, e, &mut outs);
+                for o in outs.drain(..) {
+                    self.net_output(e, o);
+                }
+                self.outs = outs;
+            }
+            Ev::NodeTimer { node, gen } => {
+                let i = node as usize;
+                let slot = &mut self.slots[i];
+                if slot.timer_gen != gen || slot.paused {
+                    return;
+                }
+                let Some(n) = slot.node.as_mut() else { return };
+                slot.timer_at = None;
+                e.trace.record(now.as_nanos(), TraceKind::Timer, u64::from(node), 0, 0);
+                n.handle_timeout(now);
+                self.drain(e, i);
+            }
+            Ev::Issue { workload } => self.issue(e, workload as usize),
+            Ev::Arrive { op } => self.arrive(e, op),
+            Ev::Fault { idx } => self.fault(e, idx as usize),
+            Ev::FaultEnd { idx } => self.fault_end(e, idx as usize),
+            Ev::Sample => {
+                self.sample(now);
+                self.refresh_current_master();
+                e.schedule(now + self.scenario.sample_interval, Ev::Sample);
+            }
+        }
+    }
+}

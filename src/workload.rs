@@ -1,0 +1,191 @@
+//! Client traffic generators, each from its own seed stream.
+//!
+//! A workload is open loop: operation `k` is issued at `start + k·interval + U[0, interval)`
+//! whatever the replies do, as many independent clients would. Keys are `key:<n>`, shared with the
+//! initial dataset and with other workloads. A SET's value starts with `w<id>:`, the index of its
+//! write record, so a value read back or found in the final dataset names the write that made it.
+//! Integer arithmetic only: the Zipf table is built from integer weights.
+
+use crate::scenario::{Distribution, Mix, WorkloadSpec};
+use crate::sim::seed::SeedStream;
+use crate::time::{SimDuration, SimTime};
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum OpKind {
+    Set,
+    Get,
+    Incr,
+    Append,
+    Del,
+}
+
+impl OpKind {
+    pub fn is_write(self) -> bool {
+        self != OpKind::Get
+    }
+}
+
+/// One generated operation.
+#[derive(Clone, Debug)]
+pub struct Op {
+    pub kind: OpKind,
+    pub key: u32,
+    pub args: Vec<Vec<u8>>,
+}
+
+pub struct Workload {
+    pub spec: WorkloadSpec,
+    rng: SeedStream,
+    /// Cumulative weights for Zipf: `cdf[k]` = sum of 1/(i+1) for i <= k, scaled.
+    zipf_cdf: Vec<u64>,
+    interval_ns: u64,
+    /// Index of the next operation.
+    k: u64,
+}
+
+/// The key name of index `n`.
+pub fn key_name(n: u64) -> Vec<u8> {
+    format!("key:{n}").into_bytes()
+}
+
+/// The write id a SET value names, if it is one of ours.
+pub fn value_write_id(value: &[u8]) -> Option<u64> {
+    let rest = value.strip_prefix(b"w")?;
+    let end = rest.iter().position(|&b| b == b':')?;
+    std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
+}
+
+/// A SET value for write `id`, padded to `size` bytes (longer if the id needs it).
+pub fn set_value(id: u64, size: usize) -> Vec<u8> {
+    let mut v = format!("w{id}:").into_bytes();
+    v.resize(v.len().max(size), b'x');
+    v
+}
+
+impl Workload {
+    pub fn new(spec: WorkloadSpec, root_seed: u64, index: usize) -> Workload {
+        let rng = SeedStream::derive(root_seed, &format!("workload/{index}/{}", spec.name));
+        let zipf_cdf = match spec.distribution {
+            Distribution::Uniform => Vec::new(),
+            Distribution::Zipf => {
+                // Weight of key k is SCALE/(k+1); the sum stays far below u64::MAX for any key
+                // count a scenario can hold.
+                const SCALE: u64 = 1 << 40;
+                let mut acc = 0u64;
+                (0..spec.keys).map(|k| {
+                    acc += SCALE / (k + 1);
+                    acc
+                }).collect()
+            }
+        };
+        let interval_ns = (1_000_000_000 / spec.rate_per_sec).max(1);
+        Workload { spec, rng, zipf_cdf, interval_ns, k: 0 }
+    }
+
+    /// When the next operation is issued, or `None` once past `stop`.
+    pub fn next_time(&mut self) -> Option<SimTime> {
+        let base = self.spec.start.as_nanos() + self.k * self.interval_ns;
+        let t = base + self.rng.below(self.interval_ns);
+        self.k += 1;
+        (t < self.spec.stop.as_nanos()).then(|| SimTime::from_nanos(t))
+    }
+
+    fn pick_key(&mut self) -> u32 {
+        let n = match self.spec.distribution {
+            Distribution::Uniform => self.rng.below(self.spec.keys),
+            Distribution::Zipf => {
+                let total = *self.zipf_cdf.last().expect("at least one key");
+                let x = self.rng.below(total);
+                self.zipf_cdf.partition_point(|&c| c <= x) as u64
+            }
+        };
+        n as u32
+    }
+
+    fn pick_kind(&mut self) -> OpKind {
+        let Mix { set, get, incr, append, del } = self.spec.mix;
+        let mut x = self.rng.below(u64::from(self.spec.mix.total())) as u32;
+        for (w, kind) in [(set, OpKind::Set), (get, OpKind::Get), (incr, OpKind::Incr), (append, OpKind::Append), (del, OpKind::Del)] {
+            if x < w {
+                return kind;
+            }
+            x -= w;
+        }
+        unreachable!("the mix total covers every draw")
+    }
+
+    /// Generates the next operation. `write_id` is the id a SET's value will carry.
+    pub fn op(&mut self, write_id: u64) -> Op {
+        let kind = self.pick_kind();
+        let key = self.pick_key();
+        let k = key_name(u64::from(key));
+        let args = match kind {
+            OpKind::Set => vec![b"SET".to_vec(), k, set_value(write_id, self.spec.value_size as usize)],
+            OpKind::Get => vec![b"GET".to_vec(), k],
+            OpKind::Incr => vec![b"INCR".to_vec(), format!("ctr:{key}").into_bytes()],
+            OpKind::Append => vec![b"APPEND".to_vec(), format!("log:{key}").into_bytes(), format!("{write_id};").into_bytes()],
+            OpKind::Del => vec![b"DEL".to_vec(), k],
+        };
+        Op { kind, key, args }
+    }
+
+    pub fn half_rtt(&self) -> SimDuration {
+        SimDuration::from_nanos(self.spec.client_rtt.as_nanos() / 2)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::{Target, WorkloadSpec};
+
+    fn spec(dist: Distribution) -> WorkloadSpec {
+        WorkloadSpec {
+            name: "w".into(),
+            target: Target::Node(0),
+            rate_per_sec: 1000,
+            start: SimDuration::ZERO,
+            stop: SimDuration::from_secs(1),
+            mix: Mix { set: 1, ..Mix::default() },
+            keys: 100,
+            distribution: dist,
+            value_size: 20,
+            wait: None,
+            reads_from_replicas: false,
+            timeout: SimDuration::from_secs(1),
+            client_rtt: SimDuration::from_micros(200),
+        }
+    }
+
+    #[test]
+    fn an_open_loop_issues_rate_times_seconds_operations() {
+        let mut w = Workload::new(spec(Distribution::Uniform), 1, 0);
+        let mut n = 0;
+        let mut last = SimTime::ZERO;
+        while let Some(t) = w.next_time() {
+            assert!(t >= last);
+            last = t;
+            n += 1;
+        }
+        assert_eq!(n, 1000);
+    }
+
+    #[test]
+    fn zipf_prefers_low_keys() {
+        let mut w = Workload::new(spec(Distribution::Zipf), 1, 0);
+        let mut counts = [0u32; 100];
+        for id in 0..20_000 {
+            counts[w.op(id).key as usize] += 1;
+        }
+        assert!(counts[0] > counts[1] && counts[1] > counts[9] && counts[9] > counts[99]);
+    }
+
+    #[test]
+    fn set_values_name_their_write() {
+        let v = set_value(1234, 100);
+        assert_eq!(v.len(), 100);
+        assert_eq!(value_write_id(&v), Some(1234));
+        assert_eq!(value_write_id(b"init:xxxx"), None);
+        assert_eq!(set_value(123_456, 3).len(), 8);
+    }
+}
