@@ -153,7 +153,7 @@ fn convergence(out: &RunOutput) -> Convergence {
     for i in 0..w.node_count() {
         let Some(n) = w.node(i) else { continue };
         let Some((host, _)) = n.master_host() else { continue };
-        let m = (0..w.node_count()).find(|&j| node_ip(j) == host);
+        let m = (0..w.node_count()).find(|&j| node_ip(j) == host || names[j] == host);
         let master = m.and_then(|m| w.node(m));
         replicas.push(ReplicaConvergence {
             replica: names[i].clone(),

@@ -28,8 +28,9 @@ impl Node {
             };
             let _ = write!(
                 out,
-                "loading:{loading}\r\nasync_loading:{async_loading}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\n\r\n",
+                "loading:{loading}\r\nasync_loading:{async_loading}\r\nrdb_bgsave_in_progress:{}\r\nrdb_saves:{}\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\n\r\n",
                 u8::from(self.child.is_some()),
+                self.stats.rdb_saves,
                 self.stats.rdb_last_load_keys_expired,
                 self.stats.rdb_last_load_keys_loaded
             );

@@ -419,6 +419,7 @@ impl Node {
             &self.keyspace,
             &SaveMeta { ctime_secs: unix_secs(now), used_mem: mem, repl: Some(repl), checksum: self.cfg.rdbchecksum },
         ));
+        self.stats.rdb_saves += 1;
         let fork_ns = self.cfg.cost.fork_base_ns + (u128::from(mem) * u128::from(self.cfg.cost.fork_ns_per_gb) / (1u128 << 30)) as u64;
         let forked_at = now + SimDuration::from_nanos(fork_ns);
         // The parent is blocked while fork() copies page tables.

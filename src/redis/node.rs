@@ -155,6 +155,8 @@ pub struct Stats {
     pub expired_keys: u64,
     pub rdb_last_load_keys_expired: u64,
     pub rdb_last_load_keys_loaded: u64,
+    /// RDB snapshots started (INFO persistence `rdb_saves`).
+    pub rdb_saves: u64,
 }
 
 /// An RDB being sent to a replica: a header, the payload, and for diskless transfers the EOF

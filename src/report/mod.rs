@@ -56,8 +56,14 @@ fn base_report(out: &RunOutput, checks: &Checks) -> Value {
     for i in 0..w.node_count() {
         let name = sc.nodes[i].name.clone();
         let max_lag = w.rec.samples.iter().filter_map(|s| s.nodes[i].lag_bytes).max();
+        let first_sync_s = w.rec.milestones.iter().find(|m| m.node == i && m.what == Milestone::FullSyncFinished).map(|m| m.time.as_nanos() as f64 / 1e9);
+        let mut milestones = Map::new();
+        for m in w.rec.milestones.iter().filter(|m| m.node == i) {
+            let e = milestones.entry(m.what.name().to_string()).or_insert(Value::from(0u64));
+            *e = Value::from(e.as_u64().unwrap_or(0) + 1);
+        }
         let entry = match w.node(i) {
-            None => json!({ "up": false, "role": "down", "max_lag_bytes": max_lag }),
+            None => json!({ "up": false, "role": "down", "max_lag_bytes": max_lag, "milestones": milestones }),
             Some(n) => {
                 let info: Map<String, Value> = n.info_replication(out.sim_time).into_iter().map(|(k, v)| (k, info_value(&v))).collect();
                 let s = &n.stats;
@@ -73,7 +79,10 @@ fn base_report(out: &RunOutput, checks: &Checks) -> Value {
                         "total_net_repl_output_bytes": s.total_net_repl_output_bytes,
                         "expired_keys": s.expired_keys,
                         "total_commands_processed": s.total_commands_processed,
+                        "rdb_saves": s.rdb_saves,
                     },
+                    "milestones": milestones,
+                    "first_sync_s": first_sync_s,
                     "dataset": { "keys": n.dbsize(), "digest": format!("{:016x}", n.digest()) },
                     "max_lag_bytes": max_lag,
                 })
@@ -195,7 +204,7 @@ pub fn lookup<'a>(report: &'a Value, path: &[String]) -> Option<&'a Value> {
         return direct;
     }
     let node = report.get("nodes")?.get(&path[1])?;
-    ["info", "stats", "dataset"].iter().find_map(|sec| node.get(sec)?.get(&path[2]))
+    ["info", "stats", "dataset", "milestones"].iter().find_map(|sec| node.get(sec)?.get(&path[2]))
 }
 
 /// Evaluates every expectation against a report.
@@ -212,6 +221,9 @@ pub fn evaluate(expect: &[Expectation], report: &Value) -> Vec<ExpectResult> {
 
 fn compare(actual: &Value, op: Op, want: &ExpectValue) -> bool {
     use std::cmp::Ordering;
+    if let ExpectValue::Range(lo, hi) = want {
+        return actual.as_f64().is_some_and(|v| *lo <= v && v <= *hi);
+    }
     let ord = match (actual, want) {
         (Value::Number(a), ExpectValue::Number(b)) => a.as_f64().and_then(|a| a.partial_cmp(b)),
         (Value::Bool(a), ExpectValue::Bool(b)) => Some(a.cmp(b)),
@@ -228,6 +240,7 @@ fn compare(actual: &Value, op: Op, want: &ExpectValue) -> bool {
             Op::Le => o != Ordering::Greater,
             Op::Gt => o == Ordering::Greater,
             Op::Ge => o != Ordering::Less,
+            Op::Within => false,
         },
     }
 }

@@ -187,6 +187,8 @@ pub enum Op {
     Le,
     Gt,
     Ge,
+    /// Inside an inclusive range, written `"lo..hi"`.
+    Within,
 }
 
 impl Op {
@@ -198,6 +200,7 @@ impl Op {
             Op::Le => "<=",
             Op::Gt => ">",
             Op::Ge => ">=",
+            Op::Within => "in",
         }
     }
 }
@@ -206,6 +209,7 @@ impl Op {
 #[derive(Clone, Debug, PartialEq)]
 pub enum ExpectValue {
     Number(f64),
+    Range(f64, f64),
     Bool(bool),
     Text(String),
 }
@@ -214,6 +218,7 @@ impl fmt::Display for ExpectValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ExpectValue::Number(n) => write!(f, "{n}"),
+            ExpectValue::Range(a, b) => write!(f, "{a}..{b}"),
             ExpectValue::Bool(b) => write!(f, "{b}"),
             ExpectValue::Text(s) => write!(f, "\"{s}\""),
         }

@@ -622,7 +622,7 @@ fn expectation(ctx: &Ctx, k: &Spanned<String>, v: &Spanned<Value>) -> Result<Exp
         return Err(ctx.at(k, format!("\"{written}\" is not a path such as \"replica-1.sync_full\" or \"checks.acked_writes_lost.count\"")));
     }
     let path = match parts[0].as_str() {
-        "checks" | "nodes" | "scenario" | "seed" | "trace_hash" | "events" | "sim_time_us" | "stop" => parts.clone(),
+        "checks" | "nodes" | "workloads" | "scenario" | "seed" | "trace_hash" | "events" | "sim_time_us" | "stop" => parts.clone(),
         first => {
             if !ctx.names.iter().any(|n| n == first) {
                 return Err(ctx.at(k, format!("\"{written}\" starts with \"{first}\", which is neither a node ({}) nor \"checks\"", ctx.names.join(", "))));
@@ -644,6 +644,14 @@ fn expectation(ctx: &Ctx, k: &Spanned<String>, v: &Spanned<Value>) -> Result<Exp
 
 fn parse_comparison(s: &str) -> Result<(Op, ExpectValue), String> {
     let t = s.trim();
+    if let Some((lo, hi)) = t.split_once("..") {
+        if let (Ok(lo), Ok(hi)) = (lo.trim().parse::<f64>(), hi.trim().parse::<f64>()) {
+            if lo > hi {
+                return Err(format!("\"{s}\": the range is empty ({lo} > {hi})"));
+            }
+            return Ok((Op::Within, ExpectValue::Range(lo, hi)));
+        }
+    }
     for (sym, op) in [(">=", Op::Ge), ("<=", Op::Le), ("==", Op::Eq), ("!=", Op::Ne), (">", Op::Gt), ("<", Op::Lt)] {
         if let Some(rest) = t.strip_prefix(sym) {
             let rest = rest.trim();

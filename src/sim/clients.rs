@@ -13,6 +13,11 @@ use crate::time::SimTime;
 use crate::workload::{value_write_id, OpKind};
 
 impl World {
+    /// The node a host (address or scenario name) names.
+    pub(crate) fn resolve(&self, host: &str) -> Option<usize> {
+        (0..self.slots.len()).find(|&j| node_ip(j) == host || self.scenario.nodes[j].name == host)
+    }
+
     pub(crate) fn op_ref(&self, op: u32) -> &PendingOp {
         self.ops[op as usize].as_ref().expect("a pending operation")
     }
@@ -38,9 +43,8 @@ impl World {
             Target::CurrentMaster => self.current_master,
         }?;
         if kind == OpKind::Get && spec.reads_from_replicas {
-            let ip = node_ip(target);
             let replicas: Vec<usize> = (0..self.slots.len())
-                .filter(|&i| self.slots[i].node.as_ref().is_some_and(|n| n.master_host().is_some_and(|(h, _)| h == ip)))
+                .filter(|&i| self.slots[i].node.as_ref().is_some_and(|n| n.master_host().is_some_and(|(h, _)| self.resolve(h) == Some(target))))
                 .collect();
             if !replicas.is_empty() {
                 let k = self.rec.counters[w].reads as usize;
@@ -333,9 +337,9 @@ impl World {
                 nodes.push(NodeSample { up: false, master: false, following: None, offset: 0, lag_bytes: None, link_up: false, backlog_histlen: 0, backlog_size: 0, replica_obuf: Vec::new() });
                 continue;
             };
-            let following = n.master_host().and_then(|(h, _)| (0..self.slots.len()).find(|&j| node_ip(j) == h));
+            let following = n.master_host().and_then(|(h, _)| self.resolve(h));
             let lag_bytes = n.master_host().and_then(|(h, _)| {
-                let m = (0..self.slots.len()).find(|&j| node_ip(j) == h)?;
+                let m = self.resolve(h)?;
                 let mo = self.slots[m].node.as_ref()?.master_repl_offset();
                 n.slave_repl_offset().map(|o| mo.saturating_sub(o))
             });

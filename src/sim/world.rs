@@ -208,8 +208,9 @@ impl World {
         (&self.slots[i].logs, self.slots[i].logs_dropped)
     }
 
+    /// The node a host name resolves to: its address, or its scenario name (as DNS would).
     fn node_of_ip(&self, host: &str) -> Option<usize> {
-        (0..self.slots.len()).find(|&i| self.slots[i].params.ip == host)
+        (0..self.slots.len()).find(|&i| self.slots[i].params.ip == host || self.slots[i].params.name == host)
     }
 
     /// Lets node `i` act on what it queued: writes, connects, closes, events, logs, its timer.
