@@ -137,3 +137,23 @@ mod tests {
         assert_eq!(baseline_pingpong(p).events, 10_000);
     }
 }
+
+/// The end-to-end benchmark scenarios: a master with `replicas` replicas under `rate` SET/s of
+/// 100-byte values for `seconds` simulated seconds, no faults.
+pub fn e2e_scenario(replicas: usize, rate: u64, seconds: u64) -> crate::scenario::Scenario {
+    let mut toml = format!(
+        "name = \"e2e-{replicas}-replicas\"\nduration = \"{seconds}s\"\nsample_interval = \"1s\"\n\n[defaults]\nrepl-diskless-sync-delay = \"1s\"\n\n[[node]]\nname = \"master\"\n"
+    );
+    for i in 0..replicas {
+        toml.push_str(&format!("\n[[node]]\nname = \"replica-{i}\"\nreplicaof = \"master\"\n"));
+    }
+    toml.push_str(&format!("\n[[workload]]\ntarget = \"master\"\nrate = {rate}\nkeys = 10000\nvalue_size = 100\nstart = \"2s\"\n"));
+    crate::scenario::parse("e2e", &toml).expect("the benchmark scenario is valid")
+}
+
+/// Runs an end-to-end scenario and returns simulated time and events.
+pub fn e2e_run(replicas: usize, rate: u64, seconds: u64) -> Done {
+    let sc = e2e_scenario(replicas, rate, seconds);
+    let out = crate::sim::run(sc, 1, u64::MAX, None, &mut |_, _| {});
+    Done { events: out.events, sim_time: out.sim_time, trace_hash: out.trace_hash }
+}

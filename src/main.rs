@@ -94,6 +94,19 @@ impl std::fmt::Display for BadInput {
 
 impl std::error::Error for BadInput {}
 
+/// Writes to stdout; a reader that went away (`| head`) ends the program quietly, as it would
+/// for a C tool killed by SIGPIPE.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let mut out = std::io::stdout().lock();
+        if let Err(e) = writeln!(out, $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(141);
+            }
+        }
+    }};
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -218,11 +231,11 @@ fn run_cmd(file: &Path, seed: Option<u64>, json: bool, out: Option<&Path>, set: 
         fs::rename(tmp, dir).with_context(|| format!("moving results into {}", dir.display()))?;
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        say!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", replsim::report::summary::render(&report));
+        say!("{}", replsim::report::summary::render(&report).trim_end());
         if let Some(dir) = out {
-            println!("wrote {}", dir.display());
+            say!("wrote {}", dir.display());
         }
     }
     Ok(if report["ok"].as_bool().unwrap_or(false) { ExitCode::SUCCESS } else { ExitCode::from(1) })
@@ -239,18 +252,18 @@ fn check_cmd(files: &[PathBuf], quiet: bool) -> Result<ExitCode> {
         let out = simulate(sc, seed, u64::MAX, None, quiet, &label);
         let report = replsim::report::build(&out);
         let ok = report["ok"].as_bool().unwrap_or(false);
-        println!("{} {}", if ok { "ok  " } else { "FAIL" }, file.display());
+        say!("{} {}", if ok { "ok  " } else { "FAIL" }, file.display());
         if !ok {
             failed += 1;
             for e in report["expectations"].as_array().into_iter().flatten().filter(|e| e["ok"] == false) {
-                println!("       expected {}, actual {}  ({}:{})", e["expect"].as_str().unwrap_or("?"), e["actual"], file.display(), e["line"]);
+                say!("       expected {}, actual {}  ({}:{})", e["expect"].as_str().unwrap_or("?"), e["actual"], file.display(), e["line"]);
             }
             for v in report["violations"].as_array().into_iter().flatten().filter(|v| v["expected"] == false) {
-                println!("       unexpected violation: {}", v["message"].as_str().unwrap_or("?"));
+                say!("       unexpected violation: {}", v["message"].as_str().unwrap_or("?"));
             }
         }
     }
-    println!("{} passed, {} failed", total - failed, failed);
+    say!("{} passed, {} failed", total - failed, failed);
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
@@ -278,12 +291,12 @@ fn bench(json: bool, events: u64, connections: u32) -> Result<ExitCode> {
             "baseline_events_per_sec": baseline.round(),
             "ratio": (ratio * 1000.0).round() / 1000.0,
         });
-        println!("{v}");
+        say!("{v}");
     } else {
-        println!("ping-pong: {} connections over {} nodes, {}-byte messages, {} events", p.connections, p.nodes, p.message_bytes, p.events);
-        println!("  engine + network   {:>12.0} events/s", engine);
-        println!("  BinaryHeap loop    {:>12.0} events/s", baseline);
-        println!("  ratio              {:>12.3}", ratio);
+        say!("ping-pong: {} connections over {} nodes, {}-byte messages, {} events", p.connections, p.nodes, p.message_bytes, p.events);
+        say!("  engine + network   {:>12.0} events/s", engine);
+        say!("  BinaryHeap loop    {:>12.0} events/s", baseline);
+        say!("  ratio              {:>12.3}", ratio);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -80,6 +80,14 @@ pub(crate) fn lookup(name: &[u8]) -> Option<&'static Spec> {
     COMMANDS.iter().find(|s| s.name.as_bytes().eq_ignore_ascii_case(name))
 }
 
+/// What a propagated op carries: the command as the client sent it (encoded straight from its
+/// arguments, without a copy), or a rewritten argv.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Prop {
+    Original,
+    Rewritten(Vec<Vec<u8>>),
+}
+
 /// Who is running a command.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Caller {
@@ -93,8 +101,8 @@ pub(crate) struct Ctx {
     pub caller: Caller,
     pub db: usize,
     pub authenticated: bool,
-    /// Ops to propagate when the command completes: (db or -1, argv).
-    pub ops: Vec<(i64, Vec<Vec<u8>>)>,
+    /// Ops to propagate when the command completes: (db or -1, what).
+    pub ops: Vec<(i64, Prop)>,
     /// The command changed the dataset (`server.dirty` moved).
     pub dirty: bool,
     /// The command blocked (WAIT) instead of replying.
@@ -138,6 +146,8 @@ impl Node {
     /// A command from an in-process client. The reply completes after the command's CPU time,
     /// queued behind whatever the node is already busy with.
     pub fn handle_command(&mut self, now: SimTime, client: ClientId, args: &[Vec<u8>]) -> CommandResult {
+        let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        let args = args.as_slice();
         let requirepass = self.cfg.requirepass.is_some();
         let state = self.clients.entry(client).or_insert_with(|| super::node::Client { authenticated: !requirepass, ..Default::default() });
         let mut ctx = Ctx::new(Caller::Local(client), state.db, state.authenticated);
@@ -165,11 +175,11 @@ impl Node {
     }
 
     /// A command on a network connection.
-    pub(crate) fn conn_command(&mut self, now: SimTime, id: ConnId, args: &[Vec<u8>]) {
+    pub(crate) fn conn_command(&mut self, now: SimTime, id: ConnId, args: &[&[u8]]) {
         let Some(c) = self.conns.get_mut(&id) else { return };
-        c.last_cmd = lower(&args[0]);
+        c.last_cmd = lower(args[0]);
         let is_replica = matches!(c.role, Role::Replica(_));
-        let name = lower(&args[0]);
+        let name = lower(args[0]);
         // REPLCONF, PSYNC and SYNC need the connection itself.
         let reply = match name.as_str() {
             "replconf" if c.authenticated || self.cfg.requirepass.is_none() => self.replconf_command(now, id, args),
@@ -202,11 +212,11 @@ impl Node {
     }
 
     /// `processCommand` + `call`: checks, execution, propagation.
-    pub(crate) fn call(&mut self, now: SimTime, ctx: &mut Ctx, args: &[Vec<u8>]) -> Reply {
+    pub(crate) fn call(&mut self, now: SimTime, ctx: &mut Ctx, args: &[&[u8]]) -> Reply {
         self.stats.total_commands_processed += 1;
-        let Some(spec) = lookup(&args[0]) else {
+        let Some(spec) = lookup(args[0]) else {
             let rest: Vec<String> = args[1..].iter().take(8).map(|a| format!("'{}' ", String::from_utf8_lossy(a))).collect();
-            return Reply::err(format!("ERR unknown command '{}', with args beginning with: {}", String::from_utf8_lossy(&args[0]), rest.concat()));
+            return Reply::err(format!("ERR unknown command '{}', with args beginning with: {}", String::from_utf8_lossy(args[0]), rest.concat()));
         };
         let argc = args.len() as i32;
         if (spec.arity > 0 && argc != spec.arity) || argc < -spec.arity {
@@ -221,7 +231,7 @@ impl Node {
         let reply = self.exec(now, ctx, spec, args);
         if !ctx.ops.is_empty() {
             let ops = std::mem::take(&mut ctx.ops);
-            self.propagate_unit(now, ops);
+            self.propagate_unit(now, ops, args);
         }
         reply
     }
@@ -275,7 +285,7 @@ impl Node {
         self.keyspace.db_mut(db).remove(key);
         self.stats.expired_keys += 1;
         let del: &[u8] = if self.cfg.lazyfree_lazy_expire { b"UNLINK" } else { b"DEL" };
-        ctx.ops.push((db as i64, vec![del.to_vec(), key.to_vec()]));
+        ctx.ops.push((db as i64, Prop::Rewritten(vec![del.to_vec(), key.to_vec()])));
         true
     }
 
@@ -290,15 +300,15 @@ impl Node {
         !self.expire_if_needed(now, ctx, key) && self.keyspace.db(ctx.db).contains(key)
     }
 
-    fn propagate_as(&self, ctx: &mut Ctx, argv: Vec<Vec<u8>>) {
+    fn propagate_as(&self, ctx: &mut Ctx, what: Prop) {
         ctx.dirty = true;
         if ctx.caller != Caller::Master {
-            ctx.ops.push((ctx.db as i64, argv));
+            ctx.ops.push((ctx.db as i64, what));
         }
     }
 
-    fn exec(&mut self, now: SimTime, ctx: &mut Ctx, spec: &Spec, args: &[Vec<u8>]) -> Reply {
-        let a = |i: usize| args[i].as_slice();
+    fn exec(&mut self, now: SimTime, ctx: &mut Ctx, spec: &Spec, args: &[&[u8]]) -> Reply {
+        let a = |i: usize| args[i];
         match spec.name {
             "get" => match self.get_value(now, ctx, a(1)) {
                 Some(v) => Reply::Bulk(v),
@@ -314,7 +324,7 @@ impl Node {
                     }
                 }
                 if n > 0 {
-                    self.propagate_as(ctx, args.to_vec());
+                    self.propagate_as(ctx, Prop::Original);
                 }
                 Reply::Integer(n)
             }
@@ -335,7 +345,7 @@ impl Node {
                 };
                 let Some(new) = cur.checked_add(by) else { return Reply::err("ERR increment or decrement would overflow") };
                 self.keyspace.db_mut(ctx.db).set(a(1), new.to_string().as_bytes(), exp);
-                self.propagate_as(ctx, args.to_vec());
+                self.propagate_as(ctx, Prop::Original);
                 Reply::Integer(new)
             }
             "append" => {
@@ -351,7 +361,7 @@ impl Node {
                         a(2).len()
                     }
                 };
-                self.propagate_as(ctx, args.to_vec());
+                self.propagate_as(ctx, Prop::Original);
                 Reply::Integer(len as i64)
             }
             "mset" => {
@@ -359,9 +369,9 @@ impl Node {
                     return Reply::err("ERR wrong number of arguments for 'mset' command");
                 }
                 for kv in args[1..].chunks(2) {
-                    self.keyspace.db_mut(ctx.db).set(&kv[0], &kv[1], None);
+                    self.keyspace.db_mut(ctx.db).set(kv[0], kv[1], None);
                 }
-                self.propagate_as(ctx, args.to_vec());
+                self.propagate_as(ctx, Prop::Original);
                 Reply::ok()
             }
             "exists" => {
@@ -390,13 +400,13 @@ impl Node {
                 self.keyspace.flush();
                 ctx.dirty = true;
                 if ctx.caller != Caller::Master {
-                    ctx.ops.push((ctx.db as i64, args.to_vec()));
+                    ctx.ops.push((ctx.db as i64, Prop::Original));
                 }
                 Reply::ok()
             }
             "flushdb" => {
                 self.keyspace.db_mut(ctx.db).clear();
-                self.propagate_as(ctx, args.to_vec());
+                self.propagate_as(ctx, Prop::Original);
                 Reply::ok()
             }
             "dbsize" => Reply::Integer(self.keyspace.db(ctx.db).len() as i64),
@@ -411,10 +421,10 @@ impl Node {
             },
             "ping" => match args.len() {
                 1 => Reply::Simple("PONG".into()),
-                2 => Reply::Bulk(args[1].clone()),
+                2 => Reply::Bulk(args[1].to_vec()),
                 _ => Reply::err("ERR wrong number of arguments for 'ping' command"),
             },
-            "echo" => Reply::Bulk(args[1].clone()),
+            "echo" => Reply::Bulk(args[1].to_vec()),
             "auth" => self.auth_command(ctx, args),
             "info" => {
                 let sections: Vec<String> = args[1..].iter().map(|s| lower(s)).collect();
@@ -436,20 +446,20 @@ impl Node {
         }
     }
 
-    fn set_command(&mut self, now: SimTime, ctx: &mut Ctx, args: &[Vec<u8>]) -> Reply {
-        let (key, value) = (&args[1], &args[2]);
+    fn set_command(&mut self, now: SimTime, ctx: &mut Ctx, args: &[&[u8]]) -> Reply {
+        let (key, value) = (args[1], args[2]);
         let (mut nx, mut xx, mut get, mut keepttl) = (false, false, false, false);
         let mut expire: Option<(String, i64)> = None;
         let mut i = 3;
         while i < args.len() {
-            let opt = lower(&args[i]);
+            let opt = lower(args[i]);
             match opt.as_str() {
                 "nx" if !xx => nx = true,
                 "xx" if !nx => xx = true,
                 "get" => get = true,
                 "keepttl" if expire.is_none() => keepttl = true,
                 "ex" | "px" | "exat" | "pxat" if expire.is_none() && !keepttl && i + 1 < args.len() => {
-                    let Some(v) = parse_i64(&args[i + 1]) else { return err_int() };
+                    let Some(v) = parse_i64(args[i + 1]) else { return err_int() };
                     expire = Some((opt, v));
                     i += 1;
                 }
@@ -458,6 +468,7 @@ impl Node {
             i += 1;
         }
         let now_ms = Self::now_ms(now) as i64;
+        // SET with a relative expiry propagates as `SET key value PXAT <ms>` (t_string.c).
         let at_ms = match &expire {
             None => None,
             Some((unit, v)) => {
@@ -473,11 +484,24 @@ impl Node {
                 }
             }
         };
-        let old = if get || nx || xx { self.get_value(now, ctx, key) } else {
-            self.expire_if_needed(now, ctx, key);
-            None
+        let what = match (&expire, at_ms) {
+            (Some((unit, _)), Some(ms)) if unit != "pxat" => Prop::Rewritten(vec![b"SET".to_vec(), key.to_vec(), value.to_vec(), b"PXAT".to_vec(), ms.to_string().into_bytes()]),
+            _ => Prop::Original,
         };
-        let exists = if get || nx || xx { old.is_some() } else { self.keyspace.db(ctx.db).contains(key) };
+        if !(get || nx || xx || keepttl) {
+            // The common case, in one table lookup: a key found expired is deleted first, and that
+            // deletion propagates as DEL before the SET (`expireIfNeeded` then the write).
+            let expired = self.keyspace.db_mut(ctx.db).set_reporting_expired(key, value, at_ms, Self::now_ms(now));
+            if expired && self.is_master() && ctx.caller != Caller::Master {
+                self.stats.expired_keys += 1;
+                let del: &[u8] = if self.cfg.lazyfree_lazy_expire { b"UNLINK" } else { b"DEL" };
+                ctx.ops.push((ctx.db as i64, Prop::Rewritten(vec![del.to_vec(), key.to_vec()])));
+            }
+            self.propagate_as(ctx, what);
+            return Reply::ok();
+        }
+        let old = self.get_value(now, ctx, key);
+        let exists = old.is_some();
         let old_reply = || match &old {
             Some(v) => Reply::Bulk(v.clone()),
             None => Reply::Null,
@@ -487,12 +511,7 @@ impl Node {
         }
         let keep = if keepttl { self.keyspace.db(ctx.db).get(key).and_then(|e| e.expire_at_ms) } else { None };
         self.keyspace.db_mut(ctx.db).set(key, value, at_ms.or(keep));
-        // SET with a relative expiry propagates as `SET key value PXAT <ms>` (t_string.c).
-        let argv = match (&expire, at_ms) {
-            (Some((unit, _)), Some(ms)) if unit != "pxat" => vec![b"SET".to_vec(), key.clone(), value.clone(), b"PXAT".to_vec(), ms.to_string().into_bytes()],
-            _ => args.to_vec(),
-        };
-        self.propagate_as(ctx, argv);
+        self.propagate_as(ctx, what);
         if get {
             old_reply()
         } else {
@@ -500,8 +519,8 @@ impl Node {
         }
     }
 
-    fn expire_command(&mut self, now: SimTime, ctx: &mut Ctx, name: &str, args: &[Vec<u8>]) -> Reply {
-        let Some(v) = parse_i64(&args[2]) else { return err_int() };
+    fn expire_command(&mut self, now: SimTime, ctx: &mut Ctx, name: &str, args: &[&[u8]]) -> Reply {
+        let Some(v) = parse_i64(args[2]) else { return err_int() };
         let now_ms = Self::now_ms(now) as i64;
         let when = match name {
             "expire" => v.checked_mul(1000).and_then(|x| x.checked_add(now_ms)),
@@ -516,10 +535,10 @@ impl Node {
                 _ => return Reply::err(format!("ERR Unsupported option {}", String::from_utf8_lossy(opt))),
             }
         }
-        if !self.exists(now, ctx, &args[1]) {
+        if !self.exists(now, ctx, args[1]) {
             return Reply::Integer(0);
         }
-        let cur = self.keyspace.db(ctx.db).get(&args[1]).and_then(|e| e.expire_at_ms);
+        let cur = self.keyspace.db(ctx.db).get(args[1]).and_then(|e| e.expire_at_ms);
         let ok = match flag.as_deref() {
             Some("nx") => cur.is_none(),
             Some("xx") => cur.is_some(),
@@ -532,31 +551,31 @@ impl Node {
         }
         if when <= now_ms && self.is_master() {
             // Already in the past: delete, propagated as DEL (or UNLINK).
-            self.keyspace.db_mut(ctx.db).remove(&args[1]);
+            self.keyspace.db_mut(ctx.db).remove(args[1]);
             let del: &[u8] = if self.cfg.lazyfree_lazy_expire { b"UNLINK" } else { b"DEL" };
-            self.propagate_as(ctx, vec![del.to_vec(), args[1].clone()]);
+            self.propagate_as(ctx, Prop::Rewritten(vec![del.to_vec(), args[1].to_vec()]));
             return Reply::Integer(1);
         }
-        if let Some(e) = self.keyspace.db_mut(ctx.db).get_mut(&args[1]) {
+        if let Some(e) = self.keyspace.db_mut(ctx.db).get_mut(args[1]) {
             e.expire_at_ms = Some(when.max(0) as u64);
         }
-        let mut argv = args.to_vec();
+        let mut argv: Vec<Vec<u8>> = args.iter().map(|a| a.to_vec()).collect();
         argv[0] = b"PEXPIREAT".to_vec();
         argv[2] = when.to_string().into_bytes();
-        self.propagate_as(ctx, argv);
+        self.propagate_as(ctx, Prop::Rewritten(argv));
         Reply::Integer(1)
     }
 
-    fn auth_command(&mut self, ctx: &mut Ctx, args: &[Vec<u8>]) -> Reply {
-        let (user, pass) = match args.len() {
-            2 => (b"default".as_slice(), &args[1]),
-            3 => (args[1].as_slice(), &args[2]),
+    fn auth_command(&mut self, ctx: &mut Ctx, args: &[&[u8]]) -> Reply {
+        let (user, pass): (&[u8], &[u8]) = match args.len() {
+            2 => (b"default", args[1]),
+            3 => (args[1], args[2]),
             _ => return Reply::err("ERR syntax error"),
         };
         let Some(required) = &self.cfg.requirepass else {
             return Reply::err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
         };
-        if user == b"default" && pass.as_slice() == required.as_bytes() {
+        if user == b"default" && pass == required.as_bytes() {
             ctx.authenticated = true;
             Reply::ok()
         } else {
@@ -564,8 +583,8 @@ impl Node {
         }
     }
 
-    fn config_command(&mut self, now: SimTime, args: &[Vec<u8>]) -> Reply {
-        match lower(&args[1]).as_str() {
+    fn config_command(&mut self, now: SimTime, args: &[&[u8]]) -> Reply {
+        match lower(args[1]).as_str() {
             "get" if args.len() >= 3 => {
                 let mut out = Vec::new();
                 for name in super::config::DIRECTIVES {
@@ -579,7 +598,7 @@ impl Node {
             "set" if args.len() >= 4 && args.len() % 2 == 0 => {
                 let mut cfg = self.cfg.clone();
                 for pair in args[2..].chunks(2) {
-                    if let Err(e) = cfg.set(&String::from_utf8_lossy(&pair[0]), &String::from_utf8_lossy(&pair[1]), true) {
+                    if let Err(e) = cfg.set(&String::from_utf8_lossy(pair[0]), &String::from_utf8_lossy(pair[1]), true) {
                         return Reply::err(format!("ERR {e}"));
                     }
                 }
@@ -591,37 +610,50 @@ impl Node {
                 self.stats = Default::default();
                 Reply::ok()
             }
-            _ => Reply::err(format!("ERR unknown subcommand or wrong number of arguments for '{}'. Try CONFIG HELP.", String::from_utf8_lossy(&args[1]))),
+            _ => Reply::err(format!("ERR unknown subcommand or wrong number of arguments for '{}'. Try CONFIG HELP.", String::from_utf8_lossy(args[1]))),
         }
     }
 
-    /// Feeds one execution unit's ops into the stream (`propagatePendingCommands`).
-    pub(crate) fn propagate_unit(&mut self, now: SimTime, ops: Vec<(i64, Vec<Vec<u8>>)>) {
+    /// Feeds one execution unit's ops into the stream (`propagatePendingCommands`). `args` is the
+    /// executed command, for ops that propagate it unchanged.
+    pub(crate) fn propagate_unit(&mut self, now: SimTime, ops: Vec<(i64, Prop)>, args: &[&[u8]]) {
         if !self.is_master() || (self.backlog.is_none() && !self.has_replicas()) {
             return;
         }
         let wrap = ops.len() > 1;
+        let mut bytes = std::mem::take(&mut self.prop_buf);
+        bytes.clear();
         if wrap {
-            self.propagate_op(now, -1, &[b"MULTI".to_vec()]);
+            self.encode_op(&mut bytes, -1, &[b"MULTI".as_slice()]);
         }
-        for (db, argv) in &ops {
-            self.propagate_op(now, *db, argv);
+        for (db, what) in &ops {
+            match what {
+                Prop::Original => self.encode_op(&mut bytes, *db, args),
+                Prop::Rewritten(argv) => self.encode_op(&mut bytes, *db, argv),
+            }
         }
         if wrap {
-            self.propagate_op(now, -1, &[b"EXEC".to_vec()]);
+            self.encode_op(&mut bytes, -1, &[b"EXEC".as_slice()]);
         }
+        self.propagate_raw(now, &bytes);
+        self.prop_buf = bytes;
     }
 
     /// `replicationFeedSlaves` for one command: `SELECT` if needed, then the command.
     pub(crate) fn propagate_op(&mut self, now: SimTime, db: i64, argv: &[Vec<u8>]) {
         let mut bytes = Vec::with_capacity(64);
+        self.encode_op(&mut bytes, db, argv);
+        self.propagate_raw(now, &bytes);
+    }
+
+    /// Encodes one op, preceded by `SELECT` when its database is not the stream's.
+    fn encode_op<A: AsRef<[u8]>>(&mut self, out: &mut Vec<u8>, db: i64, argv: &[A]) {
         if db >= 0 && db != self.slaveseldb {
             let n = db.to_string();
-            encode_command(&[b"SELECT".as_slice(), n.as_bytes()], &mut bytes);
+            encode_command(&[b"SELECT".as_slice(), n.as_bytes()], out);
             self.slaveseldb = db;
         }
-        encode_command(argv, &mut bytes);
-        self.propagate_raw(now, &bytes);
+        encode_command(argv, out);
     }
 
     /// Records the WAIT offset of the client that just wrote.
@@ -642,7 +674,7 @@ impl Node {
         }
     }
 
-    pub(crate) fn log_command_error(&mut self, now: SimTime, args: &[Vec<u8>], reply: &Reply) {
+    pub(crate) fn log_command_error(&mut self, now: SimTime, args: &[&[u8]], reply: &Reply) {
         if let Reply::Error(e) = reply {
             let cmd = super::resp::args_to_string(args);
             self.log(now, Level::Warning, format!("== CRITICAL == This replica is sending an error to its master: '{e}' after processing the command '{cmd}'"));

@@ -5,7 +5,7 @@
 //! A replica node runs this code too, for its own sub-replicas: it serves PSYNC only while its own
 //! link is up, and it never PINGs or GETACKs them.
 
-use super::commands::{Caller, Ctx};
+use super::commands::{Caller, Ctx, Prop};
 use super::log::{unix_secs, Level};
 use super::node::{
     BlockedWait, Child, ConnId, DropReason, Event, Node, RdbSend, ReplState, ReplicaLink, ReplicaState, Role, Transmit, ZERO_REPLID,
@@ -138,13 +138,13 @@ impl Node {
     }
 
     /// `REPLCONF`. Returns the reply, or `None` for ACK/GETACK, which get none.
-    pub(crate) fn replconf_command(&mut self, now: SimTime, id: ConnId, args: &[Vec<u8>]) -> Option<Reply> {
+    pub(crate) fn replconf_command(&mut self, now: SimTime, id: ConnId, args: &[&[u8]]) -> Option<Reply> {
         if args.len() % 2 == 0 {
             return Some(Reply::err("ERR syntax error"));
         }
         let mut i = 1;
         while i < args.len() {
-            let opt = String::from_utf8_lossy(&args[i]).to_ascii_lowercase();
+            let opt = String::from_utf8_lossy(args[i]).to_ascii_lowercase();
             let val = &args[i + 1];
             match opt.as_str() {
                 "listening-port" => {
@@ -192,7 +192,7 @@ impl Node {
                     }
                     return None;
                 }
-                _ => return Some(Reply::err(format!("ERR Unrecognized REPLCONF option: {}", String::from_utf8_lossy(&args[i])))),
+                _ => return Some(Reply::err(format!("ERR Unrecognized REPLCONF option: {}", String::from_utf8_lossy(args[i])))),
             }
             i += 2;
         }
@@ -207,7 +207,7 @@ impl Node {
 
     /// `syncCommand`: PSYNC and SYNC. Returns a reply for the error cases; successful syncs write
     /// their own replies.
-    pub(crate) fn sync_command(&mut self, now: SimTime, id: ConnId, args: &[Vec<u8>]) -> Option<Reply> {
+    pub(crate) fn sync_command(&mut self, now: SimTime, id: ConnId, args: &[&[u8]]) -> Option<Reply> {
         let is_psync = args[0].eq_ignore_ascii_case(b"psync");
         if is_psync && args.len() > 3 {
             if args.len() == 4 && args[3].eq_ignore_ascii_case(b"failover") {
@@ -227,12 +227,12 @@ impl Node {
         let name = self.pre_replica_name(id);
         self.log(now, Level::Notice, format!("Replica {name} asks for synchronization"));
         if is_psync {
-            let offset = std::str::from_utf8(&args[2]).ok().and_then(|s| s.parse::<i64>().ok());
+            let offset = std::str::from_utf8(args[2]).ok().and_then(|s| s.parse::<i64>().ok());
             let Some(offset) = offset else {
                 self.log(now, Level::Warning, format!("Replica {name} asks for synchronization but with a wrong offset"));
                 return Some(Reply::err("ERR value is not an integer or out of range"));
             };
-            let req_id = String::from_utf8_lossy(&args[1]).to_string();
+            let req_id = String::from_utf8_lossy(args[1]).to_string();
             if self.try_partial_resync(now, id, &req_id, offset) {
                 self.stats.sync_partial_ok += 1;
                 return None;
@@ -768,14 +768,14 @@ impl Node {
     }
 
     /// `WAIT numreplicas timeout`.
-    pub(crate) fn wait_command(&mut self, now: SimTime, ctx: &mut Ctx, args: &[Vec<u8>]) -> Reply {
+    pub(crate) fn wait_command(&mut self, now: SimTime, ctx: &mut Ctx, args: &[&[u8]]) -> Reply {
         if !self.is_master() {
             return Reply::err("ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.");
         }
-        let Some(num) = std::str::from_utf8(&args[1]).ok().and_then(|s| s.parse::<i64>().ok()) else {
+        let Some(num) = std::str::from_utf8(args[1]).ok().and_then(|s| s.parse::<i64>().ok()) else {
             return Reply::err("ERR value is not an integer or out of range");
         };
-        let Some(timeout) = std::str::from_utf8(&args[2]).ok().and_then(|s| s.parse::<i64>().ok()) else {
+        let Some(timeout) = std::str::from_utf8(args[2]).ok().and_then(|s| s.parse::<i64>().ok()) else {
             return Reply::err("ERR timeout is not an integer or out of range");
         };
         if timeout < 0 {
@@ -842,7 +842,7 @@ impl Node {
                 self.keyspace.db_mut(db).remove(&key);
                 self.stats.expired_keys += 1;
                 let del: &[u8] = if self.cfg.lazyfree_lazy_expire { b"UNLINK" } else { b"DEL" };
-                self.propagate_unit(now, vec![(db as i64, vec![del.to_vec(), key])]);
+                self.propagate_unit(now, vec![(db as i64, Prop::Rewritten(vec![del.to_vec(), key]))], &[]);
             }
         }
     }

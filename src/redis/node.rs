@@ -408,6 +408,8 @@ pub struct Node {
     /// The CPU is busy (commands, fork) until this instant; replies complete after it.
     pub(crate) busy_until: SimTime,
     pub(crate) read_resume_at: Option<SimTime>,
+    /// Reused buffer for encoding propagated commands.
+    pub(crate) prop_buf: Vec<u8>,
     /// The master link is being closed for a protocol error: do not cache it.
     pub(crate) master_protocol_error: bool,
 
@@ -472,6 +474,7 @@ impl Node {
             busy_until: now,
             read_resume_at: None,
             master_protocol_error: false,
+            prop_buf: Vec::new(),
             actions: VecDeque::new(),
             events: VecDeque::new(),
             logs: VecDeque::new(),
@@ -780,7 +783,8 @@ impl Node {
                     }
                 }
                 Ok(Some(super::resp::Frame::Command)) => {
-                    let args = c.decoder.args_vec();
+                    let owned = c.decoder.args_vec();
+                    let args: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
                     self.conn_command(now, id, &args);
                 }
                 Err(e) => {

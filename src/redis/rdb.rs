@@ -3,8 +3,7 @@
 //!
 //! Layout written: `REDIS0011`; AUX fields `redis-ver`, `redis-bits`, `ctime`, `used-mem`,
 //! `repl-stream-db`, `repl-id`, `repl-offset`, `aof-base`; then per non-empty database
-//! `SELECTDB`, `RESIZEDB` and its entries (sorted by key, each optionally preceded by
-//! `EXPIRETIME_MS`); `EOF`; the 8-byte CRC-64 (Jones) of everything before it.
+//! `SELECTDB`, `RESIZEDB` and its entries (each optionally preceded by `EXPIRETIME_MS`); `EOF`; the 8-byte CRC-64 (Jones) of everything before it.
 //!
 //! Strings are saved as Redis saves them without compression (`rdbcompression no`): integers of up
 //! to 11 characters use the INT8/16/32 encodings, anything else is length-prefixed raw bytes.
@@ -147,7 +146,7 @@ pub fn encode(ks: &Keyspace, meta: &SaveMeta) -> Payload {
         out.push(OP_RESIZEDB);
         save_len(&mut out, db.len());
         save_len(&mut out, db.expires_count());
-        for (key, entry) in db.sorted_entries() {
+        for (key, entry) in db.entries() {
             if let Some(ms) = entry.expire_at_ms {
                 out.push(OP_EXPIRETIME_MS);
                 out.extend_from_slice(&ms.to_le_bytes());

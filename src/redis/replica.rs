@@ -7,7 +7,7 @@
 //! in order, then PSYNC. Error paths and reconnect timing follow spec §1.4: handshake errors wait
 //! for the next cron second, transfer failures and a lost established link reconnect at once.
 
-use super::commands::{Caller, Ctx};
+use super::commands::{Caller, Ctx, Prop};
 use super::log::{unix_ms, unix_secs, Level};
 use super::node::{
     Action, CachedMaster, ConnId, Event, Following, Loading, MasterClient, Node, Persisted, ReplState, Role, Transfer,
@@ -20,7 +20,7 @@ use super::config::DisklessLoad;
 
 impl Node {
     /// `REPLICAOF host port` / `REPLICAOF NO ONE`.
-    pub(crate) fn replicaof_command(&mut self, now: SimTime, ctx: &mut Ctx, args: &[Vec<u8>]) -> Reply {
+    pub(crate) fn replicaof_command(&mut self, now: SimTime, ctx: &mut Ctx, args: &[&[u8]]) -> Reply {
         if let Caller::Conn(id) = ctx.caller {
             if self.conns.get(&id).is_some_and(|c| c.replica().is_some()) {
                 return Reply::err("ERR Command is not valid when client is a replica.");
@@ -34,8 +34,8 @@ impl Node {
             }
             return Reply::ok();
         }
-        let host = String::from_utf8_lossy(&args[1]).to_string();
-        let port = match std::str::from_utf8(&args[2]).ok().and_then(|s| s.parse::<i64>().ok()) {
+        let host = String::from_utf8_lossy(args[1]).to_string();
+        let port = match std::str::from_utf8(args[2]).ok().and_then(|s| s.parse::<i64>().ok()) {
             Some(p) if (0..=65535).contains(&p) => p as u16,
             _ => return Reply::err("ERR Invalid master port"),
         };
@@ -688,66 +688,63 @@ impl Node {
         if c.read_paused {
             return;
         }
-        // The decoder is taken out so commands can run against the node.
+        // The decoder is taken out so commands can run against the node while their arguments
+        // still point into its buffer: no copy per command.
         let mut decoder = std::mem::take(&mut c.decoder);
-        let mut applied: Vec<u8> = Vec::new();
+        // Applied frames are contiguous in the decoder's buffer: forward them as one slice.
+        let start = decoder.position();
+        let mut applied_end = start;
         let mut in_multi = false;
-        let mut multi_bytes: Vec<u8> = Vec::new();
         let mut error = None;
         loop {
-            match decoder.next_frame() {
+            let frame = match decoder.next_frame() {
                 Ok(None) => break,
-                Ok(Some(Frame::Newline)) => {
-                    applied.push(b'\n');
-                }
-                Ok(Some(Frame::Command)) => {
-                    let frame = decoder.last_frame().to_vec();
-                    let args = decoder.args_vec();
-                    let name = args[0].to_ascii_lowercase();
-                    let reploff_before = self.master.as_ref().map_or(0, |m| m.reploff) + applied.len() as u64 + multi_bytes.len() as u64;
-                    if name == b"replconf" && args.len() >= 2 && args[1].eq_ignore_ascii_case(b"getack") {
-                        // The ACK reports the offset before this GETACK (spec §4.2).
-                        self.send_ack_offset(now, reploff_before);
-                    } else if name == b"multi" {
-                        in_multi = true;
-                    } else if name == b"exec" {
-                        in_multi = false;
-                    } else if name != b"ping" {
-                        let db = self.master.as_ref().map_or(0, |m| m.db);
-                        let mut ctx = Ctx::new(Caller::Master, db, true);
-                        let reply = self.call(now, &mut ctx, &args);
-                        if let Some(m) = self.master.as_mut() {
-                            m.db = ctx.db;
-                        }
-                        if reply.is_error() {
-                            self.log_command_error(now, &args, &reply);
-                        }
-                    }
-                    if in_multi || name == b"exec" {
-                        multi_bytes.extend_from_slice(&frame);
-                        if name == b"exec" {
-                            applied.append(&mut multi_bytes);
-                        }
-                    } else {
-                        applied.extend_from_slice(&frame);
-                    }
-                }
+                Ok(Some(f)) => f,
                 Err(e) => {
                     error = Some(e);
                     break;
                 }
+            };
+            if frame == Frame::Command {
+                // Borrowed from the decoder; the borrow ends with this iteration.
+                let args: Vec<&[u8]> = decoder.args().collect();
+                let name = args[0];
+                let reploff_before = self.master.as_ref().map_or(0, |m| m.reploff) + (applied_end - start) as u64;
+                if name.eq_ignore_ascii_case(b"replconf") && args.len() >= 2 && args[1].eq_ignore_ascii_case(b"getack") {
+                    // The ACK reports the offset before this GETACK (spec §4.2).
+                    self.send_ack_offset(now, reploff_before);
+                } else if name.eq_ignore_ascii_case(b"multi") {
+                    in_multi = true;
+                } else if name.eq_ignore_ascii_case(b"exec") {
+                    in_multi = false;
+                } else if !name.eq_ignore_ascii_case(b"ping") {
+                    let db = self.master.as_ref().map_or(0, |m| m.db);
+                    let mut ctx = Ctx::new(Caller::Master, db, true);
+                    let reply = self.call(now, &mut ctx, &args);
+                    if let Some(m) = self.master.as_mut() {
+                        m.db = ctx.db;
+                    }
+                    if reply.is_error() {
+                        self.log_command_error(now, &args, &reply);
+                    }
+                }
+            }
+            // A transaction is applied (and forwarded) only as a whole, at its EXEC.
+            if !in_multi {
+                applied_end = decoder.position();
             }
         }
-        let pending = decoder.pending() as u64;
-        if let Some(c) = self.conns.get_mut(&id) {
-            c.decoder = decoder;
+        let applied = applied_end - start;
+        if applied > 0 {
+            self.propagate_raw(now, decoder.slice(start, applied_end));
         }
+        let pending = decoder.pending() as u64;
         if let Some(m) = self.master.as_mut() {
-            m.reploff += applied.len() as u64;
+            m.reploff += applied as u64;
             m.read_reploff = m.reploff + pending;
         }
-        if !applied.is_empty() {
-            self.propagate_raw(now, &applied);
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.decoder = decoder;
         }
         if let Some(e) = error {
             // A protocol error from the master: the link is dropped and not cached, so the next
@@ -897,7 +894,7 @@ impl Node {
                     for key in self.keyspace.db(db).expired_keys(now_ms) {
                         self.keyspace.db_mut(db).remove(&key);
                         expired += 1;
-                        self.propagate_unit(now, vec![(db as i64, vec![b"DEL".to_vec(), key])]);
+                        self.propagate_unit(now, vec![(db as i64, Prop::Rewritten(vec![b"DEL".to_vec(), key]))], &[]);
                     }
                 }
                 self.stats.rdb_last_load_keys_expired = expired;

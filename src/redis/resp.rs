@@ -358,6 +358,17 @@ impl Decoder {
         self.frame_start = self.pos;
     }
 
+    /// Where the next frame starts in the buffer: the end of the last frame returned, which is
+    /// not the parse position when a frame is half parsed. Stays valid until the next `feed`.
+    pub fn position(&self) -> usize {
+        self.frame_start
+    }
+
+    /// The raw bytes between two positions, valid until the next `feed`.
+    pub fn slice(&self, from: usize, to: usize) -> &[u8] {
+        &self.buf[from..to]
+    }
+
     /// The raw bytes of the last frame returned, valid until the next `feed`.
     pub fn last_frame(&self) -> &[u8] {
         &self.buf[self.last_frame_start..self.last_frame_start + self.last_frame_bytes]

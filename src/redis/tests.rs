@@ -812,3 +812,24 @@ fn hostile_bytes_never_panic_a_node() {
         t.run_for(secs(3));
     }
 }
+
+#[test]
+fn a_stream_split_into_tiny_pieces_applies_with_exact_offsets() {
+    let mut t = Pair::new(3, |_| cfg(&[("repl-diskless-sync-delay", "0")]));
+    t.replicaof(1, 0);
+    t.wait_for_sync(1);
+    t.replicaof(2, 1);
+    t.wait_for_sync(2);
+    // Seven bytes per socket write: every command reaches the replicas in pieces.
+    t.sock_buf = 7;
+    for i in 0..200 {
+        t.cmd(0, &["SET", &format!("k{i}"), &"v".repeat(i % 40)]);
+        t.cmd(0, &["INCR", "n"]);
+    }
+    t.run_until_cond(secs(30), |t| t.info_u64(2, "master_repl_offset") == t.info_u64(0, "master_repl_offset"));
+    let off = t.info_u64(0, "master_repl_offset");
+    assert_eq!(t.info_u64(1, "slave_repl_offset"), off);
+    assert_eq!(t.info_u64(2, "slave_repl_offset"), off);
+    assert_eq!(t.nodes[1].digest(), t.nodes[0].digest());
+    assert_eq!(t.nodes[2].digest(), t.nodes[0].digest());
+}

@@ -109,15 +109,18 @@ impl World {
             self.finish_op(e, op, &Reply::Error("timeout".into()), deadline.max(now));
             return;
         };
+        // The request's arguments are borrowed in place: the node runs them without a copy.
         let p = self.ops[op as usize].as_ref().expect("pending");
-        let args: Vec<Vec<u8>> = if p.waiting {
+        let wait_args: Vec<Vec<u8>>;
+        let args: &[Vec<u8>] = if p.waiting {
             let (num, timeout) = self.workloads[w].spec.wait.expect("waiting implies wait");
-            vec![b"WAIT".to_vec(), num.to_string().into_bytes(), timeout.as_millis().to_string().into_bytes()]
+            wait_args = vec![b"WAIT".to_vec(), num.to_string().into_bytes(), timeout.as_millis().to_string().into_bytes()];
+            &wait_args
         } else {
-            p.args.clone()
+            &p.args
         };
         e.trace.record(now.as_nanos(), TraceKind::Command, node as u64, args.len() as u64, w as u64);
-        let result = n.handle_command(now, client, &args);
+        let result = n.handle_command(now, client, args);
         match result {
             CommandResult::Done { reply, at } => {
                 let half = self.workloads[w].half_rtt();
