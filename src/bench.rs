@@ -118,26 +118,6 @@ pub fn baseline_pingpong(p: PingPong) -> Done {
     Done { events, sim_time: SimTime::from_nanos(now), trace_hash: hash }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_engine_workload_is_deterministic_and_keeps_many_events_pending() {
-        let p = PingPong { events: 20_000, connections: 1_500, ..PingPong::default() };
-        let a = engine_pingpong(p);
-        assert_eq!(a, engine_pingpong(p));
-        assert_eq!(a.events, 20_000);
-        assert_ne!(a.trace_hash, engine_pingpong(PingPong { seed: 2, ..p }).trace_hash);
-    }
-
-    #[test]
-    fn the_baseline_processes_the_requested_events() {
-        let p = PingPong { events: 10_000, ..PingPong::default() };
-        assert_eq!(baseline_pingpong(p).events, 10_000);
-    }
-}
-
 /// The end-to-end benchmark scenarios: a master with `replicas` replicas under `rate` SET/s of
 /// 100-byte values for `seconds` simulated seconds, no faults.
 pub fn e2e_scenario(replicas: usize, rate: u64, seconds: u64) -> crate::scenario::Scenario {
@@ -156,4 +136,24 @@ pub fn e2e_run(replicas: usize, rate: u64, seconds: u64) -> Done {
     let sc = e2e_scenario(replicas, rate, seconds);
     let out = crate::sim::run(sc, 1, u64::MAX, None, &mut |_, _| {});
     Done { events: out.events, sim_time: out.sim_time, trace_hash: out.trace_hash }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_engine_workload_is_deterministic_and_keeps_many_events_pending() {
+        let p = PingPong { events: 20_000, connections: 1_500, ..PingPong::default() };
+        let a = engine_pingpong(p);
+        assert_eq!(a, engine_pingpong(p));
+        assert_eq!(a.events, 20_000);
+        assert_ne!(a.trace_hash, engine_pingpong(PingPong { seed: 2, ..p }).trace_hash);
+    }
+
+    #[test]
+    fn the_baseline_processes_the_requested_events() {
+        let p = PingPong { events: 10_000, ..PingPong::default() };
+        assert_eq!(baseline_pingpong(p).events, 10_000);
+    }
 }

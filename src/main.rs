@@ -79,6 +79,12 @@ enum Command {
         /// Connections in the ping-pong workload (each keeps one message in flight).
         #[arg(long, default_value_t = 2_000)]
         connections: u32,
+        /// Simulated seconds of the 3-node end-to-end case (1 master + 2 replicas, 5,000 SET/s).
+        #[arg(long, default_value_t = 3600)]
+        e2e_seconds: u64,
+        /// Simulated seconds of the 100-replica end-to-end case (1,000 SET/s).
+        #[arg(long, default_value_t = 60)]
+        e2e_100_seconds: u64,
     },
 }
 
@@ -112,7 +118,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run { file, seed, json, out, set, max_events, quiet } => run_cmd(&file, seed, json, out.as_deref(), &set, max_events, quiet),
         Command::Check { files, quiet } => check_cmd(&files, quiet),
-        Command::Bench { json, events, connections } => bench(json, events, connections),
+        Command::Bench { json, events, connections, e2e_seconds, e2e_100_seconds } => bench(json, events, connections, e2e_seconds, e2e_100_seconds),
     };
     match result {
         Ok(code) => code,
@@ -279,17 +285,39 @@ fn best_rate(reps: u32, f: impl Fn() -> u64) -> f64 {
     best
 }
 
-fn bench(json: bool, events: u64, connections: u32) -> Result<ExitCode> {
+/// Simulated seconds per wall second of an end-to-end case.
+fn e2e_rate(replicas: usize, rate: u64, seconds: u64) -> f64 {
+    let t0 = Instant::now();
+    let done = replsim::bench::e2e_run(replicas, rate, seconds);
+    done.sim_time.as_nanos() as f64 / 1e9 / t0.elapsed().as_secs_f64()
+}
+
+/// Peak resident memory of this process, from /proc (Linux); 0 where unavailable.
+fn peak_rss_mb() -> f64 {
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb: f64 = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0.0);
+    kb / 1024.0
+}
+
+fn bench(json: bool, events: u64, connections: u32, e2e_seconds: u64, e2e_100_seconds: u64) -> Result<ExitCode> {
     let p = PingPong { events, connections, ..PingPong::default() };
     let engine = best_rate(3, || engine_pingpong(p).events);
     let baseline = best_rate(3, || baseline_pingpong(p).events);
     let ratio = engine / baseline;
+    let e2e_3 = e2e_rate(2, 5000, e2e_seconds);
+    let e2e_100 = e2e_rate(100, 1000, e2e_100_seconds);
+    let rss = peak_rss_mb();
     if json {
         let v = serde_json::json!({
             "workload": { "connections": p.connections, "nodes": p.nodes, "message_bytes": p.message_bytes, "events": p.events },
             "engine_events_per_sec": engine.round(),
             "baseline_events_per_sec": baseline.round(),
             "ratio": (ratio * 1000.0).round() / 1000.0,
+            "e2e_3node_sim_sec_per_wall_sec": (e2e_3 * 10.0).round() / 10.0,
+            "e2e_3node_sim_seconds": e2e_seconds,
+            "e2e_100replica_sim_sec_per_wall_sec": (e2e_100 * 10.0).round() / 10.0,
+            "e2e_100replica_sim_seconds": e2e_100_seconds,
+            "peak_rss_mb": rss.round(),
         });
         say!("{v}");
     } else {
@@ -297,6 +325,10 @@ fn bench(json: bool, events: u64, connections: u32) -> Result<ExitCode> {
         say!("  engine + network   {:>12.0} events/s", engine);
         say!("  BinaryHeap loop    {:>12.0} events/s", baseline);
         say!("  ratio              {:>12.3}", ratio);
+        say!("end to end (simulated seconds per wall second):");
+        say!("  1 master + 2 replicas, 5000 SET/s, {e2e_seconds}s      {:>8.1}", e2e_3);
+        say!("  1 master + 100 replicas, 1000 SET/s, {e2e_100_seconds}s   {:>8.1}", e2e_100);
+        say!("peak memory {:.0} MB", rss);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,117 @@
+//! Every bundled scenario, through one function: its compact outcome is snapshotted with insta
+//! (counters, offsets, checker results, trace hash; never chart bytes), and a second and third
+//! run must reproduce the trace hash and the report exactly.
+
+use std::path::{Path, PathBuf};
+
+use replsim::report;
+use serde_json::Value;
+
+fn scenario_files() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).expect("scenarios/ exists").map(|e| e.expect("readable entry").path()).filter(|p| p.extension().is_some_and(|e| e == "toml")).collect();
+    files.sort();
+    assert!(files.len() >= 13, "the bundled scenarios are missing");
+    files
+}
+
+/// Runs a scenario file at its own seed and returns the full report.
+fn run(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).expect("readable scenario");
+    let sc = replsim::scenario::parse(&path.display().to_string(), &text).expect("a bundled scenario parses");
+    let seed = sc.seed;
+    let out = replsim::sim::run(sc, seed, u64::MAX, None, &mut |_, _| {});
+    report::build(&out)
+}
+
+/// Runs `f` over every scenario on two threads, in file order.
+fn for_each_scenario<T: Send>(f: impl Fn(&Path) -> T + Sync) -> Vec<(PathBuf, T)> {
+    let files = scenario_files();
+    let mut results: Vec<Option<T>> = files.iter().map(|_| None).collect();
+    std::thread::scope(|s| {
+        let (even, odd): (Vec<_>, Vec<_>) = results.iter_mut().enumerate().partition(|(i, _)| i % 2 == 0);
+        for half in [even, odd] {
+            let (f, files) = (&f, &files);
+            s.spawn(move || {
+                for (i, slot) in half {
+                    *slot = Some(f(&files[i]));
+                }
+            });
+        }
+    });
+    files.into_iter().zip(results.into_iter().map(|r| r.expect("every scenario ran"))).collect()
+}
+
+/// The compact outcome kept in the snapshot.
+fn compact(r: &Value) -> String {
+    let mut s = format!("scenario {} seed {}\ntrace_hash {}\nevents {}\n", r["scenario"].as_str().unwrap(), r["seed"], r["trace_hash"].as_str().unwrap(), r["events"]);
+    for (name, n) in r["nodes"].as_object().unwrap() {
+        if n["up"] == false {
+            s.push_str(&format!("node {name}: down\n"));
+            continue;
+        }
+        let i = &n["info"];
+        let st = &n["stats"];
+        s.push_str(&format!(
+            "node {name}: role={} offset={} replid2_offset={} link={} sync_full={} partial_ok={} partial_err={} keys={} digest={}\n",
+            n["role"].as_str().unwrap(),
+            i["master_repl_offset"],
+            i["second_repl_offset"],
+            i["master_link_status"].as_str().unwrap_or("-"),
+            st["sync_full"],
+            st["sync_partial_ok"],
+            st["sync_partial_err"],
+            n["dataset"]["keys"],
+            n["dataset"]["digest"].as_str().unwrap()
+        ));
+    }
+    let c = &r["checks"];
+    s.push_str(&format!(
+        "converged={} lost={}/{} lost_with_wait={}/{} stale={}/{} looping={} writes_ok={}/{} errors={} timeouts={}\n",
+        c["convergence"]["converged"],
+        c["acked_writes_lost"]["lost"],
+        c["acked_writes_lost"]["acked"],
+        c["acked_writes_lost"]["lost_with_wait"],
+        c["acked_writes_lost"]["acked_with_wait"],
+        c["stale_reads"]["stale"],
+        c["stale_reads"]["reads"],
+        c["resync_loop"]["looping"],
+        c["availability"]["writes_accepted"],
+        c["availability"]["writes"],
+        c["availability"]["errors"],
+        c["availability"]["timeouts"],
+    ));
+    for e in r["expectations"].as_array().unwrap() {
+        s.push_str(&format!("{} {}\n", if e["ok"] == true { "ok  " } else { "FAIL" }, e["expect"].as_str().unwrap()));
+    }
+    s
+}
+
+#[test]
+fn every_bundled_scenario_holds_its_expectations_and_matches_its_snapshot() {
+    for (path, report) in for_each_scenario(run) {
+        let name = path.file_stem().unwrap().to_string_lossy().to_string();
+        assert_eq!(report["ok"], true, "{name}: expectations or checks failed:\n{}", replsim::report::summary::render(&report));
+        insta::assert_snapshot!(name, compact(&report));
+    }
+}
+
+#[test]
+fn every_bundled_scenario_is_deterministic() {
+    for (path, (a, b)) in for_each_scenario(|p| (run(p), run(p))) {
+        assert_eq!(a["trace_hash"], b["trace_hash"], "{}: trace hash differs between runs", path.display());
+        assert_eq!(a, b, "{}: reports differ between runs", path.display());
+    }
+}
+
+#[test]
+fn a_different_seed_changes_the_trace_hash_of_a_scenario_with_randomness() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/quickstart.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let hash = |seed| {
+        let sc = replsim::scenario::parse("quickstart", &text).unwrap();
+        replsim::sim::run(sc, seed, u64::MAX, None, &mut |_, _| {}).trace_hash
+    };
+    assert_ne!(hash(1), hash(2));
+    assert_eq!(hash(1), hash(1));
+}
