@@ -46,7 +46,8 @@ enum Command {
         /// Print the JSON report instead of the summary.
         #[arg(long)]
         json: bool,
-        /// Write report.json, each node's log and the event trace (trace.jsonl) into DIR.
+        /// Write report.json, summary.txt, charts (PNG and SVG), each node's log and the event
+        /// trace (trace.jsonl) into DIR.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
         /// Override a redis.conf directive on every node, e.g. --set repl-backlog-size=4mb.
@@ -67,6 +68,14 @@ enum Command {
         /// No progress bar.
         #[arg(long, short)]
         quiet: bool,
+    },
+    /// Redraw the charts (PNG and SVG) of a saved report.json, without rerunning.
+    Chart {
+        /// A report.json written by `replsim run --out`.
+        report: PathBuf,
+        /// Where to write lag, backlog and availability charts.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
     },
     /// Measure the engine's speed against a plain BinaryHeap event loop.
     Bench {
@@ -118,6 +127,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run { file, seed, json, out, set, max_events, quiet } => run_cmd(&file, seed, json, out.as_deref(), &set, max_events, quiet),
         Command::Check { files, quiet } => check_cmd(&files, quiet),
+        Command::Chart { report, out } => chart_cmd(&report, &out),
         Command::Bench { json, events, connections, e2e_seconds, e2e_100_seconds } => bench(json, events, connections, e2e_seconds, e2e_100_seconds),
     };
     match result {
@@ -233,6 +243,7 @@ fn run_cmd(file: &Path, seed: Option<u64>, json: bool, out: Option<&Path>, set: 
             f.flush()?;
         }
         fs::write(tmp.join("summary.txt"), replsim::report::summary::render(&report))?;
+        write_charts(&report, tmp)?;
         let _ = fs::remove_dir_all(dir);
         fs::rename(tmp, dir).with_context(|| format!("moving results into {}", dir.display()))?;
     }
@@ -245,6 +256,27 @@ fn run_cmd(file: &Path, seed: Option<u64>, json: bool, out: Option<&Path>, set: 
         }
     }
     Ok(if report["ok"].as_bool().unwrap_or(false) { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Draws every chart of `report` into `dir` as PNG and SVG.
+fn write_charts(report: &serde_json::Value, dir: &Path) -> Result<()> {
+    for c in replsim::report::chart::charts(report).map_err(|e| anyhow::anyhow!("drawing charts: {e}"))? {
+        fs::write(dir.join(format!("{}.png", c.name)), &c.png)?;
+        fs::write(dir.join(format!("{}.svg", c.name)), &c.svg)?;
+    }
+    Ok(())
+}
+
+fn chart_cmd(report: &Path, out: &Path) -> Result<ExitCode> {
+    let text = fs::read_to_string(report).map_err(|e| BadInput(format!("{}: {e}", report.display())))?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| BadInput(format!("{}: not a replsim report: {e}", report.display())))?;
+    if value.get("timeline").is_none() {
+        return Err(BadInput(format!("{}: not a replsim report (no timeline)", report.display())).into());
+    }
+    fs::create_dir_all(out).map_err(|e| BadInput(format!("{}: {e}", out.display())))?;
+    write_charts(&value, out)?;
+    say!("wrote lag, backlog and availability charts (PNG and SVG) to {}", out.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn check_cmd(files: &[PathBuf], quiet: bool) -> Result<ExitCode> {

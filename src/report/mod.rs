@@ -4,6 +4,7 @@
 //! The JSON report is a contract that tests, charts and users' CI parse. It holds no wall-clock
 //! figure, so two runs of the same scenario and seed compare byte for byte.
 
+pub mod chart;
 pub mod summary;
 
 use serde_json::{json, Map, Value};

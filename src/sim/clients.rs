@@ -344,7 +344,8 @@ impl World {
             let lag_bytes = n.master_host().and_then(|(h, _)| {
                 let m = self.resolve(h)?;
                 let mo = self.slots[m].node.as_ref()?.master_repl_offset();
-                n.slave_repl_offset().map(|o| mo.saturating_sub(o))
+                // A replica that holds nothing of the stream yet (never synced) is behind by all of it.
+                Some(mo.saturating_sub(n.slave_repl_offset().unwrap_or(0)))
             });
             let replica_obuf = n.replica_summaries().into_iter().filter_map(|(name, _, _, obuf)| Some((ip_index(&name)?, obuf))).collect();
             nodes.push(NodeSample {
