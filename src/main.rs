@@ -65,6 +65,9 @@ enum Command {
         /// Scenario files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Also write each scenario's summary.txt and PNG charts into DIR/<scenario name>/.
+        #[arg(long, value_name = "DIR")]
+        reports: Option<PathBuf>,
         /// No progress bar.
         #[arg(long, short)]
         quiet: bool,
@@ -126,7 +129,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run { file, seed, json, out, set, max_events, quiet } => run_cmd(&file, seed, json, out.as_deref(), &set, max_events, quiet),
-        Command::Check { files, quiet } => check_cmd(&files, quiet),
+        Command::Check { files, reports, quiet } => check_cmd(&files, reports.as_deref(), quiet),
         Command::Chart { report, out } => chart_cmd(&report, &out),
         Command::Bench { json, events, connections, e2e_seconds, e2e_100_seconds } => bench(json, events, connections, e2e_seconds, e2e_100_seconds),
     };
@@ -279,7 +282,7 @@ fn chart_cmd(report: &Path, out: &Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn check_cmd(files: &[PathBuf], quiet: bool) -> Result<ExitCode> {
+fn check_cmd(files: &[PathBuf], reports: Option<&Path>, quiet: bool) -> Result<ExitCode> {
     // Parse everything first: a bad file fails the whole check before any run.
     let scenarios: Vec<(PathBuf, Scenario)> = files.iter().map(|f| load(f, &[]).map(|s| (f.clone(), s))).collect::<Result<_>>()?;
     let mut failed = 0;
@@ -289,6 +292,14 @@ fn check_cmd(files: &[PathBuf], quiet: bool) -> Result<ExitCode> {
         let label = format!("[{}/{}] {}", k + 1, total, sc.name);
         let out = simulate(sc, seed, u64::MAX, None, quiet, &label);
         let report = replsim::report::build(&out);
+        if let Some(root) = reports {
+            let dir = root.join(&out.world.scenario.name);
+            fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            fs::write(dir.join("summary.txt"), replsim::report::summary::render(&report))?;
+            for c in replsim::report::chart::charts(&report).map_err(|e| anyhow::anyhow!("drawing charts: {e}"))? {
+                fs::write(dir.join(format!("{}.png", c.name)), &c.png)?;
+            }
+        }
         let ok = report["ok"].as_bool().unwrap_or(false);
         say!("{} {}", if ok { "ok  " } else { "FAIL" }, file.display());
         if !ok {
