@@ -200,7 +200,7 @@ impl World {
         let mut params = self.slots[i].params.clone();
         // A restarted process draws a new pid and run id: its stream is derived from the time.
         params.seed = self.root_seed ^ now.as_nanos();
-        self.slots[i].node = Some(Node::boot(now, params, persisted.as_ref()));
+        self.slots[i].node = Some(Box::new(Node::boot(now, params, persisted.as_ref())));
         let name = self.scenario.nodes[i].name.clone();
         if let Some(w) = self.rec.windows.iter_mut().rev().find(|w| w.kind == "crash" && w.label == format!("{name} crashed") && w.end.is_none()) {
             w.end = Some(now);

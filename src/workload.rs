@@ -25,12 +25,36 @@ impl OpKind {
     }
 }
 
-/// One generated operation.
-#[derive(Clone, Debug)]
+/// One generated operation: what to do to which key. Its arguments are rendered when it reaches
+/// the node ([`Workload::render`]), into reused buffers.
+#[derive(Copy, Clone, Debug)]
 pub struct Op {
     pub kind: OpKind,
     pub key: u32,
-    pub args: Vec<Vec<u8>>,
+    /// The write id a SET's value carries.
+    pub id: u64,
+}
+
+/// Reused buffers for an operation's arguments.
+#[derive(Default, Debug)]
+pub struct ArgBuf {
+    key: Vec<u8>,
+    value: Vec<u8>,
+}
+
+/// Appends the decimal digits of `n`.
+fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
 }
 
 pub struct Workload {
@@ -45,7 +69,9 @@ pub struct Workload {
 
 /// The key name of index `n`.
 pub fn key_name(n: u64) -> Vec<u8> {
-    format!("key:{n}").into_bytes()
+    let mut k = b"key:".to_vec();
+    push_u64(&mut k, n);
+    k
 }
 
 /// The write id a SET value names, if it is one of ours.
@@ -57,9 +83,17 @@ pub fn value_write_id(value: &[u8]) -> Option<u64> {
 
 /// A SET value for write `id`, padded to `size` bytes (longer if the id needs it).
 pub fn set_value(id: u64, size: usize) -> Vec<u8> {
-    let mut v = format!("w{id}:").into_bytes();
-    v.resize(v.len().max(size), b'x');
+    let mut v = Vec::with_capacity(size);
+    write_set_value(&mut v, id, size);
     v
+}
+
+fn write_set_value(v: &mut Vec<u8>, id: u64, size: usize) {
+    v.clear();
+    v.push(b'w');
+    push_u64(v, id);
+    v.push(b':');
+    v.resize(v.len().max(size), b'x');
 }
 
 impl Workload {
@@ -118,15 +152,34 @@ impl Workload {
     pub fn op(&mut self, write_id: u64) -> Op {
         let kind = self.pick_kind();
         let key = self.pick_key();
-        let k = key_name(u64::from(key));
-        let args = match kind {
-            OpKind::Set => vec![b"SET".to_vec(), k, set_value(write_id, self.spec.value_size as usize)],
-            OpKind::Get => vec![b"GET".to_vec(), k],
-            OpKind::Incr => vec![b"INCR".to_vec(), format!("ctr:{key}").into_bytes()],
-            OpKind::Append => vec![b"APPEND".to_vec(), format!("log:{key}").into_bytes(), format!("{write_id};").into_bytes()],
-            OpKind::Del => vec![b"DEL".to_vec(), k],
+        Op { kind, key, id: write_id }
+    }
+
+    /// Renders `op`'s arguments into `buf` and calls `f` with them.
+    pub fn render<R>(&self, op: &Op, buf: &mut ArgBuf, f: impl FnOnce(&[&[u8]]) -> R) -> R {
+        buf.key.clear();
+        let prefix: &[u8] = match op.kind {
+            OpKind::Incr => b"ctr:",
+            OpKind::Append => b"log:",
+            _ => b"key:",
         };
-        Op { kind, key, args }
+        buf.key.extend_from_slice(prefix);
+        push_u64(&mut buf.key, u64::from(op.key));
+        match op.kind {
+            OpKind::Set => {
+                write_set_value(&mut buf.value, op.id, self.spec.value_size as usize);
+                f(&[b"SET", &buf.key, &buf.value])
+            }
+            OpKind::Get => f(&[b"GET", &buf.key]),
+            OpKind::Incr => f(&[b"INCR", &buf.key]),
+            OpKind::Append => {
+                buf.value.clear();
+                push_u64(&mut buf.value, op.id);
+                buf.value.push(b';');
+                f(&[b"APPEND", &buf.key, &buf.value])
+            }
+            OpKind::Del => f(&[b"DEL", &buf.key]),
+        }
     }
 
     pub fn half_rtt(&self) -> SimDuration {
@@ -178,6 +231,20 @@ mod tests {
             counts[w.op(id).key as usize] += 1;
         }
         assert!(counts[0] > counts[1] && counts[1] > counts[9] && counts[9] > counts[99]);
+    }
+
+    #[test]
+    fn rendered_arguments_name_key_and_write() {
+        let mut w = Workload::new(spec(Distribution::Uniform), 1, 0);
+        let op = Op { kind: OpKind::Set, key: 42, id: 7 };
+        let mut buf = ArgBuf::default();
+        let args: Vec<Vec<u8>> = w.render(&op, &mut buf, |a| a.iter().map(|x| x.to_vec()).collect());
+        assert_eq!(args[0], b"SET");
+        assert_eq!(args[1], b"key:42");
+        assert_eq!(args[2].len(), 20);
+        assert_eq!(value_write_id(&args[2]), Some(7));
+        assert_eq!(key_name(0), b"key:0");
+        let _ = w.op(1);
     }
 
     #[test]

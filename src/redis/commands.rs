@@ -145,9 +145,7 @@ fn glob(pattern: &[u8], s: &[u8]) -> bool {
 impl Node {
     /// A command from an in-process client. The reply completes after the command's CPU time,
     /// queued behind whatever the node is already busy with.
-    pub fn handle_command(&mut self, now: SimTime, client: ClientId, args: &[Vec<u8>]) -> CommandResult {
-        let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-        let args = args.as_slice();
+    pub fn handle_command(&mut self, now: SimTime, client: ClientId, args: &[&[u8]]) -> CommandResult {
         let requirepass = self.cfg.requirepass.is_some();
         let state = self.clients.entry(client).or_insert_with(|| super::node::Client { authenticated: !requirepass, ..Default::default() });
         let mut ctx = Ctx::new(Caller::Local(client), state.db, state.authenticated);
@@ -228,11 +226,15 @@ impl Node {
                 return e;
             }
         }
+        // The ops buffer is the node's, reused from command to command.
+        ctx.ops = std::mem::take(&mut self.ops_scratch);
         let reply = self.exec(now, ctx, spec, args);
-        if !ctx.ops.is_empty() {
-            let ops = std::mem::take(&mut ctx.ops);
-            self.propagate_unit(now, ops, args);
+        let mut ops = std::mem::take(&mut ctx.ops);
+        if !ops.is_empty() {
+            self.propagate_unit(now, &ops, args);
+            ops.clear();
         }
+        self.ops_scratch = ops;
         reply
     }
 
@@ -616,7 +618,7 @@ impl Node {
 
     /// Feeds one execution unit's ops into the stream (`propagatePendingCommands`). `args` is the
     /// executed command, for ops that propagate it unchanged.
-    pub(crate) fn propagate_unit(&mut self, now: SimTime, ops: Vec<(i64, Prop)>, args: &[&[u8]]) {
+    pub(crate) fn propagate_unit(&mut self, now: SimTime, ops: &[(i64, Prop)], args: &[&[u8]]) {
         if !self.is_master() || (self.backlog.is_none() && !self.has_replicas()) {
             return;
         }
@@ -626,7 +628,7 @@ impl Node {
         if wrap {
             self.encode_op(&mut bytes, -1, &[b"MULTI".as_slice()]);
         }
-        for (db, what) in &ops {
+        for (db, what) in ops {
             match what {
                 Prop::Original => self.encode_op(&mut bytes, *db, args),
                 Prop::Rewritten(argv) => self.encode_op(&mut bytes, *db, argv),
@@ -668,7 +670,8 @@ impl Node {
     /// any error reply. Returns the reply.
     pub fn operator_command(&mut self, now: SimTime, args: &[Vec<u8>]) -> Reply {
         let client = ClientId(u64::MAX);
-        match self.handle_command(now, client, args) {
+        let argv: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        match self.handle_command(now, client, &argv) {
             CommandResult::Done { reply, .. } => reply,
             CommandResult::Blocked => Reply::Null,
         }

@@ -842,7 +842,7 @@ impl Node {
                 self.keyspace.db_mut(db).remove(&key);
                 self.stats.expired_keys += 1;
                 let del: &[u8] = if self.cfg.lazyfree_lazy_expire { b"UNLINK" } else { b"DEL" };
-                self.propagate_unit(now, vec![(db as i64, Prop::Rewritten(vec![del.to_vec(), key]))], &[]);
+                self.propagate_unit(now, &[(db as i64, Prop::Rewritten(vec![del.to_vec(), key]))], &[]);
             }
         }
     }

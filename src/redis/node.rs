@@ -410,6 +410,8 @@ pub struct Node {
     pub(crate) read_resume_at: Option<SimTime>,
     /// Reused buffer for encoding propagated commands.
     pub(crate) prop_buf: Vec<u8>,
+    /// Reused buffer for a command's propagation ops.
+    pub(crate) ops_scratch: Vec<(i64, super::commands::Prop)>,
     /// The master link is being closed for a protocol error: do not cache it.
     pub(crate) master_protocol_error: bool,
 
@@ -475,6 +477,7 @@ impl Node {
             read_resume_at: None,
             master_protocol_error: false,
             prop_buf: Vec::new(),
+            ops_scratch: Vec::new(),
             actions: VecDeque::new(),
             events: VecDeque::new(),
             logs: VecDeque::new(),

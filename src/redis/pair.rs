@@ -368,7 +368,7 @@ impl Pair {
     }
 
     pub fn cmd_as(&mut self, i: usize, client: ClientId, args: &[&str]) -> Reply {
-        let argv: Vec<Vec<u8>> = args.iter().map(|a| a.as_bytes().to_vec()).collect();
+        let argv: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
         let r = self.nodes[i].handle_command(self.now, client, &argv);
         self.drain(i);
         match r {

@@ -706,8 +706,19 @@ impl Node {
                 }
             };
             if frame == Frame::Command {
-                // Borrowed from the decoder; the borrow ends with this iteration.
-                let args: Vec<&[u8]> = decoder.args().collect();
+                // Borrowed from the decoder (the borrow ends with this iteration), on the stack
+                // for the usual short commands.
+                let mut stack: [&[u8]; 8] = [&[]; 8];
+                let heap: Vec<&[u8]>;
+                let args: &[&[u8]] = if decoder.argc() <= stack.len() {
+                    for (slot, a) in stack.iter_mut().zip(decoder.args()) {
+                        *slot = a;
+                    }
+                    &stack[..decoder.argc()]
+                } else {
+                    heap = decoder.args().collect();
+                    &heap
+                };
                 let name = args[0];
                 let reploff_before = self.master.as_ref().map_or(0, |m| m.reploff) + (applied_end - start) as u64;
                 if name.eq_ignore_ascii_case(b"replconf") && args.len() >= 2 && args[1].eq_ignore_ascii_case(b"getack") {
@@ -720,12 +731,12 @@ impl Node {
                 } else if !name.eq_ignore_ascii_case(b"ping") {
                     let db = self.master.as_ref().map_or(0, |m| m.db);
                     let mut ctx = Ctx::new(Caller::Master, db, true);
-                    let reply = self.call(now, &mut ctx, &args);
+                    let reply = self.call(now, &mut ctx, args);
                     if let Some(m) = self.master.as_mut() {
                         m.db = ctx.db;
                     }
                     if reply.is_error() {
-                        self.log_command_error(now, &args, &reply);
+                        self.log_command_error(now, args, &reply);
                     }
                 }
             }
@@ -894,7 +905,7 @@ impl Node {
                     for key in self.keyspace.db(db).expired_keys(now_ms) {
                         self.keyspace.db_mut(db).remove(&key);
                         expired += 1;
-                        self.propagate_unit(now, vec![(db as i64, Prop::Rewritten(vec![b"DEL".to_vec(), key]))], &[]);
+                        self.propagate_unit(now, &[(db as i64, Prop::Rewritten(vec![b"DEL".to_vec(), key]))], &[]);
                     }
                 }
                 self.stats.rdb_last_load_keys_expired = expired;

@@ -388,7 +388,7 @@ impl Decoder {
             return Ok(None);
         }
         let invalid = if rest[0] == b'*' { "invalid multibulk length" } else { "invalid bulk length" };
-        let n = std::str::from_utf8(&rest[1..cr]).ok().and_then(|s| s.parse::<i64>().ok()).ok_or_else(|| ProtoError::new(invalid))?;
+        let n = parse_int(&rest[1..cr]).ok_or_else(|| ProtoError::new(invalid))?;
         self.pos += cr + 2;
         Ok(Some(n))
     }
@@ -442,6 +442,26 @@ impl<'a> Iterator for Args<'a> {
 }
 
 impl ExactSizeIterator for Args<'_> {}
+
+/// Parses a header integer (`string2ll` semantics: optional `-`, digits only, no overflow).
+/// On the hot path of every argument of every command, so it avoids UTF-8 checks and `str::parse`.
+fn parse_int(b: &[u8]) -> Option<i64> {
+    let (neg, digits) = match b.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, b),
+    };
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(i64::from(d - b'0'))?;
+    }
+    Some(if neg { -v } else { v })
+}
 
 /// Splits an inline request like `sdssplitargs`: spaces separate arguments, and double or single
 /// quotes group them (double quotes understand `\n`, `\xHH` and friends). `None` means unbalanced
@@ -613,6 +633,17 @@ mod tests {
         d.authenticated = false;
         d.feed(b"*11\r\n");
         assert_eq!(d.next_frame(), Err(ProtoError("Protocol error: unauthenticated multibulk length".into())));
+    }
+
+    #[test]
+    fn header_integers_parse_strictly() {
+        assert_eq!(parse_int(b"123"), Some(123));
+        assert_eq!(parse_int(b"-1"), Some(-1));
+        assert_eq!(parse_int(b""), None);
+        assert_eq!(parse_int(b"-"), None);
+        assert_eq!(parse_int(b"12a"), None);
+        assert_eq!(parse_int(b"99999999999999999999"), None);
+        assert_eq!(parse_int(b"9223372036854775807"), Some(i64::MAX));
     }
 
     #[test]

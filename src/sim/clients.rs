@@ -87,7 +87,7 @@ impl World {
         } else {
             ClientId(w as u64 + 1)
         };
-        let id = self.alloc_op(PendingOp { workload: w as u16, kind: op.kind, key: op.key, node, invoke: now, args: op.args, write, client, waiting: false });
+        let id = self.alloc_op(PendingOp { workload: w as u16, kind: op.kind, key: op.key, node, invoke: now, op, write, client, waiting: false });
         let half = self.workloads[w].half_rtt();
         e.schedule(now + half, Ev::Arrive { op: id });
     }
@@ -109,18 +109,20 @@ impl World {
             self.finish_op(e, op, &Reply::Error("timeout".into()), deadline.max(now));
             return;
         };
-        // The request's arguments are borrowed in place: the node runs them without a copy.
+        // The request's arguments are rendered into reused buffers and borrowed by the node.
         let p = self.ops[op as usize].as_ref().expect("pending");
-        let wait_args: Vec<Vec<u8>>;
-        let args: &[Vec<u8>] = if p.waiting {
-            let (num, timeout) = self.workloads[w].spec.wait.expect("waiting implies wait");
-            wait_args = vec![b"WAIT".to_vec(), num.to_string().into_bytes(), timeout.as_millis().to_string().into_bytes()];
-            &wait_args
+        let workload = &self.workloads[w];
+        let result = if p.waiting {
+            let (num, timeout) = workload.spec.wait.expect("waiting implies wait");
+            let (num, timeout) = (num.to_string(), timeout.as_millis().to_string());
+            e.trace.record(now.as_nanos(), TraceKind::Command, node as u64, 3, w as u64);
+            n.handle_command(now, client, &[b"WAIT", num.as_bytes(), timeout.as_bytes()])
         } else {
-            &p.args
+            workload.render(&p.op, &mut self.args, |args| {
+                e.trace.record(now.as_nanos(), TraceKind::Command, node as u64, args.len() as u64, w as u64);
+                n.handle_command(now, client, args)
+            })
         };
-        e.trace.record(now.as_nanos(), TraceKind::Command, node as u64, args.len() as u64, w as u64);
-        let result = n.handle_command(now, client, args);
         match result {
             CommandResult::Done { reply, at } => {
                 let half = self.workloads[w].half_rtt();

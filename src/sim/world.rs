@@ -53,7 +53,9 @@ pub fn node_ip(i: usize) -> String {
 pub const PORT: u16 = 6379;
 
 pub(crate) struct Slot {
-    pub node: Option<Node>,
+    /// Boxed: the node leaves its slot while it acts (see `drain`), and moving a pointer is cheap
+    /// where moving the whole node struct on every event was measured as a large cost.
+    pub node: Option<Box<Node>>,
     pub params: NodeParams,
     pub paused: bool,
     /// Network outputs and operations held while paused.
@@ -76,7 +78,7 @@ pub(crate) struct PendingOp {
     pub key: u32,
     pub node: usize,
     pub invoke: SimTime,
-    pub args: Vec<Vec<u8>>,
+    pub op: crate::workload::Op,
     pub write: Option<u32>,
     pub client: ClientId,
     /// The write succeeded and its WAIT is in flight.
@@ -116,6 +118,8 @@ pub struct World {
     pub(crate) partitions: Vec<ActivePartition>,
     pub(crate) current_master: Option<usize>,
     outs: Vec<NetOutput>,
+    /// Reused buffers for rendering operations' arguments.
+    pub(crate) args: crate::workload::ArgBuf,
     /// WAIT replies collected while draining a node, finished right after.
     pending_replies: Vec<(u32, Reply)>,
     pub rec: Recording,
@@ -147,7 +151,7 @@ impl World {
             let mut node = Node::boot(SimTime::ZERO, params.clone(), None);
             load_initial_data(&mut node, &spec.data);
             slots.push(Slot {
-                node: Some(node),
+                node: Some(Box::new(node)),
                 params,
                 paused: false,
                 deferred: Vec::new(),
@@ -175,6 +179,7 @@ impl World {
             current_master: None,
             outs: Vec::new(),
             pending_replies: Vec::new(),
+            args: Default::default(),
             rec: Recording { counters: vec![WorkloadCounters::default(); workloads.len()], ..Recording::default() },
             workloads,
             root_seed: seed,
@@ -197,7 +202,7 @@ impl World {
     }
 
     pub fn node(&self, i: usize) -> Option<&Node> {
-        self.slots[i].node.as_ref()
+        self.slots[i].node.as_deref()
     }
 
     pub fn node_count(&self) -> usize {
