@@ -6,6 +6,7 @@
 //! write record, so a value read back or found in the final dataset names the write that made it.
 //! Integer arithmetic only: the Zipf table is built from integer weights.
 
+use crate::redis::resp::push_u64;
 use crate::scenario::{Distribution, Mix, WorkloadSpec};
 use crate::sim::seed::SeedStream;
 use crate::time::{SimDuration, SimTime};
@@ -40,21 +41,6 @@ pub struct Op {
 pub struct ArgBuf {
     key: Vec<u8>,
     value: Vec<u8>,
-}
-
-/// Appends the decimal digits of `n`.
-fn push_u64(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
 }
 
 pub struct Workload {

@@ -100,14 +100,13 @@ fn line(out: &mut Vec<u8>, prefix: u8, body: &[u8]) {
 /// Appends `*<argc>\r\n` then `$<len>\r\n<arg>\r\n` per argument: how Redis propagates and how
 /// `sendCommand` sends handshake commands.
 pub fn encode_command<A: AsRef<[u8]>>(args: &[A], out: &mut Vec<u8>) {
-    let mut num = itoa_buf();
     out.push(b'*');
-    out.extend_from_slice(fmt_usize(&mut num, args.len()));
+    push_u64(out, args.len() as u64);
     out.extend_from_slice(b"\r\n");
     for a in args {
         let a = a.as_ref();
         out.push(b'$');
-        out.extend_from_slice(fmt_usize(&mut num, a.len()));
+        push_u64(out, a.len() as u64);
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(a);
         out.extend_from_slice(b"\r\n");
@@ -125,21 +124,19 @@ pub fn command_len<A: AsRef<[u8]>>(args: &[A]) -> u64 {
     n
 }
 
-fn itoa_buf() -> [u8; 20] {
-    [0; 20]
-}
-
-fn fmt_usize(buf: &mut [u8; 20], mut n: usize) -> &[u8] {
-    let mut i = buf.len();
+/// Appends the decimal digits of `n` (without `format!`: this runs for every argument).
+pub fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
     loop {
         i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
+        digits[i] = b'0' + (n % 10) as u8;
         n /= 10;
         if n == 0 {
             break;
         }
     }
-    &buf[i..]
+    out.extend_from_slice(&digits[i..]);
 }
 
 /// A protocol error. The text is what Redis replies (after `-ERR `) before closing the connection.

@@ -257,6 +257,29 @@ fn draw_faults<DB: DrawingBackend>(chart: &mut Chart2d<'_, DB>, data: &Data, y_m
     Ok(())
 }
 
+/// A time-axis panel: axes from 0 to `x_max` and `y_max`, the mesh with `y_desc`, and the fault
+/// bands behind everything drawn later.
+fn panel<'a, DB: DrawingBackend>(area: &'a DrawingArea<DB, Shift>, d: &Data, y_max: f64, y_desc: &str, y_fmt: &dyn Fn(&f64) -> String) -> Result<Chart2d<'a, DB>, String> {
+    let mut chart = ChartBuilder::on(area).margin(12).x_label_area_size(42).y_label_area_size(95).build_cartesian_2d(0.0..d.x_max(), 0.0..y_max).map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("simulated time (s)")
+        .y_desc(y_desc)
+        .axis_desc_style((FONT, 16))
+        .label_style((FONT, 14))
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(y_fmt)
+        .light_line_style(WHITE.mix(0.0))
+        .draw()
+        .map_err(err)?;
+    draw_faults(&mut chart, d, y_max)?;
+    Ok(chart)
+}
+
+fn one_decimal(v: &f64) -> String {
+    format!("{v:.1}")
+}
+
 fn caption<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, text: &str) -> Result<DrawingArea<DB, Shift>, String> {
     root.fill(&WHITE).map_err(err)?;
     root.titled(text, (FONT, 26).into_font()).map_err(err)
@@ -266,25 +289,13 @@ fn lag_chart<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &Data) -> Res
     let body = caption(root, &format!("{}: replication lag", d.title))?;
     let (top, bottom) = body.split_vertically((HEIGHT - 40) / 2);
     let replicas: Vec<&NodeSeries> = d.nodes.iter().filter(|n| n.lag_bytes.iter().any(Option::is_some)).collect();
-    let x_max = d.x_max();
-    for (panel, seconds) in [(&top, false), (&bottom, true)] {
+    for (area, seconds) in [(&top, false), (&bottom, true)] {
         let raw_max = replicas.iter().flat_map(|n| if seconds { n.lag_seconds.clone() } else { n.lag_bytes.clone() }).flatten().fold(0.0f64, f64::max);
         let (div, unit) = if seconds { (1.0, "s") } else { byte_unit(raw_max) };
         let series = |n: &NodeSeries| if seconds { n.lag_seconds.clone() } else { scaled(&n.lag_bytes, div) };
         let y_max = (raw_max / div).max(1.0) * 1.25;
-        let mut chart = ChartBuilder::on(panel)
-            .margin(12)
-            .x_label_area_size(42)
-            .y_label_area_size(95)
-            .build_cartesian_2d(0.0..x_max, 0.0..y_max)
-            .map_err(err)?;
-        let mut mesh = chart.configure_mesh();
-        mesh.x_desc("simulated time (s)").axis_desc_style((FONT, 16)).label_style((FONT, 14)).light_line_style(WHITE.mix(0.0));
-        mesh.x_label_formatter(&|v| format!("{v:.0}"));
         let desc = if seconds { "lag (seconds behind master)".to_string() } else { format!("lag ({unit} behind master)") };
-        mesh.y_desc(desc);
-        mesh.draw().map_err(err)?;
-        draw_faults(&mut chart, d, y_max)?;
+        let mut chart = panel(area, d, y_max, &desc, &one_decimal)?;
         for (i, n) in replicas.iter().enumerate() {
             let c = color(i);
             for (k, seg) in segments(&d.t, &series(n)).into_iter().enumerate() {
@@ -350,17 +361,7 @@ fn backlog_chart<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &Data) ->
     let raw_max = masters.iter().flat_map(|n| n.histlen.iter().copied().chain(std::iter::once(n.backlog_size))).fold(1024.0f64, f64::max);
     let (div, unit) = byte_unit(raw_max);
     let y_max = raw_max / div * 1.2;
-    let mut chart = ChartBuilder::on(&top).margin(12).x_label_area_size(42).y_label_area_size(95).build_cartesian_2d(0.0..x_max, 0.0..y_max).map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_desc("simulated time (s)")
-        .y_desc(format!("repl_backlog_histlen ({unit})"))
-        .axis_desc_style((FONT, 16))
-        .label_style((FONT, 14))
-        .light_line_style(WHITE.mix(0.0))
-        .draw()
-        .map_err(err)?;
-    draw_faults(&mut chart, d, y_max)?;
+    let mut chart = panel(&top, d, y_max, &format!("repl_backlog_histlen ({unit})"), &one_decimal)?;
     for (i, n) in masters.iter().enumerate() {
         let c = color(i);
         let pts: Vec<(f64, f64)> = d.t.iter().copied().zip(n.histlen.iter().map(|h| h / div)).collect();
@@ -379,17 +380,7 @@ fn backlog_chart<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &Data) ->
     let limit_max = buffers.iter().flat_map(|(m, _, _)| [m.hard, m.soft]).filter(|&l| l > 0.0 && l < data_max * 4.0).fold(0.0f64, f64::max);
     let (div, unit) = byte_unit(data_max.max(limit_max));
     let y_max = data_max.max(limit_max) / div * 1.2;
-    let mut chart = ChartBuilder::on(&bottom).margin(12).x_label_area_size(42).y_label_area_size(95).build_cartesian_2d(0.0..x_max, 0.0..y_max).map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_desc("simulated time (s)")
-        .y_desc(format!("replica output buffer on master ({unit})"))
-        .axis_desc_style((FONT, 16))
-        .label_style((FONT, 14))
-        .light_line_style(WHITE.mix(0.0))
-        .draw()
-        .map_err(err)?;
-    draw_faults(&mut chart, d, y_max)?;
+    let mut chart = panel(&bottom, d, y_max, &format!("replica output buffer on master ({unit})"), &one_decimal)?;
     let mut drawn_limits = Vec::new();
     for (i, (m, r, v)) in buffers.iter().enumerate() {
         let c = color(i);
@@ -435,7 +426,6 @@ fn rates(t: &[f64], cum: &[f64]) -> Vec<(f64, f64)> {
 
 fn availability_chart<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &Data) -> Result<(), String> {
     let body = caption(root, &format!("{}: writes accepted and refused", d.title))?;
-    let x_max = d.x_max();
     let n = d.t.len();
     let sum = |f: &dyn Fn(&WorkloadSeries) -> &Vec<f64>| -> Vec<f64> { (0..n).map(|k| d.workloads.iter().map(|w| f(w).get(k).copied().unwrap_or(0.0)).sum()).collect() };
     let ok = rates(&d.t, &sum(&|w| &w.ok));
@@ -452,18 +442,7 @@ fn availability_chart<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &Dat
         .collect();
     let writes = rates(&d.t, &sum(&|w| &w.writes));
     let y_max = writes.iter().map(|p| p.1).fold(1.0f64, f64::max) * 1.25;
-    let mut chart = ChartBuilder::on(&body).margin(12).x_label_area_size(42).y_label_area_size(80).build_cartesian_2d(0.0..x_max, 0.0..y_max).map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_desc("simulated time (s)")
-        .y_desc("writes per second")
-        .axis_desc_style((FONT, 16))
-        .label_style((FONT, 14))
-        .y_label_formatter(&|v| format!("{v:.0}"))
-        .light_line_style(WHITE.mix(0.0))
-        .draw()
-        .map_err(err)?;
-    draw_faults(&mut chart, d, y_max)?;
+    let mut chart = panel(&body, d, y_max, "writes per second", &|v| format!("{v:.0}"))?;
     let green = RGBColor(44, 160, 44);
     chart.draw_series(LineSeries::new(ok, green.stroke_width(3))).map_err(err)?.label("accepted").legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], green.stroke_width(3)));
     for (i, (k, pts)) in refused.into_iter().enumerate() {

@@ -5,29 +5,22 @@
 //! bytes). Bandwidths are bits per second with `kbit`, `mbit`, `gbit` (powers of 1000), or `0` for
 //! unlimited. Percentages are given as `"0.1%"` and kept as parts per million.
 
-use crate::redis::config::parse_memory;
+use crate::redis::config::{parse_duration_ns, parse_memory};
 use crate::time::SimDuration;
 
-/// Parses a duration. Returns an explanation on failure.
+/// Parses a duration. Returns an explanation on failure. Unlike a redis.conf value, a scenario
+/// duration must name its unit.
 pub fn duration(s: &str) -> Result<SimDuration, String> {
     let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (digits, unit) = t.split_at(split);
-    if digits.is_empty() {
+    if t.is_empty() || !t.starts_with(|c: char| c.is_ascii_digit()) {
         return Err(format!("expected a duration such as \"500ms\", \"30s\" or \"2m\", found \"{s}\""));
     }
-    let n: u64 = digits.parse().map_err(|_| format!("duration \"{s}\" is too large"))?;
-    let ns_per = match unit {
-        "ns" => 1,
-        "us" => 1_000,
-        "ms" => 1_000_000,
-        "s" => 1_000_000_000,
-        "m" | "min" => 60_000_000_000,
-        "h" => 3_600_000_000_000,
-        "" => return Err(format!("duration \"{s}\" needs a unit: ns, us, ms, s, m or h")),
-        _ => return Err(format!("unknown duration unit \"{unit}\" in \"{s}\" (use ns, us, ms, s, m or h)")),
-    };
-    n.checked_mul(ns_per).map(SimDuration::from_nanos).ok_or_else(|| format!("duration \"{s}\" is too large"))
+    let unit = t.trim_start_matches(|c: char| c.is_ascii_digit());
+    match unit {
+        "" => Err(format!("duration \"{s}\" needs a unit: ns, us, ms, s, m or h")),
+        "ns" | "us" | "ms" | "s" | "m" | "h" => parse_duration_ns(t).map(SimDuration::from_nanos).ok_or_else(|| format!("duration \"{s}\" is too large")),
+        _ => Err(format!("unknown duration unit \"{unit}\" in \"{s}\" (use ns, us, ms, s, m or h)")),
+    }
 }
 
 /// Parses a size in redis.conf notation.
