@@ -203,6 +203,13 @@ fn acked_writes_lost(out: &RunOutput) -> AckedWritesLost {
     let Some(master) = fm.and_then(|i| w.node(i)) else { return res };
     // The id of the write whose value each key holds at the end (memoised per key).
     let mut final_of: BTreeMap<u32, Option<u64>> = BTreeMap::new();
+    // Per key, the latest invocation of an acknowledged DEL: a SET acknowledged before it began
+    // was legitimately deleted, not lost.
+    let mut last_del: BTreeMap<u32, u64> = BTreeMap::new();
+    for r in writes.iter().filter(|r| r.is_del && r.acked) {
+        let e = last_del.entry(r.key).or_insert(0);
+        *e = (*e).max(r.invoke_ns);
+    }
     for (id, r) in writes.iter().enumerate() {
         if !r.is_set || !r.acked {
             continue;
@@ -222,7 +229,7 @@ fn acked_writes_lost(out: &RunOutput) -> AckedWritesLost {
                 // Concurrent writes: either order is legitimate.
                 _ => false,
             },
-            None => true,
+            None => last_del.get(&r.key).is_none_or(|&d| d < r.complete_ns),
         };
         if lost {
             res.lost += 1;

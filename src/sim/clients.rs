@@ -76,6 +76,7 @@ impl World {
                 acked: false,
                 wait_satisfied: false,
                 is_set: op.kind == OpKind::Set,
+                is_del: op.kind == OpKind::Del,
             });
             (self.rec.writes.len() - 1) as u32
         });
@@ -188,8 +189,9 @@ impl World {
             let r = &mut self.rec.writes[wr as usize];
             r.acked = acked;
             r.complete_ns = done.as_nanos();
-            let (r_key, r_invoke, r_is_set) = (r.key as usize, r.invoke_ns, r.is_set);
-            if acked && r_is_set {
+            let (r_key, r_invoke, r_counts) = (r.key as usize, r.invoke_ns, r.is_set || r.is_del);
+            // SETs and DELs of `key:<n>` decide what a read of it should see.
+            if acked && r_counts {
                 let newer = self.latest_acked[r_key].is_none_or(|cur| self.rec.writes[cur as usize].invoke_ns < r_invoke);
                 if newer {
                     self.latest_acked[r_key] = Some(wr);
@@ -222,7 +224,7 @@ impl World {
     fn measure_staleness(&mut self, w: usize, key: u32, id: Option<u64>, invoke: SimTime) {
         let Some(latest) = self.latest_acked.get(key as usize).copied().flatten() else { return };
         let l = self.rec.writes[latest as usize];
-        if l.complete_ns > invoke.as_nanos() || id == Some(u64::from(latest)) {
+        if l.complete_ns > invoke.as_nanos() || id == Some(u64::from(latest)) || (l.is_del && id.is_none()) {
             return;
         }
         let returned_older = match id {

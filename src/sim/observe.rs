@@ -39,6 +39,8 @@ pub struct WriteRecord {
     pub wait_satisfied: bool,
     /// SET writes carry a value naming this record; others do not.
     pub is_set: bool,
+    /// A DEL of the key: it writes "absent".
+    pub is_del: bool,
 }
 
 /// Per-workload counters, cumulative.
