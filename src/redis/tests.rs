@@ -833,3 +833,39 @@ fn a_stream_split_into_tiny_pieces_applies_with_exact_offsets() {
     assert_eq!(t.nodes[1].digest(), t.nodes[0].digest());
     assert_eq!(t.nodes[2].digest(), t.nodes[0].digest());
 }
+
+#[test]
+fn diskless_load_with_swapdb_and_on_empty_db_ends_with_the_masters_data() {
+    // on-empty-db on an empty replica loads from the socket.
+    let mut e = Pair::new(2, |i| if i == 1 { cfg(&[("repl-diskless-load", "on-empty-db")]) } else { Config::default() });
+    e.cmd(0, &["SET", "a", "1"]);
+    e.replicaof(1, 0);
+    e.wait_for_sync(1);
+    assert!(e.logged(1, "receiving streamed RDB from master with EOF to parser"));
+    assert_eq!(e.nodes[1].digest(), e.nodes[0].digest());
+    for mode in ["swapdb", "on-empty-db"] {
+        let mut t = Pair::new(2, |i| if i == 1 { cfg(&[("repl-diskless-load", mode), ("replsim-rdb-load-rate", "20mb")]) } else { Config::default() });
+        t.nodes[0].keyspace.db_mut(0).bulk = Some(Bulk { count: 20_000, key_bytes: 16, value_bytes: 100 });
+        t.cmd(0, &["SET", "a", "1"]);
+        // The replica has data of its own that the full sync replaces.
+        t.cmd(1, &["SET", "own", "x"]);
+        t.replicaof(1, 0);
+        t.run_until_cond(secs(30), |t| t.nodes[1].is_loading());
+        let loading_reply = t.cmd(1, &["GET", "own"]);
+        if mode == "swapdb" {
+            // A different history: loading blocks, but the old data is kept until the swap.
+            assert_eq!(loading_reply, Reply::err("LOADING Redis is loading the dataset in memory"), "{mode}");
+            assert_eq!(t.nodes[1].dbsize(), 1, "swapdb keeps the old dataset while loading");
+        }
+        t.wait_for_sync(1);
+        // on-empty-db loads from the socket only into an empty dataset; this replica had a key.
+        let target = if mode == "swapdb" { "to parser" } else { "to disk" };
+        assert!(t.logged(1, &format!("receiving streamed RDB from master with EOF {target}")), "{mode}: {}", t.dump_logs());
+        assert_eq!(t.cmd(1, &["GET", "own"]), Reply::Null, "{mode}");
+        assert_eq!(t.nodes[1].dbsize(), 20_001, "{mode}");
+        assert_eq!(t.nodes[1].digest(), t.nodes[0].digest(), "{mode}");
+        if mode == "swapdb" {
+            assert!(t.logged(1, "MASTER <-> REPLICA sync: Swapping active DB with loaded DB"));
+        }
+    }
+}
