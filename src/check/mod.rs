@@ -17,7 +17,6 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::sim::observe::{lag_seconds, Milestone};
-use crate::sim::world::node_ip;
 use crate::sim::RunOutput;
 use crate::time::SimTime;
 use crate::workload::{key_name, value_write_id};
@@ -153,7 +152,7 @@ fn convergence(out: &RunOutput) -> Convergence {
     for i in 0..w.node_count() {
         let Some(n) = w.node(i) else { continue };
         let Some((host, _)) = n.master_host() else { continue };
-        let m = (0..w.node_count()).find(|&j| node_ip(j) == host || names[j] == host);
+        let m = w.resolve(host);
         let master = m.and_then(|m| w.node(m));
         replicas.push(ReplicaConvergence {
             replica: names[i].clone(),

@@ -13,11 +13,6 @@ use crate::time::SimTime;
 use crate::workload::{value_write_id, OpKind};
 
 impl World {
-    /// The node a host (address or scenario name) names.
-    pub(crate) fn resolve(&self, host: &str) -> Option<usize> {
-        (0..self.slots.len()).find(|&j| node_ip(j) == host || self.scenario.nodes[j].name == host)
-    }
-
     pub(crate) fn op_ref(&self, op: u32) -> &PendingOp {
         self.ops[op as usize].as_ref().expect("a pending operation")
     }

@@ -213,8 +213,8 @@ impl World {
         (&self.slots[i].logs, self.slots[i].logs_dropped)
     }
 
-    /// The node a host name resolves to: its address, or its scenario name (as DNS would).
-    fn node_of_ip(&self, host: &str) -> Option<usize> {
+    /// The node a host names: its address, or its scenario name (as DNS would resolve it).
+    pub fn resolve(&self, host: &str) -> Option<usize> {
         (0..self.slots.len()).find(|&i| self.slots[i].params.ip == host || self.slots[i].params.name == host)
     }
 
@@ -227,7 +227,7 @@ impl World {
         node.poll_transmit(now, &mut tx);
         while let Some(a) = node.poll_action() {
             match a {
-                Action::Connect { conn, host, .. } => match self.node_of_ip(&host) {
+                Action::Connect { conn, host, .. } => match self.resolve(&host) {
                     Some(j) => {
                         let nc = self.net.connect(now, NodeId(i as u32), NodeId(j as u32), e);
                         self.slots[i].conns.insert(conn, (nc, Side::Client));
