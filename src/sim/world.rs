@@ -26,7 +26,7 @@ use crate::workload::{OpKind, Workload};
 pub enum Ev {
     Net(NetTimer),
     NodeTimer { node: u32, gen: u32 },
-    /// A workload issues its next operation.
+    /// A workload's next operation reaches its node (issued half a round trip earlier).
     Issue { workload: u32 },
     /// An operation's request reaches its node.
     Arrive { op: u32 },
@@ -191,7 +191,8 @@ impl World {
         world.refresh_current_master();
         for i in 0..world.workloads.len() {
             if let Some(t) = world.workloads[i].next_time() {
-                engine.schedule(t, Ev::Issue { workload: i as u32 });
+                let half = world.workloads[i].half_rtt();
+                engine.schedule(t + half, Ev::Issue { workload: i as u32 });
             }
         }
         for (i, f) in world.scenario.faults.iter().enumerate() {
