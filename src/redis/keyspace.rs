@@ -12,6 +12,11 @@
 
 use foldhash::fast::FixedState;
 use hashbrown::HashMap;
+use smallvec::SmallVec;
+
+/// A key: inline when short (the common case), so a lookup compares bytes inside the table
+/// instead of following a pointer to the heap (measured as a large share of lookup time).
+pub type Key = SmallVec<[u8; 22]>;
 
 /// A string value and its absolute expiry (unix milliseconds), if any.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,7 +64,7 @@ pub fn rdb_len_bytes(len: u64) -> u64 {
     }
 }
 
-type Map = HashMap<Vec<u8>, Entry, FixedState>;
+type Map = HashMap<Key, Entry, FixedState>;
 
 /// One numbered database.
 #[derive(Clone, Debug, Default)]
@@ -94,7 +99,7 @@ impl Db {
                 e.expire_at_ms = expire_at_ms;
             }
             None => {
-                self.map.insert(key.to_vec(), Entry { value: value.to_vec(), expire_at_ms });
+                self.map.insert(Key::from_slice(key), Entry { value: value.to_vec(), expire_at_ms });
             }
         }
     }
@@ -111,7 +116,7 @@ impl Db {
                 expired
             }
             None => {
-                self.map.insert(key.to_vec(), Entry { value: value.to_vec(), expire_at_ms });
+                self.map.insert(Key::from_slice(key), Entry { value: value.to_vec(), expire_at_ms });
                 false
             }
         }
@@ -127,7 +132,7 @@ impl Db {
 
     /// Keys with an expiry at or before `now_ms`, sorted.
     pub fn expired_keys(&self, now_ms: u64) -> Vec<Vec<u8>> {
-        let mut keys: Vec<Vec<u8>> = self.map.iter().filter(|(_, e)| e.expire_at_ms.is_some_and(|t| t <= now_ms)).map(|(k, _)| k.clone()).collect();
+        let mut keys: Vec<Vec<u8>> = self.map.iter().filter(|(_, e)| e.expire_at_ms.is_some_and(|t| t <= now_ms)).map(|(k, _)| k.to_vec()).collect();
         keys.sort();
         keys
     }
@@ -138,7 +143,7 @@ impl Db {
 
     /// Every materialised entry, in the table's order. That order depends only on the sequence
     /// of writes (the hasher has no seed), so it is the same on every run of a scenario.
-    pub fn entries(&self) -> impl Iterator<Item = (&Vec<u8>, &Entry)> {
+    pub fn entries(&self) -> impl Iterator<Item = (&Key, &Entry)> {
         self.map.iter()
     }
 
