@@ -158,7 +158,8 @@ fn convergence(out: &RunOutput) -> Convergence {
             replica: names[i].clone(),
             master: m.map(|m| names[m].clone()),
             link_up: n.repl_state() == crate::redis::ReplState::Connected,
-            offset_behind_bytes: master.and_then(|mn| n.slave_repl_offset().map(|o| mn.master_repl_offset().saturating_sub(o))),
+            // A replica holding nothing of the stream yet is behind by all of it (as in the charts).
+            offset_behind_bytes: master.map(|mn| mn.master_repl_offset().saturating_sub(n.slave_repl_offset().unwrap_or(0))),
             digest_equal: master.is_some_and(|mn| mn.digest() == n.digest()),
         });
     }

@@ -29,6 +29,25 @@ pub fn group(n: u64) -> String {
     out
 }
 
+/// Splits text into lines of at most `width` characters at spaces.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut cur = String::new();
+    for word in text.split_whitespace() {
+        if !cur.is_empty() && cur.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(word);
+    }
+    if !cur.is_empty() {
+        lines.push(cur);
+    }
+    lines
+}
+
 /// Renders the summary of `report`.
 pub fn render(report: &Value) -> String {
     let mut s = String::new();
@@ -43,8 +62,9 @@ pub fn render(report: &Value) -> String {
         num(&report["events"])
     );
     if let Some(d) = report["description"].as_str().filter(|d| !d.is_empty()) {
-        let first = d.lines().next().unwrap_or(d);
-        let _ = writeln!(s, "  {first}");
+        for line in wrap(d, 96) {
+            let _ = writeln!(s, "  {line}");
+        }
     }
     let _ = writeln!(s);
     let _ = writeln!(
@@ -157,4 +177,17 @@ pub fn render(report: &Value) -> String {
     let verdict = if report["ok"].as_bool().unwrap_or(false) { "OK" } else { "FAILED" };
     let _ = writeln!(s, "\n{verdict}");
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_group_and_text_wraps() {
+        assert_eq!(group(1_234_567), "1,234,567");
+        assert_eq!(group(12), "12");
+        assert_eq!(wrap("a bb ccc dddd", 6), vec!["a bb", "ccc", "dddd"]);
+        assert!(wrap("", 10).is_empty());
+    }
 }
