@@ -61,6 +61,10 @@ pub fn render(report: &Value) -> String {
         sim_s,
         num(&report["events"])
     );
+    if report["stop"] == "event_limit" {
+        let planned = report["timeline"]["duration_ms"].as_f64().unwrap_or(0.0) / 1e3;
+        let _ = writeln!(s, "  STOPPED EARLY at the event limit ({} events), at {sim_s:.3}s of {planned:.3}s: the results describe a partial run", num(&report["events"]));
+    }
     if let Some(d) = report["description"].as_str().filter(|d| !d.is_empty()) {
         for line in wrap(d, 96) {
             let _ = writeln!(s, "  {line}");
