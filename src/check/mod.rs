@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::sim::observe::{lag_seconds, Milestone};
+use crate::sim::observe::{lag_seconds, Milestone, WriteRecord};
 use crate::sim::RunOutput;
 use crate::time::SimTime;
 use crate::workload::{key_name, value_write_id};
@@ -201,25 +201,51 @@ fn acked_writes_lost(out: &RunOutput) -> AckedWritesLost {
     let mut res = AckedWritesLost { final_master: fm.map(|i| names[i].clone()), acked: 0, lost: 0, acked_with_wait: 0, lost_with_wait: 0, examples: Vec::new() };
     let writes = &w.rec.writes;
     let Some(master) = fm.and_then(|i| w.node(i)) else { return res };
-    // The id of the write whose value each key holds at the end (memoised per key).
+    let final_value = |key: u32| master.keyspace.db(0).get(&key_name(u64::from(key))).and_then(|e| value_write_id(&e.value));
+    for id in lost_writes(writes, final_value) {
+        let r = &writes[id];
+        res.lost += 1;
+        if r.wait_satisfied {
+            res.lost_with_wait += 1;
+        }
+        if res.examples.len() < 10 {
+            res.examples.push(LostWrite {
+                workload: w.scenario.workloads[r.workload as usize].name.clone(),
+                key: String::from_utf8_lossy(&key_name(u64::from(r.key))).to_string(),
+                write_id: id as u64,
+                node: names[r.node as usize].clone(),
+                invoked_s: secs(r.invoke_ns),
+                acked_s: secs(r.complete_ns),
+            });
+        }
+    }
+    let acked = writes.iter().filter(|r| r.is_set && r.acked);
+    res.acked = acked.clone().count() as u64;
+    res.acked_with_wait = acked.filter(|r| r.wait_satisfied).count() as u64;
+    res
+}
+
+/// The acknowledged SETs (indices into `writes`) that the final dataset does not account for.
+/// `final_value(key)` is the id of the write whose value the key holds at the end, if any.
+///
+/// An acknowledged SET `w` survives if its value is the final one; if the final value came from
+/// a write that began after `w` was acknowledged (a legitimate overwrite); if the two were
+/// concurrent (either order is correct); or, when the key is absent, if an acknowledged DEL began
+/// after `w` was acknowledged. Otherwise `w` was lost.
+pub fn lost_writes(writes: &[WriteRecord], final_value: impl Fn(u32) -> Option<u64>) -> Vec<usize> {
     let mut final_of: BTreeMap<u32, Option<u64>> = BTreeMap::new();
-    // Per key, the latest invocation of an acknowledged DEL: a SET acknowledged before it began
-    // was legitimately deleted, not lost.
     let mut last_del: BTreeMap<u32, u64> = BTreeMap::new();
     for r in writes.iter().filter(|r| r.is_del && r.acked) {
         let e = last_del.entry(r.key).or_insert(0);
         *e = (*e).max(r.invoke_ns);
     }
+    let mut lost = Vec::new();
     for (id, r) in writes.iter().enumerate() {
         if !r.is_set || !r.acked {
             continue;
         }
-        res.acked += 1;
-        if r.wait_satisfied {
-            res.acked_with_wait += 1;
-        }
-        let f = *final_of.entry(r.key).or_insert_with(|| master.keyspace.db(0).get(&key_name(u64::from(r.key))).and_then(|e| value_write_id(&e.value)));
-        let lost = match f {
+        let f = *final_of.entry(r.key).or_insert_with(|| final_value(r.key));
+        let is_lost = match f {
             Some(f) if f == id as u64 => false,
             Some(f) => match writes.get(f as usize) {
                 // Overwritten by a write that began after this one was acknowledged: not lost.
@@ -231,24 +257,11 @@ fn acked_writes_lost(out: &RunOutput) -> AckedWritesLost {
             },
             None => last_del.get(&r.key).is_none_or(|&d| d < r.complete_ns),
         };
-        if lost {
-            res.lost += 1;
-            if r.wait_satisfied {
-                res.lost_with_wait += 1;
-            }
-            if res.examples.len() < 10 {
-                res.examples.push(LostWrite {
-                    workload: w.scenario.workloads[r.workload as usize].name.clone(),
-                    key: String::from_utf8_lossy(&key_name(u64::from(r.key))).to_string(),
-                    write_id: id as u64,
-                    node: names[r.node as usize].clone(),
-                    invoked_s: secs(r.invoke_ns),
-                    acked_s: secs(r.complete_ns),
-                });
-            }
+        if is_lost {
+            lost.push(id);
         }
     }
-    res
+    lost
 }
 
 fn stale_reads(out: &RunOutput) -> StaleReads {
@@ -309,5 +322,51 @@ fn availability(out: &RunOutput) -> Availability {
         errors,
         timeouts: c.iter().map(|c| c.timeouts).sum(),
         refusing_seconds: secs(refusing_ns),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A write to key 0: (invoke ms, complete ms, acked, SET or DEL).
+    fn w(invoke: u64, complete: u64, acked: bool, set: bool) -> WriteRecord {
+        WriteRecord {
+            invoke_ns: invoke * 1_000_000,
+            complete_ns: complete * 1_000_000,
+            key: 0,
+            workload: 0,
+            node: 0,
+            acked,
+            wait_satisfied: false,
+            is_set: set,
+            is_del: !set,
+        }
+    }
+
+    #[test]
+    fn lost_writes_follow_real_time_order() {
+        // (history, final value's write id, expected lost ids)
+        let cases: Vec<(Vec<WriteRecord>, Option<u64>, Vec<usize>)> = vec![
+            // The last write survives: nothing lost.
+            (vec![w(0, 1, true, true), w(2, 3, true, true)], Some(1), vec![]),
+            // An earlier write survives over a later acknowledged one: the later one is lost.
+            (vec![w(0, 1, true, true), w(2, 3, true, true)], Some(0), vec![1]),
+            // Concurrent writes: either may win.
+            (vec![w(0, 5, true, true), w(1, 4, true, true)], Some(0), vec![]),
+            // The key is gone and nothing deleted it: every acknowledged SET is lost.
+            (vec![w(0, 1, true, true), w(2, 3, true, true)], None, vec![0, 1]),
+            // An acknowledged DEL after the SET explains the absence.
+            (vec![w(0, 1, true, true), w(2, 3, true, false)], None, vec![]),
+            // A DEL that began before the SET was acknowledged does not.
+            (vec![w(0, 5, true, true), w(2, 3, true, false)], None, vec![0]),
+            // Unacknowledged writes are never counted, even if their value is gone.
+            (vec![w(0, 1, false, true)], None, vec![]),
+            // A value from an unacknowledged write that began after the acknowledged one: not lost.
+            (vec![w(0, 1, true, true), w(2, 3, false, true)], Some(1), vec![]),
+        ];
+        for (i, (writes, fin, want)) in cases.into_iter().enumerate() {
+            assert_eq!(lost_writes(&writes, |_| fin), want, "case {i}");
+        }
     }
 }
