@@ -222,18 +222,10 @@ impl World {
     /// later SET of that key had been acknowledged before the read was issued.
     fn measure_staleness(&mut self, w: usize, key: u32, id: Option<u64>, invoke: SimTime) {
         let Some(latest) = self.latest_acked.get(key as usize).copied().flatten() else { return };
-        let l = self.rec.writes[latest as usize];
-        if l.complete_ns > invoke.as_nanos() || id == Some(u64::from(latest)) || (l.is_del && id.is_none()) {
-            return;
-        }
-        let returned_older = match id {
-            None => true,
-            Some(id) => self.rec.writes.get(id as usize).is_none_or(|r| r.invoke_ns < l.invoke_ns),
-        };
-        if returned_older {
+        if let Some(ns) = super::observe::read_staleness(&self.rec.writes, latest as usize, id, invoke.as_nanos()) {
             let c = &mut self.rec.counters[w];
             c.stale_reads += 1;
-            c.max_staleness_ns = c.max_staleness_ns.max(invoke.as_nanos() - l.complete_ns);
+            c.max_staleness_ns = c.max_staleness_ns.max(ns);
         }
     }
 

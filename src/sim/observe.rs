@@ -149,3 +149,75 @@ pub fn lag_seconds(samples: &[Sample], k: usize, i: usize) -> Option<f64> {
     let t = samples.get(reached + 1).map_or(samples[k].time, |s| s.time);
     Some(samples[k].time.since(t).as_nanos() as f64 / 1e9)
 }
+
+/// How stale a read was, in nanoseconds, or `None` if it was fresh.
+///
+/// `latest` is the key's most recently acknowledged write (index into `writes`) when the read was
+/// issued at `invoke_ns`; `returned` names the write whose value the read saw, `None` for nil. A
+/// read is stale when the latest acknowledged write had completed before the read began and the
+/// read saw something older: nil after a SET, or a write that began before the latest did. A
+/// write that began after the latest is concurrent with or newer than it, so seeing it is fresh.
+/// Staleness is how long the missed write had been acknowledged when the read began.
+pub fn read_staleness(writes: &[WriteRecord], latest: usize, returned: Option<u64>, invoke_ns: u64) -> Option<u64> {
+    let l = writes[latest];
+    if l.complete_ns > invoke_ns || returned == Some(latest as u64) || (l.is_del && returned.is_none()) {
+        return None;
+    }
+    let saw_older = match returned {
+        None => true,
+        // A value naming no recorded write cannot be newer than the latest.
+        Some(id) => writes.get(id as usize).is_none_or(|r| r.invoke_ns < l.invoke_ns),
+    };
+    saw_older.then(|| invoke_ns - l.complete_ns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A write to key 0: (invoke ms, complete ms, SET or DEL).
+    fn w(invoke: u64, complete: u64, set: bool) -> WriteRecord {
+        WriteRecord {
+            invoke_ns: invoke * 1_000_000,
+            complete_ns: complete * 1_000_000,
+            key: 0,
+            workload: 0,
+            node: 0,
+            acked: true,
+            wait_satisfied: false,
+            is_set: set,
+            is_del: !set,
+        }
+    }
+
+    /// History, latest acknowledged write, the value the read saw, when the read began (ms), and
+    /// the expected staleness (ms).
+    type Case = (Vec<WriteRecord>, usize, Option<u64>, u64, Option<u64>);
+
+    #[test]
+    fn read_staleness_follows_real_time_order() {
+        let ms = 1_000_000;
+        let cases: Vec<Case> = vec![
+            // Seeing the latest write is fresh.
+            (vec![w(0, 1, true), w(2, 3, true)], 1, Some(1), 10, None),
+            // Seeing the write before it, 7 ms after the latest was acknowledged, is 7 ms stale.
+            (vec![w(0, 1, true), w(2, 3, true)], 1, Some(0), 10, Some(7)),
+            // Nil after an acknowledged SET is stale.
+            (vec![w(0, 1, true)], 0, None, 5, Some(4)),
+            // Nil after an acknowledged DEL is fresh; an older value after it is stale.
+            (vec![w(0, 1, true), w(2, 3, false)], 1, None, 5, None),
+            (vec![w(0, 1, true), w(2, 3, false)], 1, Some(0), 5, Some(2)),
+            // The latest write completed after the read began: nothing was missed yet.
+            (vec![w(0, 1, true), w(2, 8, true)], 1, Some(0), 5, None),
+            // A write that began after the latest (concurrent or newer) is fresh to see.
+            (vec![w(0, 4, true), w(2, 3, true), w(5, 9, true)], 0, Some(1), 6, None),
+            (vec![w(0, 1, true), w(2, 9, true)], 0, Some(1), 5, None),
+            // A value naming no recorded write counts as older.
+            (vec![w(0, 1, true)], 0, Some(42), 3, Some(2)),
+        ];
+        for (i, (writes, latest, returned, at, expected)) in cases.into_iter().enumerate() {
+            let got = read_staleness(&writes, latest, returned, at * ms);
+            assert_eq!(got, expected.map(|e| e * ms), "case {i}");
+        }
+    }
+}
