@@ -305,8 +305,9 @@ fn lag_chart<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &Data) -> Res
                 }
             }
         }
-        // Sync markers on a row near the bottom of the panel, coloured by replica.
-        let row = y_max * 0.04;
+        // Sync markers on two rows near the bottom of the panel, coloured by replica: starts on the
+        // upper row, so that a sync that finishes quickly does not hide its start.
+        let (row, start_row) = (y_max * 0.04, y_max * 0.11);
         let mut legend_done = [false; 4];
         for (t, node, what) in &d.milestones {
             let Some(i) = replicas.iter().position(|n| n.name == *node) else { continue };
@@ -318,7 +319,7 @@ fn lag_chart<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &Data) -> Res
                 "full_sync_aborted" => (3, RGBColor(200, 0, 0).filled()),
                 _ => continue,
             };
-            let p = (*t, row);
+            let p = (*t, if kind == 0 { start_row } else { row });
             let s = match kind {
                 0 => chart.draw_series(std::iter::once(TriangleMarker::new(p, 9, style))).map_err(err)?,
                 1 => chart.draw_series(std::iter::once(Cross::new(p, 8, c.stroke_width(3)))).map_err(err)?,
