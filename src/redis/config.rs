@@ -203,56 +203,40 @@ fn canonical(name: &str) -> String {
     replaced.to_string()
 }
 
-/// Parses a memory value as Redis's `memtoull`: an integer with an optional unit, `k`/`m`/`g`
-/// (powers of 1000) or `kb`/`mb`/`gb` (powers of 1024), case-insensitive.
-pub fn parse_memory(s: &str) -> Option<u64> {
-    let t = s.trim().to_ascii_lowercase();
-    let (digits, mul) = if let Some(d) = t.strip_suffix("gb") {
-        (d, 1u64 << 30)
-    } else if let Some(d) = t.strip_suffix("mb") {
-        (d, 1 << 20)
-    } else if let Some(d) = t.strip_suffix("kb") {
-        (d, 1 << 10)
-    } else if let Some(d) = t.strip_suffix('g') {
-        (d, 1_000_000_000)
-    } else if let Some(d) = t.strip_suffix('m') {
-        (d, 1_000_000)
-    } else if let Some(d) = t.strip_suffix('k') {
-        (d, 1_000)
-    } else if let Some(d) = t.strip_suffix('b') {
-        (d, 1)
-    } else {
-        (t.as_str(), 1)
-    };
+/// The first unit in `units` that `t` ends with, and what comes before it. Units are tried in
+/// order, so a table lists `ms` before `s` and `kb` before `b`.
+pub(crate) fn split_unit<'a>(t: &'a str, units: &[(&str, u64)]) -> Option<(&'a str, u64)> {
+    units.iter().find_map(|&(unit, mul)| t.strip_suffix(unit).map(|digits| (digits, mul)))
+}
+
+/// `digits` (ASCII digits only, at least one) times `mul`, or `None` if malformed or too large.
+fn digits_times(digits: &str, mul: u64) -> Option<u64> {
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     digits.parse::<u64>().ok()?.checked_mul(mul)
 }
 
-/// Parses a duration with a unit suffix (`us`, `ms`, `s`, `m`, `h`) into nanoseconds. A bare
-/// integer is seconds.
+const MEMORY_UNITS: &[(&str, u64)] =
+    &[("gb", 1 << 30), ("mb", 1 << 20), ("kb", 1 << 10), ("g", 1_000_000_000), ("m", 1_000_000), ("k", 1_000), ("b", 1)];
+
+const DURATION_UNITS: &[(&str, u64)] =
+    &[("us", 1_000), ("ms", 1_000_000), ("ns", 1), ("s", 1_000_000_000), ("m", 60_000_000_000), ("h", 3_600_000_000_000)];
+
+/// Parses a memory value as Redis's `memtoull`: an integer with an optional unit, `k`/`m`/`g`
+/// (powers of 1000) or `kb`/`mb`/`gb` (powers of 1024), case-insensitive.
+pub fn parse_memory(s: &str) -> Option<u64> {
+    let t = s.trim().to_ascii_lowercase();
+    let (digits, mul) = split_unit(&t, MEMORY_UNITS).unwrap_or((&t, 1));
+    digits_times(digits, mul)
+}
+
+/// Parses a duration with a unit suffix (`ns`, `us`, `ms`, `s`, `m`, `h`) into nanoseconds. A
+/// bare integer is seconds.
 pub fn parse_duration_ns(s: &str) -> Option<u64> {
     let t = s.trim().to_ascii_lowercase();
-    let (digits, mul) = if let Some(d) = t.strip_suffix("us") {
-        (d, 1_000u64)
-    } else if let Some(d) = t.strip_suffix("ms") {
-        (d, 1_000_000)
-    } else if let Some(d) = t.strip_suffix("ns") {
-        (d, 1)
-    } else if let Some(d) = t.strip_suffix('s') {
-        (d, 1_000_000_000)
-    } else if let Some(d) = t.strip_suffix('m') {
-        (d, 60_000_000_000)
-    } else if let Some(d) = t.strip_suffix('h') {
-        (d, 3_600_000_000_000)
-    } else {
-        (t.as_str(), 1_000_000_000)
-    };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse::<u64>().ok()?.checked_mul(mul)
+    let (digits, mul) = split_unit(&t, DURATION_UNITS).unwrap_or((&t, 1_000_000_000));
+    digits_times(digits, mul)
 }
 
 fn format_duration_ns(ns: u64) -> String {
@@ -453,6 +437,20 @@ mod tests {
         assert_eq!(parse_memory("-1"), None);
         assert_eq!(parse_memory("1.5mb"), None);
         assert_eq!(parse_memory("mb"), None);
+    }
+
+    #[test]
+    fn durations_take_every_unit_and_a_bare_number_is_seconds() {
+        assert_eq!(parse_duration_ns("5ns"), Some(5));
+        assert_eq!(parse_duration_ns("100us"), Some(100_000));
+        assert_eq!(parse_duration_ns("500MS"), Some(500_000_000));
+        assert_eq!(parse_duration_ns("2s"), Some(2_000_000_000));
+        assert_eq!(parse_duration_ns("2m"), Some(120_000_000_000));
+        assert_eq!(parse_duration_ns("1h"), Some(3_600_000_000_000));
+        assert_eq!(parse_duration_ns(" 7 "), Some(7_000_000_000));
+        assert_eq!(parse_duration_ns("1.5s"), None);
+        assert_eq!(parse_duration_ns("ms"), None);
+        assert_eq!(parse_duration_ns("99999999999h"), None);
     }
 
     #[test]

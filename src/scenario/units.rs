@@ -5,7 +5,7 @@
 //! bytes). Bandwidths are bits per second with `kbit`, `mbit`, `gbit` (powers of 1000), or `0` for
 //! unlimited. Percentages are given as `"0.1%"` and kept as parts per million.
 
-use crate::redis::config::{parse_duration_ns, parse_memory};
+use crate::redis::config::{parse_duration_ns, parse_memory, split_unit};
 use crate::time::SimDuration;
 
 /// Parses a duration. Returns an explanation on failure. Unlike a redis.conf value, a scenario
@@ -34,15 +34,8 @@ pub fn bandwidth(s: &str) -> Result<u64, String> {
     if t == "0" || t == "unlimited" {
         return Ok(0);
     }
-    let (digits, mul) = if let Some(d) = t.strip_suffix("gbit") {
-        (d, 1_000_000_000u64)
-    } else if let Some(d) = t.strip_suffix("mbit") {
-        (d, 1_000_000)
-    } else if let Some(d) = t.strip_suffix("kbit") {
-        (d, 1_000)
-    } else if let Some(d) = t.strip_suffix("bit") {
-        (d, 1)
-    } else {
+    const UNITS: &[(&str, u64)] = &[("gbit", 1_000_000_000), ("mbit", 1_000_000), ("kbit", 1_000), ("bit", 1)];
+    let Some((digits, mul)) = split_unit(&t, UNITS) else {
         return Err(format!("expected a bandwidth such as \"1gbit\", \"100mbit\" or \"0\" (unlimited), found \"{s}\""));
     };
     let n: u64 = digits.trim().parse().map_err(|_| format!("expected a bandwidth such as \"1gbit\", found \"{s}\""))?;
