@@ -331,17 +331,7 @@ mod tests {
 
     /// A write to key 0: (invoke ms, complete ms, acked, SET or DEL).
     fn w(invoke: u64, complete: u64, acked: bool, set: bool) -> WriteRecord {
-        WriteRecord {
-            invoke_ns: invoke * 1_000_000,
-            complete_ns: complete * 1_000_000,
-            key: 0,
-            workload: 0,
-            node: 0,
-            acked,
-            wait_satisfied: false,
-            is_set: set,
-            is_del: !set,
-        }
+        WriteRecord::test_key0(invoke, complete, acked, set)
     }
 
     #[test]

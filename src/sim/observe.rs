@@ -43,6 +43,25 @@ pub struct WriteRecord {
     pub is_del: bool,
 }
 
+#[cfg(test)]
+impl WriteRecord {
+    /// A write to key 0 for the history-rule tests: invoked and completed at the given
+    /// milliseconds, a SET or else a DEL.
+    pub(crate) fn test_key0(invoke: u64, complete: u64, acked: bool, set: bool) -> WriteRecord {
+        WriteRecord {
+            invoke_ns: invoke * 1_000_000,
+            complete_ns: complete * 1_000_000,
+            key: 0,
+            workload: 0,
+            node: 0,
+            acked,
+            wait_satisfied: false,
+            is_set: set,
+            is_del: !set,
+        }
+    }
+}
+
 /// Per-workload counters, cumulative.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WorkloadCounters {
@@ -175,19 +194,9 @@ pub fn read_staleness(writes: &[WriteRecord], latest: usize, returned: Option<u6
 mod tests {
     use super::*;
 
-    /// A write to key 0: (invoke ms, complete ms, SET or DEL).
+    /// An acknowledged write to key 0: (invoke ms, complete ms, SET or DEL).
     fn w(invoke: u64, complete: u64, set: bool) -> WriteRecord {
-        WriteRecord {
-            invoke_ns: invoke * 1_000_000,
-            complete_ns: complete * 1_000_000,
-            key: 0,
-            workload: 0,
-            node: 0,
-            acked: true,
-            wait_satisfied: false,
-            is_set: set,
-            is_del: !set,
-        }
+        WriteRecord::test_key0(invoke, complete, true, set)
     }
 
     /// History, latest acknowledged write, the value the read saw, when the read began (ms), and
