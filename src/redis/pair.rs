@@ -412,12 +412,11 @@ impl Pair {
 
     /// Resets every connection between `a` and `b` (`CLIENT KILL` on both sides).
     pub fn kill_link(&mut self, a: usize, b: usize) {
-        for (p, pc) in self.pconns.iter_mut().enumerate() {
+        for pc in self.pconns.iter_mut() {
             let Some(server) = pc.server else { continue };
             let ends = [pc.client.0, server.0];
             if pc.open && ends.contains(&a) && ends.contains(&b) {
                 pc.open = false;
-                let _ = p;
                 for (n, c) in [pc.client, server] {
                     self.seq += 1;
                     self.queue.insert((self.now, self.seq), Ev::Reset { node: n, conn: c });
@@ -436,6 +435,23 @@ impl Pair {
     pub fn heal(&mut self, a: usize, b: usize) {
         self.cut.remove(&(a, b));
         self.cut.remove(&(b, a));
+    }
+
+    /// An outage between master `a` and replica `b` during which the master keeps taking writes:
+    /// cuts the link, resets their connections, runs `n` SETs of `k0`, `k1`, ... with
+    /// `value_bytes`-byte values on `a`, then heals. The replica has not reconnected yet.
+    pub fn outage_with_writes(&mut self, a: usize, b: usize, n: usize, value_bytes: usize) {
+        self.cut(a, b);
+        self.kill_link(a, b);
+        self.set_keys(a, n, &"x".repeat(value_bytes));
+        self.heal(a, b);
+    }
+
+    /// Runs `SET k0 value`, `SET k1 value`, ... `SET k{n-1} value` on node `i`.
+    pub fn set_keys(&mut self, i: usize, n: usize, value: &str) {
+        for k in 0..n {
+            self.cmd(i, &["SET", &format!("k{k}"), value]);
+        }
     }
 
     /// Freezes node `i` (SIGSTOP): no input is processed and no timer runs until `thaw`.

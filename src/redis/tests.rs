@@ -147,9 +147,7 @@ fn replicaof_no_one_sets_replid2_and_a_sibling_partially_resyncs_to_the_promoted
     t.replicaof(2, 0);
     t.wait_for_sync(1);
     t.wait_for_sync(2);
-    for i in 0..50 {
-        t.cmd(0, &["SET", &format!("k{i}"), "v"]);
-    }
+    t.set_keys(0, 50, "v");
     t.run_for(ms(100));
     let old = t.info(1, "master_replid");
     let off = t.info_u64(1, "master_repl_offset");
@@ -181,9 +179,7 @@ fn a_replica_over_the_hard_output_buffer_limit_is_dropped() {
     t.replicaof(1, 0);
     t.wait_for_sync(1);
     t.freeze(1);
-    for i in 0..2000 {
-        t.cmd(0, &["SET", &format!("k{i}"), &"x".repeat(100)]);
-    }
+    t.set_keys(0, 2000, &"x".repeat(100));
     assert!(t.logged(0, "scheduled to be closed ASAP for overcoming of output buffer limits."), "{}", t.dump_logs());
     assert!(t.logged(0, "Connection with replica 10.0.0.2:6379 lost."));
     assert_eq!(t.info_u64(0, "connected_slaves"), 0);
@@ -197,9 +193,7 @@ fn a_replica_over_the_soft_limit_is_dropped_only_after_the_soft_seconds() {
     t.replicaof(1, 0);
     t.wait_for_sync(1);
     t.freeze(1);
-    for i in 0..1000 {
-        t.cmd(0, &["SET", &format!("k{i}"), &"x".repeat(100)]);
-    }
+    t.set_keys(0, 1000, &"x".repeat(100));
     assert_eq!(t.info_u64(0, "connected_slaves"), 1, "the soft limit is not a hard one");
     t.run_for(secs(2));
     assert_eq!(t.info_u64(0, "connected_slaves"), 1, "still within the 2 soft seconds");
@@ -353,9 +347,7 @@ fn a_missing_masterauth_loops_through_sync_and_noauth() {
 fn three_replicas_attaching_together_share_one_fork() {
     let mut t = Pair::new(4, |_| cfg(&[("repl-diskless-sync-delay", "5"), ("repl-diskless-sync-max-replicas", "3")]));
     t.run_for(ms(1500));
-    for i in 0..100 {
-        t.cmd(0, &["SET", &format!("k{i}"), "v"]);
-    }
+    t.set_keys(0, 100, "v");
     for r in 1..4 {
         t.replicaof(r, 0);
     }
@@ -449,12 +441,7 @@ fn a_disconnection_longer_than_the_backlog_forces_a_full_resync() {
     let mut t = Pair::new(2, |_| cfg(&[("repl-backlog-size", "16kb"), ("repl-diskless-sync-delay", "0")]));
     t.replicaof(1, 0);
     t.wait_for_sync(1);
-    t.cut(0, 1);
-    t.kill_link(0, 1);
-    for i in 0..1000 {
-        t.cmd(0, &["SET", &format!("k{i}"), &"x".repeat(50)]);
-    }
-    t.heal(0, 1);
+    t.outage_with_writes(0, 1, 1000, 50);
     t.wait_for_sync(1);
     assert!(t.info_u64(0, "sync_partial_err") > 0);
     assert_eq!(t.info_u64(0, "sync_full"), 2);
@@ -475,9 +462,7 @@ fn a_replica_stuck_in_full_sync_makes_the_backlog_outgrow_its_size() {
     t.nodes[0].keyspace.db_mut(0).bulk = Some(Bulk { count: 50_000, key_bytes: 16, value_bytes: 100 });
     t.replicaof(2, 0);
     t.run_until_cond(secs(5), |t| t.nodes[0].bgsave_in_progress());
-    for i in 0..5000 {
-        t.cmd(0, &["SET", &format!("k{i}"), &"x".repeat(100)]);
-    }
+    t.set_keys(0, 5000, &"x".repeat(100));
     assert!(t.info_u64(0, "repl_backlog_histlen") > 500_000, "the syncing replica pins the stream");
 }
 
@@ -487,12 +472,7 @@ fn a_partial_resync_of_a_whole_backlog_is_not_dropped_by_a_smaller_hard_limit() 
     let mut t = Pair::new(2, |_| cfg(&[("repl-backlog-size", "10mb"), ("client-output-buffer-limit", "replica 512kb 0 0")]));
     t.replicaof(1, 0);
     t.wait_for_sync(1);
-    t.cut(0, 1);
-    t.kill_link(0, 1);
-    for i in 0..20_000 {
-        t.cmd(0, &["SET", &format!("k{i}"), &"x".repeat(100)]);
-    }
-    t.heal(0, 1);
+    t.outage_with_writes(0, 1, 20_000, 100);
     t.wait_for_sync(1);
     t.run_for(secs(1));
     assert_eq!(t.info_u64(0, "sync_partial_ok"), 1);
@@ -559,9 +539,7 @@ fn a_planned_promotion_costs_no_full_sync() {
 #[test]
 fn a_replica_restarted_from_its_rdb_resyncs_partially() {
     let mut t = synced(10);
-    for i in 0..100 {
-        t.cmd(0, &["SET", &format!("k{i}"), "v"]);
-    }
+    t.set_keys(0, 100, "v");
     t.run_for(ms(10));
     let p = t.nodes[1].persist(t.now);
     t.restart(1, Some(p), Some(0));
@@ -574,9 +552,7 @@ fn a_replica_restarted_from_its_rdb_resyncs_partially() {
 #[test]
 fn a_master_restarted_from_its_rdb_keeps_its_history_as_replid2() {
     let mut t = synced(3600);
-    for i in 0..10 {
-        t.cmd(0, &["SET", &format!("k{i}"), "v"]);
-    }
+    t.set_keys(0, 10, "v");
     t.run_for(ms(10));
     let old = t.info(0, "master_replid");
     let off = t.info_u64(0, "master_repl_offset");
@@ -621,9 +597,7 @@ fn a_chained_replica_stays_attached_when_its_middle_node_resyncs_partially() {
     t.wait_for_sync(1);
     t.replicaof(2, 1);
     t.wait_for_sync(2);
-    for i in 0..50 {
-        t.cmd(0, &["SET", &format!("k{i}"), "v"]);
-    }
+    t.set_keys(0, 50, "v");
     t.run_for(ms(10));
     let partial_before = t.info_u64(1, "sync_partial_ok");
     t.kill_link(0, 1);
@@ -647,12 +621,7 @@ fn a_full_resync_of_the_middle_node_drops_its_sub_replica() {
     t.wait_for_sync(1);
     t.replicaof(2, 1);
     t.wait_for_sync(2);
-    t.cut(0, 1);
-    t.kill_link(0, 1);
-    for i in 0..1000 {
-        t.cmd(0, &["SET", &format!("k{i}"), &"x".repeat(50)]);
-    }
-    t.heal(0, 1);
+    t.outage_with_writes(0, 1, 1000, 50);
     t.wait_for_sync(1);
     t.run_for(secs(8));
     assert!(t.logged(2, "Connection with master lost."));
