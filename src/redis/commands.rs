@@ -8,7 +8,7 @@
 
 use super::log::{unix_ms, Level};
 use super::node::{ClientId, CommandResult, ConnId, Node, Role};
-use super::resp::{encode_command, Reply};
+use super::resp::{encode_command, string2ll, Reply};
 use crate::time::{SimDuration, SimTime};
 
 /// Command flags, as in Redis's command table.
@@ -117,14 +117,6 @@ impl Ctx {
 
 fn err_int() -> Reply {
     Reply::err("ERR value is not an integer or out of range")
-}
-
-fn parse_i64(b: &[u8]) -> Option<i64> {
-    let s = std::str::from_utf8(b).ok()?;
-    if s.is_empty() || s.starts_with('+') || (s.len() > 1 && s.starts_with('0')) || s.starts_with("-0") {
-        return None;
-    }
-    s.parse().ok()
 }
 
 fn lower(b: &[u8]) -> String {
@@ -332,14 +324,14 @@ impl Node {
             }
             "incr" | "incrby" => {
                 let by = if spec.name == "incr" { 1 } else {
-                    match parse_i64(a(2)) {
+                    match string2ll(a(2)) {
                         Some(v) => v,
                         None => return err_int(),
                     }
                 };
                 self.expire_if_needed(now, ctx, a(1));
                 let (cur, exp) = match self.keyspace.db(ctx.db).get(a(1)) {
-                    Some(e) => match parse_i64(&e.value) {
+                    Some(e) => match string2ll(&e.value) {
                         Some(v) => (v, e.expire_at_ms),
                         None => return err_int(),
                     },
@@ -413,7 +405,7 @@ impl Node {
             }
             "dbsize" => Reply::Integer(self.keyspace.db(ctx.db).len() as i64),
             "dbdigest" => Reply::Bulk(format!("{:016x}", self.keyspace.digest()).into_bytes()),
-            "select" => match parse_i64(a(1)) {
+            "select" => match string2ll(a(1)) {
                 None => err_int(),
                 Some(n) if n < 0 || n as u64 >= self.cfg.databases => Reply::err("ERR DB index is out of range"),
                 Some(n) => {
@@ -461,7 +453,7 @@ impl Node {
                 "get" => get = true,
                 "keepttl" if expire.is_none() => keepttl = true,
                 "ex" | "px" | "exat" | "pxat" if expire.is_none() && !keepttl && i + 1 < args.len() => {
-                    let Some(v) = parse_i64(args[i + 1]) else { return err_int() };
+                    let Some(v) = string2ll(args[i + 1]) else { return err_int() };
                     expire = Some((opt, v));
                     i += 1;
                 }
@@ -522,7 +514,7 @@ impl Node {
     }
 
     fn expire_command(&mut self, now: SimTime, ctx: &mut Ctx, name: &str, args: &[&[u8]]) -> Reply {
-        let Some(v) = parse_i64(args[2]) else { return err_int() };
+        let Some(v) = string2ll(args[2]) else { return err_int() };
         let now_ms = Self::now_ms(now) as i64;
         let when = match name {
             "expire" => v.checked_mul(1000).and_then(|x| x.checked_add(now_ms)),
@@ -688,16 +680,6 @@ impl Node {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn integers_parse_like_string2ll() {
-        assert_eq!(parse_i64(b"42"), Some(42));
-        assert_eq!(parse_i64(b"-1"), Some(-1));
-        assert_eq!(parse_i64(b"007"), None);
-        assert_eq!(parse_i64(b"+5"), None);
-        assert_eq!(parse_i64(b""), None);
-        assert_eq!(parse_i64(b"1.5"), None);
-    }
 
     #[test]
     fn config_patterns_glob() {

@@ -14,7 +14,7 @@ use std::rc::Rc;
 
 use super::rdb::{self, Part, ReplInfo, SaveMeta};
 use super::replbuf::ReplBuffer;
-use super::resp::Reply;
+use super::resp::{string2ll, Reply};
 use crate::time::{SimDuration, SimTime};
 
 /// The parent reads the diskless pipe in chunks of this size (`PROTO_IOBUF_LEN`).
@@ -148,7 +148,7 @@ impl Node {
             let val = &args[i + 1];
             match opt.as_str() {
                 "listening-port" => {
-                    let Some(p) = std::str::from_utf8(val).ok().and_then(|s| s.parse::<u16>().ok()) else {
+                    let Some(p) = string2ll(val).and_then(|v| u16::try_from(v).ok()) else {
                         return Some(Reply::err("ERR value is not an integer or out of range"));
                     };
                     self.pending_port(id, p);
@@ -175,7 +175,7 @@ impl Node {
                 }
                 "rdb-only" | "rdb-filter-only" => {}
                 "ack" => {
-                    let off = std::str::from_utf8(val).ok().and_then(|s| s.parse::<u64>().ok());
+                    let off = string2ll(val).and_then(|v| u64::try_from(v).ok());
                     if let (Some(off), Some(r)) = (off, self.conns.get_mut(&id).and_then(|c| c.replica_mut())) {
                         r.ack_off = r.ack_off.max(off);
                         r.ack_time = now;
@@ -227,7 +227,7 @@ impl Node {
         let name = self.pre_replica_name(id);
         self.log(now, Level::Notice, format!("Replica {name} asks for synchronization"));
         if is_psync {
-            let offset = std::str::from_utf8(args[2]).ok().and_then(|s| s.parse::<i64>().ok());
+            let offset = string2ll(args[2]);
             let Some(offset) = offset else {
                 self.log(now, Level::Warning, format!("Replica {name} asks for synchronization but with a wrong offset"));
                 return Some(Reply::err("ERR value is not an integer or out of range"));
@@ -772,10 +772,10 @@ impl Node {
         if !self.is_master() {
             return Reply::err("ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.");
         }
-        let Some(num) = std::str::from_utf8(args[1]).ok().and_then(|s| s.parse::<i64>().ok()) else {
+        let Some(num) = string2ll(args[1]) else {
             return Reply::err("ERR value is not an integer or out of range");
         };
-        let Some(timeout) = std::str::from_utf8(args[2]).ok().and_then(|s| s.parse::<i64>().ok()) else {
+        let Some(timeout) = string2ll(args[2]) else {
             return Reply::err("ERR timeout is not an integer or out of range");
         };
         if timeout < 0 {

@@ -13,7 +13,7 @@ use super::node::{
     Action, CachedMaster, ConnId, Event, Following, Loading, MasterClient, Node, Persisted, ReplState, Role, Transfer,
 };
 use super::rdb::{self, Payload};
-use super::resp::{encode_command, Frame, Reply};
+use super::resp::{encode_command, string2ll, Frame, Reply};
 use crate::time::{SimDuration, SimTime};
 
 use super::config::DisklessLoad;
@@ -35,7 +35,7 @@ impl Node {
             return Reply::ok();
         }
         let host = String::from_utf8_lossy(args[1]).to_string();
-        let port = match std::str::from_utf8(args[2]).ok().and_then(|s| s.parse::<i64>().ok()) {
+        let port = match string2ll(args[2]) {
             Some(p) if (0..=65535).contains(&p) => p as u16,
             _ => return Reply::err("ERR Invalid master port"),
         };

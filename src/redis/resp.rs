@@ -385,7 +385,7 @@ impl Decoder {
             return Ok(None);
         }
         let invalid = if rest[0] == b'*' { "invalid multibulk length" } else { "invalid bulk length" };
-        let n = parse_int(&rest[1..cr]).ok_or_else(|| ProtoError::new(invalid))?;
+        let n = string2ll(&rest[1..cr]).ok_or_else(|| ProtoError::new(invalid))?;
         self.pos += cr + 2;
         Ok(Some(n))
     }
@@ -440,24 +440,35 @@ impl<'a> Iterator for Args<'a> {
 
 impl ExactSizeIterator for Args<'_> {}
 
-/// Parses a header integer (`string2ll` semantics: optional `-`, digits only, no overflow).
-/// On the hot path of every argument of every command, so it avoids UTF-8 checks and `str::parse`.
-fn parse_int(b: &[u8]) -> Option<i64> {
+/// Redis's `string2ll`, which reads every integer Redis takes from the wire: RESP `*`/`$` headers
+/// and integer arguments (SELECT, EXPIRE, WAIT, PSYNC offsets, REPLCONF ACK, ports). An optional
+/// `-`, then `0` alone or digits without a leading zero; no `+`, no spaces, no overflow
+/// (`i64::MIN` is accepted). On the hot path of every argument of every command, so it avoids
+/// UTF-8 checks and `str::parse`.
+pub(crate) fn string2ll(b: &[u8]) -> Option<i64> {
+    if b == b"0" {
+        return Some(0);
+    }
     let (neg, digits) = match b.split_first() {
         Some((b'-', rest)) => (true, rest),
         _ => (false, b),
     };
-    if digits.is_empty() || digits.len() > 19 {
+    if digits.is_empty() || digits[0] == b'0' || digits.len() > 19 {
         return None;
     }
-    let mut v: i64 = 0;
+    // 19 digits always fit in a u64.
+    let mut v: u64 = 0;
     for &d in digits {
         if !d.is_ascii_digit() {
             return None;
         }
-        v = v.checked_mul(10)?.checked_add(i64::from(d - b'0'))?;
+        v = v * 10 + u64::from(d - b'0');
     }
-    Some(if neg { -v } else { v })
+    if neg {
+        (v <= 1 << 63).then(|| (v as i64).wrapping_neg())
+    } else {
+        i64::try_from(v).ok()
+    }
 }
 
 /// Splits an inline request like `sdssplitargs`: spaces separate arguments, and double or single
@@ -633,14 +644,24 @@ mod tests {
     }
 
     #[test]
-    fn header_integers_parse_strictly() {
-        assert_eq!(parse_int(b"123"), Some(123));
-        assert_eq!(parse_int(b"-1"), Some(-1));
-        assert_eq!(parse_int(b""), None);
-        assert_eq!(parse_int(b"-"), None);
-        assert_eq!(parse_int(b"12a"), None);
-        assert_eq!(parse_int(b"99999999999999999999"), None);
-        assert_eq!(parse_int(b"9223372036854775807"), Some(i64::MAX));
+    fn integers_parse_like_string2ll() {
+        assert_eq!(string2ll(b"123"), Some(123));
+        assert_eq!(string2ll(b"42"), Some(42));
+        assert_eq!(string2ll(b"-1"), Some(-1));
+        assert_eq!(string2ll(b"0"), Some(0));
+        assert_eq!(string2ll(b""), None);
+        assert_eq!(string2ll(b"-"), None);
+        assert_eq!(string2ll(b"12a"), None);
+        assert_eq!(string2ll(b"1.5"), None);
+        assert_eq!(string2ll(b"007"), None);
+        assert_eq!(string2ll(b"-0"), None);
+        assert_eq!(string2ll(b"+5"), None);
+        assert_eq!(string2ll(b" 5"), None);
+        assert_eq!(string2ll(b"99999999999999999999"), None);
+        assert_eq!(string2ll(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(string2ll(b"9223372036854775808"), None);
+        assert_eq!(string2ll(b"-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(string2ll(b"-9223372036854775809"), None);
     }
 
     #[test]
