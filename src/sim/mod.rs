@@ -89,7 +89,7 @@ impl<E> Engine<E> {
         self.queue.len() + usize::from(self.stashed.is_some())
     }
 
-    pub fn next_time(&self) -> Option<SimTime> {
+    pub fn next_time(&mut self) -> Option<SimTime> {
         match &self.stashed {
             Some((t, _)) => Some(*t),
             None => self.queue.peek_time(),
