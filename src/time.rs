@@ -95,22 +95,31 @@ impl SimDuration {
     /// nanosecond. A bandwidth of 0 means unlimited (no serialisation delay).
     #[inline]
     pub fn transmit(bytes: u64, bits_per_sec: u64) -> SimDuration {
+        Self::transmit_at(bytes, bits_per_sec, femtos_per_byte(bits_per_sec))
+    }
+
+    /// [`transmit`](Self::transmit) with `femtos_per_byte(bits_per_sec)` computed ahead, so a
+    /// link that times every write pays no division for it.
+    #[inline]
+    pub fn transmit_at(bytes: u64, bits_per_sec: u64, femtos_per_byte: Option<u64>) -> SimDuration {
         if bits_per_sec == 0 {
             return SimDuration::ZERO;
         }
-        // Fast path, exact: when the bandwidth divides 8e15, a byte takes a whole number of
-        // femtoseconds, and the product fits a u64 for any single write below a few gigabytes.
-        // This avoids a 128-bit division on every write (measured by `replsim bench`).
-        const FEMTOS_PER_BYTE_AT_1BPS: u64 = 8 * 1_000_000 * NANOS_PER_SEC;
-        if FEMTOS_PER_BYTE_AT_1BPS % bits_per_sec == 0 {
-            if let Some(fs) = bytes.checked_mul(FEMTOS_PER_BYTE_AT_1BPS / bits_per_sec) {
-                return SimDuration(fs.div_ceil(1_000_000));
-            }
+        // Fast path, exact: the product fits a u64 for any single write below a few gigabytes.
+        if let Some(fs) = femtos_per_byte.and_then(|f| bytes.checked_mul(f)) {
+            return SimDuration(fs.div_ceil(1_000_000));
         }
         let bits = bytes as u128 * 8 * NANOS_PER_SEC as u128;
         let ns = bits.div_ceil(bits_per_sec as u128);
         SimDuration(u64::try_from(ns).unwrap_or(u64::MAX))
     }
+}
+
+/// The femtoseconds one byte takes at `bits_per_sec`, when that is a whole number (any bandwidth
+/// that divides 8·10^15 b/s, which covers every round figure from 1 bit/s to 8 Pbit/s).
+pub fn femtos_per_byte(bits_per_sec: u64) -> Option<u64> {
+    const FEMTOS_PER_BYTE_AT_1BPS: u64 = 8 * 1_000_000 * NANOS_PER_SEC;
+    (bits_per_sec != 0 && FEMTOS_PER_BYTE_AT_1BPS % bits_per_sec == 0).then(|| FEMTOS_PER_BYTE_AT_1BPS / bits_per_sec)
 }
 
 impl Add<SimDuration> for SimTime {
@@ -204,6 +213,18 @@ mod tests {
         assert_eq!(SimDuration::transmit(1, 100_000_000).as_nanos(), 80);
         assert_eq!(SimDuration::transmit(5, 7_000_000).as_nanos(), 5_715);
         assert_eq!(SimDuration::transmit(1 << 30, 0), SimDuration::ZERO);
+    }
+
+    #[test]
+    fn precomputed_femtos_per_byte_give_the_exact_delay() {
+        assert_eq!(femtos_per_byte(1_000_000_000), Some(8_000_000));
+        assert_eq!(femtos_per_byte(3_000_000_000), None);
+        assert_eq!(femtos_per_byte(0), None);
+        for (bytes, bps) in [(1, 1_000_000_000), (1 << 20, 1_000_000_000), (7, 100_000_000), (u64::MAX / 2, 1_000_000_000), (5, 7_000_000)] {
+            let exact = (bytes as u128 * 8 * 1_000_000_000).div_ceil(bps as u128);
+            let got = SimDuration::transmit_at(bytes, bps, femtos_per_byte(bps)).as_nanos();
+            assert_eq!(u128::from(got), exact.min(u128::from(u64::MAX)), "{bytes} bytes at {bps} b/s");
+        }
     }
 
     #[test]

@@ -384,6 +384,8 @@ pub struct Network {
     /// `pairs[from * n + to]`.
     pairs: Vec<Pair>,
     params: Vec<LinkParams>,
+    /// `femtos_per_byte` of each entry of `params`, so timing a write needs no division.
+    femtos: Vec<Option<u64>>,
     slots: Vec<Slot>,
     free: Vec<u32>,
     rng: SeedStream,
@@ -399,6 +401,7 @@ impl Network {
             nodes: vec![NodeNet { up: true, paused: false, incarnation: 0 }; node_count],
             pairs: vec![pair; node_count * node_count],
             params: vec![defaults],
+            femtos: vec![crate::time::femtos_per_byte(defaults.bandwidth_bps)],
             slots: Vec::new(),
             free: Vec::new(),
             rng,
@@ -422,6 +425,7 @@ impl Network {
             Some(i) => i,
             None => {
                 self.params.push(params);
+                self.femtos.push(crate::time::femtos_per_byte(params.bandwidth_bps));
                 self.params.len() - 1
             }
         };
@@ -627,6 +631,7 @@ impl Network {
         let peer_restarted = peer_state.up && peer_state.incarnation != peer.incarnation;
         let pair = &mut self.pairs[me.node.index() * n_nodes + peer.node.index()];
         let params = &self.params[pair.params as usize];
+        let femtos = self.femtos[pair.params as usize];
         let space = params.send_buffer_bytes.saturating_sub(dir.buffered);
         let n = len.min(space);
         if n < len {
@@ -637,7 +642,7 @@ impl Network {
         }
         // Serialise on the pair's wire, then propagate.
         let start = now.max(pair.wire_free_at);
-        pair.wire_free_at = start + SimDuration::transmit(n, params.bandwidth_bps);
+        pair.wire_free_at = start + SimDuration::transmit_at(n, params.bandwidth_bps, femtos);
         let mut arrival = pair.wire_free_at + params.latency;
         if !params.jitter.is_zero() {
             arrival += SimDuration::from_nanos(self.rng.below(params.jitter.as_nanos() + 1));
