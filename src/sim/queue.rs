@@ -202,7 +202,7 @@ impl<E> EventQueue<E> {
                 self.occupied[s / 64] |= 1 << (s % 64);
             }
         }
-        self.current.sort_unstable_by(|a, b| b.key.cmp(&a.key));
+        self.current.sort_unstable_by_key(|e| std::cmp::Reverse(e.key));
         true
     }
 }
