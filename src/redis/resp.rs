@@ -6,6 +6,7 @@
 //! its progress between calls, so a large argument arriving in many pieces is not re-parsed.
 //! Malformed input is a [`ProtoError`], never a panic.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 /// Largest inline request or header line, `PROTO_INLINE_MAX_SIZE`.
@@ -21,9 +22,10 @@ const UNAUTH_BULK_MAX: i64 = 16384;
 /// A reply, as the node sends it to a client.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reply {
-    Simple(String),
+    /// Status text: fixed texts (`OK`, `PONG`) are borrowed, so the common replies allocate nothing.
+    Simple(Cow<'static, str>),
     /// Error text without the leading `-`, e.g. `ERR syntax error` or `NOAUTH Authentication required.`.
-    Error(String),
+    Error(Cow<'static, str>),
     Integer(i64),
     Bulk(Vec<u8>),
     Null,
@@ -32,10 +34,10 @@ pub enum Reply {
 
 impl Reply {
     pub fn ok() -> Reply {
-        Reply::Simple("OK".into())
+        Reply::Simple(Cow::Borrowed("OK"))
     }
 
-    pub fn err(text: impl Into<String>) -> Reply {
+    pub fn err(text: impl Into<Cow<'static, str>>) -> Reply {
         Reply::Error(text.into())
     }
 
@@ -71,7 +73,7 @@ impl Reply {
     /// A short human form for histories and logs: `OK`, `(error) NOREPLICAS ...`, `(integer) 3`.
     pub fn summary(&self) -> String {
         match self {
-            Reply::Simple(s) => s.clone(),
+            Reply::Simple(s) => s.to_string(),
             Reply::Error(s) => format!("(error) {s}"),
             Reply::Integer(i) => format!("(integer) {i}"),
             Reply::Bulk(b) => format!("\"{}\"", String::from_utf8_lossy(b)),
@@ -115,7 +117,7 @@ pub fn encode_command<A: AsRef<[u8]>>(args: &[A], out: &mut Vec<u8>) {
 
 /// The encoded size of a command, without encoding it.
 pub fn command_len<A: AsRef<[u8]>>(args: &[A]) -> u64 {
-    let digits = |n: usize| n.to_string().len() as u64;
+    let digits = |n: usize| u64::from(n.checked_ilog10().unwrap_or(0) + 1);
     let mut n = 1 + digits(args.len()) + 2;
     for a in args {
         let len = a.as_ref().len();
@@ -125,18 +127,9 @@ pub fn command_len<A: AsRef<[u8]>>(args: &[A]) -> u64 {
 }
 
 /// Appends the decimal digits of `n` (without `format!`: this runs for every argument).
-pub fn push_u64(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
+#[inline]
+pub fn push_u64(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 /// A protocol error. The text is what Redis replies (after `-ERR `) before closing the connection.

@@ -147,7 +147,7 @@ impl World {
             OpResult::Timeout
         } else {
             match reply {
-                Reply::Error(msg) => OpResult::Error(msg.clone()),
+                Reply::Error(msg) => OpResult::Error(msg.to_string()),
                 Reply::Bulk(v) if kind == OpKind::Get => OpResult::Read(value_write_id(v)),
                 Reply::Null if kind == OpKind::Get => OpResult::Read(None),
                 _ => OpResult::Ok,
