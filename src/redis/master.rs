@@ -590,31 +590,12 @@ impl Node {
 
     /// Writes a replica's pending RDB and stream bytes. Returns whether it is fully flushed.
     pub(crate) fn flush_replica(&mut self, now: SimTime, id: ConnId, tx: &mut impl Transmit) -> bool {
-        let pipe_read = self.child.as_ref().filter(|c| c.socket_target).map(|c| c.pipe_read);
-        // The RDB first.
-        if let Some(r) = self.conns.get_mut(&id).and_then(|c| c.replica_mut()) {
-            if let Some(send) = r.rdb.as_mut() {
-                let limit = if send.diskless { Some(pipe_read.unwrap_or(0)) } else { None };
-                let (wrote, blocked) = write_rdb(send, limit, id, tx);
-                let finished = send.sent >= send.total();
-                let diskless = send.diskless;
-                self.stats.total_net_repl_output_bytes += wrote;
-                if blocked {
-                    if diskless {
-                        r.last_partial_write = Some(now);
-                    }
-                    return false;
-                }
-                if diskless || !finished {
-                    // Diskless: more comes as the pipe is read, and completion is the child's.
-                    return true;
-                }
-                self.replica_put_online(now, id);
-            }
+        // One lookup on the common path (an online replica streaming): this runs for every
+        // replica after every write.
+        let Some(r) = self.conns.get_mut(&id).and_then(|c| c.replica_mut()) else { return true };
+        if r.rdb.is_some() {
+            return self.flush_replica_rdb(now, id, tx);
         }
-        // Then the stream.
-        let Some(c) = self.conns.get(&id) else { return true };
-        let Some(r) = c.replica() else { return true };
         if r.state != ReplicaState::Online || r.start_stream_on_ack {
             return true;
         }
@@ -635,14 +616,37 @@ impl Node {
                 break;
             }
         }
+        r.next = Some(next);
         self.stats.total_net_repl_output_bytes += wrote;
-        if let Some(r) = self.conns.get_mut(&id).and_then(|c| c.replica_mut()) {
-            r.next = Some(next);
-        }
         !blocked
     }
 
-    /// `replicaPutOnline` after a disk-target RDB was fully sent.
+    /// [`flush_replica`](Self::flush_replica) for a replica still receiving its RDB; once a
+    /// disk-based transfer completes, the replica goes online and its stream follows.
+    fn flush_replica_rdb(&mut self, now: SimTime, id: ConnId, tx: &mut impl Transmit) -> bool {
+        let pipe_read = self.child.as_ref().filter(|c| c.socket_target).map(|c| c.pipe_read);
+        let Some(send) = self.conns.get_mut(&id).and_then(|c| c.replica_mut()).and_then(|r| r.rdb.as_mut()) else { return true };
+        let limit = if send.diskless { Some(pipe_read.unwrap_or(0)) } else { None };
+        let (wrote, blocked) = write_rdb(send, limit, id, tx);
+        let finished = send.sent >= send.total();
+        let diskless = send.diskless;
+        self.stats.total_net_repl_output_bytes += wrote;
+        if blocked {
+            if diskless {
+                if let Some(r) = self.conns.get_mut(&id).and_then(|c| c.replica_mut()) {
+                    r.last_partial_write = Some(now);
+                }
+            }
+            return false;
+        }
+        if diskless || !finished {
+            // Diskless: more comes as the pipe is read, and completion is the child's.
+            return true;
+        }
+        self.replica_put_online(now, id);
+        self.flush_replica(now, id, tx)
+    }
+
     fn replica_put_online(&mut self, now: SimTime, id: ConnId) {
         let name = self.replica_name_of(id);
         if let Some(r) = self.conns.get_mut(&id).and_then(|c| c.replica_mut()) {

@@ -132,6 +132,10 @@ impl ReplBuffer {
     }
 
     fn block_index(&self, offset: u64) -> usize {
+        // Replicas that keep up read from the newest block.
+        if self.blocks.back().is_some_and(|b| offset >= b.start) {
+            return self.blocks.len() - 1;
+        }
         match self.blocks.binary_search_by(|b| b.start.cmp(&offset)) {
             Ok(i) => i,
             Err(i) => i - 1,
