@@ -366,6 +366,18 @@ pub struct NodeParams {
     pub seed: u64,
 }
 
+/// What flushing a connection's output left.
+enum Flush {
+    /// Everything pending went out.
+    Done,
+    /// The socket took part of it; the rest waits for `Writable`.
+    Blocked,
+    /// Everything went out and the connection is marked to close after its reply.
+    Close,
+    /// The connection no longer exists.
+    Gone,
+}
+
 /// A simulated Redis server.
 pub struct Node {
     pub(crate) name: String,
@@ -815,32 +827,39 @@ impl Node {
                 break;
             }
             while let Some(id) = self.dirty.pop_first() {
-                let finished = self.flush_conn(now, id, tx);
-                if !finished && self.conns.contains_key(&id) {
-                    self.write_blocked.insert(id);
-                }
-                // After a reply flushed completely, a client marked to close is closed.
-                if finished && self.conns.get(&id).is_some_and(|c| c.close_after_reply && c.out.is_empty()) {
-                    self.close_conn(now, id);
+                match self.flush_conn(now, id, tx) {
+                    Flush::Done | Flush::Gone => {}
+                    Flush::Blocked => {
+                        self.write_blocked.insert(id);
+                    }
+                    // After a reply flushed completely, a client marked to close is closed.
+                    Flush::Close => self.close_conn(now, id),
                 }
             }
         }
     }
 
-    /// Writes one connection's output. Returns whether nothing is left to write for now.
-    fn flush_conn(&mut self, now: SimTime, id: ConnId, tx: &mut impl Transmit) -> bool {
-        let Some(c) = self.conns.get_mut(&id) else { return true };
+    /// Writes one connection's output.
+    fn flush_conn(&mut self, now: SimTime, id: ConnId, tx: &mut impl Transmit) -> Flush {
+        let Some(c) = self.conns.get_mut(&id) else { return Flush::Gone };
         if !c.out.is_empty() {
             let n = tx.send(id, &c.out);
             c.out.drain(..n);
             if !c.out.is_empty() {
-                return false;
+                return Flush::Blocked;
             }
         }
         if c.replica().is_some() {
-            return self.flush_replica(now, id, tx);
+            let close = c.close_after_reply;
+            let done = self.flush_replica(now, id, tx);
+            return match (done, close) {
+                (true, false) => Flush::Done,
+                _ if !self.conns.contains_key(&id) => Flush::Gone,
+                (true, true) => Flush::Close,
+                (false, _) => Flush::Blocked,
+            };
         }
-        true
+        if c.close_after_reply { Flush::Close } else { Flush::Done }
     }
 
     // ----- timers -----
