@@ -367,6 +367,22 @@ impl Decoder {
     /// Reads a `*<n>` or `$<n>` header line at `pos` and returns `n`.
     fn header_line(&mut self) -> Result<Option<i64>, ProtoError> {
         let rest = &self.buf[self.pos..];
+        // Fast path, for what a well-behaved peer sends on every line: up to 18 digits without a
+        // leading zero, then CR. It reads the number while looking for the CR; it gives exactly
+        // what the general path below gives, which handles everything else with Redis's rules.
+        let mut n: i64 = 0;
+        let mut i = 1;
+        while i < rest.len() && i <= 18 && rest[i].is_ascii_digit() {
+            n = n * 10 + i64::from(rest[i] - b'0');
+            i += 1;
+        }
+        if i > 1 && i < rest.len() && rest[i] == b'\r' && (rest[1] != b'0' || i == 2) {
+            if rest.len() < i + 2 {
+                return Ok(None);
+            }
+            self.pos += i + 2;
+            return Ok(Some(n));
+        }
         let Some(cr) = rest.iter().position(|&b| b == b'\r') else {
             if rest.len() > INLINE_MAX_BYTES {
                 let what = if rest[0] == b'*' { "too big mbulk count string" } else { "too big bulk count string" };
@@ -655,6 +671,33 @@ mod tests {
         assert_eq!(string2ll(b"9223372036854775808"), None);
         assert_eq!(string2ll(b"-9223372036854775808"), Some(i64::MIN));
         assert_eq!(string2ll(b"-9223372036854775809"), None);
+    }
+
+    #[test]
+    fn header_lines_read_exactly_like_string2ll() {
+        // The header fast path must agree with the general path on every input.
+        let counts = [
+            "0", "1", "3", "42", "100", "00", "007", "-0", "-1", "+5", " 5", "5 ", "", "1a", "123456789012345678",
+            "1234567890123456789", "9223372036854775807", "9223372036854775808", "99999999999999999999",
+        ];
+        for c in counts {
+            let mut d = Decoder::new();
+            d.feed(format!("${c}\r\nrest").as_bytes());
+            let got = d.header_line();
+            match string2ll(c.as_bytes()) {
+                Some(n) => {
+                    assert_eq!(got, Ok(Some(n)), "{c:?}");
+                    assert_eq!(d.pos, c.len() + 3, "{c:?}");
+                }
+                None => assert_eq!(got, Err(ProtoError::new("invalid bulk length")), "{c:?}"),
+            }
+            // Without its LF the line is not complete yet, whatever it holds.
+            let mut d = Decoder::new();
+            d.feed(format!("${c}\r").as_bytes());
+            if string2ll(c.as_bytes()).is_some() {
+                assert_eq!(d.header_line(), Ok(None), "{c:?} without LF");
+            }
+        }
     }
 
     #[test]
