@@ -75,7 +75,6 @@ impl Node {
         let first = backlog.master_repl_offset() + 1;
         let fed = backlog.feed(bytes, size);
         // Replicas that can be fed and hold no reference yet start at the first new byte.
-        let mut any = false;
         for (id, c) in self.conns.iter_mut() {
             if let Role::Replica(r) = &mut c.role {
                 if r.state != ReplicaState::WaitBgsaveStart && r.next.is_none() {
@@ -83,11 +82,9 @@ impl Node {
                 }
                 if r.state == ReplicaState::Online && !r.start_stream_on_ack {
                     self.dirty.insert(*id);
-                    any = true;
                 }
             }
         }
-        let _ = any;
         if fed.new_blocks > 0 {
             for id in self.replica_ids() {
                 self.check_output_buffer(now, id, true);
