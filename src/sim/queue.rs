@@ -191,7 +191,7 @@ impl<E> EventQueue<E> {
             self.occupied[slot / 64] &= !(1 << (slot % 64));
         }
         // The window moved: far events inside it join their buckets.
-        while self.far.peek().is_some_and(|e| e.bucket() - self.cur < RING) {
+        while self.far.peek().is_some_and(|e| e.bucket() < self.cur + RING) {
             let e = self.far.pop().expect("peeked");
             let b = e.bucket();
             if b == self.cur {
