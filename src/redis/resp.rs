@@ -590,6 +590,8 @@ mod tests {
         assert_eq!(enc(&["REPLCONF", "GETACK", "*"]).len(), 37);
         assert_eq!(enc(&["SELECT", "10"]).len(), 24);
         assert_eq!(command_len(&["SET", "k", "v"]), 27);
+        let long: Vec<String> = (0..12).map(|i| "x".repeat(i * 37)).collect();
+        assert_eq!(command_len(&long), enc(&long.iter().map(String::as_str).collect::<Vec<_>>()).len() as u64);
         assert_eq!(enc(&["SET", "k", "v"]), b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n");
     }
 
