@@ -366,6 +366,45 @@ pub struct NodeParams {
     pub seed: u64,
 }
 
+/// A set kept as a sorted deque: the same order as a `BTreeSet`, at a fraction of its cost for
+/// the pattern it serves. A master marks its replicas with output after every write, in
+/// connection order (each insert lands at the back), and flushes them in the same order (each
+/// pop comes from the front).
+#[derive(Debug)]
+pub(crate) struct SortedSet<T> {
+    items: VecDeque<T>,
+}
+
+impl<T> Default for SortedSet<T> {
+    fn default() -> Self {
+        SortedSet { items: VecDeque::new() }
+    }
+}
+
+impl<T: Ord + Copy> SortedSet<T> {
+    pub(crate) fn insert(&mut self, x: T) {
+        if self.items.back().is_none_or(|&b| b < x) {
+            self.items.push_back(x);
+        } else if let Err(i) = self.items.binary_search(&x) {
+            self.items.insert(i, x);
+        }
+    }
+
+    pub(crate) fn remove(&mut self, x: &T) {
+        if let Ok(i) = self.items.binary_search(x) {
+            self.items.remove(i);
+        }
+    }
+
+    pub(crate) fn pop_first(&mut self) -> Option<T> {
+        self.items.pop_front()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
 /// What flushing a connection's output left.
 enum Flush {
     /// Everything pending went out.
@@ -411,7 +450,7 @@ pub struct Node {
     pub(crate) next_conn: u64,
     pub(crate) next_client_id: u64,
     pub(crate) clients: BTreeMap<ClientId, Client>,
-    pub(crate) dirty: BTreeSet<ConnId>,
+    pub(crate) dirty: SortedSet<ConnId>,
     pub(crate) write_blocked: BTreeSet<ConnId>,
     pub(crate) getack_pending: bool,
 
@@ -480,7 +519,7 @@ impl Node {
             next_conn: 1,
             next_client_id: 3,
             clients: BTreeMap::new(),
-            dirty: BTreeSet::new(),
+            dirty: SortedSet::default(),
             write_blocked: BTreeSet::new(),
             getack_pending: false,
             cron_loops: 0,

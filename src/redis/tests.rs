@@ -838,3 +838,37 @@ fn diskless_load_with_swapdb_and_on_empty_db_ends_with_the_masters_data() {
         }
     }
 }
+
+#[test]
+fn the_dirty_set_keeps_a_btreesets_order() {
+    use super::node::SortedSet;
+    let mut rng = crate::sim::seed::SeedStream::derive(9, "sorted-set");
+    let mut set = SortedSet::default();
+    let mut reference = std::collections::BTreeSet::new();
+    for step in 0..20_000 {
+        match rng.below(10) {
+            // Mostly ascending inserts, as a master marks its replicas; some anywhere.
+            0..=3 => {
+                let x = reference.last().map_or(0, |&l| l + rng.below(3));
+                set.insert(x);
+                reference.insert(x);
+            }
+            4..=5 => {
+                let x = rng.below(200);
+                set.insert(x);
+                reference.insert(x);
+            }
+            6 => {
+                let x = rng.below(200);
+                set.remove(&x);
+                reference.remove(&x);
+            }
+            _ => assert_eq!(set.pop_first(), reference.pop_first(), "step {step}"),
+        }
+        assert_eq!(set.is_empty(), reference.is_empty());
+    }
+    while let Some(x) = reference.pop_first() {
+        assert_eq!(set.pop_first(), Some(x));
+    }
+    assert!(set.is_empty());
+}
