@@ -218,7 +218,9 @@ pub(crate) struct Conn {
     pub peer_ip: String,
     pub peer_port: u16,
     pub client_id: u64,
-    pub decoder: Decoder,
+    /// Boxed, so a replica can lift it out while it applies the stream (see `apply_stream`) by
+    /// moving a pointer rather than the whole decoder.
+    pub decoder: Box<Decoder>,
     pub out: Vec<u8>,
     pub db: usize,
     pub authenticated: bool,
@@ -452,6 +454,8 @@ pub struct Node {
     pub(crate) clients: BTreeMap<ClientId, Client>,
     pub(crate) dirty: SortedSet<ConnId>,
     pub(crate) write_blocked: BTreeSet<ConnId>,
+    /// An empty decoder that stands in for a connection's own while that one is lifted out.
+    pub(crate) spare_decoder: Option<Box<Decoder>>,
     pub(crate) getack_pending: bool,
 
     pub(crate) cron_loops: u64,
@@ -521,6 +525,7 @@ impl Node {
             clients: BTreeMap::new(),
             dirty: SortedSet::default(),
             write_blocked: BTreeSet::new(),
+            spare_decoder: None,
             getack_pending: false,
             cron_loops: 0,
             next_cron: now + phase,
@@ -669,7 +674,7 @@ impl Node {
         let client_id = self.next_client_id;
         self.next_client_id += 1;
         let authenticated = self.cfg.requirepass.is_none() || matches!(role, Role::Master);
-        let mut decoder = Decoder::new();
+        let mut decoder = Box::new(Decoder::new());
         decoder.authenticated = authenticated;
         self.conns.insert(
             id,

@@ -689,8 +689,9 @@ impl Node {
             return;
         }
         // The decoder is taken out so commands can run against the node while their arguments
-        // still point into its buffer: no copy per command.
-        let mut decoder = std::mem::take(&mut c.decoder);
+        // still point into its buffer: no copy per command. A spare stands in for it.
+        let spare = self.spare_decoder.take().unwrap_or_default();
+        let mut decoder = std::mem::replace(&mut c.decoder, spare);
         // Applied frames are contiguous in the decoder's buffer: forward them as one slice.
         let start = decoder.position();
         let mut applied_end = start;
@@ -755,7 +756,7 @@ impl Node {
             m.read_reploff = m.reploff + pending;
         }
         if let Some(c) = self.conns.get_mut(&id) {
-            c.decoder = decoder;
+            self.spare_decoder = Some(std::mem::replace(&mut c.decoder, decoder));
         }
         if let Some(e) = error {
             // A protocol error from the master: the link is dropped and not cached, so the next
