@@ -11,6 +11,7 @@
 //! in DBSIZE, in the digest and in the RDB's size, so a 20 GB dataset costs no memory.
 
 use foldhash::fast::FixedState;
+use hashbrown::hash_map::EntryRef;
 use hashbrown::HashMap;
 use smallvec::SmallVec;
 
@@ -92,31 +93,23 @@ impl Db {
 
     /// Sets `key` to `value`, reusing the existing allocation when the key exists.
     pub fn set(&mut self, key: &[u8], value: &[u8], expire_at_ms: Option<u64>) {
-        match self.map.get_mut(key) {
-            Some(e) => {
-                e.value.clear();
-                e.value.extend_from_slice(value);
-                e.expire_at_ms = expire_at_ms;
-            }
-            None => {
-                self.map.insert(Key::from_slice(key), Entry { value: value.to_vec(), expire_at_ms });
-            }
-        }
+        self.set_reporting_expired(key, value, expire_at_ms, 0);
     }
 
-    /// Sets `key` with one lookup and reports whether it held a value that expired at or before
-    /// `now_ms` (which the caller may need to propagate as a deletion).
+    /// Sets `key` with one hash and one probe, and reports whether it held a value that expired
+    /// at or before `now_ms` (which the caller may need to propagate as a deletion).
     pub fn set_reporting_expired(&mut self, key: &[u8], value: &[u8], expire_at_ms: Option<u64>, now_ms: u64) -> bool {
-        match self.map.get_mut(key) {
-            Some(e) => {
+        match self.map.entry_ref(key) {
+            EntryRef::Occupied(mut o) => {
+                let e = o.get_mut();
                 let expired = e.expire_at_ms.is_some_and(|t| t <= now_ms);
                 e.value.clear();
                 e.value.extend_from_slice(value);
                 e.expire_at_ms = expire_at_ms;
                 expired
             }
-            None => {
-                self.map.insert(Key::from_slice(key), Entry { value: value.to_vec(), expire_at_ms });
+            EntryRef::Vacant(v) => {
+                v.insert(Entry { value: value.to_vec(), expire_at_ms });
                 false
             }
         }
