@@ -622,18 +622,17 @@ impl Node {
     /// disk-based transfer completes, the replica goes online and its stream follows.
     fn flush_replica_rdb(&mut self, now: SimTime, id: ConnId, tx: &mut impl Transmit) -> bool {
         let pipe_read = self.child.as_ref().filter(|c| c.socket_target).map(|c| c.pipe_read);
-        let Some(send) = self.conns.get_mut(&id).and_then(|c| c.replica_mut()).and_then(|r| r.rdb.as_mut()) else { return true };
+        let Some(r) = self.conns.get_mut(&id).and_then(|c| c.replica_mut()) else { return true };
+        let Some(send) = r.rdb.as_mut() else { return true };
         let limit = if send.diskless { Some(pipe_read.unwrap_or(0)) } else { None };
         let (wrote, blocked) = write_rdb(send, limit, id, tx);
         let finished = send.sent >= send.total();
         let diskless = send.diskless;
+        if blocked && diskless {
+            r.last_partial_write = Some(now);
+        }
         self.stats.total_net_repl_output_bytes += wrote;
         if blocked {
-            if diskless {
-                if let Some(r) = self.conns.get_mut(&id).and_then(|c| c.replica_mut()) {
-                    r.last_partial_write = Some(now);
-                }
-            }
             return false;
         }
         if diskless || !finished {
