@@ -364,15 +364,22 @@ fn three_replicas_attaching_together_share_one_fork() {
     }
 }
 
-/// §11.9
-#[test]
-fn a_diskless_transfer_losing_all_replicas_kills_its_child() {
+/// §11.9's setup: a master holding `bulk_keys` synthetic keys streams one diskless RDB (at 1 MB/s)
+/// to two replicas; returns a second into the transfer.
+fn diskless_transfer_to_two_replicas(bulk_keys: u64) -> Pair {
     let mut t = Pair::new(3, |i| if i == 0 { cfg(&[("repl-diskless-sync-delay", "1"), ("repl-diskless-sync-max-replicas", "2"), ("replsim-rdb-save-rate", "1mb")]) } else { Config::default() });
-    t.nodes[0].keyspace.db_mut(0).bulk = Some(Bulk { count: 100_000, key_bytes: 16, value_bytes: 100 });
+    t.nodes[0].keyspace.db_mut(0).bulk = Some(Bulk { count: bulk_keys, key_bytes: 16, value_bytes: 100 });
     t.replicaof(1, 0);
     t.replicaof(2, 0);
     t.run_until_cond(secs(10), |t| t.nodes[0].bgsave_in_progress());
     t.run_for(secs(1));
+    t
+}
+
+/// §11.9
+#[test]
+fn a_diskless_transfer_losing_all_replicas_kills_its_child() {
+    let mut t = diskless_transfer_to_two_replicas(100_000);
     t.cmd(1, &["REPLICAOF", "NO", "ONE"]);
     t.run_for(ms(10));
     assert!(t.nodes[0].bgsave_in_progress(), "one replica is still fed");
@@ -385,12 +392,7 @@ fn a_diskless_transfer_losing_all_replicas_kills_its_child() {
 /// §11.9, the survivors' side.
 #[test]
 fn a_diskless_transfer_reports_the_replicas_still_up() {
-    let mut t = Pair::new(3, |i| if i == 0 { cfg(&[("repl-diskless-sync-delay", "1"), ("repl-diskless-sync-max-replicas", "2"), ("replsim-rdb-save-rate", "1mb")]) } else { Config::default() });
-    t.nodes[0].keyspace.db_mut(0).bulk = Some(Bulk { count: 50_000, key_bytes: 16, value_bytes: 100 });
-    t.replicaof(1, 0);
-    t.replicaof(2, 0);
-    t.run_until_cond(secs(10), |t| t.nodes[0].bgsave_in_progress());
-    t.run_for(secs(1));
+    let mut t = diskless_transfer_to_two_replicas(50_000);
     t.cmd(1, &["REPLICAOF", "NO", "ONE"]);
     t.wait_for_sync(2);
     assert!(t.logged(0, "Diskless rdb transfer, done reading from pipe, 1 replicas still up."), "{}", t.dump_logs());
