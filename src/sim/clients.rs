@@ -191,9 +191,9 @@ impl World {
             let (r_key, r_invoke, r_counts) = (r.key as usize, r.invoke_ns, r.is_set || r.is_del);
             // SETs and DELs of `key:<n>` decide what a read of it should see.
             if acked && r_counts {
-                let newer = self.latest_acked[r_key].is_none_or(|cur| self.rec.writes[cur as usize].invoke_ns < r_invoke);
+                let newer = self.latest_acked[r_key].is_none_or(|(_, cur_invoke)| cur_invoke < r_invoke);
                 if newer {
-                    self.latest_acked[r_key] = Some(wr);
+                    self.latest_acked[r_key] = Some((wr, r_invoke));
                 }
             }
             if acked && wait.is_some() {
@@ -221,7 +221,7 @@ impl World {
     /// A read of `key` invoked at `invoke` returned the value of write `id`. It is stale if a
     /// later SET of that key had been acknowledged before the read was issued.
     fn measure_staleness(&mut self, w: usize, key: u32, id: Option<u64>, invoke: SimTime) {
-        let Some(latest) = self.latest_acked.get(key as usize).copied().flatten() else { return };
+        let Some((latest, _)) = self.latest_acked.get(key as usize).copied().flatten() else { return };
         if let Some(ns) = super::observe::read_staleness(&self.rec.writes, latest as usize, id, invoke.as_nanos()) {
             let c = &mut self.rec.counters[w];
             c.stale_reads += 1;

@@ -112,8 +112,9 @@ pub struct World {
     /// Blocked (WAIT) operations by client.
     pub(crate) blocked: HashMap<ClientId, u32, FxBuildHasher>,
     pub(crate) next_client: u64,
-    /// Per key: the latest acknowledged SET (index into `writes`).
-    pub(crate) latest_acked: Vec<Option<u32>>,
+    /// Per key: the latest acknowledged SET or DEL (index into `writes`) and its invoke time,
+    /// kept here so comparing a new acknowledgement does not reach back into the history.
+    pub(crate) latest_acked: Vec<Option<(u32, u64)>>,
     /// Active partitions: (fault index, name, blocked pairs).
     pub(crate) partitions: Vec<ActivePartition>,
     pub(crate) current_master: Option<usize>,
