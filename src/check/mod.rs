@@ -160,7 +160,7 @@ fn convergence(out: &RunOutput) -> Convergence {
             link_up: n.repl_state() == crate::redis::ReplState::Connected,
             // A replica holding nothing of the stream yet is behind by all of it (as in the charts).
             offset_behind_bytes: master.map(|mn| mn.master_repl_offset().saturating_sub(n.slave_repl_offset().unwrap_or(0))),
-            digest_equal: master.is_some_and(|mn| mn.digest() == n.digest()),
+            digest_equal: master.is_some() && m.and_then(|m| out.digest(m)) == out.digest(i),
         });
     }
     let converged = replicas.iter().all(|r| r.link_up && r.digest_equal && r.offset_behind_bytes == Some(0));

@@ -11,6 +11,7 @@
 //! in DBSIZE, in the digest and in the RDB's size, so a 20 GB dataset costs no memory.
 
 use foldhash::fast::FixedState;
+use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 use hashbrown::hash_map::EntryRef;
 use hashbrown::HashMap;
 use smallvec::SmallVec;
@@ -195,25 +196,23 @@ impl Keyspace {
     /// An order-independent digest of the whole dataset: the XOR of a hash of every
     /// `(db, key, value, expiry)`, like `DEBUG DIGEST`. Two nodes with equal data have equal
     /// digests whatever order their keys were written in. An empty dataset digests to 0.
+    ///
+    /// Each entry hashes as XXH3 of the value, seeded with XXH3 of the key (seeded with the
+    /// database number) XOR the expiry (`u64::MAX` for none). XXH3 hashes the length with the
+    /// bytes, so no two different entries share an input.
     pub fn digest(&self) -> u64 {
         let mut d = 0u64;
         for (i, db) in self.dbs.iter().enumerate() {
             for (k, e) in &db.map {
-                let mut h = Fnv::new();
-                h.write(&(i as u64).to_le_bytes());
-                h.write(&(k.len() as u64).to_le_bytes());
-                h.write(k);
-                h.write(&e.value);
-                h.write(&e.expire_at_ms.unwrap_or(u64::MAX).to_le_bytes());
-                d ^= mix(h.0);
+                let key = xxh3_64_with_seed(k, i as u64);
+                d ^= xxh3_64_with_seed(&e.value, key ^ e.expire_at_ms.unwrap_or(u64::MAX));
             }
             if let Some(b) = db.bulk {
-                let mut h = Fnv::new();
-                h.write(b"bulk");
+                let mut bytes = b"bulk".to_vec();
                 for v in [i as u64, b.count, u64::from(b.key_bytes), u64::from(b.value_bytes)] {
-                    h.write(&v.to_le_bytes());
+                    bytes.extend_from_slice(&v.to_le_bytes());
                 }
-                d ^= mix(h.0);
+                d ^= xxh3_64(&bytes);
             }
         }
         d
@@ -223,27 +222,6 @@ impl Keyspace {
     pub fn memory_bytes(&self) -> u64 {
         self.dbs.iter().map(|db| db.materialised_bytes() + db.materialised_len() * 64 + db.bulk.map_or(0, |b| b.memory_bytes())).sum()
     }
-}
-
-struct Fnv(u64);
-
-impl Fnv {
-    fn new() -> Fnv {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 ^= u64::from(b);
-            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-}
-
-/// A finaliser (splitmix64) so that XOR-combining hashes does not cancel structure.
-fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 #[cfg(test)]

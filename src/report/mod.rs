@@ -84,7 +84,7 @@ fn base_report(out: &RunOutput, checks: &Checks) -> Value {
                     },
                     "milestones": milestones,
                     "first_sync_s": first_sync_s,
-                    "dataset": { "keys": n.dbsize(), "digest": format!("{:016x}", n.digest()) },
+                    "dataset": { "keys": n.dbsize(), "digest": format!("{:016x}", out.digest(i).unwrap_or_default()) },
                     "max_lag_bytes": max_lag,
                 })
             }

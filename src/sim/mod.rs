@@ -155,6 +155,16 @@ pub struct RunOutput {
     pub events: u64,
     pub sim_time: SimTime,
     pub stop: Stop,
+    /// Each node's dataset digest, computed once on first use (the checkers and the report
+    /// both compare them, and hashing every key of every node is not free).
+    digests: std::cell::OnceCell<Vec<Option<u64>>>,
+}
+
+impl RunOutput {
+    /// Node `i`'s dataset digest, or `None` while it is down.
+    pub fn digest(&self, i: usize) -> Option<u64> {
+        self.digests.get_or_init(|| (0..self.world.node_count()).map(|n| self.world.node(n).map(crate::redis::Node::digest)).collect())[i]
+    }
 }
 
 /// Runs `scenario` under `seed` to its duration (or `max_events`). `progress` is called between
@@ -189,7 +199,7 @@ pub fn run(
     }
     // The final state is sampled at the end, whatever the sampling interval.
     w.sample(engine.now());
-    RunOutput { trace_hash: engine.trace.hash(), events: engine.events(), sim_time: engine.now(), stop, world: w, seed }
+    RunOutput { trace_hash: engine.trace.hash(), events: engine.events(), sim_time: engine.now(), stop, world: w, seed, digests: std::cell::OnceCell::new() }
 }
 
 #[cfg(test)]
