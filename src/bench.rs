@@ -9,6 +9,11 @@
 //! - [`baseline_pingpong`]: the same traffic shape as a plain `BinaryHeap` loop with no network
 //!   model: pop, draw the next delay from the same kind of stream, push. It is the floor the
 //!   engine is compared against.
+//! - [`e2e_run`]: a whole scenario (master, replicas, workload) through the simulator.
+//! - [`keyspace_floor`]: only the dataset writes of the same end-to-end case, every SET applied
+//!   to every node's keyspace, with no parsing, network, engine or backlog. It is the floor any
+//!   simulator that keeps a real dataset per node pays, and the end-to-end cases are compared
+//!   against it.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -138,6 +143,34 @@ pub fn e2e_run(replicas: usize, rate: u64, seconds: u64) -> Done {
     Done { events: out.events, sim_time: out.sim_time, trace_hash: out.trace_hash }
 }
 
+/// The dataset writes of [`e2e_run`]'s case alone: the workload's SETs (same key choice, same
+/// 100-byte values, from 2 s to the end) applied to the keyspaces of the master and its
+/// `replicas`, one node after another, as the replication stream reaches them.
+pub fn keyspace_floor(replicas: usize, rate: u64, seconds: u64) -> Done {
+    let sc = e2e_scenario(replicas, rate, seconds);
+    let spec = sc.workloads[0].clone();
+    let mut w = crate::workload::Workload::new(spec.clone(), 1, 0);
+    let mut nodes: Vec<crate::redis::keyspace::Keyspace> = (0..=replicas).map(|_| crate::redis::keyspace::Keyspace::new(16)).collect();
+    let mut value = Vec::with_capacity(spec.value_size as usize);
+    let mut sets = 0u64;
+    let mut hash = 0u64;
+    let end = SimTime::ZERO + SimDuration::from_secs(seconds);
+    while let Some(t) = w.next_time() {
+        if t >= end {
+            break;
+        }
+        let op = w.op(sets);
+        let key = crate::workload::key_name(u64::from(op.key));
+        crate::workload::write_set_value(&mut value, op.id, spec.value_size as usize);
+        for ks in &mut nodes {
+            ks.db_mut(0).set(&key, &value, None);
+        }
+        hash = (hash ^ u64::from(op.key)).wrapping_mul(0x0000_0100_0000_01b3);
+        sets += 1;
+    }
+    Done { events: sets, sim_time: end, trace_hash: hash }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,6 +182,15 @@ mod tests {
         assert_eq!(a, engine_pingpong(p));
         assert_eq!(a.events, 20_000);
         assert_ne!(a.trace_hash, engine_pingpong(PingPong { seed: 2, ..p }).trace_hash);
+    }
+
+    #[test]
+    fn the_keyspace_floor_applies_every_set_to_every_node() {
+        // 1,000 SET/s from 2 s to 5 s.
+        let d = keyspace_floor(3, 1000, 5);
+        assert_eq!(d.events, 3000);
+        assert_eq!(d.sim_time, SimTime::ZERO + SimDuration::from_secs(5));
+        assert_eq!(d, keyspace_floor(3, 1000, 5));
     }
 
     #[test]

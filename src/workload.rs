@@ -74,7 +74,7 @@ pub fn set_value(id: u64, size: usize) -> Vec<u8> {
     v
 }
 
-fn write_set_value(v: &mut Vec<u8>, id: u64, size: usize) {
+pub(crate) fn write_set_value(v: &mut Vec<u8>, id: u64, size: usize) {
     v.clear();
     v.push(b'w');
     push_u64(v, id);
