@@ -285,6 +285,37 @@ fn caption<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, text: &str) -> Res
     root.titled(text, (FONT, 26).into_font()).map_err(err)
 }
 
+/// A sync milestone drawn on the lag chart: when, whose (index among the charted replicas),
+/// which kind (0 started, 1 finished, 2 partial resync, 3 aborted), and its stacking level.
+struct SyncMark {
+    t: f64,
+    replica: usize,
+    kind: usize,
+    level: usize,
+}
+
+/// The lag chart's sync markers. A marker takes the lowest level (up to 5) not taken by an
+/// earlier marker of its row (starts, or the rest) within 0.8% of the time axis, so simultaneous
+/// syncs of several replicas all show.
+fn sync_marks(d: &Data, replicas: &[&NodeSeries]) -> Vec<SyncMark> {
+    let near = d.x_max() * 0.008;
+    let mut marks: Vec<SyncMark> = Vec::new();
+    for (t, node, what) in &d.milestones {
+        let Some(replica) = replicas.iter().position(|n| n.name == *node) else { continue };
+        let kind = match what.as_str() {
+            "full_sync_started" => 0,
+            "full_sync_finished" => 1,
+            "partial_sync" => 2,
+            "full_sync_aborted" => 3,
+            _ => continue,
+        };
+        let taken: Vec<usize> = marks.iter().filter(|m| (m.kind == 0) == (kind == 0) && (m.t - t).abs() < near).map(|m| m.level).collect();
+        let level = (0..5).find(|l| !taken.contains(l)).unwrap_or(5);
+        marks.push(SyncMark { t: *t, replica, kind, level });
+    }
+    marks
+}
+
 fn lag_chart<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &Data) -> Result<(), String> {
     let body = caption(root, &format!("{}: replication lag", d.title))?;
     let (top, bottom) = body.split_vertically((HEIGHT - 40) / 2);
@@ -306,20 +337,17 @@ fn lag_chart<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &Data) -> Res
             }
         }
         // Sync markers on two rows near the bottom of the panel, coloured by replica: starts on the
-        // upper row, so that a sync that finishes quickly does not hide its start.
-        let (row, start_row) = (y_max * 0.04, y_max * 0.11);
+        // upper row, so that a sync that finishes quickly does not hide its start. Markers of
+        // different replicas at about the same time stack upwards instead of hiding each other.
+        let marks = sync_marks(d, &replicas);
+        let step = y_max * 0.045;
+        let end_levels = marks.iter().filter(|m| m.kind != 0).map(|m| m.level).max().unwrap_or(0);
+        let (row, start_row) = (y_max * 0.04, y_max * 0.04 + step * (end_levels + 1) as f64 + y_max * 0.025);
         let mut legend_done = [false; 4];
-        for (t, node, what) in &d.milestones {
-            let Some(i) = replicas.iter().position(|n| n.name == *node) else { continue };
-            let c = color(i);
-            let (kind, style) = match what.as_str() {
-                "full_sync_started" => (0, c.filled()),
-                "full_sync_finished" => (1, c.filled()),
-                "partial_sync" => (2, c.filled()),
-                "full_sync_aborted" => (3, RGBColor(200, 0, 0).filled()),
-                _ => continue,
-            };
-            let p = (*t, if kind == 0 { start_row } else { row });
+        for m in &marks {
+            let (kind, c) = (m.kind, color(m.replica));
+            let style = if kind == 3 { RGBColor(200, 0, 0).filled() } else { c.filled() };
+            let p = (m.t, if kind == 0 { start_row } else { row } + step * m.level as f64);
             let s = match kind {
                 0 => chart.draw_series(std::iter::once(TriangleMarker::new(p, 9, style))).map_err(err)?,
                 1 => chart.draw_series(std::iter::once(Cross::new(p, 8, c.stroke_width(3)))).map_err(err)?,
@@ -498,6 +526,26 @@ mod tests {
         assert!(backlog.iter().any(|t| t == "r (on m)"), "the replica's output buffer is drawn: {backlog:?}");
         let avail = texts(&charts[2].svg);
         assert!(avail.iter().any(|t| t == "accepted") && avail.iter().any(|t| t == "writes per second"), "{avail:?}");
+    }
+
+    #[test]
+    fn simultaneous_syncs_of_several_replicas_stack_instead_of_hiding() {
+        let sc = crate::scenario::parse(
+            "t.toml",
+            "name = \"t\"\nduration = \"20s\"\n[[node]]\nname = \"m\"\n[[node]]\nname = \"a\"\nreplicaof = \"m\"\n[[node]]\nname = \"b\"\nreplicaof = \"m\"\n",
+        )
+        .unwrap();
+        let d = Data::from_report(&crate::report::build(&crate::sim::run(sc, 1, u64::MAX, None, &mut |_, _| {}))).unwrap();
+        let replicas: Vec<&NodeSeries> = d.nodes.iter().filter(|n| n.name != "m").collect();
+        let marks = sync_marks(&d, &replicas);
+        for kind in [0, 1] {
+            let of_kind: Vec<&SyncMark> = marks.iter().filter(|m| m.kind == kind).collect();
+            assert_eq!(of_kind.len(), 2, "both replicas full-sync once (kind {kind})");
+            assert!((of_kind[0].t - of_kind[1].t).abs() < 0.01, "at the same time");
+            let mut levels: Vec<usize> = of_kind.iter().map(|m| m.level).collect();
+            levels.sort();
+            assert_eq!(levels, [0, 1], "one above the other (kind {kind})");
+        }
     }
 
     #[test]
