@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use replsim::bench::{baseline_pingpong, engine_pingpong, PingPong};
 use replsim::scenario::{self, Scenario};
 use replsim::sim::trace::{TraceRecord, TraceSink};
@@ -71,6 +71,10 @@ enum Command {
         /// No progress bar.
         #[arg(long, short)]
         quiet: bool,
+        /// Scenarios run at once, each on its own thread; defaults to the number of CPUs. Results
+        /// are printed in file order and do not depend on it.
+        #[arg(long, short, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+        jobs: Option<u16>,
     },
     /// Redraw the charts (PNG and SVG) of a saved report.json, without rerunning.
     Chart {
@@ -137,7 +141,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run { file, seed, json, out, set, max_events, quiet } => run_cmd(&file, seed, json, out.as_deref(), &set, max_events, quiet),
-        Command::Check { files, reports, quiet } => check_cmd(&files, reports.as_deref(), quiet),
+        Command::Check { files, reports, quiet, jobs } => check_cmd(&files, reports.as_deref(), quiet, jobs),
         Command::Chart { report, out } => chart_cmd(&report, &out),
         Command::Bench { json, events, connections, e2e_seconds, e2e_100_seconds } => bench(json, events, connections, e2e_seconds, e2e_100_seconds),
     };
@@ -165,6 +169,8 @@ fn load(file: &Path, set: &[String]) -> Result<Scenario> {
 /// terminal.
 struct Progress {
     bar: Option<ProgressBar>,
+    /// Where the bar is drawn when several runs show bars at once.
+    multi: Option<MultiProgress>,
     started: Instant,
     enabled: bool,
     total_ms: u64,
@@ -172,8 +178,8 @@ struct Progress {
 }
 
 impl Progress {
-    fn new(quiet: bool, total: SimTime, label: &str) -> Progress {
-        Progress { bar: None, started: Instant::now(), enabled: !quiet && std::io::stderr().is_terminal(), total_ms: total.as_millis().max(1), label: label.to_string() }
+    fn new(quiet: bool, total: SimTime, label: &str, multi: Option<MultiProgress>) -> Progress {
+        Progress { bar: None, multi, started: Instant::now(), enabled: !quiet && std::io::stderr().is_terminal(), total_ms: total.as_millis().max(1), label: label.to_string() }
     }
 
     fn update(&mut self, t: SimTime, events: u64) {
@@ -188,7 +194,14 @@ impl Progress {
             let b = ProgressBar::new(self.total_ms);
             b.set_style(ProgressStyle::with_template("{prefix} [{bar:30}] {msg} eta {eta}").expect("static template").progress_chars("=> "));
             b.set_prefix(self.label.clone());
-            b
+            // Start the rate estimate here: otherwise the jump from 0 to the first position
+            // reads as one instant's progress and the ETA sits near zero.
+            b.set_position(t.as_millis());
+            b.reset_eta();
+            match &self.multi {
+                Some(m) => m.add(b),
+                None => b,
+            }
         });
         bar.set_position(t.as_millis());
         let rate = events as f64 / elapsed.as_secs_f64().max(1e-9);
@@ -212,8 +225,8 @@ impl TraceSink for FileSink {
     }
 }
 
-fn simulate(sc: Scenario, seed: u64, max_events: u64, sink: Option<Box<dyn TraceSink>>, quiet: bool, label: &str) -> RunOutput {
-    let mut progress = Progress::new(quiet, SimTime::ZERO + sc.duration, label);
+fn simulate(sc: Scenario, seed: u64, max_events: u64, sink: Option<Box<dyn TraceSink>>, quiet: bool, label: &str, multi: Option<MultiProgress>) -> RunOutput {
+    let mut progress = Progress::new(quiet, SimTime::ZERO + sc.duration, label, multi);
     let out = sim::run(sc, seed, max_events, sink, &mut |t, ev| progress.update(t, ev));
     progress.finish();
     out
@@ -238,7 +251,7 @@ fn run_cmd(file: &Path, seed: Option<u64>, json: bool, out: Option<&Path>, set: 
         None => None,
     };
     let name = sc.name.clone();
-    let output = simulate(sc, seed, max_events.unwrap_or(u64::MAX), sink, quiet, &name);
+    let output = simulate(sc, seed, max_events.unwrap_or(u64::MAX), sink, quiet, &name, None);
     let report = replsim::report::build(&output);
     if let (Some(dir), Some(tmp)) = (out, &staging) {
         fs::write(tmp.join("report.json"), serde_json::to_string_pretty(&report)? + "\n")?;
@@ -290,38 +303,80 @@ fn chart_cmd(report: &Path, out: &Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn check_cmd(files: &[PathBuf], reports: Option<&Path>, quiet: bool) -> Result<ExitCode> {
+fn check_cmd(files: &[PathBuf], reports: Option<&Path>, quiet: bool, jobs: Option<u16>) -> Result<ExitCode> {
     // Parse everything first: a bad file fails the whole check before any run.
     let scenarios: Vec<(PathBuf, Scenario)> = files.iter().map(|f| load(f, &[]).map(|s| (f.clone(), s))).collect::<Result<_>>()?;
-    let mut failed = 0;
     let total = scenarios.len();
-    for (k, (file, sc)) in scenarios.into_iter().enumerate() {
-        let seed = sc.seed;
-        let label = format!("[{}/{}] {}", k + 1, total, sc.name);
-        let out = simulate(sc, seed, u64::MAX, None, quiet, &label);
-        let report = replsim::report::build(&out);
-        if let Some(root) = reports {
-            let dir = root.join(&out.world.scenario.name);
-            fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            fs::write(dir.join("summary.txt"), replsim::report::summary::render(&report))?;
-            for c in replsim::report::chart::charts(&report).map_err(|e| anyhow::anyhow!("drawing charts: {e}"))? {
-                fs::write(dir.join(format!("{}.png", c.name)), &c.png)?;
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let workers = jobs.map_or(cpus, usize::from).clamp(1, total.max(1));
+    let multi = MultiProgress::new();
+    let queue = std::sync::Mutex::new(scenarios.into_iter().enumerate());
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, Result<Checked>)>();
+    let mut failed = 0;
+    std::thread::scope(|s| -> Result<()> {
+        for _ in 0..workers {
+            let (queue, tx, multi) = (&queue, tx.clone(), multi.clone());
+            s.spawn(move || loop {
+                let Some((k, (file, sc))) = queue.lock().expect("no worker panics holding the queue").next() else { break };
+                let label = format!("[{}/{}] {}", k + 1, total, sc.name);
+                let res = check_one(&file, sc, reports, quiet, &label, multi.clone());
+                if tx.send((k, res)).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        // Print in file order, each as soon as it and every file before it are done.
+        let mut done: Vec<Option<Result<Checked>>> = (0..total).map(|_| None).collect();
+        let mut next = 0;
+        for (k, res) in rx {
+            done[k] = Some(res);
+            while let Some(res) = done.get_mut(next).and_then(Option::take) {
+                let c = res?;
+                multi.suspend(|| {
+                    say!("{} {}", if c.ok { "ok  " } else { "FAIL" }, files[next].display());
+                    for line in &c.lines {
+                        say!("       {line}");
+                    }
+                });
+                failed += usize::from(!c.ok);
+                next += 1;
             }
         }
-        let ok = report["ok"].as_bool().unwrap_or(false);
-        say!("{} {}", if ok { "ok  " } else { "FAIL" }, file.display());
-        if !ok {
-            failed += 1;
-            for e in report["expectations"].as_array().into_iter().flatten().filter(|e| e["ok"] == false) {
-                say!("       expected {}, actual {}  ({}:{})", e["expect"].as_str().unwrap_or("?"), e["actual"], file.display(), e["line"]);
-            }
-            for v in report["violations"].as_array().into_iter().flatten().filter(|v| v["expected"] == false) {
-                say!("       unexpected violation: {}", v["message"].as_str().unwrap_or("?"));
-            }
-        }
-    }
+        Ok(())
+    })?;
     say!("{} passed, {} failed", total - failed, failed);
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// One scenario's verdict for `check`: whether it held, and what to say about each failure.
+struct Checked {
+    ok: bool,
+    lines: Vec<String>,
+}
+
+/// Runs one scenario for `check`, writes its reports if asked, and returns its verdict.
+fn check_one(file: &Path, sc: Scenario, reports: Option<&Path>, quiet: bool, label: &str, multi: MultiProgress) -> Result<Checked> {
+    let seed = sc.seed;
+    let out = simulate(sc, seed, u64::MAX, None, quiet, label, Some(multi));
+    let report = replsim::report::build(&out);
+    if let Some(root) = reports {
+        let dir = root.join(&out.world.scenario.name);
+        fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        fs::write(dir.join("summary.txt"), replsim::report::summary::render(&report))?;
+        for c in replsim::report::chart::charts(&report).map_err(|e| anyhow::anyhow!("drawing charts: {e}"))? {
+            fs::write(dir.join(format!("{}.png", c.name)), &c.png)?;
+        }
+    }
+    let ok = report["ok"].as_bool().unwrap_or(false);
+    let mut lines = Vec::new();
+    for e in report["expectations"].as_array().into_iter().flatten().filter(|e| e["ok"] == false) {
+        lines.push(format!("expected {}, actual {}  ({}:{})", e["expect"].as_str().unwrap_or("?"), e["actual"], file.display(), e["line"]));
+    }
+    for v in report["violations"].as_array().into_iter().flatten().filter(|v| v["expected"] == false) {
+        lines.push(format!("unexpected violation: {}", v["message"].as_str().unwrap_or("?")));
+    }
+    Ok(Checked { ok, lines })
 }
 
 /// Runs `a` and `b` alternately, `reps` times each, and returns each one's best events per wall
