@@ -306,6 +306,9 @@ fn chart_cmd(report: &Path, out: &Path) -> Result<ExitCode> {
 fn check_cmd(files: &[PathBuf], reports: Option<&Path>, quiet: bool, jobs: Option<u16>) -> Result<ExitCode> {
     // Parse everything first: a bad file fails the whole check before any run.
     let scenarios: Vec<(PathBuf, Scenario)> = files.iter().map(|f| load(f, &[]).map(|s| (f.clone(), s))).collect::<Result<_>>()?;
+    if let Some(root) = reports {
+        fs::create_dir_all(root).map_err(|e| BadInput(format!("{}: {e}", root.display())))?;
+    }
     let total = scenarios.len();
     let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let workers = jobs.map_or(cpus, usize::from).clamp(1, total.max(1));
@@ -362,7 +365,7 @@ fn check_one(file: &Path, sc: Scenario, reports: Option<&Path>, quiet: bool, lab
     let report = replsim::report::build(&out);
     if let Some(root) = reports {
         let dir = root.join(&out.world.scenario.name);
-        fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        fs::create_dir_all(&dir).map_err(|e| BadInput(format!("{}: {e}", dir.display())))?;
         fs::write(dir.join("summary.txt"), replsim::report::summary::render(&report))?;
         for c in replsim::report::chart::charts(&report).map_err(|e| anyhow::anyhow!("drawing charts: {e}"))? {
             fs::write(dir.join(format!("{}.png", c.name)), &c.png)?;
