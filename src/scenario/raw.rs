@@ -16,6 +16,16 @@ use crate::redis::config::Config;
 use crate::redis::keyspace::{rdb_len_bytes, Bulk};
 use crate::time::SimDuration;
 
+/// Materialised keys per node dataset or workload key space: each costs memory on every node.
+const MAX_KEYS: u64 = 10_000_000;
+/// Materialised initial data per node (keys times value size).
+const MAX_MATERIALISED: u64 = 2 << 30;
+/// Redis's `proto-max-bulk-len` default: the largest key or value.
+const MAX_BULK_LEN: u64 = 512 << 20;
+/// The largest synthetic dataset, in RDB bytes (1 PB): far beyond any real instance, and far
+/// from overflowing the byte arithmetic of a transfer.
+const MAX_BULK_BYTES: u64 = 1 << 50;
+
 type Map = BTreeMap<Spanned<String>, Spanned<Value>>;
 
 #[derive(Deserialize)]
@@ -171,6 +181,24 @@ impl Ctx<'_> {
             return Err(self.at(v, format!("{what} must be at least {min}, found {n}")));
         }
         Ok(n as u64)
+    }
+
+    /// A count within `min..=max` (the upper bound keeps memory and arithmetic in range).
+    fn count_in(&self, v: &Spanned<i64>, what: &str, min: i64, max: i64) -> Result<u64, ScenarioError> {
+        let n = *v.get_ref();
+        if !(min..=max).contains(&n) {
+            return Err(self.at(v, format!("{what} must be between {min} and {max}, found {n}")));
+        }
+        Ok(n as u64)
+    }
+
+    /// A size of at most `max` bytes.
+    fn size_at_most(&self, v: &Spanned<Value>, what: &str, max: u64, max_text: &str) -> Result<u64, ScenarioError> {
+        let n = self.size(v, what)?;
+        if n > max {
+            return Err(self.at(v, format!("{what} must be at most {max_text}, found {n} bytes")));
+        }
+        Ok(n)
     }
 
     fn node(&self, v: &Spanned<String>) -> Result<usize, ScenarioError> {
@@ -395,25 +423,37 @@ fn link_params(
 
 fn data_spec(ctx: &Ctx, d: &RawData) -> Result<DataSpec, ScenarioError> {
     let value_size = match &d.value_size {
-        Some(v) => ctx.size(v, "value_size")? as u32,
+        Some(v) => ctx.size_at_most(v, "value_size", MAX_BULK_LEN, "512mb")? as u32,
         None => 100,
     };
     let keys = match &d.keys {
-        Some(v) => ctx.count(v, "keys", 0)?,
+        Some(v) => {
+            let n = ctx.count_in(v, "keys", 0, MAX_KEYS as i64)?;
+            if n * u64::from(value_size) > MAX_MATERIALISED {
+                return Err(ctx.at(v, format!("{n} keys of {value_size} bytes would hold more than 2gb on every node; describe a dataset this big with bulk_keys or bulk_size, which cost no memory")));
+            }
+            n
+        }
         None => 0,
     };
     let key_bytes = match &d.bulk_key_size {
-        Some(v) => ctx.size(v, "bulk_key_size")?.max(16) as u32,
+        Some(v) => ctx.size_at_most(v, "bulk_key_size", MAX_BULK_LEN, "512mb")?.max(16) as u32,
         None => 16,
     };
     let value_bytes = match &d.bulk_value_size {
-        Some(v) => ctx.size(v, "bulk_value_size")? as u32,
+        Some(v) => ctx.size_at_most(v, "bulk_value_size", MAX_BULK_LEN, "512mb")? as u32,
         None => 1000,
     };
     let bulk = match (&d.bulk_keys, &d.bulk_size) {
-        (Some(k), None) => Some(Bulk { count: ctx.count(k, "bulk_keys", 0)?, key_bytes, value_bytes }),
+        (Some(k), None) => {
+            let b = Bulk { count: ctx.count(k, "bulk_keys", 0)?, key_bytes, value_bytes };
+            if b.count.checked_mul(b.entry_rdb_bytes()).is_none_or(|n| n > MAX_BULK_BYTES) {
+                return Err(ctx.at(k, format!("{} keys of {key_bytes}-byte names and {value_bytes}-byte values make more than 1048576gb (1 PB)", b.count)));
+            }
+            Some(b)
+        }
         (None, Some(s)) => {
-            let total = ctx.size(s, "bulk_size")?;
+            let total = ctx.size_at_most(s, "bulk_size", MAX_BULK_BYTES, "1048576gb (1 PB)")?;
             let per = 1 + rdb_len_bytes(u64::from(key_bytes)) + u64::from(key_bytes) + rdb_len_bytes(u64::from(value_bytes)) + u64::from(value_bytes);
             Some(Bulk { count: total / per, key_bytes, value_bytes })
         }
@@ -425,7 +465,7 @@ fn data_spec(ctx: &Ctx, d: &RawData) -> Result<DataSpec, ScenarioError> {
 
 fn workload(ctx: &Ctx, w: &RawWorkload, i: usize, duration: SimDuration) -> Result<WorkloadSpec, ScenarioError> {
     let target = if w.target.get_ref() == "@master" { Target::CurrentMaster } else { Target::Node(ctx.node(&w.target)?) };
-    let rate_per_sec = ctx.count(&w.rate, "rate", 1)?;
+    let rate_per_sec = ctx.count_in(&w.rate, "rate", 1, 10_000_000)?;
     let start = match &w.start {
         Some(v) => ctx.duration(v, "start")?,
         None => SimDuration::ZERO,
@@ -448,7 +488,7 @@ fn workload(ctx: &Ctx, w: &RawWorkload, i: usize, duration: SimDuration) -> Resu
         None => mix.set = 1,
         Some(m) => {
             for (op, weight) in m.get_ref() {
-                let n = ctx.count(weight, &format!("mix.{op}"), 0)? as u32;
+                let n = ctx.count_in(weight, &format!("mix.{op}"), 0, 1_000_000)? as u32;
                 match op.as_str() {
                     "set" => mix.set = n,
                     "get" => mix.get = n,
@@ -464,7 +504,7 @@ fn workload(ctx: &Ctx, w: &RawWorkload, i: usize, duration: SimDuration) -> Resu
         }
     }
     let keys = match &w.keys {
-        Some(v) => ctx.count(v, "keys", 1)?,
+        Some(v) => ctx.count_in(v, "keys", 1, MAX_KEYS as i64)?,
         None => 1000,
     };
     let distribution = match &w.distribution {
@@ -481,12 +521,15 @@ fn workload(ctx: &Ctx, w: &RawWorkload, i: usize, duration: SimDuration) -> Resu
             if !(1..=(64 << 20)).contains(&s) {
                 return Err(ctx.at(v, "value_size must be between 1 byte and 64mb"));
             }
+            if keys * s > MAX_MATERIALISED {
+                return Err(ctx.at(v, format!("{keys} keys of {s} bytes could hold more than 2gb on every node; use fewer keys or smaller values")));
+            }
             s as u32
         }
         None => 100,
     };
     let wait = match &w.wait {
-        Some(wt) => Some((ctx.count(&wt.replicas, "wait.replicas", 0)?, ctx.duration(&wt.timeout, "wait.timeout")?)),
+        Some(wt) => Some((ctx.count_in(&wt.replicas, "wait.replicas", 0, 1_000_000)?, ctx.duration(&wt.timeout, "wait.timeout")?)),
         None => None,
     };
     let reads_from_replicas = match &w.read_from {

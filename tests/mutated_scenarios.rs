@@ -1,0 +1,75 @@
+//! Bad input never panics: the bundled scenarios, mutated at random (a value swapped for an edge
+//! value, a line dropped or doubled), either fail to parse with an error or run. Each mutant that
+//! parses runs for a bounded number of events, so odd but valid settings reach the simulator too.
+
+use std::panic;
+use std::path::{Path, PathBuf};
+
+use replsim::sim::seed::SeedStream;
+
+/// Values a field might be given by mistake or on purpose: zero, negatives, huge integers, sizes
+/// and durations at the edges of their units, and the wrong types.
+const EDGE_VALUES: &[&str] = &[
+    "0", "-1", "1", "1.5", "true", "[]", "\"\"", "\"x\"", "\"0\"", "\"-1\"", "\"0s\"", "\"1ns\"", "\"1us\"", "\"1ms\"", "\"1h\"",
+    "\"100000h\"", "\"0b\"", "\"512mb\"", "\"1gb\"", "\"100gb\"", "\"1tb\"", "\"1048576gb\"", "65535", "65536", "10000000",
+    "100000000", "4294967296", "9223372036854775807", "\"replica 0 0 0\"", "\"normal 1 1 1\"",
+];
+
+fn scenario_files() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir).expect("scenarios/ exists").map(|e| e.expect("readable entry").path()).filter(|p| p.extension().is_some_and(|e| e == "toml")).collect();
+    files.sort();
+    files
+}
+
+/// One to three random edits of `text`.
+fn mutate(text: &str, rng: &mut SeedStream) -> String {
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    for _ in 0..1 + rng.below(3) {
+        let i = rng.below(lines.len() as u64) as usize;
+        match rng.below(4) {
+            0 | 1 => {
+                if let Some((key, _)) = lines[i].split_once(" = ") {
+                    lines[i] = format!("{key} = {}", EDGE_VALUES[rng.below(EDGE_VALUES.len() as u64) as usize]);
+                }
+            }
+            2 if lines.len() > 1 => {
+                lines.remove(i);
+            }
+            _ => {
+                let line = lines[i].clone();
+                lines.insert(i, line);
+            }
+        }
+    }
+    lines.join("\n")
+}
+
+#[test]
+fn mutated_scenarios_are_rejected_or_run_never_panic() {
+    let texts: Vec<String> = scenario_files().iter().map(|f| std::fs::read_to_string(f).expect("readable scenario")).collect();
+    let mut rng = SeedStream::derive(7, "mutated-scenarios");
+    let (mut ran, mut rejected) = (0, 0);
+    for _ in 0..400 {
+        let mutant = mutate(&texts[rng.below(texts.len() as u64) as usize], &mut rng);
+        let outcome = panic::catch_unwind(|| match replsim::scenario::parse("mutant.toml", &mutant) {
+            Ok(sc) => {
+                let seed = sc.seed;
+                let out = replsim::sim::run(sc, seed, 20_000, None, &mut |_, _| {});
+                let _ = replsim::report::build(&out);
+                true
+            }
+            Err(e) => {
+                assert!(e.to_string().starts_with("mutant.toml:"), "an error names the file: {e}");
+                false
+            }
+        });
+        match outcome {
+            Ok(true) => ran += 1,
+            Ok(false) => rejected += 1,
+            Err(_) => panic!("this scenario panicked instead of being rejected or run:\n{mutant}"),
+        }
+    }
+    // Both paths are exercised.
+    assert!(ran > 50 && rejected > 50, "ran {ran}, rejected {rejected}");
+}
