@@ -284,7 +284,12 @@ fn run_cmd(file: &Path, seed: Option<u64>, json: bool, out: Option<&Path>, set: 
 
 /// Draws every chart of `report` into `dir` as PNG and SVG.
 fn write_charts(report: &serde_json::Value, dir: &Path) -> Result<()> {
-    for c in replsim::report::chart::charts(report).map_err(|e| anyhow::anyhow!("drawing charts: {e}"))? {
+    let charts = replsim::report::chart::charts(report).map_err(|e| anyhow::anyhow!("drawing charts: {e}"))?;
+    save_charts(&charts, dir)
+}
+
+fn save_charts(charts: &[replsim::report::chart::Chart], dir: &Path) -> Result<()> {
+    for c in charts {
         fs::write(dir.join(format!("{}.png", c.name)), &c.png)?;
         fs::write(dir.join(format!("{}.svg", c.name)), &c.svg)?;
     }
@@ -297,8 +302,10 @@ fn chart_cmd(report: &Path, out: &Path) -> Result<ExitCode> {
     if value.get("timeline").is_none() {
         return Err(BadInput(format!("{}: not a replsim report (no timeline)", report.display())).into());
     }
+    // A report that cannot be drawn (edited or damaged) is bad input, like an unparsable one.
+    let charts = replsim::report::chart::charts(&value).map_err(|e| BadInput(format!("{}: cannot draw this report: {e}", report.display())))?;
     fs::create_dir_all(out).map_err(|e| BadInput(format!("{}: {e}", out.display())))?;
-    write_charts(&value, out)?;
+    save_charts(&charts, out)?;
     say!("wrote lag, backlog and availability charts (PNG and SVG) to {}", out.display());
     Ok(ExitCode::SUCCESS)
 }
