@@ -1,6 +1,8 @@
 //! Bad input never panics: the bundled scenarios, mutated at random (a value swapped for an edge
 //! value, a line dropped or doubled), either fail to parse with an error or run. Each mutant that
 //! parses runs for a bounded number of events, so odd but valid settings reach the simulator too.
+//! Likewise random operator commands (`kind = "command"` faults) on a chain of three nodes under
+//! writes and WAIT: the nodes answer them, with errors where Redis would, and never panic.
 
 use std::panic;
 use std::path::{Path, PathBuf};
@@ -72,4 +74,38 @@ fn mutated_scenarios_are_rejected_or_run_never_panic() {
     }
     // Both paths are exercised.
     assert!(ran > 50 && rejected > 50, "ran {ran}, rejected {rejected}");
+}
+
+/// Words an operator's command might be made of: commands the node knows and some it does not,
+/// node names, ports, numbers at the edges, directives and REPLCONF options.
+const COMMAND_WORDS: &[&str] = &[
+    "SET", "GET", "DEL", "INCR", "APPEND", "MSET", "EXISTS", "EXPIRE", "PEXPIRE", "TTL", "FLUSHALL", "FLUSHDB", "DBSIZE", "SELECT", "PING",
+    "ECHO", "AUTH", "INFO", "ROLE", "REPLICAOF", "SLAVEOF", "WAIT", "CONFIG", "MULTI", "EXEC", "REPLCONF", "PSYNC", "SYNC", "NO", "ONE", "m",
+    "r", "r2", "6379", "0", "-1", "1", "99999999999999999999", "k", "key:1", "EX", "PX", "KEEPTTL", "NX", "XX", "repl-backlog-size", "1mb",
+    "client-output-buffer-limit", "'replica 0 0 0'", "repl-timeout", "min-replicas-to-write", "2", "masterauth", "requirepass", "ack",
+    "getack", "listening-port", "capa", "eof", "psync2", "*", "?", "''",
+];
+
+#[test]
+fn random_operator_commands_never_panic_a_node() {
+    let mut rng = SeedStream::derive(5, "operator-commands");
+    for _ in 0..300 {
+        let mut faults = String::new();
+        for f in 0..1 + rng.below(4) {
+            let words: Vec<&str> = (0..1 + rng.below(5)).map(|_| COMMAND_WORDS[rng.below(COMMAND_WORDS.len() as u64) as usize]).collect();
+            let node = ["m", "r", "r2"][rng.below(3) as usize];
+            faults.push_str(&format!("[[fault]]\nat = \"{}ms\"\nkind = \"command\"\nnode = \"{node}\"\ncommand = \"{}\"\n", 500 + rng.below(9000) + f, words.join(" ")));
+        }
+        let text = format!(
+            "name = \"f\"\nduration = \"12s\"\n[defaults]\nrepl-diskless-sync-delay = \"0s\"\n[[node]]\nname = \"m\"\n[[node]]\nname = \"r\"\nreplicaof = \"m\"\n\
+             [[node]]\nname = \"r2\"\nreplicaof = \"r\"\n[[workload]]\ntarget = \"@master\"\nrate = 200\nmix = {{ set = 3, get = 1, incr = 1, append = 1, del = 1 }}\n\
+             keys = 50\nwait = {{ replicas = 1, timeout = \"50ms\" }}\n{faults}"
+        );
+        let sc = replsim::scenario::parse("commands.toml", &text).unwrap_or_else(|e| panic!("a command fault is accepted as written: {e}\n{text}"));
+        let outcome = panic::catch_unwind(|| {
+            let out = replsim::sim::run(sc, 1, 200_000, None, &mut |_, _| {});
+            let _ = replsim::report::build(&out);
+        });
+        assert!(outcome.is_ok(), "a node panicked on these operator commands:\n{text}");
+    }
 }
