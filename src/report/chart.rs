@@ -191,6 +191,17 @@ fn scaled(v: &[Option<f64>], d: f64) -> Vec<Option<f64>> {
 }
 
 /// A palette that stays readable on white.
+/// Line width of series `i` of `n` drawn in order: with a few series, earlier ones are wider, so
+/// where series coincide (replicas all caught up, a replica's backlog equal to its master's) each
+/// still shows as a band under the later ones instead of vanishing.
+fn stroke(i: usize, n: usize) -> u32 {
+    if n <= 4 {
+        2 + 2 * (n - 1 - i.min(n - 1)) as u32
+    } else {
+        2
+    }
+}
+
 fn color(i: usize) -> RGBColor {
     const P: [RGBColor; 10] = [
         RGBColor(31, 119, 180),
@@ -330,7 +341,7 @@ fn lag_chart<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &Data) -> Res
         for (i, n) in replicas.iter().enumerate() {
             let c = color(i);
             for (k, seg) in segments(&d.t, &series(n)).into_iter().enumerate() {
-                let s = chart.draw_series(LineSeries::new(seg, c.stroke_width(2))).map_err(err)?;
+                let s = chart.draw_series(LineSeries::new(seg, c.stroke_width(stroke(i, replicas.len())))).map_err(err)?;
                 if k == 0 && i < 12 {
                     s.label(n.name.clone()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], c.stroke_width(3)));
                 }
@@ -394,7 +405,7 @@ fn backlog_chart<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &Data) ->
     for (i, n) in masters.iter().enumerate() {
         let c = color(i);
         let pts: Vec<(f64, f64)> = d.t.iter().copied().zip(n.histlen.iter().map(|h| h / div)).collect();
-        chart.draw_series(LineSeries::new(pts, c.stroke_width(2))).map_err(err)?.label(format!("{} backlog", n.name)).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], c.stroke_width(3)));
+        chart.draw_series(LineSeries::new(pts, c.stroke_width(stroke(i, masters.len())))).map_err(err)?.label(format!("{} backlog", n.name)).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], c.stroke_width(3)));
         if n.was_master && n.backlog_size > 0.0 {
             let b = n.backlog_size / div;
             let dash = DashedLineSeries::new(vec![(0.0, b), (x_max, b)], 8, 6, c.mix(0.7).stroke_width(2));
@@ -414,7 +425,7 @@ fn backlog_chart<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &Data) ->
     for (i, (m, r, v)) in buffers.iter().enumerate() {
         let c = color(i);
         for (k, seg) in segments(&d.t, &scaled(v, div)).into_iter().enumerate() {
-            let s = chart.draw_series(LineSeries::new(seg, c.stroke_width(2))).map_err(err)?;
+            let s = chart.draw_series(LineSeries::new(seg, c.stroke_width(stroke(i, buffers.len())))).map_err(err)?;
             if k == 0 && i < 12 {
                 s.label(format!("{r} (on {})", m.name)).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], c.stroke_width(3)));
             }
@@ -552,6 +563,13 @@ mod tests {
     fn a_report_without_a_timeline_is_an_error_not_a_panic() {
         assert!(charts(&serde_json::json!({})).is_err());
         assert!(charts(&serde_json::json!({"timeline": {"t_ms": []}})).is_err());
+    }
+
+    #[test]
+    fn earlier_series_are_drawn_wider_so_coinciding_lines_all_show() {
+        assert_eq!((0..3).map(|i| stroke(i, 3)).collect::<Vec<_>>(), [6, 4, 2]);
+        assert_eq!(stroke(0, 1), 2);
+        assert!((0..100).all(|i| stroke(i, 100) == 2), "many series keep one width");
     }
 
     #[test]
