@@ -65,7 +65,7 @@ enum Command {
         /// Scenario files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// Also write each scenario's summary.txt and PNG charts into DIR/<scenario name>/.
+        /// Also write each scenario's summary.txt and PNG charts into DIR/<scenario name>/ (so scenario names must differ).
         #[arg(long, value_name = "DIR")]
         reports: Option<PathBuf>,
         /// No progress bar.
@@ -314,6 +314,13 @@ fn check_cmd(files: &[PathBuf], reports: Option<&Path>, quiet: bool, jobs: Optio
     // Parse everything first: a bad file fails the whole check before any run.
     let scenarios: Vec<(PathBuf, Scenario)> = files.iter().map(|f| load(f, &[]).map(|s| (f.clone(), s))).collect::<Result<_>>()?;
     if let Some(root) = reports {
+        // Each scenario's reports go to DIR/<name>/: two files of one name would write over
+        // each other.
+        for (i, (file, sc)) in scenarios.iter().enumerate() {
+            if let Some((other, _)) = scenarios[..i].iter().find(|(_, o)| o.name == sc.name) {
+                return Err(BadInput(format!("{} and {} are both named \"{}\"; --reports writes each scenario to a directory of its name", other.display(), file.display(), sc.name)).into());
+            }
+        }
         fs::create_dir_all(root).map_err(|e| BadInput(format!("{}: {e}", root.display())))?;
     }
     let total = scenarios.len();
