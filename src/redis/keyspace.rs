@@ -156,22 +156,30 @@ impl Db {
     }
 }
 
-/// All databases of a node.
+/// All databases of a node. `dbs` holds database 0 up to the highest one written so far (at
+/// least the first 16, Redis's default count): a node configured with `databases 100000000`
+/// costs memory only for the databases it uses, and reading one never written finds it empty.
 #[derive(Clone, Debug)]
 pub struct Keyspace {
     pub dbs: Vec<Db>,
 }
 
+/// What reading an untouched database sees.
+static EMPTY_DB: std::sync::LazyLock<Db> = std::sync::LazyLock::new(Db::default);
+
 impl Keyspace {
     pub fn new(databases: usize) -> Keyspace {
-        Keyspace { dbs: (0..databases.max(1)).map(|_| Db::default()).collect() }
+        Keyspace { dbs: (0..databases.clamp(1, 16)).map(|_| Db::default()).collect() }
     }
 
     pub fn db(&self, i: usize) -> &Db {
-        &self.dbs[i]
+        self.dbs.get(i).unwrap_or(&EMPTY_DB)
     }
 
     pub fn db_mut(&mut self, i: usize) -> &mut Db {
+        if i >= self.dbs.len() {
+            self.dbs.resize_with(i + 1, Db::default);
+        }
         &mut self.dbs[i]
     }
 
@@ -243,6 +251,20 @@ mod tests {
         b.db_mut(1).set(b"z", b"", None);
         assert_ne!(a.digest(), b.digest());
         assert_eq!(Keyspace::new(16).digest(), 0);
+    }
+
+    #[test]
+    fn databases_cost_memory_only_once_written() {
+        let mut k = Keyspace::new(2_000_000_000);
+        assert_eq!(k.dbs.len(), 16);
+        assert!(k.db(1_999_999_999).is_empty());
+        let before = k.digest();
+        k.db_mut(100_000).set(b"x", b"1", None);
+        assert_eq!(k.dbs.len(), 100_001);
+        assert_eq!((k.len(), k.db(100_000).len()), (1, 1));
+        assert_ne!(k.digest(), before);
+        assert_eq!(k.flush(), 1);
+        assert_eq!(Keyspace::new(1).dbs.len(), 1);
     }
 
     #[test]
