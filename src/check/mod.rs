@@ -205,13 +205,13 @@ fn acked_writes_lost(out: &RunOutput) -> AckedWritesLost {
     for id in lost_writes(writes, final_value) {
         let r = &writes[id];
         res.lost += 1;
-        if r.wait_satisfied {
+        if r.wait_satisfied() {
             res.lost_with_wait += 1;
         }
         if res.examples.len() < 10 {
             res.examples.push(LostWrite {
                 workload: w.scenario.workloads[r.workload as usize].name.clone(),
-                key: String::from_utf8_lossy(&key_name(u64::from(r.key))).to_string(),
+                key: String::from_utf8_lossy(&key_name(u64::from(r.key()))).to_string(),
                 write_id: id as u64,
                 node: names[r.node as usize].clone(),
                 invoked_s: secs(r.invoke_ns),
@@ -219,9 +219,9 @@ fn acked_writes_lost(out: &RunOutput) -> AckedWritesLost {
             });
         }
     }
-    let acked = writes.iter().filter(|r| r.is_set && r.acked);
+    let acked = writes.iter().filter(|r| r.is_set() && r.acked());
     res.acked = acked.clone().count() as u64;
-    res.acked_with_wait = acked.filter(|r| r.wait_satisfied).count() as u64;
+    res.acked_with_wait = acked.filter(|r| r.wait_satisfied()).count() as u64;
     res
 }
 
@@ -235,16 +235,16 @@ fn acked_writes_lost(out: &RunOutput) -> AckedWritesLost {
 pub fn lost_writes(writes: &[WriteRecord], final_value: impl Fn(u32) -> Option<u64>) -> Vec<usize> {
     let mut final_of: BTreeMap<u32, Option<u64>> = BTreeMap::new();
     let mut last_del: BTreeMap<u32, u64> = BTreeMap::new();
-    for r in writes.iter().filter(|r| r.is_del && r.acked) {
-        let e = last_del.entry(r.key).or_insert(0);
+    for r in writes.iter().filter(|r| r.is_del() && r.acked()) {
+        let e = last_del.entry(r.key()).or_insert(0);
         *e = (*e).max(r.invoke_ns);
     }
     let mut lost = Vec::new();
     for (id, r) in writes.iter().enumerate() {
-        if !r.is_set || !r.acked {
+        if !r.is_set() || !r.acked() {
             continue;
         }
-        let f = *final_of.entry(r.key).or_insert_with(|| final_value(r.key));
+        let f = *final_of.entry(r.key()).or_insert_with(|| final_value(r.key()));
         let is_lost = match f {
             Some(f) if f == id as u64 => false,
             Some(f) => match writes.get(f as usize) {
@@ -255,7 +255,7 @@ pub fn lost_writes(writes: &[WriteRecord], final_value: impl Fn(u32) -> Option<u
                 // Concurrent writes: either order is legitimate.
                 _ => false,
             },
-            None => last_del.get(&r.key).is_none_or(|&d| d < r.complete_ns),
+            None => last_del.get(&r.key()).is_none_or(|&d| d < r.complete_ns),
         };
         if is_lost {
             lost.push(id);

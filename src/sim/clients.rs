@@ -67,17 +67,7 @@ impl World {
             return;
         };
         let write = op.kind.is_write().then(|| {
-            self.rec.writes.push(WriteRecord {
-                invoke_ns: now.as_nanos(),
-                complete_ns: u64::MAX,
-                key: op.key,
-                workload: w as u16,
-                node: node as u16,
-                acked: false,
-                wait_satisfied: false,
-                is_set: op.kind == OpKind::Set,
-                is_del: op.kind == OpKind::Del,
-            });
+            self.rec.writes.push(WriteRecord::new(now.as_nanos(), op.key, w as u16, node as u16, op.kind == OpKind::Set, op.kind == OpKind::Del));
             (self.rec.writes.len() - 1) as u32
         });
         let wants_wait = self.workloads[w].spec.wait.is_some() && op.kind.is_write();
@@ -159,7 +149,7 @@ impl World {
             let satisfied = matches!(reply, Reply::Integer(n) if *n >= wanted) && !timed_out;
             if let Some(wr) = write {
                 let r = &mut self.rec.writes[wr as usize];
-                r.wait_satisfied = satisfied;
+                r.set_wait_satisfied(satisfied);
                 r.complete_ns = done.as_nanos();
             }
             if !satisfied {
@@ -186,9 +176,9 @@ impl World {
         if let Some(wr) = write {
             let acked = result == OpResult::Ok;
             let r = &mut self.rec.writes[wr as usize];
-            r.acked = acked;
+            r.set_acked(acked);
             r.complete_ns = done.as_nanos();
-            let (r_key, r_invoke, r_counts) = (r.key as usize, r.invoke_ns, r.is_set || r.is_del);
+            let (r_key, r_invoke, r_counts) = (r.key() as usize, r.invoke_ns, r.is_set() || r.is_del());
             // SETs and DELs of `key:<n>` decide what a read of it should see.
             if acked && r_counts {
                 let newer = self.latest_acked[r_key].is_none_or(|(_, cur_invoke)| cur_invoke < r_invoke);
