@@ -190,7 +190,6 @@ fn scaled(v: &[Option<f64>], d: f64) -> Vec<Option<f64>> {
     v.iter().map(|x| x.map(|x| x / d)).collect()
 }
 
-/// A palette that stays readable on white.
 /// Line width of series `i` of `n` drawn in order: with a few series, earlier ones are wider, so
 /// where series coincide (replicas all caught up, a replica's backlog equal to its master's) each
 /// still shows as a band under the later ones instead of vanishing.
@@ -202,6 +201,7 @@ fn stroke(i: usize, n: usize) -> u32 {
     }
 }
 
+/// A palette that stays readable on white.
 fn color(i: usize) -> RGBColor {
     const P: [RGBColor; 10] = [
         RGBColor(31, 119, 180),
@@ -357,7 +357,7 @@ fn lag_chart<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &Data) -> Res
         let mut legend_done = [false; 4];
         for m in &marks {
             let (kind, c) = (m.kind, color(m.replica));
-            let style = if kind == 3 { RGBColor(200, 0, 0).filled() } else { c.filled() };
+            let style = c.filled();
             let p = (m.t, if kind == 0 { start_row } else { row } + step * m.level as f64);
             let s = match kind {
                 0 => chart.draw_series(std::iter::once(TriangleMarker::new(p, 9, style))).map_err(err)?,
