@@ -53,7 +53,7 @@ impl Node {
         }
         if want("keyspace") {
             out.push_str("# Keyspace\r\n");
-            for (i, db) in self.keyspace.dbs.iter().enumerate() {
+            for (i, db) in self.keyspace.iter() {
                 if !db.is_empty() {
                     let _ = write!(out, "db{i}:keys={},expires={},avg_ttl=0\r\n", db.len(), db.expires_count());
                 }

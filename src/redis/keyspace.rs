@@ -10,6 +10,8 @@
 //! The synthetic bulk part describes N keys of fixed sizes that are never materialised. It counts
 //! in DBSIZE, in the digest and in the RDB's size, so a 20 GB dataset costs no memory.
 
+use std::collections::BTreeMap;
+
 use foldhash::fast::FixedState;
 use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 use hashbrown::hash_map::EntryRef;
@@ -156,12 +158,14 @@ impl Db {
     }
 }
 
-/// All databases of a node. `dbs` holds database 0 up to the highest one written so far (at
-/// least the first 16, Redis's default count): a node configured with `databases 100000000`
-/// costs memory only for the databases it uses, and reading one never written finds it empty.
+/// All databases of a node. The first ones (up to Redis's default 16) sit in a vector the
+/// hot path indexes; higher-numbered ones exist once written. A node configured with
+/// `databases 2147483647` costs memory only for the databases it uses, and reading one never
+/// written finds it empty.
 #[derive(Clone, Debug)]
 pub struct Keyspace {
-    pub dbs: Vec<Db>,
+    low: Vec<Db>,
+    high: BTreeMap<usize, Db>,
 }
 
 /// What reading an untouched database sees.
@@ -169,23 +173,36 @@ static EMPTY_DB: std::sync::LazyLock<Db> = std::sync::LazyLock::new(Db::default)
 
 impl Keyspace {
     pub fn new(databases: usize) -> Keyspace {
-        Keyspace { dbs: (0..databases.clamp(1, 16)).map(|_| Db::default()).collect() }
+        Keyspace { low: (0..databases.clamp(1, 16)).map(|_| Db::default()).collect(), high: BTreeMap::new() }
     }
 
     pub fn db(&self, i: usize) -> &Db {
-        self.dbs.get(i).unwrap_or(&EMPTY_DB)
+        match self.low.get(i) {
+            Some(db) => db,
+            None => self.high.get(&i).unwrap_or(&EMPTY_DB),
+        }
     }
 
     pub fn db_mut(&mut self, i: usize) -> &mut Db {
-        if i >= self.dbs.len() {
-            self.dbs.resize_with(i + 1, Db::default);
+        match self.low.get_mut(i) {
+            Some(db) => db,
+            None => self.high.entry(i).or_default(),
         }
-        &mut self.dbs[i]
+    }
+
+    /// Every database that exists, with its number, in ascending order.
+    pub fn iter(&self) -> impl Iterator<Item = (usize, &Db)> {
+        self.low.iter().enumerate().chain(self.high.iter().map(|(&i, db)| (i, db)))
+    }
+
+    /// The numbers of the databases that exist, ascending (for loops that change them).
+    pub fn indices(&self) -> Vec<usize> {
+        self.iter().map(|(i, _)| i).collect()
     }
 
     /// Total keys in all databases.
     pub fn len(&self) -> u64 {
-        self.dbs.iter().map(Db::len).sum()
+        self.iter().map(|(_, db)| db.len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -195,9 +212,10 @@ impl Keyspace {
     /// Removes everything; returns how many keys were removed.
     pub fn flush(&mut self) -> u64 {
         let n = self.len();
-        for db in &mut self.dbs {
+        for db in &mut self.low {
             db.clear();
         }
+        self.high.clear();
         n
     }
 
@@ -210,7 +228,7 @@ impl Keyspace {
     /// bytes, so no two different entries share an input.
     pub fn digest(&self) -> u64 {
         let mut d = 0u64;
-        for (i, db) in self.dbs.iter().enumerate() {
+        for (i, db) in self.iter() {
             for (k, e) in &db.map {
                 let key = xxh3_64_with_seed(k, i as u64);
                 d ^= xxh3_64_with_seed(&e.value, key ^ e.expire_at_ms.unwrap_or(u64::MAX));
@@ -228,7 +246,7 @@ impl Keyspace {
 
     /// Approximate memory of the dataset, for fork cost and `used-mem`.
     pub fn memory_bytes(&self) -> u64 {
-        self.dbs.iter().map(|db| db.materialised_bytes() + db.materialised_len() * 64 + db.bulk.map_or(0, |b| b.memory_bytes())).sum()
+        self.iter().map(|(_, db)| db.materialised_bytes() + db.materialised_len() * 64 + db.bulk.map_or(0, |b| b.memory_bytes())).sum()
     }
 }
 
@@ -256,15 +274,16 @@ mod tests {
     #[test]
     fn databases_cost_memory_only_once_written() {
         let mut k = Keyspace::new(2_000_000_000);
-        assert_eq!(k.dbs.len(), 16);
+        assert_eq!(k.indices().len(), 16);
         assert!(k.db(1_999_999_999).is_empty());
         let before = k.digest();
-        k.db_mut(100_000).set(b"x", b"1", None);
-        assert_eq!(k.dbs.len(), 100_001);
-        assert_eq!((k.len(), k.db(100_000).len()), (1, 1));
+        k.db_mut(1_999_999_999).set(b"x", b"1", None);
+        assert_eq!(k.indices().len(), 17, "one more database, not two billion");
+        assert_eq!(k.indices()[16], 1_999_999_999);
+        assert_eq!((k.len(), k.db(1_999_999_999).len()), (1, 1));
         assert_ne!(k.digest(), before);
         assert_eq!(k.flush(), 1);
-        assert_eq!(Keyspace::new(1).dbs.len(), 1);
+        assert_eq!(Keyspace::new(1).indices(), [0]);
     }
 
     #[test]

@@ -836,7 +836,7 @@ impl Node {
             return;
         }
         let now_ms = super::log::unix_ms(now);
-        for db in 0..self.keyspace.dbs.len() {
+        for db in self.keyspace.indices() {
             let keys = self.keyspace.db(db).expired_keys(now_ms);
             for key in keys {
                 self.keyspace.db_mut(db).remove(&key);

@@ -130,14 +130,14 @@ pub fn encode(ks: &Keyspace, meta: &SaveMeta) -> Payload {
         aux(&mut out, b"repl-offset", r.offset.to_string().as_bytes());
     }
     aux(&mut out, b"aof-base", b"0");
-    for (i, db) in ks.dbs.iter().enumerate() {
+    for (i, db) in ks.iter() {
         if let Some(b) = db.bulk.filter(|b| b.count > 0) {
             let v = format!("{i}:{}:{}:{}", b.count, b.key_bytes, b.value_bytes);
             aux(&mut out, b"replsim-bulk", v.as_bytes());
         }
     }
     let mut payload = Payload::default();
-    for (i, db) in ks.dbs.iter().enumerate() {
+    for (i, db) in ks.iter() {
         if db.is_empty() {
             continue;
         }

@@ -902,7 +902,7 @@ impl Node {
                 // Keys that expired while the node was down are deleted and propagated.
                 let now_ms = unix_ms(now);
                 let mut expired = 0;
-                for db in 0..self.keyspace.dbs.len() {
+                for db in self.keyspace.indices() {
                     for key in self.keyspace.db(db).expired_keys(now_ms) {
                         self.keyspace.db_mut(db).remove(&key);
                         expired += 1;
