@@ -147,11 +147,12 @@ pub fn e2e_run(replicas: usize, rate: u64, seconds: u64) -> Done {
 /// 100-byte values, from 2 s to the end) applied to the keyspaces of the master and its
 /// `replicas`, one node after another, as the replication stream reaches them.
 pub fn keyspace_floor(replicas: usize, rate: u64, seconds: u64) -> Done {
-    let sc = e2e_scenario(replicas, rate, seconds);
-    let spec = sc.workloads[0].clone();
-    let mut w = crate::workload::Workload::new(spec.clone(), 1, 0);
+    let mut sc = e2e_scenario(replicas, rate, seconds);
+    let spec = sc.workloads.swap_remove(0);
+    let value_size = spec.value_size as usize;
+    let mut w = crate::workload::Workload::new(spec, 1, 0);
     let mut nodes: Vec<crate::redis::keyspace::Keyspace> = (0..=replicas).map(|_| crate::redis::keyspace::Keyspace::new(16)).collect();
-    let mut value = Vec::with_capacity(spec.value_size as usize);
+    let mut value = Vec::with_capacity(value_size);
     let mut sets = 0u64;
     let mut hash = 0u64;
     let end = SimTime::ZERO + SimDuration::from_secs(seconds);
@@ -161,7 +162,7 @@ pub fn keyspace_floor(replicas: usize, rate: u64, seconds: u64) -> Done {
         }
         let op = w.op(sets);
         let key = crate::workload::key_name(u64::from(op.key));
-        crate::workload::write_set_value(&mut value, op.id, spec.value_size as usize);
+        crate::workload::write_set_value(&mut value, op.id, value_size);
         for ks in &mut nodes {
             ks.db_mut(0).set(&key, &value, None);
         }
