@@ -14,6 +14,10 @@
 //!   to every node's keyspace, with no parsing, network, engine or backlog. It is the floor any
 //!   simulator that keeps a real dataset per node pays, and the end-to-end cases are compared
 //!   against it.
+//! - [`wire_floor`]: the keyspace floor plus the replication stream's own bytes: the master
+//!   encodes each SET as RESP once and appends it to its backlog; every replica parses those
+//!   bytes, applies the SET and appends them to its own backlog. Still no network, engine,
+//!   clients or history: the least a simulator that speaks real RESP between nodes does.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -172,6 +176,65 @@ pub fn keyspace_floor(replicas: usize, rate: u64, seconds: u64) -> Done {
     Done { events: sets, sim_time: end, trace_hash: hash }
 }
 
+/// [`keyspace_floor`] plus the replication stream's bytes: each SET is encoded as RESP once,
+/// the master applies it and appends it to its backlog, and every replica decodes the bytes,
+/// applies the decoded SET and appends the bytes to its own backlog (1 MB each, trimmed as
+/// Redis trims).
+pub fn wire_floor(replicas: usize, rate: u64, seconds: u64) -> Done {
+    wire_floor_nodes(replicas, rate, seconds).0
+}
+
+/// One node of [`wire_floor`]: its dataset, its stream decoder and its backlog.
+struct WireNode {
+    keyspace: crate::redis::keyspace::Keyspace,
+    decoder: crate::redis::resp::Decoder,
+    backlog: crate::redis::replbuf::ReplBuffer,
+}
+
+fn wire_floor_nodes(replicas: usize, rate: u64, seconds: u64) -> (Done, Vec<WireNode>) {
+    use crate::redis::keyspace::Keyspace;
+    use crate::redis::replbuf::ReplBuffer;
+    use crate::redis::resp::{encode_command, push_u64, Decoder, Frame};
+    const BACKLOG: u64 = 1 << 20;
+    let mut sc = e2e_scenario(replicas, rate, seconds);
+    let spec = sc.workloads.swap_remove(0);
+    let value_size = spec.value_size as usize;
+    let mut w = crate::workload::Workload::new(spec, 1, 0);
+    let mut nodes: Vec<WireNode> = (0..=replicas).map(|_| WireNode { keyspace: Keyspace::new(16), decoder: Decoder::new(), backlog: ReplBuffer::new(0) }).collect();
+    let (mut key, mut value, mut stream) = (Vec::new(), Vec::with_capacity(value_size), Vec::new());
+    let mut sets = 0u64;
+    let mut hash = 0u64;
+    let end = SimTime::ZERO + SimDuration::from_secs(seconds);
+    while let Some(t) = w.next_time() {
+        if t >= end {
+            break;
+        }
+        let op = w.op(sets);
+        key.clear();
+        key.extend_from_slice(b"key:");
+        push_u64(&mut key, u64::from(op.key));
+        crate::workload::write_set_value(&mut value, op.id, value_size);
+        stream.clear();
+        encode_command(&[b"SET".as_slice(), &key, &value], &mut stream);
+        let (master, replicas) = nodes.split_first_mut().expect("a master");
+        master.keyspace.db_mut(0).set(&key, &value, None);
+        master.backlog.feed(&stream, BACKLOG);
+        master.backlog.trim(BACKLOG, None);
+        for r in replicas {
+            r.decoder.feed(&stream);
+            match r.decoder.next_frame() {
+                Ok(Some(Frame::Command)) if r.decoder.argc() == 3 => r.keyspace.db_mut(0).set(r.decoder.arg(1), r.decoder.arg(2), None),
+                other => panic!("the encoded SET decodes as one command: {other:?}"),
+            }
+            r.backlog.feed(&stream, BACKLOG);
+            r.backlog.trim(BACKLOG, None);
+        }
+        hash = (hash ^ u64::from(op.key)).wrapping_mul(0x0000_0100_0000_01b3);
+        sets += 1;
+    }
+    (Done { events: sets, sim_time: end, trace_hash: hash }, nodes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,6 +255,22 @@ mod tests {
         assert_eq!(d.events, 3000);
         assert_eq!(d.sim_time, SimTime::ZERO + SimDuration::from_secs(5));
         assert_eq!(d, keyspace_floor(3, 1000, 5));
+    }
+
+    #[test]
+    fn the_wire_floor_leaves_every_replica_with_the_masters_data() {
+        let (d, nodes) = wire_floor_nodes(2, 1000, 5);
+        assert_eq!(d.events, 3000);
+        assert_eq!(d, keyspace_floor(2, 1000, 5), "the same SETs as the keyspace floor");
+        let master = &nodes[0];
+        assert!(master.keyspace.db(0).len() > 2000, "3,000 SETs over 10,000 keys");
+        // Each SET of `key:<n>` (n below 10,000) with a 100-byte value is 132-135 bytes of RESP.
+        assert!((3000 * 132..=3000 * 135).contains(&master.backlog.master_repl_offset()));
+        for r in &nodes[1..] {
+            assert_eq!(r.keyspace.digest(), master.keyspace.digest());
+            assert_eq!(r.backlog.master_repl_offset(), master.backlog.master_repl_offset());
+            assert_eq!(r.decoder.pending(), 0);
+        }
     }
 
     #[test]

@@ -90,9 +90,11 @@ enum Command {
     /// workload (best of five each) and reports events per second and their ratio. The end-to-end
     /// cases run 1 master + 2 replicas at 5,000 SET/s and 1 master + 100 replicas at 1,000 SET/s
     /// (100-byte values over 10,000 keys) and report simulated seconds per wall second, each
-    /// beside its keyspace floor: the same SETs applied straight to every node's dataset with no
-    /// parsing, network or engine, the least any simulation with real per-node data must do.
-    /// Then the process's peak memory.
+    /// beside two floors. The keyspace floor applies the same SETs straight to every node's
+    /// dataset with no parsing, network or engine: the least any simulation with real per-node
+    /// data must do. The wire floor adds the replication stream's bytes: the master encodes each
+    /// SET as RESP once and appends it to its backlog, every replica parses it, applies it and
+    /// appends it to its own backlog. Then the process's peak memory.
     Bench {
         /// Print one JSON object instead of a table.
         #[arg(long)]
@@ -438,6 +440,8 @@ fn bench(json: bool, events: u64, connections: u32, e2e_seconds: u64, e2e_100_se
     let e2e_100 = sim_rate(|| replsim::bench::e2e_run(100, 1000, e2e_100_seconds));
     let floor_3 = sim_rate(|| replsim::bench::keyspace_floor(2, 5000, e2e_seconds));
     let floor_100 = sim_rate(|| replsim::bench::keyspace_floor(100, 1000, e2e_100_seconds));
+    let wire_3 = sim_rate(|| replsim::bench::wire_floor(2, 5000, e2e_seconds));
+    let wire_100 = sim_rate(|| replsim::bench::wire_floor(100, 1000, e2e_100_seconds));
     let round1 = |x: f64| (x * 10.0).round() / 10.0;
     let rss = peak_rss_mb();
     if json {
@@ -452,6 +456,8 @@ fn bench(json: bool, events: u64, connections: u32, e2e_seconds: u64, e2e_100_se
             "e2e_100replica_sim_seconds": e2e_100_seconds,
             "keyspace_floor_3node_sim_sec_per_wall_sec": round1(floor_3),
             "keyspace_floor_100replica_sim_sec_per_wall_sec": round1(floor_100),
+            "wire_floor_3node_sim_sec_per_wall_sec": round1(wire_3),
+            "wire_floor_100replica_sim_sec_per_wall_sec": round1(wire_100),
             "peak_rss_mb": rss.round(),
         });
         say!("{v}");
@@ -460,10 +466,11 @@ fn bench(json: bool, events: u64, connections: u32, e2e_seconds: u64, e2e_100_se
         say!("  engine + network   {:>12.0} events/s", engine);
         say!("  BinaryHeap loop    {:>12.0} events/s", baseline);
         say!("  ratio              {:>12.3}", ratio);
-        say!("end to end, simulated seconds per wall second (keyspace floor: only every node's dataset writes):");
-        say!("                                          whole run   keyspace floor   share of floor");
-        say!("  1 master + 2 replicas, 5000 SET/s, {:>5}s  {:>8.1}   {:>14.1}   {:>13.0}%", e2e_seconds, e2e_3, floor_3, 100.0 * e2e_3 / floor_3);
-        say!("  1 master + 100 replicas, 1000 SET/s, {:>3}s  {:>8.1}   {:>14.1}   {:>13.0}%", e2e_100_seconds, e2e_100, floor_100, 100.0 * e2e_100 / floor_100);
+        say!("end to end, simulated seconds per wall second, beside two floors:");
+        say!("  keyspace floor: only every node's dataset writes; wire floor: plus RESP encode, parse and backlogs");
+        say!("                                          whole run   keyspace floor   wire floor   share of wire floor");
+        say!("  1 master + 2 replicas, 5000 SET/s, {:>5}s  {:>8.1}   {:>14.1}   {:>10.1}   {:>18.0}%", e2e_seconds, e2e_3, floor_3, wire_3, 100.0 * e2e_3 / wire_3);
+        say!("  1 master + 100 replicas, 1000 SET/s, {:>3}s  {:>8.1}   {:>14.1}   {:>10.1}   {:>18.0}%", e2e_100_seconds, e2e_100, floor_100, wire_100, 100.0 * e2e_100 / wire_100);
         say!("peak memory {:.0} MB", rss);
     }
     Ok(ExitCode::SUCCESS)

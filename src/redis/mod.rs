@@ -13,7 +13,7 @@ pub mod log;
 mod master;
 mod node;
 pub mod rdb;
-mod replbuf;
+pub(crate) mod replbuf;
 mod replica;
 pub mod resp;
 #[cfg(test)]
