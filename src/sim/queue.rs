@@ -15,7 +15,12 @@
 //!   calendar's window move into their buckets.
 //!
 //! Each event is filed once and sorted among the few sharing its half-microsecond, instead of being
-//! sifted through the whole heap. The order is exactly the binary heap's `(time, seq)` order (a
+//! sifted through the whole heap.
+//!
+//! A queue of a few events (a three-node scenario keeps about six pending) is better off without
+//! the calendar: each push would land in a different bucket, and every bucket is a cache miss.
+//! Up to [`SMALL_MAX`] events the queue keeps all of them in the current vector, sorted; past it
+//! the calendar takes them over, and it hands them back once no more than [`SMALL_MIN`] remain. The order is exactly the binary heap's `(time, seq)` order (a
 //! test checks it against one), so traces do not depend on the queue's layout. Measured by
 //! `replsim bench`; earlier designs (a 4-ary heap, a radix heap that refiled each entry about as
 //! often as a binary heap sifts it) were slower or no faster than `std`'s `BinaryHeap`.
@@ -32,6 +37,11 @@ const BUCKET_SHIFT: u32 = 9;
 const RING: u64 = 4096;
 const MASK: u64 = RING - 1;
 const WORDS: usize = (RING / 64) as usize;
+/// The most events kept in one sorted vector before the calendar takes over.
+const SMALL_MAX: usize = 32;
+/// The calendar hands its events back to one sorted vector when no more than this many remain.
+/// The gap to `SMALL_MAX` keeps a queue hovering near one size from switching back and forth.
+const SMALL_MIN: usize = 8;
 
 struct Entry<E> {
     /// `time << 64 | seq`: the order is time first, then scheduling order.
@@ -66,6 +76,8 @@ impl<E> Ord for Entry<E> {
 
 /// A priority queue of events keyed by `(time, seq)`.
 pub struct EventQueue<E> {
+    /// Whether every event is in `current` (sorted, latest first) and the calendar is empty.
+    small: bool,
     /// The absolute number (`time >> BUCKET_SHIFT`) of the current bucket. Every event in a
     /// calendar bucket or in `far` belongs to a later bucket.
     cur: u64,
@@ -90,6 +102,7 @@ impl<E> Default for EventQueue<E> {
 impl<E> EventQueue<E> {
     pub fn new() -> Self {
         EventQueue {
+            small: true,
             cur: 0,
             current: Vec::with_capacity(64),
             ring: (0..RING).map(|_| Vec::new()).collect(),
@@ -107,9 +120,24 @@ impl<E> EventQueue<E> {
         self.seq += 1;
         self.len += 1;
         let entry = Entry { key, event };
+        if self.small {
+            if self.len <= SMALL_MAX {
+                let pos = self.current.partition_point(|e| e.key > key);
+                self.current.insert(pos, entry);
+                return;
+            }
+            self.spread_into_calendar();
+        }
+        self.file(entry);
+    }
+
+    /// Files `entry` into the calendar: the current bucket, a later one, or the far heap.
+    #[inline]
+    fn file(&mut self, entry: Entry<E>) {
         let b = entry.bucket();
         if b <= self.cur {
             // Into the sorted current bucket; usually near its end (the earliest).
+            let key = entry.key;
             let pos = self.current.partition_point(|e| e.key > key);
             self.current.insert(pos, entry);
         } else if b - self.cur < RING {
@@ -129,7 +157,39 @@ impl<E> EventQueue<E> {
         }
         let e = self.current.pop().expect("advance filled the current bucket");
         self.len -= 1;
+        if !self.small && self.len <= SMALL_MIN {
+            self.gather_from_calendar();
+        }
         Some((SimTime::from_nanos((e.key >> 64) as u64), e.event))
+    }
+
+    /// Moves every event of the sorted vector into the calendar, whose current bucket becomes
+    /// the earliest event's.
+    fn spread_into_calendar(&mut self) {
+        self.small = false;
+        let Some(earliest) = self.current.last() else { return };
+        self.cur = earliest.bucket();
+        // The current bucket's events are the vector's tail, already in order.
+        let later = self.current.partition_point(|e| e.bucket() > self.cur);
+        let mut rest = std::mem::take(&mut self.current);
+        self.current = rest.split_off(later);
+        for e in rest {
+            self.file(e);
+        }
+    }
+
+    /// Gathers every event from the calendar back into the sorted vector.
+    fn gather_from_calendar(&mut self) {
+        self.small = true;
+        for word in 0..WORDS {
+            while self.occupied[word] != 0 {
+                let slot = word * 64 + self.occupied[word].trailing_zeros() as usize;
+                self.occupied[word] &= self.occupied[word] - 1;
+                self.current.append(&mut self.ring[slot]);
+            }
+        }
+        self.current.extend(self.far.drain());
+        self.current.sort_unstable_by_key(|e| std::cmp::Reverse(e.key));
     }
 
     /// The time of the earliest event, if any. Takes `&mut self` because it may move the
@@ -175,6 +235,10 @@ impl<E> EventQueue<E> {
 
     /// Makes the next non-empty bucket current. Returns false when the queue is empty.
     fn advance(&mut self) -> bool {
+        if self.small {
+            // Every event is in `current`, which is empty.
+            return false;
+        }
         let ring_next = self.next_occupied().map(|d| self.cur + d);
         let far_next = self.far.peek().map(Entry::bucket);
         let next = match (ring_next, far_next) {
@@ -241,15 +305,29 @@ mod tests {
 
     /// Pushes at offsets from the current time drawn from `spread` (nanoseconds, with a share of
     /// zero-delay and far-future events), interleaved with pops, and checks every pop against a
-    /// binary heap.
-    fn matches_a_binary_heap(seed: u64, spread: u64) {
+    /// binary heap. With `swing`, pushes dominate until the queue holds `swing` events, then pops
+    /// until it is nearly empty, and so on, so its size crosses the small/calendar thresholds
+    /// again and again. Returns how many times the queue switched layouts.
+    fn matches_a_binary_heap(seed: u64, spread: u64, swing: Option<usize>) -> u32 {
         let mut rng = crate::sim::seed::SeedStream::derive(seed, "queue");
         let mut q = EventQueue::new();
         let mut r = Reference { heap: BinaryHeap::new(), seq: 0 };
         let mut now = 0u64;
+        let (mut switches, mut was_small, mut filling) = (0, true, true);
         for step in 0..40_000u64 {
+            let push_pct = match swing {
+                None => 55,
+                Some(top) => {
+                    if q.len() >= top {
+                        filling = false;
+                    } else if q.len() <= 2 {
+                        filling = true;
+                    }
+                    if filling { 75 } else { 25 }
+                }
+            };
             let roll = rng.below(100);
-            if roll < 55 {
+            if roll < push_pct {
                 let delay = match rng.below(10) {
                     0 => 0,
                     1 => rng.below(1 << BUCKET_SHIFT),
@@ -268,6 +346,10 @@ mod tests {
                 }
                 assert_eq!(q.len(), r.heap.len());
             }
+            if q.small != was_small {
+                switches += 1;
+                was_small = q.small;
+            }
             if step % 1000 == 0 {
                 assert_eq!(q.peek_time().map(SimTime::as_nanos), r.heap.peek().map(|x| x.0 .0));
             }
@@ -276,14 +358,23 @@ mod tests {
             assert_eq!(q.pop().map(|(t, s)| (t.as_nanos(), s)), Some(expected));
         }
         assert!(q.pop().is_none() && q.is_empty());
+        switches
     }
 
     #[test]
     fn matches_a_binary_heap_for_dense_and_sparse_times() {
-        matches_a_binary_heap(1, 300);
-        matches_a_binary_heap(2, 250_000);
-        matches_a_binary_heap(3, 20_000_000);
-        matches_a_binary_heap(4, 5_000_000_000);
+        matches_a_binary_heap(1, 300, None);
+        matches_a_binary_heap(2, 250_000, None);
+        matches_a_binary_heap(3, 20_000_000, None);
+        matches_a_binary_heap(4, 5_000_000_000, None);
+    }
+
+    #[test]
+    fn matches_a_binary_heap_while_switching_between_small_and_calendar() {
+        for (seed, spread) in [(5, 300), (6, 250_000), (7, 20_000_000)] {
+            let switches = matches_a_binary_heap(seed, spread, Some(2 * SMALL_MAX));
+            assert!(switches > 200, "the queue switched layouts only {switches} times");
+        }
     }
 
     #[test]
