@@ -76,7 +76,8 @@ impl<E> Ord for Entry<E> {
 
 /// A priority queue of events keyed by `(time, seq)`.
 pub struct EventQueue<E> {
-    /// Whether every event is in `current` (sorted, latest first) and the calendar is empty.
+    /// Whether every event is in `current` (sorted, latest first) and the calendar is empty;
+    /// `cur` is then `u64::MAX`.
     small: bool,
     /// The absolute number (`time >> BUCKET_SHIFT`) of the current bucket. Every event in a
     /// calendar bucket or in `far` belongs to a later bucket.
@@ -103,7 +104,7 @@ impl<E> EventQueue<E> {
     pub fn new() -> Self {
         EventQueue {
             small: true,
-            cur: 0,
+            cur: u64::MAX,
             current: Vec::with_capacity(64),
             ring: (0..RING).map(|_| Vec::new()).collect(),
             occupied: [0; WORDS],
@@ -119,20 +120,15 @@ impl<E> EventQueue<E> {
         let key = (u128::from(at.as_nanos()) << 64) | u128::from(self.seq);
         self.seq += 1;
         self.len += 1;
-        let entry = Entry { key, event };
-        if self.small {
-            if self.len <= SMALL_MAX {
-                let pos = self.current.partition_point(|e| e.key > key);
-                self.current.insert(pos, entry);
-                return;
-            }
+        if self.len > SMALL_MAX && self.small {
             self.spread_into_calendar();
         }
-        self.file(entry);
+        self.file(Entry { key, event });
     }
 
-    /// Files `entry` into the calendar: the current bucket, a later one, or the far heap.
-    #[inline]
+    /// Files `entry`: into the sorted current bucket, a later one, or the far heap. While the
+    /// queue is small, `cur` is `u64::MAX`, so everything goes into the current bucket.
+    #[inline(always)]
     fn file(&mut self, entry: Entry<E>) {
         let b = entry.bucket();
         if b <= self.cur {
@@ -163,13 +159,17 @@ impl<E> EventQueue<E> {
         Some((SimTime::from_nanos((e.key >> 64) as u64), e.event))
     }
 
-    /// Moves every event of the sorted vector into the calendar, whose current bucket becomes
-    /// the earliest event's.
+    /// Moves every event of the sorted vector into the calendar, the current bucket just before
+    /// the earliest event's. Every event then waits in an unsorted bucket (making the earliest's
+    /// bucket current instead would file the many events that share one instant, such as a
+    /// thousand connections opened at once, by sorted insertion, each shifting all the others).
+    #[cold]
+    #[inline(never)]
     fn spread_into_calendar(&mut self) {
         self.small = false;
         let Some(earliest) = self.current.last() else { return };
-        self.cur = earliest.bucket();
-        // The current bucket's events are the vector's tail, already in order.
+        self.cur = earliest.bucket().saturating_sub(1);
+        // Events of bucket 0 (if the earliest is there) stay: the vector's tail, in order.
         let later = self.current.partition_point(|e| e.bucket() > self.cur);
         let mut rest = std::mem::take(&mut self.current);
         self.current = rest.split_off(later);
@@ -179,8 +179,11 @@ impl<E> EventQueue<E> {
     }
 
     /// Gathers every event from the calendar back into the sorted vector.
+    #[cold]
+    #[inline(never)]
     fn gather_from_calendar(&mut self) {
         self.small = true;
+        self.cur = u64::MAX;
         for word in 0..WORDS {
             while self.occupied[word] != 0 {
                 let slot = word * 64 + self.occupied[word].trailing_zeros() as usize;
@@ -389,6 +392,20 @@ mod tests {
         q.push(SimTime::from_nanos(9_000_000_000), 'z');
         let order: Vec<_> = std::iter::from_fn(|| q.pop()).map(|(_, e)| e).collect();
         assert_eq!(order, ['a', 'b', 'c', 'z']);
+    }
+
+    #[test]
+    fn many_events_at_one_instant_are_sorted_once_not_inserted_one_by_one() {
+        // A thousand connections opened together: their SYNs all arrive at one instant. Past
+        // the small vector they must wait unsorted in their bucket, then pop in push order.
+        let mut q = EventQueue::new();
+        for i in 0..2000u32 {
+            q.push(SimTime::from_nanos(200_000), i);
+        }
+        assert!(!q.small);
+        assert!(q.current.len() <= SMALL_MAX, "{} events filed by sorted insertion", q.current.len());
+        let order: Vec<u32> = std::iter::from_fn(|| q.pop()).map(|(_, i)| i).collect();
+        assert_eq!(order, (0..2000).collect::<Vec<_>>());
     }
 
     #[test]
