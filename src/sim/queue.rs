@@ -79,6 +79,11 @@ pub struct EventQueue<E> {
     /// Whether every event is in `current` (sorted, latest first) and the calendar is empty;
     /// `cur` is then `u64::MAX`.
     small: bool,
+    /// The calendar takes over when `len` exceeds this (`SMALL_MAX` while small, else never),
+    /// and hands back when `len` falls below `shrink_below` (0 while small, so never): one
+    /// comparison per push and per pop.
+    grow_above: usize,
+    shrink_below: usize,
     /// The absolute number (`time >> BUCKET_SHIFT`) of the current bucket. Every event in a
     /// calendar bucket or in `far` belongs to a later bucket.
     cur: u64,
@@ -104,6 +109,8 @@ impl<E> EventQueue<E> {
     pub fn new() -> Self {
         EventQueue {
             small: true,
+            grow_above: SMALL_MAX,
+            shrink_below: 0,
             cur: u64::MAX,
             current: Vec::with_capacity(64),
             ring: (0..RING).map(|_| Vec::new()).collect(),
@@ -120,7 +127,7 @@ impl<E> EventQueue<E> {
         let key = (u128::from(at.as_nanos()) << 64) | u128::from(self.seq);
         self.seq += 1;
         self.len += 1;
-        if self.len > SMALL_MAX && self.small {
+        if self.len > self.grow_above {
             self.spread_into_calendar();
         }
         self.file(Entry { key, event });
@@ -153,7 +160,7 @@ impl<E> EventQueue<E> {
         }
         let e = self.current.pop().expect("advance filled the current bucket");
         self.len -= 1;
-        if !self.small && self.len <= SMALL_MIN {
+        if self.len < self.shrink_below {
             self.gather_from_calendar();
         }
         Some((SimTime::from_nanos((e.key >> 64) as u64), e.event))
@@ -167,6 +174,7 @@ impl<E> EventQueue<E> {
     #[inline(never)]
     fn spread_into_calendar(&mut self) {
         self.small = false;
+        (self.grow_above, self.shrink_below) = (usize::MAX, SMALL_MIN + 1);
         let Some(earliest) = self.current.last() else { return };
         self.cur = earliest.bucket().saturating_sub(1);
         // Events of bucket 0 (if the earliest is there) stay: the vector's tail, in order.
@@ -183,6 +191,7 @@ impl<E> EventQueue<E> {
     #[inline(never)]
     fn gather_from_calendar(&mut self) {
         self.small = true;
+        (self.grow_above, self.shrink_below) = (SMALL_MAX, 0);
         self.cur = u64::MAX;
         for word in 0..WORDS {
             while self.occupied[word] != 0 {
