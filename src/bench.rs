@@ -147,16 +147,14 @@ pub fn e2e_run(replicas: usize, rate: u64, seconds: u64) -> Done {
     Done { events: out.events, sim_time: out.sim_time, trace_hash: out.trace_hash }
 }
 
-/// The dataset writes of [`e2e_run`]'s case alone: the workload's SETs (same key choice, same
-/// 100-byte values, from 2 s to the end) applied to the keyspaces of the master and its
-/// `replicas`, one node after another, as the replication stream reaches them.
-pub fn keyspace_floor(replicas: usize, rate: u64, seconds: u64) -> Done {
+/// The SETs of [`e2e_run`]'s case (same key choice, same 100-byte values, from 2 s to the end),
+/// each handed to `apply` as key and value, with no simulation around them.
+fn floor_sets(replicas: usize, rate: u64, seconds: u64, mut apply: impl FnMut(&[u8], &[u8])) -> Done {
     let mut sc = e2e_scenario(replicas, rate, seconds);
     let spec = sc.workloads.swap_remove(0);
     let value_size = spec.value_size as usize;
     let mut w = crate::workload::Workload::new(spec, 1, 0);
-    let mut nodes: Vec<crate::redis::keyspace::Keyspace> = (0..=replicas).map(|_| crate::redis::keyspace::Keyspace::new(16)).collect();
-    let mut value = Vec::with_capacity(value_size);
+    let (mut key, mut value) = (Vec::new(), Vec::with_capacity(value_size));
     let mut sets = 0u64;
     let mut hash = 0u64;
     let end = SimTime::ZERO + SimDuration::from_secs(seconds);
@@ -165,15 +163,27 @@ pub fn keyspace_floor(replicas: usize, rate: u64, seconds: u64) -> Done {
             break;
         }
         let op = w.op(sets);
-        let key = crate::workload::key_name(u64::from(op.key));
+        key.clear();
+        key.extend_from_slice(b"key:");
+        crate::redis::resp::push_u64(&mut key, u64::from(op.key));
         crate::workload::write_set_value(&mut value, op.id, value_size);
-        for ks in &mut nodes {
-            ks.db_mut(0).set(&key, &value, None);
-        }
+        apply(&key, &value);
         hash = (hash ^ u64::from(op.key)).wrapping_mul(0x0000_0100_0000_01b3);
         sets += 1;
     }
     Done { events: sets, sim_time: end, trace_hash: hash }
+}
+
+/// The dataset writes of [`e2e_run`]'s case alone: the workload's SETs applied to the
+/// keyspaces of the master and its `replicas`, one node after another, as the replication
+/// stream reaches them.
+pub fn keyspace_floor(replicas: usize, rate: u64, seconds: u64) -> Done {
+    let mut nodes: Vec<crate::redis::keyspace::Keyspace> = (0..=replicas).map(|_| crate::redis::keyspace::Keyspace::new(16)).collect();
+    floor_sets(replicas, rate, seconds, |key, value| {
+        for ks in &mut nodes {
+            ks.db_mut(0).set(key, value, None);
+        }
+    })
 }
 
 /// [`keyspace_floor`] plus the replication stream's bytes: each SET is encoded as RESP once,
@@ -194,30 +204,15 @@ struct WireNode {
 fn wire_floor_nodes(replicas: usize, rate: u64, seconds: u64) -> (Done, Vec<WireNode>) {
     use crate::redis::keyspace::Keyspace;
     use crate::redis::replbuf::ReplBuffer;
-    use crate::redis::resp::{encode_command, push_u64, Decoder, Frame};
+    use crate::redis::resp::{encode_command, Decoder, Frame};
     const BACKLOG: u64 = 1 << 20;
-    let mut sc = e2e_scenario(replicas, rate, seconds);
-    let spec = sc.workloads.swap_remove(0);
-    let value_size = spec.value_size as usize;
-    let mut w = crate::workload::Workload::new(spec, 1, 0);
     let mut nodes: Vec<WireNode> = (0..=replicas).map(|_| WireNode { keyspace: Keyspace::new(16), decoder: Decoder::new(), backlog: ReplBuffer::new(0) }).collect();
-    let (mut key, mut value, mut stream) = (Vec::new(), Vec::with_capacity(value_size), Vec::new());
-    let mut sets = 0u64;
-    let mut hash = 0u64;
-    let end = SimTime::ZERO + SimDuration::from_secs(seconds);
-    while let Some(t) = w.next_time() {
-        if t >= end {
-            break;
-        }
-        let op = w.op(sets);
-        key.clear();
-        key.extend_from_slice(b"key:");
-        push_u64(&mut key, u64::from(op.key));
-        crate::workload::write_set_value(&mut value, op.id, value_size);
+    let mut stream = Vec::new();
+    let done = floor_sets(replicas, rate, seconds, |key, value| {
         stream.clear();
-        encode_command(&[b"SET".as_slice(), &key, &value], &mut stream);
+        encode_command(&[b"SET".as_slice(), key, value], &mut stream);
         let (master, replicas) = nodes.split_first_mut().expect("a master");
-        master.keyspace.db_mut(0).set(&key, &value, None);
+        master.keyspace.db_mut(0).set(key, value, None);
         master.backlog.feed(&stream, BACKLOG);
         master.backlog.trim(BACKLOG, None);
         for r in replicas {
@@ -229,10 +224,8 @@ fn wire_floor_nodes(replicas: usize, rate: u64, seconds: u64) -> (Done, Vec<Wire
             r.backlog.feed(&stream, BACKLOG);
             r.backlog.trim(BACKLOG, None);
         }
-        hash = (hash ^ u64::from(op.key)).wrapping_mul(0x0000_0100_0000_01b3);
-        sets += 1;
-    }
-    (Done { events: sets, sim_time: end, trace_hash: hash }, nodes)
+    });
+    (done, nodes)
 }
 
 #[cfg(test)]
