@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use replsim::bench::{baseline_pingpong, engine_pingpong, PingPong};
 use replsim::scenario::{self, Scenario};
@@ -90,11 +90,11 @@ enum Command {
     /// workload (best of five each) and reports events per second and their ratio. The end-to-end
     /// cases run 1 master + 2 replicas at 5,000 SET/s and 1 master + 100 replicas at 1,000 SET/s
     /// (100-byte values over 10,000 keys) and report simulated seconds per wall second, each
-    /// beside two floors. The keyspace floor applies the same SETs straight to every node's
+    /// beside two floors, every case and floor in a fresh process of its own. The keyspace floor applies the same SETs straight to every node's
     /// dataset with no parsing, network or engine: the least any simulation with real per-node
     /// data must do. The wire floor adds the replication stream's bytes: the master encodes each
     /// SET as RESP once and appends it to its backlog, every replica parses it, applies it and
-    /// appends it to its own backlog. Then the process's peak memory.
+    /// appends it to its own backlog. Then the peak memory of the largest case.
     Bench {
         /// Print one JSON object instead of a table.
         #[arg(long)]
@@ -111,7 +111,75 @@ enum Command {
         /// Simulated seconds of the 100-replica end-to-end case (1,000 SET/s).
         #[arg(long, default_value_t = 60)]
         e2e_100_seconds: u64,
+        /// Measure one case in this process and print its figures as JSON (the bench runs each
+        /// end-to-end case and floor in a fresh process of its own this way).
+        #[arg(long, value_enum, hide = true)]
+        case: Option<BenchCase>,
     },
+}
+
+/// An end-to-end case or floor of `bench`, each measured in a fresh process: no case runs in a
+/// heap that an earlier one (a million freed dataset values, a 400 MB history) left scattered,
+/// and each reports its own peak memory.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum BenchCase {
+    #[value(name = "e2e-3node")]
+    E2e3node,
+    #[value(name = "e2e-100replica")]
+    E2e100replica,
+    #[value(name = "keyspace-floor-3node")]
+    KeyspaceFloor3node,
+    #[value(name = "keyspace-floor-100replica")]
+    KeyspaceFloor100replica,
+    #[value(name = "wire-floor-3node")]
+    WireFloor3node,
+    #[value(name = "wire-floor-100replica")]
+    WireFloor100replica,
+}
+
+impl BenchCase {
+    const ALL: [BenchCase; 6] = [
+        BenchCase::E2e3node,
+        BenchCase::E2e100replica,
+        BenchCase::KeyspaceFloor3node,
+        BenchCase::KeyspaceFloor100replica,
+        BenchCase::WireFloor3node,
+        BenchCase::WireFloor100replica,
+    ];
+
+    /// Runs the case here and returns simulated seconds per wall second.
+    fn run(self, e2e_seconds: u64, e2e_100_seconds: u64) -> f64 {
+        use replsim::bench::{e2e_run, keyspace_floor, wire_floor};
+        match self {
+            BenchCase::E2e3node => sim_rate(|| e2e_run(2, 5000, e2e_seconds)),
+            BenchCase::E2e100replica => sim_rate(|| e2e_run(100, 1000, e2e_100_seconds)),
+            BenchCase::KeyspaceFloor3node => sim_rate(|| keyspace_floor(2, 5000, e2e_seconds)),
+            BenchCase::KeyspaceFloor100replica => sim_rate(|| keyspace_floor(100, 1000, e2e_100_seconds)),
+            BenchCase::WireFloor3node => sim_rate(|| wire_floor(2, 5000, e2e_seconds)),
+            BenchCase::WireFloor100replica => sim_rate(|| wire_floor(100, 1000, e2e_100_seconds)),
+        }
+    }
+
+    fn name(self) -> String {
+        self.to_possible_value().expect("no case is skipped").get_name().to_string()
+    }
+
+    /// Runs the case in a child process of this executable: (simulated seconds per wall second,
+    /// the child's peak resident memory in MB).
+    fn measure(self, e2e_seconds: u64, e2e_100_seconds: u64) -> Result<(f64, f64)> {
+        let exe = std::env::current_exe().context("finding this executable to run a bench case")?;
+        let out = std::process::Command::new(exe)
+            .args(["bench", "--case", &self.name(), "--e2e-seconds", &e2e_seconds.to_string(), "--e2e-100-seconds", &e2e_100_seconds.to_string()])
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .with_context(|| format!("running bench case {}", self.name()))?;
+        anyhow::ensure!(out.status.success(), "bench case {} failed: {}", self.name(), out.status);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).with_context(|| format!("reading bench case {}'s figures", self.name()))?;
+        match (v["sim_sec_per_wall_sec"].as_f64(), v["peak_rss_mb"].as_f64()) {
+            (Some(rate), Some(rss)) => Ok((rate, rss)),
+            _ => anyhow::bail!("bench case {} printed no figures: {v}", self.name()),
+        }
+    }
 }
 
 /// An error that is the operator's: exit code 2.
@@ -145,7 +213,12 @@ fn main() -> ExitCode {
         Command::Run { file, seed, json, out, set, max_events, quiet } => run_cmd(&file, seed, json, out.as_deref(), &set, max_events, quiet),
         Command::Check { files, reports, quiet, jobs } => check_cmd(&files, reports.as_deref(), quiet, jobs),
         Command::Chart { report, out } => chart_cmd(&report, &out),
-        Command::Bench { json, events, connections, e2e_seconds, e2e_100_seconds } => bench(json, events, connections, e2e_seconds, e2e_100_seconds),
+        Command::Bench { case: Some(case), e2e_seconds, e2e_100_seconds, .. } => {
+            let rate = case.run(e2e_seconds, e2e_100_seconds);
+            say!("{}", serde_json::json!({ "sim_sec_per_wall_sec": rate, "peak_rss_mb": peak_rss_mb() }));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench { json, events, connections, e2e_seconds, e2e_100_seconds, case: None } => bench(json, events, connections, e2e_seconds, e2e_100_seconds),
     };
     match result {
         Ok(code) => code,
@@ -433,17 +506,23 @@ fn peak_rss_mb() -> f64 {
 }
 
 fn bench(json: bool, events: u64, connections: u32, e2e_seconds: u64, e2e_100_seconds: u64) -> Result<ExitCode> {
+    let progress = ProgressBar::new(1 + BenchCase::ALL.len() as u64);
+    progress.set_style(ProgressStyle::with_template("bench [{bar:20}] {pos}/{len} {msg}").expect("static template").progress_chars("=> "));
+    progress.set_message("engine ping-pong");
     let p = PingPong { events, connections, ..PingPong::default() };
     let (engine, baseline) = best_rates(5, || engine_pingpong(p).events, || baseline_pingpong(p).events);
     let ratio = engine / baseline;
-    let e2e_3 = sim_rate(|| replsim::bench::e2e_run(2, 5000, e2e_seconds));
-    let e2e_100 = sim_rate(|| replsim::bench::e2e_run(100, 1000, e2e_100_seconds));
-    let floor_3 = sim_rate(|| replsim::bench::keyspace_floor(2, 5000, e2e_seconds));
-    let floor_100 = sim_rate(|| replsim::bench::keyspace_floor(100, 1000, e2e_100_seconds));
-    let wire_3 = sim_rate(|| replsim::bench::wire_floor(2, 5000, e2e_seconds));
-    let wire_100 = sim_rate(|| replsim::bench::wire_floor(100, 1000, e2e_100_seconds));
+    let mut rates = [0f64; BenchCase::ALL.len()];
+    let mut rss = [0f64; BenchCase::ALL.len()];
+    for (i, case) in BenchCase::ALL.into_iter().enumerate() {
+        progress.inc(1);
+        progress.set_message(case.name());
+        (rates[i], rss[i]) = case.measure(e2e_seconds, e2e_100_seconds)?;
+    }
+    progress.finish_and_clear();
+    let [e2e_3, e2e_100, floor_3, floor_100, wire_3, wire_100] = rates;
+    let peak = rss.iter().copied().fold(peak_rss_mb(), f64::max);
     let round1 = |x: f64| (x * 10.0).round() / 10.0;
-    let rss = peak_rss_mb();
     if json {
         let v = serde_json::json!({
             "workload": { "connections": p.connections, "nodes": p.nodes, "message_bytes": p.message_bytes, "events": p.events },
@@ -458,7 +537,9 @@ fn bench(json: bool, events: u64, connections: u32, e2e_seconds: u64, e2e_100_se
             "keyspace_floor_100replica_sim_sec_per_wall_sec": round1(floor_100),
             "wire_floor_3node_sim_sec_per_wall_sec": round1(wire_3),
             "wire_floor_100replica_sim_sec_per_wall_sec": round1(wire_100),
-            "peak_rss_mb": rss.round(),
+            "peak_rss_mb": peak.round(),
+            "e2e_3node_peak_rss_mb": rss[0].round(),
+            "e2e_100replica_peak_rss_mb": rss[1].round(),
         });
         say!("{v}");
     } else {
@@ -471,7 +552,7 @@ fn bench(json: bool, events: u64, connections: u32, e2e_seconds: u64, e2e_100_se
         say!("                                          whole run   target   keyspace floor   wire floor   share of wire floor");
         say!("  1 master + 2 replicas, 5000 SET/s, {:>5}s  {:>8.1}   {:>6}   {:>14.1}   {:>10.1}   {:>18.0}%", e2e_seconds, e2e_3, 500, floor_3, wire_3, 100.0 * e2e_3 / wire_3);
         say!("  1 master + 100 replicas, 1000 SET/s, {:>3}s  {:>8.1}   {:>6}   {:>14.1}   {:>10.1}   {:>18.0}%", e2e_100_seconds, e2e_100, 100, floor_100, wire_100, 100.0 * e2e_100 / wire_100);
-        say!("peak memory {:.0} MB", rss);
+        say!("peak memory {:.0} MB (3-node run {:.0} MB, 100-replica run {:.0} MB)", peak, rss[0], rss[1]);
     }
     Ok(ExitCode::SUCCESS)
 }
