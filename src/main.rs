@@ -106,10 +106,11 @@ enum Command {
         #[arg(long, default_value_t = 2_000)]
         connections: u32,
         /// Simulated seconds of the 3-node end-to-end case (1 master + 2 replicas, 5,000 SET/s).
-        #[arg(long, default_value_t = 3600)]
+        /// Writes start at 2 s, so at least 3.
+        #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(3..))]
         e2e_seconds: u64,
-        /// Simulated seconds of the 100-replica end-to-end case (1,000 SET/s).
-        #[arg(long, default_value_t = 60)]
+        /// Simulated seconds of the 100-replica end-to-end case (1,000 SET/s). At least 3.
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(3..))]
         e2e_100_seconds: u64,
         /// Measure one case in this process and print its figures as JSON (the bench runs each
         /// end-to-end case and floor in a fresh process of its own this way).
