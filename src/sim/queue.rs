@@ -19,9 +19,11 @@
 //!
 //! A queue of a few events (a three-node scenario keeps about six pending) is better off without
 //! the calendar: each push would land in a different bucket, and every bucket is a cache miss.
-//! Up to [`SMALL_MAX`] events the queue keeps all of them in the current vector, sorted; past it
-//! the calendar takes them over, and it hands them back once no more than [`SMALL_MIN`] remain. The order is exactly the binary heap's `(time, seq)` order (a
-//! test checks it against one), so traces do not depend on the queue's layout. Measured by
+//! Up to `SMALL_MAX` events the queue keeps all of them in the current vector, sorted; past it
+//! the calendar takes them over, and it hands them back once no more than `SMALL_MIN` remain.
+//!
+//! In every layout the order is exactly the binary heap's `(time, seq)` order (a test checks it
+//! against one), so traces do not depend on the queue's layout. Measured by
 //! `replsim bench`; earlier designs (a 4-ary heap, a radix heap that refiled each entry about as
 //! often as a binary heap sifts it) were slower or no faster than `std`'s `BinaryHeap`.
 
