@@ -90,11 +90,12 @@ enum Command {
     /// workload (best of five each) and reports events per second and their ratio. The end-to-end
     /// cases run 1 master + 2 replicas at 5,000 SET/s and 1 master + 100 replicas at 1,000 SET/s
     /// (100-byte values over 10,000 keys) and report simulated seconds per wall second, each
-    /// beside two floors, every case and floor in a fresh process of its own. The keyspace floor applies the same SETs straight to every node's
-    /// dataset with no parsing, network or engine: the least any simulation with real per-node
-    /// data must do. The wire floor adds the replication stream's bytes: the master encodes each
-    /// SET as RESP once and appends it to its backlog, every replica parses it, applies it and
-    /// appends it to its own backlog. Then the peak memory of the largest case.
+    /// beside two floors, every case and floor in a fresh process of its own. The keyspace floor
+    /// applies the same SETs straight to every node's dataset with no parsing, network or engine:
+    /// the least any simulation with real per-node data must do. The wire floor adds the
+    /// replication stream's bytes: the master encodes each SET as RESP once and appends it to its
+    /// backlog, every replica parses it, applies it and appends it to its own backlog. Then the
+    /// peak memory of each end-to-end case.
     Bench {
         /// Print one JSON object instead of a table.
         #[arg(long)]
@@ -518,11 +519,18 @@ fn bench(json: bool, events: u64, connections: u32, e2e_seconds: u64, e2e_100_se
     for (i, case) in BenchCase::ALL.into_iter().enumerate() {
         progress.inc(1);
         progress.set_message(case.name());
-        (rates[i], rss[i]) = case.measure(e2e_seconds, e2e_100_seconds)?;
+        match case.measure(e2e_seconds, e2e_100_seconds) {
+            Ok(m) => (rates[i], rss[i]) = m,
+            Err(e) => {
+                progress.abandon();
+                return Err(e);
+            }
+        }
     }
     progress.finish_and_clear();
     let [e2e_3, e2e_100, floor_3, floor_100, wire_3, wire_100] = rates;
     let peak = rss.iter().copied().fold(peak_rss_mb(), f64::max);
+    let [rss_3, rss_100, ..] = rss;
     let round1 = |x: f64| (x * 10.0).round() / 10.0;
     if json {
         let v = serde_json::json!({
@@ -539,8 +547,8 @@ fn bench(json: bool, events: u64, connections: u32, e2e_seconds: u64, e2e_100_se
             "wire_floor_3node_sim_sec_per_wall_sec": round1(wire_3),
             "wire_floor_100replica_sim_sec_per_wall_sec": round1(wire_100),
             "peak_rss_mb": peak.round(),
-            "e2e_3node_peak_rss_mb": rss[0].round(),
-            "e2e_100replica_peak_rss_mb": rss[1].round(),
+            "e2e_3node_peak_rss_mb": rss_3.round(),
+            "e2e_100replica_peak_rss_mb": rss_100.round(),
         });
         say!("{v}");
     } else {
@@ -553,7 +561,7 @@ fn bench(json: bool, events: u64, connections: u32, e2e_seconds: u64, e2e_100_se
         say!("                                          whole run   target   keyspace floor   wire floor   share of wire floor");
         say!("  1 master + 2 replicas, 5000 SET/s, {:>5}s  {:>8.1}   {:>6}   {:>14.1}   {:>10.1}   {:>18.0}%", e2e_seconds, e2e_3, 500, floor_3, wire_3, 100.0 * e2e_3 / wire_3);
         say!("  1 master + 100 replicas, 1000 SET/s, {:>3}s  {:>8.1}   {:>6}   {:>14.1}   {:>10.1}   {:>18.0}%", e2e_100_seconds, e2e_100, 100, floor_100, wire_100, 100.0 * e2e_100 / wire_100);
-        say!("peak memory {:.0} MB (3-node run {:.0} MB, 100-replica run {:.0} MB)", peak, rss[0], rss[1]);
+        say!("peak memory {:.0} MB (3-node run {:.0} MB, 100-replica run {:.0} MB)", peak, rss_3, rss_100);
     }
     Ok(ExitCode::SUCCESS)
 }
