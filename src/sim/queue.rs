@@ -78,12 +78,10 @@ impl<E> Ord for Entry<E> {
 
 /// A priority queue of events keyed by `(time, seq)`.
 pub struct EventQueue<E> {
-    /// Whether every event is in `current` (sorted, latest first) and the calendar is empty;
-    /// `cur` is then `u64::MAX`.
-    small: bool,
     /// The calendar takes over when `len` exceeds this (`SMALL_MAX` while small, else never),
     /// and hands back when `len` falls below `shrink_below` (0 while small, so never): one
-    /// comparison per push and per pop.
+    /// comparison per push and per pop. While small (see [`Self::is_small`]) every event is in
+    /// `current` (sorted, latest first), the calendar is empty and `cur` is `u64::MAX`.
     grow_above: usize,
     shrink_below: usize,
     /// The absolute number (`time >> BUCKET_SHIFT`) of the current bucket. Every event in a
@@ -110,7 +108,6 @@ impl<E> Default for EventQueue<E> {
 impl<E> EventQueue<E> {
     pub fn new() -> Self {
         EventQueue {
-            small: true,
             grow_above: SMALL_MAX,
             shrink_below: 0,
             cur: u64::MAX,
@@ -175,7 +172,6 @@ impl<E> EventQueue<E> {
     #[cold]
     #[inline(never)]
     fn spread_into_calendar(&mut self) {
-        self.small = false;
         (self.grow_above, self.shrink_below) = (usize::MAX, SMALL_MIN + 1);
         let Some(earliest) = self.current.last() else { return };
         self.cur = earliest.bucket().saturating_sub(1);
@@ -192,7 +188,6 @@ impl<E> EventQueue<E> {
     #[cold]
     #[inline(never)]
     fn gather_from_calendar(&mut self) {
-        self.small = true;
         (self.grow_above, self.shrink_below) = (SMALL_MAX, 0);
         self.cur = u64::MAX;
         for word in 0..WORDS {
@@ -214,6 +209,12 @@ impl<E> EventQueue<E> {
             return None;
         }
         self.current.last().map(|e| SimTime::from_nanos((e.key >> 64) as u64))
+    }
+
+    /// Whether the queue is one sorted vector rather than the calendar: only then is there no
+    /// size to shrink below.
+    fn is_small(&self) -> bool {
+        self.shrink_below == 0
     }
 
     pub fn len(&self) -> usize {
@@ -249,7 +250,7 @@ impl<E> EventQueue<E> {
 
     /// Makes the next non-empty bucket current. Returns false when the queue is empty.
     fn advance(&mut self) -> bool {
-        if self.small {
+        if self.is_small() {
             // Every event is in `current`, which is empty.
             return false;
         }
@@ -360,9 +361,9 @@ mod tests {
                 }
                 assert_eq!(q.len(), r.heap.len());
             }
-            if q.small != was_small {
+            if q.is_small() != was_small {
                 switches += 1;
-                was_small = q.small;
+                was_small = q.is_small();
             }
             if step % 1000 == 0 {
                 assert_eq!(q.peek_time().map(SimTime::as_nanos), r.heap.peek().map(|x| x.0 .0));
@@ -413,7 +414,7 @@ mod tests {
         for i in 0..2000u32 {
             q.push(SimTime::from_nanos(200_000), i);
         }
-        assert!(!q.small);
+        assert!(!q.is_small());
         assert!(q.current.len() <= SMALL_MAX, "{} events filed by sorted insertion", q.current.len());
         let order: Vec<u32> = std::iter::from_fn(|| q.pop()).map(|(_, i)| i).collect();
         assert_eq!(order, (0..2000).collect::<Vec<_>>());
