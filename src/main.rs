@@ -493,7 +493,7 @@ fn best_rates(reps: u32, a: impl Fn() -> u64, b: impl Fn() -> u64) -> (f64, f64)
     (best_a, best_b)
 }
 
-/// Simulated seconds per wall second of `run` (an end-to-end case or its keyspace floor).
+/// Simulated seconds per wall second of `run` (an end-to-end case or one of its floors).
 fn sim_rate(run: impl FnOnce() -> replsim::bench::Done) -> f64 {
     let t0 = Instant::now();
     let done = run();
