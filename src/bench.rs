@@ -40,7 +40,13 @@ pub struct PingPong {
 
 impl Default for PingPong {
     fn default() -> Self {
-        PingPong { nodes: 64, connections: 2_000, message_bytes: 32, events: 5_000_000, seed: 1 }
+        PingPong {
+            nodes: 64,
+            connections: 2_000,
+            message_bytes: 32,
+            events: 5_000_000,
+            seed: 1,
+        }
     }
 }
 
@@ -53,7 +59,11 @@ pub struct Done {
 }
 
 fn link() -> LinkParams {
-    LinkParams { latency: SimDuration::from_micros(200), jitter: SimDuration::from_micros(50), ..LinkParams::default() }
+    LinkParams {
+        latency: SimDuration::from_micros(200),
+        jitter: SimDuration::from_micros(50),
+        ..LinkParams::default()
+    }
 }
 
 struct Echo {
@@ -69,9 +79,17 @@ impl Model<NetTimer> for Echo {
         self.net.handle(now, timer, e, &mut self.outs);
         for i in 0..self.outs.len() {
             match self.outs[i] {
-                NetOutput::Data { node, conn, side, .. } => {
+                NetOutput::Data {
+                    node, conn, side, ..
+                } => {
                     let n = self.net.delivered().len();
-                    e.trace.record(now.as_nanos(), TraceKind::Deliver, u64::from(node.0), n, conn.as_u64());
+                    e.trace.record(
+                        now.as_nanos(),
+                        TraceKind::Deliver,
+                        u64::from(node.0),
+                        n,
+                        conn.as_u64(),
+                    );
                     self.net.send(now, conn, side, &self.message, e);
                 }
                 NetOutput::Established { conn, .. } => {
@@ -95,10 +113,27 @@ pub fn engine_pingpong(p: PingPong) -> Done {
         let b = (a + 1 + pick.below(u64::from(p.nodes) - 1) as u32) % p.nodes;
         conns.push(net.connect(SimTime::ZERO, NodeId(a), NodeId(b), &mut e));
     }
-    let mut model = Echo { net, outs: Vec::with_capacity(16), message: vec![b'x'; p.message_bytes] };
-    e.run(&mut model, Limits { until: SimTime::MAX, max_events: p.events });
-    assert!(e.pending() >= p.connections as usize / 2, "the workload should keep the queue full");
-    Done { events: e.events(), sim_time: e.now(), trace_hash: e.trace.hash() }
+    let mut model = Echo {
+        net,
+        outs: Vec::with_capacity(16),
+        message: vec![b'x'; p.message_bytes],
+    };
+    e.run(
+        &mut model,
+        Limits {
+            until: SimTime::MAX,
+            max_events: p.events,
+        },
+    );
+    assert!(
+        e.pending() >= p.connections as usize / 2,
+        "the workload should keep the queue full"
+    );
+    Done {
+        events: e.events(),
+        sim_time: e.now(),
+        trace_hash: e.trace.hash(),
+    }
 }
 
 /// The plain `BinaryHeap` loop with the same number of in-flight messages and the same delay
@@ -106,7 +141,8 @@ pub fn engine_pingpong(p: PingPong) -> Done {
 pub fn baseline_pingpong(p: PingPong) -> Done {
     let mut rng = SeedStream::derive(p.seed, "net");
     let (latency, jitter) = (link().latency.as_nanos(), link().jitter.as_nanos());
-    let mut heap: BinaryHeap<Reverse<(u64, u64, u32)>> = BinaryHeap::with_capacity(p.connections as usize);
+    let mut heap: BinaryHeap<Reverse<(u64, u64, u32)>> =
+        BinaryHeap::with_capacity(p.connections as usize);
     let mut seq = 0u64;
     for c in 0..p.connections {
         heap.push(Reverse((latency, seq, c)));
@@ -116,7 +152,9 @@ pub fn baseline_pingpong(p: PingPong) -> Done {
     let mut now = 0u64;
     let mut hash = 0u64;
     while events < p.events {
-        let Some(Reverse((t, _, c))) = heap.pop() else { break };
+        let Some(Reverse((t, _, c))) = heap.pop() else {
+            break;
+        };
         now = t;
         events += 1;
         hash = (hash ^ u64::from(c)).wrapping_mul(0x0000_0100_0000_01b3);
@@ -124,7 +162,11 @@ pub fn baseline_pingpong(p: PingPong) -> Done {
         heap.push(Reverse((next, seq, c)));
         seq += 1;
     }
-    Done { events, sim_time: SimTime::from_nanos(now), trace_hash: hash }
+    Done {
+        events,
+        sim_time: SimTime::from_nanos(now),
+        trace_hash: hash,
+    }
 }
 
 /// The end-to-end benchmark scenarios: a master with `replicas` replicas under `rate` SET/s of
@@ -134,7 +176,9 @@ pub fn e2e_scenario(replicas: usize, rate: u64, seconds: u64) -> crate::scenario
         "name = \"e2e-{replicas}-replicas\"\nduration = \"{seconds}s\"\nsample_interval = \"1s\"\n\n[defaults]\nrepl-diskless-sync-delay = \"1s\"\n\n[[node]]\nname = \"master\"\n"
     );
     for i in 0..replicas {
-        toml.push_str(&format!("\n[[node]]\nname = \"replica-{i}\"\nreplicaof = \"master\"\n"));
+        toml.push_str(&format!(
+            "\n[[node]]\nname = \"replica-{i}\"\nreplicaof = \"master\"\n"
+        ));
     }
     toml.push_str(&format!("\n[[workload]]\ntarget = \"master\"\nrate = {rate}\nkeys = 10000\nvalue_size = 100\nstart = \"2s\"\n"));
     crate::scenario::parse("e2e", &toml).expect("the benchmark scenario is valid")
@@ -144,12 +188,21 @@ pub fn e2e_scenario(replicas: usize, rate: u64, seconds: u64) -> crate::scenario
 pub fn e2e_run(replicas: usize, rate: u64, seconds: u64) -> Done {
     let sc = e2e_scenario(replicas, rate, seconds);
     let out = crate::sim::run(sc, 1, u64::MAX, None, &mut |_, _| {});
-    Done { events: out.events, sim_time: out.sim_time, trace_hash: out.trace_hash }
+    Done {
+        events: out.events,
+        sim_time: out.sim_time,
+        trace_hash: out.trace_hash,
+    }
 }
 
 /// The SETs of [`e2e_run`]'s case (same key choice, same 100-byte values, from 2 s to the end),
 /// each handed to `apply` as key and value, with no simulation around them.
-fn floor_sets(replicas: usize, rate: u64, seconds: u64, mut apply: impl FnMut(&[u8], &[u8])) -> Done {
+fn floor_sets(
+    replicas: usize,
+    rate: u64,
+    seconds: u64,
+    mut apply: impl FnMut(&[u8], &[u8]),
+) -> Done {
     let mut sc = e2e_scenario(replicas, rate, seconds);
     let spec = sc.workloads.swap_remove(0);
     let value_size = spec.value_size as usize;
@@ -171,14 +224,20 @@ fn floor_sets(replicas: usize, rate: u64, seconds: u64, mut apply: impl FnMut(&[
         hash = (hash ^ u64::from(op.key)).wrapping_mul(0x0000_0100_0000_01b3);
         sets += 1;
     }
-    Done { events: sets, sim_time: end, trace_hash: hash }
+    Done {
+        events: sets,
+        sim_time: end,
+        trace_hash: hash,
+    }
 }
 
 /// The dataset writes of [`e2e_run`]'s case alone: the workload's SETs applied to the
 /// keyspaces of the master and its `replicas`, one node after another, as the replication
 /// stream reaches them.
 pub fn keyspace_floor(replicas: usize, rate: u64, seconds: u64) -> Done {
-    let mut nodes: Vec<crate::redis::keyspace::Keyspace> = (0..=replicas).map(|_| crate::redis::keyspace::Keyspace::new(16)).collect();
+    let mut nodes: Vec<crate::redis::keyspace::Keyspace> = (0..=replicas)
+        .map(|_| crate::redis::keyspace::Keyspace::new(16))
+        .collect();
     floor_sets(replicas, rate, seconds, |key, value| {
         for ks in &mut nodes {
             ks.db_mut(0).set(key, value, None);
@@ -206,7 +265,13 @@ fn wire_floor_nodes(replicas: usize, rate: u64, seconds: u64) -> (Done, Vec<Wire
     use crate::redis::replbuf::ReplBuffer;
     use crate::redis::resp::{encode_command, Decoder, Frame};
     const BACKLOG: u64 = 1 << 20;
-    let mut nodes: Vec<WireNode> = (0..=replicas).map(|_| WireNode { keyspace: Keyspace::new(16), decoder: Decoder::new(), backlog: ReplBuffer::new(0) }).collect();
+    let mut nodes: Vec<WireNode> = (0..=replicas)
+        .map(|_| WireNode {
+            keyspace: Keyspace::new(16),
+            decoder: Decoder::new(),
+            backlog: ReplBuffer::new(0),
+        })
+        .collect();
     let mut stream = Vec::new();
     let done = floor_sets(replicas, rate, seconds, |key, value| {
         stream.clear();
@@ -218,7 +283,11 @@ fn wire_floor_nodes(replicas: usize, rate: u64, seconds: u64) -> (Done, Vec<Wire
         for r in replicas {
             r.decoder.feed(&stream);
             match r.decoder.next_frame() {
-                Ok(Some(Frame::Command)) if r.decoder.argc() == 3 => r.keyspace.db_mut(0).set(r.decoder.arg(1), r.decoder.arg(2), None),
+                Ok(Some(Frame::Command)) if r.decoder.argc() == 3 => {
+                    r.keyspace
+                        .db_mut(0)
+                        .set(r.decoder.arg(1), r.decoder.arg(2), None)
+                }
                 other => panic!("the encoded SET decodes as one command: {other:?}"),
             }
             r.backlog.feed(&stream, BACKLOG);
@@ -234,11 +303,18 @@ mod tests {
 
     #[test]
     fn the_engine_workload_is_deterministic_and_keeps_many_events_pending() {
-        let p = PingPong { events: 20_000, connections: 1_500, ..PingPong::default() };
+        let p = PingPong {
+            events: 20_000,
+            connections: 1_500,
+            ..PingPong::default()
+        };
         let a = engine_pingpong(p);
         assert_eq!(a, engine_pingpong(p));
         assert_eq!(a.events, 20_000);
-        assert_ne!(a.trace_hash, engine_pingpong(PingPong { seed: 2, ..p }).trace_hash);
+        assert_ne!(
+            a.trace_hash,
+            engine_pingpong(PingPong { seed: 2, ..p }).trace_hash
+        );
     }
 
     #[test]
@@ -254,21 +330,34 @@ mod tests {
     fn the_wire_floor_leaves_every_replica_with_the_masters_data() {
         let (d, nodes) = wire_floor_nodes(2, 1000, 5);
         assert_eq!(d.events, 3000);
-        assert_eq!(d, keyspace_floor(2, 1000, 5), "the same SETs as the keyspace floor");
+        assert_eq!(
+            d,
+            keyspace_floor(2, 1000, 5),
+            "the same SETs as the keyspace floor"
+        );
         let master = &nodes[0];
-        assert!(master.keyspace.db(0).len() > 2000, "3,000 SETs over 10,000 keys");
+        assert!(
+            master.keyspace.db(0).len() > 2000,
+            "3,000 SETs over 10,000 keys"
+        );
         // Each SET of `key:<n>` (n below 10,000) with a 100-byte value is 132-135 bytes of RESP.
         assert!((3000 * 132..=3000 * 135).contains(&master.backlog.master_repl_offset()));
         for r in &nodes[1..] {
             assert_eq!(r.keyspace.digest(), master.keyspace.digest());
-            assert_eq!(r.backlog.master_repl_offset(), master.backlog.master_repl_offset());
+            assert_eq!(
+                r.backlog.master_repl_offset(),
+                master.backlog.master_repl_offset()
+            );
             assert_eq!(r.decoder.pending(), 0);
         }
     }
 
     #[test]
     fn the_baseline_processes_the_requested_events() {
-        let p = PingPong { events: 10_000, ..PingPong::default() };
+        let p = PingPong {
+            events: 10_000,
+            ..PingPong::default()
+        };
         assert_eq!(baseline_pingpong(p).events, 10_000);
     }
 }

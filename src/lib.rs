@@ -4,12 +4,12 @@
 //! all. See ARCHITECTURE.md for the map.
 
 pub mod bench;
+pub mod check;
 pub mod fault;
 pub mod net;
 pub mod redis;
+pub mod report;
+pub mod scenario;
 pub mod sim;
 pub mod time;
-pub mod scenario;
 pub mod workload;
-pub mod check;
-pub mod report;

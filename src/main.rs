@@ -156,14 +156,19 @@ impl BenchCase {
             BenchCase::E2e3node => sim_rate(|| e2e_run(2, 5000, e2e_seconds)),
             BenchCase::E2e100replica => sim_rate(|| e2e_run(100, 1000, e2e_100_seconds)),
             BenchCase::KeyspaceFloor3node => sim_rate(|| keyspace_floor(2, 5000, e2e_seconds)),
-            BenchCase::KeyspaceFloor100replica => sim_rate(|| keyspace_floor(100, 1000, e2e_100_seconds)),
+            BenchCase::KeyspaceFloor100replica => {
+                sim_rate(|| keyspace_floor(100, 1000, e2e_100_seconds))
+            }
             BenchCase::WireFloor3node => sim_rate(|| wire_floor(2, 5000, e2e_seconds)),
             BenchCase::WireFloor100replica => sim_rate(|| wire_floor(100, 1000, e2e_100_seconds)),
         }
     }
 
     fn name(self) -> String {
-        self.to_possible_value().expect("no case is skipped").get_name().to_string()
+        self.to_possible_value()
+            .expect("no case is skipped")
+            .get_name()
+            .to_string()
     }
 
     /// Runs the case in a child process of this executable: (simulated seconds per wall second,
@@ -171,13 +176,30 @@ impl BenchCase {
     fn measure(self, e2e_seconds: u64, e2e_100_seconds: u64) -> Result<(f64, f64)> {
         let exe = std::env::current_exe().context("finding this executable to run a bench case")?;
         let out = std::process::Command::new(exe)
-            .args(["bench", "--case", &self.name(), "--e2e-seconds", &e2e_seconds.to_string(), "--e2e-100-seconds", &e2e_100_seconds.to_string()])
+            .args([
+                "bench",
+                "--case",
+                &self.name(),
+                "--e2e-seconds",
+                &e2e_seconds.to_string(),
+                "--e2e-100-seconds",
+                &e2e_100_seconds.to_string(),
+            ])
             .stderr(std::process::Stdio::inherit())
             .output()
             .with_context(|| format!("running bench case {}", self.name()))?;
-        anyhow::ensure!(out.status.success(), "bench case {} failed: {}", self.name(), out.status);
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).with_context(|| format!("reading bench case {}'s figures", self.name()))?;
-        match (v["sim_sec_per_wall_sec"].as_f64(), v["peak_rss_mb"].as_f64()) {
+        anyhow::ensure!(
+            out.status.success(),
+            "bench case {} failed: {}",
+            self.name(),
+            out.status
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .with_context(|| format!("reading bench case {}'s figures", self.name()))?;
+        match (
+            v["sim_sec_per_wall_sec"].as_f64(),
+            v["peak_rss_mb"].as_f64(),
+        ) {
             (Some(rate), Some(rss)) => Ok((rate, rss)),
             _ => anyhow::bail!("bench case {} printed no figures: {v}", self.name()),
         }
@@ -212,15 +234,43 @@ macro_rules! say {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { file, seed, json, out, set, max_events, quiet } => run_cmd(&file, seed, json, out.as_deref(), &set, max_events, quiet),
-        Command::Check { files, reports, quiet, jobs } => check_cmd(&files, reports.as_deref(), quiet, jobs),
+        Command::Run {
+            file,
+            seed,
+            json,
+            out,
+            set,
+            max_events,
+            quiet,
+        } => run_cmd(&file, seed, json, out.as_deref(), &set, max_events, quiet),
+        Command::Check {
+            files,
+            reports,
+            quiet,
+            jobs,
+        } => check_cmd(&files, reports.as_deref(), quiet, jobs),
         Command::Chart { report, out } => chart_cmd(&report, &out),
-        Command::Bench { case: Some(case), e2e_seconds, e2e_100_seconds, .. } => {
+        Command::Bench {
+            case: Some(case),
+            e2e_seconds,
+            e2e_100_seconds,
+            ..
+        } => {
             let rate = case.run(e2e_seconds, e2e_100_seconds);
-            say!("{}", serde_json::json!({ "sim_sec_per_wall_sec": rate, "peak_rss_mb": peak_rss_mb() }));
+            say!(
+                "{}",
+                serde_json::json!({ "sim_sec_per_wall_sec": rate, "peak_rss_mb": peak_rss_mb() })
+            );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench { json, events, connections, e2e_seconds, e2e_100_seconds, case: None } => bench(json, events, connections, e2e_seconds, e2e_100_seconds),
+        Command::Bench {
+            json,
+            events,
+            connections,
+            e2e_seconds,
+            e2e_100_seconds,
+            case: None,
+        } => bench(json, events, connections, e2e_seconds, e2e_100_seconds),
     };
     match result {
         Ok(code) => code,
@@ -233,11 +283,18 @@ fn main() -> ExitCode {
 }
 
 fn load(file: &Path, set: &[String]) -> Result<Scenario> {
-    let text = fs::read_to_string(file).map_err(|e| BadInput(format!("{}: {e}", file.display())))?;
-    let mut sc = scenario::parse(&file.display().to_string(), &text).map_err(|e| BadInput(e.to_string()))?;
+    let text =
+        fs::read_to_string(file).map_err(|e| BadInput(format!("{}: {e}", file.display())))?;
+    let mut sc =
+        scenario::parse(&file.display().to_string(), &text).map_err(|e| BadInput(e.to_string()))?;
     for s in set {
-        let (k, v) = s.split_once('=').ok_or_else(|| BadInput(format!("--set {s}: expected DIRECTIVE=VALUE, e.g. --set repl-backlog-size=4mb")))?;
-        sc.set_directive(k.trim(), v.trim()).map_err(|e| BadInput(format!("--set {s}: {e}")))?;
+        let (k, v) = s.split_once('=').ok_or_else(|| {
+            BadInput(format!(
+                "--set {s}: expected DIRECTIVE=VALUE, e.g. --set repl-backlog-size=4mb"
+            ))
+        })?;
+        sc.set_directive(k.trim(), v.trim())
+            .map_err(|e| BadInput(format!("--set {s}: {e}")))?;
     }
     Ok(sc)
 }
@@ -256,7 +313,14 @@ struct Progress {
 
 impl Progress {
     fn new(quiet: bool, total: SimTime, label: &str, multi: Option<MultiProgress>) -> Progress {
-        Progress { bar: None, multi, started: Instant::now(), enabled: !quiet && std::io::stderr().is_terminal(), total_ms: total.as_millis().max(1), label: label.to_string() }
+        Progress {
+            bar: None,
+            multi,
+            started: Instant::now(),
+            enabled: !quiet && std::io::stderr().is_terminal(),
+            total_ms: total.as_millis().max(1),
+            label: label.to_string(),
+        }
     }
 
     fn update(&mut self, t: SimTime, events: u64) {
@@ -269,7 +333,11 @@ impl Progress {
         }
         let bar = self.bar.get_or_insert_with(|| {
             let b = ProgressBar::new(self.total_ms);
-            b.set_style(ProgressStyle::with_template("{prefix} [{bar:30}] {msg} eta {eta}").expect("static template").progress_chars("=> "));
+            b.set_style(
+                ProgressStyle::with_template("{prefix} [{bar:30}] {msg} eta {eta}")
+                    .expect("static template")
+                    .progress_chars("=> "),
+            );
             b.set_prefix(self.label.clone());
             // Start the rate estimate here: otherwise the jump from 0 to the first position
             // reads as one instant's progress and the ETA sits near zero.
@@ -282,7 +350,12 @@ impl Progress {
         });
         bar.set_position(t.as_millis());
         let rate = events as f64 / elapsed.as_secs_f64().max(1e-9);
-        bar.set_message(format!("{:.1}s/{:.1}s simulated, {:.2}M events/s", t.as_millis() as f64 / 1e3, self.total_ms as f64 / 1e3, rate / 1e6));
+        bar.set_message(format!(
+            "{:.1}s/{:.1}s simulated, {:.2}M events/s",
+            t.as_millis() as f64 / 1e3,
+            self.total_ms as f64 / 1e3,
+            rate / 1e6
+        ));
     }
 
     fn finish(self) {
@@ -302,14 +375,32 @@ impl TraceSink for FileSink {
     }
 }
 
-fn simulate(sc: Scenario, seed: u64, max_events: u64, sink: Option<Box<dyn TraceSink>>, quiet: bool, label: &str, multi: Option<MultiProgress>) -> RunOutput {
+fn simulate(
+    sc: Scenario,
+    seed: u64,
+    max_events: u64,
+    sink: Option<Box<dyn TraceSink>>,
+    quiet: bool,
+    label: &str,
+    multi: Option<MultiProgress>,
+) -> RunOutput {
     let mut progress = Progress::new(quiet, SimTime::ZERO + sc.duration, label, multi);
-    let out = sim::run(sc, seed, max_events, sink, &mut |t, ev| progress.update(t, ev));
+    let out = sim::run(sc, seed, max_events, sink, &mut |t, ev| {
+        progress.update(t, ev)
+    });
     progress.finish();
     out
 }
 
-fn run_cmd(file: &Path, seed: Option<u64>, json: bool, out: Option<&Path>, set: &[String], max_events: Option<u64>, quiet: bool) -> Result<ExitCode> {
+fn run_cmd(
+    file: &Path,
+    seed: Option<u64>,
+    json: bool,
+    out: Option<&Path>,
+    set: &[String],
+    max_events: Option<u64>,
+    quiet: bool,
+) -> Result<ExitCode> {
     let sc = load(file, set)?;
     let seed = seed.unwrap_or(sc.seed);
     // Everything is written into a temporary directory first and moved into place at the end,
@@ -324,17 +415,32 @@ fn run_cmd(file: &Path, seed: Option<u64>, json: bool, out: Option<&Path>, set: 
         None => None,
     };
     let sink: Option<Box<dyn TraceSink>> = match &staging {
-        Some(dir) => Some(Box::new(FileSink(BufWriter::new(fs::File::create(dir.join("trace.jsonl")).context("creating trace.jsonl")?)))),
+        Some(dir) => Some(Box::new(FileSink(BufWriter::new(
+            fs::File::create(dir.join("trace.jsonl")).context("creating trace.jsonl")?,
+        )))),
         None => None,
     };
     let name = sc.name.clone();
-    let output = simulate(sc, seed, max_events.unwrap_or(u64::MAX), sink, quiet, &name, None);
+    let output = simulate(
+        sc,
+        seed,
+        max_events.unwrap_or(u64::MAX),
+        sink,
+        quiet,
+        &name,
+        None,
+    );
     let report = replsim::report::build(&output);
     if let (Some(dir), Some(tmp)) = (out, &staging) {
-        fs::write(tmp.join("report.json"), serde_json::to_string_pretty(&report)? + "\n")?;
+        fs::write(
+            tmp.join("report.json"),
+            serde_json::to_string_pretty(&report)? + "\n",
+        )?;
         for i in 0..output.world.node_count() {
             let (lines, dropped) = output.world.logs(i);
-            let mut f = BufWriter::new(fs::File::create(tmp.join(format!("{}.log", output.world.scenario.nodes[i].name)))?);
+            let mut f = BufWriter::new(fs::File::create(
+                tmp.join(format!("{}.log", output.world.scenario.nodes[i].name)),
+            )?);
             for l in lines {
                 writeln!(f, "{l}")?;
             }
@@ -343,7 +449,10 @@ fn run_cmd(file: &Path, seed: Option<u64>, json: bool, out: Option<&Path>, set: 
             }
             f.flush()?;
         }
-        fs::write(tmp.join("summary.txt"), replsim::report::summary::render(&report))?;
+        fs::write(
+            tmp.join("summary.txt"),
+            replsim::report::summary::render(&report),
+        )?;
         write_charts(&report, tmp)?;
         let _ = fs::remove_dir_all(dir);
         fs::rename(tmp, dir).with_context(|| format!("moving results into {}", dir.display()))?;
@@ -356,7 +465,11 @@ fn run_cmd(file: &Path, seed: Option<u64>, json: bool, out: Option<&Path>, set: 
             say!("wrote {}", dir.display());
         }
     }
-    let code = if report["ok"].as_bool().unwrap_or(false) { ExitCode::SUCCESS } else { ExitCode::from(1) };
+    let code = if report["ok"].as_bool().unwrap_or(false) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    };
     // The process ends next and the OS takes the memory back at once. Freeing every node's
     // dataset one value at a time first took about a tenth of a 100-replica run.
     std::mem::forget(output);
@@ -365,7 +478,8 @@ fn run_cmd(file: &Path, seed: Option<u64>, json: bool, out: Option<&Path>, set: 
 
 /// Draws every chart of `report` into `dir` as PNG and SVG.
 fn write_charts(report: &serde_json::Value, dir: &Path) -> Result<()> {
-    let charts = replsim::report::chart::charts(report).map_err(|e| anyhow::anyhow!("drawing charts: {e}"))?;
+    let charts = replsim::report::chart::charts(report)
+        .map_err(|e| anyhow::anyhow!("drawing charts: {e}"))?;
     save_charts(&charts, dir)
 }
 
@@ -378,22 +492,44 @@ fn save_charts(charts: &[replsim::report::chart::Chart], dir: &Path) -> Result<(
 }
 
 fn chart_cmd(report: &Path, out: &Path) -> Result<ExitCode> {
-    let text = fs::read_to_string(report).map_err(|e| BadInput(format!("{}: {e}", report.display())))?;
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| BadInput(format!("{}: not a replsim report: {e}", report.display())))?;
+    let text =
+        fs::read_to_string(report).map_err(|e| BadInput(format!("{}: {e}", report.display())))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| BadInput(format!("{}: not a replsim report: {e}", report.display())))?;
     if value.get("timeline").is_none() {
-        return Err(BadInput(format!("{}: not a replsim report (no timeline)", report.display())).into());
+        return Err(BadInput(format!(
+            "{}: not a replsim report (no timeline)",
+            report.display()
+        ))
+        .into());
     }
     // A report that cannot be drawn (edited or damaged) is bad input, like an unparsable one.
-    let charts = replsim::report::chart::charts(&value).map_err(|e| BadInput(format!("{}: cannot draw this report: {e}", report.display())))?;
+    let charts = replsim::report::chart::charts(&value).map_err(|e| {
+        BadInput(format!(
+            "{}: cannot draw this report: {e}",
+            report.display()
+        ))
+    })?;
     fs::create_dir_all(out).map_err(|e| BadInput(format!("{}: {e}", out.display())))?;
     save_charts(&charts, out)?;
-    say!("wrote lag, backlog and availability charts (PNG and SVG) to {}", out.display());
+    say!(
+        "wrote lag, backlog and availability charts (PNG and SVG) to {}",
+        out.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
-fn check_cmd(files: &[PathBuf], reports: Option<&Path>, quiet: bool, jobs: Option<u16>) -> Result<ExitCode> {
+fn check_cmd(
+    files: &[PathBuf],
+    reports: Option<&Path>,
+    quiet: bool,
+    jobs: Option<u16>,
+) -> Result<ExitCode> {
     // Parse everything first: a bad file fails the whole check before any run.
-    let scenarios: Vec<(PathBuf, Scenario)> = files.iter().map(|f| load(f, &[]).map(|s| (f.clone(), s))).collect::<Result<_>>()?;
+    let scenarios: Vec<(PathBuf, Scenario)> = files
+        .iter()
+        .map(|f| load(f, &[]).map(|s| (f.clone(), s)))
+        .collect::<Result<_>>()?;
     if let Some(root) = reports {
         // Each scenario's reports go to DIR/<name>/: two files of one name would write over
         // each other.
@@ -415,7 +551,13 @@ fn check_cmd(files: &[PathBuf], reports: Option<&Path>, quiet: bool, jobs: Optio
         for _ in 0..workers {
             let (queue, tx, multi) = (&queue, tx.clone(), multi.clone());
             s.spawn(move || loop {
-                let Some((k, (file, sc))) = queue.lock().expect("no worker panics holding the queue").next() else { break };
+                let Some((k, (file, sc))) = queue
+                    .lock()
+                    .expect("no worker panics holding the queue")
+                    .next()
+                else {
+                    break;
+                };
                 let label = format!("[{}/{}] {}", k + 1, total, sc.name);
                 let res = check_one(&file, sc, reports, quiet, &label, multi.clone());
                 if tx.send((k, res)).is_err() {
@@ -432,7 +574,11 @@ fn check_cmd(files: &[PathBuf], reports: Option<&Path>, quiet: bool, jobs: Optio
             while let Some(res) = done.get_mut(next).and_then(Option::take) {
                 let c = res?;
                 multi.suspend(|| {
-                    say!("{} {}", if c.ok { "ok  " } else { "FAIL" }, files[next].display());
+                    say!(
+                        "{} {}",
+                        if c.ok { "ok  " } else { "FAIL" },
+                        files[next].display()
+                    );
                     for line in &c.lines {
                         say!("       {line}");
                     }
@@ -444,7 +590,11 @@ fn check_cmd(files: &[PathBuf], reports: Option<&Path>, quiet: bool, jobs: Optio
         Ok(())
     })?;
     say!("{} passed, {} failed", total - failed, failed);
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// One scenario's verdict for `check`: whether it held, and what to say about each failure.
@@ -454,25 +604,56 @@ struct Checked {
 }
 
 /// Runs one scenario for `check`, writes its reports if asked, and returns its verdict.
-fn check_one(file: &Path, sc: Scenario, reports: Option<&Path>, quiet: bool, label: &str, multi: MultiProgress) -> Result<Checked> {
+fn check_one(
+    file: &Path,
+    sc: Scenario,
+    reports: Option<&Path>,
+    quiet: bool,
+    label: &str,
+    multi: MultiProgress,
+) -> Result<Checked> {
     let seed = sc.seed;
     let out = simulate(sc, seed, u64::MAX, None, quiet, label, Some(multi));
     let report = replsim::report::build(&out);
     if let Some(root) = reports {
         let dir = root.join(&out.world.scenario.name);
         fs::create_dir_all(&dir).map_err(|e| BadInput(format!("{}: {e}", dir.display())))?;
-        fs::write(dir.join("summary.txt"), replsim::report::summary::render(&report))?;
-        for c in replsim::report::chart::charts(&report).map_err(|e| anyhow::anyhow!("drawing charts: {e}"))? {
+        fs::write(
+            dir.join("summary.txt"),
+            replsim::report::summary::render(&report),
+        )?;
+        for c in replsim::report::chart::charts(&report)
+            .map_err(|e| anyhow::anyhow!("drawing charts: {e}"))?
+        {
             fs::write(dir.join(format!("{}.png", c.name)), &c.png)?;
         }
     }
     let ok = report["ok"].as_bool().unwrap_or(false);
     let mut lines = Vec::new();
-    for e in report["expectations"].as_array().into_iter().flatten().filter(|e| e["ok"] == false) {
-        lines.push(format!("expected {}, actual {}  ({}:{})", e["expect"].as_str().unwrap_or("?"), e["actual"], file.display(), e["line"]));
+    for e in report["expectations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["ok"] == false)
+    {
+        lines.push(format!(
+            "expected {}, actual {}  ({}:{})",
+            e["expect"].as_str().unwrap_or("?"),
+            e["actual"],
+            file.display(),
+            e["line"]
+        ));
     }
-    for v in report["violations"].as_array().into_iter().flatten().filter(|v| v["expected"] == false) {
-        lines.push(format!("unexpected violation: {}", v["message"].as_str().unwrap_or("?")));
+    for v in report["violations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|v| v["expected"] == false)
+    {
+        lines.push(format!(
+            "unexpected violation: {}",
+            v["message"].as_str().unwrap_or("?")
+        ));
     }
     Ok(Checked { ok, lines })
 }
@@ -503,16 +684,38 @@ fn sim_rate(run: impl FnOnce() -> replsim::bench::Done) -> f64 {
 /// Peak resident memory of this process, from /proc (Linux); 0 where unavailable.
 fn peak_rss_mb() -> f64 {
     let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kb: f64 = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0.0);
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0.0);
     kb / 1024.0
 }
 
-fn bench(json: bool, events: u64, connections: u32, e2e_seconds: u64, e2e_100_seconds: u64) -> Result<ExitCode> {
+fn bench(
+    json: bool,
+    events: u64,
+    connections: u32,
+    e2e_seconds: u64,
+    e2e_100_seconds: u64,
+) -> Result<ExitCode> {
     let progress = ProgressBar::new(1 + BenchCase::ALL.len() as u64);
-    progress.set_style(ProgressStyle::with_template("bench [{bar:20}] {pos}/{len} {msg}").expect("static template").progress_chars("=> "));
+    progress.set_style(
+        ProgressStyle::with_template("bench [{bar:20}] {pos}/{len} {msg}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
     progress.set_message("engine ping-pong");
-    let p = PingPong { events, connections, ..PingPong::default() };
-    let (engine, baseline) = best_rates(5, || engine_pingpong(p).events, || baseline_pingpong(p).events);
+    let p = PingPong {
+        events,
+        connections,
+        ..PingPong::default()
+    };
+    let (engine, baseline) = best_rates(
+        5,
+        || engine_pingpong(p).events,
+        || baseline_pingpong(p).events,
+    );
     let ratio = engine / baseline;
     let mut rates = [0f64; BenchCase::ALL.len()];
     let mut rss = [0f64; BenchCase::ALL.len()];
@@ -552,7 +755,13 @@ fn bench(json: bool, events: u64, connections: u32, e2e_seconds: u64, e2e_100_se
         });
         say!("{v}");
     } else {
-        say!("ping-pong: {} connections over {} nodes, {}-byte messages, {} events", p.connections, p.nodes, p.message_bytes, p.events);
+        say!(
+            "ping-pong: {} connections over {} nodes, {}-byte messages, {} events",
+            p.connections,
+            p.nodes,
+            p.message_bytes,
+            p.events
+        );
         say!("  engine + network   {:>12.0} events/s", engine);
         say!("  BinaryHeap loop    {:>12.0} events/s", baseline);
         say!("  ratio              {:>12.3}", ratio);
@@ -561,7 +770,12 @@ fn bench(json: bool, events: u64, connections: u32, e2e_seconds: u64, e2e_100_se
         say!("                                          whole run   target   keyspace floor   wire floor   share of wire floor");
         say!("  1 master + 2 replicas, 5000 SET/s, {:>5}s  {:>8.1}   {:>6}   {:>14.1}   {:>10.1}   {:>18.0}%", e2e_seconds, e2e_3, 500, floor_3, wire_3, 100.0 * e2e_3 / wire_3);
         say!("  1 master + 100 replicas, 1000 SET/s, {:>3}s  {:>8.1}   {:>6}   {:>14.1}   {:>10.1}   {:>18.0}%", e2e_100_seconds, e2e_100, 100, floor_100, wire_100, 100.0 * e2e_100 / wire_100);
-        say!("peak memory {:.0} MB (3-node run {:.0} MB, 100-replica run {:.0} MB)", peak, rss_3, rss_100);
+        say!(
+            "peak memory {:.0} MB (3-node run {:.0} MB, 100-replica run {:.0} MB)",
+            peak,
+            rss_3,
+            rss_100
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -119,7 +119,8 @@ impl SimDuration {
 /// that divides 8·10^15 b/s, which covers every round figure from 1 bit/s to 8 Pbit/s).
 pub fn femtos_per_byte(bits_per_sec: u64) -> Option<u64> {
     const FEMTOS_PER_BYTE_AT_1BPS: u64 = 8 * 1_000_000 * NANOS_PER_SEC;
-    (bits_per_sec != 0 && FEMTOS_PER_BYTE_AT_1BPS % bits_per_sec == 0).then(|| FEMTOS_PER_BYTE_AT_1BPS / bits_per_sec)
+    (bits_per_sec != 0 && FEMTOS_PER_BYTE_AT_1BPS % bits_per_sec == 0)
+        .then(|| FEMTOS_PER_BYTE_AT_1BPS / bits_per_sec)
 }
 
 impl Add<SimDuration> for SimTime {
@@ -165,7 +166,12 @@ impl Mul<u64> for SimDuration {
 /// Prints seconds with millisecond precision, e.g. `12.345s`.
 impl fmt::Display for SimTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{:03}s", self.0 / NANOS_PER_SEC, (self.0 % NANOS_PER_SEC) / NANOS_PER_MILLI)
+        write!(
+            f,
+            "{}.{:03}s",
+            self.0 / NANOS_PER_SEC,
+            (self.0 % NANOS_PER_SEC) / NANOS_PER_MILLI
+        )
     }
 }
 
@@ -203,7 +209,10 @@ mod tests {
     #[test]
     fn one_megabyte_over_one_gigabit_takes_8_ms_and_a_bit() {
         // 1 MB = 1,048,576 bytes = 8,388,608 bits; at 10^9 bit/s that is 8,388,608 ns.
-        assert_eq!(SimDuration::transmit(1 << 20, 1_000_000_000).as_nanos(), 8_388_608);
+        assert_eq!(
+            SimDuration::transmit(1 << 20, 1_000_000_000).as_nanos(),
+            8_388_608
+        );
     }
 
     #[test]
@@ -220,10 +229,20 @@ mod tests {
         assert_eq!(femtos_per_byte(1_000_000_000), Some(8_000_000));
         assert_eq!(femtos_per_byte(3_000_000_000), None);
         assert_eq!(femtos_per_byte(0), None);
-        for (bytes, bps) in [(1, 1_000_000_000), (1 << 20, 1_000_000_000), (7, 100_000_000), (u64::MAX / 2, 1_000_000_000), (5, 7_000_000)] {
+        for (bytes, bps) in [
+            (1, 1_000_000_000),
+            (1 << 20, 1_000_000_000),
+            (7, 100_000_000),
+            (u64::MAX / 2, 1_000_000_000),
+            (5, 7_000_000),
+        ] {
             let exact = (bytes as u128 * 8 * 1_000_000_000).div_ceil(bps as u128);
             let got = SimDuration::transmit_at(bytes, bps, femtos_per_byte(bps)).as_nanos();
-            assert_eq!(u128::from(got), exact.min(u128::from(u64::MAX)), "{bytes} bytes at {bps} b/s");
+            assert_eq!(
+                u128::from(got),
+                exact.min(u128::from(u64::MAX)),
+                "{bytes} bytes at {bps} b/s"
+            );
         }
     }
 

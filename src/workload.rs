@@ -92,14 +92,22 @@ impl Workload {
                 // count a scenario can hold.
                 const SCALE: u64 = 1 << 40;
                 let mut acc = 0u64;
-                (0..spec.keys).map(|k| {
-                    acc += SCALE / (k + 1);
-                    acc
-                }).collect()
+                (0..spec.keys)
+                    .map(|k| {
+                        acc += SCALE / (k + 1);
+                        acc
+                    })
+                    .collect()
             }
         };
         let interval_ns = (1_000_000_000 / spec.rate_per_sec).max(1);
-        Workload { spec, rng, zipf_cdf, interval_ns, k: 0 }
+        Workload {
+            spec,
+            rng,
+            zipf_cdf,
+            interval_ns,
+            k: 0,
+        }
     }
 
     /// When the next operation is issued, or `None` once past `stop`.
@@ -123,9 +131,21 @@ impl Workload {
     }
 
     fn pick_kind(&mut self) -> OpKind {
-        let Mix { set, get, incr, append, del } = self.spec.mix;
+        let Mix {
+            set,
+            get,
+            incr,
+            append,
+            del,
+        } = self.spec.mix;
         let mut x = self.rng.below(u64::from(self.spec.mix.total())) as u32;
-        for (w, kind) in [(set, OpKind::Set), (get, OpKind::Get), (incr, OpKind::Incr), (append, OpKind::Append), (del, OpKind::Del)] {
+        for (w, kind) in [
+            (set, OpKind::Set),
+            (get, OpKind::Get),
+            (incr, OpKind::Incr),
+            (append, OpKind::Append),
+            (del, OpKind::Del),
+        ] {
             if x < w {
                 return kind;
             }
@@ -138,7 +158,11 @@ impl Workload {
     pub fn op(&mut self, write_id: u64) -> Op {
         let kind = self.pick_kind();
         let key = self.pick_key();
-        Op { kind, key, id: write_id }
+        Op {
+            kind,
+            key,
+            id: write_id,
+        }
     }
 
     /// Renders `op`'s arguments into `buf` and calls `f` with them.
@@ -185,7 +209,10 @@ mod tests {
             rate_per_sec: 1000,
             start: SimDuration::ZERO,
             stop: SimDuration::from_secs(1),
-            mix: Mix { set: 1, ..Mix::default() },
+            mix: Mix {
+                set: 1,
+                ..Mix::default()
+            },
             keys: 100,
             distribution: dist,
             value_size: 20,
@@ -222,9 +249,14 @@ mod tests {
     #[test]
     fn rendered_arguments_name_key_and_write() {
         let mut w = Workload::new(spec(Distribution::Uniform), 1, 0);
-        let op = Op { kind: OpKind::Set, key: 42, id: 7 };
+        let op = Op {
+            kind: OpKind::Set,
+            key: 42,
+            id: 7,
+        };
         let mut buf = ArgBuf::default();
-        let args: Vec<Vec<u8>> = w.render(&op, &mut buf, |a| a.iter().map(|x| x.to_vec()).collect());
+        let args: Vec<Vec<u8>> =
+            w.render(&op, &mut buf, |a| a.iter().map(|x| x.to_vec()).collect());
         assert_eq!(args[0], b"SET");
         assert_eq!(args[1], b"key:42");
         assert_eq!(args[2].len(), 20);

@@ -5,13 +5,31 @@
 use std::process::Command;
 
 fn replsim(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_replsim")).args(args).output().expect("the binary runs")
+    Command::new(env!("CARGO_BIN_EXE_replsim"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
 }
 
 #[test]
 fn bench_json_reports_every_case_from_its_own_process() {
-    let out = replsim(&["bench", "--json", "--events", "20000", "--connections", "200", "--e2e-seconds", "3", "--e2e-100-seconds", "3"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = replsim(&[
+        "bench",
+        "--json",
+        "--events",
+        "20000",
+        "--connections",
+        "200",
+        "--e2e-seconds",
+        "3",
+        "--e2e-100-seconds",
+        "3",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
     for key in [
         "engine_events_per_sec",
@@ -25,7 +43,11 @@ fn bench_json_reports_every_case_from_its_own_process() {
         "e2e_3node_peak_rss_mb",
         "e2e_100replica_peak_rss_mb",
     ] {
-        assert!(v[key].as_f64().is_some_and(|x| x > 0.0), "{key}: {}", v[key]);
+        assert!(
+            v[key].as_f64().is_some_and(|x| x > 0.0),
+            "{key}: {}",
+            v[key]
+        );
     }
     // The 100-replica case holds 101 nodes' datasets; its child's memory is its own.
     assert!(v["e2e_100replica_peak_rss_mb"].as_f64() > v["e2e_3node_peak_rss_mb"].as_f64());

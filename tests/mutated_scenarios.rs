@@ -12,14 +12,45 @@ use replsim::sim::seed::SeedStream;
 /// Values a field might be given by mistake or on purpose: zero, negatives, huge integers, sizes
 /// and durations at the edges of their units, and the wrong types.
 const EDGE_VALUES: &[&str] = &[
-    "0", "-1", "1", "1.5", "true", "[]", "\"\"", "\"x\"", "\"0\"", "\"-1\"", "\"0s\"", "\"1ns\"", "\"1us\"", "\"1ms\"", "\"1h\"",
-    "\"100000h\"", "\"0b\"", "\"512mb\"", "\"1gb\"", "\"100gb\"", "\"1tb\"", "\"1048576gb\"", "65535", "65536", "10000000",
-    "100000000", "4294967296", "9223372036854775807", "\"replica 0 0 0\"", "\"normal 1 1 1\"",
+    "0",
+    "-1",
+    "1",
+    "1.5",
+    "true",
+    "[]",
+    "\"\"",
+    "\"x\"",
+    "\"0\"",
+    "\"-1\"",
+    "\"0s\"",
+    "\"1ns\"",
+    "\"1us\"",
+    "\"1ms\"",
+    "\"1h\"",
+    "\"100000h\"",
+    "\"0b\"",
+    "\"512mb\"",
+    "\"1gb\"",
+    "\"100gb\"",
+    "\"1tb\"",
+    "\"1048576gb\"",
+    "65535",
+    "65536",
+    "10000000",
+    "100000000",
+    "4294967296",
+    "9223372036854775807",
+    "\"replica 0 0 0\"",
+    "\"normal 1 1 1\"",
 ];
 
 fn scenario_files() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir).expect("scenarios/ exists").map(|e| e.expect("readable entry").path()).filter(|p| p.extension().is_some_and(|e| e == "toml")).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("scenarios/ exists")
+        .map(|e| e.expect("readable entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
     files.sort();
     files
 }
@@ -32,7 +63,10 @@ fn mutate(text: &str, rng: &mut SeedStream) -> String {
         match rng.below(4) {
             0 | 1 => {
                 if let Some((key, _)) = lines[i].split_once(" = ") {
-                    lines[i] = format!("{key} = {}", EDGE_VALUES[rng.below(EDGE_VALUES.len() as u64) as usize]);
+                    lines[i] = format!(
+                        "{key} = {}",
+                        EDGE_VALUES[rng.below(EDGE_VALUES.len() as u64) as usize]
+                    );
                 }
             }
             2 if lines.len() > 1 => {
@@ -49,23 +83,30 @@ fn mutate(text: &str, rng: &mut SeedStream) -> String {
 
 #[test]
 fn mutated_scenarios_are_rejected_or_run_never_panic() {
-    let texts: Vec<String> = scenario_files().iter().map(|f| std::fs::read_to_string(f).expect("readable scenario")).collect();
+    let texts: Vec<String> = scenario_files()
+        .iter()
+        .map(|f| std::fs::read_to_string(f).expect("readable scenario"))
+        .collect();
     let mut rng = SeedStream::derive(7, "mutated-scenarios");
     let (mut ran, mut rejected) = (0, 0);
     for _ in 0..400 {
         let mutant = mutate(&texts[rng.below(texts.len() as u64) as usize], &mut rng);
-        let outcome = panic::catch_unwind(|| match replsim::scenario::parse("mutant.toml", &mutant) {
-            Ok(sc) => {
-                let seed = sc.seed;
-                let out = replsim::sim::run(sc, seed, 20_000, None, &mut |_, _| {});
-                let _ = replsim::report::build(&out);
-                true
-            }
-            Err(e) => {
-                assert!(e.to_string().starts_with("mutant.toml:"), "an error names the file: {e}");
-                false
-            }
-        });
+        let outcome =
+            panic::catch_unwind(|| match replsim::scenario::parse("mutant.toml", &mutant) {
+                Ok(sc) => {
+                    let seed = sc.seed;
+                    let out = replsim::sim::run(sc, seed, 20_000, None, &mut |_, _| {});
+                    let _ = replsim::report::build(&out);
+                    true
+                }
+                Err(e) => {
+                    assert!(
+                        e.to_string().starts_with("mutant.toml:"),
+                        "an error names the file: {e}"
+                    );
+                    false
+                }
+            });
         match outcome {
             Ok(true) => ran += 1,
             Ok(false) => rejected += 1,
@@ -79,11 +120,69 @@ fn mutated_scenarios_are_rejected_or_run_never_panic() {
 /// Words an operator's command might be made of: commands the node knows and some it does not,
 /// node names, ports, numbers at the edges, directives and REPLCONF options.
 const COMMAND_WORDS: &[&str] = &[
-    "SET", "GET", "DEL", "INCR", "APPEND", "MSET", "EXISTS", "EXPIRE", "PEXPIRE", "TTL", "FLUSHALL", "FLUSHDB", "DBSIZE", "SELECT", "PING",
-    "ECHO", "AUTH", "INFO", "ROLE", "REPLICAOF", "SLAVEOF", "WAIT", "CONFIG", "MULTI", "EXEC", "REPLCONF", "PSYNC", "SYNC", "NO", "ONE", "m",
-    "r", "r2", "6379", "0", "-1", "1", "99999999999999999999", "k", "key:1", "EX", "PX", "KEEPTTL", "NX", "XX", "repl-backlog-size", "1mb",
-    "client-output-buffer-limit", "'replica 0 0 0'", "repl-timeout", "min-replicas-to-write", "2", "masterauth", "requirepass", "ack",
-    "getack", "listening-port", "capa", "eof", "psync2", "*", "?", "''",
+    "SET",
+    "GET",
+    "DEL",
+    "INCR",
+    "APPEND",
+    "MSET",
+    "EXISTS",
+    "EXPIRE",
+    "PEXPIRE",
+    "TTL",
+    "FLUSHALL",
+    "FLUSHDB",
+    "DBSIZE",
+    "SELECT",
+    "PING",
+    "ECHO",
+    "AUTH",
+    "INFO",
+    "ROLE",
+    "REPLICAOF",
+    "SLAVEOF",
+    "WAIT",
+    "CONFIG",
+    "MULTI",
+    "EXEC",
+    "REPLCONF",
+    "PSYNC",
+    "SYNC",
+    "NO",
+    "ONE",
+    "m",
+    "r",
+    "r2",
+    "6379",
+    "0",
+    "-1",
+    "1",
+    "99999999999999999999",
+    "k",
+    "key:1",
+    "EX",
+    "PX",
+    "KEEPTTL",
+    "NX",
+    "XX",
+    "repl-backlog-size",
+    "1mb",
+    "client-output-buffer-limit",
+    "'replica 0 0 0'",
+    "repl-timeout",
+    "min-replicas-to-write",
+    "2",
+    "masterauth",
+    "requirepass",
+    "ack",
+    "getack",
+    "listening-port",
+    "capa",
+    "eof",
+    "psync2",
+    "*",
+    "?",
+    "''",
 ];
 
 #[test]
@@ -92,7 +191,9 @@ fn random_operator_commands_never_panic_a_node() {
     for _ in 0..300 {
         let mut faults = String::new();
         for f in 0..1 + rng.below(4) {
-            let words: Vec<&str> = (0..1 + rng.below(5)).map(|_| COMMAND_WORDS[rng.below(COMMAND_WORDS.len() as u64) as usize]).collect();
+            let words: Vec<&str> = (0..1 + rng.below(5))
+                .map(|_| COMMAND_WORDS[rng.below(COMMAND_WORDS.len() as u64) as usize])
+                .collect();
             let node = ["m", "r", "r2"][rng.below(3) as usize];
             faults.push_str(&format!("[[fault]]\nat = \"{}ms\"\nkind = \"command\"\nnode = \"{node}\"\ncommand = \"{}\"\n", 500 + rng.below(9000) + f, words.join(" ")));
         }
@@ -101,11 +202,15 @@ fn random_operator_commands_never_panic_a_node() {
              [[node]]\nname = \"r2\"\nreplicaof = \"r\"\n[[workload]]\ntarget = \"@master\"\nrate = 200\nmix = {{ set = 3, get = 1, incr = 1, append = 1, del = 1 }}\n\
              keys = 50\nwait = {{ replicas = 1, timeout = \"50ms\" }}\n{faults}"
         );
-        let sc = replsim::scenario::parse("commands.toml", &text).unwrap_or_else(|e| panic!("a command fault is accepted as written: {e}\n{text}"));
+        let sc = replsim::scenario::parse("commands.toml", &text)
+            .unwrap_or_else(|e| panic!("a command fault is accepted as written: {e}\n{text}"));
         let outcome = panic::catch_unwind(|| {
             let out = replsim::sim::run(sc, 1, 200_000, None, &mut |_, _| {});
             let _ = replsim::report::build(&out);
         });
-        assert!(outcome.is_ok(), "a node panicked on these operator commands:\n{text}");
+        assert!(
+            outcome.is_ok(),
+            "a node panicked on these operator commands:\n{text}"
+        );
     }
 }

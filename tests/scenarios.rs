@@ -9,7 +9,11 @@ use serde_json::Value;
 
 fn scenario_files() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).expect("scenarios/ exists").map(|e| e.expect("readable entry").path()).filter(|p| p.extension().is_some_and(|e| e == "toml")).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("scenarios/ exists")
+        .map(|e| e.expect("readable entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
     files.sort();
     assert!(files.len() >= 13, "the bundled scenarios are missing");
     files
@@ -18,7 +22,8 @@ fn scenario_files() -> Vec<PathBuf> {
 /// Runs a scenario file at its own seed and returns the full report.
 fn run(path: &Path) -> Value {
     let text = std::fs::read_to_string(path).expect("readable scenario");
-    let sc = replsim::scenario::parse(&path.display().to_string(), &text).expect("a bundled scenario parses");
+    let sc = replsim::scenario::parse(&path.display().to_string(), &text)
+        .expect("a bundled scenario parses");
     let seed = sc.seed;
     let out = replsim::sim::run(sc, seed, u64::MAX, None, &mut |_, _| {});
     report::build(&out)
@@ -29,7 +34,10 @@ fn for_each_scenario<T: Send>(f: impl Fn(&Path) -> T + Sync) -> Vec<(PathBuf, T)
     let files = scenario_files();
     let mut results: Vec<Option<T>> = files.iter().map(|_| None).collect();
     std::thread::scope(|s| {
-        let (even, odd): (Vec<_>, Vec<_>) = results.iter_mut().enumerate().partition(|(i, _)| i % 2 == 0);
+        let (even, odd): (Vec<_>, Vec<_>) = results
+            .iter_mut()
+            .enumerate()
+            .partition(|(i, _)| i % 2 == 0);
         for half in [even, odd] {
             let (f, files) = (&f, &files);
             s.spawn(move || {
@@ -39,12 +47,21 @@ fn for_each_scenario<T: Send>(f: impl Fn(&Path) -> T + Sync) -> Vec<(PathBuf, T)
             });
         }
     });
-    files.into_iter().zip(results.into_iter().map(|r| r.expect("every scenario ran"))).collect()
+    files
+        .into_iter()
+        .zip(results.into_iter().map(|r| r.expect("every scenario ran")))
+        .collect()
 }
 
 /// The compact outcome kept in the snapshot.
 fn compact(r: &Value) -> String {
-    let mut s = format!("scenario {} seed {}\ntrace_hash {}\nevents {}\n", r["scenario"].as_str().unwrap(), r["seed"], r["trace_hash"].as_str().unwrap(), r["events"]);
+    let mut s = format!(
+        "scenario {} seed {}\ntrace_hash {}\nevents {}\n",
+        r["scenario"].as_str().unwrap(),
+        r["seed"],
+        r["trace_hash"].as_str().unwrap(),
+        r["events"]
+    );
     for (name, n) in r["nodes"].as_object().unwrap() {
         if n["up"] == false {
             s.push_str(&format!("node {name}: down\n"));
@@ -82,7 +99,11 @@ fn compact(r: &Value) -> String {
         c["availability"]["timeouts"],
     ));
     for e in r["expectations"].as_array().unwrap() {
-        s.push_str(&format!("{} {}\n", if e["ok"] == true { "ok  " } else { "FAIL" }, e["expect"].as_str().unwrap()));
+        s.push_str(&format!(
+            "{} {}\n",
+            if e["ok"] == true { "ok  " } else { "FAIL" },
+            e["expect"].as_str().unwrap()
+        ));
     }
     s
 }
@@ -91,7 +112,12 @@ fn compact(r: &Value) -> String {
 fn every_bundled_scenario_holds_its_expectations_and_matches_its_snapshot() {
     for (path, report) in for_each_scenario(run) {
         let name = path.file_stem().unwrap().to_string_lossy().to_string();
-        assert_eq!(report["ok"], true, "{name}: expectations or checks failed:\n{}", replsim::report::summary::render(&report));
+        assert_eq!(
+            report["ok"],
+            true,
+            "{name}: expectations or checks failed:\n{}",
+            replsim::report::summary::render(&report)
+        );
         insta::assert_snapshot!(name, compact(&report));
     }
 }
@@ -99,7 +125,12 @@ fn every_bundled_scenario_holds_its_expectations_and_matches_its_snapshot() {
 #[test]
 fn every_bundled_scenario_is_deterministic() {
     for (path, (a, b)) in for_each_scenario(|p| (run(p), run(p))) {
-        assert_eq!(a["trace_hash"], b["trace_hash"], "{}: trace hash differs between runs", path.display());
+        assert_eq!(
+            a["trace_hash"],
+            b["trace_hash"],
+            "{}: trace hash differs between runs",
+            path.display()
+        );
         assert_eq!(a, b, "{}: reports differ between runs", path.display());
     }
 }

@@ -110,17 +110,38 @@ impl Checks {
     pub fn violations(&self) -> Vec<(&'static str, String)> {
         let mut v = Vec::new();
         if !self.convergence.converged {
-            let behind: Vec<&str> = self.convergence.replicas.iter().filter(|r| !(r.link_up && r.digest_equal && r.offset_behind_bytes == Some(0))).map(|r| r.replica.as_str()).collect();
-            v.push(("convergence", format!("not converged: {}", behind.join(", "))));
+            let behind: Vec<&str> = self
+                .convergence
+                .replicas
+                .iter()
+                .filter(|r| !(r.link_up && r.digest_equal && r.offset_behind_bytes == Some(0)))
+                .map(|r| r.replica.as_str())
+                .collect();
+            v.push((
+                "convergence",
+                format!("not converged: {}", behind.join(", ")),
+            ));
         }
         if self.acked_writes_lost.lost > 0 {
-            v.push(("acked_writes_lost", format!("{} acknowledged writes lost", self.acked_writes_lost.lost)));
+            v.push((
+                "acked_writes_lost",
+                format!("{} acknowledged writes lost", self.acked_writes_lost.lost),
+            ));
         }
         if self.stale_reads.stale > 0 {
-            v.push(("stale_reads", format!("{} stale reads, up to {:.0} ms", self.stale_reads.stale, self.stale_reads.max_staleness_ms)));
+            v.push((
+                "stale_reads",
+                format!(
+                    "{} stale reads, up to {:.0} ms",
+                    self.stale_reads.stale, self.stale_reads.max_staleness_ms
+                ),
+            ));
         }
         if !self.resync_loop.looping.is_empty() {
-            v.push(("resync_loop", format!("full-resync loop: {}", self.resync_loop.looping.join(", "))));
+            v.push((
+                "resync_loop",
+                format!("full-resync loop: {}", self.resync_loop.looping.join(", ")),
+            ));
         }
         v
     }
@@ -142,7 +163,12 @@ pub fn run_checks(out: &RunOutput) -> Checks {
 }
 
 fn names(out: &RunOutput) -> Vec<String> {
-    out.world.scenario.nodes.iter().map(|n| n.name.clone()).collect()
+    out.world
+        .scenario
+        .nodes
+        .iter()
+        .map(|n| n.name.clone())
+        .collect()
 }
 
 fn convergence(out: &RunOutput) -> Convergence {
@@ -151,7 +177,9 @@ fn convergence(out: &RunOutput) -> Convergence {
     let mut replicas = Vec::new();
     for i in 0..w.node_count() {
         let Some(n) = w.node(i) else { continue };
-        let Some((host, _)) = n.master_host() else { continue };
+        let Some((host, _)) = n.master_host() else {
+            continue;
+        };
         let m = w.resolve(host);
         let master = m.and_then(|m| w.node(m));
         replicas.push(ReplicaConvergence {
@@ -159,18 +187,25 @@ fn convergence(out: &RunOutput) -> Convergence {
             master: m.map(|m| names[m].clone()),
             link_up: n.repl_state() == crate::redis::ReplState::Connected,
             // A replica holding nothing of the stream yet is behind by all of it (as in the charts).
-            offset_behind_bytes: master.map(|mn| mn.master_repl_offset().saturating_sub(n.slave_repl_offset().unwrap_or(0))),
+            offset_behind_bytes: master.map(|mn| {
+                mn.master_repl_offset()
+                    .saturating_sub(n.slave_repl_offset().unwrap_or(0))
+            }),
             digest_equal: master.is_some() && m.and_then(|m| out.digest(m)) == out.digest(i),
         });
     }
-    let converged = replicas.iter().all(|r| r.link_up && r.digest_equal && r.offset_behind_bytes == Some(0));
+    let converged = replicas
+        .iter()
+        .all(|r| r.link_up && r.digest_equal && r.offset_behind_bytes == Some(0));
     // The earliest sample after the last fault from which every replica stayed caught up.
     let last_fault = out.world.rec.last_fault_end;
     let samples = &out.world.rec.samples;
     // Caught up: link up and less than a second behind (with writes streaming, a replica is
     // rarely at exactly its master's offset at a sampling instant).
     let caught_up = |k: usize| {
-        samples[k].nodes.iter().enumerate().all(|(i, n)| !n.up || n.master || (n.link_up && lag_seconds(samples, k, i).is_some_and(|l| l < 1.0)))
+        samples[k].nodes.iter().enumerate().all(|(i, n)| {
+            !n.up || n.master || (n.link_up && lag_seconds(samples, k, i).is_some_and(|l| l < 1.0))
+        })
     };
     let mut since: Option<SimTime> = None;
     for (k, s) in samples.iter().enumerate() {
@@ -183,25 +218,55 @@ fn convergence(out: &RunOutput) -> Convergence {
             since = None;
         }
     }
-    let seconds_after_last_fault = if converged { since.map(|t| secs(t.since(last_fault).as_nanos())) } else { None };
-    Convergence { converged, replicas, seconds_after_last_fault }
+    let seconds_after_last_fault = if converged {
+        since.map(|t| secs(t.since(last_fault).as_nanos()))
+    } else {
+        None
+    };
+    Convergence {
+        converged,
+        replicas,
+        seconds_after_last_fault,
+    }
 }
 
 /// The master whose data is the outcome: a live master with the most replicas (the lowest
 /// index among equals).
 pub fn final_master(out: &RunOutput) -> Option<usize> {
     let w = &out.world;
-    (0..w.node_count()).filter(|&i| w.node(i).is_some_and(|n| n.is_master())).max_by_key(|&i| (w.node(i).map_or(0, |n| n.replica_summaries().len()), usize::MAX - i))
+    (0..w.node_count())
+        .filter(|&i| w.node(i).is_some_and(|n| n.is_master()))
+        .max_by_key(|&i| {
+            (
+                w.node(i).map_or(0, |n| n.replica_summaries().len()),
+                usize::MAX - i,
+            )
+        })
 }
 
 fn acked_writes_lost(out: &RunOutput) -> AckedWritesLost {
     let w = &out.world;
     let names = names(out);
     let fm = final_master(out);
-    let mut res = AckedWritesLost { final_master: fm.map(|i| names[i].clone()), acked: 0, lost: 0, acked_with_wait: 0, lost_with_wait: 0, examples: Vec::new() };
+    let mut res = AckedWritesLost {
+        final_master: fm.map(|i| names[i].clone()),
+        acked: 0,
+        lost: 0,
+        acked_with_wait: 0,
+        lost_with_wait: 0,
+        examples: Vec::new(),
+    };
     let writes = &w.rec.writes;
-    let Some(master) = fm.and_then(|i| w.node(i)) else { return res };
-    let final_value = |key: u32| master.keyspace.db(0).get(&key_name(u64::from(key))).and_then(|e| value_write_id(&e.value));
+    let Some(master) = fm.and_then(|i| w.node(i)) else {
+        return res;
+    };
+    let final_value = |key: u32| {
+        master
+            .keyspace
+            .db(0)
+            .get(&key_name(u64::from(key)))
+            .and_then(|e| value_write_id(&e.value))
+    };
     for id in lost_writes(writes, final_value) {
         let r = &writes[id];
         res.lost += 1;
@@ -244,7 +309,9 @@ pub fn lost_writes(writes: &[WriteRecord], final_value: impl Fn(u32) -> Option<u
         if !r.is_set() || !r.acked() {
             continue;
         }
-        let f = *final_of.entry(r.key()).or_insert_with(|| final_value(r.key()));
+        let f = *final_of
+            .entry(r.key())
+            .or_insert_with(|| final_value(r.key()));
         let is_lost = match f {
             Some(f) if f == id as u64 => false,
             Some(f) => match writes.get(f as usize) {
@@ -279,18 +346,41 @@ fn resync_loop(out: &RunOutput) -> ResyncLoop {
     let mut replicas = Vec::new();
     let mut looping = Vec::new();
     for (i, name) in names.iter().enumerate() {
-        let ms: Vec<&Milestone> = w.rec.milestones.iter().filter(|m| m.node == i).map(|m| &m.what).collect();
-        let started = ms.iter().filter(|m| matches!(m, Milestone::FullSyncStarted)).count() as u64;
-        let finished = ms.iter().filter(|m| matches!(m, Milestone::FullSyncFinished)).count() as u64;
-        let partial = ms.iter().filter(|m| matches!(m, Milestone::PartialSync)).count() as u64;
+        let ms: Vec<&Milestone> = w
+            .rec
+            .milestones
+            .iter()
+            .filter(|m| m.node == i)
+            .map(|m| &m.what)
+            .collect();
+        let started = ms
+            .iter()
+            .filter(|m| matches!(m, Milestone::FullSyncStarted))
+            .count() as u64;
+        let finished = ms
+            .iter()
+            .filter(|m| matches!(m, Milestone::FullSyncFinished))
+            .count() as u64;
+        let partial = ms
+            .iter()
+            .filter(|m| matches!(m, Milestone::PartialSync))
+            .count() as u64;
         if started == 0 && partial == 0 {
             continue;
         }
-        let link_up = w.node(i).is_some_and(|n| n.repl_state() == crate::redis::ReplState::Connected);
+        let link_up = w
+            .node(i)
+            .is_some_and(|n| n.repl_state() == crate::redis::ReplState::Connected);
         if started >= 3 && finished == 0 {
             looping.push(name.clone());
         }
-        replicas.push(ReplicaSyncs { replica: name.clone(), full_syncs_started: started, full_syncs_finished: finished, partial_syncs: partial, link_up_at_end: link_up });
+        replicas.push(ReplicaSyncs {
+            replica: name.clone(),
+            full_syncs_started: started,
+            full_syncs_finished: finished,
+            partial_syncs: partial,
+            link_up_at_end: link_up,
+        });
     }
     ResyncLoop { looping, replicas }
 }
@@ -309,8 +399,18 @@ fn availability(out: &RunOutput) -> Availability {
     let mut refusing_ns = 0u64;
     for pair in samples.windows(2) {
         let (a, b) = (&pair[0], &pair[1]);
-        let d_writes: u64 = b.workloads.iter().zip(&a.workloads).map(|(x, y)| x.writes - y.writes).sum();
-        let d_ok: u64 = b.workloads.iter().zip(&a.workloads).map(|(x, y)| x.writes_ok - y.writes_ok).sum();
+        let d_writes: u64 = b
+            .workloads
+            .iter()
+            .zip(&a.workloads)
+            .map(|(x, y)| x.writes - y.writes)
+            .sum();
+        let d_ok: u64 = b
+            .workloads
+            .iter()
+            .zip(&a.workloads)
+            .map(|(x, y)| x.writes_ok - y.writes_ok)
+            .sum();
         if d_writes > 0 && d_ok == 0 {
             refusing_ns += b.time.since(a.time).as_nanos();
         }
@@ -318,7 +418,11 @@ fn availability(out: &RunOutput) -> Availability {
     Availability {
         writes,
         writes_accepted: ok,
-        share_accepted: if writes == 0 { 1.0 } else { ok as f64 / writes as f64 },
+        share_accepted: if writes == 0 {
+            1.0
+        } else {
+            ok as f64 / writes as f64
+        },
         errors,
         timeouts: c.iter().map(|c| c.timeouts).sum(),
         refusing_seconds: secs(refusing_ns),
@@ -339,21 +443,49 @@ mod tests {
         // (history, final value's write id, expected lost ids)
         let cases: Vec<(Vec<WriteRecord>, Option<u64>, Vec<usize>)> = vec![
             // The last write survives: nothing lost.
-            (vec![w(0, 1, true, true), w(2, 3, true, true)], Some(1), vec![]),
+            (
+                vec![w(0, 1, true, true), w(2, 3, true, true)],
+                Some(1),
+                vec![],
+            ),
             // An earlier write survives over a later acknowledged one: the later one is lost.
-            (vec![w(0, 1, true, true), w(2, 3, true, true)], Some(0), vec![1]),
+            (
+                vec![w(0, 1, true, true), w(2, 3, true, true)],
+                Some(0),
+                vec![1],
+            ),
             // Concurrent writes: either may win.
-            (vec![w(0, 5, true, true), w(1, 4, true, true)], Some(0), vec![]),
+            (
+                vec![w(0, 5, true, true), w(1, 4, true, true)],
+                Some(0),
+                vec![],
+            ),
             // The key is gone and nothing deleted it: every acknowledged SET is lost.
-            (vec![w(0, 1, true, true), w(2, 3, true, true)], None, vec![0, 1]),
+            (
+                vec![w(0, 1, true, true), w(2, 3, true, true)],
+                None,
+                vec![0, 1],
+            ),
             // An acknowledged DEL after the SET explains the absence.
-            (vec![w(0, 1, true, true), w(2, 3, true, false)], None, vec![]),
+            (
+                vec![w(0, 1, true, true), w(2, 3, true, false)],
+                None,
+                vec![],
+            ),
             // A DEL that began before the SET was acknowledged does not.
-            (vec![w(0, 5, true, true), w(2, 3, true, false)], None, vec![0]),
+            (
+                vec![w(0, 5, true, true), w(2, 3, true, false)],
+                None,
+                vec![0],
+            ),
             // Unacknowledged writes are never counted, even if their value is gone.
             (vec![w(0, 1, false, true)], None, vec![]),
             // A value from an unacknowledged write that began after the acknowledged one: not lost.
-            (vec![w(0, 1, true, true), w(2, 3, false, true)], Some(1), vec![]),
+            (
+                vec![w(0, 1, true, true), w(2, 3, false, true)],
+                Some(1),
+                vec![],
+            ),
         ];
         for (i, (writes, fin, want)) in cases.into_iter().enumerate() {
             assert_eq!(lost_writes(&writes, |_| fin), want, "case {i}");

@@ -125,7 +125,10 @@ const SYN_RETRY_SECS: [u64; 6] = [1, 3, 7, 15, 31, 63];
 /// The index of the first SYN retry still ahead of `now` for an attempt begun at `started`.
 fn next_syn_retry(started: SimTime, now: SimTime) -> u8 {
     let elapsed = now.since(started).as_secs();
-    SYN_RETRY_SECS.iter().position(|&s| s > elapsed).unwrap_or(SYN_RETRY_SECS.len()) as u8
+    SYN_RETRY_SECS
+        .iter()
+        .position(|&s| s > elapsed)
+        .unwrap_or(SYN_RETRY_SECS.len()) as u8
 }
 
 /// Timers the network asks the engine to fire back at it.
@@ -161,11 +164,24 @@ pub enum NetOutput {
     ConnectFailed { node: NodeId, conn: ConnId },
     /// Bytes arrived at `node` on its `side`; they are in [`Network::delivered`]. `eof` means the
     /// peer's end-of-stream follows the bytes.
-    Data { node: NodeId, conn: ConnId, side: Side, eof: bool },
+    Data {
+        node: NodeId,
+        conn: ConnId,
+        side: Side,
+        eof: bool,
+    },
     /// `node`'s `side` of `conn` has socket buffer space again after a short write.
-    Writable { node: NodeId, conn: ConnId, side: Side },
+    Writable {
+        node: NodeId,
+        conn: ConnId,
+        side: Side,
+    },
     /// `conn` was reset under `node`'s `side`. The connection is gone.
-    Reset { node: NodeId, conn: ConnId, side: Side },
+    Reset {
+        node: NodeId,
+        conn: ConnId,
+        side: Side,
+    },
 }
 
 /// A run of delivered payload: real bytes, or an opaque run of bytes that are never
@@ -223,7 +239,10 @@ struct Chunk {
 struct Chunks {
     head: Option<Chunk>,
     /// Boxed: it is rarely used, and inline it would add 48 bytes to every connection slot.
-    #[expect(clippy::box_collection, reason = "the box keeps the rarely used deque's header out of the hot slot")]
+    #[expect(
+        clippy::box_collection,
+        reason = "the box keeps the rarely used deque's header out of the hot slot"
+    )]
     rest: Option<Box<VecDeque<Chunk>>>,
 }
 
@@ -258,7 +277,9 @@ impl Chunks {
     }
 
     fn iter_mut(&mut self) -> impl Iterator<Item = &mut Chunk> {
-        self.head.iter_mut().chain(self.rest.iter_mut().flat_map(|r| r.iter_mut()))
+        self.head
+            .iter_mut()
+            .chain(self.rest.iter_mut().flat_map(|r| r.iter_mut()))
     }
 
     fn clear(&mut self) {
@@ -386,7 +407,10 @@ struct Slot {
     conn: Option<Conn>,
 }
 
-const _: () = assert!(std::mem::size_of::<Slot>() == 256, "a connection slot should stay four cache lines");
+const _: () = assert!(
+    std::mem::size_of::<Slot>() == 256,
+    "a connection slot should stay four cache lines"
+);
 
 /// The virtual network.
 pub struct Network {
@@ -406,9 +430,20 @@ pub struct Network {
 impl Network {
     /// A network of `node_count` nodes, all up, every link with `defaults`.
     pub fn new(node_count: usize, defaults: LinkParams, rng: SeedStream) -> Network {
-        let pair = Pair { wire_free_at: SimTime::ZERO, blocks: 0, params: 0 };
+        let pair = Pair {
+            wire_free_at: SimTime::ZERO,
+            blocks: 0,
+            params: 0,
+        };
         Network {
-            nodes: vec![NodeNet { up: true, paused: false, incarnation: 0 }; node_count],
+            nodes: vec![
+                NodeNet {
+                    up: true,
+                    paused: false,
+                    incarnation: 0
+                };
+                node_count
+            ],
             pairs: vec![pair; node_count * node_count],
             params: vec![defaults],
             femtos: vec![crate::time::femtos_per_byte(defaults.bandwidth_bps)],
@@ -435,7 +470,8 @@ impl Network {
             Some(i) => i,
             None => {
                 self.params.push(params);
-                self.femtos.push(crate::time::femtos_per_byte(params.bandwidth_bps));
+                self.femtos
+                    .push(crate::time::femtos_per_byte(params.bandwidth_bps));
                 self.params.len() - 1
             }
         };
@@ -483,7 +519,10 @@ impl Network {
     /// The handle of the connection in slot `i`, if any.
     fn slot_id(&self, i: usize) -> Option<ConnId> {
         let slot = &self.slots[i];
-        slot.conn.as_ref().map(|_| ConnId { idx: i as u32, gen: slot.gen })
+        slot.conn.as_ref().map(|_| ConnId {
+            idx: i as u32,
+            gen: slot.gen,
+        })
     }
 
     /// Whether `conn` still exists (neither fully closed nor reset).
@@ -513,14 +552,20 @@ impl Network {
             ConnId { idx, gen: slot.gen }
         } else {
             let idx = u32::try_from(self.slots.len()).expect("more than 2^32 connection slots");
-            self.slots.push(Slot { gen: 0, conn: Some(conn) });
+            self.slots.push(Slot {
+                gen: 0,
+                conn: Some(conn),
+            });
             ConnId { idx, gen: 0 }
         }
     }
 
     fn release(&mut self, id: ConnId) {
         let slot = &mut self.slots[id.idx as usize];
-        assert!(slot.gen == id.gen && slot.conn.is_some(), "double release of {id:?}");
+        assert!(
+            slot.gen == id.gen && slot.conn.is_some(),
+            "double release of {id:?}"
+        );
         slot.conn = None;
         slot.gen = slot.gen.wrapping_add(1);
         self.free.push(id.idx);
@@ -528,8 +573,19 @@ impl Network {
 
     /// Starts a connection from `from` to `to`. The outcome arrives later as `Established` (and
     /// `Accept` at the listener) or as `ConnectFailed`.
-    pub fn connect(&mut self, now: SimTime, from: NodeId, to: NodeId, sched: &mut impl NetScheduler) -> ConnId {
-        let end = |n: NodeId, nodes: &[NodeNet]| End { node: n, incarnation: nodes[n.index()].incarnation, open: true, reading: true };
+    pub fn connect(
+        &mut self,
+        now: SimTime,
+        from: NodeId,
+        to: NodeId,
+        sched: &mut impl NetScheduler,
+    ) -> ConnId {
+        let end = |n: NodeId, nodes: &[NodeNet]| End {
+            node: n,
+            incarnation: nodes[n.index()].incarnation,
+            open: true,
+            reading: true,
+        };
         let conn = Conn {
             state: ConnState::Connecting,
             started: now,
@@ -555,11 +611,20 @@ impl Network {
     /// Arms SYN retry number `retry`, or the final timeout once the schedule is used up. The
     /// timeout is only ever armed here, on a failed SYN, so a connection that establishes at once
     /// leaves no timer behind in the queue.
-    fn arm_syn_retry(&mut self, id: ConnId, started: SimTime, retry: u8, sched: &mut impl NetScheduler) {
+    fn arm_syn_retry(
+        &mut self,
+        id: ConnId,
+        started: SimTime,
+        retry: u8,
+        sched: &mut impl NetScheduler,
+    ) {
         let deadline = started + self.connect_timeout;
         match SYN_RETRY_SECS.get(usize::from(retry)) {
             Some(&secs) if started + SimDuration::from_secs(secs) < deadline => {
-                sched.schedule(started + SimDuration::from_secs(secs), NetTimer::SynRetry(id, retry + 1));
+                sched.schedule(
+                    started + SimDuration::from_secs(secs),
+                    NetTimer::SynRetry(id, retry + 1),
+                );
             }
             _ => sched.schedule(deadline, NetTimer::ConnectTimeout(id)),
         }
@@ -568,10 +633,19 @@ impl Network {
     /// Writes `data` on `side` of `conn`. Returns how many bytes the socket buffer accepted; the
     /// writer keeps the rest and gets `Writable` when space frees. Writing to a connection that is
     /// gone, or on an end already closed, accepts nothing.
-    pub fn send(&mut self, now: SimTime, conn: ConnId, side: Side, data: &[u8], sched: &mut impl NetScheduler) -> usize {
+    pub fn send(
+        &mut self,
+        now: SimTime,
+        conn: ConnId,
+        side: Side,
+        data: &[u8],
+        sched: &mut impl NetScheduler,
+    ) -> usize {
         let n = self.admit(now, conn, side, data.len() as u64, ChunkKind::Bytes, sched);
         if n > 0 {
-            let c = self.conn_mut(conn).expect("admit accepted bytes on a live connection");
+            let c = self
+                .conn_mut(conn)
+                .expect("admit accepted bytes on a live connection");
             c.dirs[side.idx()].data.push(&data[..n as usize]);
         }
         n as usize
@@ -579,7 +653,14 @@ impl Network {
 
     /// Writes `len` opaque bytes: bytes that count for buffers, bandwidth and timing but are
     /// never materialised. Returns how many were accepted.
-    pub fn send_opaque(&mut self, now: SimTime, conn: ConnId, side: Side, len: u64, sched: &mut impl NetScheduler) -> u64 {
+    pub fn send_opaque(
+        &mut self,
+        now: SimTime,
+        conn: ConnId,
+        side: Side,
+        len: u64,
+        sched: &mut impl NetScheduler,
+    ) -> u64 {
         self.admit(now, conn, side, len, ChunkKind::Opaque, sched)
     }
 
@@ -595,7 +676,9 @@ impl Network {
             self.release(conn);
             return;
         }
-        let latency = self.link_ref(c.ends[side.idx()].node, c.ends[side.peer().idx()].node).latency;
+        let latency = self
+            .link_ref(c.ends[side.idx()].node, c.ends[side.peer().idx()].node)
+            .latency;
         let c = self.conn_mut(conn).expect("checked above");
         c.ends[side.idx()].open = false;
         let dir = &mut c.dirs[side.idx()];
@@ -604,7 +687,11 @@ impl Network {
             dir.fin_sent = true;
             let arrival = dir.last_arrival.max(now + latency);
             dir.last_arrival = arrival;
-            dir.chunks.push_back(Chunk { arrival, len: 0, kind: ChunkKind::Fin });
+            dir.chunks.push_back(Chunk {
+                arrival,
+                len: 0,
+                kind: ChunkKind::Fin,
+            });
             if !dir.timer_pending && !dir.held {
                 dir.timer_pending = true;
                 sched.schedule(arrival, NetTimer::Deliver(conn, side));
@@ -615,7 +702,9 @@ impl Network {
 
     /// Frees the slot once neither end can hear anything more.
     fn maybe_release(&mut self, id: ConnId) {
-        let gone = |nodes: &[NodeNet], e: &End| !e.open || nodes[e.node.index()].incarnation != e.incarnation;
+        let gone = |nodes: &[NodeNet], e: &End| {
+            !e.open || nodes[e.node.index()].incarnation != e.incarnation
+        };
         if let Some(c) = self.conn(id) {
             if gone(&self.nodes, &c.ends[0]) && gone(&self.nodes, &c.ends[1]) {
                 self.release(id);
@@ -623,10 +712,20 @@ impl Network {
         }
     }
 
-    fn admit(&mut self, now: SimTime, id: ConnId, side: Side, len: u64, kind: ChunkKind, sched: &mut impl NetScheduler) -> u64 {
+    fn admit(
+        &mut self,
+        now: SimTime,
+        id: ConnId,
+        side: Side,
+        len: u64,
+        kind: ChunkKind,
+        sched: &mut impl NetScheduler,
+    ) -> u64 {
         // One slot lookup, and the other tables borrowed field by field: this runs on every write.
         let n_nodes = self.nodes.len();
-        let Some(c) = conn_in(&mut self.slots, id) else { return 0 };
+        let Some(c) = conn_in(&mut self.slots, id) else {
+            return 0;
+        };
         let can_write = match c.state {
             ConnState::Connecting => false,
             ConnState::Accepted => side == Side::Server,
@@ -670,7 +769,11 @@ impl Network {
         match dir.chunks.back_mut() {
             // Bytes arriving together need only one chunk.
             Some(last) if last.kind == kind && last.arrival == arrival => last.len += n,
-            _ => dir.chunks.push_back(Chunk { arrival, len: n, kind }),
+            _ => dir.chunks.push_back(Chunk {
+                arrival,
+                len: n,
+                kind,
+            }),
         }
         if !dir.timer_pending && !dir.held {
             dir.timer_pending = true;
@@ -684,7 +787,13 @@ impl Network {
     }
 
     /// Handles a timer the network scheduled, appending what nodes must learn to `out`.
-    pub fn handle(&mut self, now: SimTime, timer: NetTimer, sched: &mut impl NetScheduler, out: &mut Vec<NetOutput>) {
+    pub fn handle(
+        &mut self,
+        now: SimTime,
+        timer: NetTimer,
+        sched: &mut impl NetScheduler,
+        out: &mut Vec<NetOutput>,
+    ) {
         match timer {
             NetTimer::Syn(id) => self.on_syn(now, id, sched, out),
             NetTimer::SynAck(id) => {
@@ -704,13 +813,19 @@ impl Network {
                 let node = c.ends[0].node;
                 out.push(NetOutput::Established { node, conn: id });
             }
-            NetTimer::SynRetry(id, retry) => match self.conn(id).map(|c| (c.state, c.ends[0].node, c.ends[1].node, c.started)) {
+            NetTimer::SynRetry(id, retry) => match self
+                .conn(id)
+                .map(|c| (c.state, c.ends[0].node, c.ends[1].node, c.started))
+            {
                 Some((ConnState::Connecting, ..)) => self.send_syn(now, id, retry, sched),
                 Some((ConnState::Accepted, from, to, started)) => {
                     // The listener already has the connection; a retried SYN that gets through
                     // is answered with a fresh SYN-ACK.
                     if self.reachable(from, to) && self.reachable(to, from) {
-                        sched.schedule(now + self.link_ref(from, to).latency + self.link_ref(to, from).latency, NetTimer::SynAck(id));
+                        sched.schedule(
+                            now + self.link_ref(from, to).latency + self.link_ref(to, from).latency,
+                            NetTimer::SynAck(id),
+                        );
                     } else {
                         self.arm_syn_retry(id, started, retry, sched);
                     }
@@ -727,10 +842,17 @@ impl Network {
                     let server_alive = server.open && self.end_alive(&server);
                     self.release(id);
                     if client_alive {
-                        out.push(NetOutput::ConnectFailed { node: client.node, conn: id });
+                        out.push(NetOutput::ConnectFailed {
+                            node: client.node,
+                            conn: id,
+                        });
                     }
                     if state == ConnState::Accepted && server_alive {
-                        out.push(NetOutput::Reset { node: server.node, conn: id, side: Side::Server });
+                        out.push(NetOutput::Reset {
+                            node: server.node,
+                            conn: id,
+                            side: Side::Server,
+                        });
                     }
                 }
             }
@@ -740,7 +862,11 @@ impl Network {
                 let end = c.ends[side.idx()];
                 self.release(id);
                 if end.open && self.end_alive(&end) {
-                    out.push(NetOutput::Reset { node: end.node, conn: id, side });
+                    out.push(NetOutput::Reset {
+                        node: end.node,
+                        conn: id,
+                        side,
+                    });
                 }
             }
         }
@@ -751,7 +877,13 @@ impl Network {
         n.up && n.incarnation == e.incarnation
     }
 
-    fn on_syn(&mut self, now: SimTime, id: ConnId, sched: &mut impl NetScheduler, out: &mut Vec<NetOutput>) {
+    fn on_syn(
+        &mut self,
+        now: SimTime,
+        id: ConnId,
+        sched: &mut impl NetScheduler,
+        out: &mut Vec<NetOutput>,
+    ) {
         let Some(c) = self.conn(id) else { return };
         if c.state != ConnState::Connecting {
             return;
@@ -774,11 +906,20 @@ impl Network {
         sched.schedule(now + latency, NetTimer::SynAck(id));
     }
 
-    fn on_deliver(&mut self, now: SimTime, id: ConnId, side: Side, sched: &mut impl NetScheduler, out: &mut Vec<NetOutput>) {
+    fn on_deliver(
+        &mut self,
+        now: SimTime,
+        id: ConnId,
+        side: Side,
+        sched: &mut impl NetScheduler,
+        out: &mut Vec<NetOutput>,
+    ) {
         // One slot lookup, and the other tables borrowed field by field: this runs on every
         // delivery.
         let n_nodes = self.nodes.len();
-        let Some(c) = conn_in(&mut self.slots, id) else { return };
+        let Some(c) = conn_in(&mut self.slots, id) else {
+            return;
+        };
         let (writer, reader) = (c.ends[side.idx()], c.ends[side.peer().idx()]);
         let reader_state = self.nodes[reader.node.index()];
         let reader_dead = !reader_state.up || reader_state.incarnation != reader.incarnation;
@@ -819,15 +960,25 @@ impl Network {
             dir.timer_pending = true;
             sched.schedule(next.arrival, NetTimer::Deliver(id, side));
         }
-        let writable = dir.want_writable && dir.buffered < self.params[pair.params as usize].send_buffer_bytes;
+        let writable =
+            dir.want_writable && dir.buffered < self.params[pair.params as usize].send_buffer_bytes;
         if writable {
             dir.want_writable = false;
         }
         if reader.open && (!delivered.segments.is_empty() || eof) {
-            out.push(NetOutput::Data { node: reader.node, conn: id, side: side.peer(), eof });
+            out.push(NetOutput::Data {
+                node: reader.node,
+                conn: id,
+                side: side.peer(),
+                eof,
+            });
         }
         if writable && writer.open && self.end_alive(&writer) {
-            out.push(NetOutput::Writable { node: writer.node, conn: id, side });
+            out.push(NetOutput::Writable {
+                node: writer.node,
+                conn: id,
+                side,
+            });
         }
         if eof {
             // The writer's FIN has been read; if the reader closed too, nothing remains.
@@ -847,7 +998,11 @@ impl Network {
             if e.open && self.end_alive(&e) {
                 match (state, side) {
                     (ConnState::Established, _) | (ConnState::Accepted, Side::Server) => {
-                        out.push(NetOutput::Reset { node: e.node, conn, side })
+                        out.push(NetOutput::Reset {
+                            node: e.node,
+                            conn,
+                            side,
+                        })
                     }
                     (_, Side::Client) => out.push(NetOutput::ConnectFailed { node: e.node, conn }),
                     (ConnState::Connecting, Side::Server) => {}
@@ -885,9 +1040,18 @@ impl Network {
     }
 
     /// Lifts one block of `from` → `to`. When none remain, held bytes are re-timed from `now`.
-    pub fn unblock(&mut self, now: SimTime, from: NodeId, to: NodeId, sched: &mut impl NetScheduler) {
+    pub fn unblock(
+        &mut self,
+        now: SimTime,
+        from: NodeId,
+        to: NodeId,
+        sched: &mut impl NetScheduler,
+    ) {
         let pair = self.pair_mut(from, to);
-        assert!(pair.blocks > 0, "unblock of {from:?}->{to:?} without a block");
+        assert!(
+            pair.blocks > 0,
+            "unblock of {from:?}->{to:?} without a block"
+        );
         pair.blocks -= 1;
         if pair.blocks == 0 {
             self.release_held(now, |w, r| w == from && r == to, true, sched);
@@ -901,16 +1065,33 @@ impl Network {
     /// Re-times and re-arms every held direction whose (writer, reader) matches. With `on_wire`,
     /// the bytes cross the wire again (serialisation and latency from `now`); without, they are
     /// already in the reader's kernel and arrive at `now` (a resumed reader).
-    fn release_held(&mut self, now: SimTime, matches: impl Fn(NodeId, NodeId) -> bool, on_wire: bool, sched: &mut impl NetScheduler) {
+    fn release_held(
+        &mut self,
+        now: SimTime,
+        matches: impl Fn(NodeId, NodeId) -> bool,
+        on_wire: bool,
+        sched: &mut impl NetScheduler,
+    ) {
         self.release_held_where(now, |_, w, r| matches(w, r), on_wire, sched);
     }
 
-    fn release_held_where(&mut self, now: SimTime, matches: impl Fn(ConnId, NodeId, NodeId) -> bool, on_wire: bool, sched: &mut impl NetScheduler) {
+    fn release_held_where(
+        &mut self,
+        now: SimTime,
+        matches: impl Fn(ConnId, NodeId, NodeId) -> bool,
+        on_wire: bool,
+        sched: &mut impl NetScheduler,
+    ) {
         let n_nodes = self.nodes.len();
         for i in 0..self.slots.len() {
             let slot = &mut self.slots[i];
-            let id = ConnId { idx: i as u32, gen: slot.gen };
-            let Some(c) = slot.conn.as_mut() else { continue };
+            let id = ConnId {
+                idx: i as u32,
+                gen: slot.gen,
+            };
+            let Some(c) = slot.conn.as_mut() else {
+                continue;
+            };
             for side in [Side::Client, Side::Server] {
                 let (w, r) = (c.ends[side.idx()], c.ends[side.peer().idx()]);
                 let dir = &mut c.dirs[side.idx()];
@@ -918,7 +1099,8 @@ impl Network {
                     continue;
                 }
                 let reader = self.nodes[r.node.index()];
-                if !reader.up || reader.incarnation != r.incarnation || reader.paused || !r.reading {
+                if !reader.up || reader.incarnation != r.incarnation || reader.paused || !r.reading
+                {
                     continue;
                 }
                 if self.pairs[w.node.index() * n_nodes + r.node.index()].blocks > 0 {
@@ -965,13 +1147,25 @@ impl Network {
 
     /// Stops or resumes the application reading `side` of `conn`. While it is not reading,
     /// arriving bytes stay in its kernel buffer and count against the writer's socket buffer.
-    pub fn set_reading(&mut self, now: SimTime, conn: ConnId, side: Side, reading: bool, sched: &mut impl NetScheduler) {
+    pub fn set_reading(
+        &mut self,
+        now: SimTime,
+        conn: ConnId,
+        side: Side,
+        reading: bool,
+        sched: &mut impl NetScheduler,
+    ) {
         let Some(c) = self.conn_mut(conn) else { return };
         c.ends[side.idx()].reading = reading;
         if reading {
             let (w, r) = (c.ends[side.peer().idx()].node, c.ends[side.idx()].node);
             let target = conn;
-            self.release_held_where(now, |id, wn, rn| id == target && wn == w && rn == r, false, sched);
+            self.release_held_where(
+                now,
+                |id, wn, rn| id == target && wn == w && rn == r,
+                false,
+                sched,
+            );
         }
     }
 
@@ -992,7 +1186,9 @@ impl Network {
         st.paused = false;
         st.incarnation += 1;
         for i in 0..self.slots.len() {
-            let Some(c) = self.slots[i].conn.as_mut() else { continue };
+            let Some(c) = self.slots[i].conn.as_mut() else {
+                continue;
+            };
             for side in [Side::Client, Side::Server] {
                 if c.ends[side.idx()].node == node {
                     let dir = &mut c.dirs[side.idx()];
@@ -1022,7 +1218,8 @@ impl Network {
             for side in [Side::Client, Side::Server] {
                 let (me, peer) = (c.ends[side.idx()], c.ends[side.peer().idx()]);
                 if peer.node == node && c.dirs[side.idx()].buffered > 0 && me.node != node {
-                    let rtt = self.link_ref(me.node, node).latency + self.link_ref(node, me.node).latency;
+                    let rtt =
+                        self.link_ref(me.node, node).latency + self.link_ref(node, me.node).latency;
                     sched.schedule(now + rtt, NetTimer::Rst(id, side));
                 }
             }

@@ -21,7 +21,13 @@ impl Model<NetTimer> for World {
                 NetOutput::Data { .. } => self.net.delivered().bytes.clone(),
                 _ => Vec::new(),
             };
-            e.trace.record(now.as_nanos(), crate::sim::trace::TraceKind::Deliver, bytes.len() as u64, 0, 0);
+            e.trace.record(
+                now.as_nanos(),
+                crate::sim::trace::TraceKind::Deliver,
+                bytes.len() as u64,
+                0,
+                0,
+            );
             self.log.push((now, o, bytes));
         }
     }
@@ -42,7 +48,14 @@ impl T {
 
     fn seeded(params: LinkParams, seed: u64) -> T {
         let net = Network::new(2, params, SeedStream::derive(seed, "net"));
-        T { e: Engine::new(), w: World { net, outs: vec![], log: vec![] } }
+        T {
+            e: Engine::new(),
+            w: World {
+                net,
+                outs: vec![],
+                log: vec![],
+            },
+        }
     }
 
     fn now(&self) -> SimTime {
@@ -59,7 +72,13 @@ impl T {
     }
 
     fn settle(&mut self) {
-        self.e.run(&mut self.w, Limits { until: SimTime::MAX, max_events: 1_000_000 });
+        self.e.run(
+            &mut self.w,
+            Limits {
+                until: SimTime::MAX,
+                max_events: 1_000_000,
+            },
+        );
     }
 
     /// Connects A to B and runs until established.
@@ -67,7 +86,10 @@ impl T {
         let now = self.now();
         let c = self.w.net.connect(now, A, B, &mut self.e);
         self.run_for(SimDuration::from_secs(1));
-        assert!(self.established_at(c).is_some(), "connection did not establish");
+        assert!(
+            self.established_at(c).is_some(),
+            "connection did not establish"
+        );
         self.w.log.clear();
         c
     }
@@ -105,7 +127,10 @@ impl T {
 }
 
 fn lan(latency_ms: u64) -> LinkParams {
-    LinkParams { latency: SimDuration::from_millis(latency_ms), ..LinkParams::default() }
+    LinkParams {
+        latency: SimDuration::from_millis(latency_ms),
+        ..LinkParams::default()
+    }
 }
 
 #[test]
@@ -113,7 +138,14 @@ fn connect_takes_one_round_trip_and_the_listener_learns_after_one_way() {
     let mut t = T::new(lan(1));
     let c = t.w.net.connect(SimTime::ZERO, A, B, &mut t.e);
     t.settle();
-    assert_eq!(t.w.log[0], (SimTime::from_millis(1), NetOutput::Accept { node: B, conn: c }, vec![]));
+    assert_eq!(
+        t.w.log[0],
+        (
+            SimTime::from_millis(1),
+            NetOutput::Accept { node: B, conn: c },
+            vec![]
+        )
+    );
     assert_eq!(t.established_at(c), Some(SimTime::from_millis(2)));
 }
 
@@ -127,7 +159,10 @@ fn one_megabyte_over_one_gigabit_with_1ms_latency_arrives_8_388_608ns_plus_1ms_l
     t.settle();
     let (bytes, times) = t.received(B);
     assert_eq!(bytes.len(), 1 << 20);
-    assert_eq!(times, vec![start + SimDuration::from_nanos(8_388_608) + SimDuration::from_millis(1)]);
+    assert_eq!(
+        times,
+        vec![start + SimDuration::from_nanos(8_388_608) + SimDuration::from_millis(1)]
+    );
 }
 
 #[test]
@@ -140,12 +175,21 @@ fn writes_queue_behind_each_other_on_the_wire() {
     t.send(c, Side::Client, &[2u8; 125_000]);
     t.settle();
     let (_, times) = t.received(B);
-    assert_eq!(times, vec![start + SimDuration::from_millis(2), start + SimDuration::from_millis(3)]);
+    assert_eq!(
+        times,
+        vec![
+            start + SimDuration::from_millis(2),
+            start + SimDuration::from_millis(3)
+        ]
+    );
 }
 
 #[test]
 fn a_full_socket_buffer_accepts_part_and_reports_writable_when_it_drains() {
-    let mut t = T::new(LinkParams { send_buffer_bytes: 1000, ..lan(1) });
+    let mut t = T::new(LinkParams {
+        send_buffer_bytes: 1000,
+        ..lan(1)
+    });
     let c = t.connected();
     assert_eq!(t.send(c, Side::Client, &[0u8; 1500]), 1000);
     assert_eq!(t.send(c, Side::Client, &[0u8; 10]), 0);
@@ -153,7 +197,14 @@ fn a_full_socket_buffer_accepts_part_and_reports_writable_when_it_drains() {
     t.settle();
     let outs = t.outputs();
     assert!(matches!(outs[0], NetOutput::Data { node: B, .. }));
-    assert_eq!(outs[1], NetOutput::Writable { node: A, conn: c, side: Side::Client });
+    assert_eq!(
+        outs[1],
+        NetOutput::Writable {
+            node: A,
+            conn: c,
+            side: Side::Client
+        }
+    );
     assert_eq!(t.send(c, Side::Client, &[0u8; 500]), 500);
 }
 
@@ -176,8 +227,14 @@ fn a_partition_holds_bytes_and_delivers_them_in_order_after_the_heal() {
     let expected: Vec<u8> = (0..10u8).flat_map(|i| [i; 3]).collect();
     assert_eq!(bytes, expected);
     // Re-sent from the heal: 30 bytes serialise in 240 ns, plus 1 ms of latency.
-    assert_eq!(times[0], heal + SimDuration::from_nanos(24) + SimDuration::from_millis(1));
-    assert_eq!(*times.last().unwrap(), heal + SimDuration::from_nanos(240) + SimDuration::from_millis(1));
+    assert_eq!(
+        times[0],
+        heal + SimDuration::from_nanos(24) + SimDuration::from_millis(1)
+    );
+    assert_eq!(
+        *times.last().unwrap(),
+        heal + SimDuration::from_nanos(240) + SimDuration::from_millis(1)
+    );
 }
 
 #[test]
@@ -198,7 +255,10 @@ fn a_one_way_partition_blocks_only_its_direction() {
 
 #[test]
 fn loss_delays_by_the_rto_without_reordering() {
-    let params = LinkParams { loss_ppm: 300_000, ..lan(1) };
+    let params = LinkParams {
+        loss_ppm: 300_000,
+        ..lan(1)
+    };
     let mut t = T::seeded(params, 9);
     let c = t.connected();
     let start = t.now();
@@ -212,7 +272,10 @@ fn loss_delays_by_the_rto_without_reordering() {
     assert!(times.windows(2).all(|w| w[0] <= w[1]));
     // A lossless run would finish 1 ms after the last write; losses stretch it by at least an RTO.
     let last = *times.last().unwrap();
-    assert!(last >= start + SimDuration::from_millis(199 + 200), "no loss was modelled: {last}");
+    assert!(
+        last >= start + SimDuration::from_millis(199 + 200),
+        "no loss was modelled: {last}"
+    );
 }
 
 #[test]
@@ -225,14 +288,26 @@ fn a_reset_is_seen_by_both_ends_and_discards_buffered_bytes() {
     assert_eq!(
         out,
         vec![
-            NetOutput::Reset { node: A, conn: c, side: Side::Client },
-            NetOutput::Reset { node: B, conn: c, side: Side::Server }
+            NetOutput::Reset {
+                node: A,
+                conn: c,
+                side: Side::Client
+            },
+            NetOutput::Reset {
+                node: B,
+                conn: c,
+                side: Side::Server
+            }
         ]
     );
     t.settle();
     assert!(t.received(B).0.is_empty());
     assert!(!t.w.net.is_open(c));
-    assert_eq!(t.send(c, Side::Client, b"x"), 0, "a reset connection accepts nothing");
+    assert_eq!(
+        t.send(c, Side::Client, b"x"),
+        0,
+        "a reset connection accepts nothing"
+    );
 }
 
 #[test]
@@ -244,7 +319,14 @@ fn close_delivers_pending_bytes_then_end_of_stream() {
     t.w.net.close(now, c, Side::Client, &mut t.e);
     t.settle();
     let outs = t.outputs();
-    assert!(matches!(outs.last(), Some(NetOutput::Data { node: B, eof: true, .. })));
+    assert!(matches!(
+        outs.last(),
+        Some(NetOutput::Data {
+            node: B,
+            eof: true,
+            ..
+        })
+    ));
     assert_eq!(t.received(B).0, b"last words");
     t.w.net.close(t.now(), c, Side::Server, &mut t.e);
     assert_eq!(t.w.net.conn_count(), 0, "both ends closed frees the slot");
@@ -256,7 +338,14 @@ fn connecting_to_a_crashed_node_times_out_after_the_connect_timeout() {
     t.w.net.crash(B);
     let c = t.w.net.connect(SimTime::ZERO, A, B, &mut t.e);
     t.settle();
-    assert_eq!(t.w.log, vec![(SimTime::from_secs(127), NetOutput::ConnectFailed { node: A, conn: c }, vec![])]);
+    assert_eq!(
+        t.w.log,
+        vec![(
+            SimTime::from_secs(127),
+            NetOutput::ConnectFailed { node: A, conn: c },
+            vec![]
+        )]
+    );
 }
 
 #[test]
@@ -268,7 +357,10 @@ fn a_connect_during_a_partition_completes_at_the_next_syn_retry_after_the_heal()
     t.w.net.unblock(SimTime::from_secs(5), A, B, &mut t.e);
     t.settle();
     // SYN retries at 1, 3, 7 s: the one at 7 s gets through.
-    assert_eq!(t.established_at(c), Some(SimTime::from_secs(7) + SimDuration::from_millis(2)));
+    assert_eq!(
+        t.established_at(c),
+        Some(SimTime::from_secs(7) + SimDuration::from_millis(2))
+    );
 }
 
 #[test]
@@ -278,27 +370,51 @@ fn a_crashed_node_goes_silent_and_its_restart_resets_a_sending_peer() {
     t.w.net.crash(B);
     t.send(c, Side::Client, b"into the void");
     t.run_for(SimDuration::from_secs(10));
-    assert!(t.outputs().is_empty(), "no FIN, no reset, nothing: the peer must time out by itself");
+    assert!(
+        t.outputs().is_empty(),
+        "no FIN, no reset, nothing: the peer must time out by itself"
+    );
     let now = t.now();
     t.w.net.restart(now, B, &mut t.e);
     t.settle();
-    assert_eq!(t.w.log, vec![(now + SimDuration::from_millis(2), NetOutput::Reset { node: A, conn: c, side: Side::Client }, vec![])]);
+    assert_eq!(
+        t.w.log,
+        vec![(
+            now + SimDuration::from_millis(2),
+            NetOutput::Reset {
+                node: A,
+                conn: c,
+                side: Side::Client
+            },
+            vec![]
+        )]
+    );
 }
 
 #[test]
 fn a_paused_reader_holds_bytes_and_its_writer_fills_the_buffer() {
-    let mut t = T::new(LinkParams { send_buffer_bytes: 100, ..lan(1) });
+    let mut t = T::new(LinkParams {
+        send_buffer_bytes: 100,
+        ..lan(1)
+    });
     let c = t.connected();
     t.w.net.pause(B);
     assert_eq!(t.send(c, Side::Client, &[1; 60]), 60);
     t.run_for(SimDuration::from_secs(1));
-    assert_eq!(t.send(c, Side::Client, &[2; 60]), 40, "nothing was read, so the buffer stays full");
+    assert_eq!(
+        t.send(c, Side::Client, &[2; 60]),
+        40,
+        "nothing was read, so the buffer stays full"
+    );
     let now = t.now();
     t.w.net.resume(now, B, &mut t.e);
     t.settle();
     let (bytes, times) = t.received(B);
     assert_eq!(bytes.len(), 100);
-    assert_eq!(times[0], now, "held bytes are already in the reader's kernel");
+    assert_eq!(
+        times[0], now,
+        "held bytes are already in the reader's kernel"
+    );
 }
 
 #[test]
@@ -308,7 +424,11 @@ fn opaque_bytes_count_for_time_and_buffers_without_being_materialised() {
     let start = t.now();
     t.send(c, Side::Client, b"$EOF:");
     let now = t.now();
-    assert_eq!(t.w.net.send_opaque(now, c, Side::Client, 1_000_000, &mut t.e), 1_000_000);
+    assert_eq!(
+        t.w.net
+            .send_opaque(now, c, Side::Client, 1_000_000, &mut t.e),
+        1_000_000
+    );
     t.send(c, Side::Client, b"tail");
     t.settle();
     assert_eq!(t.w.net.delivered().segments, vec![Segment::Bytes(4)]);
@@ -316,11 +436,17 @@ fn opaque_bytes_count_for_time_and_buffers_without_being_materialised() {
     assert_eq!(bytes, b"$EOF:tail", "opaque bytes never appear as bytes");
     assert_eq!(times.len(), 3);
     // 1,000,009 bytes at 8 ns each on 1 Gbit/s, plus 1 ms.
-    assert_eq!(times[2], start + SimDuration::from_nanos(8_000_072) + SimDuration::from_millis(1));
+    assert_eq!(
+        times[2],
+        start + SimDuration::from_nanos(8_000_072) + SimDuration::from_millis(1)
+    );
 }
 
 fn jittery_run(seed: u64) -> u64 {
-    let params = LinkParams { jitter: SimDuration::from_micros(500), ..lan(1) };
+    let params = LinkParams {
+        jitter: SimDuration::from_micros(500),
+        ..lan(1)
+    };
     let mut t = T::seeded(params, seed);
     let c = t.connected();
     for i in 0..100u8 {
@@ -344,14 +470,21 @@ fn different_seeds_give_different_trace_hashes_when_jitter_is_on() {
 
 #[test]
 fn a_connection_not_being_read_holds_its_bytes_and_backs_up_the_writer() {
-    let mut t = T::new(LinkParams { send_buffer_bytes: 100, ..lan(1) });
+    let mut t = T::new(LinkParams {
+        send_buffer_bytes: 100,
+        ..lan(1)
+    });
     let c = t.connected();
     let now = t.now();
     t.w.net.set_reading(now, c, Side::Server, false, &mut t.e);
     assert_eq!(t.send(c, Side::Client, &[1; 100]), 100);
     t.run_for(SimDuration::from_secs(1));
     assert!(t.received(B).0.is_empty());
-    assert_eq!(t.send(c, Side::Client, &[2; 10]), 0, "the unread bytes fill the buffer");
+    assert_eq!(
+        t.send(c, Side::Client, &[2; 10]),
+        0,
+        "the unread bytes fill the buffer"
+    );
     let now = t.now();
     t.w.net.set_reading(now, c, Side::Server, true, &mut t.e);
     t.settle();

@@ -33,8 +33,22 @@ pub(crate) struct Spec {
     pub flags: Flags,
 }
 
-const fn f(write: bool, read: bool, stale: bool, loading: bool, no_auth: bool, no_async_loading: bool) -> Flags {
-    Flags { write, read, stale, loading, no_auth, no_async_loading }
+const fn f(
+    write: bool,
+    read: bool,
+    stale: bool,
+    loading: bool,
+    no_auth: bool,
+    no_async_loading: bool,
+) -> Flags {
+    Flags {
+        write,
+        read,
+        stale,
+        loading,
+        no_auth,
+        no_async_loading,
+    }
 }
 
 const W: Flags = f(true, false, false, false, false, false);
@@ -42,42 +56,172 @@ const R: Flags = f(false, true, false, false, false, false);
 const ADMIN_STALE_LOADING: Flags = f(false, false, true, true, false, false);
 
 static COMMANDS: &[Spec] = &[
-    Spec { name: "get", arity: 2, flags: R },
-    Spec { name: "set", arity: -3, flags: W },
-    Spec { name: "del", arity: -2, flags: W },
-    Spec { name: "incr", arity: 2, flags: W },
-    Spec { name: "incrby", arity: 3, flags: W },
-    Spec { name: "append", arity: 3, flags: W },
-    Spec { name: "mset", arity: -3, flags: W },
-    Spec { name: "exists", arity: -2, flags: R },
-    Spec { name: "expire", arity: -3, flags: W },
-    Spec { name: "pexpire", arity: -3, flags: W },
-    Spec { name: "pexpireat", arity: -3, flags: W },
-    Spec { name: "ttl", arity: 2, flags: R },
-    Spec { name: "pttl", arity: 2, flags: R },
-    Spec { name: "flushall", arity: -1, flags: W },
-    Spec { name: "flushdb", arity: -1, flags: W },
-    Spec { name: "dbsize", arity: 1, flags: R },
-    Spec { name: "select", arity: 2, flags: f(false, false, true, true, false, false) },
-    Spec { name: "ping", arity: -1, flags: f(false, false, false, false, false, false) },
-    Spec { name: "echo", arity: 2, flags: f(false, false, false, false, false, false) },
-    Spec { name: "auth", arity: -2, flags: f(false, false, true, true, true, false) },
-    Spec { name: "info", arity: -1, flags: ADMIN_STALE_LOADING },
-    Spec { name: "role", arity: 1, flags: ADMIN_STALE_LOADING },
-    Spec { name: "replicaof", arity: 3, flags: f(false, false, true, false, false, true) },
-    Spec { name: "slaveof", arity: 3, flags: f(false, false, true, false, false, true) },
-    Spec { name: "wait", arity: 3, flags: f(false, false, false, false, false, false) },
-    Spec { name: "config", arity: -2, flags: ADMIN_STALE_LOADING },
-    Spec { name: "replconf", arity: -1, flags: ADMIN_STALE_LOADING },
-    Spec { name: "psync", arity: -3, flags: f(false, false, false, false, false, true) },
-    Spec { name: "sync", arity: 1, flags: f(false, false, false, false, false, true) },
-    Spec { name: "multi", arity: 1, flags: f(false, false, false, true, false, false) },
-    Spec { name: "exec", arity: 1, flags: f(false, false, false, true, false, false) },
-    Spec { name: "dbdigest", arity: 1, flags: f(false, true, false, false, false, false) },
+    Spec {
+        name: "get",
+        arity: 2,
+        flags: R,
+    },
+    Spec {
+        name: "set",
+        arity: -3,
+        flags: W,
+    },
+    Spec {
+        name: "del",
+        arity: -2,
+        flags: W,
+    },
+    Spec {
+        name: "incr",
+        arity: 2,
+        flags: W,
+    },
+    Spec {
+        name: "incrby",
+        arity: 3,
+        flags: W,
+    },
+    Spec {
+        name: "append",
+        arity: 3,
+        flags: W,
+    },
+    Spec {
+        name: "mset",
+        arity: -3,
+        flags: W,
+    },
+    Spec {
+        name: "exists",
+        arity: -2,
+        flags: R,
+    },
+    Spec {
+        name: "expire",
+        arity: -3,
+        flags: W,
+    },
+    Spec {
+        name: "pexpire",
+        arity: -3,
+        flags: W,
+    },
+    Spec {
+        name: "pexpireat",
+        arity: -3,
+        flags: W,
+    },
+    Spec {
+        name: "ttl",
+        arity: 2,
+        flags: R,
+    },
+    Spec {
+        name: "pttl",
+        arity: 2,
+        flags: R,
+    },
+    Spec {
+        name: "flushall",
+        arity: -1,
+        flags: W,
+    },
+    Spec {
+        name: "flushdb",
+        arity: -1,
+        flags: W,
+    },
+    Spec {
+        name: "dbsize",
+        arity: 1,
+        flags: R,
+    },
+    Spec {
+        name: "select",
+        arity: 2,
+        flags: f(false, false, true, true, false, false),
+    },
+    Spec {
+        name: "ping",
+        arity: -1,
+        flags: f(false, false, false, false, false, false),
+    },
+    Spec {
+        name: "echo",
+        arity: 2,
+        flags: f(false, false, false, false, false, false),
+    },
+    Spec {
+        name: "auth",
+        arity: -2,
+        flags: f(false, false, true, true, true, false),
+    },
+    Spec {
+        name: "info",
+        arity: -1,
+        flags: ADMIN_STALE_LOADING,
+    },
+    Spec {
+        name: "role",
+        arity: 1,
+        flags: ADMIN_STALE_LOADING,
+    },
+    Spec {
+        name: "replicaof",
+        arity: 3,
+        flags: f(false, false, true, false, false, true),
+    },
+    Spec {
+        name: "slaveof",
+        arity: 3,
+        flags: f(false, false, true, false, false, true),
+    },
+    Spec {
+        name: "wait",
+        arity: 3,
+        flags: f(false, false, false, false, false, false),
+    },
+    Spec {
+        name: "config",
+        arity: -2,
+        flags: ADMIN_STALE_LOADING,
+    },
+    Spec {
+        name: "replconf",
+        arity: -1,
+        flags: ADMIN_STALE_LOADING,
+    },
+    Spec {
+        name: "psync",
+        arity: -3,
+        flags: f(false, false, false, false, false, true),
+    },
+    Spec {
+        name: "sync",
+        arity: 1,
+        flags: f(false, false, false, false, false, true),
+    },
+    Spec {
+        name: "multi",
+        arity: 1,
+        flags: f(false, false, false, true, false, false),
+    },
+    Spec {
+        name: "exec",
+        arity: 1,
+        flags: f(false, false, false, true, false, false),
+    },
+    Spec {
+        name: "dbdigest",
+        arity: 1,
+        flags: f(false, true, false, false, false, false),
+    },
 ];
 
 pub(crate) fn lookup(name: &[u8]) -> Option<&'static Spec> {
-    COMMANDS.iter().find(|s| s.name.as_bytes().eq_ignore_ascii_case(name))
+    COMMANDS
+        .iter()
+        .find(|s| s.name.as_bytes().eq_ignore_ascii_case(name))
 }
 
 /// What a propagated op carries: the command as the client sent it (encoded straight from its
@@ -111,7 +255,14 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     pub fn new(caller: Caller, db: usize, authenticated: bool) -> Ctx {
-        Ctx { caller, db, authenticated, ops: Vec::new(), dirty: false, blocked: false }
+        Ctx {
+            caller,
+            db,
+            authenticated,
+            ops: Vec::new(),
+            dirty: false,
+            blocked: false,
+        }
     }
 }
 
@@ -137,9 +288,20 @@ fn glob(pattern: &[u8], s: &[u8]) -> bool {
 impl Node {
     /// A command from an in-process client. The reply completes after the command's CPU time,
     /// queued behind whatever the node is already busy with.
-    pub fn handle_command(&mut self, now: SimTime, client: ClientId, args: &[&[u8]]) -> CommandResult {
+    pub fn handle_command(
+        &mut self,
+        now: SimTime,
+        client: ClientId,
+        args: &[&[u8]],
+    ) -> CommandResult {
         let requirepass = self.cfg.requirepass.is_some();
-        let state = self.clients.entry(client).or_insert_with(|| super::node::Client { authenticated: !requirepass, ..Default::default() });
+        let state = self
+            .clients
+            .entry(client)
+            .or_insert_with(|| super::node::Client {
+                authenticated: !requirepass,
+                ..Default::default()
+            });
         let mut ctx = Ctx::new(Caller::Local(client), state.db, state.authenticated);
         let offset_before = self.master_repl_offset();
         let reply = self.call(now, &mut ctx, args);
@@ -156,7 +318,10 @@ impl Node {
         }
         let start = self.busy_until.max(now);
         self.busy_until = start + SimDuration::from_nanos(self.cfg.cost.command_ns);
-        CommandResult::Done { reply, at: self.busy_until }
+        CommandResult::Done {
+            reply,
+            at: self.busy_until,
+        }
     }
 
     /// An in-process client went away: its state (selected db, WAIT offset) is dropped.
@@ -166,13 +331,17 @@ impl Node {
 
     /// A command on a network connection.
     pub(crate) fn conn_command(&mut self, now: SimTime, id: ConnId, args: &[&[u8]]) {
-        let Some(c) = self.conns.get_mut(&id) else { return };
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
         c.last_cmd = lower(args[0]);
         let is_replica = matches!(c.role, Role::Replica(_));
         let name = lower(args[0]);
         // REPLCONF, PSYNC and SYNC need the connection itself.
         let reply = match name.as_str() {
-            "replconf" if c.authenticated || self.cfg.requirepass.is_none() => self.replconf_command(now, id, args),
+            "replconf" if c.authenticated || self.cfg.requirepass.is_none() => {
+                self.replconf_command(now, id, args)
+            }
             "psync" | "sync" if c.authenticated && !is_replica => self.sync_command(now, id, args),
             "psync" | "sync" if is_replica => None,
             _ => {
@@ -192,8 +361,20 @@ impl Node {
             if c.replica().is_some() {
                 // A replica must never get a reply on the replication link (networking.c).
                 let cmd = c.last_cmd.clone();
-                let info = self.client_info(c.client_id, &format!("{}:{}", c.peer_ip, c.peer_port), "S", c.db, &cmd);
-                self.log(now, Level::Warning, format!("Replica generated a reply to command '{cmd}', disconnecting it: {info}"));
+                let info = self.client_info(
+                    c.client_id,
+                    &format!("{}:{}", c.peer_ip, c.peer_port),
+                    "S",
+                    c.db,
+                    &cmd,
+                );
+                self.log(
+                    now,
+                    Level::Warning,
+                    format!(
+                        "Replica generated a reply to command '{cmd}', disconnecting it: {info}"
+                    ),
+                );
                 self.close_conn(now, id);
                 return;
             }
@@ -205,12 +386,23 @@ impl Node {
     pub(crate) fn call(&mut self, now: SimTime, ctx: &mut Ctx, args: &[&[u8]]) -> Reply {
         self.stats.total_commands_processed += 1;
         let Some(spec) = lookup(args[0]) else {
-            let rest: Vec<String> = args[1..].iter().take(8).map(|a| format!("'{}' ", String::from_utf8_lossy(a))).collect();
-            return Reply::err(format!("ERR unknown command '{}', with args beginning with: {}", String::from_utf8_lossy(args[0]), rest.concat()));
+            let rest: Vec<String> = args[1..]
+                .iter()
+                .take(8)
+                .map(|a| format!("'{}' ", String::from_utf8_lossy(a)))
+                .collect();
+            return Reply::err(format!(
+                "ERR unknown command '{}', with args beginning with: {}",
+                String::from_utf8_lossy(args[0]),
+                rest.concat()
+            ));
         };
         let argc = args.len() as i32;
         if (spec.arity > 0 && argc != spec.arity) || argc < -spec.arity {
-            return Reply::err(format!("ERR wrong number of arguments for '{}' command", spec.name));
+            return Reply::err(format!(
+                "ERR wrong number of arguments for '{}' command",
+                spec.name
+            ));
         }
         let from_master = ctx.caller == Caller::Master;
         if !from_master {
@@ -236,15 +428,26 @@ impl Node {
         if self.cfg.requirepass.is_some() && !ctx.authenticated && !fl.no_auth {
             return Some(Reply::err("NOAUTH Authentication required."));
         }
-        let (min, lag) = (self.cfg.min_replicas_to_write, self.cfg.min_replicas_max_lag_secs);
+        let (min, lag) = (
+            self.cfg.min_replicas_to_write,
+            self.cfg.min_replicas_max_lag_secs,
+        );
         if self.is_master() && min > 0 && lag > 0 && fl.write && self.good_replicas < min {
             return Some(Reply::err("NOREPLICAS Not enough good replicas to write."));
         }
         if !self.is_master() && self.cfg.replica_read_only && fl.write {
-            return Some(Reply::err("READONLY You can't write against a read only replica."));
+            return Some(Reply::err(
+                "READONLY You can't write against a read only replica.",
+            ));
         }
-        if !self.is_master() && self.repl_state() != super::node::ReplState::Connected && !self.cfg.replica_serve_stale_data && !fl.stale {
-            return Some(Reply::err("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."));
+        if !self.is_master()
+            && self.repl_state() != super::node::ReplState::Connected
+            && !self.cfg.replica_serve_stale_data
+            && !fl.stale
+        {
+            return Some(Reply::err(
+                "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+            ));
         }
         if let Some(l) = &self.loading {
             if (!l.async_loading && !fl.loading) || (l.async_loading && fl.no_async_loading) {
@@ -267,8 +470,12 @@ impl Node {
     /// this node is a master: `expireIfNeeded`.
     fn expire_if_needed(&mut self, now: SimTime, ctx: &mut Ctx, key: &[u8]) -> bool {
         let db = ctx.db;
-        let Some(e) = self.keyspace.db(db).get(key) else { return false };
-        let Some(at) = e.expire_at_ms else { return false };
+        let Some(e) = self.keyspace.db(db).get(key) else {
+            return false;
+        };
+        let Some(at) = e.expire_at_ms else {
+            return false;
+        };
         if at > Self::now_ms(now) {
             return false;
         }
@@ -278,8 +485,13 @@ impl Node {
         }
         self.keyspace.db_mut(db).remove(key);
         self.stats.expired_keys += 1;
-        let del: &[u8] = if self.cfg.lazyfree_lazy_expire { b"UNLINK" } else { b"DEL" };
-        ctx.ops.push((db as i64, Prop::Rewritten(vec![del.to_vec(), key.to_vec()])));
+        let del: &[u8] = if self.cfg.lazyfree_lazy_expire {
+            b"UNLINK"
+        } else {
+            b"DEL"
+        };
+        ctx.ops
+            .push((db as i64, Prop::Rewritten(vec![del.to_vec(), key.to_vec()])));
         true
     }
 
@@ -323,7 +535,9 @@ impl Node {
                 Reply::Integer(n)
             }
             "incr" | "incrby" => {
-                let by = if spec.name == "incr" { 1 } else {
+                let by = if spec.name == "incr" {
+                    1
+                } else {
                     match string2ll(a(2)) {
                         Some(v) => v,
                         None => return err_int(),
@@ -337,8 +551,12 @@ impl Node {
                     },
                     None => (0, None),
                 };
-                let Some(new) = cur.checked_add(by) else { return Reply::err("ERR increment or decrement would overflow") };
-                self.keyspace.db_mut(ctx.db).set(a(1), new.to_string().as_bytes(), exp);
+                let Some(new) = cur.checked_add(by) else {
+                    return Reply::err("ERR increment or decrement would overflow");
+                };
+                self.keyspace
+                    .db_mut(ctx.db)
+                    .set(a(1), new.to_string().as_bytes(), exp);
                 self.propagate_as(ctx, Prop::Original);
                 Reply::Integer(new)
             }
@@ -382,11 +600,20 @@ impl Node {
                 if !self.exists(now, ctx, a(1)) {
                     return Reply::Integer(-2);
                 }
-                match self.keyspace.db(ctx.db).get(a(1)).and_then(|e| e.expire_at_ms) {
+                match self
+                    .keyspace
+                    .db(ctx.db)
+                    .get(a(1))
+                    .and_then(|e| e.expire_at_ms)
+                {
                     None => Reply::Integer(-1),
                     Some(at) => {
                         let ms = at.saturating_sub(Self::now_ms(now)) as i64;
-                        Reply::Integer(if spec.name == "ttl" { (ms + 500) / 1000 } else { ms })
+                        Reply::Integer(if spec.name == "ttl" {
+                            (ms + 500) / 1000
+                        } else {
+                            ms
+                        })
                     }
                 }
             }
@@ -407,7 +634,9 @@ impl Node {
             "dbdigest" => Reply::Bulk(format!("{:016x}", self.keyspace.digest()).into_bytes()),
             "select" => match string2ll(a(1)) {
                 None => err_int(),
-                Some(n) if n < 0 || n as u64 >= self.cfg.databases => Reply::err("ERR DB index is out of range"),
+                Some(n) if n < 0 || n as u64 >= self.cfg.databases => {
+                    Reply::err("ERR DB index is out of range")
+                }
                 Some(n) => {
                     ctx.db = n as usize;
                     Reply::ok()
@@ -452,8 +681,12 @@ impl Node {
                 "xx" if !nx => xx = true,
                 "get" => get = true,
                 "keepttl" if expire.is_none() => keepttl = true,
-                "ex" | "px" | "exat" | "pxat" if expire.is_none() && !keepttl && i + 1 < args.len() => {
-                    let Some(v) = string2ll(args[i + 1]) else { return err_int() };
+                "ex" | "px" | "exat" | "pxat"
+                    if expire.is_none() && !keepttl && i + 1 < args.len() =>
+                {
+                    let Some(v) = string2ll(args[i + 1]) else {
+                        return err_int();
+                    };
                     expire = Some((opt, v));
                     i += 1;
                 }
@@ -479,17 +712,35 @@ impl Node {
             }
         };
         let what = match (&expire, at_ms) {
-            (Some((unit, _)), Some(ms)) if unit != "pxat" => Prop::Rewritten(vec![b"SET".to_vec(), key.to_vec(), value.to_vec(), b"PXAT".to_vec(), ms.to_string().into_bytes()]),
+            (Some((unit, _)), Some(ms)) if unit != "pxat" => Prop::Rewritten(vec![
+                b"SET".to_vec(),
+                key.to_vec(),
+                value.to_vec(),
+                b"PXAT".to_vec(),
+                ms.to_string().into_bytes(),
+            ]),
             _ => Prop::Original,
         };
         if !(get || nx || xx || keepttl) {
             // The common case, in one table lookup: a key found expired is deleted first, and that
             // deletion propagates as DEL before the SET (`expireIfNeeded` then the write).
-            let expired = self.keyspace.db_mut(ctx.db).set_reporting_expired(key, value, at_ms, Self::now_ms(now));
+            let expired = self.keyspace.db_mut(ctx.db).set_reporting_expired(
+                key,
+                value,
+                at_ms,
+                Self::now_ms(now),
+            );
             if expired && self.is_master() && ctx.caller != Caller::Master {
                 self.stats.expired_keys += 1;
-                let del: &[u8] = if self.cfg.lazyfree_lazy_expire { b"UNLINK" } else { b"DEL" };
-                ctx.ops.push((ctx.db as i64, Prop::Rewritten(vec![del.to_vec(), key.to_vec()])));
+                let del: &[u8] = if self.cfg.lazyfree_lazy_expire {
+                    b"UNLINK"
+                } else {
+                    b"DEL"
+                };
+                ctx.ops.push((
+                    ctx.db as i64,
+                    Prop::Rewritten(vec![del.to_vec(), key.to_vec()]),
+                ));
             }
             self.propagate_as(ctx, what);
             return Reply::ok();
@@ -503,7 +754,14 @@ impl Node {
         if (nx && exists) || (xx && !exists) {
             return if get { old_reply() } else { Reply::Null };
         }
-        let keep = if keepttl { self.keyspace.db(ctx.db).get(key).and_then(|e| e.expire_at_ms) } else { None };
+        let keep = if keepttl {
+            self.keyspace
+                .db(ctx.db)
+                .get(key)
+                .and_then(|e| e.expire_at_ms)
+        } else {
+            None
+        };
         self.keyspace.db_mut(ctx.db).set(key, value, at_ms.or(keep));
         self.propagate_as(ctx, what);
         if get {
@@ -514,25 +772,38 @@ impl Node {
     }
 
     fn expire_command(&mut self, now: SimTime, ctx: &mut Ctx, name: &str, args: &[&[u8]]) -> Reply {
-        let Some(v) = string2ll(args[2]) else { return err_int() };
+        let Some(v) = string2ll(args[2]) else {
+            return err_int();
+        };
         let now_ms = Self::now_ms(now) as i64;
         let when = match name {
             "expire" => v.checked_mul(1000).and_then(|x| x.checked_add(now_ms)),
             "pexpire" => v.checked_add(now_ms),
             _ => Some(v),
         };
-        let Some(when) = when else { return Reply::err(format!("ERR invalid expire time in '{name}' command")) };
+        let Some(when) = when else {
+            return Reply::err(format!("ERR invalid expire time in '{name}' command"));
+        };
         let mut flag = None;
         for opt in &args[3..] {
             match lower(opt).as_str() {
                 o @ ("nx" | "xx" | "gt" | "lt") if flag.is_none() => flag = Some(o.to_string()),
-                _ => return Reply::err(format!("ERR Unsupported option {}", String::from_utf8_lossy(opt))),
+                _ => {
+                    return Reply::err(format!(
+                        "ERR Unsupported option {}",
+                        String::from_utf8_lossy(opt)
+                    ))
+                }
             }
         }
         if !self.exists(now, ctx, args[1]) {
             return Reply::Integer(0);
         }
-        let cur = self.keyspace.db(ctx.db).get(args[1]).and_then(|e| e.expire_at_ms);
+        let cur = self
+            .keyspace
+            .db(ctx.db)
+            .get(args[1])
+            .and_then(|e| e.expire_at_ms);
         let ok = match flag.as_deref() {
             Some("nx") => cur.is_none(),
             Some("xx") => cur.is_some(),
@@ -546,7 +817,11 @@ impl Node {
         if when <= now_ms && self.is_master() {
             // Already in the past: delete, propagated as DEL (or UNLINK).
             self.keyspace.db_mut(ctx.db).remove(args[1]);
-            let del: &[u8] = if self.cfg.lazyfree_lazy_expire { b"UNLINK" } else { b"DEL" };
+            let del: &[u8] = if self.cfg.lazyfree_lazy_expire {
+                b"UNLINK"
+            } else {
+                b"DEL"
+            };
             self.propagate_as(ctx, Prop::Rewritten(vec![del.to_vec(), args[1].to_vec()]));
             return Reply::Integer(1);
         }
@@ -592,7 +867,11 @@ impl Node {
             "set" if args.len() >= 4 && args.len() % 2 == 0 => {
                 let mut cfg = self.cfg.clone();
                 for pair in args[2..].chunks(2) {
-                    if let Err(e) = cfg.set(&String::from_utf8_lossy(pair[0]), &String::from_utf8_lossy(pair[1]), true) {
+                    if let Err(e) = cfg.set(
+                        &String::from_utf8_lossy(pair[0]),
+                        &String::from_utf8_lossy(pair[1]),
+                        true,
+                    ) {
                         return Reply::err(format!("ERR {e}"));
                     }
                 }
@@ -604,7 +883,10 @@ impl Node {
                 self.stats = Default::default();
                 Reply::ok()
             }
-            _ => Reply::err(format!("ERR unknown subcommand or wrong number of arguments for '{}'. Try CONFIG HELP.", String::from_utf8_lossy(args[1]))),
+            _ => Reply::err(format!(
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try CONFIG HELP.",
+                String::from_utf8_lossy(args[1])
+            )),
         }
     }
 

@@ -109,9 +109,21 @@ impl Default for Config {
             repl_diskless_sync_max_replicas: 0,
             repl_diskless_load: DisklessLoad::Disabled,
             repl_disable_tcp_nodelay: false,
-            client_output_buffer_limit_normal: BufferLimit { hard_bytes: 0, soft_bytes: 0, soft_secs: 0 },
-            client_output_buffer_limit_replica: BufferLimit { hard_bytes: 256 << 20, soft_bytes: 64 << 20, soft_secs: 60 },
-            client_output_buffer_limit_pubsub: BufferLimit { hard_bytes: 32 << 20, soft_bytes: 8 << 20, soft_secs: 60 },
+            client_output_buffer_limit_normal: BufferLimit {
+                hard_bytes: 0,
+                soft_bytes: 0,
+                soft_secs: 0,
+            },
+            client_output_buffer_limit_replica: BufferLimit {
+                hard_bytes: 256 << 20,
+                soft_bytes: 64 << 20,
+                soft_secs: 60,
+            },
+            client_output_buffer_limit_pubsub: BufferLimit {
+                hard_bytes: 32 << 20,
+                soft_bytes: 8 << 20,
+                soft_secs: 60,
+            },
             min_replicas_to_write: 0,
             min_replicas_max_lag_secs: 10,
             replica_serve_stale_data: true,
@@ -145,8 +157,14 @@ pub enum ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ConfigError::Unknown(name) => write!(f, "Unknown option or number of arguments for CONFIG SET - '{name}'"),
-            ConfigError::Invalid { name, reason } => write!(f, "CONFIG SET failed (possibly related to argument '{name}') - {reason}"),
+            ConfigError::Unknown(name) => write!(
+                f,
+                "Unknown option or number of arguments for CONFIG SET - '{name}'"
+            ),
+            ConfigError::Invalid { name, reason } => write!(
+                f,
+                "CONFIG SET failed (possibly related to argument '{name}') - {reason}"
+            ),
         }
     }
 }
@@ -206,7 +224,9 @@ fn canonical(name: &str) -> String {
 /// The first unit in `units` that `t` ends with, and what comes before it. Units are tried in
 /// order, so a table lists `ms` before `s` and `kb` before `b`.
 pub(crate) fn split_unit<'a>(t: &'a str, units: &[(&str, u64)]) -> Option<(&'a str, u64)> {
-    units.iter().find_map(|&(unit, mul)| t.strip_suffix(unit).map(|digits| (digits, mul)))
+    units
+        .iter()
+        .find_map(|&(unit, mul)| t.strip_suffix(unit).map(|digits| (digits, mul)))
 }
 
 /// `digits` (ASCII digits only, at least one) times `mul`, or `None` if malformed or too large.
@@ -217,11 +237,24 @@ fn digits_times(digits: &str, mul: u64) -> Option<u64> {
     digits.parse::<u64>().ok()?.checked_mul(mul)
 }
 
-const MEMORY_UNITS: &[(&str, u64)] =
-    &[("gb", 1 << 30), ("mb", 1 << 20), ("kb", 1 << 10), ("g", 1_000_000_000), ("m", 1_000_000), ("k", 1_000), ("b", 1)];
+const MEMORY_UNITS: &[(&str, u64)] = &[
+    ("gb", 1 << 30),
+    ("mb", 1 << 20),
+    ("kb", 1 << 10),
+    ("g", 1_000_000_000),
+    ("m", 1_000_000),
+    ("k", 1_000),
+    ("b", 1),
+];
 
-const DURATION_UNITS: &[(&str, u64)] =
-    &[("us", 1_000), ("ms", 1_000_000), ("ns", 1), ("s", 1_000_000_000), ("m", 60_000_000_000), ("h", 3_600_000_000_000)];
+const DURATION_UNITS: &[(&str, u64)] = &[
+    ("us", 1_000),
+    ("ms", 1_000_000),
+    ("ns", 1),
+    ("s", 1_000_000_000),
+    ("m", 60_000_000_000),
+    ("h", 3_600_000_000_000),
+];
 
 /// Parses a memory value as Redis's `memtoull`: an integer with an optional unit, `k`/`m`/`g`
 /// (powers of 1000) or `kb`/`mb`/`gb` (powers of 1024), case-insensitive.
@@ -258,14 +291,28 @@ fn yes_no(v: bool) -> String {
 impl Config {
     /// Sets a directive from its redis.conf text. `from_config_set` applies CONFIG SET's extra
     /// rules (the backlog clamp to 16 KB), which loading a config file does not.
-    pub fn set(&mut self, name: &str, value: &str, from_config_set: bool) -> Result<(), ConfigError> {
+    pub fn set(
+        &mut self,
+        name: &str,
+        value: &str,
+        from_config_set: bool,
+    ) -> Result<(), ConfigError> {
         let name = canonical(name);
-        let invalid = |reason: &str| ConfigError::Invalid { name: name.clone(), reason: reason.to_string() };
-        let memory = || parse_memory(value).ok_or_else(|| invalid("argument must be a memory value"));
+        let invalid = |reason: &str| ConfigError::Invalid {
+            name: name.clone(),
+            reason: reason.to_string(),
+        };
+        let memory =
+            || parse_memory(value).ok_or_else(|| invalid("argument must be a memory value"));
         let int = |min: u64, max: u64| -> Result<u64, ConfigError> {
-            let v: i64 = value.trim().parse().map_err(|_| invalid("argument couldn't be parsed into an integer"))?;
+            let v: i64 = value
+                .trim()
+                .parse()
+                .map_err(|_| invalid("argument couldn't be parsed into an integer"))?;
             if v < min as i64 || v as u64 > max {
-                return Err(invalid(&format!("argument must be between {min} and {max} inclusive")));
+                return Err(invalid(&format!(
+                    "argument must be between {min} and {max} inclusive"
+                )));
             }
             Ok(v as u64)
         };
@@ -274,9 +321,24 @@ impl Config {
             "no" => Ok(false),
             _ => Err(invalid("argument must be 'yes' or 'no'")),
         };
-        let opt_string = || if value.is_empty() { None } else { Some(value.to_string()) };
-        let duration = || parse_duration_ns(value).ok_or_else(|| invalid("argument must be a duration such as 500ms, 2s or 100us"));
-        let rate = || parse_memory(value.trim_end_matches("/s")).filter(|&v| v > 0).ok_or_else(|| invalid("argument must be a positive memory value per second, such as 200mb"));
+        let opt_string = || {
+            if value.is_empty() {
+                None
+            } else {
+                Some(value.to_string())
+            }
+        };
+        let duration = || {
+            parse_duration_ns(value)
+                .ok_or_else(|| invalid("argument must be a duration such as 500ms, 2s or 100us"))
+        };
+        let rate = || {
+            parse_memory(value.trim_end_matches("/s"))
+                .filter(|&v| v > 0)
+                .ok_or_else(|| {
+                    invalid("argument must be a positive memory value per second, such as 200mb")
+                })
+        };
         const INT_MAX: u64 = i32::MAX as u64;
         match name.as_str() {
             "repl-backlog-size" => {
@@ -294,17 +356,23 @@ impl Config {
             "repl-ping-replica-period" => self.repl_ping_replica_period_secs = int(1, INT_MAX)?,
             "repl-diskless-sync" => self.repl_diskless_sync = boolean()?,
             "repl-diskless-sync-delay" => self.repl_diskless_sync_delay_secs = int(0, INT_MAX)?,
-            "repl-diskless-sync-max-replicas" => self.repl_diskless_sync_max_replicas = int(0, INT_MAX)?,
+            "repl-diskless-sync-max-replicas" => {
+                self.repl_diskless_sync_max_replicas = int(0, INT_MAX)?
+            }
             "repl-diskless-load" => {
                 self.repl_diskless_load = match value.trim().to_ascii_lowercase().as_str() {
                     "disabled" => DisklessLoad::Disabled,
                     "on-empty-db" => DisklessLoad::OnEmptyDb,
                     "swapdb" => DisklessLoad::Swapdb,
-                    _ => return Err(invalid("argument(s) must be one of the following: disabled, on-empty-db, swapdb")),
+                    _ => return Err(invalid(
+                        "argument(s) must be one of the following: disabled, on-empty-db, swapdb",
+                    )),
                 }
             }
             "repl-disable-tcp-nodelay" => self.repl_disable_tcp_nodelay = boolean()?,
-            "client-output-buffer-limit" => self.set_buffer_limits(value).map_err(|r| invalid(&r))?,
+            "client-output-buffer-limit" => {
+                self.set_buffer_limits(value).map_err(|r| invalid(&r))?
+            }
             "min-replicas-to-write" => self.min_replicas_to_write = int(0, INT_MAX)?,
             "min-replicas-max-lag" => self.min_replicas_max_lag_secs = int(0, INT_MAX)?,
             "replica-serve-stale-data" => self.replica_serve_stale_data = boolean()?,
@@ -316,7 +384,9 @@ impl Config {
             "masterauth" => self.masterauth = opt_string(),
             "masteruser" => self.masteruser = opt_string(),
             "requirepass" => self.requirepass = opt_string(),
-            "save" => self.save = parse_save(value).ok_or_else(|| invalid("Invalid save parameters"))?,
+            "save" => {
+                self.save = parse_save(value).ok_or_else(|| invalid("Invalid save parameters"))?
+            }
             "databases" => self.databases = int(1, INT_MAX)?,
             "lazyfree-lazy-expire" => self.lazyfree_lazy_expire = boolean()?,
             "rdbchecksum" => self.rdbchecksum = boolean()?,
@@ -340,15 +410,29 @@ impl Config {
         for w in words.chunks(4) {
             let (hard, soft) = match (parse_memory(w[1]), parse_memory(w[2])) {
                 (Some(h), Some(s)) => (h, s),
-                _ => return Err("Error in hard, soft or soft_seconds setting in buffer limit configuration.".into()),
+                _ => return Err(
+                    "Error in hard, soft or soft_seconds setting in buffer limit configuration."
+                        .into(),
+                ),
             };
-            let secs: u64 = w[3].parse().map_err(|_| "Error in hard, soft or soft_seconds setting in buffer limit configuration.".to_string())?;
-            let limit = BufferLimit { hard_bytes: hard, soft_bytes: soft, soft_secs: secs };
+            let secs: u64 = w[3].parse().map_err(|_| {
+                "Error in hard, soft or soft_seconds setting in buffer limit configuration."
+                    .to_string()
+            })?;
+            let limit = BufferLimit {
+                hard_bytes: hard,
+                soft_bytes: soft,
+                soft_secs: secs,
+            };
             match w[0].to_ascii_lowercase().as_str() {
                 "normal" => updated.client_output_buffer_limit_normal = limit,
                 "replica" | "slave" => updated.client_output_buffer_limit_replica = limit,
                 "pubsub" => updated.client_output_buffer_limit_pubsub = limit,
-                other => return Err(format!("Invalid client class specified in buffer limit configuration: {other}")),
+                other => {
+                    return Err(format!(
+                        "Invalid client class specified in buffer limit configuration: {other}"
+                    ))
+                }
             }
         }
         *self = updated;
@@ -386,7 +470,12 @@ impl Config {
             "masterauth" => self.masterauth.clone().unwrap_or_default(),
             "masteruser" => self.masteruser.clone().unwrap_or_default(),
             "requirepass" => self.requirepass.clone().unwrap_or_default(),
-            "save" => self.save.iter().map(|(s, c)| format!("{s} {c}")).collect::<Vec<_>>().join(" "),
+            "save" => self
+                .save
+                .iter()
+                .map(|(s, c)| format!("{s} {c}"))
+                .collect::<Vec<_>>()
+                .join(" "),
             "databases" => self.databases.to_string(),
             "lazyfree-lazy-expire" => yes_no(self.lazyfree_lazy_expire),
             "rdbchecksum" => yes_no(self.rdbchecksum),
@@ -420,7 +509,10 @@ fn parse_save(value: &str) -> Option<Vec<(u64, u64)>> {
     if words.len() % 2 != 0 {
         return None;
     }
-    words.chunks(2).map(|w| Some((w[0].parse().ok()?, w[1].parse().ok()?))).collect()
+    words
+        .chunks(2)
+        .map(|w| Some((w[0].parse().ok()?, w[1].parse().ok()?)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -459,7 +551,10 @@ mod tests {
         assert_eq!(c.get("repl-backlog-size").unwrap(), "1048576");
         assert_eq!(c.get("repl-diskless-sync").unwrap(), "yes");
         assert_eq!(c.get("repl-timeout").unwrap(), "60");
-        assert_eq!(c.get("client-output-buffer-limit").unwrap(), "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60");
+        assert_eq!(
+            c.get("client-output-buffer-limit").unwrap(),
+            "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"
+        );
         assert_eq!(c.get("min-replicas-max-lag").unwrap(), "10");
     }
 
@@ -475,25 +570,40 @@ mod tests {
     #[test]
     fn buffer_limits_parse_per_class_and_accept_slave() {
         let mut c = Config::default();
-        c.set("client-output-buffer-limit", "replica 512k 0 0", true).unwrap();
-        assert_eq!(c.client_output_buffer_limit_replica, BufferLimit { hard_bytes: 512_000, soft_bytes: 0, soft_secs: 0 });
-        c.set("client-output-buffer-limit", "slave 1mb 1mb 10", true).unwrap();
+        c.set("client-output-buffer-limit", "replica 512k 0 0", true)
+            .unwrap();
+        assert_eq!(
+            c.client_output_buffer_limit_replica,
+            BufferLimit {
+                hard_bytes: 512_000,
+                soft_bytes: 0,
+                soft_secs: 0
+            }
+        );
+        c.set("client-output-buffer-limit", "slave 1mb 1mb 10", true)
+            .unwrap();
         assert_eq!(c.client_output_buffer_limit_replica.soft_secs, 10);
-        assert!(c.set("client-output-buffer-limit", "replica 1mb", true).is_err());
+        assert!(c
+            .set("client-output-buffer-limit", "replica 1mb", true)
+            .is_err());
     }
 
     #[test]
     fn hard_limit_below_backlog_is_raised_to_the_backlog() {
         let mut c = Config::default();
         c.set("repl-backlog-size", "100mb", true).unwrap();
-        c.set("client-output-buffer-limit", "replica 512k 0 0", true).unwrap();
+        c.set("client-output-buffer-limit", "replica 512k 0 0", true)
+            .unwrap();
         assert_eq!(c.replica_hard_limit_effective(), 100 << 20);
     }
 
     #[test]
     fn errors_read_like_redis() {
         let mut c = Config::default();
-        assert_eq!(c.set("nosuch", "1", true).unwrap_err().to_string(), "Unknown option or number of arguments for CONFIG SET - 'nosuch'");
+        assert_eq!(
+            c.set("nosuch", "1", true).unwrap_err().to_string(),
+            "Unknown option or number of arguments for CONFIG SET - 'nosuch'"
+        );
         assert_eq!(
             c.set("repl-timeout", "0", true).unwrap_err().to_string(),
             "CONFIG SET failed (possibly related to argument 'repl-timeout') - argument must be between 1 and 2147483647 inclusive"

@@ -11,12 +11,22 @@ use crate::time::SimTime;
 impl Node {
     /// The INFO text for the requested sections (all of ours when empty, `all` or `default`).
     pub fn info(&self, now: SimTime, sections: &[String]) -> String {
-        let all = sections.is_empty() || sections.iter().any(|s| s == "all" || s == "default" || s == "everything");
+        let all = sections.is_empty()
+            || sections
+                .iter()
+                .any(|s| s == "all" || s == "default" || s == "everything");
         let want = |s: &str| all || sections.iter().any(|x| x == s);
         let mut out = String::new();
         if want("server") {
             out.push_str("# Server\r\n");
-            let _ = write!(out, "redis_version:{}\r\nprocess_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\n", super::rdb::REDIS_VERSION, self.pid, self.port, unix_secs(now) - unix_secs(self.boot));
+            let _ = write!(
+                out,
+                "redis_version:{}\r\nprocess_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\n",
+                super::rdb::REDIS_VERSION,
+                self.pid,
+                self.port,
+                unix_secs(now) - unix_secs(self.boot)
+            );
             out.push_str("\r\n");
         }
         if want("persistence") {
@@ -55,7 +65,12 @@ impl Node {
             out.push_str("# Keyspace\r\n");
             for (i, db) in self.keyspace.iter() {
                 if !db.is_empty() {
-                    let _ = write!(out, "db{i}:keys={},expires={},avg_ttl=0\r\n", db.len(), db.expires_count());
+                    let _ = write!(
+                        out,
+                        "db{i}:keys={},expires={},avg_ttl=0\r\n",
+                        db.len(),
+                        db.expires_count()
+                    );
                 }
             }
         }
@@ -66,35 +81,77 @@ impl Node {
     pub fn info_replication(&self, now: SimTime) -> Vec<(String, String)> {
         let mut v: Vec<(String, String)> = Vec::new();
         let mut put = |k: &str, val: String| v.push((k.to_string(), val));
-        put("role", if self.is_master() { "master" } else { "slave" }.into());
+        put(
+            "role",
+            if self.is_master() { "master" } else { "slave" }.into(),
+        );
         if let Some(f) = &self.following {
             put("master_host", f.host.clone());
             put("master_port", f.port.to_string());
-            put("master_link_status", if f.state == ReplState::Connected { "up" } else { "down" }.into());
-            let last_io = self.master.as_ref().map_or(-1, |m| Self::secs_since(now, m.last_interaction) as i64);
+            put(
+                "master_link_status",
+                if f.state == ReplState::Connected {
+                    "up"
+                } else {
+                    "down"
+                }
+                .into(),
+            );
+            let last_io = self
+                .master
+                .as_ref()
+                .map_or(-1, |m| Self::secs_since(now, m.last_interaction) as i64);
             put("master_last_io_seconds_ago", last_io.to_string());
-            put("master_sync_in_progress", u8::from(f.state == ReplState::Transfer).to_string());
-            let read = self.master.as_ref().map(|m| m.read_reploff).or(self.cached_master.as_ref().map(|c| c.reploff)).unwrap_or(1);
+            put(
+                "master_sync_in_progress",
+                u8::from(f.state == ReplState::Transfer).to_string(),
+            );
+            let read = self
+                .master
+                .as_ref()
+                .map(|m| m.read_reploff)
+                .or(self.cached_master.as_ref().map(|c| c.reploff))
+                .unwrap_or(1);
             put("slave_read_repl_offset", read.to_string());
-            put("slave_repl_offset", self.slave_repl_offset().unwrap_or(1).to_string());
+            put(
+                "slave_repl_offset",
+                self.slave_repl_offset().unwrap_or(1).to_string(),
+            );
             if let (ReplState::Transfer, Some(t)) = (f.state, f.transfer.as_ref()) {
                 let total = t.size.unwrap_or(0);
                 put("master_sync_total_bytes", total.to_string());
                 put("master_sync_read_bytes", t.read.to_string());
-                put("master_sync_left_bytes", total.saturating_sub(t.read).to_string());
-                let perc = if total > 0 { t.read as f64 * 100.0 / total as f64 } else { 0.0 };
+                put(
+                    "master_sync_left_bytes",
+                    total.saturating_sub(t.read).to_string(),
+                );
+                let perc = if total > 0 {
+                    t.read as f64 * 100.0 / total as f64
+                } else {
+                    0.0
+                };
                 put("master_sync_perc", format!("{perc:.2}"));
-                put("master_sync_last_io_seconds_ago", Self::secs_since(now, f.transfer_lastio).to_string());
+                put(
+                    "master_sync_last_io_seconds_ago",
+                    Self::secs_since(now, f.transfer_lastio).to_string(),
+                );
             }
             if f.state != ReplState::Connected {
                 let down = f.down_since.map_or(-1, |t| Self::secs_since(now, t) as i64);
                 put("master_link_down_since_seconds", down.to_string());
             }
             put("slave_priority", self.cfg.replica_priority.to_string());
-            put("slave_read_only", u8::from(self.cfg.replica_read_only).to_string());
+            put(
+                "slave_read_only",
+                u8::from(self.cfg.replica_read_only).to_string(),
+            );
             put("replica_announced", "1".into());
         }
-        let replicas: Vec<_> = self.conns.values().filter(|c| c.replica().is_some()).collect();
+        let replicas: Vec<_> = self
+            .conns
+            .values()
+            .filter(|c| c.replica().is_some())
+            .collect();
         put("connected_slaves", replicas.len().to_string());
         if self.cfg.min_replicas_to_write > 0 && self.cfg.min_replicas_max_lag_secs > 0 {
             put("min_slaves_good_slaves", self.good_replicas.to_string());
@@ -102,8 +159,20 @@ impl Node {
         for (i, c) in replicas.iter().enumerate() {
             let r = c.replica().expect("filtered");
             let ip = r.announced_ip.clone().unwrap_or_else(|| c.peer_ip.clone());
-            let lag = if r.state == ReplicaState::Online { Self::secs_since(now, r.ack_time) } else { 0 };
-            put(&format!("slave{i}"), format!("ip={ip},port={},state={},offset={},lag={lag}", r.listening_port, r.state.info_name(), r.ack_off));
+            let lag = if r.state == ReplicaState::Online {
+                Self::secs_since(now, r.ack_time)
+            } else {
+                0
+            };
+            put(
+                &format!("slave{i}"),
+                format!(
+                    "ip={ip},port={},state={},offset={},lag={lag}",
+                    r.listening_port,
+                    r.state.info_name(),
+                    r.ack_off
+                ),
+            );
         }
         put("master_failover_state", "no-failover".into());
         put("master_replid", self.replid.clone());
@@ -113,8 +182,14 @@ impl Node {
         let b = self.backlog.as_ref();
         put("repl_backlog_active", u8::from(b.is_some()).to_string());
         put("repl_backlog_size", self.cfg.repl_backlog_size.to_string());
-        put("repl_backlog_first_byte_offset", b.map_or(0, |b| b.backlog_offset()).to_string());
-        put("repl_backlog_histlen", b.map_or(0, |b| b.histlen()).to_string());
+        put(
+            "repl_backlog_first_byte_offset",
+            b.map_or(0, |b| b.backlog_offset()).to_string(),
+        );
+        put(
+            "repl_backlog_histlen",
+            b.map_or(0, |b| b.histlen()).to_string(),
+        );
         v
     }
 
@@ -128,10 +203,18 @@ impl Node {
                     .filter_map(|c| {
                         let r = c.replica().filter(|r| r.state == ReplicaState::Online)?;
                         let ip = r.announced_ip.clone().unwrap_or_else(|| c.peer_ip.clone());
-                        Some(Reply::Array(vec![Reply::bulk(ip), Reply::bulk(r.listening_port.to_string()), Reply::bulk(r.ack_off.to_string())]))
+                        Some(Reply::Array(vec![
+                            Reply::bulk(ip),
+                            Reply::bulk(r.listening_port.to_string()),
+                            Reply::bulk(r.ack_off.to_string()),
+                        ]))
                     })
                     .collect();
-                Reply::Array(vec![Reply::bulk("master"), Reply::Integer(self.master_repl_offset() as i64), Reply::Array(replicas)])
+                Reply::Array(vec![
+                    Reply::bulk("master"),
+                    Reply::Integer(self.master_repl_offset() as i64),
+                    Reply::Array(replicas),
+                ])
             }
             Some(f) => Reply::Array(vec![
                 Reply::bulk("slave"),

@@ -13,10 +13,10 @@
 use std::collections::BTreeMap;
 
 use foldhash::fast::FixedState;
-use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 use hashbrown::hash_map::EntryRef;
 use hashbrown::HashMap;
 use smallvec::SmallVec;
+use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
 /// A key: inline when short (the common case), so a lookup compares bytes inside the table
 /// instead of following a pointer to the heap (measured as a large share of lookup time).
@@ -41,7 +41,10 @@ pub struct Bulk {
 impl Bulk {
     /// The exact RDB encoding size of one entry: type byte, length-prefixed key and value.
     pub fn entry_rdb_bytes(&self) -> u64 {
-        1 + rdb_len_bytes(u64::from(self.key_bytes)) + u64::from(self.key_bytes) + rdb_len_bytes(u64::from(self.value_bytes)) + u64::from(self.value_bytes)
+        1 + rdb_len_bytes(u64::from(self.key_bytes))
+            + u64::from(self.key_bytes)
+            + rdb_len_bytes(u64::from(self.value_bytes))
+            + u64::from(self.value_bytes)
     }
 
     pub fn rdb_bytes(&self) -> u64 {
@@ -101,7 +104,13 @@ impl Db {
 
     /// Sets `key` with one hash and one probe, and reports whether it held a value that expired
     /// at or before `now_ms` (which the caller may need to propagate as a deletion).
-    pub fn set_reporting_expired(&mut self, key: &[u8], value: &[u8], expire_at_ms: Option<u64>, now_ms: u64) -> bool {
+    pub fn set_reporting_expired(
+        &mut self,
+        key: &[u8],
+        value: &[u8],
+        expire_at_ms: Option<u64>,
+        now_ms: u64,
+    ) -> bool {
         match self.map.entry_ref(key) {
             EntryRef::Occupied(mut o) => {
                 let e = o.get_mut();
@@ -112,7 +121,10 @@ impl Db {
                 expired
             }
             EntryRef::Vacant(v) => {
-                v.insert(Entry { value: value.to_vec(), expire_at_ms });
+                v.insert(Entry {
+                    value: value.to_vec(),
+                    expire_at_ms,
+                });
                 false
             }
         }
@@ -128,13 +140,21 @@ impl Db {
 
     /// Keys with an expiry at or before `now_ms`, sorted.
     pub fn expired_keys(&self, now_ms: u64) -> Vec<Vec<u8>> {
-        let mut keys: Vec<Vec<u8>> = self.map.iter().filter(|(_, e)| e.expire_at_ms.is_some_and(|t| t <= now_ms)).map(|(k, _)| k.to_vec()).collect();
+        let mut keys: Vec<Vec<u8>> = self
+            .map
+            .iter()
+            .filter(|(_, e)| e.expire_at_ms.is_some_and(|t| t <= now_ms))
+            .map(|(k, _)| k.to_vec())
+            .collect();
         keys.sort();
         keys
     }
 
     pub fn expires_count(&self) -> u64 {
-        self.map.values().filter(|e| e.expire_at_ms.is_some()).count() as u64
+        self.map
+            .values()
+            .filter(|e| e.expire_at_ms.is_some())
+            .count() as u64
     }
 
     /// Every materialised entry, in the table's order. That order depends only on the sequence
@@ -154,7 +174,10 @@ impl Db {
 
     /// Bytes of keys and values held (materialised part only).
     pub fn materialised_bytes(&self) -> u64 {
-        self.map.iter().map(|(k, e)| (k.len() + e.value.len()) as u64).sum()
+        self.map
+            .iter()
+            .map(|(k, e)| (k.len() + e.value.len()) as u64)
+            .sum()
     }
 }
 
@@ -173,7 +196,10 @@ static EMPTY_DB: std::sync::LazyLock<Db> = std::sync::LazyLock::new(Db::default)
 
 impl Keyspace {
     pub fn new(databases: usize) -> Keyspace {
-        Keyspace { low: (0..databases.clamp(1, 16)).map(|_| Db::default()).collect(), high: BTreeMap::new() }
+        Keyspace {
+            low: (0..databases.clamp(1, 16)).map(|_| Db::default()).collect(),
+            high: BTreeMap::new(),
+        }
     }
 
     pub fn db(&self, i: usize) -> &Db {
@@ -192,7 +218,10 @@ impl Keyspace {
 
     /// Every database that exists, with its number, in ascending order.
     pub fn iter(&self) -> impl Iterator<Item = (usize, &Db)> {
-        self.low.iter().enumerate().chain(self.high.iter().map(|(&i, db)| (i, db)))
+        self.low
+            .iter()
+            .enumerate()
+            .chain(self.high.iter().map(|(&i, db)| (i, db)))
     }
 
     /// The numbers of the databases that exist, ascending (for loops that change them).
@@ -235,7 +264,12 @@ impl Keyspace {
             }
             if let Some(b) = db.bulk {
                 let mut bytes = b"bulk".to_vec();
-                for v in [i as u64, b.count, u64::from(b.key_bytes), u64::from(b.value_bytes)] {
+                for v in [
+                    i as u64,
+                    b.count,
+                    u64::from(b.key_bytes),
+                    u64::from(b.value_bytes),
+                ] {
                     bytes.extend_from_slice(&v.to_le_bytes());
                 }
                 d ^= xxh3_64(&bytes);
@@ -246,7 +280,13 @@ impl Keyspace {
 
     /// Approximate memory of the dataset, for fork cost and `used-mem`.
     pub fn memory_bytes(&self) -> u64 {
-        self.iter().map(|(_, db)| db.materialised_bytes() + db.materialised_len() * 64 + db.bulk.map_or(0, |b| b.memory_bytes())).sum()
+        self.iter()
+            .map(|(_, db)| {
+                db.materialised_bytes()
+                    + db.materialised_len() * 64
+                    + db.bulk.map_or(0, |b| b.memory_bytes())
+            })
+            .sum()
     }
 }
 
@@ -289,7 +329,11 @@ mod tests {
     #[test]
     fn bulk_keys_count_without_being_materialised() {
         let mut k = Keyspace::new(16);
-        k.db_mut(0).bulk = Some(Bulk { count: 1_000_000, key_bytes: 16, value_bytes: 1000 });
+        k.db_mut(0).bulk = Some(Bulk {
+            count: 1_000_000,
+            key_bytes: 16,
+            value_bytes: 1000,
+        });
         assert_eq!(k.len(), 1_000_000);
         // type 1 + len 1 + 16 + len 2 + 1000
         assert_eq!(k.db(0).bulk.unwrap().entry_rdb_bytes(), 1020);

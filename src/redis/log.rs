@@ -58,7 +58,9 @@ impl fmt::Display for LogLine {
         let secs = ms / 1000;
         let (y, mo, d) = civil_from_days((secs / 86_400) as i64);
         let sod = secs % 86_400;
-        const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
         write!(
             f,
             "{}:{} {:02} {} {} {:02}:{:02}:{:02}.{:03} {} {}",
@@ -105,7 +107,10 @@ mod tests {
             level: Level::Notice,
             message: "Ready to accept connections".into(),
         };
-        assert_eq!(line.to_string(), "11296:M 01 Jan 2024 01:02:03.456 * Ready to accept connections");
+        assert_eq!(
+            line.to_string(),
+            "11296:M 01 Jan 2024 01:02:03.456 * Ready to accept connections"
+        );
     }
 
     #[test]

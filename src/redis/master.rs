@@ -8,7 +8,8 @@
 use super::commands::{Caller, Ctx, Prop};
 use super::log::{unix_secs, Level};
 use super::node::{
-    BlockedWait, Child, ConnId, DropReason, Event, Node, RdbSend, ReplState, ReplicaLink, ReplicaState, Role, Transmit, ZERO_REPLID,
+    BlockedWait, Child, ConnId, DropReason, Event, Node, RdbSend, ReplState, ReplicaLink,
+    ReplicaState, Role, Transmit, ZERO_REPLID,
 };
 use std::rc::Rc;
 
@@ -26,13 +27,20 @@ impl Node {
     }
 
     fn replica_ids(&self) -> Vec<ConnId> {
-        self.conns.iter().filter(|(_, c)| c.replica().is_some()).map(|(id, _)| *id).collect()
+        self.conns
+            .iter()
+            .filter(|(_, c)| c.replica().is_some())
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     /// `replicationGetSlaveName`: `ip:listening-port`.
     pub(crate) fn replica_name(&self, c: &super::node::Conn) -> String {
         let (ip, port) = match c.replica() {
-            Some(r) => (r.announced_ip.clone().unwrap_or_else(|| c.peer_ip.clone()), r.listening_port),
+            Some(r) => (
+                r.announced_ip.clone().unwrap_or_else(|| c.peer_ip.clone()),
+                r.listening_port,
+            ),
             None => (c.peer_ip.clone(), 0),
         };
         if port == 0 {
@@ -43,7 +51,10 @@ impl Node {
     }
 
     fn replica_name_of(&self, id: ConnId) -> String {
-        self.conns.get(&id).map(|c| self.replica_name(c)).unwrap_or_default()
+        self.conns
+            .get(&id)
+            .map(|c| self.replica_name(c))
+            .unwrap_or_default()
     }
 
     pub(crate) fn replica_obuf_bytes(&self, r: &ReplicaLink) -> u64 {
@@ -71,7 +82,9 @@ impl Node {
     /// kept and the offset does not move.
     pub(crate) fn propagate_raw(&mut self, now: SimTime, bytes: &[u8]) {
         let size = self.cfg.repl_backlog_size;
-        let Some(backlog) = self.backlog.as_mut() else { return };
+        let Some(backlog) = self.backlog.as_mut() else {
+            return;
+        };
         let first = backlog.master_repl_offset() + 1;
         let fed = backlog.feed(bytes, size);
         // Replicas that can be fed and hold no reference yet start at the first new byte.
@@ -94,7 +107,11 @@ impl Node {
     }
 
     pub(crate) fn trim_backlog(&mut self) {
-        let oldest = self.conns.values().filter_map(|c| c.replica().and_then(|r| r.next)).min();
+        let oldest = self
+            .conns
+            .values()
+            .filter_map(|c| c.replica().and_then(|r| r.next))
+            .min();
         let size = self.cfg.repl_backlog_size;
         if let Some(b) = self.backlog.as_mut() {
             b.trim(size, oldest);
@@ -102,10 +119,17 @@ impl Node {
     }
 
     /// `checkClientOutputBufferLimits` + `closeClientOnOutputBufferLimitReached`.
-    pub(crate) fn check_output_buffer(&mut self, now: SimTime, id: ConnId, from_feed: bool) -> bool {
+    pub(crate) fn check_output_buffer(
+        &mut self,
+        now: SimTime,
+        id: ConnId,
+        from_feed: bool,
+    ) -> bool {
         let hard = self.cfg.replica_hard_limit_effective();
         let soft = self.cfg.client_output_buffer_limit_replica;
-        let Some(c) = self.conns.get(&id) else { return false };
+        let Some(c) = self.conns.get(&id) else {
+            return false;
+        };
         let Some(r) = c.replica() else { return false };
         let used = self.replica_obuf_bytes(r);
         let hard_hit = hard > 0 && used >= hard;
@@ -126,16 +150,36 @@ impl Node {
             return false;
         }
         let c = &self.conns[&id];
-        let info = self.client_info(c.client_id, &format!("{}:{}", c.peer_ip, c.peer_port), "S", c.db, "psync");
-        let verb = if from_feed { "scheduled to be closed ASAP" } else { "closed" };
-        self.log(now, Level::Warning, format!("Client {info} {verb} for overcoming of output buffer limits."));
+        let info = self.client_info(
+            c.client_id,
+            &format!("{}:{}", c.peer_ip, c.peer_port),
+            "S",
+            c.db,
+            "psync",
+        );
+        let verb = if from_feed {
+            "scheduled to be closed ASAP"
+        } else {
+            "closed"
+        };
+        self.log(
+            now,
+            Level::Warning,
+            format!("Client {info} {verb} for overcoming of output buffer limits."),
+        );
         self.free_conn(now, id, DropReason::OutputBufferLimit, false);
-        self.actions.push_back(super::node::Action::Close { conn: id });
+        self.actions
+            .push_back(super::node::Action::Close { conn: id });
         true
     }
 
     /// `REPLCONF`. Returns the reply, or `None` for ACK/GETACK, which get none.
-    pub(crate) fn replconf_command(&mut self, now: SimTime, id: ConnId, args: &[&[u8]]) -> Option<Reply> {
+    pub(crate) fn replconf_command(
+        &mut self,
+        now: SimTime,
+        id: ConnId,
+        args: &[&[u8]],
+    ) -> Option<Reply> {
         if args.len() % 2 == 0 {
             return Some(Reply::err("ERR syntax error"));
         }
@@ -173,7 +217,9 @@ impl Node {
                 "rdb-only" | "rdb-filter-only" => {}
                 "ack" => {
                     let off = string2ll(val).and_then(|v| u64::try_from(v).ok());
-                    if let (Some(off), Some(r)) = (off, self.conns.get_mut(&id).and_then(|c| c.replica_mut())) {
+                    if let (Some(off), Some(r)) =
+                        (off, self.conns.get_mut(&id).and_then(|c| c.replica_mut()))
+                    {
                         r.ack_off = r.ack_off.max(off);
                         r.ack_time = now;
                         if r.start_stream_on_ack && r.state == ReplicaState::Online {
@@ -189,7 +235,12 @@ impl Node {
                     }
                     return None;
                 }
-                _ => return Some(Reply::err(format!("ERR Unrecognized REPLCONF option: {}", String::from_utf8_lossy(args[i])))),
+                _ => {
+                    return Some(Reply::err(format!(
+                        "ERR Unrecognized REPLCONF option: {}",
+                        String::from_utf8_lossy(args[i])
+                    )))
+                }
             }
             i += 2;
         }
@@ -204,29 +255,50 @@ impl Node {
 
     /// `syncCommand`: PSYNC and SYNC. Returns a reply for the error cases; successful syncs write
     /// their own replies.
-    pub(crate) fn sync_command(&mut self, now: SimTime, id: ConnId, args: &[&[u8]]) -> Option<Reply> {
+    pub(crate) fn sync_command(
+        &mut self,
+        now: SimTime,
+        id: ConnId,
+        args: &[&[u8]],
+    ) -> Option<Reply> {
         let is_psync = args[0].eq_ignore_ascii_case(b"psync");
         if is_psync && args.len() > 3 {
             if args.len() == 4 && args[3].eq_ignore_ascii_case(b"failover") {
-                return Some(Reply::err("ERR PSYNC FAILOVER is not supported by this simulator"));
+                return Some(Reply::err(
+                    "ERR PSYNC FAILOVER is not supported by this simulator",
+                ));
             }
-            return Some(Reply::err("ERR wrong number of arguments for 'psync' command"));
+            return Some(Reply::err(
+                "ERR wrong number of arguments for 'psync' command",
+            ));
         }
         if self.loading.is_some() {
             return Some(Reply::err("LOADING Redis is loading the dataset in memory"));
         }
         if !self.is_master() && self.repl_state() != ReplState::Connected {
-            return Some(Reply::err("NOMASTERLINK Can't SYNC while not connected with my master"));
+            return Some(Reply::err(
+                "NOMASTERLINK Can't SYNC while not connected with my master",
+            ));
         }
         if self.conns.get(&id).is_some_and(|c| !c.out.is_empty()) {
-            return Some(Reply::err("ERR SYNC and PSYNC are invalid with pending output"));
+            return Some(Reply::err(
+                "ERR SYNC and PSYNC are invalid with pending output",
+            ));
         }
         let name = self.pre_replica_name(id);
-        self.log(now, Level::Notice, format!("Replica {name} asks for synchronization"));
+        self.log(
+            now,
+            Level::Notice,
+            format!("Replica {name} asks for synchronization"),
+        );
         if is_psync {
             let offset = string2ll(args[2]);
             let Some(offset) = offset else {
-                self.log(now, Level::Warning, format!("Replica {name} asks for synchronization but with a wrong offset"));
+                self.log(
+                    now,
+                    Level::Warning,
+                    format!("Replica {name} asks for synchronization but with a wrong offset"),
+                );
                 return Some(Reply::err("ERR value is not an integer or out of range"));
             };
             let req_id = String::from_utf8_lossy(args[1]).to_string();
@@ -244,7 +316,9 @@ impl Node {
 
     /// The name a connection will have as a replica (it is not one yet).
     fn pre_replica_name(&self, id: ConnId) -> String {
-        let Some(c) = self.conns.get(&id) else { return String::new() };
+        let Some(c) = self.conns.get(&id) else {
+            return String::new();
+        };
         if c.listening_port == 0 {
             format!("{}:<unknown-replica-port>", c.peer_ip)
         } else {
@@ -260,7 +334,9 @@ impl Node {
         if !ok_id {
             let msg = if req_id.starts_with('?') {
                 format!("Full resync requested by replica {name}")
-            } else if !req_id.eq_ignore_ascii_case(&self.replid) && !req_id.eq_ignore_ascii_case(&self.replid2) {
+            } else if !req_id.eq_ignore_ascii_case(&self.replid)
+                && !req_id.eq_ignore_ascii_case(&self.replid2)
+            {
                 format!(
                     "Partial resynchronization not accepted: Replication ID mismatch (Replica asked for '{req_id}', my replication IDs are '{}' and '{}')",
                     self.replid, self.replid2
@@ -299,7 +375,11 @@ impl Node {
             soft_limit_since: None,
             last_partial_write: None,
         };
-        let line = if capa_psync2 { format!("+CONTINUE {}\r\n", self.replid) } else { "+CONTINUE\r\n".to_string() };
+        let line = if capa_psync2 {
+            format!("+CONTINUE {}\r\n", self.replid)
+        } else {
+            "+CONTINUE\r\n".to_string()
+        };
         if let Some(c) = self.conns.get_mut(&id) {
             c.role = Role::Replica(Box::new(link));
         }
@@ -348,14 +428,24 @@ impl Node {
             self.replid = self.rng.hex40();
             self.clear_replid2();
             self.create_backlog();
-            self.log(now, Level::Notice, format!("Replication backlog created, my new replication IDs are '{}' and '{}'", self.replid, self.replid2));
+            self.log(
+                now,
+                Level::Notice,
+                format!(
+                    "Replication backlog created, my new replication IDs are '{}' and '{}'",
+                    self.replid, self.replid2
+                ),
+            );
         }
         match &self.child {
             Some(child) if !child.socket_target => {
                 // Case 1: join a disk BGSAVE if another replica already waits for its end.
                 let other = self.conns.iter().find_map(|(oid, c)| {
                     let r = c.replica()?;
-                    (*oid != id && r.state == ReplicaState::WaitBgsaveEnd && (!r.capa_eof || capa_eof)).then_some((*oid, r.psync_initial_offset, r.next))
+                    (*oid != id
+                        && r.state == ReplicaState::WaitBgsaveEnd
+                        && (!r.capa_eof || capa_eof))
+                        .then_some((*oid, r.psync_initial_offset, r.next))
                 });
                 match other {
                     Some((_, initial, next)) => {
@@ -368,10 +458,21 @@ impl Node {
                     None => self.log(now, Level::Notice, "Can't attach the replica to the current BGSAVE. Waiting for next BGSAVE for SYNC".into()),
                 }
             }
-            Some(_) => self.log(now, Level::Notice, "Current BGSAVE has socket target. Waiting for next BGSAVE for SYNC".into()),
+            Some(_) => self.log(
+                now,
+                Level::Notice,
+                "Current BGSAVE has socket target. Waiting for next BGSAVE for SYNC".into(),
+            ),
             None => {
-                if self.cfg.repl_diskless_sync && capa_eof && self.cfg.repl_diskless_sync_delay_secs > 0 {
-                    self.log(now, Level::Notice, "Delay next BGSAVE for diskless SYNC".into());
+                if self.cfg.repl_diskless_sync
+                    && capa_eof
+                    && self.cfg.repl_diskless_sync_delay_secs > 0
+                {
+                    self.log(
+                        now,
+                        Level::Notice,
+                        "Delay next BGSAVE for diskless SYNC".into(),
+                    );
                 } else {
                     self.start_bgsave_for_replication(now, capa_eof);
                 }
@@ -387,7 +488,9 @@ impl Node {
     /// `replicationSetupSlaveForFullResync`.
     fn setup_full_resync(&mut self, now: SimTime, id: ConnId, offset: u64) {
         let replid = self.replid.clone();
-        let Some(c) = self.conns.get_mut(&id) else { return };
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
         let Some(r) = c.replica_mut() else { return };
         r.psync_initial_offset = offset;
         r.state = ReplicaState::WaitBgsaveEnd;
@@ -402,10 +505,25 @@ impl Node {
     /// `startBgsaveForReplication`: forks, and sets up every replica waiting to start.
     pub(crate) fn start_bgsave_for_replication(&mut self, now: SimTime, mincapa_eof: bool) {
         let socket_target = self.cfg.repl_diskless_sync && mincapa_eof;
-        let target = if socket_target { "replicas sockets" } else { "disk" };
-        self.log(now, Level::Notice, format!("Starting BGSAVE for SYNC with target: {target}"));
-        let waiting: Vec<ConnId> =
-            self.conns.iter().filter(|(_, c)| c.replica().is_some_and(|r| r.state == ReplicaState::WaitBgsaveStart)).map(|(id, _)| *id).collect();
+        let target = if socket_target {
+            "replicas sockets"
+        } else {
+            "disk"
+        };
+        self.log(
+            now,
+            Level::Notice,
+            format!("Starting BGSAVE for SYNC with target: {target}"),
+        );
+        let waiting: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| {
+                c.replica()
+                    .is_some_and(|r| r.state == ReplicaState::WaitBgsaveStart)
+            })
+            .map(|(id, _)| *id)
+            .collect();
         let repl = self.repl_info();
         let Some(repl) = repl else {
             self.log(now, Level::Warning, "BGSAVE for replication: replication information not available, can't generate the RDB file right now. Try later.".into());
@@ -414,15 +532,22 @@ impl Node {
         let mem = self.keyspace.memory_bytes();
         let payload = Rc::new(rdb::encode(
             &self.keyspace,
-            &SaveMeta { ctime_secs: unix_secs(now), used_mem: mem, repl: Some(repl), checksum: self.cfg.rdbchecksum },
+            &SaveMeta {
+                ctime_secs: unix_secs(now),
+                used_mem: mem,
+                repl: Some(repl),
+                checksum: self.cfg.rdbchecksum,
+            },
         ));
         self.stats.rdb_saves += 1;
-        let fork_ns = self.cfg.cost.fork_base_ns + (u128::from(mem) * u128::from(self.cfg.cost.fork_ns_per_gb) / (1u128 << 30)) as u64;
+        let fork_ns = self.cfg.cost.fork_base_ns
+            + (u128::from(mem) * u128::from(self.cfg.cost.fork_ns_per_gb) / (1u128 << 30)) as u64;
         let forked_at = now + SimDuration::from_nanos(fork_ns);
         // The parent is blocked while fork() copies page tables.
         self.busy_until = self.busy_until.max(forked_at);
         let pid = self.pid + 1 + self.rng.below(5000) as u32;
-        let save_ns = (u128::from(payload.len()) * 1_000_000_000 / u128::from(self.cfg.cost.rdb_save_bytes_per_sec.max(1))) as u64;
+        let save_ns = (u128::from(payload.len()) * 1_000_000_000
+            / u128::from(self.cfg.cost.rdb_save_bytes_per_sec.max(1))) as u64;
         let offset = self.master_repl_offset();
         let mut mark = Vec::new();
         if socket_target {
@@ -430,14 +555,28 @@ impl Node {
             for &id in &waiting {
                 self.setup_full_resync(now, id, offset);
                 let header = format!("$EOF:{}\r\n", String::from_utf8_lossy(&mark)).into_bytes();
-                let send = RdbSend { header, sent: 0, payload: Rc::clone(&payload), mark: mark.clone(), diskless: true };
+                let send = RdbSend {
+                    header,
+                    sent: 0,
+                    payload: Rc::clone(&payload),
+                    mark: mark.clone(),
+                    diskless: true,
+                };
                 if let Some(r) = self.conns.get_mut(&id).and_then(|c| c.replica_mut()) {
                     r.rdb = Some(send);
                 }
             }
-            self.log(now, Level::Notice, format!("Background RDB transfer started by pid {pid}"));
+            self.log(
+                now,
+                Level::Notice,
+                format!("Background RDB transfer started by pid {pid}"),
+            );
         } else {
-            self.log(now, Level::Notice, format!("Background saving started by pid {pid}"));
+            self.log(
+                now,
+                Level::Notice,
+                format!("Background saving started by pid {pid}"),
+            );
             for &id in &waiting {
                 self.setup_full_resync(now, id, offset);
             }
@@ -459,13 +598,29 @@ impl Node {
     pub(crate) fn repl_info(&self) -> Option<ReplInfo> {
         if self.is_master() {
             let b = self.backlog.as_ref()?;
-            let db = if self.slaveseldb < 0 { 0 } else { self.slaveseldb as u32 };
-            return Some(ReplInfo { stream_db: db, replid: self.replid.clone(), offset: b.master_repl_offset() });
+            let db = if self.slaveseldb < 0 {
+                0
+            } else {
+                self.slaveseldb as u32
+            };
+            return Some(ReplInfo {
+                stream_db: db,
+                replid: self.replid.clone(),
+                offset: b.master_repl_offset(),
+            });
         }
         if let Some(m) = &self.master {
-            return Some(ReplInfo { stream_db: m.db as u32, replid: m.replid.clone(), offset: m.reploff });
+            return Some(ReplInfo {
+                stream_db: m.db as u32,
+                replid: m.replid.clone(),
+                offset: m.reploff,
+            });
         }
-        self.cached_master.as_ref().map(|m| ReplInfo { stream_db: m.db as u32, replid: m.replid.clone(), offset: m.reploff })
+        self.cached_master.as_ref().map(|m| ReplInfo {
+            stream_db: m.db as u32,
+            replid: m.replid.clone(),
+            offset: m.reploff,
+        })
     }
 
     /// Total bytes a diskless child pushes through the pipe after the header: RDB and mark.
@@ -495,13 +650,18 @@ impl Node {
         }
         // Wake when the next chunk has been produced, if every replica has taken the current one.
         let all_caught_up = child.replicas.iter().all(|id| {
-            self.conns.get(id).and_then(|c| c.replica()).and_then(|r| r.rdb.as_ref()).is_none_or(|s| s.sent >= s.header.len() as u64 + child.pipe_read)
+            self.conns
+                .get(id)
+                .and_then(|c| c.replica())
+                .and_then(|r| r.rdb.as_ref())
+                .is_none_or(|s| s.sent >= s.header.len() as u64 + child.pipe_read)
         });
         if !all_caught_up {
             return None;
         }
         let want = (child.pipe_read + PIPE_CHUNK_BYTES).min(total);
-        let ns = (u128::from(want) * 1_000_000_000).div_ceil(u128::from(self.cfg.cost.rdb_save_bytes_per_sec.max(1)));
+        let ns = (u128::from(want) * 1_000_000_000)
+            .div_ceil(u128::from(self.cfg.cost.rdb_save_bytes_per_sec.max(1)));
         Some(child.forked_at + SimDuration::from_nanos(ns as u64))
     }
 
@@ -513,16 +673,28 @@ impl Node {
         }
         let child = self.child.take().expect("checked above");
         self.log_child(now, child.pid, "DB saved on disk".into());
-        self.log(now, Level::Notice, "Background saving terminated with success".into());
+        self.log(
+            now,
+            Level::Notice,
+            "Background saving terminated with success".into(),
+        );
         let len = child.payload.len();
         let mut any_waiting_start = false;
         for id in self.replica_ids() {
-            let Some(r) = self.conns.get_mut(&id).and_then(|c| c.replica_mut()) else { continue };
+            let Some(r) = self.conns.get_mut(&id).and_then(|c| c.replica_mut()) else {
+                continue;
+            };
             match r.state {
                 ReplicaState::WaitBgsaveEnd => {
                     r.state = ReplicaState::SendBulk;
                     let header = format!("${len}\r\n").into_bytes();
-                    r.rdb = Some(RdbSend { header, sent: 0, payload: Rc::clone(&child.payload), mark: Vec::new(), diskless: false });
+                    r.rdb = Some(RdbSend {
+                        header,
+                        sent: 0,
+                        payload: Rc::clone(&child.payload),
+                        mark: Vec::new(),
+                        diskless: false,
+                    });
                     self.dirty.insert(id);
                 }
                 ReplicaState::WaitBgsaveStart => any_waiting_start = true,
@@ -539,7 +711,9 @@ impl Node {
     /// every replica has written the previous one, so the slowest replica paces all of them.
     /// Returns whether a chunk was read.
     pub(crate) fn pump_child_pipe(&mut self, now: SimTime) -> bool {
-        let Some(child) = &self.child else { return false };
+        let Some(child) = &self.child else {
+            return false;
+        };
         if !child.socket_target {
             return false;
         }
@@ -548,11 +722,18 @@ impl Node {
         let child = self.child.as_mut().expect("checked above");
         child.replicas.retain(|id| conns.contains_key(id));
         let total = child.payload.len() + child.eof_mark.len() as u64;
-        let taken = |id: &ConnId, upto: u64| conns[id].replica().and_then(|r| r.rdb.as_ref()).is_none_or(|s| s.sent >= s.header.len() as u64 + upto);
+        let taken = |id: &ConnId, upto: u64| {
+            conns[id]
+                .replica()
+                .and_then(|r| r.rdb.as_ref())
+                .is_none_or(|s| s.sent >= s.header.len() as u64 + upto)
+        };
         let all_taken = child.replicas.iter().all(|id| taken(id, child.pipe_read));
         let mut read = false;
         if all_taken && child.pipe_read < produced.min(total) {
-            child.pipe_read = (child.pipe_read + PIPE_CHUNK_BYTES).min(produced).min(total);
+            child.pipe_read = (child.pipe_read + PIPE_CHUNK_BYTES)
+                .min(produced)
+                .min(total);
             for id in &child.replicas {
                 self.dirty.insert(*id);
             }
@@ -561,7 +742,11 @@ impl Node {
         if !read && all_taken && child.pipe_read >= total && !child.pipe_done_logged {
             child.pipe_done_logged = true;
             let up = child.replicas.len();
-            self.log(now, Level::Notice, format!("Diskless rdb transfer, done reading from pipe, {up} replicas still up."));
+            self.log(
+                now,
+                Level::Notice,
+                format!("Diskless rdb transfer, done reading from pipe, {up} replicas still up."),
+            );
             self.finish_socket_child(now);
         }
         read
@@ -569,27 +754,46 @@ impl Node {
 
     /// The diskless child exited after the whole RDB went out.
     fn finish_socket_child(&mut self, now: SimTime) {
-        let Some(child) = self.child.take() else { return };
-        self.log(now, Level::Notice, "Background RDB transfer terminated with success".into());
+        let Some(child) = self.child.take() else {
+            return;
+        };
+        self.log(
+            now,
+            Level::Notice,
+            "Background RDB transfer terminated with success".into(),
+        );
         for id in child.replicas {
             let name = self.replica_name_of(id);
-            let Some(r) = self.conns.get_mut(&id).and_then(|c| c.replica_mut()) else { continue };
+            let Some(r) = self.conns.get_mut(&id).and_then(|c| c.replica_mut()) else {
+                continue;
+            };
             r.rdb = None;
             r.state = ReplicaState::Online;
             r.start_stream_on_ack = true;
             r.ack_time = now;
             self.log(now, Level::Notice, format!("Streamed RDB transfer with replica {name} succeeded (socket). Waiting for REPLCONF ACK from replica to enable streaming"));
-            self.log(now, Level::Notice, format!("Synchronization with replica {name} succeeded"));
+            self.log(
+                now,
+                Level::Notice,
+                format!("Synchronization with replica {name} succeeded"),
+            );
         }
         self.refresh_good_replicas(now);
         self.maybe_start_child(now);
     }
 
     /// Writes a replica's pending RDB and stream bytes. Returns whether it is fully flushed.
-    pub(crate) fn flush_replica(&mut self, now: SimTime, id: ConnId, tx: &mut impl Transmit) -> bool {
+    pub(crate) fn flush_replica(
+        &mut self,
+        now: SimTime,
+        id: ConnId,
+        tx: &mut impl Transmit,
+    ) -> bool {
         // One lookup on the common path (an online replica streaming): this runs for every
         // replica after every write.
-        let Some(r) = self.conns.get_mut(&id).and_then(|c| c.replica_mut()) else { return true };
+        let Some(r) = self.conns.get_mut(&id).and_then(|c| c.replica_mut()) else {
+            return true;
+        };
         if r.rdb.is_some() {
             return self.flush_replica_rdb(now, id, tx);
         }
@@ -597,7 +801,9 @@ impl Node {
             return true;
         }
         let Some(mut next) = r.next else { return true };
-        let Some(backlog) = self.backlog.as_ref() else { return true };
+        let Some(backlog) = self.backlog.as_ref() else {
+            return true;
+        };
         let mut wrote = 0u64;
         let mut blocked = false;
         loop {
@@ -621,10 +827,22 @@ impl Node {
     /// [`flush_replica`](Self::flush_replica) for a replica still receiving its RDB; once a
     /// disk-based transfer completes, the replica goes online and its stream follows.
     fn flush_replica_rdb(&mut self, now: SimTime, id: ConnId, tx: &mut impl Transmit) -> bool {
-        let pipe_read = self.child.as_ref().filter(|c| c.socket_target).map(|c| c.pipe_read);
-        let Some(r) = self.conns.get_mut(&id).and_then(|c| c.replica_mut()) else { return true };
-        let Some(send) = r.rdb.as_mut() else { return true };
-        let limit = if send.diskless { Some(pipe_read.unwrap_or(0)) } else { None };
+        let pipe_read = self
+            .child
+            .as_ref()
+            .filter(|c| c.socket_target)
+            .map(|c| c.pipe_read);
+        let Some(r) = self.conns.get_mut(&id).and_then(|c| c.replica_mut()) else {
+            return true;
+        };
+        let Some(send) = r.rdb.as_mut() else {
+            return true;
+        };
+        let limit = if send.diskless {
+            Some(pipe_read.unwrap_or(0))
+        } else {
+            None
+        };
         let (wrote, blocked) = write_rdb(send, limit, id, tx);
         let finished = send.sent >= send.total();
         let diskless = send.diskless;
@@ -650,7 +868,11 @@ impl Node {
             r.state = ReplicaState::Online;
             r.ack_time = now;
         }
-        self.log(now, Level::Notice, format!("Synchronization with replica {name} succeeded"));
+        self.log(
+            now,
+            Level::Notice,
+            format!("Synchronization with replica {name} succeeded"),
+        );
         self.refresh_good_replicas(now);
     }
 
@@ -664,16 +886,27 @@ impl Node {
             if child.socket_target {
                 child.replicas.retain(|r| *r != id);
                 if child.replicas.is_empty() {
-                    self.log(now, Level::Warning, "Diskless rdb transfer, last replica dropped, killing fork child.".into());
+                    self.log(
+                        now,
+                        Level::Warning,
+                        "Diskless rdb transfer, last replica dropped, killing fork child.".into(),
+                    );
                     self.child = None;
                     self.maybe_start_child(now);
                 }
             } else {
-                let anyone_waits = self.conns.values().any(|c| c.replica().is_some_and(|r| r.state == ReplicaState::WaitBgsaveEnd));
+                let anyone_waits = self.conns.values().any(|c| {
+                    c.replica()
+                        .is_some_and(|r| r.state == ReplicaState::WaitBgsaveEnd)
+                });
                 if !anyone_waits && self.cfg.save.is_empty() {
                     // Nobody needs this disk BGSAVE and no save point wants it either.
                     let pid = child.pid;
-                    self.log(now, Level::Warning, format!("Background saving terminated by signal 10 (pid {pid})"));
+                    self.log(
+                        now,
+                        Level::Warning,
+                        format!("Background saving terminated by signal 10 (pid {pid})"),
+                    );
                     self.child = None;
                 }
             }
@@ -685,7 +918,8 @@ impl Node {
     pub(crate) fn disconnect_replicas(&mut self, now: SimTime) {
         for id in self.replica_ids() {
             self.free_conn(now, id, DropReason::RoleChange, false);
-            self.actions.push_back(super::node::Action::Close { conn: id });
+            self.actions
+                .push_back(super::node::Action::Close { conn: id });
         }
     }
 
@@ -698,15 +932,27 @@ impl Node {
             .conns
             .values()
             // `ack_time` was set when the replica sent its PSYNC, its last interaction since.
-            .filter_map(|c| c.replica().filter(|r| r.state == ReplicaState::WaitBgsaveStart).map(|r| (r.ack_time, r.capa_eof)))
+            .filter_map(|c| {
+                c.replica()
+                    .filter(|r| r.state == ReplicaState::WaitBgsaveStart)
+                    .map(|r| (r.ack_time, r.capa_eof))
+            })
             .collect();
         if waiting.is_empty() {
             return;
         }
-        let max_idle = waiting.iter().map(|(t, _)| unix_secs(now).saturating_sub(unix_secs(*t))).max().unwrap_or(0);
+        let max_idle = waiting
+            .iter()
+            .map(|(t, _)| unix_secs(now).saturating_sub(unix_secs(*t)))
+            .max()
+            .unwrap_or(0);
         let mincapa_eof = waiting.iter().all(|(_, eof)| *eof);
-        let enough = self.cfg.repl_diskless_sync_max_replicas > 0 && waiting.len() as u64 >= self.cfg.repl_diskless_sync_max_replicas;
-        if !self.cfg.repl_diskless_sync || enough || max_idle >= self.cfg.repl_diskless_sync_delay_secs {
+        let enough = self.cfg.repl_diskless_sync_max_replicas > 0
+            && waiting.len() as u64 >= self.cfg.repl_diskless_sync_max_replicas;
+        if !self.cfg.repl_diskless_sync
+            || enough
+            || max_idle >= self.cfg.repl_diskless_sync_delay_secs
+        {
             self.start_bgsave_for_replication(now, mincapa_eof);
         }
     }
@@ -721,7 +967,9 @@ impl Node {
         let disk_child = self.child.as_ref().is_some_and(|c| !c.socket_target);
         for id in self.replica_ids() {
             let r = self.conns[&id].replica().expect("listed as replica");
-            if r.state == ReplicaState::WaitBgsaveStart || (r.state == ReplicaState::WaitBgsaveEnd && disk_child) {
+            if r.state == ReplicaState::WaitBgsaveStart
+                || (r.state == ReplicaState::WaitBgsaveEnd && disk_child)
+            {
                 self.write_raw(id, b"\n");
             }
         }
@@ -731,22 +979,50 @@ impl Node {
             let c = &self.conns[&id];
             let r = c.replica().expect("listed as replica");
             let name = self.replica_name(c);
-            if r.state == ReplicaState::Online && !r.pre_psync && Self::secs_since(now, r.ack_time) > timeout {
-                self.log(now, Level::Warning, format!("Disconnecting timedout replica (streaming sync): {name}"));
+            if r.state == ReplicaState::Online
+                && !r.pre_psync
+                && Self::secs_since(now, r.ack_time) > timeout
+            {
+                self.log(
+                    now,
+                    Level::Warning,
+                    format!("Disconnecting timedout replica (streaming sync): {name}"),
+                );
                 self.free_conn(now, id, DropReason::Timeout, false);
-                self.actions.push_back(super::node::Action::Close { conn: id });
-            } else if r.state == ReplicaState::WaitBgsaveEnd && socket_child && r.last_partial_write.is_some_and(|t| Self::secs_since(now, t) > timeout) {
-                self.log(now, Level::Warning, format!("Disconnecting timedout replica (full sync): {name}"));
+                self.actions
+                    .push_back(super::node::Action::Close { conn: id });
+            } else if r.state == ReplicaState::WaitBgsaveEnd
+                && socket_child
+                && r.last_partial_write
+                    .is_some_and(|t| Self::secs_since(now, t) > timeout)
+            {
+                self.log(
+                    now,
+                    Level::Warning,
+                    format!("Disconnecting timedout replica (full sync): {name}"),
+                );
                 self.free_conn(now, id, DropReason::Timeout, false);
-                self.actions.push_back(super::node::Action::Close { conn: id });
+                self.actions
+                    .push_back(super::node::Action::Close { conn: id });
             }
         }
         let ttl = self.cfg.repl_backlog_ttl_secs;
-        if self.is_master() && ttl > 0 && self.backlog.is_some() && !self.has_replicas() && Self::secs_since(now, self.no_replicas_since) > ttl {
+        if self.is_master()
+            && ttl > 0
+            && self.backlog.is_some()
+            && !self.has_replicas()
+            && Self::secs_since(now, self.no_replicas_since) > ttl
+        {
             self.replid = self.rng.hex40();
             self.clear_replid2();
             self.free_backlog();
-            self.log(now, Level::Notice, format!("Replication backlog freed after {ttl} seconds without connected replicas."));
+            self.log(
+                now,
+                Level::Notice,
+                format!(
+                    "Replication backlog freed after {ttl} seconds without connected replicas."
+                ),
+            );
         }
         self.maybe_start_child(now);
         // clientsCron: the soft output-buffer limit is also checked once a second.
@@ -758,13 +1034,21 @@ impl Node {
     /// `refreshGoodSlavesCount`.
     pub(crate) fn refresh_good_replicas(&mut self, now: SimTime) {
         let lag = self.cfg.min_replicas_max_lag_secs;
-        self.good_replicas =
-            self.conns.values().filter_map(|c| c.replica()).filter(|r| r.state == ReplicaState::Online && Self::secs_since(now, r.ack_time) <= lag).count() as u64;
+        self.good_replicas = self
+            .conns
+            .values()
+            .filter_map(|c| c.replica())
+            .filter(|r| r.state == ReplicaState::Online && Self::secs_since(now, r.ack_time) <= lag)
+            .count() as u64;
     }
 
     /// ONLINE replicas that acknowledged `offset`.
     fn replicas_acked(&self, offset: u64) -> u64 {
-        self.conns.values().filter_map(|c| c.replica()).filter(|r| r.state == ReplicaState::Online && r.ack_off >= offset).count() as u64
+        self.conns
+            .values()
+            .filter_map(|c| c.replica())
+            .filter(|r| r.state == ReplicaState::Online && r.ack_off >= offset)
+            .count() as u64
     }
 
     /// `WAIT numreplicas timeout`.
@@ -786,13 +1070,19 @@ impl Node {
             _ => 0,
         };
         let acked = self.replicas_acked(offset);
-        let Caller::Local(client) = ctx.caller else { return Reply::Integer(acked as i64) };
+        let Caller::Local(client) = ctx.caller else {
+            return Reply::Integer(acked as i64);
+        };
         if acked as i64 >= num {
             return Reply::Integer(acked as i64);
         }
         let deadline = (timeout > 0).then(|| now + SimDuration::from_millis(timeout as u64));
         if let Some(c) = self.clients.get_mut(&client) {
-            c.blocked = Some(BlockedWait { numreplicas: num.max(0) as u64, offset, deadline });
+            c.blocked = Some(BlockedWait {
+                numreplicas: num.max(0) as u64,
+                offset,
+                deadline,
+            });
         }
         ctx.blocked = true;
         self.getack_pending = true;
@@ -815,17 +1105,31 @@ impl Node {
             .collect();
         for (id, n) in done {
             self.clients.get_mut(&id).expect("listed").blocked = None;
-            self.event(Event::Reply { client: id, reply: Reply::Integer(n as i64) });
+            self.event(Event::Reply {
+                client: id,
+                reply: Reply::Integer(n as i64),
+            });
         }
     }
 
     /// Replies to WAITs whose timeout passed, with the count at that moment.
     pub(crate) fn expire_waits(&mut self, now: SimTime) {
-        let due: Vec<_> = self.clients.iter().filter_map(|(id, c)| c.blocked.filter(|b| b.deadline.is_some_and(|d| d <= now)).map(|b| (*id, b.offset))).collect();
+        let due: Vec<_> = self
+            .clients
+            .iter()
+            .filter_map(|(id, c)| {
+                c.blocked
+                    .filter(|b| b.deadline.is_some_and(|d| d <= now))
+                    .map(|b| (*id, b.offset))
+            })
+            .collect();
         for (id, offset) in due {
             let n = self.replicas_acked(offset);
             self.clients.get_mut(&id).expect("listed").blocked = None;
-            self.event(Event::Reply { client: id, reply: Reply::Integer(n as i64) });
+            self.event(Event::Reply {
+                client: id,
+                reply: Reply::Integer(n as i64),
+            });
         }
     }
 
@@ -841,8 +1145,16 @@ impl Node {
             for key in keys {
                 self.keyspace.db_mut(db).remove(&key);
                 self.stats.expired_keys += 1;
-                let del: &[u8] = if self.cfg.lazyfree_lazy_expire { b"UNLINK" } else { b"DEL" };
-                self.propagate_unit(now, &[(db as i64, Prop::Rewritten(vec![del.to_vec(), key]))], &[]);
+                let del: &[u8] = if self.cfg.lazyfree_lazy_expire {
+                    b"UNLINK"
+                } else {
+                    b"DEL"
+                };
+                self.propagate_unit(
+                    now,
+                    &[(db as i64, Prop::Rewritten(vec![del.to_vec(), key]))],
+                    &[],
+                );
             }
         }
     }
@@ -851,7 +1163,12 @@ impl Node {
 /// Writes as much of an RDB transfer as the socket takes, up to `limit` bytes of payload and
 /// mark (what the diskless pipe has delivered so far). Returns bytes written and whether the
 /// socket refused some.
-fn write_rdb(send: &mut RdbSend, limit: Option<u64>, id: ConnId, tx: &mut impl Transmit) -> (u64, bool) {
+fn write_rdb(
+    send: &mut RdbSend,
+    limit: Option<u64>,
+    id: ConnId,
+    tx: &mut impl Transmit,
+) -> (u64, bool) {
     let header_len = send.header.len() as u64;
     let payload_len = send.payload.len();
     let body_len = payload_len + send.mark.len() as u64;
@@ -863,7 +1180,10 @@ fn write_rdb(send: &mut RdbSend, limit: Option<u64>, id: ConnId, tx: &mut impl T
         } else if send.sent < header_len + payload_len {
             let pos = send.sent - header_len;
             let want = (allowed_total - header_len).min(payload_len) - pos;
-            let (part, within) = send.payload.locate(pos).expect("position inside the payload");
+            let (part, within) = send
+                .payload
+                .locate(pos)
+                .expect("position inside the payload");
             match &send.payload.parts[part] {
                 Part::Bytes(b) => {
                     let end = (b.len() as u64).min(within + want);

@@ -12,16 +12,17 @@ pub mod keyspace;
 pub mod log;
 mod master;
 mod node;
+#[cfg(test)]
+mod pair;
 pub mod rdb;
 pub(crate) mod replbuf;
 mod replica;
 pub mod resp;
 #[cfg(test)]
-mod pair;
-#[cfg(test)]
 mod tests;
 
 pub use node::{
-    Action, ClientId, CommandResult, ConnId, DropReason, Event, Node, NodeParams, Persisted, ReplState, ReplicaState, Stats, Transmit,
+    Action, ClientId, CommandResult, ConnId, DropReason, Event, Node, NodeParams, Persisted,
+    ReplState, ReplicaState, Stats, Transmit,
 };
 pub use replbuf::ReplBuffer;

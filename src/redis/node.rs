@@ -44,7 +44,11 @@ pub trait Transmit {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     /// Open a connection to `host:port`; report it with `handle_connected`/`handle_connect_failed`.
-    Connect { conn: ConnId, host: String, port: u16 },
+    Connect {
+        conn: ConnId,
+        host: String,
+        port: u16,
+    },
     /// Close the node's end of `conn` after the bytes already written.
     Close { conn: ConnId },
     /// Stop reading `conn`: bytes stay in the socket and count against the writer's buffer.
@@ -379,7 +383,9 @@ pub(crate) struct SortedSet<T> {
 
 impl<T> Default for SortedSet<T> {
     fn default() -> Self {
-        SortedSet { items: VecDeque::new() }
+        SortedSet {
+            items: VecDeque::new(),
+        }
     }
 }
 
@@ -589,13 +595,18 @@ impl Node {
 
     /// `master_repl_offset`.
     pub fn master_repl_offset(&self) -> u64 {
-        self.backlog.as_ref().map_or(self.offset_without_backlog, ReplBuffer::master_repl_offset)
+        self.backlog
+            .as_ref()
+            .map_or(self.offset_without_backlog, ReplBuffer::master_repl_offset)
     }
 
     /// The replica's applied offset (`slave_repl_offset` in INFO): from the live master client,
     /// else the cached master.
     pub fn slave_repl_offset(&self) -> Option<u64> {
-        self.master.as_ref().map(|m| m.reploff).or(self.cached_master.as_ref().map(|c| c.reploff))
+        self.master
+            .as_ref()
+            .map(|m| m.reploff)
+            .or(self.cached_master.as_ref().map(|c| c.reploff))
     }
 
     pub fn master_host(&self) -> Option<(&str, u16)> {
@@ -616,7 +627,12 @@ impl Node {
             .values()
             .filter_map(|c| {
                 let r = c.replica()?;
-                Some((self.replica_name(c), r.state, r.ack_off, self.replica_obuf_bytes(r)))
+                Some((
+                    self.replica_name(c),
+                    r.state,
+                    r.ack_off,
+                    self.replica_obuf_bytes(r),
+                ))
             })
             .collect()
     }
@@ -638,11 +654,23 @@ impl Node {
 
     pub(crate) fn log(&mut self, now: SimTime, level: Level, message: String) {
         let role = self.role_char();
-        self.logs.push_back(LogLine { time: now, pid: self.pid, role, level, message });
+        self.logs.push_back(LogLine {
+            time: now,
+            pid: self.pid,
+            role,
+            level,
+            message,
+        });
     }
 
     pub(crate) fn log_child(&mut self, now: SimTime, pid: u32, message: String) {
-        self.logs.push_back(LogLine { time: now, pid, role: 'C', level: Level::Notice, message });
+        self.logs.push_back(LogLine {
+            time: now,
+            pid,
+            role: 'C',
+            level: Level::Notice,
+            message,
+        });
     }
 
     pub(crate) fn event(&mut self, e: Event) {
@@ -712,16 +740,31 @@ impl Node {
     }
 
     /// Forgets a connection (`freeClient`), with the bookkeeping its role needs.
-    pub(crate) fn free_conn(&mut self, now: SimTime, id: ConnId, reason: DropReason, by_peer: bool) {
-        let Some(conn) = self.conns.remove(&id) else { return };
+    pub(crate) fn free_conn(
+        &mut self,
+        now: SimTime,
+        id: ConnId,
+        reason: DropReason,
+        by_peer: bool,
+    ) {
+        let Some(conn) = self.conns.remove(&id) else {
+            return;
+        };
         self.dirty.remove(&id);
         self.write_blocked.remove(&id);
         match &conn.role {
             Role::Replica(link) => {
                 let name = self.replica_name(&conn);
-                self.log(now, Level::Notice, format!("Connection with replica {name} lost."));
+                self.log(
+                    now,
+                    Level::Notice,
+                    format!("Connection with replica {name} lost."),
+                );
                 if reason != DropReason::RoleChange {
-                    self.event(Event::ReplicaDropped { replica: name, reason });
+                    self.event(Event::ReplicaDropped {
+                        replica: name,
+                        reason,
+                    });
                 }
                 let _ = link;
                 self.on_replica_freed(now, id);
@@ -786,7 +829,9 @@ impl Node {
 
     /// Bytes received on `conn`.
     pub fn handle_data(&mut self, now: SimTime, conn: ConnId, bytes: &[u8]) {
-        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         c.decoder.feed(bytes);
         if matches!(c.role, Role::Master) {
             self.stats.total_net_repl_input_bytes += bytes.len() as u64;
@@ -802,13 +847,19 @@ impl Node {
 
     /// An opaque run received on `conn`: only meaningful inside an RDB transfer.
     pub fn handle_opaque(&mut self, now: SimTime, conn: ConnId, len: u64) {
-        let Some(c) = self.conns.get(&conn) else { return };
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
         if matches!(c.role, Role::Master) {
             self.stats.total_net_repl_input_bytes += len;
             self.on_master_opaque(now, conn, len);
         } else {
             // Nothing but an RDB can carry opaque bytes; anywhere else it is garbage.
-            self.log(now, Level::Verbose, "Protocol error (opaque bytes outside an RDB transfer) from client".into());
+            self.log(
+                now,
+                Level::Verbose,
+                "Protocol error (opaque bytes outside an RDB transfer) from client".into(),
+            );
             self.close_conn(now, conn);
         }
         self.after_input(now);
@@ -828,7 +879,9 @@ impl Node {
     /// Processes buffered requests on a client or replica connection.
     fn process_client_input(&mut self, now: SimTime, id: ConnId) {
         loop {
-            let Some(c) = self.conns.get_mut(&id) else { return };
+            let Some(c) = self.conns.get_mut(&id) else {
+                return;
+            };
             if c.close_after_reply || c.read_paused {
                 return;
             }
@@ -849,7 +902,11 @@ impl Node {
                 Err(e) => {
                     let msg = e.0.clone();
                     let client_id = c.client_id;
-                    self.log(now, Level::Verbose, format!("Protocol error ({msg}) from client: id={client_id}"));
+                    self.log(
+                        now,
+                        Level::Verbose,
+                        format!("Protocol error ({msg}) from client: id={client_id}"),
+                    );
                     self.reply_to(id, &Reply::err(format!("ERR {msg}")));
                     if let Some(c) = self.conns.get_mut(&id) {
                         c.close_after_reply = true;
@@ -885,7 +942,9 @@ impl Node {
 
     /// Writes one connection's output.
     fn flush_conn(&mut self, now: SimTime, id: ConnId, tx: &mut impl Transmit) -> Flush {
-        let Some(c) = self.conns.get_mut(&id) else { return Flush::Gone };
+        let Some(c) = self.conns.get_mut(&id) else {
+            return Flush::Gone;
+        };
         if !c.out.is_empty() {
             let n = tx.send(id, &c.out);
             c.out.drain(..n);
@@ -903,7 +962,11 @@ impl Node {
                 (false, _) => Flush::Blocked,
             };
         }
-        if c.close_after_reply { Flush::Close } else { Flush::Done }
+        if c.close_after_reply {
+            Flush::Close
+        } else {
+            Flush::Done
+        }
     }
 
     // ----- timers -----
@@ -946,7 +1009,11 @@ impl Node {
 
     /// `replicationCron` plus the once-a-second parts of `serverCron` and `clientsCron`.
     fn cron(&mut self, now: SimTime) {
-        if self.loading.as_ref().is_some_and(|l| !l.async_loading && !l.startup) {
+        if self
+            .loading
+            .as_ref()
+            .is_some_and(|l| !l.async_loading && !l.startup)
+        {
             // A blocking load runs no timers; it only sends the master its keepalive newline.
             self.loading_tick(now);
             return;
@@ -959,7 +1026,14 @@ impl Node {
     }
 
     /// The id string Redis prints for a client (`CLIENT LIST` format, abridged).
-    pub(crate) fn client_info(&self, id: u64, addr: &str, flags: &str, db: usize, cmd: &str) -> String {
+    pub(crate) fn client_info(
+        &self,
+        id: u64,
+        addr: &str,
+        flags: &str,
+        db: usize,
+        cmd: &str,
+    ) -> String {
         format!(
             "id={id} addr={addr} laddr={}:{} fd={} name= age=0 idle=0 flags={flags} db={db} sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem=0 tot-mem=1024 events=r cmd={cmd} user=default redir=-1 resp=2 lib-name= lib-ver=",
             self.ip,

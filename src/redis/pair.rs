@@ -31,10 +31,21 @@ enum Seg {
 
 #[derive(Debug)]
 enum Ev {
-    Accept { pconn: usize },
-    Established { pconn: usize },
-    Deliver { pconn: usize, to_server: bool, seg: Seg },
-    Reset { node: usize, conn: ConnId },
+    Accept {
+        pconn: usize,
+    },
+    Established {
+        pconn: usize,
+    },
+    Deliver {
+        pconn: usize,
+        to_server: bool,
+        seg: Seg,
+    },
+    Reset {
+        node: usize,
+        conn: ConnId,
+    },
 }
 
 /// One connection between two nodes: the client end and, once accepted, the server end.
@@ -90,13 +101,19 @@ struct Tx<'a> {
 impl Tx<'_> {
     /// Queues up to `len` bytes of `seg` on `conn`; returns how many fit the socket buffer.
     fn push(&mut self, conn: ConnId, len: u64, seg: impl FnOnce(u64) -> Seg) -> u64 {
-        let Some(&p) = self.by_end.get(&(self.node, conn)) else { return 0 };
+        let Some(&p) = self.by_end.get(&(self.node, conn)) else {
+            return 0;
+        };
         let pc = &self.pconns[p];
         if !pc.open {
             return 0;
         }
         let to_server = pc.client == (self.node, conn);
-        let peer = if to_server { pc.server.map(|s| s.0) } else { Some(pc.client.0) };
+        let peer = if to_server {
+            pc.server.map(|s| s.0)
+        } else {
+            Some(pc.client.0)
+        };
         if peer.is_some_and(|peer| self.cut.contains(&(self.node, peer))) {
             // A blackhole swallows what is written.
             return len;
@@ -111,14 +128,23 @@ impl Tx<'_> {
         }
         *used += n;
         *self.seq += 1;
-        self.queue.insert((self.now + self.latency, *self.seq), Ev::Deliver { pconn: p, to_server, seg: seg(n) });
+        self.queue.insert(
+            (self.now + self.latency, *self.seq),
+            Ev::Deliver {
+                pconn: p,
+                to_server,
+                seg: seg(n),
+            },
+        );
         n
     }
 }
 
 impl Transmit for Tx<'_> {
     fn send(&mut self, conn: ConnId, bytes: &[u8]) -> usize {
-        self.push(conn, bytes.len() as u64, |n| Seg::Bytes(bytes[..n as usize].to_vec())) as usize
+        self.push(conn, bytes.len() as u64, |n| {
+            Seg::Bytes(bytes[..n as usize].to_vec())
+        }) as usize
     }
     fn send_opaque(&mut self, conn: ConnId, len: u64) -> u64 {
         self.push(conn, len, Seg::Opaque)
@@ -133,7 +159,20 @@ impl Pair {
     /// `n` nodes, all masters, each with `cfg(i)`.
     pub fn new(n: usize, cfg: impl Fn(usize) -> Config) -> Pair {
         let nodes = (0..n)
-            .map(|i| Node::boot(SimTime::ZERO, NodeParams { name: format!("n{i}"), ip: ip(i), port: 6379, config: cfg(i), replicaof: None, seed: 1 }, None))
+            .map(|i| {
+                Node::boot(
+                    SimTime::ZERO,
+                    NodeParams {
+                        name: format!("n{i}"),
+                        ip: ip(i),
+                        port: 6379,
+                        config: cfg(i),
+                        replicaof: None,
+                        seed: 1,
+                    },
+                    None,
+                )
+            })
             .collect();
         Pair {
             nodes,
@@ -170,17 +209,36 @@ impl Pair {
     /// Lets node `i` act on everything it queued: writes, connects, closes.
     fn drain(&mut self, i: usize) {
         let now = self.now;
-        let mut tx = Tx { node: i, sock_buf: self.sock_buf, inflight: &mut self.inflight, want_writable: &mut self.want_writable, now, latency: self.latency, queue: &mut self.queue, seq: &mut self.seq, pconns: &self.pconns, by_end: &self.by_end, cut: &self.cut };
+        let mut tx = Tx {
+            node: i,
+            sock_buf: self.sock_buf,
+            inflight: &mut self.inflight,
+            want_writable: &mut self.want_writable,
+            now,
+            latency: self.latency,
+            queue: &mut self.queue,
+            seq: &mut self.seq,
+            pconns: &self.pconns,
+            by_end: &self.by_end,
+            cut: &self.cut,
+        };
         self.nodes[i].poll_transmit(now, &mut tx);
         while let Some(a) = self.nodes[i].poll_action() {
             match a {
                 Action::Connect { conn, host, .. } => {
                     let target = (0..self.nodes.len()).find(|&j| ip(j) == host);
                     let p = self.pconns.len();
-                    self.pconns.push(PConn { client: (i, conn), target, server: None, open: true });
+                    self.pconns.push(PConn {
+                        client: (i, conn),
+                        target,
+                        server: None,
+                        open: true,
+                    });
                     self.by_end.insert((i, conn), p);
                     match target {
-                        Some(j) if !self.cut.contains(&(i, j)) => self.schedule(now + self.latency, Ev::Accept { pconn: p }),
+                        Some(j) if !self.cut.contains(&(i, j)) => {
+                            self.schedule(now + self.latency, Ev::Accept { pconn: p })
+                        }
                         Some(_) => {}
                         None => {
                             self.pconns[p].open = false;
@@ -194,7 +252,14 @@ impl Pair {
                         if pc.open {
                             let to_server = pc.client == (i, conn);
                             self.seq += 1;
-                            self.queue.insert((now + self.latency, self.seq), Ev::Deliver { pconn: p, to_server, seg: Seg::Eof });
+                            self.queue.insert(
+                                (now + self.latency, self.seq),
+                                Ev::Deliver {
+                                    pconn: p,
+                                    to_server,
+                                    seg: Seg::Eof,
+                                },
+                            );
                         }
                     }
                 }
@@ -246,7 +311,11 @@ impl Pair {
             if let Some(used) = self.inflight.get_mut(&(p, to_server)) {
                 *used = used.saturating_sub(len);
             }
-            let writer = if to_server { Some(pc.client) } else { pc.server };
+            let writer = if to_server {
+                Some(pc.client)
+            } else {
+                pc.server
+            };
             if let Some((w, wconn)) = writer {
                 if self.want_writable.remove(&(w, wconn)) {
                     self.nodes[w].handle_writable(now, wconn);
@@ -259,7 +328,10 @@ impl Pair {
     /// Processes the next event or timer due at or before `until`. Returns false if none.
     fn step(&mut self, until: SimTime) -> bool {
         let net_t = self.queue.keys().next().map(|k| k.0);
-        let timer = (0..self.nodes.len()).filter(|i| !self.frozen.contains(i)).filter_map(|i| self.nodes[i].poll_timeout().map(|t| (t, i))).min();
+        let timer = (0..self.nodes.len())
+            .filter(|i| !self.frozen.contains(i))
+            .filter_map(|i| self.nodes[i].poll_timeout().map(|t| (t, i)))
+            .min();
         let take_net = match (net_t, timer) {
             (Some(n), Some((t, _))) => n <= t,
             (Some(_), None) => true,
@@ -291,7 +363,9 @@ impl Pair {
         match ev {
             Ev::Accept { pconn } => {
                 let (ci, _) = self.pconns[pconn].client;
-                let Some(j) = self.pconns[pconn].target else { return };
+                let Some(j) = self.pconns[pconn].target else {
+                    return;
+                };
                 if !self.pconns[pconn].open {
                     return;
                 }
@@ -308,9 +382,17 @@ impl Pair {
                     self.drain(ci);
                 }
             }
-            Ev::Deliver { pconn, to_server, seg } => {
+            Ev::Deliver {
+                pconn,
+                to_server,
+                seg,
+            } => {
                 let pc = &self.pconns[pconn];
-                let end = if to_server { pc.server } else { Some(pc.client) };
+                let end = if to_server {
+                    pc.server
+                } else {
+                    Some(pc.client)
+                };
                 if let Some((j, conn)) = end {
                     self.deliver_seg(j, conn, seg);
                 }
@@ -346,7 +428,11 @@ impl Pair {
             let next = self.now + ms(10);
             self.run_until(next);
         }
-        assert!(cond(self), "condition not reached in {limit}; logs:\n{}", self.dump_logs());
+        assert!(
+            cond(self),
+            "condition not reached in {limit}; logs:\n{}",
+            self.dump_logs()
+        );
     }
 
     pub fn dump_logs(&self) -> String {
@@ -394,11 +480,15 @@ impl Pair {
     /// An INFO replication or stats field of node `i`.
     pub fn info(&self, i: usize, field: &str) -> String {
         let text = self.nodes[i].info(self.now, &[]);
-        text.lines().find_map(|l| l.strip_prefix(&format!("{field}:")).map(str::to_string)).unwrap_or_else(|| panic!("no INFO field {field}"))
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{field}:")).map(str::to_string))
+            .unwrap_or_else(|| panic!("no INFO field {field}"))
     }
 
     pub fn info_u64(&self, i: usize, field: &str) -> u64 {
-        self.info(i, field).parse().unwrap_or_else(|_| panic!("{field} is not a number"))
+        self.info(i, field)
+            .parse()
+            .unwrap_or_else(|_| panic!("{field} is not a number"))
     }
 
     pub fn link_up(&self, i: usize) -> bool {
@@ -419,7 +509,8 @@ impl Pair {
                 pc.open = false;
                 for (n, c) in [pc.client, server] {
                     self.seq += 1;
-                    self.queue.insert((self.now, self.seq), Ev::Reset { node: n, conn: c });
+                    self.queue
+                        .insert((self.now, self.seq), Ev::Reset { node: n, conn: c });
                 }
             }
         }
@@ -474,18 +565,33 @@ impl Pair {
 
     /// Restarts node `i` as a new process, from `persisted` if given (its connections die with it;
     /// peers see them reset). `replicaof` is the node it is configured to follow.
-    pub fn restart(&mut self, i: usize, persisted: Option<super::node::Persisted>, replicaof: Option<usize>) {
+    pub fn restart(
+        &mut self,
+        i: usize,
+        persisted: Option<super::node::Persisted>,
+        replicaof: Option<usize>,
+    ) {
         for pc in self.pconns.iter_mut() {
             let Some(server) = pc.server else { continue };
             if pc.open && (pc.client.0 == i || server.0 == i) {
                 pc.open = false;
                 let (other, conn) = if pc.client.0 == i { server } else { pc.client };
                 self.seq += 1;
-                self.queue.insert((self.now + self.latency, self.seq), Ev::Reset { node: other, conn });
+                self.queue.insert(
+                    (self.now + self.latency, self.seq),
+                    Ev::Reset { node: other, conn },
+                );
             }
         }
         let cfg = self.nodes[i].cfg.clone();
-        let params = NodeParams { name: format!("n{i}"), ip: ip(i), port: 6379, config: cfg, replicaof: replicaof.map(|m| (ip(m), 6379)), seed: 2 + self.now.as_nanos() };
+        let params = NodeParams {
+            name: format!("n{i}"),
+            ip: ip(i),
+            port: 6379,
+            config: cfg,
+            replicaof: replicaof.map(|m| (ip(m), 6379)),
+            seed: 2 + self.now.as_nanos(),
+        };
         self.nodes[i] = Node::boot(self.now, params, persisted.as_ref());
         self.drain(i);
     }
@@ -503,6 +609,9 @@ impl Pair {
     }
 
     pub fn count_logged(&self, i: usize, text: &str) -> usize {
-        self.logs[i].iter().filter(|l| l.message.contains(text)).count()
+        self.logs[i]
+            .iter()
+            .filter(|l| l.message.contains(text))
+            .count()
     }
 }

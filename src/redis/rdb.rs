@@ -51,10 +51,13 @@ pub struct Payload {
 
 impl Payload {
     pub fn len(&self) -> u64 {
-        self.parts.iter().map(|p| match p {
-            Part::Bytes(b) => b.len() as u64,
-            Part::Opaque(n) => *n,
-        }).sum()
+        self.parts
+            .iter()
+            .map(|p| match p {
+                Part::Bytes(b) => b.len() as u64,
+                Part::Opaque(n) => *n,
+            })
+            .sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -125,7 +128,11 @@ pub fn encode(ks: &Keyspace, meta: &SaveMeta) -> Payload {
     aux(&mut out, b"ctime", meta.ctime_secs.to_string().as_bytes());
     aux(&mut out, b"used-mem", meta.used_mem.to_string().as_bytes());
     if let Some(r) = &meta.repl {
-        aux(&mut out, b"repl-stream-db", r.stream_db.to_string().as_bytes());
+        aux(
+            &mut out,
+            b"repl-stream-db",
+            r.stream_db.to_string().as_bytes(),
+        );
         aux(&mut out, b"repl-id", r.replid.as_bytes());
         aux(&mut out, b"repl-offset", r.offset.to_string().as_bytes());
     }
@@ -267,7 +274,10 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn err(&self, what: &str) -> LoadError {
-        LoadError(format!("Internal error in RDB reading offset {} ({what})", self.consumed))
+        LoadError(format!(
+            "Internal error in RDB reading offset {} ({what})",
+            self.consumed
+        ))
     }
 
     fn bytes(&mut self, n: usize) -> Result<Vec<u8>, LoadError> {
@@ -284,8 +294,14 @@ impl<'a> Reader<'a> {
                         self.at = 0;
                     }
                 }
-                Some(Part::Opaque(_)) => return Err(self.err("opaque bytes where data was expected")),
-                None => return Err(LoadError("Short read or OOM loading DB. Unrecoverable error, aborting now.".into())),
+                Some(Part::Opaque(_)) => {
+                    return Err(self.err("opaque bytes where data was expected"))
+                }
+                None => {
+                    return Err(LoadError(
+                        "Short read or OOM loading DB. Unrecoverable error, aborting now.".into(),
+                    ))
+                }
             }
         }
         Ok(v)
@@ -313,8 +329,16 @@ impl<'a> Reader<'a> {
             0 => (u64::from(b & 0x3F), false),
             1 => ((u64::from(b & 0x3F) << 8) | u64::from(self.u8()?), false),
             2 => match b {
-                0x80 => (u64::from(u32::from_be_bytes(self.bytes(4)?.try_into().expect("4 bytes"))), false),
-                0x81 => (u64::from_be_bytes(self.bytes(8)?.try_into().expect("8 bytes")), false),
+                0x80 => (
+                    u64::from(u32::from_be_bytes(
+                        self.bytes(4)?.try_into().expect("4 bytes"),
+                    )),
+                    false,
+                ),
+                0x81 => (
+                    u64::from_be_bytes(self.bytes(8)?.try_into().expect("8 bytes")),
+                    false,
+                ),
                 _ => return Err(self.err("unknown length encoding")),
             },
             _ => (u64::from(b & 0x3F), true),
@@ -331,8 +355,12 @@ impl<'a> Reader<'a> {
         }
         Ok(match len as u8 {
             ENC_INT8 => (self.u8()? as i8).to_string().into_bytes(),
-            ENC_INT16 => i16::from_le_bytes(self.bytes(2)?.try_into().expect("2 bytes")).to_string().into_bytes(),
-            ENC_INT32 => i32::from_le_bytes(self.bytes(4)?.try_into().expect("4 bytes")).to_string().into_bytes(),
+            ENC_INT16 => i16::from_le_bytes(self.bytes(2)?.try_into().expect("2 bytes"))
+                .to_string()
+                .into_bytes(),
+            ENC_INT32 => i32::from_le_bytes(self.bytes(4)?.try_into().expect("4 bytes"))
+                .to_string()
+                .into_bytes(),
             ENC_LZF => {
                 let (clen, _) = self.len()?;
                 let (ulen, _) = self.len()?;
@@ -340,7 +368,8 @@ impl<'a> Reader<'a> {
                     return Err(self.err("compressed string too long"));
                 }
                 let c = self.bytes(clen as usize)?;
-                lzf_decompress(&c, ulen as usize).ok_or_else(|| self.err("invalid LZF compressed string"))?
+                lzf_decompress(&c, ulen as usize)
+                    .ok_or_else(|| self.err("invalid LZF compressed string"))?
             }
             _ => return Err(self.err("unknown RDB string encoding type")),
         })
@@ -349,18 +378,41 @@ impl<'a> Reader<'a> {
 
 /// Loads an RDB. `now_ms` and `is_master` decide whether keys already expired are skipped
 /// (a master skips them and counts them as expired; a replica loads them).
-pub fn decode(payload: &Payload, now_ms: u64, is_master: bool, databases: usize) -> Result<Loaded, LoadError> {
-    let mut r = Reader { parts: &payload.parts, part: 0, at: 0, consumed: 0 };
+pub fn decode(
+    payload: &Payload,
+    now_ms: u64,
+    is_master: bool,
+    databases: usize,
+) -> Result<Loaded, LoadError> {
+    let mut r = Reader {
+        parts: &payload.parts,
+        part: 0,
+        at: 0,
+        consumed: 0,
+    };
     let magic = r.bytes(9)?;
     if &magic[..5] != b"REDIS" {
-        return Err(LoadError("Wrong signature trying to load DB from file".into()));
+        return Err(LoadError(
+            "Wrong signature trying to load DB from file".into(),
+        ));
     }
-    let ver: u32 = std::str::from_utf8(&magic[5..]).ok().and_then(|s| s.parse().ok()).ok_or_else(|| LoadError("Wrong signature trying to load DB from file".into()))?;
+    let ver: u32 = std::str::from_utf8(&magic[5..])
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| LoadError("Wrong signature trying to load DB from file".into()))?;
     if !(1..=RDB_VERSION).contains(&ver) {
         return Err(LoadError(format!("Can't handle RDB format version {ver}")));
     }
     let mut ks = Keyspace::new(databases);
-    let mut out = Loaded { keyspace: Keyspace::new(1), repl: None, redis_ver: None, ctime_secs: None, used_mem: None, keys_loaded: 0, keys_expired: 0 };
+    let mut out = Loaded {
+        keyspace: Keyspace::new(1),
+        repl: None,
+        redis_ver: None,
+        ctime_secs: None,
+        used_mem: None,
+        keys_loaded: 0,
+        keys_expired: 0,
+    };
     let (mut stream_db, mut replid, mut offset) = (None, None, None);
     let mut bulks: Vec<(usize, Bulk)> = Vec::new();
     let mut db = 0usize;
@@ -393,8 +445,19 @@ pub fn decode(payload: &Payload, now_ms: u64, is_master: bool, databases: usize)
                     b"replsim-bulk" => {
                         let f: Vec<u64> = text.split(':').filter_map(|x| x.parse().ok()).collect();
                         match f[..] {
-                            [d, count, kb, vb] if (d as usize) < databases && kb <= u64::from(u32::MAX) && vb <= u64::from(u32::MAX) => {
-                                bulks.push((d as usize, Bulk { count, key_bytes: kb as u32, value_bytes: vb as u32 }))
+                            [d, count, kb, vb]
+                                if (d as usize) < databases
+                                    && kb <= u64::from(u32::MAX)
+                                    && vb <= u64::from(u32::MAX) =>
+                            {
+                                bulks.push((
+                                    d as usize,
+                                    Bulk {
+                                        count,
+                                        key_bytes: kb as u32,
+                                        value_bytes: vb as u32,
+                                    },
+                                ))
                             }
                             _ => return Err(r.err("malformed replsim-bulk field")),
                         }
@@ -412,24 +475,40 @@ pub fn decode(payload: &Payload, now_ms: u64, is_master: bool, databases: usize)
             OP_RESIZEDB => {
                 let (size, _) = r.len()?;
                 r.len()?;
-                let bulk = bulks.iter().find(|(d, _)| *d == db).map_or(0, |(_, b)| b.count);
-                remaining_in_db = Some(size.checked_sub(bulk).ok_or_else(|| r.err("RESIZEDB smaller than the bulk part"))?);
+                let bulk = bulks
+                    .iter()
+                    .find(|(d, _)| *d == db)
+                    .map_or(0, |(_, b)| b.count);
+                remaining_in_db = Some(
+                    size.checked_sub(bulk)
+                        .ok_or_else(|| r.err("RESIZEDB smaller than the bulk part"))?,
+                );
             }
-            OP_EXPIRETIME_MS => expire = Some(u64::from_le_bytes(r.bytes(8)?.try_into().expect("8 bytes"))),
-            OP_EXPIRETIME => expire = Some(u64::from(u32::from_le_bytes(r.bytes(4)?.try_into().expect("4 bytes"))) * 1000),
+            OP_EXPIRETIME_MS => {
+                expire = Some(u64::from_le_bytes(r.bytes(8)?.try_into().expect("8 bytes")))
+            }
+            OP_EXPIRETIME => {
+                expire = Some(
+                    u64::from(u32::from_le_bytes(r.bytes(4)?.try_into().expect("4 bytes"))) * 1000,
+                )
+            }
             OP_IDLE => {
                 r.len()?;
             }
             OP_FREQ => {
                 r.u8()?;
             }
-            OP_MODULE_AUX | OP_FUNCTION2 => return Err(r.err("module and function payloads are not supported")),
+            OP_MODULE_AUX | OP_FUNCTION2 => {
+                return Err(r.err("module and function payloads are not supported"))
+            }
             TYPE_STRING => {
                 let key = r.string()?;
                 let value = r.string()?;
                 let exp = expire.take();
                 if let Some(n) = remaining_in_db.as_mut() {
-                    *n = n.checked_sub(1).ok_or_else(|| r.err("more keys than RESIZEDB announced"))?;
+                    *n = n
+                        .checked_sub(1)
+                        .ok_or_else(|| r.err("more keys than RESIZEDB announced"))?;
                 }
                 if is_master && exp.is_some_and(|t| t < now_ms) {
                     out.keys_expired += 1;
@@ -452,7 +531,11 @@ pub fn decode(payload: &Payload, now_ms: u64, is_master: bool, databases: usize)
         }
     }
     if let (Some(db), Some(id), Some(off)) = (stream_db, replid, offset) {
-        out.repl = Some(ReplInfo { stream_db: db, replid: id, offset: off });
+        out.repl = Some(ReplInfo {
+            stream_db: db,
+            replid: id,
+            offset: off,
+        });
     }
     out.keyspace = ks;
     Ok(out)
@@ -499,7 +582,11 @@ pub fn crc64(mut crc: u64, data: &[u8]) -> u64 {
         for (i, slot) in t.iter_mut().enumerate() {
             let mut c = i as u64;
             for _ in 0..8 {
-                c = if c & 1 == 1 { (c >> 1) ^ POLY_REFLECTED } else { c >> 1 };
+                c = if c & 1 == 1 {
+                    (c >> 1) ^ POLY_REFLECTED
+                } else {
+                    c >> 1
+                };
             }
             *slot = c;
         }
@@ -519,7 +606,11 @@ mod tests {
         SaveMeta {
             ctime_secs: 1_700_000_000,
             used_mem: 1_000_000,
-            repl: repl.then(|| ReplInfo { stream_db: 0, replid: "a".repeat(40), offset: 1234 }),
+            repl: repl.then(|| ReplInfo {
+                stream_db: 0,
+                replid: "a".repeat(40),
+                offset: 1234,
+            }),
             checksum: true,
         }
     }
@@ -532,7 +623,9 @@ mod tests {
     #[test]
     fn an_empty_rdb_is_the_well_known_bytes() {
         let p = encode(&Keyspace::new(16), &meta(false));
-        let Part::Bytes(b) = &p.parts[0] else { panic!("no opaque part expected") };
+        let Part::Bytes(b) = &p.parts[0] else {
+            panic!("no opaque part expected")
+        };
         assert!(b.starts_with(b"REDIS0011\xfa\x09redis-ver\x057.2.4\xfa\x0aredis-bits\xc0\x40"));
         assert_eq!(b[b.len() - 9], OP_EOF);
         assert_eq!(p.parts.len(), 1);
@@ -550,10 +643,20 @@ mod tests {
         let p = encode(&ks, &meta(true));
         let loaded = decode(&p, 1_000, false, 16).unwrap();
         assert_eq!(loaded.keyspace.digest(), ks.digest());
-        assert_eq!(loaded.repl, Some(ReplInfo { stream_db: 0, replid: "a".repeat(40), offset: 1234 }));
+        assert_eq!(
+            loaded.repl,
+            Some(ReplInfo {
+                stream_db: 0,
+                replid: "a".repeat(40),
+                offset: 1234
+            })
+        );
         assert_eq!(loaded.keys_loaded, 6);
         let master = decode(&p, 10_000, true, 16).unwrap();
-        assert_eq!(master.keys_expired, 1, "a master skips keys already expired");
+        assert_eq!(
+            master.keys_expired, 1,
+            "a master skips keys already expired"
+        );
     }
 
     #[test]
@@ -570,7 +673,11 @@ mod tests {
     fn bulk_parts_are_opaque_with_their_exact_size() {
         let mut ks = Keyspace::new(16);
         ks.db_mut(0).set(b"k", b"v", None);
-        let bulk = Bulk { count: 10_000, key_bytes: 16, value_bytes: 100 };
+        let bulk = Bulk {
+            count: 10_000,
+            key_bytes: 16,
+            value_bytes: 100,
+        };
         ks.db_mut(0).bulk = Some(bulk);
         let p = encode(&ks, &meta(true));
         assert!(p.parts.contains(&Part::Opaque(bulk.rdb_bytes())));
@@ -584,7 +691,9 @@ mod tests {
         let mut ks = Keyspace::new(16);
         ks.db_mut(0).set(b"k", b"v", None);
         let mut p = encode(&ks, &meta(false));
-        let Part::Bytes(b) = &mut p.parts[0] else { unreachable!() };
+        let Part::Bytes(b) = &mut p.parts[0] else {
+            unreachable!()
+        };
         let n = b.len();
         b[n - 12] ^= 1;
         assert!(decode(&p, 0, false, 16).is_err());
@@ -594,11 +703,19 @@ mod tests {
     fn truncated_and_garbage_rdbs_are_errors_not_panics() {
         let mut ks = Keyspace::new(16);
         ks.db_mut(0).set(b"k", b"value", Some(1));
-        ks.db_mut(1).bulk = Some(Bulk { count: 3, key_bytes: 8, value_bytes: 8 });
+        ks.db_mut(1).bulk = Some(Bulk {
+            count: 3,
+            key_bytes: 8,
+            value_bytes: 8,
+        });
         let p = encode(&ks, &meta(true));
-        let Part::Bytes(head) = &p.parts[0] else { unreachable!() };
+        let Part::Bytes(head) = &p.parts[0] else {
+            unreachable!()
+        };
         for cut in 0..head.len() {
-            let t = Payload { parts: vec![Part::Bytes(head[..cut].to_vec())] };
+            let t = Payload {
+                parts: vec![Part::Bytes(head[..cut].to_vec())],
+            };
             assert!(decode(&t, 0, false, 16).is_err());
         }
         let mut rng = crate::sim::seed::SeedStream::derive(11, "rdb-fuzz");
@@ -606,14 +723,24 @@ mod tests {
             let mut bytes = b"REDIS0011".to_vec();
             let n = rng.below(40) as usize;
             bytes.extend((0..n).map(|_| rng.below(256) as u8));
-            let _ = decode(&Payload { parts: vec![Part::Bytes(bytes)] }, 0, false, 16);
+            let _ = decode(
+                &Payload {
+                    parts: vec![Part::Bytes(bytes)],
+                },
+                0,
+                false,
+                16,
+            );
         }
     }
 
     #[test]
     fn lzf_strings_from_real_redis_load() {
         // "aaaaaaaaaaaaaaaaaaaaaaaa" (24 bytes): literal 'a', then a back-reference of 23.
-        assert_eq!(lzf_decompress(&[0x00, b'a', 0xE0, 0x0E, 0x00], 24).unwrap(), vec![b'a'; 24]);
+        assert_eq!(
+            lzf_decompress(&[0x00, b'a', 0xE0, 0x0E, 0x00], 24).unwrap(),
+            vec![b'a'; 24]
+        );
         assert!(lzf_decompress(&[0xE0, 0x0E, 0x00], 24).is_none());
     }
 }

@@ -54,7 +54,11 @@ impl ReplBuffer {
     /// An empty backlog whose next byte will have offset `master_repl_offset + 1`
     /// (`createReplicationBacklog`).
     pub fn new(master_repl_offset: u64) -> ReplBuffer {
-        ReplBuffer { blocks: VecDeque::new(), end: master_repl_offset, backlog_offset: master_repl_offset + 1 }
+        ReplBuffer {
+            blocks: VecDeque::new(),
+            end: master_repl_offset,
+            backlog_offset: master_repl_offset + 1,
+        }
     }
 
     pub fn master_repl_offset(&self) -> u64 {
@@ -73,7 +77,10 @@ impl ReplBuffer {
 
     /// Bytes allocated for blocks (`repl_buffer_mem`, without allocator rounding).
     pub fn memory_bytes(&self) -> u64 {
-        self.blocks.iter().map(|b| b.size + BLOCK_OVERHEAD_BYTES).sum()
+        self.blocks
+            .iter()
+            .map(|b| b.size + BLOCK_OVERHEAD_BYTES)
+            .sum()
     }
 
     /// Appends stream bytes. `backlog_size` decides the size of new blocks.
@@ -90,7 +97,11 @@ impl ReplBuffer {
             if !bytes.is_empty() {
                 let limit = (backlog_size / 16).max(MIN_BLOCK_BYTES);
                 let size = (bytes.len() as u64).max(MIN_BLOCK_BYTES).min(limit);
-                self.blocks.push_back(Block { start: self.end + 1, size, data: Vec::with_capacity(size as usize) });
+                self.blocks.push_back(Block {
+                    start: self.end + 1,
+                    size,
+                    data: Vec::with_capacity(size as usize),
+                });
                 new_blocks += 1;
             }
         }
@@ -146,8 +157,14 @@ impl ReplBuffer {
     /// from the start of the block holding its next byte to the end of the last block's capacity,
     /// plus per-block overhead.
     pub fn output_buffer_bytes(&self, next_offset: u64) -> u64 {
-        let Some(last) = self.blocks.back() else { return 0 };
-        let i = if next_offset > self.end { self.blocks.len() - 1 } else { self.block_index(next_offset.max(self.blocks[0].start)) };
+        let Some(last) = self.blocks.back() else {
+            return 0;
+        };
+        let i = if next_offset > self.end {
+            self.blocks.len() - 1
+        } else {
+            self.block_index(next_offset.max(self.blocks[0].start))
+        };
         let cur = &self.blocks[i];
         let blocks = (self.blocks.len() - i) as u64;
         last.start + last.size - cur.start + blocks * BLOCK_OVERHEAD_BYTES
@@ -186,7 +203,11 @@ mod tests {
             b.feed(&[7; 100_000], size);
             b.trim(size, None);
         }
-        assert!(b.histlen() >= size && b.histlen() < size + 64 * 1024, "{}", b.histlen());
+        assert!(
+            b.histlen() >= size && b.histlen() < size + 64 * 1024,
+            "{}",
+            b.histlen()
+        );
         assert_eq!(b.backlog_offset(), b.master_repl_offset() - b.histlen() + 1);
     }
 

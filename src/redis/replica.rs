@@ -10,7 +10,8 @@
 use super::commands::{Caller, Ctx, Prop};
 use super::log::{unix_ms, unix_secs, Level};
 use super::node::{
-    Action, CachedMaster, ConnId, Event, Following, Loading, MasterClient, Node, Persisted, ReplState, Role, Transfer,
+    Action, CachedMaster, ConnId, Event, Following, Loading, MasterClient, Node, Persisted,
+    ReplState, Role, Transfer,
 };
 use super::rdb::{self, Payload};
 use super::resp::{encode_command, string2ll, Frame, Reply};
@@ -20,7 +21,12 @@ use super::config::DisklessLoad;
 
 impl Node {
     /// `REPLICAOF host port` / `REPLICAOF NO ONE`.
-    pub(crate) fn replicaof_command(&mut self, now: SimTime, ctx: &mut Ctx, args: &[&[u8]]) -> Reply {
+    pub(crate) fn replicaof_command(
+        &mut self,
+        now: SimTime,
+        ctx: &mut Ctx,
+        args: &[&[u8]],
+    ) -> Reply {
         if let Caller::Conn(id) = ctx.caller {
             if self.conns.get(&id).is_some_and(|c| c.replica().is_some()) {
                 return Reply::err("ERR Command is not valid when client is a replica.");
@@ -30,7 +36,11 @@ impl Node {
         if args[1].eq_ignore_ascii_case(b"no") && args[2].eq_ignore_ascii_case(b"one") {
             if self.following.is_some() {
                 self.unset_master(now);
-                self.log(now, Level::Notice, format!("MASTER MODE enabled (user request from '{who}')"));
+                self.log(
+                    now,
+                    Level::Notice,
+                    format!("MASTER MODE enabled (user request from '{who}')"),
+                );
             }
             return Reply::ok();
         }
@@ -39,22 +49,38 @@ impl Node {
             Some(p) if (0..=65535).contains(&p) => p as u16,
             _ => return Reply::err("ERR Invalid master port"),
         };
-        if self.following.as_ref().is_some_and(|f| f.host.eq_ignore_ascii_case(&host) && f.port == port) {
+        if self
+            .following
+            .as_ref()
+            .is_some_and(|f| f.host.eq_ignore_ascii_case(&host) && f.port == port)
+        {
             self.log(now, Level::Notice, "REPLICAOF would result into synchronization with the master we are already connected with. No operation performed.".into());
             return Reply::Simple("OK Already connected to specified master".into());
         }
         self.set_master(now, host.clone(), port);
-        self.log(now, Level::Notice, format!("REPLICAOF {host}:{port} enabled (user request from '{who}')"));
+        self.log(
+            now,
+            Level::Notice,
+            format!("REPLICAOF {host}:{port} enabled (user request from '{who}')"),
+        );
         Reply::ok()
     }
 
     fn caller_info(&self, ctx: &Ctx, cmd: &str) -> String {
         match ctx.caller {
             Caller::Conn(id) => match self.conns.get(&id) {
-                Some(c) => self.client_info(c.client_id, &format!("{}:{}", c.peer_ip, c.peer_port), "N", c.db, cmd),
+                Some(c) => self.client_info(
+                    c.client_id,
+                    &format!("{}:{}", c.peer_ip, c.peer_port),
+                    "N",
+                    c.db,
+                    cmd,
+                ),
                 None => String::new(),
             },
-            Caller::Local(c) => self.client_info(c.0 % 100_000, "127.0.0.1:40000", "N", ctx.db, cmd),
+            Caller::Local(c) => {
+                self.client_info(c.0 % 100_000, "127.0.0.1:40000", "N", ctx.db, cmd)
+            }
             Caller::Master => String::new(),
         }
     }
@@ -72,17 +98,27 @@ impl Node {
             self.discard_cached_master(now);
             // replicationCacheMasterUsingMyself.
             self.log(now, Level::Notice, "Before turning into a replica, using my own master parameters to synthesize a cached master: I may be able to synchronize with the new master with just a partial transfer.".into());
-            self.cached_master = Some(CachedMaster { replid: self.replid.clone(), reploff: self.master_repl_offset(), db: 0 });
+            self.cached_master = Some(CachedMaster {
+                replid: self.replid.clone(),
+                reploff: self.master_repl_offset(),
+                db: 0,
+            });
             self.event(Event::RoleChanged { master: false });
         }
         self.following = Some(Following::new(host.clone(), port, now));
-        self.log(now, Level::Notice, format!("Connecting to MASTER {host}:{port}"));
+        self.log(
+            now,
+            Level::Notice,
+            format!("Connecting to MASTER {host}:{port}"),
+        );
         self.connect_with_master(now);
     }
 
     /// `replicationUnsetMaster` (REPLICAOF NO ONE).
     pub(crate) fn unset_master(&mut self, now: SimTime) {
-        let Some(f) = self.following.take() else { return };
+        let Some(f) = self.following.take() else {
+            return;
+        };
         if let Some(m) = self.master.clone() {
             self.free_conn(now, m.conn, super::node::DropReason::RoleChange, false);
             self.actions.push_back(Action::Close { conn: m.conn });
@@ -119,7 +155,11 @@ impl Node {
 
     fn discard_cached_master(&mut self, now: SimTime) {
         if self.cached_master.take().is_some() {
-            self.log(now, Level::Notice, "Discarding previously cached master state.".into());
+            self.log(
+                now,
+                Level::Notice,
+                "Discarding previously cached master state.".into(),
+            );
         }
     }
 
@@ -140,31 +180,45 @@ impl Node {
 
     /// Our connection to the master was established.
     pub fn handle_connected(&mut self, now: SimTime, conn: ConnId) {
-        let Some(f) = self.following.as_mut() else { return };
+        let Some(f) = self.following.as_mut() else {
+            return;
+        };
         if f.conn != Some(conn) || f.state != ReplState::Connecting {
             return;
         }
         f.state = ReplState::ReceivePingReply;
         f.transfer_lastio = now;
-        self.log(now, Level::Notice, "Non blocking connect for SYNC fired the event.".into());
+        self.log(
+            now,
+            Level::Notice,
+            "Non blocking connect for SYNC fired the event.".into(),
+        );
         self.write_raw(conn, b"*1\r\n$4\r\nPING\r\n");
     }
 
     /// Our connection attempt failed (`reason` as the OS would say it, e.g. `Connection refused`).
     pub fn handle_connect_failed(&mut self, now: SimTime, conn: ConnId, reason: &str) {
         self.conns.remove(&conn);
-        let Some(f) = self.following.as_mut() else { return };
+        let Some(f) = self.following.as_mut() else {
+            return;
+        };
         if f.conn != Some(conn) {
             return;
         }
         f.conn = None;
         f.state = ReplState::Connect;
-        self.log(now, Level::Warning, format!("Error condition on socket for SYNC: {reason}"));
+        self.log(
+            now,
+            Level::Warning,
+            format!("Error condition on socket for SYNC: {reason}"),
+        );
     }
 
     /// The `error:` label of `syncWithMaster`: close, and retry on the next cron tick.
     fn handshake_error(&mut self, now: SimTime) {
-        let Some(f) = self.following.as_mut() else { return };
+        let Some(f) = self.following.as_mut() else {
+            return;
+        };
         let conn = f.conn.take();
         f.state = ReplState::Connect;
         f.transfer = None;
@@ -187,7 +241,11 @@ impl Node {
         if reconnect && self.following.is_some() {
             let f = self.following.as_ref().expect("checked");
             let (host, port) = (f.host.clone(), f.port);
-            self.log(now, Level::Notice, format!("Reconnecting to MASTER {host}:{port} after failure"));
+            self.log(
+                now,
+                Level::Notice,
+                format!("Reconnecting to MASTER {host}:{port} after failure"),
+            );
             self.connect_with_master(now);
         }
     }
@@ -232,38 +290,65 @@ impl Node {
 
     /// Reads one reply line of the handshake. Returns whether it consumed one.
     fn handshake_step(&mut self, now: SimTime, id: ConnId) -> bool {
-        let Some(c) = self.conns.get_mut(&id) else { return false };
-        let Some(line) = c.decoder.read_line() else { return false };
+        let Some(c) = self.conns.get_mut(&id) else {
+            return false;
+        };
+        let Some(line) = c.decoder.read_line() else {
+            return false;
+        };
         let text = String::from_utf8_lossy(&line).to_string();
         let f = self.following.as_mut().expect("handshake without a master");
         f.transfer_lastio = now;
         match f.state {
             ReplState::ReceivePingReply => {
-                let ok = text.starts_with('+') || text.starts_with("-NOAUTH") || text.starts_with("-NOPERM") || text.starts_with("-ERR operation not permitted");
+                let ok = text.starts_with('+')
+                    || text.starts_with("-NOAUTH")
+                    || text.starts_with("-NOPERM")
+                    || text.starts_with("-ERR operation not permitted");
                 if !ok {
-                    self.log(now, Level::Warning, format!("Error reply to PING from master: '{text}'"));
+                    self.log(
+                        now,
+                        Level::Warning,
+                        format!("Error reply to PING from master: '{text}'"),
+                    );
                     self.handshake_error(now);
                     return false;
                 }
-                self.log(now, Level::Notice, "Master replied to PING, replication can continue...".into());
+                self.log(
+                    now,
+                    Level::Notice,
+                    "Master replied to PING, replication can continue...".into(),
+                );
                 self.send_handshake(now, id);
             }
             ReplState::ReceiveAuthReply => {
                 if text.starts_with('-') {
-                    self.log(now, Level::Warning, format!("Unable to AUTH to MASTER: {text}"));
+                    self.log(
+                        now,
+                        Level::Warning,
+                        format!("Unable to AUTH to MASTER: {text}"),
+                    );
                     self.handshake_error(now);
                     return false;
                 }
                 self.next_handshake_state(now, id);
             }
-            s @ (ReplState::ReceivePortReply | ReplState::ReceiveIpReply | ReplState::ReceiveCapaReply) => {
+            s @ (ReplState::ReceivePortReply
+            | ReplState::ReceiveIpReply
+            | ReplState::ReceiveCapaReply) => {
                 if text.starts_with('-') {
                     let what = match s {
                         ReplState::ReceivePortReply => "listening-port",
                         ReplState::ReceiveIpReply => "ip-address",
                         _ => "capa",
                     };
-                    self.log(now, Level::Notice, format!("(Non critical) Master does not understand REPLCONF {what}: {text}"));
+                    self.log(
+                        now,
+                        Level::Notice,
+                        format!(
+                            "(Non critical) Master does not understand REPLCONF {what}: {text}"
+                        ),
+                    );
                 }
                 self.next_handshake_state(now, id);
             }
@@ -279,19 +364,39 @@ impl Node {
         let mut expect = std::collections::VecDeque::new();
         if let Some(pass) = &self.cfg.masterauth {
             match &self.cfg.masteruser {
-                Some(user) => encode_command(&[b"AUTH".as_slice(), user.as_bytes(), pass.as_bytes()], &mut out),
+                Some(user) => encode_command(
+                    &[b"AUTH".as_slice(), user.as_bytes(), pass.as_bytes()],
+                    &mut out,
+                ),
                 None => encode_command(&[b"AUTH".as_slice(), pass.as_bytes()], &mut out),
             }
             expect.push_back(ReplState::ReceiveAuthReply);
         }
-        let port = if self.cfg.replica_announce_port != 0 { self.cfg.replica_announce_port } else { self.port };
-        encode_command(&[b"REPLCONF".as_slice(), b"listening-port", port.to_string().as_bytes()], &mut out);
+        let port = if self.cfg.replica_announce_port != 0 {
+            self.cfg.replica_announce_port
+        } else {
+            self.port
+        };
+        encode_command(
+            &[
+                b"REPLCONF".as_slice(),
+                b"listening-port",
+                port.to_string().as_bytes(),
+            ],
+            &mut out,
+        );
         expect.push_back(ReplState::ReceivePortReply);
         if let Some(ip) = &self.cfg.replica_announce_ip {
-            encode_command(&[b"REPLCONF".as_slice(), b"ip-address", ip.as_bytes()], &mut out);
+            encode_command(
+                &[b"REPLCONF".as_slice(), b"ip-address", ip.as_bytes()],
+                &mut out,
+            );
             expect.push_back(ReplState::ReceiveIpReply);
         }
-        encode_command(&[b"REPLCONF".as_slice(), b"capa", b"eof", b"capa", b"psync2"], &mut out);
+        encode_command(
+            &[b"REPLCONF".as_slice(), b"capa", b"eof", b"capa", b"psync2"],
+            &mut out,
+        );
         expect.push_back(ReplState::ReceiveCapaReply);
         self.write_raw(id, &out);
         let f = self.following.as_mut().expect("handshake without a master");
@@ -313,16 +418,30 @@ impl Node {
         let (replid, offset) = match self.cached_master.clone() {
             Some(c) => {
                 let off = (c.reploff + 1).to_string();
-                self.log(now, Level::Notice, format!("Trying a partial resynchronization (request {}:{off}).", c.replid));
+                self.log(
+                    now,
+                    Level::Notice,
+                    format!(
+                        "Trying a partial resynchronization (request {}:{off}).",
+                        c.replid
+                    ),
+                );
                 (c.replid, off)
             }
             None => {
-                self.log(now, Level::Notice, "Partial resynchronization not possible (no cached master)".into());
+                self.log(
+                    now,
+                    Level::Notice,
+                    "Partial resynchronization not possible (no cached master)".into(),
+                );
                 ("?".to_string(), "-1".to_string())
             }
         };
         let mut out = Vec::new();
-        encode_command(&[b"PSYNC".as_slice(), replid.as_bytes(), offset.as_bytes()], &mut out);
+        encode_command(
+            &[b"PSYNC".as_slice(), replid.as_bytes(), offset.as_bytes()],
+            &mut out,
+        );
         self.write_raw(id, &out);
         let f = self.following.as_mut().expect("handshake without a master");
         f.master_initial_offset = -1;
@@ -343,22 +462,41 @@ impl Node {
             if replid.len() == 40 {
                 f.pending_replid = replid.to_string();
                 f.master_initial_offset = offset;
-                self.log(now, Level::Notice, format!("Full resync from master: {replid}:{offset}"));
+                self.log(
+                    now,
+                    Level::Notice,
+                    format!("Full resync from master: {replid}:{offset}"),
+                );
             } else {
                 f.pending_replid = String::new();
-                self.log(now, Level::Warning, "Master replied with wrong +FULLRESYNC syntax.".into());
+                self.log(
+                    now,
+                    Level::Warning,
+                    "Master replied with wrong +FULLRESYNC syntax.".into(),
+                );
             }
             self.begin_transfer(now);
             self.event(Event::FullSyncStarted);
             return true;
         }
         if let Some(rest) = text.strip_prefix("+CONTINUE") {
-            self.log(now, Level::Notice, "Successful partial resynchronization with master.".into());
+            self.log(
+                now,
+                Level::Notice,
+                "Successful partial resynchronization with master.".into(),
+            );
             let new_id = rest.trim();
-            let cached = self.cached_master.take().expect("PSYNC with an id needs a cached master");
+            let cached = self
+                .cached_master
+                .take()
+                .expect("PSYNC with an id needs a cached master");
             let mut replid = cached.replid.clone();
             if new_id.len() == 40 && new_id != cached.replid {
-                self.log(now, Level::Notice, format!("Master replication ID changed to {new_id}"));
+                self.log(
+                    now,
+                    Level::Notice,
+                    format!("Master replication ID changed to {new_id}"),
+                );
                 self.replid2 = cached.replid.clone();
                 self.second_replid_offset = self.master_repl_offset() as i64 + 1;
                 replid = new_id.to_string();
@@ -381,24 +519,43 @@ impl Node {
                 self.offset_without_backlog = cached.reploff;
                 self.create_backlog();
             }
-            self.log(now, Level::Notice, "MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization.".into());
+            self.log(
+                now,
+                Level::Notice,
+                "MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization.".into(),
+            );
             self.event(Event::PartialSyncAccepted);
             return true;
         }
         if text.starts_with("-NOMASTERLINK") || text.starts_with("-LOADING") {
-            self.log(now, Level::Notice, format!("Master is currently unable to PSYNC but should be in the future: {text}"));
+            self.log(
+                now,
+                Level::Notice,
+                format!("Master is currently unable to PSYNC but should be in the future: {text}"),
+            );
             self.handshake_error(now);
             return false;
         }
         if text.starts_with("-ERR") {
-            self.log(now, Level::Notice, format!("Master does not support PSYNC or is in error state (reply: {text})"));
+            self.log(
+                now,
+                Level::Notice,
+                format!("Master does not support PSYNC or is in error state (reply: {text})"),
+            );
         } else {
-            self.log(now, Level::Warning, format!("Unexpected reply to PSYNC from master: {text}"));
+            self.log(
+                now,
+                Level::Warning,
+                format!("Unexpected reply to PSYNC from master: {text}"),
+            );
         }
         // PSYNC_NOT_SUPPORTED: fall back to SYNC.
         self.log(now, Level::Notice, "Retrying with SYNC...".into());
         self.write_raw(id, b"SYNC\r\n");
-        self.following.as_mut().expect("handshake without a master").master_initial_offset = -1;
+        self.following
+            .as_mut()
+            .expect("handshake without a master")
+            .master_initial_offset = -1;
         self.begin_transfer(now);
         true
     }
@@ -407,7 +564,14 @@ impl Node {
         let f = self.following.as_mut().expect("transfer without a master");
         f.state = ReplState::Transfer;
         f.transfer_lastio = now;
-        f.transfer = Some(Transfer { size: None, eof_mark: None, header_seen: false, read: 0, payload: Payload::default(), load_clock: None });
+        f.transfer = Some(Transfer {
+            size: None,
+            eof_mark: None,
+            header_seen: false,
+            read: 0,
+            payload: Payload::default(),
+            load_clock: None,
+        });
     }
 
     fn use_diskless_load(&self) -> bool {
@@ -424,13 +588,23 @@ impl Node {
             // The RDB is complete and loading; the rest waits for the load to finish.
             return false;
         }
-        let header_seen = self.following.as_ref().and_then(|f| f.transfer.as_ref()).is_some_and(|t| t.header_seen);
+        let header_seen = self
+            .following
+            .as_ref()
+            .and_then(|f| f.transfer.as_ref())
+            .is_some_and(|t| t.header_seen);
         if !header_seen {
-            let Some(line) = self.conns.get_mut(&id).and_then(|c| c.decoder.read_line()) else { return false };
+            let Some(line) = self.conns.get_mut(&id).and_then(|c| c.decoder.read_line()) else {
+                return false;
+            };
             let text = String::from_utf8_lossy(&line).to_string();
             self.following.as_mut().expect("transfer").transfer_lastio = now;
             if let Some(err) = text.strip_prefix('-') {
-                self.log(now, Level::Warning, format!("MASTER aborted replication with an error: {err}"));
+                self.log(
+                    now,
+                    Level::Warning,
+                    format!("MASTER aborted replication with an error: {err}"),
+                );
                 self.cancel_handshake(now, true);
                 return false;
             }
@@ -444,7 +618,13 @@ impl Node {
             }
             let diskless = self.use_diskless_load();
             let target = if diskless { "to parser" } else { "to disk" };
-            let t = self.following.as_mut().expect("transfer").transfer.as_mut().expect("transfer");
+            let t = self
+                .following
+                .as_mut()
+                .expect("transfer")
+                .transfer
+                .as_mut()
+                .expect("transfer");
             t.header_seen = true;
             if let Some(mark) = text.strip_prefix("$EOF:") {
                 t.eof_mark = Some(mark.as_bytes().to_vec());
@@ -453,7 +633,13 @@ impl Node {
                 match text[1..].parse::<u64>() {
                     Ok(n) => {
                         t.size = Some(n);
-                        self.log(now, Level::Notice, format!("MASTER <-> REPLICA sync: receiving {n} bytes from master {target}"));
+                        self.log(
+                            now,
+                            Level::Notice,
+                            format!(
+                                "MASTER <-> REPLICA sync: receiving {n} bytes from master {target}"
+                            ),
+                        );
                     }
                     Err(_) => {
                         self.log(now, Level::Warning, format!("Bad protocol from MASTER, the first byte is not '$' (we received '{text}'), are you sure the host and port are right?"));
@@ -468,8 +654,16 @@ impl Node {
             return true;
         }
         // The body.
-        let Some(c) = self.conns.get_mut(&id) else { return false };
-        let t = self.following.as_mut().expect("transfer").transfer.as_mut().expect("transfer");
+        let Some(c) = self.conns.get_mut(&id) else {
+            return false;
+        };
+        let t = self
+            .following
+            .as_mut()
+            .expect("transfer")
+            .transfer
+            .as_mut()
+            .expect("transfer");
         let want = match t.size {
             Some(n) => (n - t.read) as usize,
             None => usize::MAX,
@@ -488,11 +682,25 @@ impl Node {
 
     /// An opaque run from our master: the synthetic part of an RDB.
     pub(crate) fn on_master_opaque(&mut self, now: SimTime, id: ConnId, len: u64) {
-        let ok = self.following.as_ref().is_some_and(|f| f.conn == Some(id) && f.state == ReplState::Transfer)
-            && self.following.as_ref().and_then(|f| f.transfer.as_ref()).is_some_and(|t| t.header_seen)
-            && self.conns.get(&id).is_some_and(|c| c.decoder.peek_raw().is_empty());
+        let ok = self
+            .following
+            .as_ref()
+            .is_some_and(|f| f.conn == Some(id) && f.state == ReplState::Transfer)
+            && self
+                .following
+                .as_ref()
+                .and_then(|f| f.transfer.as_ref())
+                .is_some_and(|t| t.header_seen)
+            && self
+                .conns
+                .get(&id)
+                .is_some_and(|c| c.decoder.peek_raw().is_empty());
         if !ok {
-            self.log(now, Level::Warning, "I/O error trying to sync with MASTER: unexpected opaque bytes".into());
+            self.log(
+                now,
+                Level::Warning,
+                "I/O error trying to sync with MASTER: unexpected opaque bytes".into(),
+            );
             self.cancel_handshake(now, true);
             return;
         }
@@ -512,7 +720,10 @@ impl Node {
         let f = self.following.as_mut().expect("transfer");
         let t = f.transfer.as_mut().expect("transfer");
         if let Some(clock) = t.load_clock.as_mut() {
-            *clock = (*clock).max(now) + SimDuration::from_nanos((u128::from(n) * 1_000_000_000 / u128::from(rate)) as u64);
+            *clock = (*clock).max(now)
+                + SimDuration::from_nanos(
+                    (u128::from(n) * 1_000_000_000 / u128::from(rate)) as u64,
+                );
         }
         let complete = match (&t.size, &t.eof_mark) {
             (Some(size), _) => t.read >= *size,
@@ -547,14 +758,31 @@ impl Node {
 
     fn start_diskless_load(&mut self, now: SimTime) {
         let swapdb = self.cfg.repl_diskless_load == DisklessLoad::Swapdb;
-        let same_history = self.following.as_ref().is_some_and(|f| f.pending_replid == self.replid);
+        let same_history = self
+            .following
+            .as_ref()
+            .is_some_and(|f| f.pending_replid == self.replid);
         if !swapdb {
             self.attach_to_new_master(now);
-            self.log(now, Level::Notice, "MASTER <-> REPLICA sync: Flushing old data".into());
+            self.log(
+                now,
+                Level::Notice,
+                "MASTER <-> REPLICA sync: Flushing old data".into(),
+            );
             self.keyspace.flush();
         }
-        self.log(now, Level::Notice, "MASTER <-> REPLICA sync: Loading DB in memory".into());
-        let t = self.following.as_mut().expect("transfer").transfer.as_mut().expect("transfer");
+        self.log(
+            now,
+            Level::Notice,
+            "MASTER <-> REPLICA sync: Loading DB in memory".into(),
+        );
+        let t = self
+            .following
+            .as_mut()
+            .expect("transfer")
+            .transfer
+            .as_mut()
+            .expect("transfer");
         t.load_clock = Some(now);
         self.loading = Some(Loading {
             until: SimTime::MAX,
@@ -588,7 +816,10 @@ impl Node {
         match t.load_clock {
             Some(clock) => {
                 // Diskless: loading ran alongside the transfer; it ends when the loader catches up.
-                let l = self.loading.as_mut().expect("a diskless load is in progress");
+                let l = self
+                    .loading
+                    .as_mut()
+                    .expect("a diskless load is in progress");
                 l.until = clock.max(now);
                 l.payload = t.payload;
                 l.eof_mark_transfer = eof_mark;
@@ -600,9 +831,17 @@ impl Node {
                     self.log(now, Level::Warning, format!("Replica is about to load the RDB file received from the master, but there is a pending RDB child running. Killing process {} and removing its temp file to avoid any race", child.pid));
                 }
                 self.attach_to_new_master(now);
-                self.log(now, Level::Notice, "MASTER <-> REPLICA sync: Flushing old data".into());
+                self.log(
+                    now,
+                    Level::Notice,
+                    "MASTER <-> REPLICA sync: Flushing old data".into(),
+                );
                 self.keyspace.flush();
-                self.log(now, Level::Notice, "MASTER <-> REPLICA sync: Loading DB in memory".into());
+                self.log(
+                    now,
+                    Level::Notice,
+                    "MASTER <-> REPLICA sync: Loading DB in memory".into(),
+                );
                 self.loading = Some(Loading {
                     until: now + SimDuration::from_nanos(load_ns),
                     payload: t.payload,
@@ -627,10 +866,18 @@ impl Node {
             Ok(x) => x,
             Err(e) => {
                 self.log(now, Level::Warning, e.0);
-                let from = if self.cfg.repl_diskless_load == DisklessLoad::Disabled { "disk" } else { "socket" };
+                let from = if self.cfg.repl_diskless_load == DisklessLoad::Disabled {
+                    "disk"
+                } else {
+                    "socket"
+                };
                 self.log(now, Level::Warning, format!("Failed trying to load the MASTER synchronization DB from {from}, check server logs."));
                 if self.cfg.repl_diskless_load == DisklessLoad::Swapdb {
-                    self.log(now, Level::Notice, "MASTER <-> REPLICA sync: Discarding temporary DB in background".into());
+                    self.log(
+                        now,
+                        Level::Notice,
+                        "MASTER <-> REPLICA sync: Discarding temporary DB in background".into(),
+                    );
                 }
                 self.cancel_handshake(now, true);
                 return;
@@ -638,14 +885,22 @@ impl Node {
         };
         if self.cfg.repl_diskless_load == DisklessLoad::Swapdb {
             self.attach_to_new_master(now);
-            self.log(now, Level::Notice, "MASTER <-> REPLICA sync: Swapping active DB with loaded DB".into());
+            self.log(
+                now,
+                Level::Notice,
+                "MASTER <-> REPLICA sync: Swapping active DB with loaded DB".into(),
+            );
         }
         self.log_rdb_loaded(now, &loaded);
         self.keyspace = loaded.keyspace;
         self.stats.rdb_last_load_keys_expired = loaded.keys_expired;
         self.stats.rdb_last_load_keys_loaded = loaded.keys_loaded;
         if self.cfg.repl_diskless_load == DisklessLoad::Swapdb {
-            self.log(now, Level::Notice, "MASTER <-> REPLICA sync: Discarding old DB in background".into());
+            self.log(
+                now,
+                Level::Notice,
+                "MASTER <-> REPLICA sync: Discarding old DB in background".into(),
+            );
         }
         let f = self.following.as_mut().expect("loading for a master");
         let conn = f.conn.expect("loading on a connection");
@@ -655,13 +910,25 @@ impl Node {
         f.state = ReplState::Connected;
         f.down_since = None;
         let db = loaded.repl.as_ref().map_or(0, |r| r.stream_db as usize);
-        self.master = Some(MasterClient { conn, replid: replid.clone(), reploff, read_reploff: reploff, db, last_interaction: now, pre_psync });
+        self.master = Some(MasterClient {
+            conn,
+            replid: replid.clone(),
+            reploff,
+            read_reploff: reploff,
+            db,
+            last_interaction: now,
+            pre_psync,
+        });
         self.replid = replid;
         self.offset_without_backlog = reploff;
         self.backlog = None;
         self.clear_replid2();
         self.create_backlog();
-        self.log(now, Level::Notice, "MASTER <-> REPLICA sync: Finished with success".into());
+        self.log(
+            now,
+            Level::Notice,
+            "MASTER <-> REPLICA sync: Finished with success".into(),
+        );
         self.event(Event::FullSyncFinished);
         if l.eof_mark_transfer {
             // The master starts streaming on our first ACK.
@@ -673,18 +940,35 @@ impl Node {
 
     fn log_rdb_loaded(&mut self, now: SimTime, loaded: &rdb::Loaded) {
         let ver = loaded.redis_ver.clone().unwrap_or_else(|| "unknown".into());
-        self.log(now, Level::Notice, format!("Loading RDB produced by version {ver}"));
+        self.log(
+            now,
+            Level::Notice,
+            format!("Loading RDB produced by version {ver}"),
+        );
         let age = unix_secs(now).saturating_sub(loaded.ctime_secs.unwrap_or(unix_secs(now)));
         self.log(now, Level::Notice, format!("RDB age {age} seconds"));
         let mb = loaded.used_mem.unwrap_or(0) as f64 / (1024.0 * 1024.0);
-        self.log(now, Level::Notice, format!("RDB memory usage when created {mb:.2} Mb"));
-        self.log(now, Level::Notice, format!("Done loading RDB, keys loaded: {}, keys expired: {}.", loaded.keys_loaded, loaded.keys_expired));
+        self.log(
+            now,
+            Level::Notice,
+            format!("RDB memory usage when created {mb:.2} Mb"),
+        );
+        self.log(
+            now,
+            Level::Notice,
+            format!(
+                "Done loading RDB, keys loaded: {}, keys expired: {}.",
+                loaded.keys_loaded, loaded.keys_expired
+            ),
+        );
     }
 
     /// Applies the replication stream (`processInputBuffer` for the master client), then
     /// forwards the applied bytes verbatim to our own stream (`replicationFeedStreamFromMasterStream`).
     fn apply_stream(&mut self, now: SimTime, id: ConnId) {
-        let Some(c) = self.conns.get_mut(&id) else { return };
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
         if c.read_paused {
             return;
         }
@@ -721,8 +1005,12 @@ impl Node {
                     &heap
                 };
                 let name = args[0];
-                let reploff_before = self.master.as_ref().map_or(0, |m| m.reploff) + (applied_end - start) as u64;
-                if name.eq_ignore_ascii_case(b"replconf") && args.len() >= 2 && args[1].eq_ignore_ascii_case(b"getack") {
+                let reploff_before =
+                    self.master.as_ref().map_or(0, |m| m.reploff) + (applied_end - start) as u64;
+                if name.eq_ignore_ascii_case(b"replconf")
+                    && args.len() >= 2
+                    && args[1].eq_ignore_ascii_case(b"getack")
+                {
                     // The ACK reports the offset before this GETACK (spec §4.2).
                     self.send_ack_offset(now, reploff_before);
                 } else if name.eq_ignore_ascii_case(b"multi") {
@@ -761,7 +1049,11 @@ impl Node {
         if let Some(e) = error {
             // A protocol error from the master: the link is dropped and not cached, so the next
             // sync is a full one.
-            self.log(now, Level::Warning, format!("Protocol error ({}) from client: {}", e.0, "master"));
+            self.log(
+                now,
+                Level::Warning,
+                format!("Protocol error ({}) from client: {}", e.0, "master"),
+            );
             self.master_protocol_error = true;
             self.close_conn(now, id);
         }
@@ -781,7 +1073,10 @@ impl Node {
         }
         let conn = m.conn;
         let mut out = Vec::new();
-        encode_command(&[b"REPLCONF".as_slice(), b"ACK", off.to_string().as_bytes()], &mut out);
+        encode_command(
+            &[b"REPLCONF".as_slice(), b"ACK", off.to_string().as_bytes()],
+            &mut out,
+        );
         self.write_raw(conn, &out);
     }
 
@@ -795,8 +1090,16 @@ impl Node {
                 if protocol_error {
                     // Not cached: the next sync is full.
                 } else {
-                    self.log(now, Level::Notice, "Caching the disconnected master state.".into());
-                    self.cached_master = Some(CachedMaster { replid: m.replid.clone(), reploff: m.reploff, db: m.db });
+                    self.log(
+                        now,
+                        Level::Notice,
+                        "Caching the disconnected master state.".into(),
+                    );
+                    self.cached_master = Some(CachedMaster {
+                        replid: m.replid.clone(),
+                        reploff: m.reploff,
+                        db: m.db,
+                    });
                 }
                 self.event(Event::MasterLinkDown);
                 if let Some(f) = self.following.as_mut() {
@@ -805,7 +1108,11 @@ impl Node {
                     f.down_since = Some(now);
                     let (host, port) = (f.host.clone(), f.port);
                     // replicationHandleMasterDisconnection: reconnect at once.
-                    self.log(now, Level::Notice, format!("Reconnecting to MASTER {host}:{port}"));
+                    self.log(
+                        now,
+                        Level::Notice,
+                        format!("Reconnecting to MASTER {host}:{port}"),
+                    );
                     self.connect_with_master(now);
                 }
                 return;
@@ -817,13 +1124,21 @@ impl Node {
         }
         match f.state {
             ReplState::Transfer => {
-                self.log(now, Level::Warning, "I/O error trying to sync with MASTER: connection lost".into());
+                self.log(
+                    now,
+                    Level::Warning,
+                    "I/O error trying to sync with MASTER: connection lost".into(),
+                );
                 self.conns.remove(&id);
                 self.cancel_handshake(now, true);
             }
             s if s.in_handshake() => {
                 if by_peer {
-                    self.log(now, Level::Warning, "Master did not respond to command during SYNC handshake".into());
+                    self.log(
+                        now,
+                        Level::Warning,
+                        "Master did not respond to command during SYNC handshake".into(),
+                    );
                 }
                 self.handshake_error(now);
             }
@@ -836,16 +1151,27 @@ impl Node {
         let Some(f) = &self.following else { return };
         let timeout = self.cfg.repl_timeout_secs;
         let state = f.state;
-        if (state == ReplState::Connecting || state.in_handshake()) && Self::secs_since(now, f.transfer_lastio) > timeout {
-            self.log(now, Level::Warning, "Timeout connecting to the MASTER...".into());
+        if (state == ReplState::Connecting || state.in_handshake())
+            && Self::secs_since(now, f.transfer_lastio) > timeout
+        {
+            self.log(
+                now,
+                Level::Warning,
+                "Timeout connecting to the MASTER...".into(),
+            );
             self.cancel_handshake(now, true);
-        } else if state == ReplState::Transfer && Self::secs_since(now, f.transfer_lastio) > timeout {
+        } else if state == ReplState::Transfer && Self::secs_since(now, f.transfer_lastio) > timeout
+        {
             self.log(now, Level::Warning, "Timeout receiving bulk data from MASTER... If the problem persists try to set the 'repl-timeout' parameter in redis.conf to a larger value.".into());
             self.cancel_handshake(now, true);
         } else if state == ReplState::Connected {
             if let Some((conn, last)) = self.master.as_ref().map(|m| (m.conn, m.last_interaction)) {
                 if Self::secs_since(now, last) > timeout {
-                    self.log(now, Level::Warning, "MASTER timeout: no data nor PING received...".into());
+                    self.log(
+                        now,
+                        Level::Warning,
+                        "MASTER timeout: no data nor PING received...".into(),
+                    );
                     self.close_conn(now, conn);
                 }
             }
@@ -853,7 +1179,11 @@ impl Node {
         if self.repl_state() == ReplState::Connect {
             let f = self.following.as_ref().expect("checked");
             let (host, port) = (f.host.clone(), f.port);
-            self.log(now, Level::Notice, format!("Connecting to MASTER {host}:{port}"));
+            self.log(
+                now,
+                Level::Notice,
+                format!("Connecting to MASTER {host}:{port}"),
+            );
             self.connect_with_master(now);
         }
         if self.repl_state() == ReplState::Connected {
@@ -864,7 +1194,9 @@ impl Node {
     /// During a blocking load the server only processes events every 2 MB; it sends the master a
     /// newline once a second so the master does not time it out.
     pub(crate) fn loading_tick(&mut self, now: SimTime) {
-        let Some(l) = self.loading.as_mut() else { return };
+        let Some(l) = self.loading.as_mut() else {
+            return;
+        };
         if Self::secs_since(now, l.last_newline) >= 1 {
             l.last_newline = now;
             if let Some(conn) = self.following.as_ref().and_then(|f| f.conn) {
@@ -877,20 +1209,33 @@ impl Node {
     pub(crate) fn load_at_startup(&mut self, now: SimTime, p: &Persisted, will_be_replica: bool) {
         let databases = self.cfg.databases as usize;
         let Ok(loaded) = rdb::decode(&p.rdb, unix_ms(now), false, databases) else {
-            self.log(now, Level::Warning, "Short read or OOM loading DB. Unrecoverable error, aborting now.".into());
+            self.log(
+                now,
+                Level::Warning,
+                "Short read or OOM loading DB. Unrecoverable error, aborting now.".into(),
+            );
             return;
         };
         self.log_rdb_loaded(now, &loaded);
         let size = p.rdb.len();
-        let load_ns = (u128::from(size) * 1_000_000_000 / u128::from(self.cfg.cost.rdb_load_bytes_per_sec.max(1))) as u64;
-        self.log(now, Level::Notice, format!("DB loaded from disk: {:.3} seconds", load_ns as f64 / 1e9));
+        let load_ns = (u128::from(size) * 1_000_000_000
+            / u128::from(self.cfg.cost.rdb_load_bytes_per_sec.max(1))) as u64;
+        self.log(
+            now,
+            Level::Notice,
+            format!("DB loaded from disk: {:.3} seconds", load_ns as f64 / 1e9),
+        );
         self.keyspace = loaded.keyspace;
         self.stats.rdb_last_load_keys_loaded = loaded.keys_loaded;
         if let Some(r) = loaded.repl {
             if will_be_replica {
                 self.replid = r.replid.clone();
                 self.offset_without_backlog = r.offset;
-                self.cached_master = Some(CachedMaster { replid: r.replid, reploff: r.offset, db: r.stream_db as usize });
+                self.cached_master = Some(CachedMaster {
+                    replid: r.replid,
+                    reploff: r.offset,
+                    db: r.stream_db as usize,
+                });
                 self.log(now, Level::Notice, "Before turning into a replica, using my own master parameters to synthesize a cached master: I may be able to synchronize with the new master with just a partial transfer.".into());
             } else {
                 // A restarted master keeps its old history as replid2 (server.c loadDataFromDisk).
@@ -906,7 +1251,11 @@ impl Node {
                     for key in self.keyspace.db(db).expired_keys(now_ms) {
                         self.keyspace.db_mut(db).remove(&key);
                         expired += 1;
-                        self.propagate_unit(now, &[(db as i64, Prop::Rewritten(vec![b"DEL".to_vec(), key]))], &[]);
+                        self.propagate_unit(
+                            now,
+                            &[(db as i64, Prop::Rewritten(vec![b"DEL".to_vec(), key]))],
+                            &[],
+                        );
                     }
                 }
                 self.stats.rdb_last_load_keys_expired = expired;
@@ -927,8 +1276,15 @@ impl Node {
 
     /// The RDB a shutdown with `save` would write: the dataset and the replication info.
     pub fn persist(&self, now: SimTime) -> Persisted {
-        let meta = rdb::SaveMeta { ctime_secs: unix_secs(now), used_mem: self.keyspace.memory_bytes(), repl: self.repl_info(), checksum: self.cfg.rdbchecksum };
-        Persisted { rdb: rdb::encode(&self.keyspace, &meta) }
+        let meta = rdb::SaveMeta {
+            ctime_secs: unix_secs(now),
+            used_mem: self.keyspace.memory_bytes(),
+            repl: self.repl_info(),
+            checksum: self.cfg.rdbchecksum,
+        };
+        Persisted {
+            rdb: rdb::encode(&self.keyspace, &meta),
+        }
     }
 }
 

@@ -179,13 +179,18 @@ pub struct Decoder {
 
 impl Decoder {
     pub fn new() -> Decoder {
-        Decoder { authenticated: true, ..Decoder::default() }
+        Decoder {
+            authenticated: true,
+            ..Decoder::default()
+        }
     }
 
     /// Appends received bytes. The arguments of a frame already returned are invalid afterwards.
     pub fn feed(&mut self, data: &[u8]) {
         // Reclaim consumed space before growing, once it is the larger part of the buffer.
-        if (self.pos > 0 && self.pos == self.buf.len()) || (self.pos > 4096 && self.pos * 2 > self.buf.len()) {
+        if (self.pos > 0 && self.pos == self.buf.len())
+            || (self.pos > 4096 && self.pos * 2 > self.buf.len())
+        {
             self.compact();
         }
         self.buf.extend_from_slice(data);
@@ -297,13 +302,21 @@ impl Decoder {
             self.args.clear();
             self.inline_last = false;
             self.frame_start = self.pos;
-            let Some(&first) = self.buf.get(self.pos) else { return Ok(None) };
+            let Some(&first) = self.buf.get(self.pos) else {
+                return Ok(None);
+            };
             if first != b'*' {
                 return self.inline();
             }
-            let Some(n) = self.header_line()? else { return Ok(None) };
+            let Some(n) = self.header_line()? else {
+                return Ok(None);
+            };
             if n > MULTIBULK_MAX || (!self.authenticated && n > UNAUTH_MULTIBULK_MAX) {
-                return Err(ProtoError::new(if self.authenticated { "invalid multibulk length" } else { "unauthenticated multibulk length" }));
+                return Err(ProtoError::new(if self.authenticated {
+                    "invalid multibulk length"
+                } else {
+                    "unauthenticated multibulk length"
+                }));
             }
             if n <= 0 {
                 // `*0` and `*-1` are empty commands that Redis skips.
@@ -316,14 +329,29 @@ impl Decoder {
             let len = match self.bulk_len {
                 Some(len) => len,
                 None => {
-                    let Some(&b) = self.buf.get(self.pos) else { return Ok(None) };
+                    let Some(&b) = self.buf.get(self.pos) else {
+                        return Ok(None);
+                    };
                     if b != b'$' {
-                        return Err(ProtoError(format!("Protocol error: expected '$', got '{}'", b as char)));
+                        return Err(ProtoError(format!(
+                            "Protocol error: expected '$', got '{}'",
+                            b as char
+                        )));
                     }
-                    let Some(len) = self.header_line()? else { return Ok(None) };
-                    let max = if self.authenticated { BULK_MAX_BYTES as i64 } else { UNAUTH_BULK_MAX };
+                    let Some(len) = self.header_line()? else {
+                        return Ok(None);
+                    };
+                    let max = if self.authenticated {
+                        BULK_MAX_BYTES as i64
+                    } else {
+                        UNAUTH_BULK_MAX
+                    };
                     if len < 0 || len > max {
-                        return Err(ProtoError::new(if self.authenticated { "invalid bulk length" } else { "unauthenticated bulk length" }));
+                        return Err(ProtoError::new(if self.authenticated {
+                            "invalid bulk length"
+                        } else {
+                            "unauthenticated bulk length"
+                        }));
                     }
                     self.bulk_len = Some(len as usize);
                     len as usize
@@ -385,7 +413,11 @@ impl Decoder {
         }
         let Some(cr) = rest.iter().position(|&b| b == b'\r') else {
             if rest.len() > INLINE_MAX_BYTES {
-                let what = if rest[0] == b'*' { "too big mbulk count string" } else { "too big bulk count string" };
+                let what = if rest[0] == b'*' {
+                    "too big mbulk count string"
+                } else {
+                    "too big bulk count string"
+                };
                 return Err(ProtoError::new(what));
             }
             return Ok(None);
@@ -393,7 +425,11 @@ impl Decoder {
         if rest.len() < cr + 2 {
             return Ok(None);
         }
-        let invalid = if rest[0] == b'*' { "invalid multibulk length" } else { "invalid bulk length" };
+        let invalid = if rest[0] == b'*' {
+            "invalid multibulk length"
+        } else {
+            "invalid bulk length"
+        };
         let n = string2ll(&rest[1..cr]).ok_or_else(|| ProtoError::new(invalid))?;
         self.pos += cr + 2;
         Ok(Some(n))
@@ -413,7 +449,8 @@ impl Decoder {
         }
         let start = self.pos;
         self.pos += nl + 1;
-        let ranges = split_args(&self.buf[start..end]).ok_or_else(|| ProtoError::new("unbalanced quotes in request"))?;
+        let ranges = split_args(&self.buf[start..end])
+            .ok_or_else(|| ProtoError::new("unbalanced quotes in request"))?;
         self.finish_frame();
         if ranges.is_empty() {
             return Ok(Some(Frame::Newline));
@@ -502,7 +539,12 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                     return None;
                 }
                 let c = line[i];
-                if c == b'\\' && i + 3 < line.len() && line[i + 1] == b'x' && line[i + 2].is_ascii_hexdigit() && line[i + 3].is_ascii_hexdigit() {
+                if c == b'\\'
+                    && i + 3 < line.len()
+                    && line[i + 1] == b'x'
+                    && line[i + 2].is_ascii_hexdigit()
+                    && line[i + 3].is_ascii_hexdigit()
+                {
                     let hex = std::str::from_utf8(&line[i + 2..i + 4]).ok()?;
                     cur.push(u8::from_str_radix(hex, 16).ok()?);
                     i += 3;
@@ -591,8 +633,14 @@ mod tests {
         assert_eq!(enc(&["SELECT", "10"]).len(), 24);
         assert_eq!(command_len(&["SET", "k", "v"]), 27);
         let long: Vec<String> = (0..12).map(|i| "x".repeat(i * 37)).collect();
-        assert_eq!(command_len(&long), enc(&long.iter().map(String::as_str).collect::<Vec<_>>()).len() as u64);
-        assert_eq!(enc(&["SET", "k", "v"]), b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n");
+        assert_eq!(
+            command_len(&long),
+            enc(&long.iter().map(String::as_str).collect::<Vec<_>>()).len() as u64
+        );
+        assert_eq!(
+            enc(&["SET", "k", "v"]),
+            b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n"
+        );
     }
 
     fn decode_all(chunks: &[&[u8]]) -> Vec<Result<Vec<Vec<u8>>, ProtoError>> {
@@ -635,15 +683,30 @@ mod tests {
             (b"*abc\r\n", "Protocol error: invalid multibulk length"),
             (b"*1\r\n+x\r\n", "Protocol error: expected '$', got '+'"),
             (b"*1\r\n$-5\r\n", "Protocol error: invalid bulk length"),
-            (b"*1\r\n$999999999999\r\n", "Protocol error: invalid bulk length"),
-            (b"SET \"k v\r\n", "Protocol error: unbalanced quotes in request"),
+            (
+                b"*1\r\n$999999999999\r\n",
+                "Protocol error: invalid bulk length",
+            ),
+            (
+                b"SET \"k v\r\n",
+                "Protocol error: unbalanced quotes in request",
+            ),
         ];
         for (input, msg) in cases {
             let r = decode_all(&[input]);
-            assert_eq!(r.last(), Some(&Err(ProtoError(msg.to_string()))), "{input:?}");
+            assert_eq!(
+                r.last(),
+                Some(&Err(ProtoError(msg.to_string()))),
+                "{input:?}"
+            );
         }
         let huge = vec![b'a'; INLINE_MAX_BYTES + 1];
-        assert_eq!(decode_all(&[&huge]).last(), Some(&Err(ProtoError("Protocol error: too big inline request".into()))));
+        assert_eq!(
+            decode_all(&[&huge]).last(),
+            Some(&Err(ProtoError(
+                "Protocol error: too big inline request".into()
+            )))
+        );
     }
 
     #[test]
@@ -651,7 +714,12 @@ mod tests {
         let mut d = Decoder::new();
         d.authenticated = false;
         d.feed(b"*11\r\n");
-        assert_eq!(d.next_frame(), Err(ProtoError("Protocol error: unauthenticated multibulk length".into())));
+        assert_eq!(
+            d.next_frame(),
+            Err(ProtoError(
+                "Protocol error: unauthenticated multibulk length".into()
+            ))
+        );
     }
 
     #[test]
@@ -679,8 +747,25 @@ mod tests {
     fn header_lines_read_exactly_like_string2ll() {
         // The header fast path must agree with the general path on every input.
         let counts = [
-            "0", "1", "3", "42", "100", "00", "007", "-0", "-1", "+5", " 5", "5 ", "", "1a", "123456789012345678",
-            "1234567890123456789", "9223372036854775807", "9223372036854775808", "99999999999999999999",
+            "0",
+            "1",
+            "3",
+            "42",
+            "100",
+            "00",
+            "007",
+            "-0",
+            "-1",
+            "+5",
+            " 5",
+            "5 ",
+            "",
+            "1a",
+            "123456789012345678",
+            "1234567890123456789",
+            "9223372036854775807",
+            "9223372036854775808",
+            "99999999999999999999",
         ];
         for c in counts {
             let mut d = Decoder::new();
@@ -704,7 +789,15 @@ mod tests {
 
     #[test]
     fn inline_splitting_follows_sdssplitargs() {
-        assert_eq!(split_args(b"set k \"a b\\n\" 'c d'").unwrap(), vec![b"set".to_vec(), b"k".to_vec(), b"a b\n".to_vec(), b"c d".to_vec()]);
+        assert_eq!(
+            split_args(b"set k \"a b\\n\" 'c d'").unwrap(),
+            vec![
+                b"set".to_vec(),
+                b"k".to_vec(),
+                b"a b\n".to_vec(),
+                b"c d".to_vec()
+            ]
+        );
         assert_eq!(split_args(b"\"\\x41\"").unwrap(), vec![b"A".to_vec()]);
         assert!(split_args(b"\"abc\"def").is_none());
     }
@@ -739,7 +832,9 @@ mod tests {
             let mut d = Decoder::new();
             let len = rng.below(64) as usize;
             let alphabet = b"*$\r\n0123456789-abc \"'\\x";
-            let bytes: Vec<u8> = (0..len).map(|_| alphabet[rng.below(alphabet.len() as u64) as usize]).collect();
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| alphabet[rng.below(alphabet.len() as u64) as usize])
+                .collect();
             d.feed(&bytes);
             for _ in 0..100 {
                 match d.next_frame() {

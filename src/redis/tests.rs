@@ -33,7 +33,10 @@ impl Transmit for Capture {
         bytes.len()
     }
     fn send_opaque(&mut self, conn: ConnId, len: u64) -> u64 {
-        self.0.entry(conn).or_default().extend(std::iter::repeat_n(b'?', len as usize));
+        self.0
+            .entry(conn)
+            .or_default()
+            .extend(std::iter::repeat_n(b'?', len as usize));
         len
     }
 }
@@ -73,12 +76,24 @@ fn the_worked_example_of_spec_4_3_gives_offsets_50_77_91_and_psync_at_92() {
     t.replicaof(1, 0);
     t.wait_for_sync(1);
     let replid = t.info(0, "master_replid");
-    assert!(t.logged(1, &format!("Full resync from master: {replid}:0")), "{}", t.dump_logs());
+    assert!(
+        t.logged(1, &format!("Full resync from master: {replid}:0")),
+        "{}",
+        t.dump_logs()
+    );
     assert_eq!(t.info_u64(0, "master_repl_offset"), 0);
     t.cmd(0, &["SET", "k", "v"]);
-    assert_eq!(t.info_u64(0, "master_repl_offset"), 50, "SELECT 0 (23) + SET k v (27)");
+    assert_eq!(
+        t.info_u64(0, "master_repl_offset"),
+        50,
+        "SELECT 0 (23) + SET k v (27)"
+    );
     t.cmd(0, &["SET", "k", "v"]);
-    assert_eq!(t.info_u64(0, "master_repl_offset"), 77, "a second SET adds exactly 27");
+    assert_eq!(
+        t.info_u64(0, "master_repl_offset"),
+        77,
+        "a second SET adds exactly 27"
+    );
     // The next cron loop divisible by the period (loop 10) feeds `ping`: 14 bytes.
     t.run_until_cond(secs(15), |t| t.info_u64(0, "master_repl_offset") == 91);
     t.run_for(ms(50));
@@ -86,8 +101,14 @@ fn the_worked_example_of_spec_4_3_gives_offsets_50_77_91_and_psync_at_92() {
     assert_eq!(t.info_u64(1, "master_repl_offset"), 91);
     t.kill_link(0, 1);
     t.wait_for_sync(1);
-    assert!(t.logged(1, &format!("Trying a partial resynchronization (request {replid}:92).")));
-    assert!(t.logged(0, "accepted. Sending 0 bytes of backlog starting from offset 92."));
+    assert!(t.logged(
+        1,
+        &format!("Trying a partial resynchronization (request {replid}:92).")
+    ));
+    assert!(t.logged(
+        0,
+        "accepted. Sending 0 bytes of backlog starting from offset 92."
+    ));
     assert_eq!(t.info_u64(0, "sync_partial_ok"), 1);
 }
 
@@ -103,14 +124,33 @@ fn set_k_v_is_27_bytes_and_a_select_precedes_the_first_write_after_a_full_sync()
     let c = super::node::ClientId(77);
     t.cmd_as(0, c, &["SELECT", "10"]);
     t.cmd_as(0, c, &["SET", "k", "v"]);
-    assert_eq!(t.info_u64(0, "master_repl_offset") - before, 23 + 27 + 27 + 24 + 27);
+    assert_eq!(
+        t.info_u64(0, "master_repl_offset") - before,
+        23 + 27 + 27 + 24 + 27
+    );
     // A new full sync resets slaveseldb, so the next write carries SELECT again.
-    t.nodes.push(super::node::Node::boot(t.now, super::node::NodeParams { name: "n2".into(), ip: ip(2), port: 6379, config: cfg(&[]), replicaof: None, seed: 3 }, None));
+    t.nodes.push(super::node::Node::boot(
+        t.now,
+        super::node::NodeParams {
+            name: "n2".into(),
+            ip: ip(2),
+            port: 6379,
+            config: cfg(&[]),
+            replicaof: None,
+            seed: 3,
+        },
+        None,
+    ));
 }
 
 #[test]
 fn psync_is_accepted_at_backlog_start_and_at_offset_plus_one_and_refused_one_byte_outside() {
-    let mut t = Pair::new(1, |_| cfg(&[("repl-backlog-size", "16kb"), ("repl-ping-replica-period", "3600")]));
+    let mut t = Pair::new(1, |_| {
+        cfg(&[
+            ("repl-backlog-size", "16kb"),
+            ("repl-ping-replica-period", "3600"),
+        ])
+    });
     t.run_for(ms(1500));
     // Create the backlog with one full sync request from a raw client.
     let c = raw_conn(&mut t, 0);
@@ -118,7 +158,10 @@ fn psync_is_accepted_at_backlog_start_and_at_offset_plus_one_and_refused_one_byt
     // Without `REPLCONF capa eof` a diskless sync is impossible: a disk BGSAVE starts at once.
     assert!(r.starts_with("+FULLRESYNC"), "{r:?}");
     for i in 0..2000 {
-        t.cmd(0, &["SET", &format!("key:{i}"), "some-value-of-moderate-length"]);
+        t.cmd(
+            0,
+            &["SET", &format!("key:{i}"), "some-value-of-moderate-length"],
+        );
     }
     t.nodes[0].handle_reset(t.now, c);
     let replid = t.info(0, "master_replid");
@@ -131,12 +174,33 @@ fn psync_is_accepted_at_backlog_start_and_at_offset_plus_one_and_refused_one_byt
         t.nodes[0].handle_reset(t.now, c);
         r
     };
-    assert!(psync(&mut t, start).starts_with("+CONTINUE"), "exactly the backlog start");
-    assert!(psync(&mut t, end + 1).starts_with("+CONTINUE"), "exactly master_repl_offset+1");
-    assert!(t.logged(0, &format!("Sending 0 bytes of backlog starting from offset {}.", end + 1)));
-    assert!(!psync(&mut t, start - 1).starts_with("+CONTINUE"), "one byte before the backlog");
-    assert!(!psync(&mut t, end + 2).starts_with("+CONTINUE"), "one byte after the end");
-    assert!(t.logged(0, "tried to PSYNC with an offset that is greater than the master replication offset."));
+    assert!(
+        psync(&mut t, start).starts_with("+CONTINUE"),
+        "exactly the backlog start"
+    );
+    assert!(
+        psync(&mut t, end + 1).starts_with("+CONTINUE"),
+        "exactly master_repl_offset+1"
+    );
+    assert!(t.logged(
+        0,
+        &format!(
+            "Sending 0 bytes of backlog starting from offset {}.",
+            end + 1
+        )
+    ));
+    assert!(
+        !psync(&mut t, start - 1).starts_with("+CONTINUE"),
+        "one byte before the backlog"
+    );
+    assert!(
+        !psync(&mut t, end + 2).starts_with("+CONTINUE"),
+        "one byte after the end"
+    );
+    assert!(t.logged(
+        0,
+        "tried to PSYNC with an offset that is greater than the master replication offset."
+    ));
 }
 
 #[test]
@@ -159,13 +223,28 @@ fn replicaof_no_one_sets_replid2_and_a_sibling_partially_resyncs_to_the_promoted
     assert_eq!(t.info(1, "master_replid2"), old);
     assert_eq!(t.info_u64(1, "second_repl_offset"), off + 1);
     assert_ne!(t.info(1, "master_replid"), old);
-    assert!(t.logged(1, &format!("Setting secondary replication ID to {old}, valid up to offset: {}.", off + 1)));
+    assert!(t.logged(
+        1,
+        &format!(
+            "Setting secondary replication ID to {old}, valid up to offset: {}.",
+            off + 1
+        )
+    ));
     let full_before = t.info_u64(2, "sync_full") + t.info_u64(1, "sync_full");
     t.replicaof(2, 1);
     t.wait_for_sync(2);
     assert_eq!(t.info_u64(1, "sync_partial_ok"), 1, "{}", t.dump_logs());
-    assert_eq!(t.info_u64(2, "sync_full") + t.info_u64(1, "sync_full"), full_before);
-    assert!(t.logged(2, &format!("Master replication ID changed to {}", t.info(1, "master_replid"))));
+    assert_eq!(
+        t.info_u64(2, "sync_full") + t.info_u64(1, "sync_full"),
+        full_before
+    );
+    assert!(t.logged(
+        2,
+        &format!(
+            "Master replication ID changed to {}",
+            t.info(1, "master_replid")
+        )
+    ));
     t.cmd(1, &["SET", "after", "promotion"]);
     t.run_for(ms(10));
     assert_eq!(t.nodes[1].digest(), t.nodes[2].digest());
@@ -173,30 +252,56 @@ fn replicaof_no_one_sets_replid2_and_a_sibling_partially_resyncs_to_the_promoted
 
 #[test]
 fn a_replica_over_the_hard_output_buffer_limit_is_dropped() {
-    let mut t = Pair::new(2, |_| cfg(&[("repl-backlog-size", "16kb"), ("client-output-buffer-limit", "replica 64kb 0 0")]));
+    let mut t = Pair::new(2, |_| {
+        cfg(&[
+            ("repl-backlog-size", "16kb"),
+            ("client-output-buffer-limit", "replica 64kb 0 0"),
+        ])
+    });
     t.sock_buf = 16 * 1024;
     t.run_for(ms(1500));
     t.replicaof(1, 0);
     t.wait_for_sync(1);
     t.freeze(1);
     t.set_keys(0, 2000, &"x".repeat(100));
-    assert!(t.logged(0, "scheduled to be closed ASAP for overcoming of output buffer limits."), "{}", t.dump_logs());
+    assert!(
+        t.logged(
+            0,
+            "scheduled to be closed ASAP for overcoming of output buffer limits."
+        ),
+        "{}",
+        t.dump_logs()
+    );
     assert!(t.logged(0, "Connection with replica 10.0.0.2:6379 lost."));
     assert_eq!(t.info_u64(0, "connected_slaves"), 0);
 }
 
 #[test]
 fn a_replica_over_the_soft_limit_is_dropped_only_after_the_soft_seconds() {
-    let mut t = Pair::new(2, |_| cfg(&[("repl-backlog-size", "16kb"), ("client-output-buffer-limit", "replica 0 32kb 2"), ("repl-timeout", "600")]));
+    let mut t = Pair::new(2, |_| {
+        cfg(&[
+            ("repl-backlog-size", "16kb"),
+            ("client-output-buffer-limit", "replica 0 32kb 2"),
+            ("repl-timeout", "600"),
+        ])
+    });
     t.sock_buf = 16 * 1024;
     t.run_for(ms(1500));
     t.replicaof(1, 0);
     t.wait_for_sync(1);
     t.freeze(1);
     t.set_keys(0, 1000, &"x".repeat(100));
-    assert_eq!(t.info_u64(0, "connected_slaves"), 1, "the soft limit is not a hard one");
+    assert_eq!(
+        t.info_u64(0, "connected_slaves"),
+        1,
+        "the soft limit is not a hard one"
+    );
     t.run_for(secs(2));
-    assert_eq!(t.info_u64(0, "connected_slaves"), 1, "still within the 2 soft seconds");
+    assert_eq!(
+        t.info_u64(0, "connected_slaves"),
+        1,
+        "still within the 2 soft seconds"
+    );
     t.run_for(secs(2));
     assert_eq!(t.info_u64(0, "connected_slaves"), 0, "{}", t.dump_logs());
     assert!(t.logged(0, "closed for overcoming of output buffer limits."));
@@ -205,27 +310,63 @@ fn a_replica_over_the_soft_limit_is_dropped_only_after_the_soft_seconds() {
 #[test]
 fn error_strings_are_redis_exact() {
     let mut t = synced(10);
-    assert_eq!(t.cmd(1, &["SET", "a", "b"]), Reply::err("READONLY You can't write against a read only replica."));
+    assert_eq!(
+        t.cmd(1, &["SET", "a", "b"]),
+        Reply::err("READONLY You can't write against a read only replica.")
+    );
     t.cmd(0, &["CONFIG", "SET", "min-replicas-to-write", "2"]);
-    assert_eq!(t.cmd(0, &["SET", "a", "b"]), Reply::err("NOREPLICAS Not enough good replicas to write."));
+    assert_eq!(
+        t.cmd(0, &["SET", "a", "b"]),
+        Reply::err("NOREPLICAS Not enough good replicas to write.")
+    );
     t.cmd(0, &["CONFIG", "SET", "min-replicas-to-write", "0"]);
     t.cmd(1, &["CONFIG", "SET", "replica-serve-stale-data", "no"]);
     t.cut(0, 1);
     t.kill_link(0, 1);
-    assert_eq!(t.cmd(1, &["GET", "a"]), Reply::err("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."));
-    assert_eq!(t.cmd(1, &["PING"]), Reply::err("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."), "PING is not a stale command");
+    assert_eq!(
+        t.cmd(1, &["GET", "a"]),
+        Reply::err(
+            "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."
+        )
+    );
+    assert_eq!(
+        t.cmd(1, &["PING"]),
+        Reply::err(
+            "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."
+        ),
+        "PING is not a stale command"
+    );
     let mut a = Pair::new(1, |_| cfg(&[("requirepass", "secret")]));
-    assert_eq!(a.cmd(0, &["GET", "a"]), Reply::err("NOAUTH Authentication required."));
-    assert_eq!(a.cmd(0, &["AUTH", "wrong"]), Reply::err("WRONGPASS invalid username-password pair or user is disabled."));
+    assert_eq!(
+        a.cmd(0, &["GET", "a"]),
+        Reply::err("NOAUTH Authentication required.")
+    );
+    assert_eq!(
+        a.cmd(0, &["AUTH", "wrong"]),
+        Reply::err("WRONGPASS invalid username-password pair or user is disabled.")
+    );
 }
 
 #[test]
 fn a_replica_loading_a_big_rdb_answers_loading() {
-    let mut t = Pair::new(2, |i| if i == 1 { cfg(&[("replsim-rdb-load-rate", "1mb")]) } else { cfg(&[("repl-diskless-sync", "no")]) });
-    t.nodes[0].keyspace.db_mut(0).bulk = Some(Bulk { count: 100_000, key_bytes: 16, value_bytes: 100 });
+    let mut t = Pair::new(2, |i| {
+        if i == 1 {
+            cfg(&[("replsim-rdb-load-rate", "1mb")])
+        } else {
+            cfg(&[("repl-diskless-sync", "no")])
+        }
+    });
+    t.nodes[0].keyspace.db_mut(0).bulk = Some(Bulk {
+        count: 100_000,
+        key_bytes: 16,
+        value_bytes: 100,
+    });
     t.replicaof(1, 0);
     t.run_until_cond(secs(30), |t| t.nodes[1].is_loading());
-    assert_eq!(t.cmd(1, &["GET", "a"]), Reply::err("LOADING Redis is loading the dataset in memory"));
+    assert_eq!(
+        t.cmd(1, &["GET", "a"]),
+        Reply::err("LOADING Redis is loading the dataset in memory")
+    );
     assert_eq!(t.info_u64(1, "loading"), 1);
     t.wait_for_sync(1);
     assert_eq!(t.nodes[1].dbsize(), 100_000);
@@ -237,10 +378,25 @@ fn a_replica_loading_a_big_rdb_answers_loading() {
 /// §11.1
 #[test]
 fn the_handshake_is_visible_and_a_silent_master_times_it_out() {
-    let mut t = Pair::new(2, |i| if i == 0 { cfg(&[("repl-diskless-sync-delay", "1000")]) } else { cfg(&[("repl-timeout", "5")]) });
+    let mut t = Pair::new(2, |i| {
+        if i == 0 {
+            cfg(&[("repl-diskless-sync-delay", "1000")])
+        } else {
+            cfg(&[("repl-timeout", "5")])
+        }
+    });
     t.replicaof(1, 0);
     t.run_for(secs(2));
-    assert_eq!(t.nodes[1].role_reply(), Reply::Array(vec![Reply::bulk("slave"), Reply::bulk(ip(0)), Reply::Integer(6379), Reply::bulk("handshake"), Reply::Integer(-1)]));
+    assert_eq!(
+        t.nodes[1].role_reply(),
+        Reply::Array(vec![
+            Reply::bulk("slave"),
+            Reply::bulk(ip(0)),
+            Reply::Integer(6379),
+            Reply::bulk("handshake"),
+            Reply::Integer(-1)
+        ])
+    );
     assert!(t.info(0, "slave0").contains("state=wait_bgsave"));
     // DEBUG SLEEP 10 on the master: not even the keepalive newlines arrive.
     t.freeze(0);
@@ -282,9 +438,26 @@ fn role_reports_offsets_and_replicas() {
     let off = t.info_u64(0, "master_repl_offset") as i64;
     assert_eq!(
         t.nodes[0].role_reply(),
-        Reply::Array(vec![Reply::bulk("master"), Reply::Integer(off), Reply::Array(vec![Reply::Array(vec![Reply::bulk(ip(1)), Reply::bulk("6379"), Reply::bulk(off.to_string())])])])
+        Reply::Array(vec![
+            Reply::bulk("master"),
+            Reply::Integer(off),
+            Reply::Array(vec![Reply::Array(vec![
+                Reply::bulk(ip(1)),
+                Reply::bulk("6379"),
+                Reply::bulk(off.to_string())
+            ])])
+        ])
     );
-    assert_eq!(t.nodes[1].role_reply(), Reply::Array(vec![Reply::bulk("slave"), Reply::bulk(ip(0)), Reply::Integer(6379), Reply::bulk("connected"), Reply::Integer(off)]));
+    assert_eq!(
+        t.nodes[1].role_reply(),
+        Reply::Array(vec![
+            Reply::bulk("slave"),
+            Reply::bulk(ip(0)),
+            Reply::Integer(6379),
+            Reply::bulk("connected"),
+            Reply::Integer(off)
+        ])
+    );
 }
 
 /// §11.5
@@ -297,7 +470,10 @@ fn psync_on_a_fresh_master_is_fullresync_at_0_and_a_replica_cannot_read_the_keys
     let replid = t.info(0, "master_replid");
     assert_eq!(r, format!("+FULLRESYNC {replid} 0\r\n"));
     raw(&mut t, 0, c, "GET foo\r\n");
-    assert!(t.logged(0, "Replica generated a reply to command 'get', disconnecting it"));
+    assert!(t.logged(
+        0,
+        "Replica generated a reply to command 'get', disconnecting it"
+    ));
 }
 
 /// §11.6
@@ -314,10 +490,19 @@ fn psync_with_a_non_integer_offset_is_refused_without_a_sync() {
 /// §11.7
 #[test]
 fn a_wrong_masterauth_never_links_up_until_config_set_fixes_it() {
-    let mut t = Pair::new(2, |i| if i == 0 { cfg(&[("requirepass", "pass")]) } else { cfg(&[("masterauth", "wrong")]) });
+    let mut t = Pair::new(2, |i| {
+        if i == 0 {
+            cfg(&[("requirepass", "pass")])
+        } else {
+            cfg(&[("masterauth", "wrong")])
+        }
+    });
     t.replicaof(1, 0);
     t.run_for(secs(5));
-    assert!(t.logged(1, "Unable to AUTH to MASTER: -WRONGPASS invalid username-password pair or user is disabled."));
+    assert!(t.logged(
+        1,
+        "Unable to AUTH to MASTER: -WRONGPASS invalid username-password pair or user is disabled."
+    ));
     assert_eq!(t.info(1, "master_link_status"), "down");
     t.cmd(1, &["CONFIG", "SET", "masterauth", "pass"]);
     t.wait_for_sync(1);
@@ -326,7 +511,13 @@ fn a_wrong_masterauth_never_links_up_until_config_set_fixes_it() {
 /// §1.5: no masterauth at all.
 #[test]
 fn a_missing_masterauth_loops_through_sync_and_noauth() {
-    let mut t = Pair::new(2, |i| if i == 0 { cfg(&[("requirepass", "pass")]) } else { Config::default() });
+    let mut t = Pair::new(2, |i| {
+        if i == 0 {
+            cfg(&[("requirepass", "pass")])
+        } else {
+            Config::default()
+        }
+    });
     t.replicaof(1, 0);
     t.run_for(ms(50));
     for line in [
@@ -338,14 +529,22 @@ fn a_missing_masterauth_loops_through_sync_and_noauth() {
     ] {
         assert!(t.logged(1, line), "missing: {line}\n{}", t.dump_logs());
     }
-    assert!(t.count_logged(1, "Retrying with SYNC...") > 10, "a tight loop paced by round trips");
+    assert!(
+        t.count_logged(1, "Retrying with SYNC...") > 10,
+        "a tight loop paced by round trips"
+    );
     assert_eq!(t.info(1, "master_link_status"), "down");
 }
 
 /// §11.8
 #[test]
 fn three_replicas_attaching_together_share_one_fork() {
-    let mut t = Pair::new(4, |_| cfg(&[("repl-diskless-sync-delay", "5"), ("repl-diskless-sync-max-replicas", "3")]));
+    let mut t = Pair::new(4, |_| {
+        cfg(&[
+            ("repl-diskless-sync-delay", "5"),
+            ("repl-diskless-sync-max-replicas", "3"),
+        ])
+    });
     t.run_for(ms(1500));
     t.set_keys(0, 100, "v");
     for r in 1..4 {
@@ -359,16 +558,35 @@ fn three_replicas_attaching_together_share_one_fork() {
     t.run_for(ms(10));
     for r in 1..4 {
         assert_eq!(t.nodes[r].digest(), t.nodes[0].digest());
-        assert_eq!(t.info_u64(r, "master_repl_offset"), t.info_u64(0, "master_repl_offset"));
-        assert!(t.info(0, &format!("slave{}", r - 1)).contains("state=online"));
+        assert_eq!(
+            t.info_u64(r, "master_repl_offset"),
+            t.info_u64(0, "master_repl_offset")
+        );
+        assert!(t
+            .info(0, &format!("slave{}", r - 1))
+            .contains("state=online"));
     }
 }
 
 /// §11.9's setup: a master holding `bulk_keys` synthetic keys streams one diskless RDB (at 1 MB/s)
 /// to two replicas; returns a second into the transfer.
 fn diskless_transfer_to_two_replicas(bulk_keys: u64) -> Pair {
-    let mut t = Pair::new(3, |i| if i == 0 { cfg(&[("repl-diskless-sync-delay", "1"), ("repl-diskless-sync-max-replicas", "2"), ("replsim-rdb-save-rate", "1mb")]) } else { Config::default() });
-    t.nodes[0].keyspace.db_mut(0).bulk = Some(Bulk { count: bulk_keys, key_bytes: 16, value_bytes: 100 });
+    let mut t = Pair::new(3, |i| {
+        if i == 0 {
+            cfg(&[
+                ("repl-diskless-sync-delay", "1"),
+                ("repl-diskless-sync-max-replicas", "2"),
+                ("replsim-rdb-save-rate", "1mb"),
+            ])
+        } else {
+            Config::default()
+        }
+    });
+    t.nodes[0].keyspace.db_mut(0).bulk = Some(Bulk {
+        count: bulk_keys,
+        key_bytes: 16,
+        value_bytes: 100,
+    });
     t.replicaof(1, 0);
     t.replicaof(2, 0);
     t.run_until_cond(secs(10), |t| t.nodes[0].bgsave_in_progress());
@@ -385,7 +603,14 @@ fn a_diskless_transfer_losing_all_replicas_kills_its_child() {
     assert!(t.nodes[0].bgsave_in_progress(), "one replica is still fed");
     t.cmd(2, &["REPLICAOF", "NO", "ONE"]);
     t.run_for(ms(10));
-    assert!(t.logged(0, "Diskless rdb transfer, last replica dropped, killing fork child."), "{}", t.dump_logs());
+    assert!(
+        t.logged(
+            0,
+            "Diskless rdb transfer, last replica dropped, killing fork child."
+        ),
+        "{}",
+        t.dump_logs()
+    );
     assert!(!t.nodes[0].bgsave_in_progress());
 }
 
@@ -395,18 +620,41 @@ fn a_diskless_transfer_reports_the_replicas_still_up() {
     let mut t = diskless_transfer_to_two_replicas(50_000);
     t.cmd(1, &["REPLICAOF", "NO", "ONE"]);
     t.wait_for_sync(2);
-    assert!(t.logged(0, "Diskless rdb transfer, done reading from pipe, 1 replicas still up."), "{}", t.dump_logs());
+    assert!(
+        t.logged(
+            0,
+            "Diskless rdb transfer, done reading from pipe, 1 replicas still up."
+        ),
+        "{}",
+        t.dump_logs()
+    );
     assert_eq!(t.nodes[2].dbsize(), 50_000);
 }
 
 /// §11.10
 #[test]
 fn a_disk_bgsave_nobody_needs_is_killed_when_there_are_no_save_points() {
-    let mut t = Pair::new(3, |i| if i == 0 { cfg(&[("repl-diskless-sync", "no"), ("save", ""), ("replsim-rdb-save-rate", "1mb")]) } else { Config::default() });
-    t.nodes[0].keyspace.db_mut(0).bulk = Some(Bulk { count: 100_000, key_bytes: 16, value_bytes: 100 });
+    let mut t = Pair::new(3, |i| {
+        if i == 0 {
+            cfg(&[
+                ("repl-diskless-sync", "no"),
+                ("save", ""),
+                ("replsim-rdb-save-rate", "1mb"),
+            ])
+        } else {
+            Config::default()
+        }
+    });
+    t.nodes[0].keyspace.db_mut(0).bulk = Some(Bulk {
+        count: 100_000,
+        key_bytes: 16,
+        value_bytes: 100,
+    });
     t.replicaof(1, 0);
     t.replicaof(2, 0);
-    t.run_until_cond(secs(5), |t| t.nodes[0].bgsave_in_progress() && t.info_u64(0, "connected_slaves") == 2);
+    t.run_until_cond(secs(5), |t| {
+        t.nodes[0].bgsave_in_progress() && t.info_u64(0, "connected_slaves") == 2
+    });
     t.cmd(1, &["REPLICAOF", "NO", "ONE"]);
     t.run_for(ms(10));
     assert!(t.nodes[0].bgsave_in_progress());
@@ -440,7 +688,12 @@ fn a_link_drop_within_a_big_backlog_resyncs_partially() {
 /// §11.16c
 #[test]
 fn a_disconnection_longer_than_the_backlog_forces_a_full_resync() {
-    let mut t = Pair::new(2, |_| cfg(&[("repl-backlog-size", "16kb"), ("repl-diskless-sync-delay", "0")]));
+    let mut t = Pair::new(2, |_| {
+        cfg(&[
+            ("repl-backlog-size", "16kb"),
+            ("repl-diskless-sync-delay", "0"),
+        ])
+    });
     t.replicaof(1, 0);
     t.wait_for_sync(1);
     t.outage_with_writes(0, 1, 1000, 50);
@@ -456,22 +709,39 @@ fn a_disconnection_longer_than_the_backlog_forces_a_full_resync() {
 fn a_replica_stuck_in_full_sync_makes_the_backlog_outgrow_its_size() {
     let mut t = Pair::new(3, |i| {
         if i == 0 {
-            cfg(&[("repl-backlog-size", "16kb"), ("client-output-buffer-limit", "replica 0 0 0"), ("repl-diskless-sync", "no"), ("replsim-rdb-save-rate", "1mb")])
+            cfg(&[
+                ("repl-backlog-size", "16kb"),
+                ("client-output-buffer-limit", "replica 0 0 0"),
+                ("repl-diskless-sync", "no"),
+                ("replsim-rdb-save-rate", "1mb"),
+            ])
         } else {
             Config::default()
         }
     });
-    t.nodes[0].keyspace.db_mut(0).bulk = Some(Bulk { count: 50_000, key_bytes: 16, value_bytes: 100 });
+    t.nodes[0].keyspace.db_mut(0).bulk = Some(Bulk {
+        count: 50_000,
+        key_bytes: 16,
+        value_bytes: 100,
+    });
     t.replicaof(2, 0);
     t.run_until_cond(secs(5), |t| t.nodes[0].bgsave_in_progress());
     t.set_keys(0, 5000, &"x".repeat(100));
-    assert!(t.info_u64(0, "repl_backlog_histlen") > 500_000, "the syncing replica pins the stream");
+    assert!(
+        t.info_u64(0, "repl_backlog_histlen") > 500_000,
+        "the syncing replica pins the stream"
+    );
 }
 
 /// §11.20
 #[test]
 fn a_partial_resync_of_a_whole_backlog_is_not_dropped_by_a_smaller_hard_limit() {
-    let mut t = Pair::new(2, |_| cfg(&[("repl-backlog-size", "10mb"), ("client-output-buffer-limit", "replica 512kb 0 0")]));
+    let mut t = Pair::new(2, |_| {
+        cfg(&[
+            ("repl-backlog-size", "10mb"),
+            ("client-output-buffer-limit", "replica 512kb 0 0"),
+        ])
+    });
     t.replicaof(1, 0);
     t.wait_for_sync(1);
     t.outage_with_writes(0, 1, 20_000, 100);
@@ -486,7 +756,12 @@ fn a_partial_resync_of_a_whole_backlog_is_not_dropped_by_a_smaller_hard_limit() 
 /// §11.21
 #[test]
 fn one_big_write_over_a_32kb_limit_drops_the_replica() {
-    let mut t = Pair::new(2, |_| cfg(&[("repl-backlog-size", "16kb"), ("client-output-buffer-limit", "replica 32768 32768 60")]));
+    let mut t = Pair::new(2, |_| {
+        cfg(&[
+            ("repl-backlog-size", "16kb"),
+            ("client-output-buffer-limit", "replica 32768 32768 60"),
+        ])
+    });
     t.sock_buf = 8 * 1024;
     t.replicaof(1, 0);
     t.wait_for_sync(1);
@@ -507,7 +782,12 @@ fn one_big_write_over_a_32kb_limit_drops_the_replica() {
 /// §11.22 (one cycle): promoting a replica and re-pointing the others costs no full sync.
 #[test]
 fn a_planned_promotion_costs_no_full_sync() {
-    let mut t = Pair::new(4, |_| cfg(&[("repl-diskless-sync-delay", "0"), ("repl-ping-replica-period", "1")]));
+    let mut t = Pair::new(4, |_| {
+        cfg(&[
+            ("repl-diskless-sync-delay", "0"),
+            ("repl-ping-replica-period", "1"),
+        ])
+    });
     for r in 1..4 {
         t.replicaof(r, 0);
     }
@@ -585,7 +865,10 @@ fn keys_that_expired_while_a_master_was_down_are_deleted_and_propagated() {
     t.run_for(ms(20));
     t.restart(0, Some(p), None);
     assert_eq!(t.info_u64(0, "rdb_last_load_keys_expired"), 20);
-    assert_eq!(t.info_u64(0, "master_repl_offset"), off + t.info_u64(0, "repl_backlog_histlen"));
+    assert_eq!(
+        t.info_u64(0, "master_repl_offset"),
+        off + t.info_u64(0, "repl_backlog_histlen")
+    );
     t.wait_for_sync(1);
     t.run_for(ms(10));
     assert_eq!(t.nodes[0].digest(), t.nodes[1].digest());
@@ -607,7 +890,11 @@ fn a_chained_replica_stays_attached_when_its_middle_node_resyncs_partially() {
     t.cmd(0, &["SET", "after", "kill"]);
     t.run_for(ms(10));
     assert_eq!(t.info_u64(0, "sync_partial_ok"), 1);
-    assert_eq!(t.info_u64(1, "sync_partial_ok"), partial_before, "node 2 never reconnected");
+    assert_eq!(
+        t.info_u64(1, "sync_partial_ok"),
+        partial_before,
+        "node 2 never reconnected"
+    );
     assert!(!t.logged(2, "Connection with master lost."));
     let off = t.info_u64(0, "master_repl_offset");
     assert_eq!(t.info_u64(1, "master_repl_offset"), off);
@@ -618,7 +905,12 @@ fn a_chained_replica_stays_attached_when_its_middle_node_resyncs_partially() {
 /// §8: a full resync of the middle node drops its sub-replicas.
 #[test]
 fn a_full_resync_of_the_middle_node_drops_its_sub_replica() {
-    let mut t = Pair::new(3, |i| cfg(&[("repl-diskless-sync-delay", "0"), ("repl-backlog-size", if i == 0 { "16kb" } else { "1mb" })]));
+    let mut t = Pair::new(3, |i| {
+        cfg(&[
+            ("repl-diskless-sync-delay", "0"),
+            ("repl-backlog-size", if i == 0 { "16kb" } else { "1mb" }),
+        ])
+    });
     t.replicaof(1, 0);
     t.wait_for_sync(1);
     t.replicaof(2, 1);
@@ -637,16 +929,46 @@ fn a_full_resync_of_the_middle_node_drops_its_sub_replica() {
 #[test]
 fn min_replicas_refuses_writes_once_the_replica_lags() {
     let mut t = synced(10);
-    t.cmd(0, &["CONFIG", "SET", "min-replicas-to-write", "1", "min-replicas-max-lag", "10"]);
+    t.cmd(
+        0,
+        &[
+            "CONFIG",
+            "SET",
+            "min-replicas-to-write",
+            "1",
+            "min-replicas-max-lag",
+            "10",
+        ],
+    );
     assert_eq!(t.cmd(0, &["SET", "a", "1"]), ok());
     t.cmd(0, &["CONFIG", "SET", "min-replicas-to-write", "2"]);
-    assert_eq!(t.cmd(0, &["SET", "a", "2"]), Reply::err("NOREPLICAS Not enough good replicas to write."));
-    t.cmd(0, &["CONFIG", "SET", "min-replicas-to-write", "1", "min-replicas-max-lag", "2"]);
+    assert_eq!(
+        t.cmd(0, &["SET", "a", "2"]),
+        Reply::err("NOREPLICAS Not enough good replicas to write.")
+    );
+    t.cmd(
+        0,
+        &[
+            "CONFIG",
+            "SET",
+            "min-replicas-to-write",
+            "1",
+            "min-replicas-max-lag",
+            "2",
+        ],
+    );
     t.freeze(1);
     assert_eq!(t.cmd(0, &["SET", "a", "3"]), ok());
     t.run_for(secs(4));
-    assert_eq!(t.cmd(0, &["SET", "a", "4"]), Reply::err("NOREPLICAS Not enough good replicas to write."));
-    assert_eq!(t.cmd(1, &["CONFIG", "SET", "min-replicas-to-write", "5"]), ok(), "replicas ignore the setting");
+    assert_eq!(
+        t.cmd(0, &["SET", "a", "4"]),
+        Reply::err("NOREPLICAS Not enough good replicas to write.")
+    );
+    assert_eq!(
+        t.cmd(1, &["CONFIG", "SET", "min-replicas-to-write", "5"]),
+        ok(),
+        "replicas ignore the setting"
+    );
 }
 
 /// §11.34
@@ -665,9 +987,17 @@ fn wait_counts_acking_replicas_and_times_out_while_one_is_paused() {
     assert!(t.now - start >= secs(1));
     t.thaw(1);
     assert_eq!(t.cmd_as(0, c, &["WAIT", "1", "0"]), Reply::Integer(1));
-    assert_eq!(t.cmd(0, &["WAIT", "1", "-1"]), Reply::err("ERR timeout is negative"));
-    assert_eq!(t.cmd(0, &["WAIT", "1", "abc"]), Reply::err("ERR timeout is not an integer or out of range"));
-    assert!(matches!(t.cmd(1, &["WAIT", "1", "0"]), Reply::Error(e) if e.starts_with("ERR WAIT cannot be used with replica instances")));
+    assert_eq!(
+        t.cmd(0, &["WAIT", "1", "-1"]),
+        Reply::err("ERR timeout is negative")
+    );
+    assert_eq!(
+        t.cmd(0, &["WAIT", "1", "abc"]),
+        Reply::err("ERR timeout is not an integer or out of range")
+    );
+    assert!(
+        matches!(t.cmd(1, &["WAIT", "1", "0"]), Reply::Error(e) if e.starts_with("ERR WAIT cannot be used with replica instances"))
+    );
 }
 
 /// §11.35
@@ -681,7 +1011,10 @@ fn a_lazily_expired_key_propagates_del_then_the_write_in_a_transaction() {
     let before = t.info_u64(0, "master_repl_offset");
     t.cmd_as(0, c, &["SET", "s", "bar", "NX"]);
     // MULTI (15) + DEL s (20) + SET s bar NX (37) + EXEC (14)
-    assert_eq!(t.info_u64(0, "master_repl_offset") - before, 15 + 20 + 37 + 14);
+    assert_eq!(
+        t.info_u64(0, "master_repl_offset") - before,
+        15 + 20 + 37 + 14
+    );
     assert_eq!(t.cmd_as(0, c, &["WAIT", "1", "0"]), Reply::Integer(1));
     assert_eq!(t.cmd(1, &["GET", "s"]), Reply::bulk("bar"));
 }
@@ -701,12 +1034,17 @@ fn a_replica_does_not_expire_a_key_the_master_still_writes() {
 
 #[test]
 fn a_paused_replica_is_dropped_after_repl_timeout_and_reconnects_partially() {
-    let mut t = Pair::new(2, |_| cfg(&[("repl-timeout", "5"), ("repl-ping-replica-period", "1")]));
+    let mut t = Pair::new(2, |_| {
+        cfg(&[("repl-timeout", "5"), ("repl-ping-replica-period", "1")])
+    });
     t.replicaof(1, 0);
     t.wait_for_sync(1);
     t.freeze(1);
     t.run_for(secs(8));
-    assert!(t.logged(0, "Disconnecting timedout replica (streaming sync): 10.0.0.2:6379"));
+    assert!(t.logged(
+        0,
+        "Disconnecting timedout replica (streaming sync): 10.0.0.2:6379"
+    ));
     t.thaw(1);
     t.wait_for_sync(1);
     assert_eq!(t.info_u64(0, "sync_full"), 1);
@@ -727,7 +1065,13 @@ fn a_paused_master_makes_the_replica_log_master_timeout() {
 
 #[test]
 fn a_disk_sync_sends_a_sized_bulk_and_online_follows_the_last_byte() {
-    let mut t = Pair::new(2, |i| if i == 0 { cfg(&[("repl-diskless-sync", "no")]) } else { Config::default() });
+    let mut t = Pair::new(2, |i| {
+        if i == 0 {
+            cfg(&[("repl-diskless-sync", "no")])
+        } else {
+            Config::default()
+        }
+    });
     t.cmd(0, &["SET", "a", "1"]);
     t.replicaof(1, 0);
     t.wait_for_sync(1);
@@ -761,13 +1105,16 @@ fn hostile_bytes_never_panic_a_node() {
         let mut t = Pair::new(1, |_| Config::default());
         let c = raw_conn(&mut t, 0);
         let alphabet = b"*$\r\n0123456789-PSYNCREPLCONFack? ";
-        let bytes: Vec<u8> = (0..rng.below(80)).map(|_| alphabet[rng.below(alphabet.len() as u64) as usize]).collect();
+        let bytes: Vec<u8> = (0..rng.below(80))
+            .map(|_| alphabet[rng.below(alphabet.len() as u64) as usize])
+            .collect();
         t.nodes[0].handle_data(t.now, c, &bytes);
         t.run_for(secs(7));
     }
     // A hostile master: garbage after FULLRESYNC, truncated RDBs, a bad EOF mark.
     for stream in [
-        "+FULLRESYNC 0123456789012345678901234567890123456789 0\r\n$10\r\nREDIS0011\x7f".to_string(),
+        "+FULLRESYNC 0123456789012345678901234567890123456789 0\r\n$10\r\nREDIS0011\x7f"
+            .to_string(),
         "+FULLRESYNC 0123456789012345678901234567890123456789 0\r\n$5\r\nhello".to_string(),
         "+FULLRESYNC short 0\r\nbad".to_string(),
         "+CONTINUE\r\n*1\r\n$3\r\nfoo\r\n".to_string(),
@@ -797,7 +1144,9 @@ fn a_stream_split_into_tiny_pieces_applies_with_exact_offsets() {
         t.cmd(0, &["SET", &format!("k{i}"), &"v".repeat(i % 40)]);
         t.cmd(0, &["INCR", "n"]);
     }
-    t.run_until_cond(secs(30), |t| t.info_u64(2, "master_repl_offset") == t.info_u64(0, "master_repl_offset"));
+    t.run_until_cond(secs(30), |t| {
+        t.info_u64(2, "master_repl_offset") == t.info_u64(0, "master_repl_offset")
+    });
     let off = t.info_u64(0, "master_repl_offset");
     assert_eq!(t.info_u64(1, "slave_repl_offset"), off);
     assert_eq!(t.info_u64(2, "slave_repl_offset"), off);
@@ -808,15 +1157,34 @@ fn a_stream_split_into_tiny_pieces_applies_with_exact_offsets() {
 #[test]
 fn diskless_load_with_swapdb_and_on_empty_db_ends_with_the_masters_data() {
     // on-empty-db on an empty replica loads from the socket.
-    let mut e = Pair::new(2, |i| if i == 1 { cfg(&[("repl-diskless-load", "on-empty-db")]) } else { Config::default() });
+    let mut e = Pair::new(2, |i| {
+        if i == 1 {
+            cfg(&[("repl-diskless-load", "on-empty-db")])
+        } else {
+            Config::default()
+        }
+    });
     e.cmd(0, &["SET", "a", "1"]);
     e.replicaof(1, 0);
     e.wait_for_sync(1);
     assert!(e.logged(1, "receiving streamed RDB from master with EOF to parser"));
     assert_eq!(e.nodes[1].digest(), e.nodes[0].digest());
     for mode in ["swapdb", "on-empty-db"] {
-        let mut t = Pair::new(2, |i| if i == 1 { cfg(&[("repl-diskless-load", mode), ("replsim-rdb-load-rate", "20mb")]) } else { Config::default() });
-        t.nodes[0].keyspace.db_mut(0).bulk = Some(Bulk { count: 20_000, key_bytes: 16, value_bytes: 100 });
+        let mut t = Pair::new(2, |i| {
+            if i == 1 {
+                cfg(&[
+                    ("repl-diskless-load", mode),
+                    ("replsim-rdb-load-rate", "20mb"),
+                ])
+            } else {
+                Config::default()
+            }
+        });
+        t.nodes[0].keyspace.db_mut(0).bulk = Some(Bulk {
+            count: 20_000,
+            key_bytes: 16,
+            value_bytes: 100,
+        });
         t.cmd(0, &["SET", "a", "1"]);
         // The replica has data of its own that the full sync replaces.
         t.cmd(1, &["SET", "own", "x"]);
@@ -825,18 +1193,40 @@ fn diskless_load_with_swapdb_and_on_empty_db_ends_with_the_masters_data() {
         let loading_reply = t.cmd(1, &["GET", "own"]);
         if mode == "swapdb" {
             // A different history: loading blocks, but the old data is kept until the swap.
-            assert_eq!(loading_reply, Reply::err("LOADING Redis is loading the dataset in memory"), "{mode}");
-            assert_eq!(t.nodes[1].dbsize(), 1, "swapdb keeps the old dataset while loading");
+            assert_eq!(
+                loading_reply,
+                Reply::err("LOADING Redis is loading the dataset in memory"),
+                "{mode}"
+            );
+            assert_eq!(
+                t.nodes[1].dbsize(),
+                1,
+                "swapdb keeps the old dataset while loading"
+            );
         }
         t.wait_for_sync(1);
         // on-empty-db loads from the socket only into an empty dataset; this replica had a key.
-        let target = if mode == "swapdb" { "to parser" } else { "to disk" };
-        assert!(t.logged(1, &format!("receiving streamed RDB from master with EOF {target}")), "{mode}: {}", t.dump_logs());
+        let target = if mode == "swapdb" {
+            "to parser"
+        } else {
+            "to disk"
+        };
+        assert!(
+            t.logged(
+                1,
+                &format!("receiving streamed RDB from master with EOF {target}")
+            ),
+            "{mode}: {}",
+            t.dump_logs()
+        );
         assert_eq!(t.cmd(1, &["GET", "own"]), Reply::Null, "{mode}");
         assert_eq!(t.nodes[1].dbsize(), 20_001, "{mode}");
         assert_eq!(t.nodes[1].digest(), t.nodes[0].digest(), "{mode}");
         if mode == "swapdb" {
-            assert!(t.logged(1, "MASTER <-> REPLICA sync: Swapping active DB with loaded DB"));
+            assert!(t.logged(
+                1,
+                "MASTER <-> REPLICA sync: Swapping active DB with loaded DB"
+            ));
         }
     }
 }

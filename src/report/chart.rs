@@ -21,9 +21,15 @@ static FONT_ONCE: Once = Once::new();
 fn register_font() {
     FONT_ONCE.call_once(|| {
         let bytes: &'static [u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
-        for style in [FontStyle::Normal, FontStyle::Bold, FontStyle::Italic, FontStyle::Oblique] {
+        for style in [
+            FontStyle::Normal,
+            FontStyle::Bold,
+            FontStyle::Italic,
+            FontStyle::Oblique,
+        ] {
             // The bundled font is a valid TrueType file; failing here would be a packaging bug.
-            plotters::style::register_font(FONT, style, bytes).unwrap_or_else(|_| panic!("the bundled font does not load"));
+            plotters::style::register_font(FONT, style, bytes)
+                .unwrap_or_else(|_| panic!("the bundled font does not load"));
         }
     });
 }
@@ -39,7 +45,10 @@ pub struct Chart {
 pub fn charts(report: &Value) -> Result<Vec<Chart>, String> {
     register_font();
     let data = Data::from_report(report)?;
-    ["lag", "backlog", "availability"].into_iter().map(|name| render(name, &data)).collect()
+    ["lag", "backlog", "availability"]
+        .into_iter()
+        .map(|name| render(name, &data))
+        .collect()
 }
 
 /// Draws chart `name` twice: into a PNG pixel buffer and into an SVG string.
@@ -50,9 +59,11 @@ fn render(name: &'static str, data: &Data) -> Result<Chart, String> {
         draw_named(name, &root, data)?;
         root.present().map_err(|e| e.to_string())?;
     }
-    let img = image::RgbImage::from_raw(WIDTH, HEIGHT, buf).ok_or("pixel buffer of the wrong size")?;
+    let img =
+        image::RgbImage::from_raw(WIDTH, HEIGHT, buf).ok_or("pixel buffer of the wrong size")?;
     let mut png = Vec::new();
-    img.write_to(&mut Cursor::new(&mut png), image::ImageOutputFormat::Png).map_err(|e| e.to_string())?;
+    img.write_to(&mut Cursor::new(&mut png), image::ImageOutputFormat::Png)
+        .map_err(|e| e.to_string())?;
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
@@ -62,7 +73,11 @@ fn render(name: &'static str, data: &Data) -> Result<Chart, String> {
     Ok(Chart { name, png, svg })
 }
 
-fn draw_named<DB: DrawingBackend>(name: &str, root: &DrawingArea<DB, Shift>, data: &Data) -> Result<(), String> {
+fn draw_named<DB: DrawingBackend>(
+    name: &str,
+    root: &DrawingArea<DB, Shift>,
+    data: &Data,
+) -> Result<(), String> {
     match name {
         "lag" => lag_chart(root, data),
         "backlog" => backlog_chart(root, data),
@@ -101,7 +116,9 @@ struct WorkloadSeries {
 }
 
 fn nums(v: &Value) -> Vec<Option<f64>> {
-    v.as_array().map(|a| a.iter().map(Value::as_f64).collect()).unwrap_or_default()
+    v.as_array()
+        .map(|a| a.iter().map(Value::as_f64).collect())
+        .unwrap_or_default()
 }
 
 fn nums0(v: &Value) -> Vec<f64> {
@@ -117,13 +134,18 @@ impl Data {
         }
         let mut nodes = Vec::new();
         for (name, n) in tl["nodes"].as_object().ok_or("timeline.nodes missing")? {
-            let obuf = n["replica_obuf"].as_object().map(|m| m.iter().map(|(k, v)| (k.clone(), nums(v))).collect()).unwrap_or_default();
+            let obuf = n["replica_obuf"]
+                .as_object()
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), nums(v))).collect())
+                .unwrap_or_default();
             nodes.push(NodeSeries {
                 name: name.clone(),
                 lag_bytes: nums(&n["lag_bytes"]),
                 lag_seconds: nums(&n["lag_seconds"]),
                 histlen: nums0(&n["backlog_histlen"]),
-                was_master: n["master"].as_array().is_some_and(|a| a.iter().any(|x| x == true)),
+                was_master: n["master"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|x| x == true)),
                 backlog_size: n["repl_backlog_size"].as_f64().unwrap_or(0.0),
                 hard: n["obuf_hard_limit"].as_f64().unwrap_or(0.0),
                 soft: n["obuf_soft_limit"].as_f64().unwrap_or(0.0),
@@ -132,20 +154,41 @@ impl Data {
         }
         let mut workloads = Vec::new();
         for (_, w) in tl["workloads"].as_object().into_iter().flatten() {
-            let errors = w["errors"].as_object().map(|m| m.iter().map(|(k, v)| (k.clone(), nums0(v))).collect()).unwrap_or_default();
-            workloads.push(WorkloadSeries { writes: nums0(&w["writes"]), ok: nums0(&w["writes_ok"]), timeouts: nums0(&w["timeouts"]), errors });
+            let errors = w["errors"]
+                .as_object()
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), nums0(v))).collect())
+                .unwrap_or_default();
+            workloads.push(WorkloadSeries {
+                writes: nums0(&w["writes"]),
+                ok: nums0(&w["writes_ok"]),
+                timeouts: nums0(&w["timeouts"]),
+                errors,
+            });
         }
         let milestones = tl["milestones"]
             .as_array()
             .into_iter()
             .flatten()
-            .map(|m| (m["t_ms"].as_f64().unwrap_or(0.0) / 1000.0, m["node"].as_str().unwrap_or("").to_string(), m["what"].as_str().unwrap_or("").to_string()))
+            .map(|m| {
+                (
+                    m["t_ms"].as_f64().unwrap_or(0.0) / 1000.0,
+                    m["node"].as_str().unwrap_or("").to_string(),
+                    m["what"].as_str().unwrap_or("").to_string(),
+                )
+            })
             .collect();
         let faults = tl["faults"]
             .as_array()
             .into_iter()
             .flatten()
-            .map(|f| (f["kind"].as_str().unwrap_or("").to_string(), f["label"].as_str().unwrap_or("").to_string(), f["start_ms"].as_f64().unwrap_or(0.0) / 1000.0, f["end_ms"].as_f64().map(|e| e / 1000.0)))
+            .map(|f| {
+                (
+                    f["kind"].as_str().unwrap_or("").to_string(),
+                    f["label"].as_str().unwrap_or("").to_string(),
+                    f["start_ms"].as_f64().unwrap_or(0.0) / 1000.0,
+                    f["end_ms"].as_f64().map(|e| e / 1000.0),
+                )
+            })
             .collect();
         Ok(Data {
             title: r["scenario"].as_str().unwrap_or("replsim").to_string(),
@@ -159,7 +202,9 @@ impl Data {
     }
 
     fn x_max(&self) -> f64 {
-        self.duration_s.max(*self.t.last().unwrap_or(&1.0)).max(1e-3)
+        self.duration_s
+            .max(*self.t.last().unwrap_or(&1.0))
+            .max(1e-3)
     }
 }
 
@@ -181,8 +226,18 @@ pub fn human_bytes(v: f64) -> String {
 
 /// The binary unit a byte axis reading up to `max` is drawn in, so its ticks are round numbers.
 fn byte_unit(max: f64) -> (f64, &'static str) {
-    let units = [(1.0, "B"), (1024.0, "KB"), (1048576.0, "MB"), (1073741824.0, "GB")];
-    units.iter().rev().find(|(d, _)| max / d >= 2.0).copied().unwrap_or((1.0, "B"))
+    let units = [
+        (1.0, "B"),
+        (1024.0, "KB"),
+        (1048576.0, "MB"),
+        (1073741824.0, "GB"),
+    ];
+    units
+        .iter()
+        .rev()
+        .find(|(d, _)| max / d >= 2.0)
+        .copied()
+        .unwrap_or((1.0, "B"))
 }
 
 /// Divides every present value by `d`.
@@ -248,30 +303,65 @@ fn err<E: std::fmt::Display>(e: E) -> String {
     e.to_string()
 }
 
-type Chart2d<'a, DB> = ChartContext<'a, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>;
+type Chart2d<'a, DB> = ChartContext<
+    'a,
+    DB,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
 
 /// Shaded fault windows with labels, and lines for instant faults.
-fn draw_faults<DB: DrawingBackend>(chart: &mut Chart2d<'_, DB>, data: &Data, y_max: f64) -> Result<(), String> {
+fn draw_faults<DB: DrawingBackend>(
+    chart: &mut Chart2d<'_, DB>,
+    data: &Data,
+    y_max: f64,
+) -> Result<(), String> {
     let x_max = data.x_max();
     for (label_row, (kind, label, start, end)) in data.faults.iter().enumerate() {
         let c = fault_color(kind);
         let end = end.unwrap_or(x_max).min(x_max);
         if end > *start {
-            chart.draw_series(std::iter::once(Rectangle::new([(*start, 0.0), (end, y_max)], c.mix(0.12).filled()))).map_err(err)?;
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(*start, 0.0), (end, y_max)],
+                    c.mix(0.12).filled(),
+                )))
+                .map_err(err)?;
         } else {
-            chart.draw_series(std::iter::once(PathElement::new(vec![(*start, 0.0), (*start, y_max)], c.mix(0.6).stroke_width(1)))).map_err(err)?;
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(*start, 0.0), (*start, y_max)],
+                    c.mix(0.6).stroke_width(1),
+                )))
+                .map_err(err)?;
         }
         // Stagger labels so neighbouring faults do not overprint each other.
         let y = y_max * (0.97 - 0.06 * (label_row % 4) as f64);
-        chart.draw_series(std::iter::once(Text::new(label.clone(), (*start + x_max * 0.003, y), (FONT, 14).into_font().color(&c)))).map_err(err)?;
+        chart
+            .draw_series(std::iter::once(Text::new(
+                label.clone(),
+                (*start + x_max * 0.003, y),
+                (FONT, 14).into_font().color(&c),
+            )))
+            .map_err(err)?;
     }
     Ok(())
 }
 
 /// A time-axis panel: axes from 0 to `x_max` and `y_max`, the mesh with `y_desc`, and the fault
 /// bands behind everything drawn later.
-fn panel<'a, DB: DrawingBackend>(area: &'a DrawingArea<DB, Shift>, d: &Data, y_max: f64, y_desc: &str, y_fmt: &dyn Fn(&f64) -> String) -> Result<Chart2d<'a, DB>, String> {
-    let mut chart = ChartBuilder::on(area).margin(12).x_label_area_size(42).y_label_area_size(95).build_cartesian_2d(0.0..d.x_max(), 0.0..y_max).map_err(err)?;
+fn panel<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    d: &Data,
+    y_max: f64,
+    y_desc: &str,
+    y_fmt: &dyn Fn(&f64) -> String,
+) -> Result<Chart2d<'a, DB>, String> {
+    let mut chart = ChartBuilder::on(area)
+        .margin(12)
+        .x_label_area_size(42)
+        .y_label_area_size(95)
+        .build_cartesian_2d(0.0..d.x_max(), 0.0..y_max)
+        .map_err(err)?;
     chart
         .configure_mesh()
         .x_desc("simulated time (s)")
@@ -291,7 +381,10 @@ fn one_decimal(v: &f64) -> String {
     format!("{v:.1}")
 }
 
-fn caption<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, text: &str) -> Result<DrawingArea<DB, Shift>, String> {
+fn caption<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    text: &str,
+) -> Result<DrawingArea<DB, Shift>, String> {
     root.fill(&WHITE).map_err(err)?;
     root.titled(text, (FONT, 26).into_font()).map_err(err)
 }
@@ -312,7 +405,9 @@ fn sync_marks(d: &Data, replicas: &[&NodeSeries]) -> Vec<SyncMark> {
     let near = d.x_max() * 0.008;
     let mut marks: Vec<SyncMark> = Vec::new();
     for (t, node, what) in &d.milestones {
-        let Some(replica) = replicas.iter().position(|n| n.name == *node) else { continue };
+        let Some(replica) = replicas.iter().position(|n| n.name == *node) else {
+            continue;
+        };
         let kind = match what.as_str() {
             "full_sync_started" => 0,
             "full_sync_finished" => 1,
@@ -320,9 +415,18 @@ fn sync_marks(d: &Data, replicas: &[&NodeSeries]) -> Vec<SyncMark> {
             "full_sync_aborted" => 3,
             _ => continue,
         };
-        let taken: Vec<usize> = marks.iter().filter(|m| (m.kind == 0) == (kind == 0) && (m.t - t).abs() < near).map(|m| m.level).collect();
+        let taken: Vec<usize> = marks
+            .iter()
+            .filter(|m| (m.kind == 0) == (kind == 0) && (m.t - t).abs() < near)
+            .map(|m| m.level)
+            .collect();
         let level = (0..5).find(|l| !taken.contains(l)).unwrap_or(5);
-        marks.push(SyncMark { t: *t, replica, kind, level });
+        marks.push(SyncMark {
+            t: *t,
+            replica,
+            kind,
+            level,
+        });
     }
     marks
 }
@@ -330,20 +434,55 @@ fn sync_marks(d: &Data, replicas: &[&NodeSeries]) -> Vec<SyncMark> {
 fn lag_chart<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &Data) -> Result<(), String> {
     let body = caption(root, &format!("{}: replication lag", d.title))?;
     let (top, bottom) = body.split_vertically((HEIGHT - 40) / 2);
-    let replicas: Vec<&NodeSeries> = d.nodes.iter().filter(|n| n.lag_bytes.iter().any(Option::is_some)).collect();
+    let replicas: Vec<&NodeSeries> = d
+        .nodes
+        .iter()
+        .filter(|n| n.lag_bytes.iter().any(Option::is_some))
+        .collect();
     for (area, seconds) in [(&top, false), (&bottom, true)] {
-        let raw_max = replicas.iter().flat_map(|n| if seconds { n.lag_seconds.clone() } else { n.lag_bytes.clone() }).flatten().fold(0.0f64, f64::max);
-        let (div, unit) = if seconds { (1.0, "s") } else { byte_unit(raw_max) };
-        let series = |n: &NodeSeries| if seconds { n.lag_seconds.clone() } else { scaled(&n.lag_bytes, div) };
+        let raw_max = replicas
+            .iter()
+            .flat_map(|n| {
+                if seconds {
+                    n.lag_seconds.clone()
+                } else {
+                    n.lag_bytes.clone()
+                }
+            })
+            .flatten()
+            .fold(0.0f64, f64::max);
+        let (div, unit) = if seconds {
+            (1.0, "s")
+        } else {
+            byte_unit(raw_max)
+        };
+        let series = |n: &NodeSeries| {
+            if seconds {
+                n.lag_seconds.clone()
+            } else {
+                scaled(&n.lag_bytes, div)
+            }
+        };
         let y_max = (raw_max / div).max(1.0) * 1.25;
-        let desc = if seconds { "lag (seconds behind master)".to_string() } else { format!("lag ({unit} behind master)") };
+        let desc = if seconds {
+            "lag (seconds behind master)".to_string()
+        } else {
+            format!("lag ({unit} behind master)")
+        };
         let mut chart = panel(area, d, y_max, &desc, &one_decimal)?;
         for (i, n) in replicas.iter().enumerate() {
             let c = color(i);
             for (k, seg) in segments(&d.t, &series(n)).into_iter().enumerate() {
-                let s = chart.draw_series(LineSeries::new(seg, c.stroke_width(stroke(i, replicas.len())))).map_err(err)?;
+                let s = chart
+                    .draw_series(LineSeries::new(
+                        seg,
+                        c.stroke_width(stroke(i, replicas.len())),
+                    ))
+                    .map_err(err)?;
                 if k == 0 && i < 12 {
-                    s.label(n.name.clone()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], c.stroke_width(3)));
+                    s.label(n.name.clone()).legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 22, y)], c.stroke_width(3))
+                    });
                 }
             }
         }
@@ -352,30 +491,60 @@ fn lag_chart<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &Data) -> Res
         // different replicas at about the same time stack upwards instead of hiding each other.
         let marks = sync_marks(d, &replicas);
         let step = y_max * 0.045;
-        let end_levels = marks.iter().filter(|m| m.kind != 0).map(|m| m.level).max().unwrap_or(0);
-        let (row, start_row) = (y_max * 0.04, y_max * 0.04 + step * (end_levels + 1) as f64 + y_max * 0.025);
+        let end_levels = marks
+            .iter()
+            .filter(|m| m.kind != 0)
+            .map(|m| m.level)
+            .max()
+            .unwrap_or(0);
+        let (row, start_row) = (
+            y_max * 0.04,
+            y_max * 0.04 + step * (end_levels + 1) as f64 + y_max * 0.025,
+        );
         let mut legend_done = [false; 4];
         for m in &marks {
             let (kind, c) = (m.kind, color(m.replica));
             let style = c.filled();
-            let p = (m.t, if kind == 0 { start_row } else { row } + step * m.level as f64);
+            let p = (
+                m.t,
+                if kind == 0 { start_row } else { row } + step * m.level as f64,
+            );
             let s = match kind {
-                0 => chart.draw_series(std::iter::once(TriangleMarker::new(p, 9, style))).map_err(err)?,
-                1 => chart.draw_series(std::iter::once(Cross::new(p, 8, c.stroke_width(3)))).map_err(err)?,
-                3 => chart.draw_series(std::iter::once(Cross::new(p, 9, RGBColor(200, 0, 0).stroke_width(3)))).map_err(err)?,
-                _ => chart.draw_series(std::iter::once(Circle::new(p, 6, style))).map_err(err)?,
+                0 => chart
+                    .draw_series(std::iter::once(TriangleMarker::new(p, 9, style)))
+                    .map_err(err)?,
+                1 => chart
+                    .draw_series(std::iter::once(Cross::new(p, 8, c.stroke_width(3))))
+                    .map_err(err)?,
+                3 => chart
+                    .draw_series(std::iter::once(Cross::new(
+                        p,
+                        9,
+                        RGBColor(200, 0, 0).stroke_width(3),
+                    )))
+                    .map_err(err)?,
+                _ => chart
+                    .draw_series(std::iter::once(Circle::new(p, 6, style)))
+                    .map_err(err)?,
             };
             if !seconds && !legend_done[kind] {
                 legend_done[kind] = true;
-                let name = ["full sync started", "full sync finished (online)", "partial resync", "full sync failed (dropped)"][kind];
-                s.label(name).legend(move |(x, y)| -> DynElement<'static, DB, (i32, i32)> {
-                    match kind {
-                        0 => TriangleMarker::new((x + 10, y), 7, BLACK.filled()).into_dyn(),
-                        1 => Cross::new((x + 10, y), 6, BLACK.stroke_width(2)).into_dyn(),
-                        3 => Cross::new((x + 10, y), 6, RGBColor(200, 0, 0).stroke_width(3)).into_dyn(),
-                        _ => Circle::new((x + 10, y), 5, BLACK.filled()).into_dyn(),
-                    }
-                });
+                let name = [
+                    "full sync started",
+                    "full sync finished (online)",
+                    "partial resync",
+                    "full sync failed (dropped)",
+                ][kind];
+                s.label(name)
+                    .legend(move |(x, y)| -> DynElement<'static, DB, (i32, i32)> {
+                        match kind {
+                            0 => TriangleMarker::new((x + 10, y), 7, BLACK.filled()).into_dyn(),
+                            1 => Cross::new((x + 10, y), 6, BLACK.stroke_width(2)).into_dyn(),
+                            3 => Cross::new((x + 10, y), 6, RGBColor(200, 0, 0).stroke_width(3))
+                                .into_dyn(),
+                            _ => Circle::new((x + 10, y), 5, BLACK.filled()).into_dyn(),
+                        }
+                    });
             }
         }
         if !seconds {
@@ -392,42 +561,120 @@ fn lag_chart<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &Data) -> Res
     Ok(())
 }
 
-fn backlog_chart<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &Data) -> Result<(), String> {
-    let body = caption(root, &format!("{}: backlog and replica output buffers", d.title))?;
+fn backlog_chart<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    d: &Data,
+) -> Result<(), String> {
+    let body = caption(
+        root,
+        &format!("{}: backlog and replica output buffers", d.title),
+    )?;
     let (top, bottom) = body.split_vertically((HEIGHT - 40) / 2);
     let x_max = d.x_max();
-    let masters: Vec<&NodeSeries> = d.nodes.iter().filter(|n| n.histlen.iter().any(|&h| h > 0.0)).collect();
+    let masters: Vec<&NodeSeries> = d
+        .nodes
+        .iter()
+        .filter(|n| n.histlen.iter().any(|&h| h > 0.0))
+        .collect();
     // Top: repl_backlog_histlen against repl-backlog-size.
-    let raw_max = masters.iter().flat_map(|n| n.histlen.iter().copied().chain(std::iter::once(n.backlog_size))).fold(1024.0f64, f64::max);
+    let raw_max = masters
+        .iter()
+        .flat_map(|n| {
+            n.histlen
+                .iter()
+                .copied()
+                .chain(std::iter::once(n.backlog_size))
+        })
+        .fold(1024.0f64, f64::max);
     let (div, unit) = byte_unit(raw_max);
     let y_max = raw_max / div * 1.2;
-    let mut chart = panel(&top, d, y_max, &format!("repl_backlog_histlen ({unit})"), &one_decimal)?;
+    let mut chart = panel(
+        &top,
+        d,
+        y_max,
+        &format!("repl_backlog_histlen ({unit})"),
+        &one_decimal,
+    )?;
     for (i, n) in masters.iter().enumerate() {
         let c = color(i);
-        let pts: Vec<(f64, f64)> = d.t.iter().copied().zip(n.histlen.iter().map(|h| h / div)).collect();
-        chart.draw_series(LineSeries::new(pts, c.stroke_width(stroke(i, masters.len())))).map_err(err)?.label(format!("{} backlog", n.name)).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], c.stroke_width(3)));
+        let pts: Vec<(f64, f64)> =
+            d.t.iter()
+                .copied()
+                .zip(n.histlen.iter().map(|h| h / div))
+                .collect();
+        chart
+            .draw_series(LineSeries::new(
+                pts,
+                c.stroke_width(stroke(i, masters.len())),
+            ))
+            .map_err(err)?
+            .label(format!("{} backlog", n.name))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], c.stroke_width(3)));
         if n.was_master && n.backlog_size > 0.0 {
             let b = n.backlog_size / div;
-            let dash = DashedLineSeries::new(vec![(0.0, b), (x_max, b)], 8, 6, c.mix(0.7).stroke_width(2));
-            chart.draw_series(dash).map_err(err)?.label(format!("{} repl-backlog-size {}", n.name, human_bytes(n.backlog_size))).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], c.mix(0.7).stroke_width(1)));
+            let dash =
+                DashedLineSeries::new(vec![(0.0, b), (x_max, b)], 8, 6, c.mix(0.7).stroke_width(2));
+            chart
+                .draw_series(dash)
+                .map_err(err)?
+                .label(format!(
+                    "{} repl-backlog-size {}",
+                    n.name,
+                    human_bytes(n.backlog_size)
+                ))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 22, y)], c.mix(0.7).stroke_width(1))
+                });
         }
     }
-    chart.configure_series_labels().position(SeriesLabelPosition::UpperLeft).label_font((FONT, 15)).background_style(WHITE.mix(0.85)).border_style(BLACK.mix(0.4)).draw().map_err(err)?;
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .label_font((FONT, 15))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .draw()
+        .map_err(err)?;
 
     // Bottom: each replica's output buffer on its master, against the limits.
-    let buffers: Vec<(&NodeSeries, &String, &Vec<Option<f64>>)> = d.nodes.iter().flat_map(|m| m.obuf.iter().map(move |(r, v)| (m, r, v))).collect();
-    let data_max = buffers.iter().flat_map(|(_, _, v)| v.iter().flatten().copied()).fold(1024.0f64, f64::max);
-    let limit_max = buffers.iter().flat_map(|(m, _, _)| [m.hard, m.soft]).filter(|&l| l > 0.0 && l < data_max * 4.0).fold(0.0f64, f64::max);
+    let buffers: Vec<(&NodeSeries, &String, &Vec<Option<f64>>)> = d
+        .nodes
+        .iter()
+        .flat_map(|m| m.obuf.iter().map(move |(r, v)| (m, r, v)))
+        .collect();
+    let data_max = buffers
+        .iter()
+        .flat_map(|(_, _, v)| v.iter().flatten().copied())
+        .fold(1024.0f64, f64::max);
+    let limit_max = buffers
+        .iter()
+        .flat_map(|(m, _, _)| [m.hard, m.soft])
+        .filter(|&l| l > 0.0 && l < data_max * 4.0)
+        .fold(0.0f64, f64::max);
     let (div, unit) = byte_unit(data_max.max(limit_max));
     let y_max = data_max.max(limit_max) / div * 1.2;
-    let mut chart = panel(&bottom, d, y_max, &format!("replica output buffer on master ({unit})"), &one_decimal)?;
+    let mut chart = panel(
+        &bottom,
+        d,
+        y_max,
+        &format!("replica output buffer on master ({unit})"),
+        &one_decimal,
+    )?;
     let mut drawn_limits = Vec::new();
     for (i, (m, r, v)) in buffers.iter().enumerate() {
         let c = color(i);
         for (k, seg) in segments(&d.t, &scaled(v, div)).into_iter().enumerate() {
-            let s = chart.draw_series(LineSeries::new(seg, c.stroke_width(stroke(i, buffers.len())))).map_err(err)?;
+            let s = chart
+                .draw_series(LineSeries::new(
+                    seg,
+                    c.stroke_width(stroke(i, buffers.len())),
+                ))
+                .map_err(err)?;
             if k == 0 && i < 12 {
-                s.label(format!("{r} (on {})", m.name)).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], c.stroke_width(3)));
+                s.label(format!("{r} (on {})", m.name))
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 22, y)], c.stroke_width(3))
+                    });
             }
         }
         for (lim_bytes, what) in [(m.hard, "hard limit"), (m.soft, "soft limit")] {
@@ -435,15 +682,39 @@ fn backlog_chart<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &Data) ->
             if lim_bytes > 0.0 && lim <= y_max && !drawn_limits.contains(&(lim_bytes as u64)) {
                 drawn_limits.push(lim_bytes as u64);
                 let red = RGBColor(200, 0, 0);
-                chart.draw_series(DashedLineSeries::new(vec![(0.0, lim), (x_max, lim)], 10, 6, red.mix(if what == "hard limit" { 0.9 } else { 0.5 }).stroke_width(2))).map_err(err)?;
+                chart
+                    .draw_series(DashedLineSeries::new(
+                        vec![(0.0, lim), (x_max, lim)],
+                        10,
+                        6,
+                        red.mix(if what == "hard limit" { 0.9 } else { 0.5 })
+                            .stroke_width(2),
+                    ))
+                    .map_err(err)?;
                 // The label sits just above its line.
-                let label = format!("client-output-buffer-limit {what} {}", human_bytes(lim_bytes));
-                chart.draw_series(std::iter::once(Text::new(label, (x_max * 0.01, lim + y_max * 0.07), (FONT, 14).into_font().color(&red)))).map_err(err)?;
+                let label = format!(
+                    "client-output-buffer-limit {what} {}",
+                    human_bytes(lim_bytes)
+                );
+                chart
+                    .draw_series(std::iter::once(Text::new(
+                        label,
+                        (x_max * 0.01, lim + y_max * 0.07),
+                        (FONT, 14).into_font().color(&red),
+                    )))
+                    .map_err(err)?;
             }
         }
     }
     if !buffers.is_empty() {
-        chart.configure_series_labels().position(SeriesLabelPosition::UpperRight).label_font((FONT, 15)).background_style(WHITE.mix(0.85)).border_style(BLACK.mix(0.4)).draw().map_err(err)?;
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .label_font((FONT, 15))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.4))
+            .draw()
+            .map_err(err)?;
     }
     Ok(())
 }
@@ -464,19 +735,43 @@ fn rates(t: &[f64], cum: &[f64]) -> Vec<(f64, f64)> {
     out
 }
 
-fn availability_chart<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &Data) -> Result<(), String> {
+fn availability_chart<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    d: &Data,
+) -> Result<(), String> {
     let body = caption(root, &format!("{}: writes accepted and refused", d.title))?;
     let n = d.t.len();
-    let sum = |f: &dyn Fn(&WorkloadSeries) -> &Vec<f64>| -> Vec<f64> { (0..n).map(|k| d.workloads.iter().map(|w| f(w).get(k).copied().unwrap_or(0.0)).sum()).collect() };
+    let sum = |f: &dyn Fn(&WorkloadSeries) -> &Vec<f64>| -> Vec<f64> {
+        (0..n)
+            .map(|k| {
+                d.workloads
+                    .iter()
+                    .map(|w| f(w).get(k).copied().unwrap_or(0.0))
+                    .sum()
+            })
+            .collect()
+    };
     let ok = rates(&d.t, &sum(&|w| &w.ok));
     let timeouts = rates(&d.t, &sum(&|w| &w.timeouts));
-    let mut kinds: Vec<String> = d.workloads.iter().flat_map(|w| w.errors.iter().map(|(k, _)| k.clone())).collect();
+    let mut kinds: Vec<String> = d
+        .workloads
+        .iter()
+        .flat_map(|w| w.errors.iter().map(|(k, _)| k.clone()))
+        .collect();
     kinds.sort();
     kinds.dedup();
     let refused: Vec<(String, Vec<(f64, f64)>)> = kinds
         .iter()
         .map(|k| {
-            let cum: Vec<f64> = (0..n).map(|i| d.workloads.iter().filter_map(|w| w.errors.iter().find(|(kk, _)| kk == k)).map(|(_, v)| v.get(i).copied().unwrap_or(0.0)).sum()).collect();
+            let cum: Vec<f64> = (0..n)
+                .map(|i| {
+                    d.workloads
+                        .iter()
+                        .filter_map(|w| w.errors.iter().find(|(kk, _)| kk == k))
+                        .map(|(_, v)| v.get(i).copied().unwrap_or(0.0))
+                        .sum()
+                })
+                .collect();
             (k.clone(), rates(&d.t, &cum))
         })
         .collect();
@@ -484,16 +779,42 @@ fn availability_chart<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &Dat
     let y_max = writes.iter().map(|p| p.1).fold(1.0f64, f64::max) * 1.25;
     let mut chart = panel(&body, d, y_max, "writes per second", &|v| format!("{v:.0}"))?;
     let green = RGBColor(44, 160, 44);
-    chart.draw_series(LineSeries::new(ok, green.stroke_width(3))).map_err(err)?.label("accepted").legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], green.stroke_width(3)));
+    chart
+        .draw_series(LineSeries::new(ok, green.stroke_width(3)))
+        .map_err(err)?
+        .label("accepted")
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], green.stroke_width(3)));
     for (i, (k, pts)) in refused.into_iter().enumerate() {
-        let c = [RGBColor(214, 39, 40), RGBColor(148, 103, 189), RGBColor(255, 127, 14), RGBColor(140, 86, 75)][i % 4];
-        chart.draw_series(LineSeries::new(pts, c.stroke_width(3))).map_err(err)?.label(format!("refused: {k}")).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], c.stroke_width(3)));
+        let c = [
+            RGBColor(214, 39, 40),
+            RGBColor(148, 103, 189),
+            RGBColor(255, 127, 14),
+            RGBColor(140, 86, 75),
+        ][i % 4];
+        chart
+            .draw_series(LineSeries::new(pts, c.stroke_width(3)))
+            .map_err(err)?
+            .label(format!("refused: {k}"))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], c.stroke_width(3)));
     }
     if timeouts.iter().any(|p| p.1 > 0.0) {
         let gray = RGBColor(90, 90, 90);
-        chart.draw_series(LineSeries::new(timeouts, gray.stroke_width(2))).map_err(err)?.label("timed out").legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], gray.stroke_width(2)));
+        chart
+            .draw_series(LineSeries::new(timeouts, gray.stroke_width(2)))
+            .map_err(err)?
+            .label("timed out")
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 22, y)], gray.stroke_width(2))
+            });
     }
-    chart.configure_series_labels().position(SeriesLabelPosition::UpperRight).label_font((FONT, 15)).background_style(WHITE.mix(0.85)).border_style(BLACK.mix(0.4)).draw().map_err(err)?;
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .label_font((FONT, 15))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .draw()
+        .map_err(err)?;
     Ok(())
 }
 
@@ -514,7 +835,19 @@ mod tests {
 
     /// The text nodes of an SVG, trimmed.
     fn texts(svg: &str) -> Vec<String> {
-        svg.split("<text").skip(1).filter_map(|t| Some(t.split_once('>')?.1.split_once("</text>")?.0.trim().to_string())).collect()
+        svg.split("<text")
+            .skip(1)
+            .filter_map(|t| {
+                Some(
+                    t.split_once('>')?
+                        .1
+                        .split_once("</text>")?
+                        .0
+                        .trim()
+                        .to_string(),
+                )
+            })
+            .collect()
     }
 
     #[test]
@@ -526,17 +859,40 @@ mod tests {
             assert_eq!(&c.png[..8], b"\x89PNG\r\n\x1a\n", "{} is a PNG", c.name);
             let img = image::load_from_memory(&c.png).unwrap();
             assert_eq!((img.width(), img.height()), (WIDTH, HEIGHT));
-            assert!(c.svg.starts_with("<svg") && c.svg.contains(&format!("width=\"{WIDTH}\"")), "{} is an SVG", c.name);
+            assert!(
+                c.svg.starts_with("<svg") && c.svg.contains(&format!("width=\"{WIDTH}\"")),
+                "{} is an SVG",
+                c.name
+            );
         }
         let lag = texts(&charts[0].svg);
-        for want in ["t: replication lag", "r", "partition r | m", "full sync started", "simulated time (s)", "lag (seconds behind master)"] {
-            assert!(lag.iter().any(|t| t == want), "the lag chart lacks {want:?}: {lag:?}");
+        for want in [
+            "t: replication lag",
+            "r",
+            "partition r | m",
+            "full sync started",
+            "simulated time (s)",
+            "lag (seconds behind master)",
+        ] {
+            assert!(
+                lag.iter().any(|t| t == want),
+                "the lag chart lacks {want:?}: {lag:?}"
+            );
         }
         let backlog = texts(&charts[1].svg);
-        assert!(backlog.iter().any(|t| t.starts_with("m repl-backlog-size")), "{backlog:?}");
-        assert!(backlog.iter().any(|t| t == "r (on m)"), "the replica's output buffer is drawn: {backlog:?}");
+        assert!(
+            backlog.iter().any(|t| t.starts_with("m repl-backlog-size")),
+            "{backlog:?}"
+        );
+        assert!(
+            backlog.iter().any(|t| t == "r (on m)"),
+            "the replica's output buffer is drawn: {backlog:?}"
+        );
         let avail = texts(&charts[2].svg);
-        assert!(avail.iter().any(|t| t == "accepted") && avail.iter().any(|t| t == "writes per second"), "{avail:?}");
+        assert!(
+            avail.iter().any(|t| t == "accepted") && avail.iter().any(|t| t == "writes per second"),
+            "{avail:?}"
+        );
     }
 
     #[test]
@@ -546,13 +902,27 @@ mod tests {
             "name = \"t\"\nduration = \"20s\"\n[[node]]\nname = \"m\"\n[[node]]\nname = \"a\"\nreplicaof = \"m\"\n[[node]]\nname = \"b\"\nreplicaof = \"m\"\n",
         )
         .unwrap();
-        let d = Data::from_report(&crate::report::build(&crate::sim::run(sc, 1, u64::MAX, None, &mut |_, _| {}))).unwrap();
+        let d = Data::from_report(&crate::report::build(&crate::sim::run(
+            sc,
+            1,
+            u64::MAX,
+            None,
+            &mut |_, _| {},
+        )))
+        .unwrap();
         let replicas: Vec<&NodeSeries> = d.nodes.iter().filter(|n| n.name != "m").collect();
         let marks = sync_marks(&d, &replicas);
         for kind in [0, 1] {
             let of_kind: Vec<&SyncMark> = marks.iter().filter(|m| m.kind == kind).collect();
-            assert_eq!(of_kind.len(), 2, "both replicas full-sync once (kind {kind})");
-            assert!((of_kind[0].t - of_kind[1].t).abs() < 0.01, "at the same time");
+            assert_eq!(
+                of_kind.len(),
+                2,
+                "both replicas full-sync once (kind {kind})"
+            );
+            assert!(
+                (of_kind[0].t - of_kind[1].t).abs() < 0.01,
+                "at the same time"
+            );
             let mut levels: Vec<usize> = of_kind.iter().map(|m| m.level).collect();
             levels.sort();
             assert_eq!(levels, [0, 1], "one above the other (kind {kind})");
@@ -569,7 +939,10 @@ mod tests {
     fn earlier_series_are_drawn_wider_so_coinciding_lines_all_show() {
         assert_eq!((0..3).map(|i| stroke(i, 3)).collect::<Vec<_>>(), [6, 4, 2]);
         assert_eq!(stroke(0, 1), 2);
-        assert!((0..100).all(|i| stroke(i, 100) == 2), "many series keep one width");
+        assert!(
+            (0..100).all(|i| stroke(i, 100) == 2),
+            "many series keep one width"
+        );
     }
 
     #[test]

@@ -30,7 +30,10 @@ pub fn build(out: &RunOutput) -> Value {
     let results = evaluate(&out.world.scenario.expect, &report);
     let unexpected = unexpected_violations(&checks, &out.world.scenario.expect);
     report["expectations"] = Value::Array(
-        results.iter().map(|r| json!({ "expect": r.expect, "ok": r.ok, "actual": r.actual, "line": r.line })).collect(),
+        results
+            .iter()
+            .map(|r| json!({ "expect": r.expect, "ok": r.ok, "actual": r.actual, "line": r.line }))
+            .collect(),
     );
     report["violations"] = Value::Array(checks.violations().into_iter().map(|(k, m)| json!({ "checker": k, "message": m, "expected": !unexpected.iter().any(|(u, _)| *u == k) })).collect());
     report["ok"] = Value::Bool(results.iter().all(|r| r.ok) && unexpected.is_empty());
@@ -39,8 +42,19 @@ pub fn build(out: &RunOutput) -> Value {
 
 /// Violations no expectation speaks to: a scenario that expects a checker to fire says so with an
 /// `[expect]` entry under `checks.<checker>`.
-pub fn unexpected_violations(checks: &Checks, expect: &[Expectation]) -> Vec<(&'static str, String)> {
-    checks.violations().into_iter().filter(|(k, _)| !expect.iter().any(|e| e.path.len() >= 2 && e.path[0] == "checks" && e.path[1] == *k)).collect()
+pub fn unexpected_violations(
+    checks: &Checks,
+    expect: &[Expectation],
+) -> Vec<(&'static str, String)> {
+    checks
+        .violations()
+        .into_iter()
+        .filter(|(k, _)| {
+            !expect
+                .iter()
+                .any(|e| e.path.len() >= 2 && e.path[0] == "checks" && e.path[1] == *k)
+        })
+        .collect()
 }
 
 fn info_value(v: &str) -> Value {
@@ -56,17 +70,35 @@ fn base_report(out: &RunOutput, checks: &Checks) -> Value {
     let mut nodes = Map::new();
     for i in 0..w.node_count() {
         let name = sc.nodes[i].name.clone();
-        let max_lag = w.rec.samples.iter().filter_map(|s| s.nodes[i].lag_bytes).max();
-        let first_sync_s = w.rec.milestones.iter().find(|m| m.node == i && m.what == Milestone::FullSyncFinished).map(|m| m.time.as_nanos() as f64 / 1e9);
+        let max_lag = w
+            .rec
+            .samples
+            .iter()
+            .filter_map(|s| s.nodes[i].lag_bytes)
+            .max();
+        let first_sync_s = w
+            .rec
+            .milestones
+            .iter()
+            .find(|m| m.node == i && m.what == Milestone::FullSyncFinished)
+            .map(|m| m.time.as_nanos() as f64 / 1e9);
         let mut milestones = Map::new();
         for m in w.rec.milestones.iter().filter(|m| m.node == i) {
-            let e = milestones.entry(m.what.name().to_string()).or_insert(Value::from(0u64));
+            let e = milestones
+                .entry(m.what.name().to_string())
+                .or_insert(Value::from(0u64));
             *e = Value::from(e.as_u64().unwrap_or(0) + 1);
         }
         let entry = match w.node(i) {
-            None => json!({ "up": false, "role": "down", "max_lag_bytes": max_lag, "milestones": milestones }),
+            None => {
+                json!({ "up": false, "role": "down", "max_lag_bytes": max_lag, "milestones": milestones })
+            }
             Some(n) => {
-                let info: Map<String, Value> = n.info_replication(out.sim_time).into_iter().map(|(k, v)| (k, info_value(&v))).collect();
+                let info: Map<String, Value> = n
+                    .info_replication(out.sim_time)
+                    .into_iter()
+                    .map(|(k, v)| (k, info_value(&v)))
+                    .collect();
                 let s = &n.stats;
                 json!({
                     "up": true,
@@ -93,7 +125,10 @@ fn base_report(out: &RunOutput, checks: &Checks) -> Value {
     }
     let mut workloads = Map::new();
     for (i, spec) in sc.workloads.iter().enumerate() {
-        workloads.insert(spec.name.clone(), serde_json::to_value(counters_json(&w.rec.counters[i])).expect("plain data"));
+        workloads.insert(
+            spec.name.clone(),
+            serde_json::to_value(counters_json(&w.rec.counters[i])).expect("plain data"),
+        );
     }
     json!({
         "scenario": sc.name,
@@ -129,14 +164,36 @@ fn timeline(out: &RunOutput) -> Value {
     let w = &out.world;
     let samples = &w.rec.samples;
     let names: Vec<String> = w.scenario.nodes.iter().map(|n| n.name.clone()).collect();
-    let t_ms: Vec<f64> = samples.iter().map(|s| s.time.as_nanos() as f64 / 1e6).collect();
+    let t_ms: Vec<f64> = samples
+        .iter()
+        .map(|s| s.time.as_nanos() as f64 / 1e6)
+        .collect();
     let mut nodes = Map::new();
     for (i, name) in names.iter().enumerate() {
-        let col = |f: &dyn Fn(&crate::sim::observe::NodeSample) -> Value| Value::Array(samples.iter().map(|s| f(&s.nodes[i])).collect());
+        let col = |f: &dyn Fn(&crate::sim::observe::NodeSample) -> Value| {
+            Value::Array(samples.iter().map(|s| f(&s.nodes[i])).collect())
+        };
         let mut obuf = Map::new();
         for (j, rname) in names.iter().enumerate() {
-            if samples.iter().any(|s| s.nodes[i].replica_obuf.iter().any(|(r, _)| *r == j)) {
-                obuf.insert(rname.clone(), Value::Array(samples.iter().map(|s| s.nodes[i].replica_obuf.iter().find(|(r, _)| *r == j).map_or(Value::Null, |(_, b)| Value::from(*b))).collect()));
+            if samples
+                .iter()
+                .any(|s| s.nodes[i].replica_obuf.iter().any(|(r, _)| *r == j))
+            {
+                obuf.insert(
+                    rname.clone(),
+                    Value::Array(
+                        samples
+                            .iter()
+                            .map(|s| {
+                                s.nodes[i]
+                                    .replica_obuf
+                                    .iter()
+                                    .find(|(r, _)| *r == j)
+                                    .map_or(Value::Null, |(_, b)| Value::from(*b))
+                            })
+                            .collect(),
+                    ),
+                );
             }
         }
         let cfg = &w.scenario.nodes[i].config;
@@ -160,11 +217,24 @@ fn timeline(out: &RunOutput) -> Value {
     }
     let mut workloads = Map::new();
     for (k, spec) in w.scenario.workloads.iter().enumerate() {
-        let col = |f: &dyn Fn(&crate::sim::observe::WorkloadCounters) -> u64| Value::Array(samples.iter().map(|s| Value::from(f(&s.workloads[k]))).collect());
-        let kinds: std::collections::BTreeSet<String> = samples.iter().flat_map(|s| s.workloads[k].errors.keys().cloned()).collect();
+        let col = |f: &dyn Fn(&crate::sim::observe::WorkloadCounters) -> u64| {
+            Value::Array(
+                samples
+                    .iter()
+                    .map(|s| Value::from(f(&s.workloads[k])))
+                    .collect(),
+            )
+        };
+        let kinds: std::collections::BTreeSet<String> = samples
+            .iter()
+            .flat_map(|s| s.workloads[k].errors.keys().cloned())
+            .collect();
         let mut errors = Map::new();
         for kind in kinds {
-            errors.insert(kind.clone(), col(&|c| c.errors.get(&kind).copied().unwrap_or(0)));
+            errors.insert(
+                kind.clone(),
+                col(&|c| c.errors.get(&kind).copied().unwrap_or(0)),
+            );
         }
         workloads.insert(spec.name.clone(), json!({ "writes": col(&|c| c.writes), "writes_ok": col(&|c| c.writes_ok), "timeouts": col(&|c| c.timeouts), "errors": errors }));
     }
@@ -205,7 +275,9 @@ pub fn lookup<'a>(report: &'a Value, path: &[String]) -> Option<&'a Value> {
         return direct;
     }
     let node = report.get("nodes")?.get(&path[1])?;
-    ["info", "stats", "dataset", "milestones"].iter().find_map(|sec| node.get(sec)?.get(&path[2]))
+    ["info", "stats", "dataset", "milestones"]
+        .iter()
+        .find_map(|sec| node.get(sec)?.get(&path[2]))
 }
 
 /// Evaluates every expectation against a report.
@@ -215,7 +287,12 @@ pub fn evaluate(expect: &[Expectation], report: &Value) -> Vec<ExpectResult> {
         .map(|e| {
             let actual = lookup(report, &e.path).cloned().unwrap_or(Value::Null);
             let ok = compare(&actual, e.op, &e.value);
-            ExpectResult { expect: e.to_string(), ok, actual, line: e.line }
+            ExpectResult {
+                expect: e.to_string(),
+                ok,
+                actual,
+                line: e.line,
+            }
         })
         .collect()
 }

@@ -74,7 +74,16 @@ pub fn render(report: &Value) -> String {
     let _ = writeln!(
         s,
         "{:<14} {:<8} {:>14} {:>12} {:>5} {:>10} {:>11} {:>12} {:>9} {:>16}",
-        "node", "role", "offset", "lag", "link", "sync_full", "partial_ok", "partial_err", "keys", "digest"
+        "node",
+        "role",
+        "offset",
+        "lag",
+        "link",
+        "sync_full",
+        "partial_ok",
+        "partial_err",
+        "keys",
+        "digest"
     );
     if let Some(nodes) = report["nodes"].as_object() {
         for (name, n) in nodes {
@@ -83,14 +92,24 @@ pub fn render(report: &Value) -> String {
                 continue;
             }
             let info = &n["info"];
-            let role = if n["role"] == "master" { "master" } else { "replica" };
+            let role = if n["role"] == "master" {
+                "master"
+            } else {
+                "replica"
+            };
             let (lag, link) = if role == "replica" {
                 let behind = report["checks"]["convergence"]["replicas"]
                     .as_array()
                     .and_then(|rs| rs.iter().find(|r| r["replica"] == name.as_str()))
                     .map(|r| num(&r["offset_behind_bytes"]))
                     .unwrap_or_else(|| "-".into());
-                (behind, info["master_link_status"].as_str().unwrap_or("-").to_string())
+                (
+                    behind,
+                    info["master_link_status"]
+                        .as_str()
+                        .unwrap_or("-")
+                        .to_string(),
+                )
             } else {
                 ("-".into(), "-".into())
             };
@@ -123,8 +142,23 @@ pub fn render(report: &Value) -> String {
             .as_array()
             .map(|rs| {
                 rs.iter()
-                    .filter(|r| !(r["link_up"].as_bool().unwrap_or(false) && r["digest_equal"].as_bool().unwrap_or(false) && r["offset_behind_bytes"] == 0))
-                    .map(|r| format!("{} (link {}, {} bytes behind)", r["replica"].as_str().unwrap_or("?"), if r["link_up"].as_bool().unwrap_or(false) { "up" } else { "down" }, num(&r["offset_behind_bytes"])))
+                    .filter(|r| {
+                        !(r["link_up"].as_bool().unwrap_or(false)
+                            && r["digest_equal"].as_bool().unwrap_or(false)
+                            && r["offset_behind_bytes"] == 0)
+                    })
+                    .map(|r| {
+                        format!(
+                            "{} (link {}, {} bytes behind)",
+                            r["replica"].as_str().unwrap_or("?"),
+                            if r["link_up"].as_bool().unwrap_or(false) {
+                                "up"
+                            } else {
+                                "down"
+                            },
+                            num(&r["offset_behind_bytes"])
+                        )
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -140,20 +174,61 @@ pub fn render(report: &Value) -> String {
         num(&l["acked"]),
         num(&l["lost_with_wait"]),
         num(&l["acked_with_wait"]),
-        l["final_master"].as_str().map(|m| format!("; final master {m}")).unwrap_or_default()
+        l["final_master"]
+            .as_str()
+            .map(|m| format!("; final master {m}"))
+            .unwrap_or_default()
     );
     let st = &c["stale_reads"];
-    let _ = writeln!(s, "  {:<20} {} of {} reads stale, at most {:.0} ms behind", "stale reads", num(&st["stale"]), num(&st["reads"]), st["max_staleness_ms"].as_f64().unwrap_or(0.0));
+    let _ = writeln!(
+        s,
+        "  {:<20} {} of {} reads stale, at most {:.0} ms behind",
+        "stale reads",
+        num(&st["stale"]),
+        num(&st["reads"]),
+        st["max_staleness_ms"].as_f64().unwrap_or(0.0)
+    );
     let rl = &c["resync_loop"];
-    let looping: Vec<&str> = rl["looping"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let looping: Vec<&str> = rl["looping"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
     let syncs: Vec<String> = rl["replicas"]
         .as_array()
-        .map(|a| a.iter().map(|r| format!("{} {}/{} full, {} partial", r["replica"].as_str().unwrap_or("?"), r["full_syncs_finished"], r["full_syncs_started"], r["partial_syncs"])).collect())
+        .map(|a| {
+            a.iter()
+                .map(|r| {
+                    format!(
+                        "{} {}/{} full, {} partial",
+                        r["replica"].as_str().unwrap_or("?"),
+                        r["full_syncs_finished"],
+                        r["full_syncs_started"],
+                        r["partial_syncs"]
+                    )
+                })
+                .collect()
+        })
         .unwrap_or_default();
-    let loop_text = if looping.is_empty() { "none".to_string() } else { format!("LOOPING: {}", looping.join(", ")) };
-    let _ = writeln!(s, "  {:<20} {loop_text}; syncs finished/started: {}", "resync loop", if syncs.is_empty() { "none".into() } else { syncs.join(", ") });
+    let loop_text = if looping.is_empty() {
+        "none".to_string()
+    } else {
+        format!("LOOPING: {}", looping.join(", "))
+    };
+    let _ = writeln!(
+        s,
+        "  {:<20} {loop_text}; syncs finished/started: {}",
+        "resync loop",
+        if syncs.is_empty() {
+            "none".into()
+        } else {
+            syncs.join(", ")
+        }
+    );
     let a = &c["availability"];
-    let errors: Vec<String> = a["errors"].as_object().map(|m| m.iter().map(|(k, v)| format!("{k} {}", num(v))).collect()).unwrap_or_default();
+    let errors: Vec<String> = a["errors"]
+        .as_object()
+        .map(|m| m.iter().map(|(k, v)| format!("{k} {}", num(v))).collect())
+        .unwrap_or_default();
     let _ = writeln!(
         s,
         "  {:<20} {:.1}% of {} writes accepted; timeouts {}; refused: {}; all writes refused for {:.1}s",
@@ -167,18 +242,40 @@ pub fn render(report: &Value) -> String {
     if let Some(v) = report["violations"].as_array().filter(|v| !v.is_empty()) {
         let _ = writeln!(s, "\nviolations");
         for x in v {
-            let tag = if x["expected"].as_bool().unwrap_or(false) { "expected  " } else { "UNEXPECTED" };
-            let _ = writeln!(s, "  {tag} {}: {}", x["checker"].as_str().unwrap_or("?"), x["message"].as_str().unwrap_or(""));
+            let tag = if x["expected"].as_bool().unwrap_or(false) {
+                "expected  "
+            } else {
+                "UNEXPECTED"
+            };
+            let _ = writeln!(
+                s,
+                "  {tag} {}: {}",
+                x["checker"].as_str().unwrap_or("?"),
+                x["message"].as_str().unwrap_or("")
+            );
         }
     }
     if let Some(ex) = report["expectations"].as_array().filter(|e| !e.is_empty()) {
         let _ = writeln!(s, "\nexpectations");
         for e in ex {
-            let mark = if e["ok"].as_bool().unwrap_or(false) { "ok  " } else { "FAIL" };
-            let _ = writeln!(s, "  {mark} {}   (actual {})", e["expect"].as_str().unwrap_or("?"), e["actual"]);
+            let mark = if e["ok"].as_bool().unwrap_or(false) {
+                "ok  "
+            } else {
+                "FAIL"
+            };
+            let _ = writeln!(
+                s,
+                "  {mark} {}   (actual {})",
+                e["expect"].as_str().unwrap_or("?"),
+                e["actual"]
+            );
         }
     }
-    let verdict = if report["ok"].as_bool().unwrap_or(false) { "OK" } else { "FAILED" };
+    let verdict = if report["ok"].as_bool().unwrap_or(false) {
+        "OK"
+    } else {
+        "FAILED"
+    };
     let _ = writeln!(s, "\n{verdict}");
     s
 }

@@ -46,7 +46,9 @@ impl Scenario {
     pub fn set_directive(&mut self, directive: &str, value: &str) -> Result<(), String> {
         for n in &mut self.nodes {
             let v = raw::directive_value(directive, value)?;
-            n.config.set(directive, &v, false).map_err(|e| e.to_string())?;
+            n.config
+                .set(directive, &v, false)
+                .map_err(|e| e.to_string())?;
         }
         Ok(())
     }
@@ -152,15 +154,41 @@ pub struct LinkPatch {
 
 #[derive(Clone, Debug)]
 pub enum FaultKind {
-    Partition { name: Option<String>, groups: Vec<Vec<usize>>, one_way: bool, duration: Option<SimDuration> },
+    Partition {
+        name: Option<String>,
+        groups: Vec<Vec<usize>>,
+        one_way: bool,
+        duration: Option<SimDuration>,
+    },
     /// Heals a named partition, or every partition.
-    Heal { partition: Option<String> },
-    Link { a: usize, b: usize, one_way: bool, patch: LinkPatch },
-    Reset { a: usize, b: usize },
-    Crash { node: usize },
-    Restart { node: usize, persistence: bool },
-    Pause { node: usize, duration: SimDuration },
-    Command { node: usize, args: Vec<String> },
+    Heal {
+        partition: Option<String>,
+    },
+    Link {
+        a: usize,
+        b: usize,
+        one_way: bool,
+        patch: LinkPatch,
+    },
+    Reset {
+        a: usize,
+        b: usize,
+    },
+    Crash {
+        node: usize,
+    },
+    Restart {
+        node: usize,
+        persistence: bool,
+    },
+    Pause {
+        node: usize,
+        duration: SimDuration,
+    },
+    Command {
+        node: usize,
+        args: Vec<String>,
+    },
 }
 
 impl FaultKind {

@@ -8,8 +8,8 @@ use toml::{Spanned, Value};
 
 use super::units;
 use super::{
-    DataSpec, Distribution, ExpectValue, Expectation, FaultKind, FaultSpec, LinkOverride, LinkPatch, Mix, NodeSpec, Op, Scenario, ScenarioError, Target,
-    WorkloadSpec,
+    DataSpec, Distribution, ExpectValue, Expectation, FaultKind, FaultSpec, LinkOverride,
+    LinkPatch, Mix, NodeSpec, Op, Scenario, ScenarioError, Target, WorkloadSpec,
 };
 use crate::net::LinkParams;
 use crate::redis::config::Config;
@@ -155,7 +155,12 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     fn err(&self, span: Range<usize>, message: impl Into<String>) -> ScenarioError {
         let (line, column) = line_col(self.src, span.start);
-        ScenarioError { file: self.file.to_string(), line, column, message: message.into() }
+        ScenarioError {
+            file: self.file.to_string(),
+            line,
+            column,
+            message: message.into(),
+        }
     }
 
     fn at<T>(&self, v: &Spanned<T>, message: impl Into<String>) -> ScenarioError {
@@ -171,7 +176,13 @@ impl Ctx<'_> {
             Value::Integer(n) if *n >= 0 => Ok(*n as u64),
             Value::Integer(_) => Err(self.at(v, format!("{what}: a size cannot be negative"))),
             Value::String(s) => units::size(s).map_err(|e| self.at(v, format!("{what}: {e}"))),
-            other => Err(self.at(v, format!("{what}: expected a size such as \"64kb\" or 1024, found {}", other.type_str()))),
+            other => Err(self.at(
+                v,
+                format!(
+                    "{what}: expected a size such as \"64kb\" or 1024, found {}",
+                    other.type_str()
+                ),
+            )),
         }
     }
 
@@ -184,29 +195,67 @@ impl Ctx<'_> {
     }
 
     /// A count within `min..=max` (the upper bound keeps memory and arithmetic in range).
-    fn count_in(&self, v: &Spanned<i64>, what: &str, min: i64, max: i64) -> Result<u64, ScenarioError> {
+    fn count_in(
+        &self,
+        v: &Spanned<i64>,
+        what: &str,
+        min: i64,
+        max: i64,
+    ) -> Result<u64, ScenarioError> {
         let n = *v.get_ref();
         if !(min..=max).contains(&n) {
-            return Err(self.at(v, format!("{what} must be between {min} and {max}, found {n}")));
+            return Err(self.at(
+                v,
+                format!("{what} must be between {min} and {max}, found {n}"),
+            ));
         }
         Ok(n as u64)
     }
 
     /// A size of at most `max` bytes.
-    fn size_at_most(&self, v: &Spanned<Value>, what: &str, max: u64, max_text: &str) -> Result<u64, ScenarioError> {
+    fn size_at_most(
+        &self,
+        v: &Spanned<Value>,
+        what: &str,
+        max: u64,
+        max_text: &str,
+    ) -> Result<u64, ScenarioError> {
         let n = self.size(v, what)?;
         if n > max {
-            return Err(self.at(v, format!("{what} must be at most {max_text}, found {n} bytes")));
+            return Err(self.at(
+                v,
+                format!("{what} must be at most {max_text}, found {n} bytes"),
+            ));
         }
         Ok(n)
     }
 
     fn node(&self, v: &Spanned<String>) -> Result<usize, ScenarioError> {
-        self.names.iter().position(|n| n == v.get_ref()).ok_or_else(|| self.at(v, format!("unknown node \"{}\"; the nodes are: {}", v.get_ref(), self.names.join(", "))))
+        self.names
+            .iter()
+            .position(|n| n == v.get_ref())
+            .ok_or_else(|| {
+                self.at(
+                    v,
+                    format!(
+                        "unknown node \"{}\"; the nodes are: {}",
+                        v.get_ref(),
+                        self.names.join(", ")
+                    ),
+                )
+            })
     }
 
     fn node_name<T>(&self, v: &Spanned<T>, name: &str) -> Result<usize, ScenarioError> {
-        self.names.iter().position(|n| n == name).ok_or_else(|| self.at(v, format!("unknown node \"{name}\"; the nodes are: {}", self.names.join(", "))))
+        self.names.iter().position(|n| n == name).ok_or_else(|| {
+            self.at(
+                v,
+                format!(
+                    "unknown node \"{name}\"; the nodes are: {}",
+                    self.names.join(", ")
+                ),
+            )
+        })
     }
 
     fn pair(&self, v: &Spanned<Vec<String>>) -> Result<(usize, usize), ScenarioError> {
@@ -225,16 +274,28 @@ impl Ctx<'_> {
 fn line_col(src: &str, offset: usize) -> (usize, usize) {
     let before = &src[..offset.min(src.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before.rfind('\n').map_or(before.chars().count(), |nl| before[nl + 1..].chars().count()) + 1;
+    let column = before.rfind('\n').map_or(before.chars().count(), |nl| {
+        before[nl + 1..].chars().count()
+    }) + 1;
     (line, column)
 }
 
 /// Directives whose redis.conf unit is whole seconds: a scenario may write them as `"60s"`.
-const SECONDS_DIRECTIVES: &[&str] = &["repl-timeout", "repl-backlog-ttl", "repl-ping-replica-period", "repl-diskless-sync-delay", "min-replicas-max-lag", "min-slaves-max-lag", "repl-ping-slave-period"];
+const SECONDS_DIRECTIVES: &[&str] = &[
+    "repl-timeout",
+    "repl-backlog-ttl",
+    "repl-ping-replica-period",
+    "repl-diskless-sync-delay",
+    "min-replicas-max-lag",
+    "min-slaves-max-lag",
+    "repl-ping-slave-period",
+];
 
 /// The redis.conf text for a directive's value from its TOML (or `--set`) form.
 pub(super) fn directive_value(name: &str, value: &str) -> Result<String, String> {
-    if SECONDS_DIRECTIVES.contains(&name.to_ascii_lowercase().as_str()) && value.trim().ends_with(|c: char| c.is_ascii_alphabetic()) {
+    if SECONDS_DIRECTIVES.contains(&name.to_ascii_lowercase().as_str())
+        && value.trim().ends_with(|c: char| c.is_ascii_alphabetic())
+    {
         let d = units::duration(value)?;
         if d.as_nanos() % 1_000_000_000 != 0 {
             return Err(format!("{name} is in whole seconds; \"{value}\" is not"));
@@ -250,7 +311,16 @@ fn apply_directives(ctx: &Ctx, cfg: &mut Config, map: &Map) -> Result<(), Scenar
             Value::Integer(n) => n.to_string(),
             Value::Boolean(b) => if *b { "yes" } else { "no" }.to_string(),
             Value::String(s) => s.clone(),
-            other => return Err(ctx.at(v, format!("{}: expected a string, number or boolean, found {}", k.get_ref(), other.type_str()))),
+            other => {
+                return Err(ctx.at(
+                    v,
+                    format!(
+                        "{}: expected a string, number or boolean, found {}",
+                        k.get_ref(),
+                        other.type_str()
+                    ),
+                ))
+            }
         };
         let text = directive_value(k.get_ref(), &text).map_err(|e| ctx.at(v, e))?;
         cfg.set(k.get_ref(), &text, false).map_err(|e| match e {
@@ -267,9 +337,18 @@ fn apply_directives(ctx: &Ctx, cfg: &mut Config, map: &Map) -> Result<(), Scenar
 pub fn parse(file: &str, src: &str) -> Result<Scenario, ScenarioError> {
     let raw: RawScenario = toml::from_str(src).map_err(|e| {
         let (line, column) = e.span().map_or((1, 1), |s| line_col(src, s.start));
-        ScenarioError { file: file.to_string(), line, column, message: e.message().trim().to_string() }
+        ScenarioError {
+            file: file.to_string(),
+            line,
+            column,
+            message: e.message().trim().to_string(),
+        }
     })?;
-    let mut ctx = Ctx { file, src, names: Vec::new() };
+    let mut ctx = Ctx {
+        file,
+        src,
+        names: Vec::new(),
+    };
     let name = raw.name.get_ref().trim().to_string();
     if name.is_empty() {
         return Err(ctx.at(&raw.name, "the scenario name is empty"));
@@ -285,7 +364,15 @@ pub fn parse(file: &str, src: &str) -> Result<Scenario, ScenarioError> {
     }
     let net = raw.network.unwrap_or_default();
     let mut network = LinkParams::default();
-    link_params(&ctx, &mut network, &net.latency, &net.jitter, &net.bandwidth, &net.loss, &net.send_buffer)?;
+    link_params(
+        &ctx,
+        &mut network,
+        &net.latency,
+        &net.jitter,
+        &net.bandwidth,
+        &net.loss,
+        &net.send_buffer,
+    )?;
     if let Some(rto) = &net.rto {
         network.rto = ctx.duration(rto, "rto")?;
     }
@@ -296,12 +383,24 @@ pub fn parse(file: &str, src: &str) -> Result<Scenario, ScenarioError> {
 
     // Nodes first: everything else refers to them by name.
     if raw.node.is_empty() {
-        return Err(ScenarioError { file: file.into(), line: 1, column: 1, message: "a scenario needs at least one [[node]]".into() });
+        return Err(ScenarioError {
+            file: file.into(),
+            line: 1,
+            column: 1,
+            message: "a scenario needs at least one [[node]]".into(),
+        });
     }
     for n in &raw.node {
         let nm = n.name.get_ref();
-        if nm.is_empty() || !nm.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            return Err(ctx.at(&n.name, format!("node name \"{nm}\" must be letters, digits, '-' or '_'")));
+        if nm.is_empty()
+            || !nm
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(ctx.at(
+                &n.name,
+                format!("node name \"{nm}\" must be letters, digits, '-' or '_'"),
+            ));
         }
         if ctx.names.contains(nm) {
             return Err(ctx.at(&n.name, format!("node \"{nm}\" is defined twice")));
@@ -321,7 +420,13 @@ pub fn parse(file: &str, src: &str) -> Result<Scenario, ScenarioError> {
             Some(r) => {
                 let m = ctx.node(r)?;
                 if m == i {
-                    return Err(ctx.at(r, format!("node \"{}\" cannot be a replica of itself", n.name.get_ref())));
+                    return Err(ctx.at(
+                        r,
+                        format!(
+                            "node \"{}\" cannot be a replica of itself",
+                            n.name.get_ref()
+                        ),
+                    ));
                 }
                 Some(m)
             }
@@ -331,15 +436,33 @@ pub fn parse(file: &str, src: &str) -> Result<Scenario, ScenarioError> {
             Some(d) => data_spec(&ctx, d)?,
             None => DataSpec::default(),
         };
-        nodes.push(NodeSpec { name: n.name.get_ref().clone(), replicaof, config, data });
+        nodes.push(NodeSpec {
+            name: n.name.get_ref().clone(),
+            replicaof,
+            config,
+            data,
+        });
     }
 
     let mut links = Vec::new();
     for l in &raw.link {
         let (a, b) = ctx.pair(&l.between)?;
         let mut params = network;
-        link_params(&ctx, &mut params, &l.latency, &l.jitter, &l.bandwidth, &l.loss, &l.send_buffer)?;
-        links.push(LinkOverride { a, b, one_way: l.one_way, params });
+        link_params(
+            &ctx,
+            &mut params,
+            &l.latency,
+            &l.jitter,
+            &l.bandwidth,
+            &l.loss,
+            &l.send_buffer,
+        )?;
+        links.push(LinkOverride {
+            a,
+            b,
+            one_way: l.one_way,
+            params,
+        });
     }
 
     let mut workloads = Vec::new();
@@ -372,7 +495,9 @@ pub fn parse(file: &str, src: &str) -> Result<Scenario, ScenarioError> {
             d
         }
         // About 1000 samples over the run, between 10 ms and 10 s apart.
-        None => SimDuration::from_nanos((duration.as_nanos() / 1000).clamp(10_000_000, 10_000_000_000)),
+        None => {
+            SimDuration::from_nanos((duration.as_nanos() / 1000).clamp(10_000_000, 10_000_000_000))
+        }
     };
 
     Ok(Scenario {
@@ -407,10 +532,12 @@ fn link_params(
         p.jitter = ctx.duration(v, "jitter")?;
     }
     if let Some(v) = bandwidth {
-        p.bandwidth_bps = units::bandwidth(v.get_ref()).map_err(|e| ctx.at(v, format!("bandwidth: {e}")))?;
+        p.bandwidth_bps =
+            units::bandwidth(v.get_ref()).map_err(|e| ctx.at(v, format!("bandwidth: {e}")))?;
     }
     if let Some(v) = loss {
-        p.loss_ppm = units::percent_ppm(v.get_ref()).map_err(|e| ctx.at(v, format!("loss: {e}")))?;
+        p.loss_ppm =
+            units::percent_ppm(v.get_ref()).map_err(|e| ctx.at(v, format!("loss: {e}")))?;
     }
     if let Some(v) = send_buffer {
         p.send_buffer_bytes = ctx.size(v, "send_buffer")?;
@@ -437,7 +564,9 @@ fn data_spec(ctx: &Ctx, d: &RawData) -> Result<DataSpec, ScenarioError> {
         None => 0,
     };
     let key_bytes = match &d.bulk_key_size {
-        Some(v) => ctx.size_at_most(v, "bulk_key_size", MAX_BULK_LEN, "512mb")?.max(16) as u32,
+        Some(v) => ctx
+            .size_at_most(v, "bulk_key_size", MAX_BULK_LEN, "512mb")?
+            .max(16) as u32,
         None => 16,
     };
     let value_bytes = match &d.bulk_value_size {
@@ -446,25 +575,53 @@ fn data_spec(ctx: &Ctx, d: &RawData) -> Result<DataSpec, ScenarioError> {
     };
     let bulk = match (&d.bulk_keys, &d.bulk_size) {
         (Some(k), None) => {
-            let b = Bulk { count: ctx.count(k, "bulk_keys", 0)?, key_bytes, value_bytes };
-            if b.count.checked_mul(b.entry_rdb_bytes()).is_none_or(|n| n > MAX_BULK_BYTES) {
+            let b = Bulk {
+                count: ctx.count(k, "bulk_keys", 0)?,
+                key_bytes,
+                value_bytes,
+            };
+            if b.count
+                .checked_mul(b.entry_rdb_bytes())
+                .is_none_or(|n| n > MAX_BULK_BYTES)
+            {
                 return Err(ctx.at(k, format!("{} keys of {key_bytes}-byte names and {value_bytes}-byte values make more than 1048576gb (1 PB)", b.count)));
             }
             Some(b)
         }
         (None, Some(s)) => {
             let total = ctx.size_at_most(s, "bulk_size", MAX_BULK_BYTES, "1048576gb (1 PB)")?;
-            let per = 1 + rdb_len_bytes(u64::from(key_bytes)) + u64::from(key_bytes) + rdb_len_bytes(u64::from(value_bytes)) + u64::from(value_bytes);
-            Some(Bulk { count: total / per, key_bytes, value_bytes })
+            let per = 1
+                + rdb_len_bytes(u64::from(key_bytes))
+                + u64::from(key_bytes)
+                + rdb_len_bytes(u64::from(value_bytes))
+                + u64::from(value_bytes);
+            Some(Bulk {
+                count: total / per,
+                key_bytes,
+                value_bytes,
+            })
         }
         (Some(k), Some(_)) => return Err(ctx.at(k, "give either bulk_keys or bulk_size, not both")),
         (None, None) => None,
     };
-    Ok(DataSpec { keys, value_size, bulk: bulk.filter(|b| b.count > 0) })
+    Ok(DataSpec {
+        keys,
+        value_size,
+        bulk: bulk.filter(|b| b.count > 0),
+    })
 }
 
-fn workload(ctx: &Ctx, w: &RawWorkload, i: usize, duration: SimDuration) -> Result<WorkloadSpec, ScenarioError> {
-    let target = if w.target.get_ref() == "@master" { Target::CurrentMaster } else { Target::Node(ctx.node(&w.target)?) };
+fn workload(
+    ctx: &Ctx,
+    w: &RawWorkload,
+    i: usize,
+    duration: SimDuration,
+) -> Result<WorkloadSpec, ScenarioError> {
+    let target = if w.target.get_ref() == "@master" {
+        Target::CurrentMaster
+    } else {
+        Target::Node(ctx.node(&w.target)?)
+    };
     let rate_per_sec = ctx.count_in(&w.rate, "rate", 1, 10_000_000)?;
     let start = match &w.start {
         Some(v) => ctx.duration(v, "start")?,
@@ -474,7 +631,10 @@ fn workload(ctx: &Ctx, w: &RawWorkload, i: usize, duration: SimDuration) -> Resu
         Some(v) => {
             let s = ctx.duration(v, "stop")?;
             if s > duration {
-                return Err(ctx.at(v, format!("stop ({s}) is after the end of the scenario ({duration})")));
+                return Err(ctx.at(
+                    v,
+                    format!("stop ({s}) is after the end of the scenario ({duration})"),
+                ));
             }
             if s <= start {
                 return Err(ctx.at(v, format!("stop ({s}) must come after start ({start})")));
@@ -512,7 +672,12 @@ fn workload(ctx: &Ctx, w: &RawWorkload, i: usize, duration: SimDuration) -> Resu
         Some(d) => match d.get_ref().as_str() {
             "uniform" => Distribution::Uniform,
             "zipf" => Distribution::Zipf,
-            other => return Err(ctx.at(d, format!("unknown distribution \"{other}\"; use \"uniform\" or \"zipf\""))),
+            other => {
+                return Err(ctx.at(
+                    d,
+                    format!("unknown distribution \"{other}\"; use \"uniform\" or \"zipf\""),
+                ))
+            }
         },
     };
     let value_size = match &w.value_size {
@@ -529,7 +694,10 @@ fn workload(ctx: &Ctx, w: &RawWorkload, i: usize, duration: SimDuration) -> Resu
         None => 100,
     };
     let wait = match &w.wait {
-        Some(wt) => Some((ctx.count_in(&wt.replicas, "wait.replicas", 0, 1_000_000)?, ctx.duration(&wt.timeout, "wait.timeout")?)),
+        Some(wt) => Some((
+            ctx.count_in(&wt.replicas, "wait.replicas", 0, 1_000_000)?,
+            ctx.duration(&wt.timeout, "wait.timeout")?,
+        )),
         None => None,
     };
     let reads_from_replicas = match &w.read_from {
@@ -537,7 +705,12 @@ fn workload(ctx: &Ctx, w: &RawWorkload, i: usize, duration: SimDuration) -> Resu
         Some(r) => match r.get_ref().as_str() {
             "target" => false,
             "replicas" => true,
-            other => return Err(ctx.at(r, format!("read_from must be \"target\" or \"replicas\", found \"{other}\""))),
+            other => {
+                return Err(ctx.at(
+                    r,
+                    format!("read_from must be \"target\" or \"replicas\", found \"{other}\""),
+                ))
+            }
         },
     };
     let timeout = match &w.timeout {
@@ -565,18 +738,54 @@ fn workload(ctx: &Ctx, w: &RawWorkload, i: usize, duration: SimDuration) -> Resu
     })
 }
 
-fn fault(ctx: &Ctx, f: &Spanned<RawFault>, duration: SimDuration, partitions: &[String]) -> Result<FaultSpec, ScenarioError> {
+fn fault(
+    ctx: &Ctx,
+    f: &Spanned<RawFault>,
+    duration: SimDuration,
+    partitions: &[String],
+) -> Result<FaultSpec, ScenarioError> {
     let line = line_col(ctx.src, f.span().start).0;
     let r = f.get_ref();
     let at = ctx.duration(&r.at, "at")?;
     if at > duration {
-        return Err(ctx.at(&r.at, format!("fault at {at} is after the end of the scenario ({duration})")));
+        return Err(ctx.at(
+            &r.at,
+            format!("fault at {at} is after the end of the scenario ({duration})"),
+        ));
     }
-    let need_node = || r.node.as_ref().ok_or_else(|| ctx.at(&r.kind, format!("a {} fault needs `node = \"...\"`", r.kind.get_ref()))).and_then(|n| ctx.node(n));
-    let need_between = || r.between.as_ref().ok_or_else(|| ctx.at(&r.kind, format!("a {} fault needs `between = [\"a\", \"b\"]`", r.kind.get_ref()))).and_then(|b| ctx.pair(b));
+    let need_node = || {
+        r.node
+            .as_ref()
+            .ok_or_else(|| {
+                ctx.at(
+                    &r.kind,
+                    format!("a {} fault needs `node = \"...\"`", r.kind.get_ref()),
+                )
+            })
+            .and_then(|n| ctx.node(n))
+    };
+    let need_between = || {
+        r.between
+            .as_ref()
+            .ok_or_else(|| {
+                ctx.at(
+                    &r.kind,
+                    format!(
+                        "a {} fault needs `between = [\"a\", \"b\"]`",
+                        r.kind.get_ref()
+                    ),
+                )
+            })
+            .and_then(|b| ctx.pair(b))
+    };
     let kind = match r.kind.get_ref().as_str() {
         "partition" => {
-            let groups = r.groups.as_ref().ok_or_else(|| ctx.at(&r.kind, "a partition needs `groups = [[\"a\"], [\"b\", \"c\"]]`"))?;
+            let groups = r.groups.as_ref().ok_or_else(|| {
+                ctx.at(
+                    &r.kind,
+                    "a partition needs `groups = [[\"a\"], [\"b\", \"c\"]]`",
+                )
+            })?;
             let mut idx: Vec<Vec<usize>> = Vec::new();
             let mut seen = Vec::new();
             for g in groups.get_ref() {
@@ -587,7 +796,9 @@ fn fault(ctx: &Ctx, f: &Spanned<RawFault>, duration: SimDuration, partitions: &[
                 for n in g {
                     let i = ctx.node_name(groups, n)?;
                     if seen.contains(&i) {
-                        return Err(ctx.at(groups, format!("node \"{n}\" is in two partition groups")));
+                        return Err(
+                            ctx.at(groups, format!("node \"{n}\" is in two partition groups"))
+                        );
                     }
                     seen.push(i);
                     gi.push(i);
@@ -595,7 +806,10 @@ fn fault(ctx: &Ctx, f: &Spanned<RawFault>, duration: SimDuration, partitions: &[
                 idx.push(gi);
             }
             if idx.is_empty() || idx.len() > 2 && r.one_way {
-                return Err(ctx.at(groups, "a one-way partition has exactly two groups: from, to"));
+                return Err(ctx.at(
+                    groups,
+                    "a one-way partition has exactly two groups: from, to",
+                ));
             }
             if idx.len() == 1 {
                 // One group: it is cut off from every other node.
@@ -609,47 +823,91 @@ fn fault(ctx: &Ctx, f: &Spanned<RawFault>, duration: SimDuration, partitions: &[
                 Some(d) => Some(ctx.duration(d, "duration")?),
                 None => None,
             };
-            FaultKind::Partition { name: r.name.clone(), groups: idx, one_way: r.one_way, duration: duration_d }
+            FaultKind::Partition {
+                name: r.name.clone(),
+                groups: idx,
+                one_way: r.one_way,
+                duration: duration_d,
+            }
         }
         "heal" => {
             if let Some(p) = &r.partition {
                 if !partitions.contains(p.get_ref()) {
-                    return Err(ctx.at(p, format!("no earlier partition is named \"{}\"", p.get_ref())));
+                    return Err(ctx.at(
+                        p,
+                        format!("no earlier partition is named \"{}\"", p.get_ref()),
+                    ));
                 }
             }
-            FaultKind::Heal { partition: r.partition.as_ref().map(|p| p.get_ref().clone()) }
+            FaultKind::Heal {
+                partition: r.partition.as_ref().map(|p| p.get_ref().clone()),
+            }
         }
         "link" => {
             let (a, b) = need_between()?;
             let mut patch = LinkPatch::default();
             let mut p = LinkParams::default();
-            link_params(ctx, &mut p, &r.latency, &r.jitter, &r.bandwidth, &r.loss, &r.send_buffer)?;
+            link_params(
+                ctx,
+                &mut p,
+                &r.latency,
+                &r.jitter,
+                &r.bandwidth,
+                &r.loss,
+                &r.send_buffer,
+            )?;
             patch.latency = r.latency.as_ref().map(|_| p.latency);
             patch.jitter = r.jitter.as_ref().map(|_| p.jitter);
             patch.bandwidth_bps = r.bandwidth.as_ref().map(|_| p.bandwidth_bps);
             patch.loss_ppm = r.loss.as_ref().map(|_| p.loss_ppm);
             patch.send_buffer_bytes = r.send_buffer.as_ref().map(|_| p.send_buffer_bytes);
-            FaultKind::Link { a, b, one_way: r.one_way, patch }
+            FaultKind::Link {
+                a,
+                b,
+                one_way: r.one_way,
+                patch,
+            }
         }
         "reset" => {
             let (a, b) = need_between()?;
             FaultKind::Reset { a, b }
         }
         "crash" => FaultKind::Crash { node: need_node()? },
-        "restart" => FaultKind::Restart { node: need_node()?, persistence: r.persistence.unwrap_or(false) },
+        "restart" => FaultKind::Restart {
+            node: need_node()?,
+            persistence: r.persistence.unwrap_or(false),
+        },
         "pause" => {
             let node = need_node()?;
-            let d = r.duration.as_ref().ok_or_else(|| ctx.at(&r.kind, "a pause needs `duration = \"10s\"`"))?;
-            FaultKind::Pause { node, duration: ctx.duration(d, "duration")? }
+            let d = r
+                .duration
+                .as_ref()
+                .ok_or_else(|| ctx.at(&r.kind, "a pause needs `duration = \"10s\"`"))?;
+            FaultKind::Pause {
+                node,
+                duration: ctx.duration(d, "duration")?,
+            }
         }
         "command" => {
             let node = need_node()?;
-            let c = r.command.as_ref().ok_or_else(|| ctx.at(&r.kind, "a command fault needs `command = \"REPLICAOF NO ONE\"`"))?;
-            let args = crate::redis::resp::split_args(c.get_ref().as_bytes()).ok_or_else(|| ctx.at(c, "unbalanced quotes in command"))?;
+            let c = r.command.as_ref().ok_or_else(|| {
+                ctx.at(
+                    &r.kind,
+                    "a command fault needs `command = \"REPLICAOF NO ONE\"`",
+                )
+            })?;
+            let args = crate::redis::resp::split_args(c.get_ref().as_bytes())
+                .ok_or_else(|| ctx.at(c, "unbalanced quotes in command"))?;
             if args.is_empty() {
                 return Err(ctx.at(c, "the command is empty"));
             }
-            FaultKind::Command { node, args: args.into_iter().map(|a| String::from_utf8_lossy(&a).to_string()).collect() }
+            FaultKind::Command {
+                node,
+                args: args
+                    .into_iter()
+                    .map(|a| String::from_utf8_lossy(&a).to_string())
+                    .collect(),
+            }
         }
         other => {
             return Err(ctx.at(&r.kind, format!("unknown fault kind \"{other}\"; use partition, heal, link, reset, crash, restart, pause or command")));
@@ -658,14 +916,19 @@ fn fault(ctx: &Ctx, f: &Spanned<RawFault>, duration: SimDuration, partitions: &[
     Ok(FaultSpec { at, kind, line })
 }
 
-fn expectation(ctx: &Ctx, k: &Spanned<String>, v: &Spanned<Value>) -> Result<Expectation, ScenarioError> {
+fn expectation(
+    ctx: &Ctx,
+    k: &Spanned<String>,
+    v: &Spanned<Value>,
+) -> Result<Expectation, ScenarioError> {
     let written = k.get_ref().clone();
     let parts: Vec<String> = written.split('.').map(str::to_string).collect();
     if parts.iter().any(String::is_empty) {
         return Err(ctx.at(k, format!("\"{written}\" is not a path such as \"replica-1.sync_full\" or \"checks.acked_writes_lost.count\"")));
     }
     let path = match parts[0].as_str() {
-        "checks" | "nodes" | "workloads" | "scenario" | "seed" | "trace_hash" | "events" | "sim_time_us" | "stop" => parts.clone(),
+        "checks" | "nodes" | "workloads" | "scenario" | "seed" | "trace_hash" | "events"
+        | "sim_time_us" | "stop" => parts.clone(),
         first => {
             if !ctx.names.iter().any(|n| n == first) {
                 return Err(ctx.at(k, format!("\"{written}\" starts with \"{first}\", which is neither a node ({}) nor \"checks\"", ctx.names.join(", "))));
@@ -680,9 +943,23 @@ fn expectation(ctx: &Ctx, k: &Spanned<String>, v: &Spanned<Value>) -> Result<Exp
         Value::Float(f) => (Op::Eq, ExpectValue::Number(*f)),
         Value::Boolean(b) => (Op::Eq, ExpectValue::Bool(*b)),
         Value::String(s) => parse_comparison(s).map_err(|e| ctx.at(v, e))?,
-        other => return Err(ctx.at(v, format!("expected a number, a boolean, or a comparison such as \">= 1\", found {}", other.type_str()))),
+        other => {
+            return Err(ctx.at(
+                v,
+                format!(
+                    "expected a number, a boolean, or a comparison such as \">= 1\", found {}",
+                    other.type_str()
+                ),
+            ))
+        }
     };
-    Ok(Expectation { written, path, op, value, line: line_col(ctx.src, k.span().start).0 })
+    Ok(Expectation {
+        written,
+        path,
+        op,
+        value,
+        line: line_col(ctx.src, k.span().start).0,
+    })
 }
 
 fn parse_comparison(s: &str) -> Result<(Op, ExpectValue), String> {
@@ -695,7 +972,14 @@ fn parse_comparison(s: &str) -> Result<(Op, ExpectValue), String> {
             return Ok((Op::Within, ExpectValue::Range(lo, hi)));
         }
     }
-    for (sym, op) in [(">=", Op::Ge), ("<=", Op::Le), ("==", Op::Eq), ("!=", Op::Ne), (">", Op::Gt), ("<", Op::Lt)] {
+    for (sym, op) in [
+        (">=", Op::Ge),
+        ("<=", Op::Le),
+        ("==", Op::Eq),
+        ("!=", Op::Ne),
+        (">", Op::Gt),
+        ("<", Op::Lt),
+    ] {
         if let Some(rest) = t.strip_prefix(sym) {
             let rest = rest.trim();
             let value = match rest {
@@ -703,7 +987,9 @@ fn parse_comparison(s: &str) -> Result<(Op, ExpectValue), String> {
                 "false" => ExpectValue::Bool(false),
                 _ => match rest.parse::<f64>() {
                     Ok(n) => ExpectValue::Number(n),
-                    Err(_) if matches!(op, Op::Eq | Op::Ne) => ExpectValue::Text(rest.trim_matches('"').to_string()),
+                    Err(_) if matches!(op, Op::Eq | Op::Ne) => {
+                        ExpectValue::Text(rest.trim_matches('"').to_string())
+                    }
                     Err(_) => return Err(format!("\"{s}\": {sym} needs a number after it")),
                 },
             };

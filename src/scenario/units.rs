@@ -13,19 +13,29 @@ use crate::time::SimDuration;
 pub fn duration(s: &str) -> Result<SimDuration, String> {
     let t = s.trim();
     if t.is_empty() || !t.starts_with(|c: char| c.is_ascii_digit()) {
-        return Err(format!("expected a duration such as \"500ms\", \"30s\" or \"2m\", found \"{s}\""));
+        return Err(format!(
+            "expected a duration such as \"500ms\", \"30s\" or \"2m\", found \"{s}\""
+        ));
     }
     let unit = t.trim_start_matches(|c: char| c.is_ascii_digit());
     match unit {
-        "" => Err(format!("duration \"{s}\" needs a unit: ns, us, ms, s, m or h")),
-        "ns" | "us" | "ms" | "s" | "m" | "h" => parse_duration_ns(t).map(SimDuration::from_nanos).ok_or_else(|| format!("duration \"{s}\" is too large")),
-        _ => Err(format!("unknown duration unit \"{unit}\" in \"{s}\" (use ns, us, ms, s, m or h)")),
+        "" => Err(format!(
+            "duration \"{s}\" needs a unit: ns, us, ms, s, m or h"
+        )),
+        "ns" | "us" | "ms" | "s" | "m" | "h" => parse_duration_ns(t)
+            .map(SimDuration::from_nanos)
+            .ok_or_else(|| format!("duration \"{s}\" is too large")),
+        _ => Err(format!(
+            "unknown duration unit \"{unit}\" in \"{s}\" (use ns, us, ms, s, m or h)"
+        )),
     }
 }
 
 /// Parses a size in redis.conf notation.
 pub fn size(s: &str) -> Result<u64, String> {
-    parse_memory(s).ok_or_else(|| format!("expected a size such as \"64kb\", \"1mb\" or \"2gb\", found \"{s}\""))
+    parse_memory(s).ok_or_else(|| {
+        format!("expected a size such as \"64kb\", \"1mb\" or \"2gb\", found \"{s}\"")
+    })
 }
 
 /// Parses a bandwidth into bits per second.
@@ -34,23 +44,42 @@ pub fn bandwidth(s: &str) -> Result<u64, String> {
     if t == "0" || t == "unlimited" {
         return Ok(0);
     }
-    const UNITS: &[(&str, u64)] = &[("gbit", 1_000_000_000), ("mbit", 1_000_000), ("kbit", 1_000), ("bit", 1)];
+    const UNITS: &[(&str, u64)] = &[
+        ("gbit", 1_000_000_000),
+        ("mbit", 1_000_000),
+        ("kbit", 1_000),
+        ("bit", 1),
+    ];
     let Some((digits, mul)) = split_unit(&t, UNITS) else {
         return Err(format!("expected a bandwidth such as \"1gbit\", \"100mbit\" or \"0\" (unlimited), found \"{s}\""));
     };
-    let n: u64 = digits.trim().parse().map_err(|_| format!("expected a bandwidth such as \"1gbit\", found \"{s}\""))?;
-    n.checked_mul(mul).ok_or_else(|| format!("bandwidth \"{s}\" is too large"))
+    let n: u64 = digits
+        .trim()
+        .parse()
+        .map_err(|_| format!("expected a bandwidth such as \"1gbit\", found \"{s}\""))?;
+    n.checked_mul(mul)
+        .ok_or_else(|| format!("bandwidth \"{s}\" is too large"))
 }
 
 /// Parses a percentage (`"0.5%"`, `"2%"`) into parts per million.
 pub fn percent_ppm(s: &str) -> Result<u32, String> {
     let t = s.trim();
-    let body = t.strip_suffix('%').ok_or_else(|| format!("expected a percentage such as \"0.1%\", found \"{s}\""))?;
+    let body = t
+        .strip_suffix('%')
+        .ok_or_else(|| format!("expected a percentage such as \"0.1%\", found \"{s}\""))?;
     let (int, frac) = body.split_once('.').unwrap_or((body, ""));
-    if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) || frac.len() > 4 {
-        return Err(format!("expected a percentage such as \"0.1%\" (at most 4 decimals), found \"{s}\""));
+    if int.is_empty()
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+        || frac.len() > 4
+    {
+        return Err(format!(
+            "expected a percentage such as \"0.1%\" (at most 4 decimals), found \"{s}\""
+        ));
     }
-    let whole: u64 = int.parse().map_err(|_| format!("percentage \"{s}\" is too large"))?;
+    let whole: u64 = int
+        .parse()
+        .map_err(|_| format!("percentage \"{s}\" is too large"))?;
     let mut f = frac.to_string();
     while f.len() < 4 {
         f.push('0');
@@ -72,7 +101,9 @@ mod tests {
         assert_eq!(duration("2m").unwrap(), SimDuration::from_secs(120));
         assert!(duration("-1s").unwrap_err().contains("expected a duration"));
         assert!(duration("10").unwrap_err().contains("needs a unit"));
-        assert!(duration("10 parsecs").unwrap_err().contains("unknown duration unit"));
+        assert!(duration("10 parsecs")
+            .unwrap_err()
+            .contains("unknown duration unit"));
         assert_eq!(size("1mb").unwrap(), 1 << 20);
         assert!(size("1.5mb").is_err());
         assert_eq!(bandwidth("1gbit").unwrap(), 1_000_000_000);

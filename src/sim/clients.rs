@@ -39,7 +39,12 @@ impl World {
         }?;
         if kind == OpKind::Get && spec.reads_from_replicas {
             let replicas: Vec<usize> = (0..self.slots.len())
-                .filter(|&i| self.slots[i].node.as_ref().is_some_and(|n| n.master_host().is_some_and(|(h, _)| self.resolve(h) == Some(target))))
+                .filter(|&i| {
+                    self.slots[i].node.as_ref().is_some_and(|n| {
+                        n.master_host()
+                            .is_some_and(|(h, _)| self.resolve(h) == Some(target))
+                    })
+                })
                 .collect();
             if !replicas.is_empty() {
                 let k = self.rec.counters[w].reads as usize;
@@ -67,7 +72,14 @@ impl World {
             return;
         };
         let write = op.kind.is_write().then(|| {
-            self.rec.writes.push(WriteRecord::new(now.as_nanos(), op.key, w as u16, node as u16, op.kind == OpKind::Set, op.kind == OpKind::Del));
+            self.rec.writes.push(WriteRecord::new(
+                now.as_nanos(),
+                op.key,
+                w as u16,
+                node as u16,
+                op.kind == OpKind::Set,
+                op.kind == OpKind::Del,
+            ));
             (self.rec.writes.len() - 1) as u32
         });
         let wants_wait = self.workloads[w].spec.wait.is_some() && op.kind.is_write();
@@ -78,7 +90,17 @@ impl World {
         } else {
             ClientId(w as u64 + 1)
         };
-        let id = self.alloc_op(PendingOp { workload: w as u16, kind: op.kind, key: op.key, node, invoke: now, op, write, client, waiting: false });
+        let id = self.alloc_op(PendingOp {
+            workload: w as u16,
+            kind: op.kind,
+            key: op.key,
+            node,
+            invoke: now,
+            op,
+            write,
+            client,
+            waiting: false,
+        });
         self.arrive(e, id);
     }
 
@@ -105,11 +127,18 @@ impl World {
         let result = if p.waiting {
             let (num, timeout) = workload.spec.wait.expect("waiting implies wait");
             let (num, timeout) = (num.to_string(), timeout.as_millis().to_string());
-            e.trace.record(now.as_nanos(), TraceKind::Command, node as u64, 3, w as u64);
+            e.trace
+                .record(now.as_nanos(), TraceKind::Command, node as u64, 3, w as u64);
             n.handle_command(now, client, &[b"WAIT", num.as_bytes(), timeout.as_bytes()])
         } else {
             workload.render(&p.op, &mut self.args, |args| {
-                e.trace.record(now.as_nanos(), TraceKind::Command, node as u64, args.len() as u64, w as u64);
+                e.trace.record(
+                    now.as_nanos(),
+                    TraceKind::Command,
+                    node as u64,
+                    args.len() as u64,
+                    w as u64,
+                );
                 n.handle_command(now, client, args)
             })
         };
@@ -129,10 +158,18 @@ impl World {
     /// Records the outcome of an operation whose reply reaches the client at `done`.
     pub(crate) fn finish_op(&mut self, e: &mut Engine<Ev>, op: u32, reply: &Reply, done: SimTime) {
         let p = self.ops[op as usize].as_ref().expect("pending");
-        let (w, kind, key, invoke, write, waiting) = (p.workload as usize, p.kind, p.key, p.invoke, p.write, p.waiting);
+        let (w, kind, key, invoke, write, waiting) = (
+            p.workload as usize,
+            p.kind,
+            p.key,
+            p.invoke,
+            p.write,
+            p.waiting,
+        );
         let spec = &self.workloads[w].spec;
         let (timeout, wait) = (spec.timeout, spec.wait);
-        let timed_out = done.since(invoke) > timeout || matches!(reply, Reply::Error(e) if e == "timeout");
+        let timed_out =
+            done.since(invoke) > timeout || matches!(reply, Reply::Error(e) if e == "timeout");
         let result = if timed_out {
             OpResult::Timeout
         } else {
@@ -166,7 +203,11 @@ impl World {
         }
         match &result {
             OpResult::Timeout => c.timeouts += 1,
-            OpResult::Error(_) => *c.errors.entry(result.error_kind().unwrap_or("ERR").to_string()).or_default() += 1,
+            OpResult::Error(_) => {
+                *c.errors
+                    .entry(result.error_kind().unwrap_or("ERR").to_string())
+                    .or_default() += 1
+            }
             _ if kind.is_write() => c.writes_ok += 1,
             _ => c.reads_ok += 1,
         }
@@ -178,10 +219,12 @@ impl World {
             let r = &mut self.rec.writes[wr as usize];
             r.set_acked(acked);
             r.complete_ns = done.as_nanos();
-            let (r_key, r_invoke, r_counts) = (r.key() as usize, r.invoke_ns, r.is_set() || r.is_del());
+            let (r_key, r_invoke, r_counts) =
+                (r.key() as usize, r.invoke_ns, r.is_set() || r.is_del());
             // SETs and DELs of `key:<n>` decide what a read of it should see.
             if acked && r_counts {
-                let newer = self.latest_acked[r_key].is_none_or(|(_, cur_invoke)| cur_invoke < r_invoke);
+                let newer =
+                    self.latest_acked[r_key].is_none_or(|(_, cur_invoke)| cur_invoke < r_invoke);
                 if newer {
                     self.latest_acked[r_key] = Some((wr, r_invoke));
                 }
@@ -211,8 +254,12 @@ impl World {
     /// A read of `key` invoked at `invoke` returned the value of write `id`. It is stale if a
     /// later SET of that key had been acknowledged before the read was issued.
     fn measure_staleness(&mut self, w: usize, key: u32, id: Option<u64>, invoke: SimTime) {
-        let Some((latest, _)) = self.latest_acked.get(key as usize).copied().flatten() else { return };
-        if let Some(ns) = super::observe::read_staleness(&self.rec.writes, latest as usize, id, invoke.as_nanos()) {
+        let Some((latest, _)) = self.latest_acked.get(key as usize).copied().flatten() else {
+            return;
+        };
+        if let Some(ns) =
+            super::observe::read_staleness(&self.rec.writes, latest as usize, id, invoke.as_nanos())
+        {
             let c = &mut self.rec.counters[w];
             c.stale_reads += 1;
             c.max_staleness_ns = c.max_staleness_ns.max(ns);
@@ -238,21 +285,42 @@ impl World {
             self.slots[i].deferred.push(o);
             return;
         }
-        let Some(node) = self.slots[i].node.as_mut() else { return };
+        let Some(node) = self.slots[i].node.as_mut() else {
+            return;
+        };
         match o {
             NetOutput::Accept { conn, .. } => {
-                let peer = self.net_ends.get(&conn.as_u64()).and_then(|e| e[0]).map(|(p, _)| p);
+                let peer = self
+                    .net_ends
+                    .get(&conn.as_u64())
+                    .and_then(|e| e[0])
+                    .map(|(p, _)| p);
                 let peer_ip = peer.map_or_else(|| "0.0.0.0".to_string(), node_ip);
-                let local = node.handle_accept(now, &peer_ip, 40_000 + (conn.as_u64() % 20_000) as u16);
-                self.slots[i].conns.insert(local, (conn, crate::net::Side::Server));
+                let local =
+                    node.handle_accept(now, &peer_ip, 40_000 + (conn.as_u64() % 20_000) as u16);
+                self.slots[i]
+                    .conns
+                    .insert(local, (conn, crate::net::Side::Server));
                 if let Some(ends) = self.net_ends.get_mut(&conn.as_u64()) {
                     ends[1] = Some((i, local));
                 }
-                e.trace.record(now.as_nanos(), TraceKind::Accept, i as u64, peer.unwrap_or(usize::MAX) as u64, conn.as_u64());
+                e.trace.record(
+                    now.as_nanos(),
+                    TraceKind::Accept,
+                    i as u64,
+                    peer.unwrap_or(usize::MAX) as u64,
+                    conn.as_u64(),
+                );
             }
             NetOutput::Established { conn, .. } => {
                 if let Some((_, local)) = self.net_ends.get(&conn.as_u64()).and_then(|e| e[0]) {
-                    e.trace.record(now.as_nanos(), TraceKind::Established, i as u64, 0, conn.as_u64());
+                    e.trace.record(
+                        now.as_nanos(),
+                        TraceKind::Established,
+                        i as u64,
+                        0,
+                        conn.as_u64(),
+                    );
                     node.handle_connected(now, local);
                 }
             }
@@ -260,15 +328,39 @@ impl World {
                 if let Some(ends) = self.net_ends.remove(&conn.as_u64()) {
                     if let Some((_, local)) = ends[0] {
                         self.slots[i].conns.remove(&local);
-                        e.trace.record(now.as_nanos(), TraceKind::ConnectTimeout, i as u64, 0, conn.as_u64());
-                        self.slots[i].node.as_mut().expect("checked").handle_connect_failed(now, local, "Connection timed out");
+                        e.trace.record(
+                            now.as_nanos(),
+                            TraceKind::ConnectTimeout,
+                            i as u64,
+                            0,
+                            conn.as_u64(),
+                        );
+                        self.slots[i]
+                            .node
+                            .as_mut()
+                            .expect("checked")
+                            .handle_connect_failed(now, local, "Connection timed out");
                     }
                 }
             }
-            NetOutput::Data { conn, side, eof, .. } => {
-                let Some((_, local)) = self.net_ends.get(&conn.as_u64()).and_then(|e| e[side as usize]) else { return };
+            NetOutput::Data {
+                conn, side, eof, ..
+            } => {
+                let Some((_, local)) = self
+                    .net_ends
+                    .get(&conn.as_u64())
+                    .and_then(|e| e[side as usize])
+                else {
+                    return;
+                };
                 let d = self.net.delivered();
-                e.trace.record(now.as_nanos(), TraceKind::Deliver, i as u64, d.len(), conn.as_u64() << 1 | side as u64);
+                e.trace.record(
+                    now.as_nanos(),
+                    TraceKind::Deliver,
+                    i as u64,
+                    d.len(),
+                    conn.as_u64() << 1 | side as u64,
+                );
                 let mut at = 0usize;
                 for seg in &d.segments {
                     match *seg {
@@ -280,20 +372,34 @@ impl World {
                     }
                 }
                 if eof {
-                    e.trace.record(now.as_nanos(), TraceKind::Eof, i as u64, 0, conn.as_u64());
+                    e.trace
+                        .record(now.as_nanos(), TraceKind::Eof, i as u64, 0, conn.as_u64());
                     node.handle_eof(now, local);
                 }
             }
             NetOutput::Writable { conn, side, .. } => {
-                if let Some((_, local)) = self.net_ends.get(&conn.as_u64()).and_then(|e| e[side as usize]) {
+                if let Some((_, local)) = self
+                    .net_ends
+                    .get(&conn.as_u64())
+                    .and_then(|e| e[side as usize])
+                {
                     node.handle_writable(now, local);
                 }
             }
             NetOutput::Reset { conn, side, .. } => {
-                if let Some((_, local)) = self.net_ends.get_mut(&conn.as_u64()).and_then(|e| e[side as usize].take()) {
+                if let Some((_, local)) = self
+                    .net_ends
+                    .get_mut(&conn.as_u64())
+                    .and_then(|e| e[side as usize].take())
+                {
                     self.slots[i].conns.remove(&local);
-                    e.trace.record(now.as_nanos(), TraceKind::Reset, i as u64, 0, conn.as_u64());
-                    self.slots[i].node.as_mut().expect("checked").handle_reset(now, local);
+                    e.trace
+                        .record(now.as_nanos(), TraceKind::Reset, i as u64, 0, conn.as_u64());
+                    self.slots[i]
+                        .node
+                        .as_mut()
+                        .expect("checked")
+                        .handle_reset(now, local);
                 }
             }
         }
@@ -318,11 +424,25 @@ impl World {
 
     /// Records one sample of every node and workload.
     pub(crate) fn sample(&mut self, now: SimTime) {
-        let ip_index = |name: &str| name.split(':').next().and_then(|ip| (0..self.slots.len()).find(|&j| node_ip(j) == ip));
+        let ip_index = |name: &str| {
+            name.split(':')
+                .next()
+                .and_then(|ip| (0..self.slots.len()).find(|&j| node_ip(j) == ip))
+        };
         let mut nodes = Vec::with_capacity(self.slots.len());
         for s in &self.slots {
             let Some(n) = s.node.as_ref() else {
-                nodes.push(NodeSample { up: false, master: false, following: None, offset: 0, lag_bytes: None, link_up: false, backlog_histlen: 0, backlog_size: 0, replica_obuf: Vec::new() });
+                nodes.push(NodeSample {
+                    up: false,
+                    master: false,
+                    following: None,
+                    offset: 0,
+                    lag_bytes: None,
+                    link_up: false,
+                    backlog_histlen: 0,
+                    backlog_size: 0,
+                    replica_obuf: Vec::new(),
+                });
                 continue;
             };
             let following = n.master_host().and_then(|(h, _)| self.resolve(h));
@@ -332,7 +452,11 @@ impl World {
                 // A replica that holds nothing of the stream yet (never synced) is behind by all of it.
                 Some(mo.saturating_sub(n.slave_repl_offset().unwrap_or(0)))
             });
-            let replica_obuf = n.replica_summaries().into_iter().filter_map(|(name, _, _, obuf)| Some((ip_index(&name)?, obuf))).collect();
+            let replica_obuf = n
+                .replica_summaries()
+                .into_iter()
+                .filter_map(|(name, _, _, obuf)| Some((ip_index(&name)?, obuf)))
+                .collect();
             nodes.push(NodeSample {
                 up: true,
                 master: n.is_master(),
@@ -345,7 +469,10 @@ impl World {
                 replica_obuf,
             });
         }
-        self.rec.samples.push(Sample { time: now, nodes, workloads: self.rec.counters.clone() });
+        self.rec.samples.push(Sample {
+            time: now,
+            nodes,
+            workloads: self.rec.counters.clone(),
+        });
     }
 }
-

@@ -13,8 +13,8 @@ pub mod seed;
 pub mod trace;
 pub mod world;
 
-pub use crate::time::{SimDuration, SimTime};
 use crate::net::{NetScheduler, NetTimer};
+pub use crate::time::{SimDuration, SimTime};
 use queue::EventQueue;
 use trace::Trace;
 
@@ -29,7 +29,10 @@ pub struct Limits {
 
 impl Limits {
     pub fn until(t: SimTime) -> Limits {
-        Limits { until: t, max_events: u64::MAX }
+        Limits {
+            until: t,
+            max_events: u64::MAX,
+        }
     }
 }
 
@@ -70,7 +73,13 @@ impl<E> Default for Engine<E> {
 
 impl<E> Engine<E> {
     pub fn new() -> Engine<E> {
-        Engine { queue: EventQueue::new(), stashed: None, now: SimTime::ZERO, events: 0, trace: Trace::new() }
+        Engine {
+            queue: EventQueue::new(),
+            stashed: None,
+            now: SimTime::ZERO,
+            events: 0,
+            trace: Trace::new(),
+        }
     }
 
     /// The current simulated time: the time of the event being handled.
@@ -99,7 +108,11 @@ impl<E> Engine<E> {
     /// Schedules `event` at `at`. Scheduling in the past is a bug.
     #[inline]
     pub fn schedule(&mut self, at: SimTime, event: E) {
-        assert!(at >= self.now, "event scheduled in the past: {at:?} < {:?}", self.now);
+        assert!(
+            at >= self.now,
+            "event scheduled in the past: {at:?} < {:?}",
+            self.now
+        );
         self.queue.push(at, event);
     }
 
@@ -163,7 +176,11 @@ pub struct RunOutput {
 impl RunOutput {
     /// Node `i`'s dataset digest, or `None` while it is down.
     pub fn digest(&self, i: usize) -> Option<u64> {
-        self.digests.get_or_init(|| (0..self.world.node_count()).map(|n| self.world.node(n).map(crate::redis::Node::digest)).collect())[i]
+        self.digests.get_or_init(|| {
+            (0..self.world.node_count())
+                .map(|n| self.world.node(n).map(crate::redis::Node::digest))
+                .collect()
+        })[i]
     }
 }
 
@@ -188,7 +205,13 @@ pub fn run(
     let mut t = SimTime::ZERO;
     while t < end {
         t = (t + slice).min(end);
-        stop = engine.run(&mut w, Limits { until: t, max_events });
+        stop = engine.run(
+            &mut w,
+            Limits {
+                until: t,
+                max_events,
+            },
+        );
         progress(engine.now(), engine.events());
         if stop == Stop::EventLimit {
             break;
@@ -199,7 +222,15 @@ pub fn run(
     }
     // The final state is sampled at the end, whatever the sampling interval.
     w.sample(engine.now());
-    RunOutput { trace_hash: engine.trace.hash(), events: engine.events(), sim_time: engine.now(), stop, world: w, seed, digests: std::cell::OnceCell::new() }
+    RunOutput {
+        trace_hash: engine.trace.hash(),
+        events: engine.events(),
+        sim_time: engine.now(),
+        stop,
+        world: w,
+        seed,
+        digests: std::cell::OnceCell::new(),
+    }
 }
 
 #[cfg(test)]
@@ -214,7 +245,13 @@ mod tests {
     impl Model<u32> for Ticker {
         fn handle(&mut self, e: &mut Engine<u32>, ev: u32) {
             self.seen.push((e.now().as_nanos(), ev));
-            e.trace.record(e.now().as_nanos(), trace::TraceKind::Timer, u64::from(ev), 0, 0);
+            e.trace.record(
+                e.now().as_nanos(),
+                trace::TraceKind::Timer,
+                u64::from(ev),
+                0,
+                0,
+            );
             if ev < 100 {
                 e.schedule(e.now() + SimDuration::from_nanos(10), ev + 1);
             }
@@ -226,14 +263,24 @@ mod tests {
         let mut e = Engine::new();
         e.schedule(SimTime::ZERO, 0);
         let mut m = Ticker { seen: vec![] };
-        assert_eq!(e.run(&mut m, Limits::until(SimTime::from_nanos(55))), Stop::TimeLimit);
+        assert_eq!(
+            e.run(&mut m, Limits::until(SimTime::from_nanos(55))),
+            Stop::TimeLimit
+        );
         assert_eq!(e.now(), SimTime::from_nanos(55));
         assert_eq!(m.seen.len(), 6);
         assert_eq!(e.run(&mut m, Limits::until(SimTime::MAX)), Stop::Idle);
         assert_eq!(m.seen.len(), 101);
         assert_eq!(e.now(), SimTime::from_nanos(1000));
-        assert_eq!(e.run(&mut m, Limits::until(SimTime::from_nanos(5000))), Stop::Idle);
-        assert_eq!(e.now(), SimTime::from_nanos(5000), "an idle run still moves the clock to its limit");
+        assert_eq!(
+            e.run(&mut m, Limits::until(SimTime::from_nanos(5000))),
+            Stop::Idle
+        );
+        assert_eq!(
+            e.now(),
+            SimTime::from_nanos(5000),
+            "an idle run still moves the clock to its limit"
+        );
     }
 
     #[test]
@@ -246,7 +293,10 @@ mod tests {
         }
         let mut e = Engine::new();
         e.schedule(SimTime::ZERO, ());
-        let limits = Limits { until: SimTime::MAX, max_events: 1000 };
+        let limits = Limits {
+            until: SimTime::MAX,
+            max_events: 1000,
+        };
         assert_eq!(e.run(&mut Forever, limits), Stop::EventLimit);
         assert_eq!(e.events(), 1000);
     }

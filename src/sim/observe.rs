@@ -47,10 +47,26 @@ const IS_DEL: u32 = 1 << 27;
 
 impl WriteRecord {
     /// A write just issued: not yet acknowledged, completion unknown (`u64::MAX`).
-    pub fn new(invoke_ns: u64, key: u32, workload: u16, node: u16, is_set: bool, is_del: bool) -> WriteRecord {
-        debug_assert!(key < 1 << KEY_BITS, "key spaces are capped at ten million keys");
+    pub fn new(
+        invoke_ns: u64,
+        key: u32,
+        workload: u16,
+        node: u16,
+        is_set: bool,
+        is_del: bool,
+    ) -> WriteRecord {
+        debug_assert!(
+            key < 1 << KEY_BITS,
+            "key spaces are capped at ten million keys"
+        );
         let flags = if is_set { IS_SET } else { 0 } | if is_del { IS_DEL } else { 0 };
-        WriteRecord { invoke_ns, complete_ns: u64::MAX, key_flags: (key & ((1 << KEY_BITS) - 1)) | flags, workload, node }
+        WriteRecord {
+            invoke_ns,
+            complete_ns: u64::MAX,
+            key_flags: (key & ((1 << KEY_BITS) - 1)) | flags,
+            workload,
+            node,
+        }
     }
 
     pub fn key(&self) -> u32 {
@@ -207,7 +223,9 @@ pub fn lag_seconds(samples: &[Sample], k: usize, i: usize) -> Option<f64> {
     if n.lag_bytes == Some(0) {
         return Some(0.0);
     }
-    let reached = (0..=k).rev().find(|&j| samples[j].nodes[m].offset <= n.offset)?;
+    let reached = (0..=k)
+        .rev()
+        .find(|&j| samples[j].nodes[m].offset <= n.offset)?;
     // The master was at or below the replica's offset at sample `reached`; it moved past it after.
     let t = samples.get(reached + 1).map_or(samples[k].time, |s| s.time);
     Some(samples[k].time.since(t).as_nanos() as f64 / 1e9)
@@ -221,15 +239,25 @@ pub fn lag_seconds(samples: &[Sample], k: usize, i: usize) -> Option<f64> {
 /// read saw something older: nil after a SET, or a write that began before the latest did. A
 /// write that began after the latest is concurrent with or newer than it, so seeing it is fresh.
 /// Staleness is how long the missed write had been acknowledged when the read began.
-pub fn read_staleness(writes: &[WriteRecord], latest: usize, returned: Option<u64>, invoke_ns: u64) -> Option<u64> {
+pub fn read_staleness(
+    writes: &[WriteRecord],
+    latest: usize,
+    returned: Option<u64>,
+    invoke_ns: u64,
+) -> Option<u64> {
     let l = writes[latest];
-    if l.complete_ns > invoke_ns || returned == Some(latest as u64) || (l.is_del() && returned.is_none()) {
+    if l.complete_ns > invoke_ns
+        || returned == Some(latest as u64)
+        || (l.is_del() && returned.is_none())
+    {
         return None;
     }
     let saw_older = match returned {
         None => true,
         // A value naming no recorded write cannot be newer than the latest.
-        Some(id) => writes.get(id as usize).is_none_or(|r| r.invoke_ns < l.invoke_ns),
+        Some(id) => writes
+            .get(id as usize)
+            .is_none_or(|r| r.invoke_ns < l.invoke_ns),
     };
     saw_older.then(|| invoke_ns - l.complete_ns)
 }
@@ -250,7 +278,10 @@ mod tests {
     #[test]
     fn a_write_record_keeps_its_key_and_each_flag_apart() {
         let mut r = WriteRecord::new(5, 9_999_999, 3, 7, true, false);
-        assert_eq!((r.key(), r.workload, r.node, r.complete_ns), (9_999_999, 3, 7, u64::MAX));
+        assert_eq!(
+            (r.key(), r.workload, r.node, r.complete_ns),
+            (9_999_999, 3, 7, u64::MAX)
+        );
         assert!(r.is_set() && !r.is_del() && !r.acked() && !r.wait_satisfied());
         r.set_acked(true);
         r.set_wait_satisfied(true);
@@ -277,7 +308,13 @@ mod tests {
             // The latest write completed after the read began: nothing was missed yet.
             (vec![w(0, 1, true), w(2, 8, true)], 1, Some(0), 5, None),
             // A write that began after the latest (concurrent or newer) is fresh to see.
-            (vec![w(0, 4, true), w(2, 3, true), w(5, 9, true)], 0, Some(1), 6, None),
+            (
+                vec![w(0, 4, true), w(2, 3, true), w(5, 9, true)],
+                0,
+                Some(1),
+                6,
+                None,
+            ),
             (vec![w(0, 1, true), w(2, 9, true)], 0, Some(1), 5, None),
             // A value naming no recorded write counts as older.
             (vec![w(0, 1, true)], 0, Some(42), 3, Some(2)),

@@ -157,7 +157,10 @@ impl<E> EventQueue<E> {
         if self.current.is_empty() && !self.advance() {
             return None;
         }
-        let e = self.current.pop().expect("advance filled the current bucket");
+        let e = self
+            .current
+            .pop()
+            .expect("advance filled the current bucket");
         self.len -= 1;
         if self.len < self.shrink_below {
             self.gather_from_calendar();
@@ -173,7 +176,9 @@ impl<E> EventQueue<E> {
     #[inline(never)]
     fn spread_into_calendar(&mut self) {
         (self.grow_above, self.shrink_below) = (usize::MAX, SMALL_MIN + 1);
-        let Some(earliest) = self.current.last() else { return };
+        let Some(earliest) = self.current.last() else {
+            return;
+        };
         self.cur = earliest.bucket().saturating_sub(1);
         // Events of bucket 0 (if the earliest is there) stay: the vector's tail, in order.
         let later = self.current.partition_point(|e| e.bucket() > self.cur);
@@ -198,7 +203,8 @@ impl<E> EventQueue<E> {
             }
         }
         self.current.extend(self.far.drain());
-        self.current.sort_unstable_by_key(|e| std::cmp::Reverse(e.key));
+        self.current
+            .sort_unstable_by_key(|e| std::cmp::Reverse(e.key));
     }
 
     /// The time of the earliest event, if any. Takes `&mut self` because it may move the
@@ -208,7 +214,9 @@ impl<E> EventQueue<E> {
         if self.current.is_empty() && !self.advance() {
             return None;
         }
-        self.current.last().map(|e| SimTime::from_nanos((e.key >> 64) as u64))
+        self.current
+            .last()
+            .map(|e| SimTime::from_nanos((e.key >> 64) as u64))
     }
 
     /// Whether the queue is one sorted vector rather than the calendar: only then is there no
@@ -270,7 +278,11 @@ impl<E> EventQueue<E> {
             self.occupied[slot / 64] &= !(1 << (slot % 64));
         }
         // The window moved: far events inside it join their buckets.
-        while self.far.peek().is_some_and(|e| e.bucket() < self.cur + RING) {
+        while self
+            .far
+            .peek()
+            .is_some_and(|e| e.bucket() < self.cur + RING)
+        {
             let e = self.far.pop().expect("peeked");
             let b = e.bucket();
             if b == self.cur {
@@ -281,7 +293,8 @@ impl<E> EventQueue<E> {
                 self.occupied[s / 64] |= 1 << (s % 64);
             }
         }
-        self.current.sort_unstable_by_key(|e| std::cmp::Reverse(e.key));
+        self.current
+            .sort_unstable_by_key(|e| std::cmp::Reverse(e.key));
         true
     }
 }
@@ -326,7 +339,10 @@ mod tests {
     fn matches_a_binary_heap(seed: u64, spread: u64, swing: Option<usize>) -> u32 {
         let mut rng = crate::sim::seed::SeedStream::derive(seed, "queue");
         let mut q = EventQueue::new();
-        let mut r = Reference { heap: BinaryHeap::new(), seq: 0 };
+        let mut r = Reference {
+            heap: BinaryHeap::new(),
+            seq: 0,
+        };
         let mut now = 0u64;
         let (mut switches, mut was_small, mut filling) = (0, true, true);
         for step in 0..40_000u64 {
@@ -338,7 +354,11 @@ mod tests {
                     } else if q.len() <= 2 {
                         filling = true;
                     }
-                    if filling { 75 } else { 25 }
+                    if filling {
+                        75
+                    } else {
+                        25
+                    }
                 }
             };
             let roll = rng.below(100);
@@ -366,7 +386,10 @@ mod tests {
                 was_small = q.is_small();
             }
             if step % 1000 == 0 {
-                assert_eq!(q.peek_time().map(SimTime::as_nanos), r.heap.peek().map(|x| x.0 .0));
+                assert_eq!(
+                    q.peek_time().map(SimTime::as_nanos),
+                    r.heap.peek().map(|x| x.0 .0)
+                );
             }
         }
         while let Some(expected) = r.pop() {
@@ -388,7 +411,10 @@ mod tests {
     fn matches_a_binary_heap_while_switching_between_small_and_calendar() {
         for (seed, spread) in [(5, 300), (6, 250_000), (7, 20_000_000)] {
             let switches = matches_a_binary_heap(seed, spread, Some(2 * SMALL_MAX));
-            assert!(switches > 200, "the queue switched layouts only {switches} times");
+            assert!(
+                switches > 200,
+                "the queue switched layouts only {switches} times"
+            );
         }
     }
 
@@ -415,7 +441,11 @@ mod tests {
             q.push(SimTime::from_nanos(200_000), i);
         }
         assert!(!q.is_small());
-        assert!(q.current.len() <= SMALL_MAX, "{} events filed by sorted insertion", q.current.len());
+        assert!(
+            q.current.len() <= SMALL_MAX,
+            "{} events filed by sorted insertion",
+            q.current.len()
+        );
         let order: Vec<u32> = std::iter::from_fn(|| q.pop()).map(|(_, i)| i).collect();
         assert_eq!(order, (0..2000).collect::<Vec<_>>());
     }

@@ -139,13 +139,21 @@ impl Default for Trace {
 
 impl fmt::Debug for Trace {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Trace {{ hash: {:016x}, count: {} }}", self.hash, self.count)
+        write!(
+            f,
+            "Trace {{ hash: {:016x}, count: {} }}",
+            self.hash, self.count
+        )
     }
 }
 
 impl Trace {
     pub fn new() -> Trace {
-        Trace { hash: FNV_OFFSET, count: 0, sink: None }
+        Trace {
+            hash: FNV_OFFSET,
+            count: 0,
+            sink: None,
+        }
     }
 
     pub fn set_sink(&mut self, sink: Box<dyn TraceSink>) {
@@ -166,7 +174,13 @@ impl Trace {
         self.hash = h;
         self.count += 1;
         if let Some(sink) = self.sink.as_mut() {
-            sink.record(&TraceRecord { time_ns, kind, a, b, c });
+            sink.record(&TraceRecord {
+                time_ns,
+                kind,
+                a,
+                b,
+                c,
+            });
         }
     }
 
@@ -206,15 +220,33 @@ mod tests {
             t.hash()
         };
         let base = run(&[(1, TraceKind::Deliver, 5), (2, TraceKind::Timer, 1)]);
-        assert_eq!(base, run(&[(1, TraceKind::Deliver, 5), (2, TraceKind::Timer, 1)]));
-        assert_ne!(base, run(&[(2, TraceKind::Timer, 1), (1, TraceKind::Deliver, 5)]));
-        assert_ne!(base, run(&[(1, TraceKind::Deliver, 6), (2, TraceKind::Timer, 1)]));
-        assert_ne!(base, run(&[(1, TraceKind::Accept, 5), (2, TraceKind::Timer, 1)]));
+        assert_eq!(
+            base,
+            run(&[(1, TraceKind::Deliver, 5), (2, TraceKind::Timer, 1)])
+        );
+        assert_ne!(
+            base,
+            run(&[(2, TraceKind::Timer, 1), (1, TraceKind::Deliver, 5)])
+        );
+        assert_ne!(
+            base,
+            run(&[(1, TraceKind::Deliver, 6), (2, TraceKind::Timer, 1)])
+        );
+        assert_ne!(
+            base,
+            run(&[(1, TraceKind::Accept, 5), (2, TraceKind::Timer, 1)])
+        );
     }
 
     #[test]
     fn records_print_as_json_lines() {
-        let r = TraceRecord { time_ns: 5, kind: TraceKind::Deliver, a: 1, b: 2, c: 3 };
+        let r = TraceRecord {
+            time_ns: 5,
+            kind: TraceKind::Deliver,
+            a: 1,
+            b: 2,
+            c: 3,
+        };
         let v: serde_json::Value = serde_json::from_str(&r.to_string()).unwrap();
         assert_eq!(v["kind"], "deliver");
         assert_eq!(v["t_ns"], 5);

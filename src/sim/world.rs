@@ -25,14 +25,25 @@ use crate::workload::{OpKind, Workload};
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Ev {
     Net(NetTimer),
-    NodeTimer { node: u32, gen: u32 },
+    NodeTimer {
+        node: u32,
+        gen: u32,
+    },
     /// A workload's next operation reaches its node (issued half a round trip earlier).
-    Issue { workload: u32 },
+    Issue {
+        workload: u32,
+    },
     /// An operation's request reaches its node.
-    Arrive { op: u32 },
-    Fault { idx: u32 },
+    Arrive {
+        op: u32,
+    },
+    Fault {
+        idx: u32,
+    },
     /// The end of a fault with a duration (partition, pause).
-    FaultEnd { idx: u32 },
+    FaultEnd {
+        idx: u32,
+    },
     Sample,
 }
 
@@ -165,7 +176,12 @@ impl World {
                 persisted: None,
             });
         }
-        let workloads: Vec<Workload> = scenario.workloads.iter().enumerate().map(|(i, w)| Workload::new(w.clone(), seed, i)).collect();
+        let workloads: Vec<Workload> = scenario
+            .workloads
+            .iter()
+            .enumerate()
+            .map(|(i, w)| Workload::new(w.clone(), seed, i))
+            .collect();
         let max_keys = scenario.workloads.iter().map(|w| w.keys).max().unwrap_or(0) as usize;
         let mut world = World {
             net,
@@ -181,7 +197,10 @@ impl World {
             outs: Vec::new(),
             pending_replies: Vec::new(),
             args: Default::default(),
-            rec: Recording { counters: vec![WorkloadCounters::default(); workloads.len()], ..Recording::default() },
+            rec: Recording {
+                counters: vec![WorkloadCounters::default(); workloads.len()],
+                ..Recording::default()
+            },
             workloads,
             root_seed: seed,
             scenario,
@@ -217,15 +236,23 @@ impl World {
 
     /// The node a host names: its address, or its scenario name (as DNS would resolve it).
     pub fn resolve(&self, host: &str) -> Option<usize> {
-        (0..self.slots.len()).find(|&i| self.slots[i].params.ip == host || self.slots[i].params.name == host)
+        (0..self.slots.len())
+            .find(|&i| self.slots[i].params.ip == host || self.slots[i].params.name == host)
     }
 
     /// Lets node `i` act on what it queued: writes, connects, closes, events, logs, its timer.
     pub(crate) fn drain(&mut self, e: &mut Engine<Ev>, i: usize) {
         let now = e.now();
         // The node leaves its slot while it acts, so the slot table stays free to consult.
-        let Some(mut node) = self.slots[i].node.take() else { return };
-        let mut tx = NetTx { net: &mut self.net, engine: e, conns: &self.slots[i].conns, now };
+        let Some(mut node) = self.slots[i].node.take() else {
+            return;
+        };
+        let mut tx = NetTx {
+            net: &mut self.net,
+            engine: e,
+            conns: &self.slots[i].conns,
+            now,
+        };
         node.poll_transmit(now, &mut tx);
         while let Some(a) = node.poll_action() {
             match a {
@@ -234,7 +261,13 @@ impl World {
                         let nc = self.net.connect(now, NodeId(i as u32), NodeId(j as u32), e);
                         self.slots[i].conns.insert(conn, (nc, Side::Client));
                         self.net_ends.insert(nc.as_u64(), [Some((i, conn)), None]);
-                        e.trace.record(now.as_nanos(), TraceKind::ConnectStart, i as u64, j as u64, nc.as_u64());
+                        e.trace.record(
+                            now.as_nanos(),
+                            TraceKind::ConnectStart,
+                            i as u64,
+                            j as u64,
+                            nc.as_u64(),
+                        );
                     }
                     None => node.handle_connect_failed(now, conn, "Name or service not known"),
                 },
@@ -244,7 +277,8 @@ impl World {
                         if let Some(ends) = self.net_ends.get_mut(&nc.as_u64()) {
                             ends[side as usize] = None;
                         }
-                        e.trace.record(now.as_nanos(), TraceKind::Close, i as u64, 0, nc.as_u64());
+                        e.trace
+                            .record(now.as_nanos(), TraceKind::Close, i as u64, 0, nc.as_u64());
                     }
                 }
                 Action::PauseRead { conn } | Action::ResumeRead { conn } => {
@@ -268,12 +302,19 @@ impl World {
                 Event::FullSyncAborted => Milestone::FullSyncAborted,
                 Event::PartialSyncAccepted => Milestone::PartialSync,
                 Event::MasterLinkDown => Milestone::LinkDown,
-                Event::ReplicaDropped { replica, reason } => Milestone::ReplicaDropped { replica, reason: format!("{reason:?}") },
+                Event::ReplicaDropped { replica, reason } => Milestone::ReplicaDropped {
+                    replica,
+                    reason: format!("{reason:?}"),
+                },
                 Event::RoleChanged { master: true } => Milestone::BecameMaster,
                 Event::RoleChanged { master: false } => Milestone::BecameReplica,
                 Event::ReplicaPartialSync { .. } | Event::ReplicaFullSync { .. } => continue,
             };
-            self.rec.milestones.push(MilestoneAt { time: now, node: i, what });
+            self.rec.milestones.push(MilestoneAt {
+                time: now,
+                node: i,
+                what,
+            });
         }
         let slot = &mut self.slots[i];
         while let Some(l) = node.poll_log() {
@@ -288,7 +329,13 @@ impl World {
             slot.timer_at = t;
             slot.timer_gen += 1;
             if let Some(t) = t {
-                e.schedule(t.max(now), Ev::NodeTimer { node: i as u32, gen: slot.timer_gen });
+                e.schedule(
+                    t.max(now),
+                    Ev::NodeTimer {
+                        node: i as u32,
+                        gen: slot.timer_gen,
+                    },
+                );
             }
         }
         slot.node = Some(node);
@@ -353,7 +400,8 @@ impl Model<Ev> for World {
                 }
                 let Some(n) = slot.node.as_mut() else { return };
                 slot.timer_at = None;
-                e.trace.record(now.as_nanos(), TraceKind::Timer, u64::from(node), 0, 0);
+                e.trace
+                    .record(now.as_nanos(), TraceKind::Timer, u64::from(node), 0, 0);
                 n.handle_timeout(now);
                 self.drain(e, i);
             }
