@@ -324,7 +324,7 @@ impl World {
                 slot.logs_dropped += 1;
             }
         }
-        let t = node.poll_timeout();
+        let t = node.poll_timeout().map(|(at, _)| at);
         if t != slot.timer_at && !slot.paused {
             slot.timer_at = t;
             slot.timer_gen += 1;
