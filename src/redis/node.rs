@@ -353,6 +353,17 @@ pub enum Timer {
 }
 
 impl Timer {
+    /// A stable code, for trace records: never reordered, new timers appended.
+    pub fn code(self) -> u64 {
+        match self {
+            Timer::Cron => 1,
+            Timer::LoadDone => 2,
+            Timer::Child => 3,
+            Timer::LoadResume => 4,
+            Timer::WaitTimeout => 5,
+        }
+    }
+
     /// A stable name, for traces.
     pub fn name(self) -> &'static str {
         match self {

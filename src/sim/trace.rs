@@ -56,7 +56,8 @@ pub enum TraceKind {
     Pause = 13,
     /// a = node.
     Resume = 14,
-    /// a = node (a node's own timer fired).
+    /// a = node (a node's own timer fired), b = which timer (`redis::Timer::code`: 1 cron,
+    /// 2 load done, 3 child, 4 load resume, 5 WAIT timeout).
     Timer = 15,
     /// a = node, b = command code, c = workload or fault index.
     Command = 16,

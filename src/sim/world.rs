@@ -16,7 +16,7 @@ use super::{Engine, Model};
 use crate::net::{ConnId as NetConn, NetOutput, NetTimer, Network, NodeId, Side};
 use crate::redis::log::LogLine;
 use crate::redis::resp::Reply;
-use crate::redis::{Action, ClientId, ConnId, Event, Node, NodeParams, Persisted, Transmit};
+use crate::redis::{Action, ClientId, ConnId, Event, Node, NodeParams, Persisted, Timer, Transmit};
 use crate::scenario::Scenario;
 use crate::time::SimTime;
 use crate::workload::{OpKind, Workload};
@@ -73,7 +73,8 @@ pub(crate) struct Slot {
     pub(crate) deferred: Vec<NetOutput>,
     pub(crate) deferred_ops: Vec<u32>,
     pub(crate) timer_gen: u32,
-    pub(crate) timer_at: Option<SimTime>,
+    /// The node's next deadline and which of its timers it is, as scheduled.
+    pub(crate) timer_at: Option<(SimTime, Timer)>,
     /// Node connection → network connection and side.
     pub(crate) conns: HashMap<ConnId, (NetConn, Side), FxBuildHasher>,
     pub logs: Vec<LogLine>,
@@ -324,9 +325,12 @@ impl World {
                 slot.logs_dropped += 1;
             }
         }
-        let t = node.poll_timeout().map(|(at, _)| at);
-        if t != slot.timer_at && !slot.paused {
-            slot.timer_at = t;
+        let next = node.poll_timeout();
+        let t = next.map(|(at, _)| at);
+        if slot.paused {
+            // A stopped process sets no timers; its deadline is read again when it resumes.
+        } else if t != slot.timer_at.map(|(at, _)| at) {
+            slot.timer_at = next;
             slot.timer_gen += 1;
             if let Some(t) = t {
                 e.schedule(
@@ -337,6 +341,9 @@ impl World {
                     },
                 );
             }
+        } else {
+            // The same instant, perhaps for another of the node's timers: no new event.
+            slot.timer_at = next;
         }
         slot.node = Some(node);
         let replies = std::mem::take(&mut self.pending_replies);
@@ -399,9 +406,9 @@ impl Model<Ev> for World {
                     return;
                 }
                 let Some(n) = slot.node.as_mut() else { return };
-                slot.timer_at = None;
+                let timer = slot.timer_at.take().map_or(0, |(_, timer)| timer.code());
                 e.trace
-                    .record(now.as_nanos(), TraceKind::Timer, u64::from(node), 0, 0);
+                    .record(now.as_nanos(), TraceKind::Timer, u64::from(node), timer, 0);
                 n.handle_timeout(now);
                 self.drain(e, i);
             }
