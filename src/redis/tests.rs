@@ -1354,7 +1354,7 @@ fn a_master_continuing_a_psync_without_history_is_dropped_not_obeyed() {
         "{logs:#?}"
     );
     // The next cron tick tries again.
-    now = now + secs(1);
+    now += secs(1);
     n.handle_timeout(now);
     assert!(matches!(n.poll_action(), Some(Action::Connect { .. })));
 }
