@@ -6,10 +6,12 @@
 pub mod bench;
 pub mod check;
 pub mod fault;
+pub mod fnv;
 pub mod net;
 pub mod redis;
 pub mod report;
 pub mod scenario;
+pub mod seed;
 pub mod sim;
 pub mod time;
 pub mod workload;

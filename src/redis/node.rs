@@ -23,7 +23,7 @@ use super::resp::{Decoder, Reply};
 use super::state::{
     CachedMaster, Following, Link, MasterClient, ReplState, ReplicaLink, ReplicaState,
 };
-use crate::sim::seed::SeedStream;
+use crate::seed::SeedStream;
 use crate::time::{SimDuration, SimTime};
 
 /// A connection, as the node names it. Ids are allocated by the node and never reused.

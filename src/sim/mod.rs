@@ -1,4 +1,4 @@
-//! The engine: simulated time, the event queue, seed streams, the trace and the run loop.
+//! The engine: simulated time, the event queue, the trace and the run loop.
 //!
 //! `sim` holds no Redis logic and no fault policy. A model (the world of nodes and network, or a
 //! benchmark) implements [`Model`]; the [`Engine`] pops events in `(time, seq)` order and hands
@@ -9,7 +9,6 @@
 mod clients;
 pub mod observe;
 pub mod queue;
-pub mod seed;
 pub mod trace;
 pub mod world;
 

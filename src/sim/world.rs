@@ -10,7 +10,6 @@ use hashbrown::HashMap;
 use rustc_hash::FxBuildHasher;
 
 use super::observe::{FaultWindow, Milestone, MilestoneAt, Sample, WorkloadCounters, WriteRecord};
-use super::seed::SeedStream;
 use super::trace::TraceKind;
 use super::{Engine, Model};
 use crate::net::{ConnId as NetConn, NetOutput, NetTimer, Network, NodeId, Side};
@@ -18,6 +17,7 @@ use crate::redis::log::LogLine;
 use crate::redis::resp::Reply;
 use crate::redis::{Action, ClientId, ConnId, Event, Node, NodeParams, Persisted, Transmit};
 use crate::scenario::Scenario;
+use crate::seed::SeedStream;
 use crate::time::SimTime;
 use crate::workload::{OpKind, Workload};
 
