@@ -5,7 +5,6 @@
 
 pub mod bench;
 pub mod check;
-pub mod fault;
 pub mod fnv;
 pub mod net;
 pub mod redis;
