@@ -12,7 +12,7 @@ use rustc_hash::FxBuildHasher;
 use super::observe::{FaultWindow, Milestone, MilestoneAt, Sample, WorkloadCounters, WriteRecord};
 use super::trace::TraceKind;
 use super::{Engine, Model};
-use crate::net::{ConnId as NetConn, NetOutput, NetTimer, Network, NodeId, Side};
+use crate::net::{ConnId as NetConn, NetOutput, NetTimer, Network, NodeId, Segment, Side};
 use crate::redis::log::LogLine;
 use crate::redis::resp::Reply;
 use crate::redis::{Action, ClientId, ConnId, Event, Node, NodeParams, Persisted, Transmit};
@@ -344,6 +344,144 @@ impl World {
             let half = self.workloads[self.op_ref(op).workload as usize].half_rtt();
             self.finish_op(e, op, &reply, now + half);
         }
+    }
+
+    /// Hands a network output to its node, or holds it while the node is paused.
+    pub(crate) fn net_output(&mut self, e: &mut Engine<Ev>, o: NetOutput) {
+        let now = e.now();
+        let node_of = |o: &NetOutput| match *o {
+            NetOutput::Accept { node, .. }
+            | NetOutput::Established { node, .. }
+            | NetOutput::ConnectFailed { node, .. }
+            | NetOutput::Data { node, .. }
+            | NetOutput::Writable { node, .. }
+            | NetOutput::Reset { node, .. } => node.index(),
+        };
+        let i = node_of(&o);
+        if self.slots[i].paused {
+            if let NetOutput::Data { .. } = o {
+                unreachable!("the network holds data for a paused node");
+            }
+            self.slots[i].deferred.push(o);
+            return;
+        }
+        let Some(node) = self.slots[i].node.as_mut() else {
+            return;
+        };
+        match o {
+            NetOutput::Accept { conn, .. } => {
+                let peer = self
+                    .net_ends
+                    .get(&conn.as_u64())
+                    .and_then(|e| e[0])
+                    .map(|(p, _)| p);
+                let peer_ip = peer.map_or_else(|| "0.0.0.0".to_string(), node_ip);
+                let local =
+                    node.handle_accept(now, &peer_ip, 40_000 + (conn.as_u64() % 20_000) as u16);
+                self.slots[i].conns.insert(local, (conn, Side::Server));
+                if let Some(ends) = self.net_ends.get_mut(&conn.as_u64()) {
+                    ends[1] = Some((i, local));
+                }
+                e.trace.record(
+                    now.as_nanos(),
+                    TraceKind::Accept,
+                    i as u64,
+                    peer.unwrap_or(usize::MAX) as u64,
+                    conn.as_u64(),
+                );
+            }
+            NetOutput::Established { conn, .. } => {
+                if let Some((_, local)) = self.net_ends.get(&conn.as_u64()).and_then(|e| e[0]) {
+                    e.trace.record(
+                        now.as_nanos(),
+                        TraceKind::Established,
+                        i as u64,
+                        0,
+                        conn.as_u64(),
+                    );
+                    node.handle_connected(now, local);
+                }
+            }
+            NetOutput::ConnectFailed { conn, .. } => {
+                if let Some(ends) = self.net_ends.remove(&conn.as_u64()) {
+                    if let Some((_, local)) = ends[0] {
+                        self.slots[i].conns.remove(&local);
+                        e.trace.record(
+                            now.as_nanos(),
+                            TraceKind::ConnectTimeout,
+                            i as u64,
+                            0,
+                            conn.as_u64(),
+                        );
+                        self.slots[i]
+                            .node
+                            .as_mut()
+                            .expect("checked")
+                            .handle_connect_failed(now, local, "Connection timed out");
+                    }
+                }
+            }
+            NetOutput::Data {
+                conn, side, eof, ..
+            } => {
+                let Some((_, local)) = self
+                    .net_ends
+                    .get(&conn.as_u64())
+                    .and_then(|e| e[side as usize])
+                else {
+                    return;
+                };
+                let d = self.net.delivered();
+                e.trace.record(
+                    now.as_nanos(),
+                    TraceKind::Deliver,
+                    i as u64,
+                    d.len(),
+                    conn.as_u64() << 1 | side as u64,
+                );
+                let mut at = 0usize;
+                for seg in &d.segments {
+                    match *seg {
+                        Segment::Bytes(n) => {
+                            node.handle_data(now, local, &d.bytes[at..at + n]);
+                            at += n;
+                        }
+                        Segment::Opaque(n) => node.handle_opaque(now, local, n),
+                    }
+                }
+                if eof {
+                    e.trace
+                        .record(now.as_nanos(), TraceKind::Eof, i as u64, 0, conn.as_u64());
+                    node.handle_eof(now, local);
+                }
+            }
+            NetOutput::Writable { conn, side, .. } => {
+                if let Some((_, local)) = self
+                    .net_ends
+                    .get(&conn.as_u64())
+                    .and_then(|e| e[side as usize])
+                {
+                    node.handle_writable(now, local);
+                }
+            }
+            NetOutput::Reset { conn, side, .. } => {
+                if let Some((_, local)) = self
+                    .net_ends
+                    .get_mut(&conn.as_u64())
+                    .and_then(|e| e[side as usize].take())
+                {
+                    self.slots[i].conns.remove(&local);
+                    e.trace
+                        .record(now.as_nanos(), TraceKind::Reset, i as u64, 0, conn.as_u64());
+                    self.slots[i]
+                        .node
+                        .as_mut()
+                        .expect("checked")
+                        .handle_reset(now, local);
+                }
+            }
+        }
+        self.drain(e, i);
     }
 }
 
