@@ -461,6 +461,12 @@ impl Node {
             .map_or(ReplState::None, |f| f.link.state())
     }
 
+    /// Whether the link to the master is up: the replica is in `REPL_STATE_CONNECTED`, which
+    /// INFO shows as `master_link_status:up` (server.c: genRedisInfoString). Never on a master.
+    pub fn master_link_up(&self) -> bool {
+        self.repl_state() == ReplState::Connected
+    }
+
     pub fn replid(&self) -> &str {
         &self.replid
     }

@@ -34,16 +34,11 @@ impl World {
         let spec = &self.workloads[w].spec;
         let target = match spec.target {
             Target::Node(i) => Some(i),
-            Target::CurrentMaster => self.current_master,
+            Target::CurrentMaster => self.master_target,
         }?;
         if kind == OpKind::Get && spec.reads_from_replicas {
             let replicas: Vec<usize> = (0..self.slots.len())
-                .filter(|&i| {
-                    self.slots[i].node.as_ref().is_some_and(|n| {
-                        n.master_host()
-                            .is_some_and(|(h, _)| self.resolve(h) == Some(target))
-                    })
-                })
+                .filter(|&i| self.master_of(i) == Some(target))
                 .collect();
             if !replicas.is_empty() {
                 let k = self.rec.counters[w].reads as usize;
@@ -265,20 +260,9 @@ impl World {
         }
     }
 
-    /// The master clients target with `@master`: a live master with the most replicas.
-    pub(crate) fn refresh_current_master(&mut self) {
-        let mut best: Option<(usize, usize)> = None;
-        for (i, s) in self.slots.iter().enumerate() {
-            let Some(n) = s.node.as_ref() else { continue };
-            if !n.is_master() {
-                continue;
-            }
-            let replicas = n.replica_summaries().len();
-            if best.is_none_or(|(_, r)| replicas > r) {
-                best = Some((i, replicas));
-            }
-        }
-        self.current_master = best.map(|(i, _)| i);
+    /// Points `@master` at the current master.
+    pub(crate) fn refresh_master_target(&mut self) {
+        self.master_target = self.current_master();
     }
 
     /// Records one sample of every node and workload.
@@ -289,7 +273,7 @@ impl World {
                 .and_then(|ip| (0..self.slots.len()).find(|&j| node_ip(j) == ip))
         };
         let mut nodes = Vec::with_capacity(self.slots.len());
-        for s in &self.slots {
+        for (i, s) in self.slots.iter().enumerate() {
             let Some(n) = s.node.as_ref() else {
                 nodes.push(NodeSample {
                     up: false,
@@ -304,13 +288,6 @@ impl World {
                 });
                 continue;
             };
-            let following = n.master_host().and_then(|(h, _)| self.resolve(h));
-            let lag_bytes = n.master_host().and_then(|(h, _)| {
-                let m = self.resolve(h)?;
-                let mo = self.slots[m].node.as_ref()?.master_repl_offset();
-                // A replica that holds nothing of the stream yet (never synced) is behind by all of it.
-                Some(mo.saturating_sub(n.slave_repl_offset().unwrap_or(0)))
-            });
             let replica_obuf = n
                 .replica_summaries()
                 .into_iter()
@@ -319,10 +296,10 @@ impl World {
             nodes.push(NodeSample {
                 up: true,
                 master: n.is_master(),
-                following,
+                following: self.master_of(i),
                 offset: n.master_repl_offset(),
-                lag_bytes,
-                link_up: n.repl_state() == crate::redis::ReplState::Connected,
+                lag_bytes: self.lag_bytes(i),
+                link_up: n.master_link_up(),
                 backlog_histlen: n.backlog_histlen(),
                 backlog_size: n.cfg.repl_backlog_size,
                 replica_obuf,

@@ -136,7 +136,7 @@ impl World {
                 });
             }
         }
-        self.refresh_current_master();
+        self.refresh_master_target();
     }
 
     pub(crate) fn fault_end(&mut self, e: &mut Engine<Ev>, idx: usize) {
@@ -163,7 +163,7 @@ impl World {
             }
             _ => {}
         }
-        self.refresh_current_master();
+        self.refresh_master_target();
     }
 
     fn heal_partition(&mut self, e: &mut Engine<Ev>, idx: usize) {
