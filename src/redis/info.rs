@@ -92,12 +92,7 @@ impl Node {
             let state = f.link.state();
             put(
                 "master_link_status",
-                if state == ReplState::Connected {
-                    "up"
-                } else {
-                    "down"
-                }
-                .into(),
+                if self.master_link_up() { "up" } else { "down" }.into(),
             );
             let last_io = self
                 .master()
@@ -146,7 +141,7 @@ impl Node {
                     Self::secs_since(now, t.lastio).to_string(),
                 );
             }
-            if state != ReplState::Connected {
+            if !self.master_link_up() {
                 let down = f.down_since.map_or(-1, |t| Self::secs_since(now, t) as i64);
                 put("master_link_down_since_seconds", down.to_string());
             }

@@ -23,7 +23,7 @@ use super::resp::{Decoder, Reply};
 use super::state::{
     CachedMaster, Following, Link, MasterClient, ReplState, ReplicaLink, ReplicaState,
 };
-use crate::sim::seed::SeedStream;
+use crate::seed::SeedStream;
 use crate::time::{SimDuration, SimTime};
 
 /// A connection, as the node names it. Ids are allocated by the node and never reused.
@@ -470,6 +470,12 @@ impl Node {
         self.following
             .as_ref()
             .map_or(ReplState::None, |f| f.link.state())
+    }
+
+    /// Whether the link to the master is up: the replica is in `REPL_STATE_CONNECTED`, which
+    /// INFO shows as `master_link_status:up` (server.c: genRedisInfoString). Never on a master.
+    pub fn master_link_up(&self) -> bool {
+        self.repl_state() == ReplState::Connected
     }
 
     pub fn replid(&self) -> &str {

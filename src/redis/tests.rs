@@ -1084,7 +1084,7 @@ fn a_disk_sync_sends_a_sized_bulk_and_online_follows_the_last_byte() {
 
 #[test]
 fn hostile_bytes_never_panic_a_node() {
-    let mut rng = crate::sim::seed::SeedStream::derive(3, "hostile");
+    let mut rng = crate::seed::SeedStream::derive(3, "hostile");
     let inputs: Vec<Vec<u8>> = vec![
         b"*2\r\n$4\r\nPSYNC".to_vec(),
         b"*99999999999\r\n".to_vec(),
@@ -1234,7 +1234,7 @@ fn diskless_load_with_swapdb_and_on_empty_db_ends_with_the_masters_data() {
 #[test]
 fn the_dirty_set_keeps_a_btreesets_order() {
     use super::node::SortedSet;
-    let mut rng = crate::sim::seed::SeedStream::derive(9, "sorted-set");
+    let mut rng = crate::seed::SeedStream::derive(9, "sorted-set");
     let mut set = SortedSet::default();
     let mut reference = std::collections::BTreeSet::new();
     for step in 0..20_000 {
