@@ -313,6 +313,7 @@ impl Node {
         state.db = ctx.db;
         state.authenticated = ctx.authenticated;
         self.after_input(now);
+        self.check_invariants();
         if ctx.blocked {
             return CommandResult::Blocked;
         }

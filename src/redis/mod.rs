@@ -8,6 +8,7 @@
 mod commands;
 pub mod config;
 mod info;
+mod invariants;
 pub mod keyspace;
 pub mod log;
 mod master;

@@ -267,6 +267,10 @@ impl<T: Ord + Copy> SortedSet<T> {
     pub(crate) fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
+        self.items.iter()
+    }
 }
 
 /// What flushing a connection's output left.
@@ -642,7 +646,9 @@ impl Node {
 
     /// A peer connected to us. Returns the connection's id.
     pub fn handle_accept(&mut self, _now: SimTime, peer_ip: &str, peer_port: u16) -> ConnId {
-        self.new_conn(peer_ip.to_string(), peer_port, Role::Client)
+        let id = self.new_conn(peer_ip.to_string(), peer_port, Role::Client);
+        self.check_invariants();
+        id
     }
 
     /// Closes a connection from our side and forgets it.
@@ -705,11 +711,13 @@ impl Node {
             self.free_conn(now, conn, DropReason::ConnectionLost, true);
             self.actions.push_back(Action::Close { conn });
         }
+        self.check_invariants();
     }
 
     /// The connection was reset.
     pub fn handle_reset(&mut self, now: SimTime, conn: ConnId) {
         self.free_conn(now, conn, DropReason::ConnectionLost, true);
+        self.check_invariants();
     }
 
     /// The socket of `conn` has room again.
@@ -717,6 +725,7 @@ impl Node {
         if self.write_blocked.remove(&conn) {
             self.dirty.insert(conn);
         }
+        self.check_invariants();
     }
 
     /// Queues reply bytes on a connection.
@@ -768,6 +777,7 @@ impl Node {
             self.process_client_input(now, conn);
         }
         self.after_input(now);
+        self.check_invariants();
     }
 
     /// An opaque run received on `conn`: only meaningful inside an RDB transfer.
@@ -788,6 +798,7 @@ impl Node {
             self.close_conn(now, conn);
         }
         self.after_input(now);
+        self.check_invariants();
     }
 
     /// End of every input: the `beforeSleep` work (WAIT's GETACK, unblocking WAITs).
@@ -863,6 +874,7 @@ impl Node {
                 }
             }
         }
+        self.check_invariants();
     }
 
     /// Writes one connection's output.
@@ -931,6 +943,7 @@ impl Node {
             self.cron(at.max(now));
         }
         self.after_input(now);
+        self.check_invariants();
     }
 
     /// `replicationCron` plus the once-a-second parts of `serverCron` and `clientsCron`.

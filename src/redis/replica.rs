@@ -231,41 +231,39 @@ impl Node {
 
     /// Our connection to the master was established.
     pub fn handle_connected(&mut self, now: SimTime, conn: ConnId) {
-        let Some(f) = self.following.as_mut() else {
-            return;
-        };
-        if !matches!(f.link, Link::Connecting { conn: c, .. } if c == conn) {
-            return;
+        if let Some(f) = self.following.as_mut() {
+            if matches!(f.link, Link::Connecting { conn: c, .. } if c == conn) {
+                f.link = Link::Handshake(Handshake {
+                    conn,
+                    lastio: now,
+                    awaiting: HandshakeReply::Ping,
+                    then: VecDeque::new(),
+                });
+                self.log(
+                    now,
+                    Level::Notice,
+                    "Non blocking connect for SYNC fired the event.".into(),
+                );
+                self.write_raw(conn, b"*1\r\n$4\r\nPING\r\n");
+            }
         }
-        f.link = Link::Handshake(Handshake {
-            conn,
-            lastio: now,
-            awaiting: HandshakeReply::Ping,
-            then: VecDeque::new(),
-        });
-        self.log(
-            now,
-            Level::Notice,
-            "Non blocking connect for SYNC fired the event.".into(),
-        );
-        self.write_raw(conn, b"*1\r\n$4\r\nPING\r\n");
+        self.check_invariants();
     }
 
     /// Our connection attempt failed (`reason` as the OS would say it, e.g. `Connection refused`).
     pub fn handle_connect_failed(&mut self, now: SimTime, conn: ConnId, reason: &str) {
         self.forget_conn(conn);
-        let Some(f) = self.following.as_mut() else {
-            return;
-        };
-        if f.link.conn() != Some(conn) {
-            return;
+        if let Some(f) = self.following.as_mut() {
+            if f.link.conn() == Some(conn) {
+                f.link = Link::Connect;
+                self.log(
+                    now,
+                    Level::Warning,
+                    format!("Error condition on socket for SYNC: {reason}"),
+                );
+            }
         }
-        f.link = Link::Connect;
-        self.log(
-            now,
-            Level::Warning,
-            format!("Error condition on socket for SYNC: {reason}"),
-        );
+        self.check_invariants();
     }
 
     /// The `error:` label of `syncWithMaster`: close, and retry on the next cron tick.
