@@ -441,7 +441,7 @@ impl Node {
             ));
         }
         if !self.is_master()
-            && self.repl_state() != super::node::ReplState::Connected
+            && self.repl_state() != super::state::ReplState::Connected
             && !self.cfg.replica_serve_stale_data
             && !fl.stale
         {

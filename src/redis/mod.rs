@@ -18,11 +18,13 @@ pub mod rdb;
 pub(crate) mod replbuf;
 mod replica;
 pub mod resp;
+mod state;
 #[cfg(test)]
 mod tests;
 
 pub use node::{
-    Action, ClientId, CommandResult, ConnId, DropReason, Event, Node, NodeParams, Persisted,
-    ReplState, ReplicaState, Stats, Transmit,
+    Action, ClientId, CommandResult, ConnId, DropReason, Event, Node, NodeParams, Persisted, Stats,
+    Timer, Transmit,
 };
 pub use replbuf::ReplBuffer;
+pub use state::{ReplState, ReplicaState};

@@ -5,13 +5,13 @@
 //! crash), the process (a node dropped and booted again, or frozen), or a command a person would
 //! type. It never reaches into a node's replication state.
 
+use super::observe::{FaultWindow, Milestone, MilestoneAt};
+use super::trace::TraceKind;
+use super::world::{Ev, World};
+use super::Engine;
 use crate::net::{LinkParams, NodeId};
 use crate::redis::Node;
 use crate::scenario::{FaultKind, LinkPatch};
-use crate::sim::observe::{FaultWindow, Milestone, MilestoneAt};
-use crate::sim::trace::TraceKind;
-use crate::sim::world::{Ev, World};
-use crate::sim::Engine;
 
 impl World {
     pub(crate) fn fault(&mut self, e: &mut Engine<Ev>, idx: usize) {
@@ -136,7 +136,7 @@ impl World {
                 });
             }
         }
-        self.refresh_current_master();
+        self.refresh_master_target();
     }
 
     pub(crate) fn fault_end(&mut self, e: &mut Engine<Ev>, idx: usize) {
@@ -163,7 +163,7 @@ impl World {
             }
             _ => {}
         }
-        self.refresh_current_master();
+        self.refresh_master_target();
     }
 
     fn heal_partition(&mut self, e: &mut Engine<Ev>, idx: usize) {
