@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::sim::observe::{lag_seconds, Milestone, WriteRecord};
 use crate::sim::RunOutput;
@@ -22,7 +22,7 @@ use crate::time::SimTime;
 use crate::workload::{key_name, value_write_id};
 
 /// A replica's state against its master at the end of the run.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ReplicaConvergence {
     pub replica: String,
     pub master: Option<String>,
@@ -31,7 +31,7 @@ pub struct ReplicaConvergence {
     pub digest_equal: bool,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Convergence {
     pub converged: bool,
     pub replicas: Vec<ReplicaConvergence>,
@@ -40,7 +40,7 @@ pub struct Convergence {
     pub seconds_after_last_fault: Option<f64>,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct LostWrite {
     pub workload: String,
     pub key: String,
@@ -50,7 +50,7 @@ pub struct LostWrite {
     pub acked_s: f64,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct AckedWritesLost {
     /// The master whose dataset was checked.
     pub final_master: Option<String>,
@@ -62,14 +62,14 @@ pub struct AckedWritesLost {
     pub examples: Vec<LostWrite>,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct StaleReads {
     pub reads: u64,
     pub stale: u64,
     pub max_staleness_ms: f64,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ReplicaSyncs {
     pub replica: String,
     pub full_syncs_started: u64,
@@ -78,14 +78,14 @@ pub struct ReplicaSyncs {
     pub link_up_at_end: bool,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ResyncLoop {
     /// Replicas that started at least three full syncs and finished none after the first.
     pub looping: Vec<String>,
     pub replicas: Vec<ReplicaSyncs>,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Availability {
     pub writes: u64,
     pub writes_accepted: u64,
@@ -96,7 +96,7 @@ pub struct Availability {
     pub refusing_seconds: f64,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Checks {
     pub convergence: Convergence,
     pub acked_writes_lost: AckedWritesLost,
