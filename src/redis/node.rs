@@ -555,6 +555,11 @@ impl Node {
             .collect()
     }
 
+    /// Open connections (clients, replicas, the master link).
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
     /// Whether a BGSAVE child is running.
     pub fn bgsave_in_progress(&self) -> bool {
         self.child.is_some()

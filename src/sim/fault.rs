@@ -218,18 +218,11 @@ impl World {
         // save would have left them at this moment.
         self.slots[i].persisted = Some(node.persist(now));
         self.net.crash(NodeId(i as u32));
-        self.slots[i].conns.clear();
+        self.conns.crash(i);
         self.slots[i].paused = false;
         self.slots[i].deferred.clear();
         self.slots[i].timer_at = None;
         self.slots[i].timer_gen += 1;
-        for ends in self.net_ends.values_mut() {
-            for end in ends.iter_mut() {
-                if end.is_some_and(|(n, _)| n == i) {
-                    *end = None;
-                }
-            }
-        }
         let name = self.scenario.nodes[i].name.clone();
         self.rec.windows.push(FaultWindow {
             kind: "crash".into(),

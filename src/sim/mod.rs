@@ -12,6 +12,7 @@
 //! is the scenario's; `fault.rs` only applies them at their times.
 
 mod clients;
+mod conns;
 mod fault;
 pub mod observe;
 pub mod queue;

@@ -9,10 +9,11 @@
 use hashbrown::HashMap;
 use rustc_hash::FxBuildHasher;
 
+use super::conns::{ConnTable, NodeConns};
 use super::observe::{FaultWindow, Milestone, MilestoneAt, Sample, WorkloadCounters, WriteRecord};
 use super::trace::TraceKind;
 use super::{Engine, Model};
-use crate::net::{ConnId as NetConn, NetOutput, NetTimer, Network, NodeId, Segment, Side};
+use crate::net::{NetOutput, NetTimer, Network, NodeId, Segment, Side};
 use crate::redis::log::LogLine;
 use crate::redis::resp::Reply;
 use crate::redis::{Action, ClientId, ConnId, Event, Node, NodeParams, Persisted, Timer, Transmit};
@@ -75,8 +76,6 @@ pub(crate) struct Slot {
     pub(crate) timer_gen: u32,
     /// The node's next deadline and which of its timers it is, as scheduled.
     pub(crate) timer_at: Option<(SimTime, Timer)>,
-    /// Node connection → network connection and side.
-    pub(crate) conns: HashMap<ConnId, (NetConn, Side), FxBuildHasher>,
     pub logs: Vec<LogLine>,
     pub logs_dropped: u64,
     /// The snapshot a restart with persistence loads.
@@ -116,8 +115,8 @@ pub struct World {
     pub scenario: Scenario,
     pub net: Network,
     pub(crate) slots: Vec<Slot>,
-    /// Network connection → the node end on each side.
-    pub(crate) net_ends: HashMap<u64, [Option<(usize, ConnId)>; 2], FxBuildHasher>,
+    /// Which node connection is which network connection.
+    pub(crate) conns: ConnTable,
     pub(crate) workloads: Vec<Workload>,
     pub(crate) ops: Vec<Option<PendingOp>>,
     pub(crate) free_ops: Vec<u32>,
@@ -173,7 +172,6 @@ impl World {
                 deferred_ops: Vec::new(),
                 timer_gen: 0,
                 timer_at: None,
-                conns: HashMap::default(),
                 logs: Vec::new(),
                 logs_dropped: 0,
                 persisted: None,
@@ -189,7 +187,7 @@ impl World {
         let mut world = World {
             net,
             slots,
-            net_ends: HashMap::default(),
+            conns: ConnTable::new(n),
             ops: Vec::new(),
             free_ops: Vec::new(),
             blocked: HashMap::default(),
@@ -291,7 +289,7 @@ impl World {
         let mut tx = NetTx {
             net: &mut self.net,
             engine: e,
-            conns: &self.slots[i].conns,
+            conns: self.conns.of_node(i),
             now,
         };
         node.poll_transmit(now, &mut tx);
@@ -300,8 +298,7 @@ impl World {
                 Action::Connect { conn, host, .. } => match self.resolve(&host) {
                     Some(j) => {
                         let nc = self.net.connect(now, NodeId(i as u32), NodeId(j as u32), e);
-                        self.slots[i].conns.insert(conn, (nc, Side::Client));
-                        self.net_ends.insert(nc.as_u64(), [Some((i, conn)), None]);
+                        self.conns.connect(i, conn, nc);
                         e.trace.record(
                             now.as_nanos(),
                             TraceKind::ConnectStart,
@@ -313,18 +310,15 @@ impl World {
                     None => node.handle_connect_failed(now, conn, "Name or service not known"),
                 },
                 Action::Close { conn } => {
-                    if let Some((nc, side)) = self.slots[i].conns.remove(&conn) {
+                    if let Some((nc, side)) = self.conns.close(i, conn) {
                         self.net.close(now, nc, side, e);
-                        if let Some(ends) = self.net_ends.get_mut(&nc.as_u64()) {
-                            ends[side as usize] = None;
-                        }
                         e.trace
                             .record(now.as_nanos(), TraceKind::Close, i as u64, 0, nc.as_u64());
                     }
                 }
                 Action::PauseRead { conn } | Action::ResumeRead { conn } => {
                     let reading = matches!(a, Action::ResumeRead { .. });
-                    if let Some(&(nc, side)) = self.slots[i].conns.get(&conn) {
+                    if let Some((nc, side)) = self.conns.net_of(i, conn) {
                         self.net.set_reading(now, nc, side, reading, e);
                     }
                 }
@@ -417,18 +411,11 @@ impl World {
         };
         match o {
             NetOutput::Accept { conn, .. } => {
-                let peer = self
-                    .net_ends
-                    .get(&conn.as_u64())
-                    .and_then(|e| e[0])
-                    .map(|(p, _)| p);
+                let peer = self.conns.connecting_node(conn);
                 let peer_ip = peer.map_or_else(|| "0.0.0.0".to_string(), node_ip);
                 let local =
                     node.handle_accept(now, &peer_ip, 40_000 + (conn.as_u64() % 20_000) as u16);
-                self.slots[i].conns.insert(local, (conn, Side::Server));
-                if let Some(ends) = self.net_ends.get_mut(&conn.as_u64()) {
-                    ends[1] = Some((i, local));
-                }
+                self.conns.accept(i, local, conn);
                 e.trace.record(
                     now.as_nanos(),
                     TraceKind::Accept,
@@ -438,7 +425,7 @@ impl World {
                 );
             }
             NetOutput::Established { conn, .. } => {
-                if let Some((_, local)) = self.net_ends.get(&conn.as_u64()).and_then(|e| e[0]) {
+                if let Some((_, local)) = self.conns.end(conn, Side::Client) {
                     e.trace.record(
                         now.as_nanos(),
                         TraceKind::Established,
@@ -450,32 +437,21 @@ impl World {
                 }
             }
             NetOutput::ConnectFailed { conn, .. } => {
-                if let Some(ends) = self.net_ends.remove(&conn.as_u64()) {
-                    if let Some((_, local)) = ends[0] {
-                        self.slots[i].conns.remove(&local);
-                        e.trace.record(
-                            now.as_nanos(),
-                            TraceKind::ConnectTimeout,
-                            i as u64,
-                            0,
-                            conn.as_u64(),
-                        );
-                        self.slots[i]
-                            .node
-                            .as_mut()
-                            .expect("checked")
-                            .handle_connect_failed(now, local, "Connection timed out");
-                    }
+                if let Some((_, local)) = self.conns.connect_failed(conn) {
+                    e.trace.record(
+                        now.as_nanos(),
+                        TraceKind::ConnectTimeout,
+                        i as u64,
+                        0,
+                        conn.as_u64(),
+                    );
+                    node.handle_connect_failed(now, local, "Connection timed out");
                 }
             }
             NetOutput::Data {
                 conn, side, eof, ..
             } => {
-                let Some((_, local)) = self
-                    .net_ends
-                    .get(&conn.as_u64())
-                    .and_then(|e| e[side as usize])
-                else {
+                let Some((_, local)) = self.conns.end(conn, side) else {
                     return;
                 };
                 let d = self.net.delivered();
@@ -503,28 +479,15 @@ impl World {
                 }
             }
             NetOutput::Writable { conn, side, .. } => {
-                if let Some((_, local)) = self
-                    .net_ends
-                    .get(&conn.as_u64())
-                    .and_then(|e| e[side as usize])
-                {
+                if let Some((_, local)) = self.conns.end(conn, side) {
                     node.handle_writable(now, local);
                 }
             }
             NetOutput::Reset { conn, side, .. } => {
-                if let Some((_, local)) = self
-                    .net_ends
-                    .get_mut(&conn.as_u64())
-                    .and_then(|e| e[side as usize].take())
-                {
-                    self.slots[i].conns.remove(&local);
+                if let Some((_, local)) = self.conns.reset(conn, side) {
                     e.trace
                         .record(now.as_nanos(), TraceKind::Reset, i as u64, 0, conn.as_u64());
-                    self.slots[i]
-                        .node
-                        .as_mut()
-                        .expect("checked")
-                        .handle_reset(now, local);
+                    node.handle_reset(now, local);
                 }
             }
         }
@@ -536,7 +499,7 @@ impl World {
 struct NetTx<'a> {
     net: &'a mut Network,
     engine: &'a mut Engine<Ev>,
-    conns: &'a HashMap<ConnId, (NetConn, Side), FxBuildHasher>,
+    conns: &'a NodeConns,
     now: SimTime,
 }
 
@@ -619,6 +582,50 @@ mod tests {
         toml += rest;
         let sc = crate::scenario::parse("t.toml", &toml).expect("a valid scenario");
         run(sc, 1, u64::MAX, None, &mut |_, _| {})
+    }
+
+    #[test]
+    fn the_connection_table_agrees_both_ways_through_resets_crashes_and_restarts() {
+        let nodes = [("A", None), ("B", Some("A")), ("C", Some("B"))];
+        let faults = r#"
+[[workload]]
+target = "A"
+rate = 200
+[[fault]]
+at = "1s"
+kind = "reset"
+between = ["A", "B"]
+[[fault]]
+at = "1500ms"
+kind = "crash"
+node = "B"
+[[fault]]
+at = "2500ms"
+kind = "restart"
+node = "B"
+[[fault]]
+at = "3s"
+kind = "command"
+node = "C"
+command = "REPLICAOF 10.0.0.1 6379"
+[[fault]]
+at = "3500ms"
+kind = "partition"
+groups = [["A"], ["B", "C"]]
+duration = "500ms"
+"#;
+        let out = run_for_5s(&nodes, faults);
+        out.world.conns.assert_consistent();
+        // Every live node has exactly the connections the table maps for it.
+        for i in 0..out.world.node_count() {
+            if let Some(n) = out.world.node(i) {
+                assert_eq!(
+                    out.world.conns.of_node(i).len(),
+                    n.connection_count(),
+                    "node {i}"
+                );
+            }
+        }
     }
 
     #[test]
