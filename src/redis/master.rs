@@ -167,7 +167,12 @@ impl Node {
             Level::Warning,
             format!("Client {info} {verb} for overcoming of output buffer limits."),
         );
-        self.free_conn(now, id, DropReason::OutputBufferLimit, false);
+        let reason = if hard_hit {
+            DropReason::OutputBufferHardLimit
+        } else {
+            DropReason::OutputBufferSoftLimit
+        };
+        self.free_conn(now, id, reason, false);
         self.actions
             .push_back(super::node::Action::Close { conn: id });
         true

@@ -9,8 +9,12 @@
 use hashbrown::HashMap;
 use rustc_hash::FxBuildHasher;
 
+use super::applied::Applied;
 use super::conns::{ConnTable, NodeConns};
-use super::observe::{FaultWindow, Milestone, MilestoneAt, Sample, WorkloadCounters, WriteRecord};
+use super::observe::{
+    AttemptOutcome, FaultWindow, Milestone, MilestoneAt, OpRecord, ReadStats, Sample, SyncAttempt,
+    WorkloadCounters, WorkloadLatency, WriteRecord,
+};
 use super::trace::TraceKind;
 use super::{Engine, Model};
 use crate::net::{NetOutput, NetTimer, Network, NodeId, Segment, Side};
@@ -37,6 +41,11 @@ pub enum Ev {
     /// An operation's request reaches its node.
     Arrive {
         op: u32,
+    },
+    /// A client that has waited its timeout for a blocked command gives up and closes.
+    ClientTimeout {
+        op: u32,
+        client: u64,
     },
     Fault {
         idx: u32,
@@ -92,8 +101,10 @@ pub(crate) struct PendingOp {
     pub op: crate::workload::Op,
     pub write: Option<u32>,
     pub client: ClientId,
-    /// The write succeeded and its WAIT is in flight.
-    pub waiting: bool,
+    /// Its index in the history, when the run keeps one.
+    pub history: Option<u32>,
+    /// The write succeeded and its WAIT, sent at this instant, is in flight.
+    pub waiting: Option<SimTime>,
 }
 
 /// A partition in force: its fault index, its name, and the directions it blocks.
@@ -104,11 +115,71 @@ pub(crate) type ActivePartition = (usize, Option<String>, Vec<(usize, usize)>);
 pub struct Recording {
     pub writes: Vec<WriteRecord>,
     pub counters: Vec<WorkloadCounters>,
+    /// Per workload: latencies by operation and WAIT's answers.
+    pub latency: Vec<WorkloadLatency>,
+    /// Per node: what the reads it served showed.
+    pub reads: Vec<ReadStats>,
+    /// Per node: the full syncs it attempted as a replica, in order.
+    pub attempts: Vec<Vec<SyncAttempt>>,
+    /// Per node: the first instant at or after the last fault at which it was a replica with
+    /// its link up and its dataset equal to its master's at the same offset.
+    pub converged_at: Vec<Option<SimTime>>,
+    /// Which client writes each node's dataset holds.
+    pub applied: Applied,
+    /// Every client operation, when the run keeps a history ([`RunOptions::history`]).
+    pub history: Option<Vec<OpRecord>>,
+    /// Error kinds of refused operations in the history, by the index their records carry.
+    pub error_kinds: Vec<String>,
     pub milestones: Vec<MilestoneAt>,
     pub windows: Vec<FaultWindow>,
     pub samples: Vec<Sample>,
     /// The last time a fault was active or began (partitions healing, pauses ending).
     pub last_fault_end: SimTime,
+}
+
+/// A node's recent `(master_repl_offset, digest)` pairs, kept once a replica has compared
+/// itself against it: the dataset it had at each offset its stream reached.
+#[derive(Default)]
+pub(crate) struct DigestLog {
+    entries: std::collections::VecDeque<(u64, u64)>,
+}
+
+impl DigestLog {
+    /// The most pairs kept: enough for a replica seconds behind a busy master.
+    const LEN_MAX: usize = 1 << 16;
+
+    fn record(&mut self, offset: u64, digest: u64) {
+        match self.entries.back_mut() {
+            // The dataset changed without the stream (a local write): the latest state counts.
+            Some(last) if last.0 == offset => last.1 = digest,
+            // The offset went back (the node synced from another history): start over.
+            Some(last) if last.0 > offset => {
+                self.entries.clear();
+                self.entries.push_back((offset, digest));
+            }
+            _ => {
+                if self.entries.len() == Self::LEN_MAX {
+                    self.entries.pop_front();
+                }
+                self.entries.push_back((offset, digest));
+            }
+        }
+    }
+
+    fn at(&self, offset: u64) -> Option<u64> {
+        let i = self.entries.partition_point(|&(o, _)| o < offset);
+        self.entries
+            .get(i)
+            .filter(|&&(o, _)| o == offset)
+            .map(|&(_, d)| d)
+    }
+}
+
+/// What a run keeps beyond what its checkers need.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Record every client operation for `history.jsonl` (about 40 bytes each).
+    pub history: bool,
 }
 
 pub struct World {
@@ -136,13 +207,24 @@ pub struct World {
     pub(crate) args: crate::workload::ArgBuf,
     /// WAIT replies collected while draining a node, finished right after.
     pending_replies: Vec<(u32, Reply)>,
+    /// Per node: its recent datasets by offset, once some replica compares against it.
+    pub(crate) digest_logs: Vec<Option<DigestLog>>,
+    /// Per node: it has completed a sync (full or partial) since it last started.
+    pub(crate) synced: Vec<bool>,
+    /// Node addresses and names → index.
+    hosts: std::collections::BTreeMap<String, usize>,
     pub rec: Recording,
     pub(crate) root_seed: u64,
 }
 
 impl World {
     /// Builds the world for `scenario` under `seed` and schedules its first events.
-    pub fn new(scenario: Scenario, seed: u64, engine: &mut Engine<Ev>) -> World {
+    pub fn new(
+        scenario: Scenario,
+        seed: u64,
+        options: RunOptions,
+        engine: &mut Engine<Ev>,
+    ) -> World {
         let n = scenario.nodes.len();
         let mut net = Network::new(n, scenario.network, SeedStream::derive(seed, "net"));
         net.set_connect_timeout(scenario.connect_timeout);
@@ -184,6 +266,11 @@ impl World {
             .map(|(i, w)| Workload::new(w.clone(), seed, i))
             .collect();
         let max_keys = scenario.workloads.iter().map(|w| w.keys).max().unwrap_or(0) as usize;
+        let mut hosts = std::collections::BTreeMap::new();
+        for (i, s) in slots.iter().enumerate() {
+            hosts.insert(s.params.name.clone(), i);
+            hosts.insert(s.params.ip.clone(), i);
+        }
         let mut world = World {
             net,
             slots,
@@ -197,9 +284,18 @@ impl World {
             master_target: None,
             outs: Vec::new(),
             pending_replies: Vec::new(),
+            digest_logs: (0..n).map(|_| None).collect(),
+            synced: vec![false; n],
+            hosts,
             args: Default::default(),
             rec: Recording {
                 counters: vec![WorkloadCounters::default(); workloads.len()],
+                latency: vec![WorkloadLatency::default(); workloads.len()],
+                reads: vec![ReadStats::default(); n],
+                attempts: vec![Vec::new(); n],
+                converged_at: vec![None; n],
+                applied: Applied::new(n),
+                history: options.history.then(Vec::new),
                 ..Recording::default()
             },
             workloads,
@@ -237,8 +333,7 @@ impl World {
 
     /// The node a host names: its address, or its scenario name (as DNS would resolve it).
     pub fn resolve(&self, host: &str) -> Option<usize> {
-        (0..self.slots.len())
-            .find(|&i| self.slots[i].params.ip == host || self.slots[i].params.name == host)
+        self.hosts.get(host).copied()
     }
 
     /// The node that node `i` replicates from: the one its `replicaof` host names. None for a
@@ -324,6 +419,7 @@ impl World {
                 }
             }
         }
+        let mut loaded = false;
         while let Some(ev) = node.poll_event() {
             let what = match ev {
                 Event::Reply { client, reply } => {
@@ -332,15 +428,52 @@ impl World {
                     }
                     continue;
                 }
-                Event::FullSyncStarted => Milestone::FullSyncStarted,
-                Event::FullSyncFinished => Milestone::FullSyncFinished,
-                Event::FullSyncAborted => Milestone::FullSyncAborted,
-                Event::PartialSyncAccepted => Milestone::PartialSync,
+                Event::FullSyncStarted => {
+                    self.rec.attempts[i].push(SyncAttempt {
+                        start: now,
+                        end: None,
+                        outcome: AttemptOutcome::InProgress,
+                        dropped_by_master: None,
+                    });
+                    Milestone::FullSyncStarted
+                }
+                Event::FullSyncFinished => {
+                    loaded = true;
+                    self.synced[i] = true;
+                    self.end_attempt(i, now, AttemptOutcome::Finished);
+                    Milestone::FullSyncFinished
+                }
+                Event::FullSyncAborted { reason } => {
+                    self.end_attempt(i, now, AttemptOutcome::Aborted(reason));
+                    Milestone::FullSyncAborted
+                }
+                Event::PartialSyncAccepted => {
+                    self.synced[i] = true;
+                    self.rec.attempts[i].push(SyncAttempt {
+                        start: now,
+                        end: Some(now),
+                        outcome: AttemptOutcome::Partial,
+                        dropped_by_master: None,
+                    });
+                    Milestone::PartialSync
+                }
                 Event::MasterLinkDown => Milestone::LinkDown,
-                Event::ReplicaDropped { replica, reason } => Milestone::ReplicaDropped {
-                    replica,
-                    reason: format!("{reason:?}"),
-                },
+                Event::ReplicaDropped { replica, reason } => {
+                    // The replica's attempt in progress learns why it will see its link go.
+                    let ip = replica.split(':').next().unwrap_or("");
+                    if let Some(r) = self.resolve(ip) {
+                        if let Some(a) = self.rec.attempts[r]
+                            .last_mut()
+                            .filter(|a| a.outcome == AttemptOutcome::InProgress)
+                        {
+                            a.dropped_by_master = Some(reason);
+                        }
+                    }
+                    Milestone::ReplicaDropped {
+                        replica,
+                        reason: format!("{reason:?}"),
+                    }
+                }
                 Event::RoleChanged { master: true } => Milestone::BecameMaster,
                 Event::RoleChanged { master: false } => Milestone::BecameReplica,
                 Event::ReplicaPartialSync { .. } | Event::ReplicaFullSync { .. } => continue,
@@ -380,10 +513,11 @@ impl World {
             slot.timer_at = next;
         }
         slot.node = Some(node);
+        self.observe_node(now, i, loaded);
         let replies = std::mem::take(&mut self.pending_replies);
         for (op, reply) in replies {
             let half = self.workloads[self.op_ref(op).workload as usize].half_rtt();
-            self.finish_op(e, op, &reply, now + half);
+            self.finish_op(e, op, Some(&reply), now + half);
         }
     }
 
@@ -495,6 +629,62 @@ impl World {
     }
 }
 
+impl World {
+    /// Ends replica `i`'s attempt in progress, if any.
+    fn end_attempt(&mut self, i: usize, now: SimTime, outcome: AttemptOutcome) {
+        if let Some(a) = self.rec.attempts[i]
+            .last_mut()
+            .filter(|a| a.outcome == AttemptOutcome::InProgress)
+        {
+            a.end = Some(now);
+            a.outcome = outcome;
+        }
+    }
+
+    /// After node `i` acted: where its dataset stands (the writes it holds, its digest at its
+    /// offset), and whether, as a replica, it now equals its master's at the same offset.
+    fn observe_node(&mut self, now: SimTime, i: usize, loaded: bool) {
+        let Some(n) = self.slots[i].node.as_deref() else {
+            return;
+        };
+        let offset = n.master_repl_offset();
+        self.rec.applied.observe(
+            i,
+            n.replid(),
+            n.replid2(),
+            n.second_replid_offset(),
+            offset,
+            loaded,
+        );
+        let digest = n.digest();
+        if let Some(log) = self.digest_logs[i].as_mut() {
+            log.record(offset, digest);
+        }
+        // Converged: at or after the last fault, link up and the same dataset as the master
+        // had at this offset. Once is enough until a later fault.
+        let settled = self.rec.converged_at[i].is_some_and(|t| t >= self.rec.last_fault_end);
+        if settled || now < self.rec.last_fault_end || !n.master_link_up() {
+            return;
+        }
+        let Some(m) = self.master_of(i) else { return };
+        let Some(master) = self.node(m) else { return };
+        let same = if master.master_repl_offset() == offset {
+            Some(master.digest())
+        } else {
+            self.digest_logs[m].as_ref().and_then(|l| l.at(offset))
+        };
+        if self.digest_logs[m].is_none() {
+            // From now on the master keeps what it held at each offset.
+            let mut log = DigestLog::default();
+            log.record(master.master_repl_offset(), master.digest());
+            self.digest_logs[m] = Some(log);
+        }
+        if same == Some(digest) {
+            self.rec.converged_at[i] = Some(now);
+        }
+    }
+}
+
 /// The node's socket layer: writes go into the network.
 struct NetTx<'a> {
     net: &'a mut Network,
@@ -555,6 +745,7 @@ impl Model<Ev> for World {
             }
             Ev::Issue { workload } => self.issue(e, workload as usize),
             Ev::Arrive { op } => self.arrive(e, op),
+            Ev::ClientTimeout { op, client } => self.client_timeout(e, op, ClientId(client)),
             Ev::Fault { idx } => self.fault(e, idx as usize),
             Ev::FaultEnd { idx } => self.fault_end(e, idx as usize),
             Ev::Sample => {
