@@ -143,6 +143,12 @@ pub(crate) fn lookup(name: &[u8]) -> Option<&'static Command> {
         .find(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
 }
 
+/// Every command in the table, for tests that go through all of them.
+#[cfg(test)]
+pub(crate) fn all() -> &'static [Command] {
+    COMMANDS
+}
+
 /// What a propagated op carries: the command as the client sent it (encoded straight from its
 /// arguments, without a copy), or a rewritten argv.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -275,12 +281,16 @@ impl Node {
         );
         let mut ctx = Ctx::new(Caller::Conn(id), c.db, c.authenticated);
         // REPLCONF, PSYNC and SYNC from a connection allowed to send them go to their handlers
-        // without the checks of `processCommand` and without counting as processed commands.
-        // A connection that is already a replica may send PSYNC and SYNC: they are ignored.
-        let direct = lookup(args[0]).filter(|cmd| match cmd.name {
-            "replconf" => c.authenticated || !requirepass,
-            "psync" | "sync" => c.authenticated || c.replica().is_some(),
-            _ => false,
+        // without the refusals of `processCommand` and without counting as processed commands.
+        // A connection that is already a replica may send PSYNC and SYNC: they are ignored. An
+        // argc the arity refuses takes the common path, which answers the arity error.
+        let direct = lookup(args[0]).filter(|cmd| {
+            cmd.accepts(args.len())
+                && match cmd.name {
+                    "replconf" => c.authenticated || !requirepass,
+                    "psync" | "sync" => c.authenticated || c.replica().is_some(),
+                    _ => false,
+                }
         });
         let reply = match direct {
             Some(cmd) => (cmd.proc)(self, now, &mut ctx, args),

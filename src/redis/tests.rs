@@ -1358,3 +1358,78 @@ fn a_master_continuing_a_psync_without_history_is_dropped_not_obeyed() {
     n.handle_timeout(now);
     assert!(matches!(n.poll_action(), Some(Action::Connect { .. })));
 }
+
+// ----- the command table -----
+
+/// PSYNC and SYNC from a connection used to reach `syncCommand` without the arity check: a PSYNC
+/// with fewer than two arguments indexed past them and panicked the node, and a SYNC with
+/// arguments started a full sync. Redis answers the arity error.
+#[test]
+fn psync_and_sync_with_a_wrong_argument_count_get_the_arity_error() {
+    let mut t = Pair::new(1, |_| Config::default());
+    for (line, name) in [
+        ("PSYNC", "psync"),
+        ("psync ?", "psync"),
+        ("SYNC x", "sync"),
+        ("sync ? -1", "sync"),
+    ] {
+        let c = raw_conn(&mut t, 0);
+        let r = raw(&mut t, 0, c, &format!("{line}\r\n"));
+        let arity = format!("-ERR wrong number of arguments for '{name}' command\r\n");
+        assert_eq!(r, arity, "{line}");
+        assert_eq!(
+            raw(&mut t, 0, c, "PING\r\n"),
+            "+PONG\r\n",
+            "{line}: still a client"
+        );
+    }
+    t.run_for(secs(2));
+    assert_eq!(t.info_u64(0, "sync_full"), 0);
+    assert_eq!(t.info_u64(0, "connected_slaves"), 0);
+}
+
+/// Every command in the table with every argc from its name alone to two past its arity, on a
+/// connection and from an in-process client, with and without requirepass: no count panics the
+/// node, and a count the arity refuses gets Redis's arity error, before NOAUTH as in
+/// `processCommand`. A count the arity accepts gets NOAUTH while unauthenticated.
+#[test]
+fn every_command_with_any_argument_count_gets_redis_arity_error_and_never_panics() {
+    use super::commands::{all, Flags};
+    let noauth = "NOAUTH Authentication required.";
+    for requirepass in [false, true] {
+        for cmd in all() {
+            for argc in 1..=cmd.arity.unsigned_abs() as usize + 2 {
+                let mut args = vec![cmd.name];
+                args.resize(argc, "x");
+                let line = args.join(" ");
+                let what = format!("{line} (requirepass {requirepass})");
+                let mut t = Pair::new(1, |_| match requirepass {
+                    true => cfg(&[("requirepass", "secret")]),
+                    false => Config::default(),
+                });
+                let c = raw_conn(&mut t, 0);
+                let on_conn = raw(&mut t, 0, c, &format!("{line}\r\n"));
+                let local = t.cmd(0, &args);
+                t.run_for(secs(2));
+                if !cmd.accepts(argc) {
+                    let e = format!("ERR wrong number of arguments for '{}' command", cmd.name);
+                    assert_eq!(on_conn, format!("-{e}\r\n"), "{what}");
+                    assert_eq!(local, Reply::err(e), "{what}");
+                } else if requirepass && !cmd.flags.contains(Flags::NO_AUTH) {
+                    assert_eq!(on_conn, format!("-{noauth}\r\n"), "{what}");
+                    assert_eq!(local, Reply::err(noauth), "{what}");
+                }
+            }
+        }
+    }
+}
+
+/// An empty command (`*0`) is skipped, as `processInputBuffer` skips it: no reply, and the
+/// connection goes on.
+#[test]
+fn an_empty_command_gets_no_reply() {
+    let mut t = Pair::new(1, |_| Config::default());
+    let c = raw_conn(&mut t, 0);
+    assert_eq!(raw(&mut t, 0, c, "*0\r\n*-1\r\n"), "");
+    assert_eq!(raw(&mut t, 0, c, "*1\r\n$4\r\nPING\r\n"), "+PONG\r\n");
+}
