@@ -206,6 +206,21 @@ fn arity_error(name: &str) -> Reply {
     ))
 }
 
+/// `rejectCommand`: the refusal, except that a refused EXEC discards its transaction and gives
+/// the refusal as the reason (`execCommandAbort`). Redis's refusals that read `ERR` are texts
+/// without an error code of their own, to which the reply adds `ERR`; as a reason they have none.
+fn reject(cmd: &Command, error: Reply) -> Reply {
+    match &error {
+        Reply::Error(e) if cmd.name == "exec" => {
+            let reason = e.strip_prefix("ERR ").unwrap_or(e);
+            Reply::err(format!(
+                "EXECABORT Transaction discarded because of: {reason}"
+            ))
+        }
+        _ => error,
+    }
+}
+
 /// The reply to a name the table does not have: `commandCheckExistence`.
 fn unknown_command(args: &[&[u8]]) -> Reply {
     let rest: Vec<String> = args[1..]
@@ -337,11 +352,11 @@ impl Node {
             return unknown_command(args);
         };
         if !cmd.accepts(args.len()) {
-            return arity_error(cmd.name);
+            return reject(cmd, arity_error(cmd.name));
         }
         if ctx.caller != Caller::Master {
             if let Some(e) = self.check_command(ctx, cmd.flags) {
-                return e;
+                return reject(cmd, e);
             }
         }
         // The ops buffer is the node's, reused from command to command.
