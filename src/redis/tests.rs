@@ -1454,12 +1454,23 @@ fn argument_counts_checked_by_handlers_get_redis_replies() {
         ("AUTH a b c", "-ERR syntax error"),
         ("REPLCONF x", "-ERR syntax error"),
         ("REPLCONF", "+OK"),
+        ("PSYNC a b c", "-ERR value is not an integer or out of range"),
+        ("PSYNC a b c d", "-ERR value is not an integer or out of range"),
         ("EXEC x", "-EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command"),
     ] {
         let mut t = Pair::new(1, |_| Config::default());
         let c = raw_conn(&mut t, 0);
         assert_eq!(raw(&mut t, 0, c, &format!("{line}\r\n")), format!("{redis}\r\n"), "{line}");
     }
+    let mut t = Pair::new(1, |_| Config::default());
+    let c = raw_conn(&mut t, 0);
+    let r = raw(&mut t, 0, c, "PSYNC ? -1 x\r\n");
+    let replid = t.info(0, "master_replid");
+    assert_eq!(
+        r,
+        format!("+FULLRESYNC {replid} 0\r\n"),
+        "a third argument is ignored"
+    );
     let mut t = Pair::new(1, |_| cfg(&[("requirepass", "secret")]));
     let c = raw_conn(&mut t, 0);
     assert_eq!(
