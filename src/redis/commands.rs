@@ -66,12 +66,16 @@ pub(crate) type Proc = fn(&mut Node, SimTime, &mut Ctx, &[&[u8]]) -> Reply;
 
 /// One entry of the command table.
 pub(crate) struct Command {
-    /// Lowercase, as Redis names commands in its replies and logs.
+    /// Redis's full name, lowercase, as replies and logs give it: `config|get` for a subcommand.
     pub name: &'static str,
-    /// Redis's arity: positive is the exact argc (the name included), negative the least.
+    /// Redis's arity: positive is the exact argc (the name included), negative the least. A
+    /// subcommand's counts its container's name too.
     pub arity: i32,
     pub flags: Flags,
-    pub proc: Proc,
+    /// The handler; none for a container command, whose subcommands have theirs.
+    pub proc: Option<Proc>,
+    /// A container command's subcommands (CONFIG's), each with its own arity and flags.
+    pub subcommands: &'static [Command],
 }
 
 impl Command {
@@ -80,8 +84,30 @@ impl Command {
             name,
             arity,
             flags,
-            proc,
+            proc: Some(proc),
+            subcommands: &[],
         }
+    }
+
+    /// A container: with no argument beyond its name it answers the arity error, and any
+    /// argument names a subcommand (Redis's container has arity -2 and no flags).
+    const fn container(name: &'static str, subcommands: &'static [Command]) -> Command {
+        Command {
+            name,
+            arity: -2,
+            flags: Flags::NONE,
+            proc: None,
+            subcommands,
+        }
+    }
+
+    /// Runs the handler, once every check passed.
+    fn run(&self, node: &mut Node, now: SimTime, ctx: &mut Ctx, args: &[&[u8]]) -> Reply {
+        // A container's arity refuses its name alone, and a longer argv looks a subcommand up.
+        let proc = self
+            .proc
+            .expect("a container command never passes its arity check");
+        proc(node, now, ctx, args)
     }
 
     /// Whether `argc` (the name included) fits the arity: `commandCheckArity`.
@@ -127,7 +153,7 @@ static COMMANDS: &[Command] = &[
     Command::new("replicaof", 3,  flags!(STALE | NO_ASYNC_LOADING),  Node::replicaof_command),
     Command::new("slaveof",   3,  flags!(STALE | NO_ASYNC_LOADING),  Node::replicaof_command),
     Command::new("wait",      3,  Flags::NONE,                       Node::wait_command),
-    Command::new("config",    -2, flags!(STALE | LOADING),           Node::config_command),
+    Command::container("config", CONFIG_SUBCOMMANDS),
     Command::new("replconf",  -1, flags!(STALE | LOADING),           Node::replconf_proc),
     Command::new("psync",     -3, flags!(NO_ASYNC_LOADING),          Node::sync_proc),
     Command::new("sync",      1,  flags!(NO_ASYNC_LOADING),          Node::sync_proc),
@@ -136,11 +162,32 @@ static COMMANDS: &[Command] = &[
     Command::new("dbdigest",  1,  flags!(READONLY),                  Node::dbdigest_command),
 ];
 
-/// The command named `name`, in any case, without allocating.
+#[rustfmt::skip]
+static CONFIG_SUBCOMMANDS: &[Command] = &[
+    Command::new("config|get",       -3, flags!(STALE | LOADING), Node::config_get_command),
+    Command::new("config|set",       -4, flags!(STALE | LOADING), Node::config_set_command),
+    Command::new("config|resetstat", 2,  flags!(STALE | LOADING), Node::config_resetstat_command),
+];
+
+/// The top-level command named `name`, in any case, without allocating.
 pub(crate) fn lookup(name: &[u8]) -> Option<&'static Command> {
     COMMANDS
         .iter()
         .find(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
+}
+
+/// `lookupCommand`: the command `args` names, or for a container given an argument, the
+/// subcommand that argument names (none if it names none).
+pub(crate) fn lookup_argv(args: &[&[u8]]) -> Option<&'static Command> {
+    let base = lookup(args[0])?;
+    if args.len() == 1 || base.subcommands.is_empty() {
+        return Some(base);
+    }
+    // A subcommand's full name is its container's, `|`, then its own.
+    let own = base.name.len() + 1;
+    base.subcommands
+        .iter()
+        .find(|c| c.name.as_bytes()[own..].eq_ignore_ascii_case(args[1]))
 }
 
 /// Every command in the table, for tests that go through all of them.
@@ -223,6 +270,15 @@ fn reject(cmd: &Command, error: Reply) -> Reply {
 
 /// The reply to a name the table does not have: `commandCheckExistence`.
 fn unknown_command(args: &[&[u8]]) -> Reply {
+    if lookup(args[0]).is_some() {
+        // A container command whose argument names none of its subcommands.
+        let sub = &args[1][..args[1].len().min(128)];
+        return Reply::err(format!(
+            "ERR unknown subcommand '{}'. Try {} HELP.",
+            String::from_utf8_lossy(sub),
+            String::from_utf8_lossy(args[0]).to_ascii_uppercase()
+        ));
+    }
     let rest: Vec<String> = args[1..]
         .iter()
         .take(8)
@@ -308,7 +364,7 @@ impl Node {
                 }
         });
         let reply = match direct {
-            Some(cmd) => (cmd.proc)(self, now, &mut ctx, args),
+            Some(cmd) => cmd.run(self, now, &mut ctx, args),
             None => {
                 let reply = self.call(now, &mut ctx, args);
                 if let Some(c) = self.conns.get_mut(&id) {
@@ -348,7 +404,7 @@ impl Node {
     /// propagation.
     pub(crate) fn call(&mut self, now: SimTime, ctx: &mut Ctx, args: &[&[u8]]) -> Reply {
         self.stats.total_commands_processed += 1;
-        let Some(cmd) = lookup(args[0]) else {
+        let Some(cmd) = lookup_argv(args) else {
             return unknown_command(args);
         };
         if !cmd.accepts(args.len()) {
@@ -361,7 +417,7 @@ impl Node {
         }
         // The ops buffer is the node's, reused from command to command.
         ctx.ops = std::mem::take(&mut self.ops_scratch);
-        let reply = (cmd.proc)(self, now, ctx, args);
+        let reply = cmd.run(self, now, ctx, args);
         let mut ops = std::mem::take(&mut ctx.ops);
         if !ops.is_empty() {
             self.propagate_unit(now, &ops, args);

@@ -1388,18 +1388,29 @@ fn psync_and_sync_with_a_wrong_argument_count_get_the_arity_error() {
     assert_eq!(t.info_u64(0, "connected_slaves"), 0);
 }
 
-/// Every command in the table with every argc from its name alone to two past its arity, on a
-/// connection and from an in-process client, with and without requirepass: no count panics the
-/// node, and a count the arity refuses gets Redis's arity error, before NOAUTH as in
-/// `processCommand`. A count the arity accepts gets NOAUTH while unauthenticated.
+/// Every command in the table, and every subcommand of a container, with every argc from its name
+/// alone to two past its arity, on a connection and from an in-process client, with and without
+/// requirepass. No count panics the node; a count the arity refuses gets Redis's arity error,
+/// before NOAUTH as in `processCommand`; an accepted one gets NOAUTH while unauthenticated. A
+/// container given an argument that names no subcommand answers so, also before NOAUTH.
 #[test]
 fn every_command_with_any_argument_count_gets_redis_arity_error_and_never_panics() {
     use super::commands::{all, Flags};
     let noauth = "NOAUTH Authentication required.";
+    // Each command with the words that name it: `config get` for `config|get`.
+    let mut commands: Vec<(&super::commands::Command, Vec<&str>)> = Vec::new();
+    for cmd in all() {
+        commands.push((cmd, vec![cmd.name]));
+        for sub in cmd.subcommands {
+            let (container, own) = sub.name.split_once('|').expect("container|subcommand");
+            assert_eq!(container, cmd.name);
+            commands.push((sub, vec![container, own]));
+        }
+    }
     for requirepass in [false, true] {
-        for cmd in all() {
-            for argc in 1..=cmd.arity.unsigned_abs() as usize + 2 {
-                let mut args = vec![cmd.name];
+        for (cmd, words) in &commands {
+            for argc in words.len()..=cmd.arity.unsigned_abs() as usize + 2 {
+                let mut args = words.clone();
                 args.resize(argc, "x");
                 let line = args.join(" ");
                 let what = format!("{line} (requirepass {requirepass})");
@@ -1419,14 +1430,18 @@ fn every_command_with_any_argument_count_gets_redis_arity_error_and_never_panics
                     ),
                     _ => e.to_string(),
                 };
-                if !cmd.accepts(argc) {
-                    let e = format!("ERR wrong number of arguments for '{}' command", cmd.name);
-                    assert_eq!(on_conn, format!("-{}\r\n", refused(&e)), "{what}");
-                    assert_eq!(local, Reply::err(refused(&e)), "{what}");
+                let expected = if !cmd.accepts(argc) {
+                    format!("ERR wrong number of arguments for '{}' command", cmd.name)
+                } else if !cmd.subcommands.is_empty() {
+                    let name = cmd.name.to_ascii_uppercase();
+                    format!("ERR unknown subcommand 'x'. Try {name} HELP.")
                 } else if requirepass && !cmd.flags.contains(Flags::NO_AUTH) {
-                    assert_eq!(on_conn, format!("-{}\r\n", refused(noauth)), "{what}");
-                    assert_eq!(local, Reply::err(refused(noauth)), "{what}");
-                }
+                    noauth.to_string()
+                } else {
+                    continue;
+                };
+                assert_eq!(on_conn, format!("-{}\r\n", refused(&expected)), "{what}");
+                assert_eq!(local, Reply::err(refused(&expected)), "{what}");
             }
         }
     }
@@ -1456,6 +1471,12 @@ fn argument_counts_checked_by_handlers_get_redis_replies() {
         ("REPLCONF", "+OK"),
         ("PSYNC a b c", "-ERR value is not an integer or out of range"),
         ("PSYNC a b c d", "-ERR value is not an integer or out of range"),
+        ("CONFIG", "-ERR wrong number of arguments for 'config' command"),
+        ("config x", "-ERR unknown subcommand 'x'. Try CONFIG HELP."),
+        ("CONFIG GET", "-ERR wrong number of arguments for 'config|get' command"),
+        ("CONFIG SET a", "-ERR wrong number of arguments for 'config|set' command"),
+        ("CONFIG SET a b c", "-ERR syntax error"),
+        ("CONFIG RESETSTAT x", "-ERR wrong number of arguments for 'config|resetstat' command"),
         ("EXEC x", "-EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command"),
     ] {
         let mut t = Pair::new(1, |_| Config::default());

@@ -1,5 +1,6 @@
-//! Server and connection commands: PING, ECHO, AUTH, INFO, ROLE, CONFIG, MULTI and EXEC, and the
-//! table's entries for REPLCONF, PSYNC and SYNC, whose work is the master's (master.rs).
+//! Server and connection commands: PING, ECHO, AUTH, INFO, ROLE, CONFIG's subcommands, MULTI and
+//! EXEC, and the table's entries for REPLCONF, PSYNC and SYNC, whose work is the master's
+//! (master.rs).
 
 use super::{arity_error, Caller, Ctx};
 use crate::redis::node::Node;
@@ -66,43 +67,57 @@ impl Node {
         self.role_reply()
     }
 
-    /// CONFIG GET, CONFIG SET and CONFIG RESETSTAT.
-    pub(super) fn config_command(&mut self, now: SimTime, _ctx: &mut Ctx, args: &[&[u8]]) -> Reply {
-        match lower(args[1]).as_str() {
-            "get" if args.len() >= 3 => {
-                let mut out = Vec::new();
-                for name in crate::redis::config::DIRECTIVES {
-                    if args[2..].iter().any(|p| glob(p, name.as_bytes())) {
-                        out.push(Reply::bulk(name));
-                        out.push(Reply::bulk(self.cfg.get(name).unwrap_or_default()));
-                    }
-                }
-                Reply::Array(out)
+    /// `CONFIG GET pattern [pattern ...]`: every directive any pattern matches, once.
+    pub(super) fn config_get_command(
+        &mut self,
+        _now: SimTime,
+        _ctx: &mut Ctx,
+        args: &[&[u8]],
+    ) -> Reply {
+        let mut out = Vec::new();
+        for name in crate::redis::config::DIRECTIVES {
+            if args[2..].iter().any(|p| glob(p, name.as_bytes())) {
+                out.push(Reply::bulk(name));
+                out.push(Reply::bulk(self.cfg.get(name).unwrap_or_default()));
             }
-            "set" if args.len() >= 4 && args.len() % 2 == 0 => {
-                let mut cfg = self.cfg.clone();
-                for pair in args[2..].chunks(2) {
-                    if let Err(e) = cfg.set(
-                        &String::from_utf8_lossy(pair[0]),
-                        &String::from_utf8_lossy(pair[1]),
-                        true,
-                    ) {
-                        return Reply::err(format!("ERR {e}"));
-                    }
-                }
-                self.cfg = cfg;
-                self.refresh_good_replicas(now);
-                Reply::ok()
-            }
-            "resetstat" => {
-                self.stats = Default::default();
-                Reply::ok()
-            }
-            _ => Reply::err(format!(
-                "ERR unknown subcommand or wrong number of arguments for '{}'. Try CONFIG HELP.",
-                String::from_utf8_lossy(args[1])
-            )),
         }
+        Reply::Array(out)
+    }
+
+    /// `CONFIG SET directive value [directive value ...]`: all applied, or none.
+    pub(super) fn config_set_command(
+        &mut self,
+        now: SimTime,
+        _ctx: &mut Ctx,
+        args: &[&[u8]],
+    ) -> Reply {
+        // The arity says at least one pair; `configSetCommand` wants whole pairs.
+        if args.len() % 2 == 1 {
+            return Reply::err("ERR syntax error");
+        }
+        let mut cfg = self.cfg.clone();
+        for pair in args[2..].chunks(2) {
+            if let Err(e) = cfg.set(
+                &String::from_utf8_lossy(pair[0]),
+                &String::from_utf8_lossy(pair[1]),
+                true,
+            ) {
+                return Reply::err(format!("ERR {e}"));
+            }
+        }
+        self.cfg = cfg;
+        self.refresh_good_replicas(now);
+        Reply::ok()
+    }
+
+    pub(super) fn config_resetstat_command(
+        &mut self,
+        _now: SimTime,
+        _ctx: &mut Ctx,
+        _args: &[&[u8]],
+    ) -> Reply {
+        self.stats = Default::default();
+        Reply::ok()
     }
 
     /// MULTI and EXEC only come from our master's stream, where the stream itself delimits the
