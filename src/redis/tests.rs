@@ -1471,6 +1471,12 @@ fn argument_counts_checked_by_handlers_get_redis_replies() {
         ("REPLCONF", "+OK"),
         ("PSYNC a b c", "-ERR value is not an integer or out of range"),
         ("PSYNC a b c d", "-ERR value is not an integer or out of range"),
+        ("FLUSHALL x", "-ERR syntax error"),
+        ("FLUSHALL ASYNC x", "-ERR syntax error"),
+        ("FLUSHALL async", "+OK"),
+        ("FLUSHDB x", "-ERR syntax error"),
+        ("FLUSHDB SYNC x", "-ERR syntax error"),
+        ("flushdb sync", "+OK"),
         ("CONFIG", "-ERR wrong number of arguments for 'config' command"),
         ("config x", "-ERR unknown subcommand 'x'. Try CONFIG HELP."),
         ("CONFIG GET", "-ERR wrong number of arguments for 'config|get' command"),
@@ -1484,6 +1490,14 @@ fn argument_counts_checked_by_handlers_get_redis_replies() {
         assert_eq!(raw(&mut t, 0, c, &format!("{line}\r\n")), format!("{redis}\r\n"), "{line}");
     }
     let mut t = Pair::new(1, |_| Config::default());
+    t.cmd(0, &["SET", "k", "v"]);
+    t.cmd(0, &["FLUSHALL", "x"]);
+    t.cmd(0, &["FLUSHDB", "async", "x"]);
+    assert_eq!(
+        t.cmd(0, &["DBSIZE"]),
+        Reply::Integer(1),
+        "a refused flush keeps the data"
+    );
     let c = raw_conn(&mut t, 0);
     let r = raw(&mut t, 0, c, "PSYNC ? -1 x\r\n");
     let replid = t.info(0, "master_replid");

@@ -38,6 +38,16 @@ impl ExpireCondition {
     }
 }
 
+/// FLUSHALL and FLUSHDB take nothing, or one of ASYNC and SYNC (`getFlushCommandFlags`). Both
+/// free the dataset at once here: a lazy free's background thread is not modelled.
+fn flush_options_valid(args: &[&[u8]]) -> bool {
+    match args {
+        [_] => true,
+        [_, mode] => mode.eq_ignore_ascii_case(b"async") || mode.eq_ignore_ascii_case(b"sync"),
+        _ => false,
+    }
+}
+
 impl Node {
     /// Whether `key` is logically expired for this caller, deleting it (and queueing `DEL`) when
     /// this node is a master: `expireIfNeeded`.
@@ -217,8 +227,11 @@ impl Node {
         &mut self,
         _now: SimTime,
         ctx: &mut Ctx,
-        _args: &[&[u8]],
+        args: &[&[u8]],
     ) -> Reply {
+        if !flush_options_valid(args) {
+            return Reply::err("ERR syntax error");
+        }
         self.keyspace.flush();
         self.propagate_as(ctx, Prop::Original);
         Reply::ok()
@@ -228,8 +241,11 @@ impl Node {
         &mut self,
         _now: SimTime,
         ctx: &mut Ctx,
-        _args: &[&[u8]],
+        args: &[&[u8]],
     ) -> Reply {
+        if !flush_options_valid(args) {
+            return Reply::err("ERR syntax error");
+        }
         self.keyspace.db_mut(ctx.db).clear();
         self.propagate_as(ctx, Prop::Original);
         Reply::ok()
