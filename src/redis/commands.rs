@@ -122,9 +122,8 @@ impl Command {
 }
 
 /// The commands the node runs, with the arity and flags of Redis 7.2's src/commands/*.json
-/// (only the flags [`Flags`] defines), except that ECHO lacks Redis's LOADING and STALE, and MULTI
-/// and EXEC its STALE. DBDIGEST is not Redis's: it answers the dataset digest that checkers
-/// compare, as `DEBUG DIGEST` would.
+/// (only the flags [`Flags`] defines). DBDIGEST is not Redis's: it answers the dataset digest
+/// that checkers compare, as `DEBUG DIGEST` would.
 #[rustfmt::skip]
 static COMMANDS: &[Command] = &[
     // The most frequent commands first: lookup is a scan.
@@ -146,7 +145,7 @@ static COMMANDS: &[Command] = &[
     Command::new("dbsize",    1,  flags!(READONLY),                  Node::dbsize_command),
     Command::new("select",    2,  flags!(STALE | LOADING),           Node::select_command),
     Command::new("ping",      -1, Flags::NONE,                       Node::ping_command),
-    Command::new("echo",      2,  Flags::NONE,                       Node::echo_command),
+    Command::new("echo",      2,  flags!(STALE | LOADING),           Node::echo_command),
     Command::new("auth",      -2, flags!(STALE | LOADING | NO_AUTH), Node::auth_command),
     Command::new("info",      -1, flags!(STALE | LOADING),           Node::info_command),
     Command::new("role",      1,  flags!(STALE | LOADING),           Node::role_command),
@@ -157,8 +156,8 @@ static COMMANDS: &[Command] = &[
     Command::new("replconf",  -1, flags!(STALE | LOADING),           Node::replconf_proc),
     Command::new("psync",     -3, flags!(NO_ASYNC_LOADING),          Node::sync_proc),
     Command::new("sync",      1,  flags!(NO_ASYNC_LOADING),          Node::sync_proc),
-    Command::new("multi",     1,  flags!(LOADING),                   Node::multi_exec_command),
-    Command::new("exec",      1,  flags!(LOADING),                   Node::multi_exec_command),
+    Command::new("multi",     1,  flags!(STALE | LOADING),           Node::multi_exec_command),
+    Command::new("exec",      1,  flags!(STALE | LOADING),           Node::multi_exec_command),
     Command::new("dbdigest",  1,  flags!(READONLY),                  Node::dbdigest_command),
 ];
 

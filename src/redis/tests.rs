@@ -1513,3 +1513,40 @@ fn argument_counts_checked_by_handlers_get_redis_replies() {
         "-EXECABORT Transaction discarded because of: NOAUTH Authentication required.\r\n"
     );
 }
+
+/// ECHO carries Redis's LOADING and STALE flags, MULTI and EXEC its STALE: a replica answers them
+/// while it loads and while its link is down with replica-serve-stale-data no, where GET gets
+/// LOADING and MASTERDOWN.
+#[test]
+fn echo_multi_and_exec_are_answered_while_loading_and_while_the_link_is_down() {
+    let not_modelled = Reply::err("ERR MULTI/EXEC are not supported by this simulator for clients");
+    let mut t = Pair::new(2, |i| match i {
+        1 => cfg(&[("replsim-rdb-load-rate", "1mb")]),
+        _ => cfg(&[("repl-diskless-sync", "no")]),
+    });
+    t.nodes[0].keyspace.db_mut(0).set_bulk(Some(Bulk {
+        count: 100_000,
+        key_bytes: 16,
+        value_bytes: 100,
+    }));
+    t.replicaof(1, 0);
+    t.run_until_cond(secs(30), |t| t.nodes[1].is_loading());
+    assert_eq!(
+        t.cmd(1, &["GET", "a"]),
+        Reply::err("LOADING Redis is loading the dataset in memory")
+    );
+    assert_eq!(t.cmd(1, &["ECHO", "hi"]), Reply::bulk("hi"));
+    t.wait_for_sync(1);
+    t.cmd(1, &["CONFIG", "SET", "replica-serve-stale-data", "no"]);
+    t.cut(0, 1);
+    t.kill_link(0, 1);
+    assert_eq!(
+        t.cmd(1, &["GET", "a"]),
+        Reply::err(
+            "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."
+        )
+    );
+    assert_eq!(t.cmd(1, &["ECHO", "hi"]), Reply::bulk("hi"));
+    assert_eq!(t.cmd(1, &["MULTI"]), not_modelled);
+    assert_eq!(t.cmd(1, &["EXEC"]), not_modelled);
+}
