@@ -6,6 +6,7 @@
 pub mod bench;
 pub mod check;
 pub mod fault;
+pub mod live;
 pub mod net;
 pub mod redis;
 pub mod report;

@@ -537,6 +537,7 @@ impl Node {
                 used_mem: mem,
                 repl: Some(repl),
                 checksum: self.cfg.rdbchecksum,
+                redis_version: self.cfg.redis_version,
             },
         ));
         self.stats.rdb_saves += 1;
