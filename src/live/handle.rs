@@ -71,16 +71,21 @@ impl Handle {
         self.port
     }
 
+    /// Runs `f` on the node's thread, between two turns of its loop, without waiting for it.
+    pub fn post(&self, f: impl FnOnce(&mut Driver) + Send + 'static) {
+        self.requests
+            .send(Box::new(f))
+            .expect("the live node's thread has ended");
+        self.waker.wake().expect("waking the live node's loop");
+    }
+
     /// Runs `f` on the node's thread, between two turns of its loop, and returns its result.
     /// Whatever `f` makes the node do (a command, a REPLICAOF) is carried out right after.
     pub fn with<R: Send + 'static>(&self, f: impl FnOnce(&mut Driver) -> R + Send + 'static) -> R {
         let (tx, rx) = mpsc::channel();
-        self.requests
-            .send(Box::new(move |d: &mut Driver| {
-                let _ = tx.send(f(d));
-            }))
-            .expect("the live node's thread has ended");
-        self.waker.wake().expect("waking the live node's loop");
+        self.post(move |d: &mut Driver| {
+            let _ = tx.send(f(d));
+        });
         rx.recv_timeout(ANSWER_TIMEOUT)
             .expect("the live node did not run the request in time")
     }

@@ -565,8 +565,10 @@ impl Driver {
         }
         match &mut self.log {
             LogTarget::Writer(w) => {
-                // A log that cannot be written must not stop the server (Redis ignores it too).
-                let _ = writeln!(w, "{line}");
+                // One write per line, so lines from several processes sharing a file interleave
+                // whole. A log that cannot be written must not stop the server (Redis ignores
+                // that too).
+                let _ = w.write_all(format!("{line}\n").as_bytes());
                 let _ = w.flush();
             }
             LogTarget::Memory => {

@@ -112,6 +112,11 @@ static COMMANDS: &[Spec] = &[
         flags: W,
     },
     Spec {
+        name: "persist",
+        arity: 2,
+        flags: W,
+    },
+    Spec {
         name: "ttl",
         arity: 2,
         flags: R,
@@ -596,6 +601,20 @@ impl Node {
                 Reply::Integer(n)
             }
             "expire" | "pexpire" | "pexpireat" => self.expire_command(now, ctx, spec.name, args),
+            "persist" => {
+                // `persistCommand`: 1 and propagated only when a timeout was removed.
+                if !self.exists(now, ctx, a(1)) {
+                    return Reply::Integer(0);
+                }
+                match self.keyspace.db_mut(ctx.db).get_mut(a(1)) {
+                    Some(e) if e.expire_at_ms.is_some() => {
+                        e.expire_at_ms = None;
+                        self.propagate_as(ctx, Prop::Original);
+                        Reply::Integer(1)
+                    }
+                    _ => Reply::Integer(0),
+                }
+            }
             "ttl" | "pttl" => {
                 if !self.exists(now, ctx, a(1)) {
                     return Reply::Integer(-2);
