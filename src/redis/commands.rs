@@ -217,6 +217,16 @@ static COMMANDS: &[Spec] = &[
         flags: f(false, false, false, true, false, false),
     },
     Spec {
+        name: "hello",
+        arity: -1,
+        flags: f(false, false, true, true, true, false),
+    },
+    Spec {
+        name: "client",
+        arity: -2,
+        flags: ADMIN_STALE_LOADING,
+    },
+    Spec {
         name: "dbdigest",
         arity: 1,
         flags: f(false, true, false, false, false, false),
@@ -683,6 +693,8 @@ impl Node {
                     Reply::err("ERR MULTI/EXEC are not supported by this simulator for clients")
                 }
             }
+            "hello" => self.hello_command(ctx, args),
+            "client" => self.client_command(ctx, args),
             "replconf" | "psync" | "sync" => Reply::err("ERR Command is not valid here"),
             other => unreachable!("command {other} is in the table but not executed"),
         }
@@ -854,7 +866,7 @@ impl Node {
         Reply::Integer(1)
     }
 
-    fn auth_command(&mut self, ctx: &mut Ctx, args: &[&[u8]]) -> Reply {
+    pub(crate) fn auth_command(&mut self, ctx: &mut Ctx, args: &[&[u8]]) -> Reply {
         let (user, pass): (&[u8], &[u8]) = match args.len() {
             2 => (b"default", args[1]),
             3 => (args[1], args[2]),

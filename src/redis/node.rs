@@ -237,6 +237,8 @@ pub(crate) struct Conn {
     /// Set by `REPLCONF capa`.
     pub capa_eof: bool,
     pub capa_psync2: bool,
+    /// `CLIENT SETNAME`.
+    pub name: Vec<u8>,
 }
 
 impl Conn {
@@ -263,6 +265,8 @@ pub(crate) struct Client {
     /// `woff`: `master_repl_offset` after this client's last write.
     pub woff: u64,
     pub blocked: Option<BlockedWait>,
+    /// `CLIENT SETNAME`.
+    pub name: Vec<u8>,
 }
 
 #[derive(Copy, Clone, Debug)]
@@ -721,6 +725,7 @@ impl Node {
                 listening_port: 0,
                 capa_eof: false,
                 capa_psync2: false,
+                name: Vec::new(),
             },
         );
         id

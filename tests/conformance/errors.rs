@@ -382,3 +382,83 @@ fn inline_commands_work_like_redis() {
     }
     assert_eq!(got[1], got[0], "replsim (left) and Redis (right)");
 }
+
+/// A HELLO reply with its client id (which differs between two servers) zeroed.
+fn without_id(r: Reply) -> Reply {
+    match r {
+        Reply::Array(Some(mut items)) if items.len() == 14 => {
+            items[7] = Reply::Int(0);
+            Reply::Array(Some(items))
+        }
+        other => other,
+    }
+}
+
+#[test]
+fn hello_and_client_read_like_redis() {
+    if !have_redis() {
+        return;
+    }
+    let a = Redis::start(&[]);
+    let l = Live::master(&[]);
+    let (mut ac, mut lc) = (a.client(), l.client());
+    for cmd in [
+        &["HELLO"][..],
+        &["HELLO", "2"],
+        &["HELLO", "4"],
+        &["HELLO", "abc"],
+        &["HELLO", "2", "FOO"],
+        &["HELLO", "2", "SETNAME", "bad name"],
+        &["HELLO", "2", "SETNAME", "lib"],
+        &["CLIENT", "GETNAME"],
+        &["CLIENT", "SETNAME", "a b"],
+        &["CLIENT", "SETNAME", "me"],
+        &["CLIENT", "GETNAME"],
+        &["CLIENT", "SETNAME"],
+        &["CLIENT", "FOO"],
+        &["CLIENT"],
+        &["CLIENT", "SETNAME", ""],
+        &["CLIENT", "GETNAME"],
+    ] {
+        assert_eq!(
+            without_id(lc.cmd(cmd)),
+            without_id(ac.cmd(cmd)),
+            "{cmd:?}: replsim (left)"
+        );
+    }
+    // Both count their connections from the same first id.
+    assert_eq!(
+        Client::connect(l.port()).cmd(&["CLIENT", "ID"]).int() > 0,
+        Client::connect(a.port).cmd(&["CLIENT", "ID"]).int() > 0
+    );
+    // A known difference: the node speaks RESP2 only, and refuses RESP3 as Redis refuses a
+    // version it does not know; clients fall back to RESP2.
+    assert!(ac.raw(&["HELLO", "3"]).starts_with(b"%7\r\n"));
+    assert_eq!(
+        lc.cmd(&["HELLO", "3"]),
+        Reply::Error("NOPROTO unsupported protocol version".into())
+    );
+}
+
+#[test]
+fn hello_before_auth_reads_like_redis() {
+    if !have_redis() {
+        return;
+    }
+    let a = Redis::start(&["--requirepass", "secret"]);
+    let l = Live::master(&[("requirepass", "secret")]);
+    let (mut ac, mut lc) = (a.client(), l.client());
+    for cmd in [
+        &["HELLO", "2"][..],
+        &["HELLO", "2", "AUTH", "default", "wrong"],
+        &["HELLO", "2", "AUTH", "default", "secret", "SETNAME", "x"],
+        &["CLIENT", "GETNAME"],
+        &["GET", "k"],
+    ] {
+        assert_eq!(
+            without_id(lc.cmd(cmd)),
+            without_id(ac.cmd(cmd)),
+            "{cmd:?}: replsim (left)"
+        );
+    }
+}

@@ -303,8 +303,12 @@ pub fn parse(b: &[u8]) -> Option<(Reply, usize)> {
             let end = after + n as usize;
             (b.len() >= end + 2).then(|| (Reply::Bulk(Some(b[after..end].to_vec())), end + 2))
         }
-        b'*' => {
-            let n: i64 = line.parse().ok()?;
+        // A RESP3 map (`HELLO 3`) reads as an array of its keys and values.
+        b'*' | b'%' => {
+            let mut n: i64 = line.parse().ok()?;
+            if b[0] == b'%' {
+                n *= 2;
+            }
             if n < 0 {
                 return Some((Reply::Array(None), after));
             }
