@@ -1,7 +1,8 @@
 //! replsim: a deterministic discrete-event simulator of Redis master–replica replication.
 //!
 //! Dependencies point one way: `report, check → sim → net, redis`, and `time` is a leaf shared by
-//! all. See ARCHITECTURE.md for the map.
+//! all. `live` runs the node on real sockets; nothing else depends on it. See ARCHITECTURE.md for
+//! the map.
 
 pub mod bench;
 pub mod check;

@@ -1,5 +1,6 @@
-//! The `replsim` command line. This is the only code that touches files, stdout, the environment,
-//! the wall clock or threads.
+//! The `replsim` command line. This is the only code that touches files, stdout or the
+//! environment; the wall clock, sockets and threads are its and the live driver's
+//! (`replsim::live`) alone.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 use std::fs;
@@ -27,7 +28,7 @@ over a virtual network that can partition, delay, throttle and drop, from a TOML
 The same scenario and seed always give the same result.\n\n\
 Exit codes: 0 all expectations held, 1 an expectation failed or a checker found an unexpected \
 violation, 2 bad input (scenario, flag or path).",
-    after_help = "Examples:\n  replsim run scenarios/quickstart.toml\n  replsim run scenarios/backlog-overrun.toml --set repl-backlog-size=64mb\n  replsim run scenarios/cap-availability.toml --out out/cap\n  replsim check scenarios/*.toml"
+    after_help = "Examples:\n  replsim run scenarios/quickstart.toml\n  replsim run scenarios/backlog-overrun.toml --set repl-backlog-size=64mb\n  replsim run scenarios/cap-availability.toml --out out/cap\n  replsim check scenarios/*.toml\n  replsim live replica --master 127.0.0.1:6379 --port 6380"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -124,6 +125,11 @@ enum Command {
     /// or serving real Redis replicas (`live master`). Log lines follow Redis's format with
     /// real times. Ctrl-C or SIGTERM stops it. Live nodes hold real keys only: the synthetic
     /// datasets of scenarios do not exist here.
+    #[command(after_help = "Examples:\n  \
+replsim live replica --master 127.0.0.1:6379 --port 6380\n  \
+replsim live master --port 6390 --set redis-version=7.0   # for Redis 7.0 replicas\n\n\
+A 7.0 replica cannot load the RDB format of 7.2 (the default profile): give a live master \
+--set redis-version=7.0 when its replicas are Redis 7.0.")]
     Live {
         #[command(subcommand)]
         role: LiveRole,
