@@ -165,7 +165,8 @@ replsim live replica --master 127.0.0.1:6379 --set repl-diskless-load=swapdb --l
 redis-cli -p 6390 SET greeting hello\n  \
 redis-server --port 6391 --save '' --replicaof 127.0.0.1 6390 &\n  \
 redis-cli -p 6391 INFO replication\n  \
-replsim live master --port 6390 --set repl-diskless-sync=no --set repl-backlog-size=16mb")]
+replsim live master --port 6390 --set repl-diskless-sync=no --set repl-backlog-size=16mb\n  \
+replsim live master --port 6390 --data /var/lib/redis/dump.rdb --set redis-version=7.0")]
     Master {
         /// Port to listen on for clients and replicas.
         #[arg(long, default_value_t = 6379)]
@@ -184,6 +185,10 @@ struct LiveCommon {
     /// Set a redis.conf directive, e.g. --set repl-backlog-size=16mb (repeatable).
     #[arg(long = "set", value_name = "DIRECTIVE=VALUE")]
     set: Vec<String>,
+    /// Start from this RDB file (written by Redis: SAVE, BGSAVE or its dump.rdb), keys and
+    /// replication history, as Redis loads its dbfilename at startup.
+    #[arg(long, value_name = "FILE.rdb")]
+    data: Option<PathBuf>,
     /// Append log lines to FILE instead of writing them on stderr.
     #[arg(long, value_name = "FILE")]
     logfile: Option<PathBuf>,
@@ -414,16 +419,32 @@ fn live_cmd(role: LiveRole) -> Result<ExitCode> {
         LogLevel::Notice => Level::Notice,
         LogLevel::Warning => Level::Warning,
     };
+    let rdb = match &common.data {
+        Some(path) => {
+            Some(fs::read(path).map_err(|e| BadInput(format!("--data {}: {e}", path.display())))?)
+        }
+        None => None,
+    };
+    let data_flag = common
+        .data
+        .as_ref()
+        .map(|p| format!(" (--data {})", p.display()));
     let mut driver = Driver::new(Options {
         bind: common.bind,
         port,
         replicaof,
+        rdb,
         config,
         log,
         log_level,
         handle_signals: true,
     })
-    .map_err(|e| BadInput(format!("listening on {}:{port}: {e}", common.bind)))?;
+    .map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidData => {
+            BadInput(format!("{e}{}", data_flag.unwrap_or_default()))
+        }
+        _ => BadInput(format!("listening on {}:{port}: {e}", common.bind)),
+    })?;
     driver
         .run(&mut |_| {})
         .context("the live node's event loop")?;

@@ -12,8 +12,9 @@
 //! times, RDB `ctime` and absolute expiry times come out as real Unix time with no change to it.
 //!
 //! Synthetic datasets (the opaque bulk part of an RDB) have no place here: a live node starts
-//! empty and everything that reaches it over a socket is real bytes, so no RDB it writes holds an
-//! opaque run, and [`Transmit::send_opaque`] being called is a bug (it panics).
+//! empty or from a real RDB file (one with a synthetic part fails to load and the node does not
+//! start), and everything that reaches it over a socket is real bytes, so no RDB it writes holds
+//! an opaque run, and [`Transmit::send_opaque`] being called is a bug (it panics).
 
 mod handle;
 
@@ -29,7 +30,8 @@ use signal_hook_mio::v1_0::Signals;
 
 use crate::redis::config::Config;
 use crate::redis::log::{Level, LogLine, EPOCH_UNIX_SECS};
-use crate::redis::{Action, ConnId, Node, NodeParams, Transmit};
+use crate::redis::rdb::{self, Part, Payload};
+use crate::redis::{Action, ConnId, Node, NodeParams, Persisted, Transmit};
 use crate::time::SimTime;
 
 pub use handle::{spawn, Handle};
@@ -66,6 +68,9 @@ pub struct Options {
     pub port: u16,
     /// `replicaof host port` at startup.
     pub replicaof: Option<(String, u16)>,
+    /// An RDB file's bytes to load at startup, as Redis loads its `dbfilename` (with its
+    /// replication ID and offset, when it holds them).
+    pub rdb: Option<Vec<u8>>,
     pub config: Config,
     pub log: LogTarget,
     /// The least severe level written (Redis's `loglevel`).
@@ -104,6 +109,23 @@ fn fresh_seed() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     (unix.as_nanos() as u64) ^ (u64::from(std::process::id()) << 40)
+}
+
+/// An RDB file to start from, checked before the node sees it: a node that cannot load its
+/// data refuses to start, as Redis does ("Fatal error loading the DB"), instead of serving an
+/// empty dataset. A file holding a synthetic bulk part (written by replsim for a simulation)
+/// fails here too: a live node holds real keys only.
+fn check_rdb(bytes: Vec<u8>, databases: u64) -> io::Result<Persisted> {
+    let rdb = Payload {
+        parts: vec![Part::Bytes(bytes)],
+    };
+    rdb::decode(&rdb, 0, false, databases as usize).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("the RDB file cannot be loaded: {}", e.0),
+        )
+    })?;
+    Ok(Persisted { rdb })
 }
 
 /// One socket and what the loop knows of it.
@@ -156,6 +178,10 @@ impl Driver {
         let mut clock = Clock {
             last: SimTime::ZERO,
         };
+        let persisted = match opts.rdb {
+            Some(bytes) => Some(check_rdb(bytes, opts.config.databases)?),
+            None => None,
+        };
         let node = Node::boot(
             clock.now(),
             NodeParams {
@@ -166,7 +192,7 @@ impl Driver {
                 replicaof: opts.replicaof,
                 seed: fresh_seed(),
             },
-            None,
+            persisted.as_ref(),
         );
         let mut d = Driver {
             poll,
@@ -641,6 +667,33 @@ fn os_error_text(e: &io::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_rdb_that_cannot_load_is_refused_before_the_node_starts() {
+        let e = check_rdb(b"REDIS0010garbage".to_vec(), 16).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        assert!(
+            e.to_string().starts_with("the RDB file cannot be loaded: "),
+            "{e}"
+        );
+        let mut ks = crate::redis::keyspace::Keyspace::new(16);
+        ks.db_mut(2).set(b"k", b"v", Some(1));
+        let meta = rdb::SaveMeta {
+            ctime_secs: 0,
+            used_mem: 0,
+            repl: None,
+            checksum: true,
+            redis_version: crate::redis::config::RedisVersion::V7_0,
+        };
+        let Part::Bytes(good) = &rdb::encode(&ks, &meta).parts[0] else {
+            panic!("real keys only")
+        };
+        assert!(check_rdb(good.clone(), 16).is_ok());
+        assert!(
+            check_rdb(good.clone(), 2).is_err(),
+            "database 2 needs 3 databases"
+        );
+    }
 
     #[test]
     fn os_errors_read_like_strerror() {

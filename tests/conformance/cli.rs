@@ -203,3 +203,41 @@ fn live_refuses_bad_flags_with_exit_code_2() {
         assert!(err.contains(says), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn live_master_starts_from_a_data_file_and_refuses_one_it_cannot_load() {
+    if !have_redis() {
+        return;
+    }
+    let a = Redis::start(&[]);
+    let mut ac = a.client();
+    ac.cmd(&["SET", "from-file", "yes"]);
+    ac.cmd(&["SAVE"]);
+    let rdb = a.dir().join("dump.rdb");
+    let port = free_port();
+    let p = Replsim::start(&[
+        "live",
+        "master",
+        "--port",
+        &port.to_string(),
+        "--data",
+        rdb.to_str().expect("a UTF-8 temp path"),
+    ]);
+    let mut c = connect_when_up(port);
+    assert_eq!(
+        c.cmd(&["GET", "from-file"]),
+        Reply::Bulk(Some(b"yes".to_vec()))
+    );
+    p.stop_with("TERM");
+    // A file that is not an RDB: no node starts on it.
+    let bad = a.dir().join("not-an.rdb");
+    std::fs::write(&bad, b"REDIS0010 this is not an RDB").expect("writing a file");
+    let out = Command::new(env!("CARGO_BIN_EXE_replsim"))
+        .args(["live", "master", "--port", "0", "--data"])
+        .arg(&bad)
+        .output()
+        .expect("running replsim");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("the RDB file cannot be loaded"), "{err}");
+}

@@ -655,3 +655,35 @@ fn the_replica_serves_reads_of_what_it_replicated() {
     assert_eq!(mc.raw(&["DBSIZE"]), lc.raw(&["DBSIZE"]));
     assert_eq!(mc.raw(&["GET", "nosuchkey"]), lc.raw(&["GET", "nosuchkey"]));
 }
+
+#[test]
+fn starting_from_a_real_rdb_file_matches_redis_restarting_from_it() {
+    if !have_redis() {
+        return;
+    }
+    // A master with a replica has a backlog, so its RDB carries its replication ID and offset.
+    let a = Redis::start(&[]);
+    let r = Redis::start(&["--replicaof", "127.0.0.1", &a.port.to_string()]);
+    let mut rc = r.client();
+    wait_until("the replica's link", || {
+        rc.field("replication", "master_link_status") == "up"
+    });
+    let mut ac = a.client();
+    load_varied_dataset(&mut ac);
+    assert_eq!(ac.cmd(&["SAVE"]), Reply::Simple("OK".into()));
+    let rdb = std::fs::read(a.dir().join("dump.rdb")).expect("Redis wrote dump.rdb");
+    // Redis restarted from that file, and a replsim master started from it.
+    let b = Redis::start_from(&[], Some(&rdb));
+    let l = Live::master_from_rdb(rdb, &[]);
+    let mut bc = b.client();
+    assert_eq!(real_dataset(&mut bc), l.dataset());
+    let (theirs, ours) = (bc.info("replication"), l.client().info("replication"));
+    for field in ["master_replid2", "second_repl_offset", "master_repl_offset"] {
+        assert_eq!(ours[field], theirs[field], "INFO replication {field}");
+    }
+    assert_eq!(
+        ours["master_replid2"],
+        ac.field("replication", "master_replid")
+    );
+    assert!(l.has_log("Loading RDB produced by version 7.0.15"));
+}
