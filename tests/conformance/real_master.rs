@@ -167,14 +167,15 @@ fn a_disk_full_sync_arrives_with_length_framing() {
                 && m.ends_with(" bytes from master to disk")
         })
         .expect("a $<len> transfer");
-    // The length Redis announced is the size of the RDB file it wrote.
-    let rdb_len = std::fs::metadata(m.dir().join("dump.rdb")).map(|md| md.len());
-    if let Ok(len) = rdb_len {
-        assert_eq!(
-            line,
-            format!("MASTER <-> REPLICA sync: receiving {len} bytes from master to disk")
-        );
-    }
+    // The length Redis announced is the size of the RDB file it wrote for the sync (kept:
+    // `rdb-del-sync-files` is off by default).
+    let len = std::fs::metadata(m.dir().join("dump.rdb"))
+        .expect("Redis wrote dump.rdb for the sync")
+        .len();
+    assert_eq!(
+        line,
+        format!("MASTER <-> REPLICA sync: receiving {len} bytes from master to disk")
+    );
     real_to_live(&m, &l, "after a disk full sync");
 }
 
@@ -670,6 +671,10 @@ fn starting_from_a_real_rdb_file_matches_redis_restarting_from_it() {
     });
     let mut ac = a.client();
     load_varied_dataset(&mut ac);
+    // SAVE is refused while the fork that fed the replica is still running.
+    wait_until("the replica's sync fork to exit", || {
+        ac.field("persistence", "rdb_bgsave_in_progress") == "0"
+    });
     assert_eq!(ac.cmd(&["SAVE"]), Reply::Simple("OK".into()));
     let rdb = std::fs::read(a.dir().join("dump.rdb")).expect("Redis wrote dump.rdb");
     // Redis restarted from that file, and a replsim master started from it.

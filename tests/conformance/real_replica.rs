@@ -171,8 +171,12 @@ fn real_redis_resumes_with_continue_after_its_link_is_killed() {
     let (resume_from, _) = live_to_real(&l, &r, "before the kill");
     let mut rc = r.client();
     // Kill the link and keep the replica busy for a moment, so it reconnects (on its next cron
-    // tick) only after the writes below.
-    rc.send_bytes(b"CLIENT KILL TYPE master\r\nDEBUG SLEEP 0.3\r\n");
+    // tick) only after the writes below, which wait for the master to see the link gone.
+    rc.send_bytes(b"CLIENT KILL TYPE master\r\nDEBUG SLEEP 0.5\r\n");
+    let lost = format!("Connection with replica 127.0.0.1:{} lost.", r.port);
+    wait_until("the replsim master to see the link closed", || {
+        l.has_log(&lost)
+    });
     let mut c = l.client();
     for i in 0..10 {
         c.cmd(&["SET", &format!("during{i}"), "x"]);
@@ -204,6 +208,10 @@ fn a_gap_past_replsims_backlog_gives_real_redis_a_full_sync() {
     let (resume_from, _) = live_to_real(&l, &r, "before the kill");
     let mut rc = r.client();
     rc.send_bytes(b"CLIENT KILL TYPE master\r\nDEBUG SLEEP 0.5\r\n");
+    let lost = format!("Connection with replica 127.0.0.1:{} lost.", r.port);
+    wait_until("the replsim master to see the link closed", || {
+        l.has_log(&lost)
+    });
     let mut c = l.client();
     let value = "q".repeat(1000);
     for i in 0..200 {

@@ -3,7 +3,6 @@
 //! dataset snapshots of both taken the same way.
 //!
 //! Every wait is bounded: a case that does not converge fails with what it was waiting for.
-#![allow(clippy::disallowed_methods, clippy::disallowed_types, dead_code)]
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
