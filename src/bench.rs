@@ -23,7 +23,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use crate::net::{ConnId, LinkParams, NetOutput, NetTimer, Network, NodeId, Side};
-use crate::sim::seed::SeedStream;
+use crate::seed::SeedStream;
 use crate::sim::trace::TraceKind;
 use crate::sim::{Engine, Limits, Model};
 use crate::time::{SimDuration, SimTime};

@@ -13,6 +13,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use replsim::bench::{baseline_pingpong, engine_pingpong, PingPong};
+use replsim::report::Report;
 use replsim::scenario::{self, Scenario};
 use replsim::sim::trace::{TraceRecord, TraceSink};
 use replsim::sim::{self, RunOutput};
@@ -634,7 +635,7 @@ fn run_cmd(
             say!("wrote {}", dir.display());
         }
     }
-    let code = if report["ok"].as_bool().unwrap_or(false) {
+    let code = if report.ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -646,7 +647,7 @@ fn run_cmd(
 }
 
 /// Draws every chart of `report` into `dir` as PNG and SVG.
-fn write_charts(report: &serde_json::Value, dir: &Path) -> Result<()> {
+fn write_charts(report: &Report, dir: &Path) -> Result<()> {
     let charts = replsim::report::chart::charts(report)
         .map_err(|e| anyhow::anyhow!("drawing charts: {e}"))?;
     save_charts(&charts, dir)
@@ -663,17 +664,12 @@ fn save_charts(charts: &[replsim::report::chart::Chart], dir: &Path) -> Result<(
 fn chart_cmd(report: &Path, out: &Path) -> Result<ExitCode> {
     let text =
         fs::read_to_string(report).map_err(|e| BadInput(format!("{}: {e}", report.display())))?;
-    let value: serde_json::Value = serde_json::from_str(&text)
+    // A report that lacks a field, or holds one of the wrong type, is refused with the field's
+    // name and place: drawing it would show zeros where the data is missing.
+    let parsed: Report = serde_json::from_str(&text)
         .map_err(|e| BadInput(format!("{}: not a replsim report: {e}", report.display())))?;
-    if value.get("timeline").is_none() {
-        return Err(BadInput(format!(
-            "{}: not a replsim report (no timeline)",
-            report.display()
-        ))
-        .into());
-    }
     // A report that cannot be drawn (edited or damaged) is bad input, like an unparsable one.
-    let charts = replsim::report::chart::charts(&value).map_err(|e| {
+    let charts = replsim::report::chart::charts(&parsed).map_err(|e| {
         BadInput(format!(
             "{}: cannot draw this report: {e}",
             report.display()
@@ -797,34 +793,23 @@ fn check_one(
             fs::write(dir.join(format!("{}.png", c.name)), &c.png)?;
         }
     }
-    let ok = report["ok"].as_bool().unwrap_or(false);
     let mut lines = Vec::new();
-    for e in report["expectations"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|e| e["ok"] == false)
-    {
+    for e in report.expectations.iter().filter(|e| !e.ok) {
         lines.push(format!(
             "expected {}, actual {}  ({}:{})",
-            e["expect"].as_str().unwrap_or("?"),
-            e["actual"],
+            e.expect,
+            e.actual,
             file.display(),
-            e["line"]
+            e.line
         ));
     }
-    for v in report["violations"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|v| v["expected"] == false)
-    {
-        lines.push(format!(
-            "unexpected violation: {}",
-            v["message"].as_str().unwrap_or("?")
-        ));
+    for v in report.violations.iter().filter(|v| !v.expected) {
+        lines.push(format!("unexpected violation: {}", v.message));
     }
-    Ok(Checked { ok, lines })
+    Ok(Checked {
+        ok: report.ok,
+        lines,
+    })
 }
 
 /// Runs `a` and `b` alternately, `reps` times each, and returns each one's best events per wall

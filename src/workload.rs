@@ -8,7 +8,7 @@
 
 use crate::redis::resp::push_u64;
 use crate::scenario::{Distribution, Mix, WorkloadSpec};
-use crate::sim::seed::SeedStream;
+use crate::seed::SeedStream;
 use crate::time::{SimDuration, SimTime};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]

@@ -7,7 +7,7 @@
 use std::panic;
 use std::path::{Path, PathBuf};
 
-use replsim::sim::seed::SeedStream;
+use replsim::seed::SeedStream;
 
 /// Values a field might be given by mistake or on purpose: zero, negatives, huge integers, sizes
 /// and durations at the edges of their units, and the wrong types.

@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use replsim::report;
-use serde_json::Value;
+use replsim::report::{self, InfoValue, NodeReport, Report};
+use serde::Serialize;
 
 fn scenario_files() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
@@ -20,7 +20,7 @@ fn scenario_files() -> Vec<PathBuf> {
 }
 
 /// Runs a scenario file at its own seed and returns the full report.
-fn run(path: &Path) -> Value {
+fn run(path: &Path) -> Report {
     let text = std::fs::read_to_string(path).expect("readable scenario");
     let sc = replsim::scenario::parse(&path.display().to_string(), &text)
         .expect("a bundled scenario parses");
@@ -53,56 +53,60 @@ fn for_each_scenario<T: Send>(f: impl Fn(&Path) -> T + Sync) -> Vec<(PathBuf, T)
         .collect()
 }
 
+/// `v` as compact JSON, as the snapshots print values that may be absent, text or a list.
+fn json(v: &impl Serialize) -> String {
+    serde_json::to_string(v).expect("plain data")
+}
+
 /// The compact outcome kept in the snapshot.
-fn compact(r: &Value) -> String {
+fn compact(r: &Report) -> String {
     let mut s = format!(
         "scenario {} seed {}\ntrace_hash {}\nevents {}\n",
-        r["scenario"].as_str().unwrap(),
-        r["seed"],
-        r["trace_hash"].as_str().unwrap(),
-        r["events"]
+        r.scenario, r.seed, r.trace_hash, r.events
     );
-    for (name, n) in r["nodes"].as_object().unwrap() {
-        if n["up"] == false {
-            s.push_str(&format!("node {name}: down\n"));
-            continue;
-        }
-        let i = &n["info"];
-        let st = &n["stats"];
+    for (name, node) in &r.nodes {
+        let (role, n) = match node {
+            NodeReport::Master(n) => ("master", n),
+            NodeReport::Slave(n) => ("slave", n),
+            NodeReport::Down(_) => {
+                s.push_str(&format!("node {name}: down\n"));
+                continue;
+            }
+        };
+        let info = |field: &str| json(&n.info.get(field));
         s.push_str(&format!(
-            "node {name}: role={} offset={} replid2_offset={} link={} sync_full={} partial_ok={} partial_err={} keys={} digest={}\n",
-            n["role"].as_str().unwrap(),
-            i["master_repl_offset"],
-            i["second_repl_offset"],
-            i["master_link_status"].as_str().unwrap_or("-"),
-            st["sync_full"],
-            st["sync_partial_ok"],
-            st["sync_partial_err"],
-            n["dataset"]["keys"],
-            n["dataset"]["digest"].as_str().unwrap()
+            "node {name}: role={role} offset={} replid2_offset={} link={} sync_full={} partial_ok={} partial_err={} keys={} digest={}\n",
+            info("master_repl_offset"),
+            info("second_repl_offset"),
+            n.info.get("master_link_status").and_then(InfoValue::as_text).unwrap_or("-"),
+            n.stats.sync_full,
+            n.stats.sync_partial_ok,
+            n.stats.sync_partial_err,
+            n.dataset.keys,
+            n.dataset.digest
         ));
     }
-    let c = &r["checks"];
+    let c = &r.checks;
     s.push_str(&format!(
         "converged={} lost={}/{} lost_with_wait={}/{} stale={}/{} looping={} writes_ok={}/{} errors={} timeouts={}\n",
-        c["convergence"]["converged"],
-        c["acked_writes_lost"]["lost"],
-        c["acked_writes_lost"]["acked"],
-        c["acked_writes_lost"]["lost_with_wait"],
-        c["acked_writes_lost"]["acked_with_wait"],
-        c["stale_reads"]["stale"],
-        c["stale_reads"]["reads"],
-        c["resync_loop"]["looping"],
-        c["availability"]["writes_accepted"],
-        c["availability"]["writes"],
-        c["availability"]["errors"],
-        c["availability"]["timeouts"],
+        c.convergence.converged,
+        c.acked_writes_lost.lost,
+        c.acked_writes_lost.acked,
+        c.acked_writes_lost.lost_with_wait,
+        c.acked_writes_lost.acked_with_wait,
+        c.stale_reads.stale,
+        c.stale_reads.reads,
+        json(&c.resync_loop.looping),
+        c.availability.writes_accepted,
+        c.availability.writes,
+        json(&c.availability.errors),
+        c.availability.timeouts,
     ));
-    for e in r["expectations"].as_array().unwrap() {
+    for e in &r.expectations {
         s.push_str(&format!(
             "{} {}\n",
-            if e["ok"] == true { "ok  " } else { "FAIL" },
-            e["expect"].as_str().unwrap()
+            if e.ok { "ok  " } else { "FAIL" },
+            e.expect
         ));
     }
     s
@@ -112,9 +116,8 @@ fn compact(r: &Value) -> String {
 fn every_bundled_scenario_holds_its_expectations_and_matches_its_snapshot() {
     for (path, report) in for_each_scenario(run) {
         let name = path.file_stem().unwrap().to_string_lossy().to_string();
-        assert_eq!(
-            report["ok"],
-            true,
+        assert!(
+            report.ok,
             "{name}: expectations or checks failed:\n{}",
             replsim::report::summary::render(&report)
         );
@@ -126,8 +129,8 @@ fn every_bundled_scenario_holds_its_expectations_and_matches_its_snapshot() {
 fn every_bundled_scenario_is_deterministic() {
     for (path, (a, b)) in for_each_scenario(|p| (run(p), run(p))) {
         assert_eq!(
-            a["trace_hash"],
-            b["trace_hash"],
+            a.trace_hash,
+            b.trace_hash,
             "{}: trace hash differs between runs",
             path.display()
         );

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::sim::observe::{lag_seconds, Milestone, WriteRecord};
 use crate::sim::RunOutput;
@@ -22,7 +22,7 @@ use crate::time::SimTime;
 use crate::workload::{key_name, value_write_id};
 
 /// A replica's state against its master at the end of the run.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ReplicaConvergence {
     pub replica: String,
     pub master: Option<String>,
@@ -31,7 +31,7 @@ pub struct ReplicaConvergence {
     pub digest_equal: bool,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Convergence {
     pub converged: bool,
     pub replicas: Vec<ReplicaConvergence>,
@@ -40,7 +40,7 @@ pub struct Convergence {
     pub seconds_after_last_fault: Option<f64>,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct LostWrite {
     pub workload: String,
     pub key: String,
@@ -50,7 +50,7 @@ pub struct LostWrite {
     pub acked_s: f64,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct AckedWritesLost {
     /// The master whose dataset was checked.
     pub final_master: Option<String>,
@@ -62,14 +62,14 @@ pub struct AckedWritesLost {
     pub examples: Vec<LostWrite>,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct StaleReads {
     pub reads: u64,
     pub stale: u64,
     pub max_staleness_ms: f64,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ReplicaSyncs {
     pub replica: String,
     pub full_syncs_started: u64,
@@ -78,14 +78,14 @@ pub struct ReplicaSyncs {
     pub link_up_at_end: bool,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ResyncLoop {
     /// Replicas that started at least three full syncs and finished none after the first.
     pub looping: Vec<String>,
     pub replicas: Vec<ReplicaSyncs>,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Availability {
     pub writes: u64,
     pub writes_accepted: u64,
@@ -96,7 +96,7 @@ pub struct Availability {
     pub refusing_seconds: f64,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Checks {
     pub convergence: Convergence,
     pub acked_writes_lost: AckedWritesLost,
@@ -177,20 +177,17 @@ fn convergence(out: &RunOutput) -> Convergence {
     let mut replicas = Vec::new();
     for i in 0..w.node_count() {
         let Some(n) = w.node(i) else { continue };
-        let Some((host, _)) = n.master_host() else {
+        if n.is_master() {
             continue;
-        };
-        let m = w.resolve(host);
+        }
+        let m = w.master_of(i);
         let master = m.and_then(|m| w.node(m));
         replicas.push(ReplicaConvergence {
             replica: names[i].clone(),
             master: m.map(|m| names[m].clone()),
-            link_up: n.repl_state() == crate::redis::ReplState::Connected,
-            // A replica holding nothing of the stream yet is behind by all of it (as in the charts).
-            offset_behind_bytes: master.map(|mn| {
-                mn.master_repl_offset()
-                    .saturating_sub(n.slave_repl_offset().unwrap_or(0))
-            }),
+            link_up: n.master_link_up(),
+            // The same figure as the charts' lag: all of the stream for a replica holding none.
+            offset_behind_bytes: w.lag_bytes(i),
             digest_equal: master.is_some() && m.and_then(|m| out.digest(m)) == out.digest(i),
         });
     }
@@ -230,24 +227,11 @@ fn convergence(out: &RunOutput) -> Convergence {
     }
 }
 
-/// The master whose data is the outcome: a live master with the most replicas (the lowest
-/// index among equals).
-pub fn final_master(out: &RunOutput) -> Option<usize> {
-    let w = &out.world;
-    (0..w.node_count())
-        .filter(|&i| w.node(i).is_some_and(|n| n.is_master()))
-        .max_by_key(|&i| {
-            (
-                w.node(i).map_or(0, |n| n.replica_summaries().len()),
-                usize::MAX - i,
-            )
-        })
-}
-
 fn acked_writes_lost(out: &RunOutput) -> AckedWritesLost {
     let w = &out.world;
     let names = names(out);
-    let fm = final_master(out);
+    // The master whose data is the outcome: the world's current master at the end.
+    let fm = w.current_master();
     let mut res = AckedWritesLost {
         final_master: fm.map(|i| names[i].clone()),
         acked: 0,
@@ -368,9 +352,7 @@ fn resync_loop(out: &RunOutput) -> ResyncLoop {
         if started == 0 && partial == 0 {
             continue;
         }
-        let link_up = w
-            .node(i)
-            .is_some_and(|n| n.repl_state() == crate::redis::ReplState::Connected);
+        let link_up = w.node(i).is_some_and(|n| n.master_link_up());
         if started >= 3 && finished == 0 {
             looping.push(name.clone());
         }

@@ -262,7 +262,7 @@ impl Driver {
     /// the ready sockets; the node's output is drained after each step.
     fn turn(&mut self, on_wake: &mut dyn FnMut(&mut Driver)) -> io::Result<()> {
         let now = self.clock.now();
-        if self.node.poll_timeout().is_some_and(|t| t <= now) {
+        if self.node.poll_timeout().is_some_and(|(t, _)| t <= now) {
             self.node.handle_timeout(now);
         }
         self.drain(now);
@@ -270,7 +270,7 @@ impl Driver {
         let wait = if self.to_read.is_empty() {
             self.node
                 .poll_timeout()
-                .map(|t| Duration::from_nanos(t.as_nanos().saturating_sub(now.as_nanos())))
+                .map(|(t, _)| Duration::from_nanos(t.as_nanos().saturating_sub(now.as_nanos())))
         } else {
             Some(Duration::ZERO)
         };

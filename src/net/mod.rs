@@ -35,7 +35,7 @@
 
 use std::collections::VecDeque;
 
-use crate::sim::seed::SeedStream;
+use crate::seed::SeedStream;
 use crate::time::{SimDuration, SimTime};
 
 mod tests;

@@ -328,6 +328,7 @@ impl Node {
         state.db = ctx.db;
         state.authenticated = ctx.authenticated;
         self.after_input(now);
+        self.check_invariants();
         if ctx.blocked {
             return CommandResult::Blocked;
         }
@@ -456,7 +457,7 @@ impl Node {
             ));
         }
         if !self.is_master()
-            && self.repl_state() != super::node::ReplState::Connected
+            && self.repl_state() != super::state::ReplState::Connected
             && !self.cfg.replica_serve_stale_data
             && !fl.stale
         {

@@ -4,8 +4,9 @@
 use std::fmt::Write as _;
 
 use super::log::unix_secs;
-use super::node::{Node, ReplState, ReplicaState};
+use super::node::Node;
 use super::resp::Reply;
+use super::state::{Link, RdbReceive, RdbSize, ReplState, ReplicaState};
 use crate::time::SimTime;
 
 impl Node {
@@ -88,55 +89,59 @@ impl Node {
         if let Some(f) = &self.following {
             put("master_host", f.host.clone());
             put("master_port", f.port.to_string());
+            let state = f.link.state();
             put(
                 "master_link_status",
-                if f.state == ReplState::Connected {
-                    "up"
-                } else {
-                    "down"
-                }
-                .into(),
+                if self.master_link_up() { "up" } else { "down" }.into(),
             );
             let last_io = self
-                .master
-                .as_ref()
+                .master()
                 .map_or(-1, |m| Self::secs_since(now, m.last_interaction) as i64);
             put("master_last_io_seconds_ago", last_io.to_string());
             put(
                 "master_sync_in_progress",
-                u8::from(f.state == ReplState::Transfer).to_string(),
+                u8::from(state == ReplState::Transfer).to_string(),
             );
-            let read = self
-                .master
-                .as_ref()
-                .map(|m| m.read_reploff)
-                .or(self.cached_master.as_ref().map(|c| c.reploff))
-                .unwrap_or(1);
+            // The read offset runs ahead of the applied one by what waits in the link's buffer.
+            let unread = self
+                .master()
+                .and_then(|m| self.conns.get(&m.conn))
+                .map_or(0, |c| c.decoder.pending() as u64);
+            let read = self.slave_repl_offset().map_or(1, |o| o + unread);
             put("slave_read_repl_offset", read.to_string());
             put(
                 "slave_repl_offset",
                 self.slave_repl_offset().unwrap_or(1).to_string(),
             );
-            if let (ReplState::Transfer, Some(t)) = (f.state, f.transfer.as_ref()) {
-                let total = t.size.unwrap_or(0);
+            if let Link::Transfer(t) = &f.link {
+                let (total, read) = match &t.rdb {
+                    RdbReceive::Body(b) => (
+                        match b.size {
+                            RdbSize::Len(n) => n,
+                            RdbSize::EofMark(_) => 0,
+                        },
+                        b.read,
+                    ),
+                    _ => (0, 0),
+                };
                 put("master_sync_total_bytes", total.to_string());
-                put("master_sync_read_bytes", t.read.to_string());
+                put("master_sync_read_bytes", read.to_string());
                 put(
                     "master_sync_left_bytes",
-                    total.saturating_sub(t.read).to_string(),
+                    total.saturating_sub(read).to_string(),
                 );
                 let perc = if total > 0 {
-                    t.read as f64 * 100.0 / total as f64
+                    read as f64 * 100.0 / total as f64
                 } else {
                     0.0
                 };
                 put("master_sync_perc", format!("{perc:.2}"));
                 put(
                     "master_sync_last_io_seconds_ago",
-                    Self::secs_since(now, f.transfer_lastio).to_string(),
+                    Self::secs_since(now, t.lastio).to_string(),
                 );
             }
-            if f.state != ReplState::Connected {
+            if !self.master_link_up() {
                 let down = f.down_since.map_or(-1, |t| Self::secs_since(now, t) as i64);
                 put("master_link_down_since_seconds", down.to_string());
             }
@@ -159,7 +164,7 @@ impl Node {
         for (i, c) in replicas.iter().enumerate() {
             let r = c.replica().expect("filtered");
             let ip = r.announced_ip.clone().unwrap_or_else(|| c.peer_ip.clone());
-            let lag = if r.state == ReplicaState::Online {
+            let lag = if r.state() == ReplicaState::Online {
                 Self::secs_since(now, r.ack_time)
             } else {
                 0
@@ -169,7 +174,7 @@ impl Node {
                 format!(
                     "ip={ip},port={},state={},offset={},lag={lag}",
                     r.listening_port,
-                    r.state.info_name(),
+                    r.state().info_name(),
                     r.ack_off
                 ),
             );
@@ -201,7 +206,7 @@ impl Node {
                     .conns
                     .values()
                     .filter_map(|c| {
-                        let r = c.replica().filter(|r| r.state == ReplicaState::Online)?;
+                        let r = c.replica().filter(|r| r.state() == ReplicaState::Online)?;
                         let ip = r.announced_ip.clone().unwrap_or_else(|| c.peer_ip.clone());
                         Some(Reply::Array(vec![
                             Reply::bulk(ip),
@@ -220,8 +225,11 @@ impl Node {
                 Reply::bulk("slave"),
                 Reply::bulk(&f.host),
                 Reply::Integer(i64::from(f.port)),
-                Reply::bulk(f.state.role_name()),
-                Reply::Integer(self.master.as_ref().map_or(-1, |m| m.reploff as i64)),
+                Reply::bulk(f.link.state().role_name()),
+                Reply::Integer(
+                    self.master()
+                        .map_or(-1, |_| self.master_repl_offset() as i64),
+                ),
             ]),
         }
     }

@@ -8,9 +8,9 @@
 use super::commands::{Caller, Ctx, Prop};
 use super::log::{unix_secs, Level};
 use super::node::{
-    BlockedWait, Child, ConnId, DropReason, Event, Node, RdbSend, ReplState, ReplicaLink,
-    ReplicaState, Role, Transmit, ZERO_REPLID,
+    BlockedWait, Child, ConnId, DropReason, Event, Node, Role, Transmit, ZERO_REPLID,
 };
+use super::state::{DisklessSend, RdbSend, ReplState, ReplicaLink, ReplicaState, ReplicaSync};
 use std::rc::Rc;
 
 use super::rdb::{self, Part, ReplInfo, SaveMeta};
@@ -90,10 +90,10 @@ impl Node {
         // Replicas that can be fed and hold no reference yet start at the first new byte.
         for (id, c) in self.conns.iter_mut() {
             if let Role::Replica(r) = &mut c.role {
-                if r.state != ReplicaState::WaitBgsaveStart && r.next.is_none() {
+                if !matches!(r.sync, ReplicaSync::WaitBgsaveStart) && r.next.is_none() {
                     r.next = Some(first);
                 }
-                if r.state == ReplicaState::Online && !r.start_stream_on_ack {
+                if r.streaming() {
                     self.dirty.insert(*id);
                 }
             }
@@ -225,8 +225,13 @@ impl Node {
                     {
                         r.ack_off = r.ack_off.max(off);
                         r.ack_time = now;
-                        if r.start_stream_on_ack && r.state == ReplicaState::Online {
-                            r.start_stream_on_ack = false;
+                        if let ReplicaSync::Online {
+                            stream_on_ack: true,
+                        } = r.sync
+                        {
+                            r.sync = ReplicaSync::Online {
+                                stream_on_ack: false,
+                            };
                             self.dirty.insert(id);
                         }
                     }
@@ -371,19 +376,17 @@ impl Node {
         let offset = offset as u64;
         let (capa_eof, capa_psync2) = self.conn_capas(id);
         let link = ReplicaLink {
-            state: ReplicaState::Online,
+            sync: ReplicaSync::Online {
+                stream_on_ack: false,
+            },
             listening_port: self.conns[&id].listening_port,
             announced_ip: None,
             capa_eof,
             pre_psync: false,
-            psync_initial_offset: offset.saturating_sub(1),
             ack_off: 0,
             ack_time: now,
             next: Some(offset),
-            rdb: None,
-            start_stream_on_ack: false,
             soft_limit_since: None,
-            last_partial_write: None,
         };
         let line = if capa_psync2 {
             format!("+CONTINUE {}\r\n", self.replid)
@@ -415,19 +418,15 @@ impl Node {
         let (capa_eof, _) = self.conn_capas(id);
         let name = self.pre_replica_name(id);
         let link = ReplicaLink {
-            state: ReplicaState::WaitBgsaveStart,
+            sync: ReplicaSync::WaitBgsaveStart,
             listening_port: self.conns[&id].listening_port,
             announced_ip: None,
             capa_eof,
             pre_psync,
-            psync_initial_offset: 0,
             ack_off: 0,
             ack_time: now,
             next: None,
-            rdb: None,
-            start_stream_on_ack: false,
             soft_limit_since: None,
-            last_partial_write: None,
         };
         if let Some(c) = self.conns.get_mut(&id) {
             c.role = Role::Replica(Box::new(link));
@@ -452,10 +451,14 @@ impl Node {
                 // Case 1: join a disk BGSAVE if another replica already waits for its end.
                 let other = self.conns.iter().find_map(|(oid, c)| {
                     let r = c.replica()?;
-                    (*oid != id
-                        && r.state == ReplicaState::WaitBgsaveEnd
-                        && (!r.capa_eof || capa_eof))
-                        .then_some((*oid, r.psync_initial_offset, r.next))
+                    let ReplicaSync::WaitBgsaveEnd { initial_offset, .. } = r.sync else {
+                        return None;
+                    };
+                    (*oid != id && (!r.capa_eof || capa_eof)).then_some((
+                        *oid,
+                        initial_offset,
+                        r.next,
+                    ))
                 });
                 match other {
                     Some((_, initial, next)) => {
@@ -502,8 +505,10 @@ impl Node {
             return;
         };
         let Some(r) = c.replica_mut() else { return };
-        r.psync_initial_offset = offset;
-        r.state = ReplicaState::WaitBgsaveEnd;
+        r.sync = ReplicaSync::WaitBgsaveEnd {
+            initial_offset: offset,
+            diskless: None,
+        };
         r.ack_time = now;
         let pre = r.pre_psync;
         self.slaveseldb = -1;
@@ -530,7 +535,7 @@ impl Node {
             .iter()
             .filter(|(_, c)| {
                 c.replica()
-                    .is_some_and(|r| r.state == ReplicaState::WaitBgsaveStart)
+                    .is_some_and(|r| r.state() == ReplicaState::WaitBgsaveStart)
             })
             .map(|(id, _)| *id)
             .collect();
@@ -571,10 +576,15 @@ impl Node {
                     sent: 0,
                     payload: Rc::clone(&payload),
                     mark: mark.clone(),
-                    diskless: true,
                 };
                 if let Some(r) = self.conns.get_mut(&id).and_then(|c| c.replica_mut()) {
-                    r.rdb = Some(send);
+                    r.sync = ReplicaSync::WaitBgsaveEnd {
+                        initial_offset: offset,
+                        diskless: Some(DisklessSend {
+                            send,
+                            last_partial_write: None,
+                        }),
+                    };
                 }
             }
             self.log(
@@ -620,17 +630,17 @@ impl Node {
                 offset: b.master_repl_offset(),
             });
         }
-        if let Some(m) = &self.master {
+        if let Some(m) = self.master() {
             return Some(ReplInfo {
                 stream_db: m.db as u32,
                 replid: m.replid.clone(),
-                offset: m.reploff,
+                offset: self.master_repl_offset(),
             });
         }
         self.cached_master.as_ref().map(|m| ReplInfo {
             stream_db: m.db as u32,
             replid: m.replid.clone(),
-            offset: m.reploff,
+            offset: self.master_repl_offset(),
         })
     }
 
@@ -664,7 +674,7 @@ impl Node {
             self.conns
                 .get(id)
                 .and_then(|c| c.replica())
-                .and_then(|r| r.rdb.as_ref())
+                .and_then(|r| r.sync.rdb())
                 .is_none_or(|s| s.sent >= s.header.len() as u64 + child.pipe_read)
         });
         if !all_caught_up {
@@ -695,20 +705,18 @@ impl Node {
             let Some(r) = self.conns.get_mut(&id).and_then(|c| c.replica_mut()) else {
                 continue;
             };
-            match r.state {
-                ReplicaState::WaitBgsaveEnd => {
-                    r.state = ReplicaState::SendBulk;
+            match r.sync {
+                ReplicaSync::WaitBgsaveEnd { .. } => {
                     let header = format!("${len}\r\n").into_bytes();
-                    r.rdb = Some(RdbSend {
+                    r.sync = ReplicaSync::SendBulk(RdbSend {
                         header,
                         sent: 0,
                         payload: Rc::clone(&child.payload),
                         mark: Vec::new(),
-                        diskless: false,
                     });
                     self.dirty.insert(id);
                 }
-                ReplicaState::WaitBgsaveStart => any_waiting_start = true,
+                ReplicaSync::WaitBgsaveStart => any_waiting_start = true,
                 _ => {}
             }
         }
@@ -736,7 +744,7 @@ impl Node {
         let taken = |id: &ConnId, upto: u64| {
             conns[id]
                 .replica()
-                .and_then(|r| r.rdb.as_ref())
+                .and_then(|r| r.sync.rdb())
                 .is_none_or(|s| s.sent >= s.header.len() as u64 + upto)
         };
         let all_taken = child.replicas.iter().all(|id| taken(id, child.pipe_read));
@@ -778,9 +786,9 @@ impl Node {
             let Some(r) = self.conns.get_mut(&id).and_then(|c| c.replica_mut()) else {
                 continue;
             };
-            r.rdb = None;
-            r.state = ReplicaState::Online;
-            r.start_stream_on_ack = true;
+            r.sync = ReplicaSync::Online {
+                stream_on_ack: true,
+            };
             r.ack_time = now;
             self.log(now, Level::Notice, format!("Streamed RDB transfer with replica {name} succeeded (socket). Waiting for REPLCONF ACK from replica to enable streaming"));
             self.log(
@@ -805,10 +813,10 @@ impl Node {
         let Some(r) = self.conns.get_mut(&id).and_then(|c| c.replica_mut()) else {
             return true;
         };
-        if r.rdb.is_some() {
+        if r.sync.rdb().is_some() {
             return self.flush_replica_rdb(now, id, tx);
         }
-        if r.state != ReplicaState::Online || r.start_stream_on_ack {
+        if !r.streaming() {
             return true;
         }
         let Some(mut next) = r.next else { return true };
@@ -846,20 +854,23 @@ impl Node {
         let Some(r) = self.conns.get_mut(&id).and_then(|c| c.replica_mut()) else {
             return true;
         };
-        let Some(send) = r.rdb.as_mut() else {
-            return true;
+        let (wrote, blocked, finished, diskless) = match &mut r.sync {
+            ReplicaSync::WaitBgsaveEnd {
+                diskless: Some(d), ..
+            } => {
+                // Diskless: only what the pipe has delivered so far.
+                let (wrote, blocked) = write_rdb(&mut d.send, Some(pipe_read.unwrap_or(0)), id, tx);
+                if blocked {
+                    d.last_partial_write = Some(now);
+                }
+                (wrote, blocked, d.send.sent >= d.send.total(), true)
+            }
+            ReplicaSync::SendBulk(send) => {
+                let (wrote, blocked) = write_rdb(send, None, id, tx);
+                (wrote, blocked, send.sent >= send.total(), false)
+            }
+            _ => return true,
         };
-        let limit = if send.diskless {
-            Some(pipe_read.unwrap_or(0))
-        } else {
-            None
-        };
-        let (wrote, blocked) = write_rdb(send, limit, id, tx);
-        let finished = send.sent >= send.total();
-        let diskless = send.diskless;
-        if blocked && diskless {
-            r.last_partial_write = Some(now);
-        }
         self.stats.total_net_repl_output_bytes += wrote;
         if blocked {
             return false;
@@ -875,8 +886,9 @@ impl Node {
     fn replica_put_online(&mut self, now: SimTime, id: ConnId) {
         let name = self.replica_name_of(id);
         if let Some(r) = self.conns.get_mut(&id).and_then(|c| c.replica_mut()) {
-            r.rdb = None;
-            r.state = ReplicaState::Online;
+            r.sync = ReplicaSync::Online {
+                stream_on_ack: false,
+            };
             r.ack_time = now;
         }
         self.log(
@@ -908,7 +920,7 @@ impl Node {
             } else {
                 let anyone_waits = self.conns.values().any(|c| {
                     c.replica()
-                        .is_some_and(|r| r.state == ReplicaState::WaitBgsaveEnd)
+                        .is_some_and(|r| r.state() == ReplicaState::WaitBgsaveEnd)
                 });
                 if !anyone_waits && self.cfg.save.is_empty() {
                     // Nobody needs this disk BGSAVE and no save point wants it either.
@@ -945,7 +957,7 @@ impl Node {
             // `ack_time` was set when the replica sent its PSYNC, its last interaction since.
             .filter_map(|c| {
                 c.replica()
-                    .filter(|r| r.state == ReplicaState::WaitBgsaveStart)
+                    .filter(|r| r.state() == ReplicaState::WaitBgsaveStart)
                     .map(|r| (r.ack_time, r.capa_eof))
             })
             .collect();
@@ -977,9 +989,9 @@ impl Node {
         // Newlines keep pre-sync replicas' links alive; they are not part of the stream.
         let disk_child = self.child.as_ref().is_some_and(|c| !c.socket_target);
         for id in self.replica_ids() {
-            let r = self.conns[&id].replica().expect("listed as replica");
-            if r.state == ReplicaState::WaitBgsaveStart
-                || (r.state == ReplicaState::WaitBgsaveEnd && disk_child)
+            let state = self.conns[&id].replica().map(ReplicaLink::state);
+            if state == Some(ReplicaState::WaitBgsaveStart)
+                || (state == Some(ReplicaState::WaitBgsaveEnd) && disk_child)
             {
                 self.write_raw(id, b"\n");
             }
@@ -988,9 +1000,15 @@ impl Node {
         let socket_child = self.child.as_ref().is_some_and(|c| c.socket_target);
         for id in self.replica_ids() {
             let c = &self.conns[&id];
-            let r = c.replica().expect("listed as replica");
+            let Some(r) = c.replica() else { continue };
             let name = self.replica_name(c);
-            if r.state == ReplicaState::Online
+            let last_partial_write = match &r.sync {
+                ReplicaSync::WaitBgsaveEnd {
+                    diskless: Some(d), ..
+                } => d.last_partial_write,
+                _ => None,
+            };
+            if r.state() == ReplicaState::Online
                 && !r.pre_psync
                 && Self::secs_since(now, r.ack_time) > timeout
             {
@@ -1002,10 +1020,8 @@ impl Node {
                 self.free_conn(now, id, DropReason::Timeout, false);
                 self.actions
                     .push_back(super::node::Action::Close { conn: id });
-            } else if r.state == ReplicaState::WaitBgsaveEnd
-                && socket_child
-                && r.last_partial_write
-                    .is_some_and(|t| Self::secs_since(now, t) > timeout)
+            } else if socket_child
+                && last_partial_write.is_some_and(|t| Self::secs_since(now, t) > timeout)
             {
                 self.log(
                     now,
@@ -1049,7 +1065,9 @@ impl Node {
             .conns
             .values()
             .filter_map(|c| c.replica())
-            .filter(|r| r.state == ReplicaState::Online && Self::secs_since(now, r.ack_time) <= lag)
+            .filter(|r| {
+                r.state() == ReplicaState::Online && Self::secs_since(now, r.ack_time) <= lag
+            })
             .count() as u64;
     }
 
@@ -1058,7 +1076,7 @@ impl Node {
         self.conns
             .values()
             .filter_map(|c| c.replica())
-            .filter(|r| r.state == ReplicaState::Online && r.ack_off >= offset)
+            .filter(|r| r.state() == ReplicaState::Online && r.ack_off >= offset)
             .count() as u64
     }
 
@@ -1098,6 +1116,14 @@ impl Node {
         ctx.blocked = true;
         self.getack_pending = true;
         Reply::Null
+    }
+
+    /// The earliest timeout of a blocked WAIT.
+    pub(crate) fn wait_deadline(&self) -> Option<SimTime> {
+        self.clients
+            .values()
+            .filter_map(|c| c.blocked.and_then(|b| b.deadline))
+            .min()
     }
 
     /// Replies to WAITs that are satisfied (`blockedBeforeSleep`).

@@ -9,6 +9,7 @@ mod commands;
 pub mod config;
 mod connection;
 mod info;
+mod invariants;
 pub mod keyspace;
 pub mod log;
 mod master;
@@ -19,11 +20,13 @@ pub mod rdb;
 pub(crate) mod replbuf;
 mod replica;
 pub mod resp;
+mod state;
 #[cfg(test)]
 mod tests;
 
 pub use node::{
-    Action, ClientId, CommandResult, ConnId, DropReason, Event, Node, NodeParams, Persisted,
-    ReplState, ReplicaState, Stats, Transmit,
+    Action, ClientId, CommandResult, ConnId, DropReason, Event, Node, NodeParams, Persisted, Stats,
+    Timer, Transmit,
 };
 pub use replbuf::ReplBuffer;
+pub use state::{ReplState, ReplicaState};

@@ -20,7 +20,10 @@ use super::log::{Level, LogLine};
 use super::rdb::Payload;
 use super::replbuf::ReplBuffer;
 use super::resp::{Decoder, Reply};
-use crate::sim::seed::SeedStream;
+use super::state::{
+    CachedMaster, Following, Link, MasterClient, ReplState, ReplicaLink, ReplicaState,
+};
+use crate::seed::SeedStream;
 use crate::time::{SimDuration, SimTime};
 
 /// A connection, as the node names it. Ids are allocated by the node and never reused.
@@ -57,7 +60,7 @@ pub enum Action {
     ResumeRead { conn: ConnId },
 }
 
-/// Why a replica was disconnected by its master.
+/// Why a connection was freed.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DropReason {
@@ -65,6 +68,9 @@ pub enum DropReason {
     Timeout,
     ConnectionLost,
     RoleChange,
+    /// The peer broke the protocol (`CLIENT_PROTOCOL_ERROR`): a master link closed for it is
+    /// not cached, so the next sync is a full one.
+    ProtocolError,
 }
 
 /// Something the environment may want to observe. None of these change what the node does.
@@ -92,61 +98,6 @@ pub enum Event {
     RoleChanged { master: bool },
 }
 
-/// `repl_state`, the replica side's state machine (server.h).
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum ReplState {
-    None,
-    Connect,
-    Connecting,
-    ReceivePingReply,
-    SendHandshake,
-    ReceiveAuthReply,
-    ReceivePortReply,
-    ReceiveIpReply,
-    ReceiveCapaReply,
-    SendPsync,
-    ReceivePsyncReply,
-    Transfer,
-    Connected,
-}
-
-impl ReplState {
-    /// The state word ROLE reports.
-    pub fn role_name(self) -> &'static str {
-        match self {
-            ReplState::None => "none",
-            ReplState::Connect => "connect",
-            ReplState::Connecting => "connecting",
-            ReplState::Transfer => "sync",
-            ReplState::Connected => "connected",
-            _ => "handshake",
-        }
-    }
-
-    pub fn in_handshake(self) -> bool {
-        (ReplState::ReceivePingReply..=ReplState::ReceivePsyncReply).contains(&self)
-    }
-}
-
-/// A replica's state as its master sees it (server.h `SLAVE_STATE_*`).
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum ReplicaState {
-    WaitBgsaveStart,
-    WaitBgsaveEnd,
-    SendBulk,
-    Online,
-}
-
-impl ReplicaState {
-    pub fn info_name(self) -> &'static str {
-        match self {
-            ReplicaState::WaitBgsaveStart | ReplicaState::WaitBgsaveEnd => "wait_bgsave",
-            ReplicaState::SendBulk => "send_bulk",
-            ReplicaState::Online => "online",
-        }
-    }
-}
-
 /// Counters of INFO stats.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -161,49 +112,6 @@ pub struct Stats {
     pub rdb_last_load_keys_loaded: u64,
     /// RDB snapshots started (INFO persistence `rdb_saves`).
     pub rdb_saves: u64,
-}
-
-/// An RDB being sent to a replica: a header, the payload, and for diskless transfers the EOF
-/// mark. Each transfer holds its own reference to the payload, as each Redis replica holds its
-/// own descriptor of the RDB file: a later BGSAVE cannot change what an earlier one sends.
-#[derive(Clone, Debug)]
-pub(crate) struct RdbSend {
-    /// `$<len>\r\n` or `$EOF:<mark>\r\n`.
-    pub header: Vec<u8>,
-    /// Bytes of header + payload + mark written so far.
-    pub sent: u64,
-    pub payload: Rc<Payload>,
-    /// The 40-byte EOF mark after a diskless payload; empty for disk transfers.
-    pub mark: Vec<u8>,
-    pub diskless: bool,
-}
-
-impl RdbSend {
-    pub fn total(&self) -> u64 {
-        self.header.len() as u64 + self.payload.len() + self.mark.len() as u64
-    }
-}
-
-/// The master's view of one replica.
-#[derive(Debug)]
-pub(crate) struct ReplicaLink {
-    pub state: ReplicaState,
-    pub listening_port: u16,
-    pub announced_ip: Option<String>,
-    pub capa_eof: bool,
-    /// Attached by SYNC rather than PSYNC: no `+FULLRESYNC`, no ACKs expected.
-    pub pre_psync: bool,
-    pub psync_initial_offset: u64,
-    pub ack_off: u64,
-    pub ack_time: SimTime,
-    /// Next stream offset to send; `None` until the replica is attached to the buffer.
-    pub next: Option<u64>,
-    pub rdb: Option<RdbSend>,
-    /// Diskless sync done: stream only after the replica's first ACK.
-    pub start_stream_on_ack: bool,
-    pub soft_limit_since: Option<SimTime>,
-    /// Last time a diskless RDB write to this replica was short (`repl_last_partial_write`).
-    pub last_partial_write: Option<SimTime>,
 }
 
 /// What a connection is for.
@@ -276,69 +184,17 @@ pub(crate) struct BlockedWait {
     pub deadline: Option<SimTime>,
 }
 
-/// What the replica knows of its master while the link is up (`server.master`).
-#[derive(Debug, Clone)]
-pub(crate) struct MasterClient {
-    pub conn: ConnId,
-    pub replid: String,
-    /// Offset of the last byte applied.
-    pub reploff: u64,
-    /// Offset of the last byte read.
-    pub read_reploff: u64,
-    pub db: usize,
-    pub last_interaction: SimTime,
-    pub pre_psync: bool,
-}
-
-/// `server.cached_master`: what is kept of a lost master to try a partial resync.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct CachedMaster {
-    pub replid: String,
-    pub reploff: u64,
-    pub db: usize,
-}
-
-/// An RDB being received from the master.
-#[derive(Debug)]
-pub(crate) struct Transfer {
-    /// `$<len>` size, or `None` before the header or for an EOF-mark transfer.
-    pub size: Option<u64>,
-    pub eof_mark: Option<Vec<u8>>,
-    pub header_seen: bool,
-    pub read: u64,
-    pub payload: Payload,
-    /// Diskless load: the time the loader has consumed everything received so far.
-    pub load_clock: Option<SimTime>,
-}
-
-/// The replica side (`server.masterhost` set).
-#[derive(Debug)]
-pub(crate) struct Following {
-    pub host: String,
-    pub port: u16,
-    pub state: ReplState,
-    pub conn: Option<ConnId>,
-    pub transfer_lastio: SimTime,
-    /// Handshake replies still expected, in order.
-    pub pending_replies: VecDeque<ReplState>,
-    pub master_initial_offset: i64,
-    pub pending_replid: String,
-    pub transfer: Option<Transfer>,
-    pub down_since: Option<SimTime>,
-}
-
-/// A blocking RDB load in progress.
+/// An RDB load in progress (`server.loading`). A replica's load belongs to its transfer
+/// ([`super::state::RdbReceive`]), which holds the payload.
 #[derive(Debug)]
 pub(crate) struct Loading {
     /// A load at startup (from a persisted RDB): the data is in place, commands wait.
     pub startup: bool,
+    /// When the load finishes; `SimTime::MAX` while a diskless load still receives its RDB.
     pub until: SimTime,
-    pub payload: Payload,
     /// The swapdb load keeps serving the old data (`async_loading`).
     pub async_loading: bool,
     pub last_newline: SimTime,
-    pub eof_mark_transfer: bool,
-    pub size: u64,
 }
 
 /// A BGSAVE child.
@@ -415,6 +271,10 @@ impl<T: Ord + Copy> SortedSet<T> {
     pub(crate) fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
+        self.items.iter()
+    }
 }
 
 /// What flushing a connection's output left.
@@ -450,7 +310,6 @@ pub struct Node {
     pub(crate) good_replicas: u64,
 
     pub(crate) following: Option<Following>,
-    pub(crate) master: Option<MasterClient>,
     pub(crate) cached_master: Option<CachedMaster>,
 
     pub keyspace: Keyspace,
@@ -472,13 +331,10 @@ pub struct Node {
     pub(crate) next_cron: SimTime,
     /// The CPU is busy (commands, fork) until this instant; replies complete after it.
     pub(crate) busy_until: SimTime,
-    pub(crate) read_resume_at: Option<SimTime>,
     /// Reused buffer for encoding propagated commands.
     pub(crate) prop_buf: Vec<u8>,
     /// Reused buffer for a command's propagation ops.
     pub(crate) ops_scratch: Vec<(i64, super::commands::Prop)>,
-    /// The master link is being closed for a protocol error: do not cache it.
-    pub(crate) master_protocol_error: bool,
 
     pub(crate) actions: VecDeque<Action>,
     pub(crate) events: VecDeque<Event>,
@@ -487,6 +343,46 @@ pub struct Node {
 
 /// `CONFIG_RUN_ID_SIZE` zeros: a cleared replid2.
 pub const ZERO_REPLID: &str = "0000000000000000000000000000000000000000";
+
+/// A node timer: what a deadline from [`Node::poll_timeout`] is for. The order is the order
+/// in which timers at the same instant are named.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Timer {
+    /// `serverCron`'s once-a-second work: `replicationCron`, `clientsCron`, active expiry.
+    Cron,
+    /// An RDB load completes.
+    LoadDone,
+    /// The BGSAVE child: a disk save completes, or the diskless pipe has its next chunk.
+    Child,
+    /// A diskless load has consumed what arrived: read the master link again.
+    LoadResume,
+    /// A blocked WAIT reaches its timeout.
+    WaitTimeout,
+}
+
+impl Timer {
+    /// A stable code, for trace records: never reordered, new timers appended.
+    pub fn code(self) -> u64 {
+        match self {
+            Timer::Cron => 1,
+            Timer::LoadDone => 2,
+            Timer::Child => 3,
+            Timer::LoadResume => 4,
+            Timer::WaitTimeout => 5,
+        }
+    }
+
+    /// A stable name, for traces.
+    pub fn name(self) -> &'static str {
+        match self {
+            Timer::Cron => "cron",
+            Timer::LoadDone => "load_done",
+            Timer::Child => "child",
+            Timer::LoadResume => "load_resume",
+            Timer::WaitTimeout => "wait_timeout",
+        }
+    }
+}
 
 /// The result of a client command.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -523,7 +419,6 @@ impl Node {
             no_replicas_since: now,
             good_replicas: 0,
             following: None,
-            master: None,
             cached_master: None,
             keyspace: Keyspace::new(databases),
             loading: None,
@@ -540,8 +435,6 @@ impl Node {
             cron_loops: 0,
             next_cron: now + phase,
             busy_until: now,
-            read_resume_at: None,
-            master_protocol_error: false,
             prop_buf: Vec::new(),
             ops_scratch: Vec::new(),
             actions: VecDeque::new(),
@@ -554,7 +447,7 @@ impl Node {
         }
         if let Some((host, port)) = params.replicaof {
             // A configured replica starts in CONNECT; the first cron tick connects.
-            node.following = Some(Following::new(host, port, now));
+            node.following = Some(Following::new(host, port));
         }
         node.log(now, Level::Notice, "Ready to accept connections tcp".into());
         node
@@ -582,7 +475,15 @@ impl Node {
     }
 
     pub fn repl_state(&self) -> ReplState {
-        self.following.as_ref().map_or(ReplState::None, |f| f.state)
+        self.following
+            .as_ref()
+            .map_or(ReplState::None, |f| f.link.state())
+    }
+
+    /// Whether the link to the master is up: the replica is in `REPL_STATE_CONNECTED`, which
+    /// INFO shows as `master_link_status:up` (server.c: genRedisInfoString). Never on a master.
+    pub fn master_link_up(&self) -> bool {
+        self.repl_state() == ReplState::Connected
     }
 
     pub fn replid(&self) -> &str {
@@ -604,13 +505,30 @@ impl Node {
             .map_or(self.offset_without_backlog, ReplBuffer::master_repl_offset)
     }
 
-    /// The replica's applied offset (`slave_repl_offset` in INFO): from the live master client,
-    /// else the cached master.
+    /// The replica's applied offset (`slave_repl_offset` in INFO), while it has a master or a
+    /// cached one: its own `master_repl_offset`, which moves exactly with what it applies.
     pub fn slave_repl_offset(&self) -> Option<u64> {
-        self.master
-            .as_ref()
-            .map(|m| m.reploff)
-            .or(self.cached_master.as_ref().map(|c| c.reploff))
+        (self.master().is_some() || self.cached_master.is_some()).then(|| self.master_repl_offset())
+    }
+
+    /// `server.master`: the master client while the link is up.
+    pub(crate) fn master(&self) -> Option<&MasterClient> {
+        match &self.following.as_ref()?.link {
+            Link::Connected(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn master_mut(&mut self) -> Option<&mut MasterClient> {
+        match &mut self.following.as_mut()?.link {
+            Link::Connected(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The link to our master, while this node is a replica.
+    pub(crate) fn link(&self) -> Option<&Link> {
+        self.following.as_ref().map(|f| &f.link)
     }
 
     pub fn master_host(&self) -> Option<(&str, u16)> {
@@ -633,12 +551,17 @@ impl Node {
                 let r = c.replica()?;
                 Some((
                     self.replica_name(c),
-                    r.state,
+                    r.state(),
                     r.ack_off,
                     self.replica_obuf_bytes(r),
                 ))
             })
             .collect()
+    }
+
+    /// Open connections (clients, replicas, the master link).
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
     }
 
     /// Whether a BGSAVE child is running.
@@ -733,15 +656,31 @@ impl Node {
 
     /// A peer connected to us. Returns the connection's id.
     pub fn handle_accept(&mut self, _now: SimTime, peer_ip: &str, peer_port: u16) -> ConnId {
-        self.new_conn(peer_ip.to_string(), peer_port, Role::Client)
+        let id = self.new_conn(peer_ip.to_string(), peer_port, Role::Client);
+        self.check_invariants();
+        id
     }
 
     /// Closes a connection from our side and forgets it.
     pub(crate) fn close_conn(&mut self, now: SimTime, id: ConnId) {
+        self.close_conn_for(now, id, DropReason::ConnectionLost);
+    }
+
+    /// [`close_conn`](Self::close_conn), saying why.
+    pub(crate) fn close_conn_for(&mut self, now: SimTime, id: ConnId, reason: DropReason) {
         if self.conns.contains_key(&id) {
-            self.free_conn(now, id, DropReason::ConnectionLost, false);
+            self.free_conn(now, id, reason, false);
             self.actions.push_back(Action::Close { conn: id });
         }
+    }
+
+    /// Removes a connection from every table that names it (the connections, those with output
+    /// to flush, those waiting for socket space), with no other bookkeeping.
+    pub(crate) fn forget_conn(&mut self, id: ConnId) -> Option<Conn> {
+        let conn = self.conns.remove(&id)?;
+        self.dirty.remove(&id);
+        self.write_blocked.remove(&id);
+        Some(conn)
     }
 
     /// Forgets a connection (`freeClient`), with the bookkeeping its role needs.
@@ -752,13 +691,11 @@ impl Node {
         reason: DropReason,
         by_peer: bool,
     ) {
-        let Some(conn) = self.conns.remove(&id) else {
+        let Some(conn) = self.forget_conn(id) else {
             return;
         };
-        self.dirty.remove(&id);
-        self.write_blocked.remove(&id);
         match &conn.role {
-            Role::Replica(link) => {
+            Role::Replica(_) => {
                 let name = self.replica_name(&conn);
                 self.log(
                     now,
@@ -771,10 +708,9 @@ impl Node {
                         reason,
                     });
                 }
-                let _ = link;
                 self.on_replica_freed(now, id);
             }
-            Role::Master => self.on_master_conn_closed(now, id, by_peer),
+            Role::Master => self.on_master_conn_closed(now, id, reason, by_peer),
             Role::Client => {}
         }
     }
@@ -785,11 +721,13 @@ impl Node {
             self.free_conn(now, conn, DropReason::ConnectionLost, true);
             self.actions.push_back(Action::Close { conn });
         }
+        self.check_invariants();
     }
 
     /// The connection was reset.
     pub fn handle_reset(&mut self, now: SimTime, conn: ConnId) {
         self.free_conn(now, conn, DropReason::ConnectionLost, true);
+        self.check_invariants();
     }
 
     /// The socket of `conn` has room again.
@@ -797,6 +735,7 @@ impl Node {
         if self.write_blocked.remove(&conn) {
             self.dirty.insert(conn);
         }
+        self.check_invariants();
     }
 
     /// Queues reply bytes on a connection.
@@ -848,6 +787,7 @@ impl Node {
             self.process_client_input(now, conn);
         }
         self.after_input(now);
+        self.check_invariants();
     }
 
     /// An opaque run received on `conn`: only meaningful inside an RDB transfer.
@@ -868,6 +808,7 @@ impl Node {
             self.close_conn(now, conn);
         }
         self.after_input(now);
+        self.check_invariants();
     }
 
     /// End of every input: the `beforeSleep` work (WAIT's GETACK, unblocking WAITs).
@@ -943,6 +884,7 @@ impl Node {
                 }
             }
         }
+        self.check_invariants();
     }
 
     /// Writes one connection's output.
@@ -976,27 +918,28 @@ impl Node {
 
     // ----- timers -----
 
-    /// The next instant the node needs [`Node::handle_timeout`].
-    pub fn poll_timeout(&self) -> Option<SimTime> {
-        let mut t = self.next_cron;
-        let mut consider = |x: Option<SimTime>| {
-            if let Some(x) = x {
-                t = t.min(x);
+    /// The next instant the node needs [`Node::handle_timeout`], and which timer that is. At
+    /// equal instants the first in [`Timer`]'s order is named; `handle_timeout` runs every
+    /// timer that is due, whichever was named.
+    pub fn poll_timeout(&self) -> Option<(SimTime, Timer)> {
+        let mut next = (self.next_cron, Timer::Cron);
+        let mut consider = |at: Option<SimTime>, timer: Timer| {
+            if let Some(at) = at {
+                if (at, timer) < next {
+                    next = (at, timer);
+                }
             }
         };
-        consider(self.loading.as_ref().map(|l| l.until));
-        consider(self.child_deadline());
-        consider(self.read_resume_at);
-        for c in self.clients.values() {
-            consider(c.blocked.and_then(|b| b.deadline));
-        }
-        Some(t)
+        consider(self.loading.as_ref().map(|l| l.until), Timer::LoadDone);
+        consider(self.child_deadline(), Timer::Child);
+        consider(self.load_resume_at(), Timer::LoadResume);
+        consider(self.wait_deadline(), Timer::WaitTimeout);
+        Some(next)
     }
 
     /// Runs whatever is due at `now`.
     pub fn handle_timeout(&mut self, now: SimTime) {
-        if self.read_resume_at.is_some_and(|t| t <= now) {
-            self.read_resume_at = None;
+        if self.load_resume_at().is_some_and(|t| t <= now) {
             self.on_read_resume(now);
         }
         if self.loading.as_ref().is_some_and(|l| l.until <= now) {
@@ -1010,6 +953,7 @@ impl Node {
             self.cron(at.max(now));
         }
         self.after_input(now);
+        self.check_invariants();
     }
 
     /// `replicationCron` plus the once-a-second parts of `serverCron` and `clientsCron`.
@@ -1059,22 +1003,5 @@ impl Node {
     /// Seconds elapsed since `t`, in whole seconds as Redis computes `server.unixtime - t`.
     pub(crate) fn secs_since(now: SimTime, t: SimTime) -> u64 {
         super::log::unix_secs(now).saturating_sub(super::log::unix_secs(t))
-    }
-}
-
-impl Following {
-    pub(crate) fn new(host: String, port: u16, now: SimTime) -> Following {
-        Following {
-            host,
-            port,
-            state: ReplState::Connect,
-            conn: None,
-            transfer_lastio: now,
-            pending_replies: VecDeque::new(),
-            master_initial_offset: -1,
-            pending_replid: String::new(),
-            transfer: None,
-            down_since: None,
-        }
     }
 }

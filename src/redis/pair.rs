@@ -330,7 +330,7 @@ impl Pair {
         let net_t = self.queue.keys().next().map(|k| k.0);
         let timer = (0..self.nodes.len())
             .filter(|i| !self.frozen.contains(i))
-            .filter_map(|i| self.nodes[i].poll_timeout().map(|t| (t, i)))
+            .filter_map(|i| self.nodes[i].poll_timeout().map(|(t, _)| (t, i)))
             .min();
         let take_net = match (net_t, timer) {
             (Some(n), Some((t, _))) => n <= t,
@@ -492,7 +492,7 @@ impl Pair {
     }
 
     pub fn link_up(&self, i: usize) -> bool {
-        self.nodes[i].repl_state() == super::node::ReplState::Connected
+        self.nodes[i].repl_state() == super::ReplState::Connected
     }
 
     /// Runs until replica `i` reports `master_link_status:up`.

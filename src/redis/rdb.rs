@@ -744,7 +744,7 @@ mod tests {
             };
             assert!(decode(&t, 0, false, 16).is_err());
         }
-        let mut rng = crate::sim::seed::SeedStream::derive(11, "rdb-fuzz");
+        let mut rng = crate::seed::SeedStream::derive(11, "rdb-fuzz");
         for _ in 0..3000 {
             let mut bytes = b"REDIS0011".to_vec();
             let n = rng.below(40) as usize;

@@ -95,6 +95,18 @@ impl ReplBuffer {
                 self.end += n as u64;
             }
             if !bytes.is_empty() {
+                if let Some(tail) = self.blocks.back() {
+                    assert_eq!(
+                        tail.used(),
+                        tail.size,
+                        "a block is full before the next one"
+                    );
+                    assert_eq!(
+                        tail.start + tail.size,
+                        self.end + 1,
+                        "blocks are contiguous"
+                    );
+                }
                 let limit = (backlog_size / 16).max(MIN_BLOCK_BYTES);
                 let size = (bytes.len() as u64).max(MIN_BLOCK_BYTES).min(limit);
                 self.blocks.push_back(Block {
@@ -150,6 +162,32 @@ impl ReplBuffer {
         match self.blocks.binary_search_by(|b| b.start.cmp(&offset)) {
             Ok(i) => i,
             Err(i) => i - 1,
+        }
+    }
+
+    /// Checks the buffer's own invariants: the backlog starts at the head block and the last
+    /// byte fed ends the tail block, so `histlen` is exactly the bytes held. That every block but
+    /// the tail is full and starts where the one before it ends is checked where blocks are
+    /// made (`feed`): a backlog pinned by a syncing replica can hold thousands of blocks, too
+    /// many to visit after every input.
+    pub fn assert_invariants(&self) {
+        assert!(
+            self.backlog_offset <= self.end + 1,
+            "the backlog starts at most one byte past its end"
+        );
+        match (self.blocks.front(), self.blocks.back()) {
+            (Some(head), Some(tail)) => {
+                assert_eq!(
+                    head.start, self.backlog_offset,
+                    "the backlog starts at the head"
+                );
+                assert_eq!(
+                    tail.start + tail.used(),
+                    self.end + 1,
+                    "the tail block ends at the last byte fed"
+                );
+            }
+            _ => assert_eq!(self.histlen(), 0, "an empty buffer holds no history"),
         }
     }
 

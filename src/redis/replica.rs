@@ -4,20 +4,36 @@
 //!
 //! The handshake is pipelined as Redis 7 does it: PING, then AUTH, `REPLCONF listening-port`,
 //! `REPLCONF ip-address` and `REPLCONF capa eof capa psync2` without waiting, then their replies
-//! in order, then PSYNC. Error paths and reconnect timing follow spec §1.4: handshake errors wait
-//! for the next cron second, transfer failures and a lost established link reconnect at once.
+//! in order, then PSYNC. As in `syncWithMaster`, a handshake error closes the connection and the
+//! next `replicationCron` tick reconnects, while a failed transfer
+//! (`cancelReplicationHandshake(1)`) and a lost established link
+//! (`replicationHandleMasterDisconnection`) reconnect at once.
+//!
+//! The link's state ([`Link`]) carries what each step needs; every function here moves it from
+//! one state to the next.
+
+use std::collections::VecDeque;
 
 use super::commands::{Caller, Ctx, Prop};
+use super::config::DisklessLoad;
 use super::log::{unix_ms, unix_secs, Level};
-use super::node::{
-    Action, CachedMaster, ConnId, Event, Following, Loading, MasterClient, Node, Persisted,
-    ReplState, Role, Transfer,
-};
+use super::node::{Action, ConnId, DropReason, Event, Loading, Node, Persisted, Role};
 use super::rdb::{self, Payload};
 use super::resp::{encode_command, string2ll, Frame, Reply};
+use super::state::{
+    CachedMaster, Following, Handshake, HandshakeReply, Link, MasterClient, RdbBody, RdbReceive,
+    RdbSize, Transfer,
+};
 use crate::time::{SimDuration, SimTime};
 
-use super::config::DisklessLoad;
+/// Why a handshake or transfer was given up, for [`Node::cancel_handshake`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Reconnect {
+    /// Retry at once (`cancelReplicationHandshake(1)`).
+    Now,
+    /// Leave the link in CONNECT for the next cron tick.
+    Later,
+}
 
 impl Node {
     /// `REPLICAOF host port` / `REPLICAOF NO ONE`.
@@ -88,11 +104,15 @@ impl Node {
     /// `replicationSetMaster`.
     pub(crate) fn set_master(&mut self, now: SimTime, host: String, port: u16) {
         let was_master = self.following.is_none();
-        // masterhost is unset while the old link is freed, so freeing it does not reconnect.
-        self.following = None;
-        if let Some(m) = self.master.clone() {
-            self.free_conn(now, m.conn, super::node::DropReason::RoleChange, false);
-            self.actions.push_back(Action::Close { conn: m.conn });
+        // masterhost is unset while the old link goes, so losing it does not reconnect.
+        if let Some(old) = self.following.take() {
+            match old.link {
+                // freeClient(server.master) caches it, to PSYNC with the new master.
+                Link::Connected(m) => self.lose_master(now, m, DropReason::RoleChange),
+                // cancelReplicationHandshake(0): a handshake or transfer to the old master
+                // ends with its connection.
+                link => self.abandon_link(link),
+            }
         }
         if was_master {
             self.discard_cached_master(now);
@@ -100,12 +120,11 @@ impl Node {
             self.log(now, Level::Notice, "Before turning into a replica, using my own master parameters to synthesize a cached master: I may be able to synchronize with the new master with just a partial transfer.".into());
             self.cached_master = Some(CachedMaster {
                 replid: self.replid.clone(),
-                reploff: self.master_repl_offset(),
                 db: 0,
             });
             self.event(Event::RoleChanged { master: false });
         }
-        self.following = Some(Following::new(host.clone(), port, now));
+        self.following = Some(Following::new(host.clone(), port));
         self.log(
             now,
             Level::Notice,
@@ -119,26 +138,57 @@ impl Node {
         let Some(f) = self.following.take() else {
             return;
         };
-        if let Some(m) = self.master.clone() {
-            self.free_conn(now, m.conn, super::node::DropReason::RoleChange, false);
-            self.actions.push_back(Action::Close { conn: m.conn });
-        }
+        let link = match f.link {
+            Link::Connected(m) => {
+                self.lose_master(now, m, DropReason::RoleChange);
+                Link::Connect
+            }
+            link => link,
+        };
         self.discard_cached_master(now);
-        // cancelReplicationHandshake: an attempt in progress goes away with its connection.
-        if let Some(conn) = f.conn {
-            if self.conns.remove(&conn).is_some() {
-                self.actions.push_back(Action::Close { conn });
-            }
-            if f.state == ReplState::Transfer {
-                self.abort_loading_quietly();
-                self.event(Event::FullSyncAborted);
-            }
-        }
+        // cancelReplicationHandshake(0).
+        self.abandon_link(link);
         self.shift_replication_id(now);
         self.disconnect_replicas(now);
         self.slaveseldb = -1;
         self.no_replicas_since = now;
         self.event(Event::RoleChanged { master: true });
+    }
+
+    /// Closes a link that is not (or no longer) the node's: its connection goes, and a transfer
+    /// in progress is aborted with the load it started (`replicationAbortSyncTransfer`).
+    fn abandon_link(&mut self, link: Link) {
+        if let Some(conn) = link.conn() {
+            if self.forget_conn(conn).is_some() {
+                self.actions.push_back(Action::Close { conn });
+            }
+        }
+        if let Link::Transfer(_) = link {
+            // The half-loaded data goes with it (swapdb keeps the old dataset).
+            self.loading = None;
+            self.event(Event::FullSyncAborted);
+        }
+    }
+
+    /// The established link is gone (`freeClient(server.master)`): unless the master broke the
+    /// protocol, it is cached for a partial resync (`replicationCacheMaster`).
+    fn lose_master(&mut self, now: SimTime, m: MasterClient, reason: DropReason) {
+        if self.forget_conn(m.conn).is_some() {
+            self.actions.push_back(Action::Close { conn: m.conn });
+        }
+        self.log(now, Level::Notice, "Connection with master lost.".into());
+        if reason != DropReason::ProtocolError {
+            self.log(
+                now,
+                Level::Notice,
+                "Caching the disconnected master state.".into(),
+            );
+            self.cached_master = Some(CachedMaster {
+                replid: m.replid,
+                db: m.db,
+            });
+        }
+        self.event(Event::MasterLinkDown);
     }
 
     /// `shiftReplicationId`.
@@ -163,83 +213,77 @@ impl Node {
         }
     }
 
-    /// `connectWithMaster`.
+    /// `connectWithMaster`, from `REPL_STATE_CONNECT`.
     pub(crate) fn connect_with_master(&mut self, now: SimTime) {
         let Some(f) = &self.following else { return };
+        assert!(
+            matches!(f.link, Link::Connect),
+            "connecting while a link to the master exists"
+        );
         let (host, port) = (f.host.clone(), f.port);
         let conn = self.new_conn(host.clone(), port, Role::Master);
-        let f = self.following.as_mut().expect("checked above");
-        f.conn = Some(conn);
-        f.state = ReplState::Connecting;
-        f.transfer_lastio = now;
-        f.transfer = None;
-        f.pending_replies.clear();
+        if let Some(f) = self.following.as_mut() {
+            f.link = Link::Connecting { conn, since: now };
+        }
         self.actions.push_back(Action::Connect { conn, host, port });
         self.log(now, Level::Notice, "MASTER <-> REPLICA sync started".into());
     }
 
     /// Our connection to the master was established.
     pub fn handle_connected(&mut self, now: SimTime, conn: ConnId) {
-        let Some(f) = self.following.as_mut() else {
-            return;
-        };
-        if f.conn != Some(conn) || f.state != ReplState::Connecting {
-            return;
+        if let Some(f) = self.following.as_mut() {
+            if matches!(f.link, Link::Connecting { conn: c, .. } if c == conn) {
+                f.link = Link::Handshake(Handshake {
+                    conn,
+                    lastio: now,
+                    awaiting: HandshakeReply::Ping,
+                    then: VecDeque::new(),
+                });
+                self.log(
+                    now,
+                    Level::Notice,
+                    "Non blocking connect for SYNC fired the event.".into(),
+                );
+                self.write_raw(conn, b"*1\r\n$4\r\nPING\r\n");
+            }
         }
-        f.state = ReplState::ReceivePingReply;
-        f.transfer_lastio = now;
-        self.log(
-            now,
-            Level::Notice,
-            "Non blocking connect for SYNC fired the event.".into(),
-        );
-        self.write_raw(conn, b"*1\r\n$4\r\nPING\r\n");
+        self.check_invariants();
     }
 
     /// Our connection attempt failed (`reason` as the OS would say it, e.g. `Connection refused`).
     pub fn handle_connect_failed(&mut self, now: SimTime, conn: ConnId, reason: &str) {
-        self.conns.remove(&conn);
-        let Some(f) = self.following.as_mut() else {
-            return;
-        };
-        if f.conn != Some(conn) {
-            return;
+        self.forget_conn(conn);
+        if let Some(f) = self.following.as_mut() {
+            if f.link.conn() == Some(conn) {
+                f.link = Link::Connect;
+                self.log(
+                    now,
+                    Level::Warning,
+                    format!("Error condition on socket for SYNC: {reason}"),
+                );
+            }
         }
-        f.conn = None;
-        f.state = ReplState::Connect;
-        self.log(
-            now,
-            Level::Warning,
-            format!("Error condition on socket for SYNC: {reason}"),
-        );
+        self.check_invariants();
     }
 
     /// The `error:` label of `syncWithMaster`: close, and retry on the next cron tick.
-    fn handshake_error(&mut self, now: SimTime) {
+    fn handshake_error(&mut self) {
+        self.cancel_handshake(None, Reconnect::Later);
+    }
+
+    /// `cancelReplicationHandshake(reconnect)`: gives up a connection attempt, handshake or
+    /// transfer (an established link is not touched). `now` is only needed to reconnect.
+    fn cancel_handshake(&mut self, now: Option<SimTime>, reconnect: Reconnect) {
         let Some(f) = self.following.as_mut() else {
             return;
         };
-        let conn = f.conn.take();
-        f.state = ReplState::Connect;
-        f.transfer = None;
-        if let Some(conn) = conn {
-            if self.conns.remove(&conn).is_some() {
-                self.actions.push_back(Action::Close { conn });
-            }
+        if matches!(f.link, Link::Connect | Link::Connected(_)) {
+            return;
         }
-        let _ = now;
-    }
-
-    /// `cancelReplicationHandshake(reconnect)`.
-    fn cancel_handshake(&mut self, now: SimTime, reconnect: bool) {
-        let was_transfer = self.repl_state() == ReplState::Transfer;
-        self.handshake_error(now);
-        if was_transfer {
-            self.abort_loading_quietly();
-            self.event(Event::FullSyncAborted);
-        }
-        if reconnect && self.following.is_some() {
-            let f = self.following.as_ref().expect("checked");
+        let link = std::mem::replace(&mut f.link, Link::Connect);
+        self.abandon_link(link);
+        if let (Some(now), Reconnect::Now) = (now, reconnect) {
+            let Some(f) = &self.following else { return };
             let (host, port) = (f.host.clone(), f.port);
             self.log(
                 now,
@@ -250,41 +294,44 @@ impl Node {
         }
     }
 
-    /// Drops a diskless load in progress (the half-loaded data goes, except with swapdb).
-    fn abort_loading_quietly(&mut self) {
-        if let Some(l) = self.loading.take() {
-            let _ = l;
-        }
-        self.read_resume_at = None;
-    }
-
     /// Bytes from our master.
     pub(crate) fn on_master_data(&mut self, now: SimTime, id: ConnId) {
-        let Some(f) = &self.following else { return };
-        if f.conn != Some(id) {
+        let Some(f) = self.following.as_mut() else {
+            return;
+        };
+        if f.link.conn() != Some(id) {
             return;
         }
-        if let Some(m) = self.master.as_mut() {
+        if let Link::Connected(m) = &mut f.link {
             m.last_interaction = now;
         }
         loop {
-            match self.repl_state() {
-                s if s.in_handshake() => {
-                    if !self.handshake_step(now, id) {
-                        break;
-                    }
-                }
-                ReplState::Transfer => {
-                    if !self.transfer_step(now, id) {
-                        break;
-                    }
-                }
-                ReplState::Connected => {
+            let progressed = match self.link() {
+                Some(Link::Handshake(_)) => self.handshake_step(now, id),
+                Some(Link::Transfer(_)) => self.transfer_step(now, id),
+                Some(Link::Connected(_)) => {
                     self.apply_stream(now, id);
-                    break;
+                    false
                 }
-                _ => break,
+                _ => false,
+            };
+            if !progressed {
+                break;
             }
+        }
+    }
+
+    fn handshake_mut(&mut self) -> Option<&mut Handshake> {
+        match &mut self.following.as_mut()?.link {
+            Link::Handshake(h) => Some(h),
+            _ => None,
+        }
+    }
+
+    fn transfer_mut(&mut self) -> Option<&mut Transfer> {
+        match &mut self.following.as_mut()?.link {
+            Link::Transfer(t) => Some(t),
+            _ => None,
         }
     }
 
@@ -297,10 +344,12 @@ impl Node {
             return false;
         };
         let text = String::from_utf8_lossy(&line).to_string();
-        let f = self.following.as_mut().expect("handshake without a master");
-        f.transfer_lastio = now;
-        match f.state {
-            ReplState::ReceivePingReply => {
+        let Some(h) = self.handshake_mut() else {
+            return false;
+        };
+        h.lastio = now;
+        match h.awaiting {
+            HandshakeReply::Ping => {
                 let ok = text.starts_with('+')
                     || text.starts_with("-NOAUTH")
                     || text.starts_with("-NOPERM")
@@ -311,7 +360,7 @@ impl Node {
                         Level::Warning,
                         format!("Error reply to PING from master: '{text}'"),
                     );
-                    self.handshake_error(now);
+                    self.handshake_error();
                     return false;
                 }
                 self.log(
@@ -319,27 +368,25 @@ impl Node {
                     Level::Notice,
                     "Master replied to PING, replication can continue...".into(),
                 );
-                self.send_handshake(now, id);
+                self.send_handshake(id);
             }
-            ReplState::ReceiveAuthReply => {
+            HandshakeReply::Auth => {
                 if text.starts_with('-') {
                     self.log(
                         now,
                         Level::Warning,
                         format!("Unable to AUTH to MASTER: {text}"),
                     );
-                    self.handshake_error(now);
+                    self.handshake_error();
                     return false;
                 }
-                self.next_handshake_state(now, id);
+                self.next_handshake_reply(now, id);
             }
-            s @ (ReplState::ReceivePortReply
-            | ReplState::ReceiveIpReply
-            | ReplState::ReceiveCapaReply) => {
+            r @ (HandshakeReply::Port | HandshakeReply::Ip | HandshakeReply::Capa) => {
                 if text.starts_with('-') {
-                    let what = match s {
-                        ReplState::ReceivePortReply => "listening-port",
-                        ReplState::ReceiveIpReply => "ip-address",
+                    let what = match r {
+                        HandshakeReply::Port => "listening-port",
+                        HandshakeReply::Ip => "ip-address",
                         _ => "capa",
                     };
                     self.log(
@@ -350,18 +397,17 @@ impl Node {
                         ),
                     );
                 }
-                self.next_handshake_state(now, id);
+                self.next_handshake_reply(now, id);
             }
-            ReplState::ReceivePsyncReply => return self.psync_reply(now, id, &text),
-            _ => return false,
+            HandshakeReply::Psync => return self.psync_reply(now, id, &text),
         }
         true
     }
 
     /// `REPL_STATE_SEND_HANDSHAKE`: the pipelined commands after PING.
-    fn send_handshake(&mut self, now: SimTime, id: ConnId) {
+    fn send_handshake(&mut self, id: ConnId) {
         let mut out = Vec::new();
-        let mut expect = std::collections::VecDeque::new();
+        let mut expect = VecDeque::new();
         if let Some(pass) = &self.cfg.masterauth {
             match &self.cfg.masteruser {
                 Some(user) => encode_command(
@@ -370,7 +416,7 @@ impl Node {
                 ),
                 None => encode_command(&[b"AUTH".as_slice(), pass.as_bytes()], &mut out),
             }
-            expect.push_back(ReplState::ReceiveAuthReply);
+            expect.push_back(HandshakeReply::Auth);
         }
         let port = if self.cfg.replica_announce_port != 0 {
             self.cfg.replica_announce_port
@@ -385,48 +431,51 @@ impl Node {
             ],
             &mut out,
         );
-        expect.push_back(ReplState::ReceivePortReply);
+        expect.push_back(HandshakeReply::Port);
         if let Some(ip) = &self.cfg.replica_announce_ip {
             encode_command(
                 &[b"REPLCONF".as_slice(), b"ip-address", ip.as_bytes()],
                 &mut out,
             );
-            expect.push_back(ReplState::ReceiveIpReply);
+            expect.push_back(HandshakeReply::Ip);
         }
         encode_command(
             &[b"REPLCONF".as_slice(), b"capa", b"eof", b"capa", b"psync2"],
             &mut out,
         );
-        expect.push_back(ReplState::ReceiveCapaReply);
+        expect.push_back(HandshakeReply::Capa);
         self.write_raw(id, &out);
-        let f = self.following.as_mut().expect("handshake without a master");
-        f.state = expect.pop_front().expect("at least the capa reply");
-        f.pending_replies = expect;
-        let _ = now;
+        if let Some(h) = self.handshake_mut() {
+            // Never empty: the capa reply is always expected.
+            if let Some(first) = expect.pop_front() {
+                h.awaiting = first;
+            }
+            h.then = expect;
+        }
     }
 
-    fn next_handshake_state(&mut self, now: SimTime, id: ConnId) {
-        let f = self.following.as_mut().expect("handshake without a master");
-        match f.pending_replies.pop_front() {
-            Some(s) => f.state = s,
+    fn next_handshake_reply(&mut self, now: SimTime, id: ConnId) {
+        let Some(h) = self.handshake_mut() else {
+            return;
+        };
+        match h.then.pop_front() {
+            Some(r) => h.awaiting = r,
             None => self.send_psync(now, id),
         }
     }
 
     /// `slaveTryPartialResynchronization(conn, 0)`.
     fn send_psync(&mut self, now: SimTime, id: ConnId) {
-        let (replid, offset) = match self.cached_master.clone() {
+        let (replid, offset) = match &self.cached_master {
             Some(c) => {
-                let off = (c.reploff + 1).to_string();
+                let replid = c.replid.clone();
+                let off = (self.master_repl_offset() + 1).to_string();
                 self.log(
                     now,
                     Level::Notice,
-                    format!(
-                        "Trying a partial resynchronization (request {}:{off}).",
-                        c.replid
-                    ),
+                    format!("Trying a partial resynchronization (request {replid}:{off})."),
                 );
-                (c.replid, off)
+                (replid, off)
             }
             None => {
                 self.log(
@@ -443,9 +492,9 @@ impl Node {
             &mut out,
         );
         self.write_raw(id, &out);
-        let f = self.following.as_mut().expect("handshake without a master");
-        f.master_initial_offset = -1;
-        f.state = ReplState::ReceivePsyncReply;
+        if let Some(h) = self.handshake_mut() {
+            h.awaiting = HandshakeReply::Psync;
+        }
     }
 
     /// `slaveTryPartialResynchronization(conn, 1)` and what `syncWithMaster` does with it.
@@ -458,74 +507,28 @@ impl Node {
             let mut words = rest.split_whitespace();
             let replid = words.next().unwrap_or("");
             let offset: i64 = words.next().and_then(|w| w.parse().ok()).unwrap_or(-1);
-            let f = self.following.as_mut().expect("handshake without a master");
-            if replid.len() == 40 {
-                f.pending_replid = replid.to_string();
-                f.master_initial_offset = offset;
+            let (replid, offset) = if replid.len() == 40 {
                 self.log(
                     now,
                     Level::Notice,
                     format!("Full resync from master: {replid}:{offset}"),
                 );
+                (replid.to_string(), offset)
             } else {
-                f.pending_replid = String::new();
+                // The master replid is blanked so that the next PSYNC fails.
                 self.log(
                     now,
                     Level::Warning,
                     "Master replied with wrong +FULLRESYNC syntax.".into(),
                 );
-            }
-            self.begin_transfer(now);
+                (String::new(), -1)
+            };
+            self.begin_transfer(now, id, replid, offset);
             self.event(Event::FullSyncStarted);
             return true;
         }
         if let Some(rest) = text.strip_prefix("+CONTINUE") {
-            self.log(
-                now,
-                Level::Notice,
-                "Successful partial resynchronization with master.".into(),
-            );
-            let new_id = rest.trim();
-            let cached = self
-                .cached_master
-                .take()
-                .expect("PSYNC with an id needs a cached master");
-            let mut replid = cached.replid.clone();
-            if new_id.len() == 40 && new_id != cached.replid {
-                self.log(
-                    now,
-                    Level::Notice,
-                    format!("Master replication ID changed to {new_id}"),
-                );
-                self.replid2 = cached.replid.clone();
-                self.second_replid_offset = self.master_repl_offset() as i64 + 1;
-                replid = new_id.to_string();
-                self.replid = replid.clone();
-                self.disconnect_replicas(now);
-            }
-            self.master = Some(MasterClient {
-                conn: id,
-                replid,
-                reploff: cached.reploff,
-                read_reploff: cached.reploff,
-                db: cached.db,
-                last_interaction: now,
-                pre_psync: false,
-            });
-            let f = self.following.as_mut().expect("handshake without a master");
-            f.state = ReplState::Connected;
-            f.down_since = None;
-            if self.backlog.is_none() {
-                self.offset_without_backlog = cached.reploff;
-                self.create_backlog();
-            }
-            self.log(
-                now,
-                Level::Notice,
-                "MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization.".into(),
-            );
-            self.event(Event::PartialSyncAccepted);
-            return true;
+            return self.continue_reply(now, id, rest.trim());
         }
         if text.starts_with("-NOMASTERLINK") || text.starts_with("-LOADING") {
             self.log(
@@ -533,7 +536,7 @@ impl Node {
                 Level::Notice,
                 format!("Master is currently unable to PSYNC but should be in the future: {text}"),
             );
-            self.handshake_error(now);
+            self.handshake_error();
             return false;
         }
         if text.starts_with("-ERR") {
@@ -552,26 +555,73 @@ impl Node {
         // PSYNC_NOT_SUPPORTED: fall back to SYNC.
         self.log(now, Level::Notice, "Retrying with SYNC...".into());
         self.write_raw(id, b"SYNC\r\n");
-        self.following
-            .as_mut()
-            .expect("handshake without a master")
-            .master_initial_offset = -1;
-        self.begin_transfer(now);
+        self.begin_transfer(now, id, String::new(), -1);
         true
     }
 
-    fn begin_transfer(&mut self, now: SimTime) {
-        let f = self.following.as_mut().expect("transfer without a master");
-        f.state = ReplState::Transfer;
-        f.transfer_lastio = now;
-        f.transfer = Some(Transfer {
-            size: None,
-            eof_mark: None,
-            header_seen: false,
-            read: 0,
-            payload: Payload::default(),
-            load_clock: None,
-        });
+    /// `+CONTINUE [<replid>]`: the master accepted our PSYNC.
+    fn continue_reply(&mut self, now: SimTime, id: ConnId, new_id: &str) -> bool {
+        let Some(cached) = self.cached_master.take() else {
+            // Accepting a PSYNC we sent without a history (`PSYNC ? -1`) breaks the protocol:
+            // there is nothing to continue from. Redis would dereference its missing cached
+            // master; the node drops the link and retries at the next cron tick.
+            self.log(
+                now,
+                Level::Warning,
+                "Unexpected reply to PSYNC from master: +CONTINUE without a cached master".into(),
+            );
+            self.handshake_error();
+            return false;
+        };
+        self.log(
+            now,
+            Level::Notice,
+            "Successful partial resynchronization with master.".into(),
+        );
+        let mut replid = cached.replid.clone();
+        if new_id.len() == 40 && new_id != cached.replid {
+            self.log(
+                now,
+                Level::Notice,
+                format!("Master replication ID changed to {new_id}"),
+            );
+            self.replid2 = cached.replid.clone();
+            self.second_replid_offset = self.master_repl_offset() as i64 + 1;
+            replid = new_id.to_string();
+            self.replid = replid.clone();
+            self.disconnect_replicas(now);
+        }
+        if let Some(f) = self.following.as_mut() {
+            f.link = Link::Connected(MasterClient {
+                conn: id,
+                replid,
+                db: cached.db,
+                last_interaction: now,
+                pre_psync: false,
+            });
+            f.down_since = None;
+        }
+        // The offset we asked to continue from is our own: only the backlog may be missing.
+        self.create_backlog();
+        self.log(
+            now,
+            Level::Notice,
+            "MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization.".into(),
+        );
+        self.event(Event::PartialSyncAccepted);
+        true
+    }
+
+    fn begin_transfer(&mut self, now: SimTime, conn: ConnId, replid: String, offset: i64) {
+        if let Some(f) = self.following.as_mut() {
+            f.link = Link::Transfer(Box::new(Transfer {
+                conn,
+                lastio: now,
+                replid,
+                initial_offset: offset,
+                rdb: RdbReceive::Header,
+            }));
+        }
     }
 
     fn use_diskless_load(&self) -> bool {
@@ -584,131 +634,144 @@ impl Node {
 
     /// `readSyncBulkPayload`. Returns whether it made progress.
     fn transfer_step(&mut self, now: SimTime, id: ConnId) -> bool {
-        if self.following.as_ref().is_none_or(|f| f.transfer.is_none()) {
+        match self.transfer_mut().map(|t| &t.rdb) {
+            Some(RdbReceive::Header) => self.transfer_header(now, id),
+            Some(RdbReceive::Body(_)) => self.transfer_body(now, id),
             // The RDB is complete and loading; the rest waits for the load to finish.
+            _ => false,
+        }
+    }
+
+    /// The `$<len>` or `$EOF:<mark>` line that opens the RDB.
+    fn transfer_header(&mut self, now: SimTime, id: ConnId) -> bool {
+        let Some(line) = self.conns.get_mut(&id).and_then(|c| c.decoder.read_line()) else {
+            return false;
+        };
+        let text = String::from_utf8_lossy(&line).to_string();
+        if let Some(t) = self.transfer_mut() {
+            t.lastio = now;
+        }
+        if let Some(err) = text.strip_prefix('-') {
+            self.log(
+                now,
+                Level::Warning,
+                format!("MASTER aborted replication with an error: {err}"),
+            );
+            self.cancel_handshake(Some(now), Reconnect::Now);
             return false;
         }
-        let header_seen = self
-            .following
-            .as_ref()
-            .and_then(|f| f.transfer.as_ref())
-            .is_some_and(|t| t.header_seen);
-        if !header_seen {
-            let Some(line) = self.conns.get_mut(&id).and_then(|c| c.decoder.read_line()) else {
-                return false;
-            };
-            let text = String::from_utf8_lossy(&line).to_string();
-            self.following.as_mut().expect("transfer").transfer_lastio = now;
-            if let Some(err) = text.strip_prefix('-') {
-                self.log(
-                    now,
-                    Level::Warning,
-                    format!("MASTER aborted replication with an error: {err}"),
-                );
-                self.cancel_handshake(now, true);
-                return false;
-            }
-            if text.is_empty() {
-                return true;
-            }
-            if !text.starts_with('$') {
-                self.log(now, Level::Warning, format!("Bad protocol from MASTER, the first byte is not '$' (we received '{text}'), are you sure the host and port are right?"));
-                self.cancel_handshake(now, true);
-                return false;
-            }
-            let diskless = self.use_diskless_load();
-            let target = if diskless { "to parser" } else { "to disk" };
-            let t = self
-                .following
-                .as_mut()
-                .expect("transfer")
-                .transfer
-                .as_mut()
-                .expect("transfer");
-            t.header_seen = true;
-            if let Some(mark) = text.strip_prefix("$EOF:") {
-                t.eof_mark = Some(mark.as_bytes().to_vec());
-                self.log(now, Level::Notice, format!("MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF {target}"));
-            } else {
-                match text[1..].parse::<u64>() {
-                    Ok(n) => {
-                        t.size = Some(n);
-                        self.log(
-                            now,
-                            Level::Notice,
-                            format!(
-                                "MASTER <-> REPLICA sync: receiving {n} bytes from master {target}"
-                            ),
-                        );
-                    }
-                    Err(_) => {
-                        self.log(now, Level::Warning, format!("Bad protocol from MASTER, the first byte is not '$' (we received '{text}'), are you sure the host and port are right?"));
-                        self.cancel_handshake(now, true);
-                        return false;
-                    }
-                }
-            }
-            if diskless {
-                self.start_diskless_load(now);
-            }
+        if text.is_empty() {
             return true;
         }
-        // The body.
+        let size = match text.strip_prefix("$EOF:") {
+            Some(mark) => Some(RdbSize::EofMark(mark.as_bytes().to_vec())),
+            None => text
+                .strip_prefix('$')
+                .and_then(|n| n.parse::<u64>().ok())
+                .map(RdbSize::Len),
+        };
+        let Some(size) = size else {
+            self.log(now, Level::Warning, format!("Bad protocol from MASTER, the first byte is not '$' (we received '{text}'), are you sure the host and port are right?"));
+            self.cancel_handshake(Some(now), Reconnect::Now);
+            return false;
+        };
+        let diskless = self.use_diskless_load();
+        let target = if diskless { "to parser" } else { "to disk" };
+        let msg = match &size {
+            RdbSize::EofMark(_) => {
+                format!(
+                    "MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF {target}"
+                )
+            }
+            RdbSize::Len(n) => {
+                format!("MASTER <-> REPLICA sync: receiving {n} bytes from master {target}")
+            }
+        };
+        if let Some(t) = self.transfer_mut() {
+            t.rdb = RdbReceive::Body(RdbBody {
+                size,
+                read: 0,
+                payload: Payload::default(),
+                load_clock: None,
+                resume_at: None,
+            });
+        }
+        self.log(now, Level::Notice, msg);
+        if diskless {
+            self.start_diskless_load(now);
+        }
+        true
+    }
+
+    /// Bytes of the RDB's payload.
+    fn transfer_body(&mut self, now: SimTime, id: ConnId) -> bool {
         let Some(c) = self.conns.get_mut(&id) else {
             return false;
         };
-        let t = self
-            .following
-            .as_mut()
-            .expect("transfer")
-            .transfer
-            .as_mut()
-            .expect("transfer");
-        let want = match t.size {
-            Some(n) => (n - t.read) as usize,
-            None => usize::MAX,
+        let Some(f) = self.following.as_mut() else {
+            return false;
+        };
+        let Link::Transfer(t) = &mut f.link else {
+            return false;
+        };
+        let RdbReceive::Body(body) = &mut t.rdb else {
+            return false;
+        };
+        let want = match body.size {
+            RdbSize::Len(n) => usize::try_from(n - body.read).unwrap_or(usize::MAX),
+            RdbSize::EofMark(_) => usize::MAX,
         };
         let bytes = c.decoder.take_raw(want);
         if bytes.is_empty() {
             return false;
         }
         let n = bytes.len() as u64;
-        t.payload.push_bytes(bytes);
-        t.read += n;
-        self.following.as_mut().expect("transfer").transfer_lastio = now;
+        body.payload.push_bytes(bytes);
+        body.read += n;
+        t.lastio = now;
         self.after_transfer_bytes(now, n);
         true
     }
 
-    /// An opaque run from our master: the synthetic part of an RDB.
+    /// An opaque run from our master: the synthetic part of an RDB, valid only inside the
+    /// payload of a transfer, after every byte before it.
     pub(crate) fn on_master_opaque(&mut self, now: SimTime, id: ConnId, len: u64) {
-        let ok = self
-            .following
-            .as_ref()
-            .is_some_and(|f| f.conn == Some(id) && f.state == ReplState::Transfer)
-            && self
-                .following
-                .as_ref()
-                .and_then(|f| f.transfer.as_ref())
-                .is_some_and(|t| t.header_seen)
+        let Some(link) = self.link() else { return };
+        if link.conn() != Some(id) {
+            return;
+        }
+        let in_body = matches!(link, Link::Transfer(t) if matches!(t.rdb, RdbReceive::Body(_)))
             && self
                 .conns
                 .get(&id)
                 .is_some_and(|c| c.decoder.peek_raw().is_empty());
-        if !ok {
-            self.log(
-                now,
-                Level::Warning,
-                "I/O error trying to sync with MASTER: unexpected opaque bytes".into(),
-            );
-            self.cancel_handshake(now, true);
+        if !in_body {
+            if let Some(Link::Connected(_)) = self.link() {
+                // Inside the stream, opaque bytes are garbage.
+                self.log(
+                    now,
+                    Level::Warning,
+                    "Protocol error (opaque bytes in the replication stream) from client: master"
+                        .into(),
+                );
+                self.close_conn_for(now, id, DropReason::ProtocolError);
+            } else {
+                self.log(
+                    now,
+                    Level::Warning,
+                    "I/O error trying to sync with MASTER: unexpected opaque bytes".into(),
+                );
+                self.cancel_handshake(Some(now), Reconnect::Now);
+            }
             return;
         }
-        let f = self.following.as_mut().expect("checked");
-        f.transfer_lastio = now;
-        let t = f.transfer.as_mut().expect("checked");
-        t.payload.push_opaque(len);
-        t.read += len;
+        if let Some(t) = self.transfer_mut() {
+            t.lastio = now;
+            if let RdbReceive::Body(body) = &mut t.rdb {
+                body.payload.push_opaque(len);
+                body.read += len;
+            }
+        }
         self.after_transfer_bytes(now, len);
         // Bytes after the opaque run may already be buffered.
         self.on_master_data(now, id);
@@ -717,51 +780,62 @@ impl Node {
     /// Completion checks and diskless-load pacing after `n` more RDB bytes arrived.
     fn after_transfer_bytes(&mut self, now: SimTime, n: u64) {
         let rate = self.cfg.cost.rdb_load_bytes_per_sec.max(1);
-        let f = self.following.as_mut().expect("transfer");
-        let t = f.transfer.as_mut().expect("transfer");
-        if let Some(clock) = t.load_clock.as_mut() {
+        let Some(t) = self.transfer_mut() else { return };
+        let conn = t.conn;
+        let RdbReceive::Body(body) = &mut t.rdb else {
+            return;
+        };
+        if let Some(clock) = body.load_clock.as_mut() {
             *clock = (*clock).max(now)
                 + SimDuration::from_nanos(
                     (u128::from(n) * 1_000_000_000 / u128::from(rate)) as u64,
                 );
         }
-        let complete = match (&t.size, &t.eof_mark) {
-            (Some(size), _) => t.read >= *size,
-            (None, Some(mark)) => ends_with_mark(&t.payload, mark),
-            _ => false,
+        let complete = match &body.size {
+            RdbSize::Len(size) => body.read >= *size,
+            RdbSize::EofMark(mark) => {
+                let done = ends_with_mark(&body.payload, mark);
+                if done {
+                    strip_mark(&mut body.payload, mark.len());
+                }
+                done
+            }
         };
-        let conn = f.conn.expect("transfer has a connection");
-        let clock = t.load_clock;
         if complete {
-            if let Some(mark) = t.eof_mark.clone() {
-                strip_mark(&mut t.payload, mark.len());
-            }
             self.transfer_complete(now);
-        } else if let Some(clock) = clock {
+        } else if let Some(clock) = body.load_clock.filter(|&c| c > now) {
             // A diskless load parses at the load rate: stop reading while it is behind.
-            if clock > now {
-                self.pause_read(conn);
-                self.read_resume_at = Some(clock);
-            }
+            body.resume_at = Some(clock);
+            self.pause_read(conn);
+        }
+    }
+
+    /// When a diskless load that fell behind will have caught up.
+    pub(crate) fn load_resume_at(&self) -> Option<SimTime> {
+        match self.link()? {
+            Link::Transfer(t) => match &t.rdb {
+                RdbReceive::Body(b) => b.resume_at,
+                _ => None,
+            },
+            _ => None,
         }
     }
 
     /// The diskless loader caught up; read the socket again.
     pub(crate) fn on_read_resume(&mut self, now: SimTime) {
-        if let Some(conn) = self.following.as_ref().and_then(|f| f.conn) {
-            if self.repl_state() == ReplState::Transfer {
-                self.resume_read(conn);
-                self.on_master_data(now, conn);
-            }
+        let Some(t) = self.transfer_mut() else { return };
+        let conn = t.conn;
+        if let RdbReceive::Body(body) = &mut t.rdb {
+            body.resume_at = None;
         }
+        self.resume_read(conn);
+        self.on_master_data(now, conn);
     }
 
     fn start_diskless_load(&mut self, now: SimTime) {
         let swapdb = self.cfg.repl_diskless_load == DisklessLoad::Swapdb;
-        let same_history = self
-            .following
-            .as_ref()
-            .is_some_and(|f| f.pending_replid == self.replid);
+        let same_history =
+            matches!(self.link(), Some(Link::Transfer(t)) if t.replid == self.replid);
         if !swapdb {
             self.attach_to_new_master(now);
             self.log(
@@ -776,21 +850,13 @@ impl Node {
             Level::Notice,
             "MASTER <-> REPLICA sync: Loading DB in memory".into(),
         );
-        let t = self
-            .following
-            .as_mut()
-            .expect("transfer")
-            .transfer
-            .as_mut()
-            .expect("transfer");
-        t.load_clock = Some(now);
+        if let Some(RdbReceive::Body(body)) = self.transfer_mut().map(|t| &mut t.rdb) {
+            body.load_clock = Some(now);
+        }
         self.loading = Some(Loading {
             until: SimTime::MAX,
-            payload: Payload::default(),
             async_loading: swapdb && same_history,
             last_newline: now,
-            eof_mark_transfer: false,
-            size: 0,
             startup: false,
         });
     }
@@ -804,27 +870,26 @@ impl Node {
 
     /// The whole RDB has arrived.
     fn transfer_complete(&mut self, now: SimTime) {
-        let f = self.following.as_mut().expect("transfer");
-        let t = f.transfer.take().expect("transfer");
-        let conn = f.conn.expect("transfer has a connection");
-        let eof_mark = t.eof_mark.is_some();
-        let size = t.payload.len();
         let rate = self.cfg.cost.rdb_load_bytes_per_sec.max(1);
-        let load_ns = (u128::from(size) * 1_000_000_000 / u128::from(rate)) as u64;
+        let Some(t) = self.transfer_mut() else { return };
+        let conn = t.conn;
+        let RdbReceive::Body(body) = std::mem::replace(&mut t.rdb, RdbReceive::Header) else {
+            return;
+        };
+        let eof_mark = matches!(body.size, RdbSize::EofMark(_));
+        let load_ns = (u128::from(body.payload.len()) * 1_000_000_000 / u128::from(rate)) as u64;
+        t.rdb = RdbReceive::Loading {
+            payload: body.payload,
+            eof_mark,
+        };
         // The socket is not read again until the load finishes.
         self.pause_read(conn);
-        match t.load_clock {
+        match body.load_clock {
             Some(clock) => {
                 // Diskless: loading ran alongside the transfer; it ends when the loader catches up.
-                let l = self
-                    .loading
-                    .as_mut()
-                    .expect("a diskless load is in progress");
-                l.until = clock.max(now);
-                l.payload = t.payload;
-                l.eof_mark_transfer = eof_mark;
-                l.size = size;
-                self.read_resume_at = None;
+                if let Some(l) = self.loading.as_mut() {
+                    l.until = clock.max(now);
+                }
             }
             None => {
                 if let Some(child) = self.child.take() {
@@ -844,11 +909,8 @@ impl Node {
                 );
                 self.loading = Some(Loading {
                     until: now + SimDuration::from_nanos(load_ns),
-                    payload: t.payload,
                     async_loading: false,
                     last_newline: now,
-                    eof_mark_transfer: eof_mark,
-                    size,
                     startup: false,
                 });
             }
@@ -862,7 +924,14 @@ impl Node {
             return;
         }
         let databases = self.cfg.databases as usize;
-        let loaded = match rdb::decode(&l.payload, unix_ms(now), false, databases) {
+        let decoded = match self.transfer_mut().map(|t| &t.rdb) {
+            Some(RdbReceive::Loading { payload, .. }) => {
+                rdb::decode(payload, unix_ms(now), false, databases)
+            }
+            // Only a transfer starts a replica's load, and abandoning one ends its load.
+            _ => return,
+        };
+        let loaded = match decoded {
             Ok(x) => x,
             Err(e) => {
                 self.log(now, Level::Warning, e.0);
@@ -879,7 +948,7 @@ impl Node {
                         "MASTER <-> REPLICA sync: Discarding temporary DB in background".into(),
                     );
                 }
-                self.cancel_handshake(now, true);
+                self.cancel_handshake(Some(now), Reconnect::Now);
                 return;
             }
         };
@@ -902,26 +971,26 @@ impl Node {
                 "MASTER <-> REPLICA sync: Discarding old DB in background".into(),
             );
         }
-        let f = self.following.as_mut().expect("loading for a master");
-        let conn = f.conn.expect("loading on a connection");
-        let reploff = f.master_initial_offset.max(0) as u64;
-        let replid = f.pending_replid.clone();
-        let pre_psync = f.master_initial_offset < 0;
-        f.state = ReplState::Connected;
-        f.down_since = None;
         let db = loaded.repl.as_ref().map_or(0, |r| r.stream_db as usize);
-        self.master = Some(MasterClient {
+        let Some(f) = self.following.as_mut() else {
+            return;
+        };
+        let Link::Transfer(t) = std::mem::replace(&mut f.link, Link::Connect) else {
+            unreachable!("checked above: the link is a transfer");
+        };
+        let eof_mark = matches!(t.rdb, RdbReceive::Loading { eof_mark: true, .. });
+        let conn = t.conn;
+        f.link = Link::Connected(MasterClient {
             conn,
-            replid: replid.clone(),
-            reploff,
-            read_reploff: reploff,
+            replid: t.replid.clone(),
             db,
             last_interaction: now,
-            pre_psync,
+            pre_psync: t.initial_offset < 0,
         });
-        self.replid = replid;
-        self.offset_without_backlog = reploff;
+        f.down_since = None;
+        self.replid = t.replid;
         self.backlog = None;
+        self.offset_without_backlog = t.initial_offset.max(0) as u64;
         self.clear_replid2();
         self.create_backlog();
         self.log(
@@ -930,7 +999,7 @@ impl Node {
             "MASTER <-> REPLICA sync: Finished with success".into(),
         );
         self.event(Event::FullSyncFinished);
-        if l.eof_mark_transfer {
+        if eof_mark {
             // The master starts streaming on our first ACK.
             self.send_ack(now);
         }
@@ -964,7 +1033,9 @@ impl Node {
     }
 
     /// Applies the replication stream (`processInputBuffer` for the master client), then
-    /// forwards the applied bytes verbatim to our own stream (`replicationFeedStreamFromMasterStream`).
+    /// forwards the applied bytes verbatim to our own stream
+    /// (`replicationFeedStreamFromMasterStream`), which moves our offset by exactly what was
+    /// applied.
     fn apply_stream(&mut self, now: SimTime, id: ConnId) {
         let Some(c) = self.conns.get_mut(&id) else {
             return;
@@ -981,6 +1052,7 @@ impl Node {
         let mut applied_end = start;
         let mut in_multi = false;
         let mut error = None;
+        let reploff = self.master_repl_offset();
         loop {
             let frame = match decoder.next_frame() {
                 Ok(None) => break,
@@ -1005,23 +1077,21 @@ impl Node {
                     &heap
                 };
                 let name = args[0];
-                let reploff_before =
-                    self.master.as_ref().map_or(0, |m| m.reploff) + (applied_end - start) as u64;
                 if name.eq_ignore_ascii_case(b"replconf")
                     && args.len() >= 2
                     && args[1].eq_ignore_ascii_case(b"getack")
                 {
-                    // The ACK reports the offset before this GETACK (spec §4.2).
-                    self.send_ack_offset(now, reploff_before);
+                    // The ACK reports the offset before this GETACK: what was applied so far.
+                    self.send_ack_offset(reploff + (applied_end - start) as u64);
                 } else if name.eq_ignore_ascii_case(b"multi") {
                     in_multi = true;
                 } else if name.eq_ignore_ascii_case(b"exec") {
                     in_multi = false;
                 } else if !name.eq_ignore_ascii_case(b"ping") {
-                    let db = self.master.as_ref().map_or(0, |m| m.db);
+                    let db = self.master().map_or(0, |m| m.db);
                     let mut ctx = Ctx::new(Caller::Master, db, true);
                     let reply = self.call(now, &mut ctx, args);
-                    if let Some(m) = self.master.as_mut() {
+                    if let Some(m) = self.master_mut() {
                         m.db = ctx.db;
                     }
                     if reply.is_error() {
@@ -1034,14 +1104,8 @@ impl Node {
                 applied_end = decoder.position();
             }
         }
-        let applied = applied_end - start;
-        if applied > 0 {
+        if applied_end > start {
             self.propagate_raw(now, decoder.slice(start, applied_end));
-        }
-        let pending = decoder.pending() as u64;
-        if let Some(m) = self.master.as_mut() {
-            m.reploff += applied as u64;
-            m.read_reploff = m.reploff + pending;
         }
         if let Some(c) = self.conns.get_mut(&id) {
             self.spare_decoder = Some(std::mem::replace(&mut c.decoder, decoder));
@@ -1054,20 +1118,19 @@ impl Node {
                 Level::Warning,
                 format!("Protocol error ({}) from client: {}", e.0, "master"),
             );
-            self.master_protocol_error = true;
-            self.close_conn(now, id);
+            self.close_conn_for(now, id, DropReason::ProtocolError);
         }
     }
 
     /// `REPLCONF ACK <reploff>` to our master.
-    pub(crate) fn send_ack(&mut self, now: SimTime) {
-        if let Some(off) = self.master.as_ref().map(|m| m.reploff) {
-            self.send_ack_offset(now, off);
+    pub(crate) fn send_ack(&mut self, _now: SimTime) {
+        if self.master().is_some() {
+            self.send_ack_offset(self.master_repl_offset());
         }
     }
 
-    fn send_ack_offset(&mut self, _now: SimTime, off: u64) {
-        let Some(m) = &self.master else { return };
+    fn send_ack_offset(&mut self, off: u64) {
+        let Some(m) = self.master() else { return };
         if m.pre_psync {
             return;
         }
@@ -1080,57 +1143,44 @@ impl Node {
         self.write_raw(conn, &out);
     }
 
-    /// Our master connection closed (`freeClient(server.master)` or a failed attempt).
-    pub(crate) fn on_master_conn_closed(&mut self, now: SimTime, id: ConnId, by_peer: bool) {
-        let protocol_error = std::mem::take(&mut self.master_protocol_error);
-        if let Some(m) = self.master.clone() {
-            if m.conn == id {
-                self.master = None;
-                self.log(now, Level::Notice, "Connection with master lost.".into());
-                if protocol_error {
-                    // Not cached: the next sync is full.
-                } else {
-                    self.log(
-                        now,
-                        Level::Notice,
-                        "Caching the disconnected master state.".into(),
-                    );
-                    self.cached_master = Some(CachedMaster {
-                        replid: m.replid.clone(),
-                        reploff: m.reploff,
-                        db: m.db,
-                    });
-                }
-                self.event(Event::MasterLinkDown);
-                if let Some(f) = self.following.as_mut() {
-                    f.conn = None;
-                    f.state = ReplState::Connect;
-                    f.down_since = Some(now);
-                    let (host, port) = (f.host.clone(), f.port);
-                    // replicationHandleMasterDisconnection: reconnect at once.
-                    self.log(
-                        now,
-                        Level::Notice,
-                        format!("Reconnecting to MASTER {host}:{port}"),
-                    );
-                    self.connect_with_master(now);
-                }
-                return;
-            }
-        }
-        let Some(f) = &self.following else { return };
-        if f.conn != Some(id) {
+    /// Our master connection was freed (already gone from the connection table).
+    pub(crate) fn on_master_conn_closed(
+        &mut self,
+        now: SimTime,
+        id: ConnId,
+        reason: DropReason,
+        by_peer: bool,
+    ) {
+        let Some(f) = self.following.as_mut() else {
+            return;
+        };
+        if f.link.conn() != Some(id) {
             return;
         }
-        match f.state {
-            ReplState::Transfer => {
+        if let Link::Connected(_) = f.link {
+            let Link::Connected(m) = std::mem::replace(&mut f.link, Link::Connect) else {
+                unreachable!("matched above");
+            };
+            f.down_since = Some(now);
+            let (host, port) = (f.host.clone(), f.port);
+            self.lose_master(now, m, reason);
+            // replicationHandleMasterDisconnection: reconnect at once.
+            self.log(
+                now,
+                Level::Notice,
+                format!("Reconnecting to MASTER {host}:{port}"),
+            );
+            self.connect_with_master(now);
+            return;
+        }
+        match f.link.state() {
+            super::state::ReplState::Transfer => {
                 self.log(
                     now,
                     Level::Warning,
                     "I/O error trying to sync with MASTER: connection lost".into(),
                 );
-                self.conns.remove(&id);
-                self.cancel_handshake(now, true);
+                self.cancel_handshake(Some(now), Reconnect::Now);
             }
             s if s.in_handshake() => {
                 if by_peer {
@@ -1140,45 +1190,49 @@ impl Node {
                         "Master did not respond to command during SYNC handshake".into(),
                     );
                 }
-                self.handshake_error(now);
+                self.handshake_error();
             }
-            _ => self.handshake_error(now),
+            _ => self.handshake_error(),
         }
     }
 
     /// The replica half of `replicationCron`.
     pub(crate) fn replica_cron(&mut self, now: SimTime) {
-        let Some(f) = &self.following else { return };
         let timeout = self.cfg.repl_timeout_secs;
-        let state = f.state;
-        if (state == ReplState::Connecting || state.in_handshake())
-            && Self::secs_since(now, f.transfer_lastio) > timeout
-        {
-            self.log(
-                now,
-                Level::Warning,
-                "Timeout connecting to the MASTER...".into(),
-            );
-            self.cancel_handshake(now, true);
-        } else if state == ReplState::Transfer && Self::secs_since(now, f.transfer_lastio) > timeout
-        {
-            self.log(now, Level::Warning, "Timeout receiving bulk data from MASTER... If the problem persists try to set the 'repl-timeout' parameter in redis.conf to a larger value.".into());
-            self.cancel_handshake(now, true);
-        } else if state == ReplState::Connected {
-            if let Some((conn, last)) = self.master.as_ref().map(|m| (m.conn, m.last_interaction)) {
-                if Self::secs_since(now, last) > timeout {
-                    self.log(
-                        now,
-                        Level::Warning,
-                        "MASTER timeout: no data nor PING received...".into(),
-                    );
-                    self.close_conn(now, conn);
-                }
+        let overdue = |t: SimTime| Self::secs_since(now, t) > timeout;
+        match self.link() {
+            None => return,
+            Some(Link::Connecting { since: t, .. })
+            | Some(Link::Handshake(Handshake { lastio: t, .. }))
+                if overdue(*t) =>
+            {
+                self.log(
+                    now,
+                    Level::Warning,
+                    "Timeout connecting to the MASTER...".into(),
+                );
+                self.cancel_handshake(Some(now), Reconnect::Now);
             }
+            Some(Link::Transfer(t)) if overdue(t.lastio) => {
+                self.log(now, Level::Warning, "Timeout receiving bulk data from MASTER... If the problem persists try to set the 'repl-timeout' parameter in redis.conf to a larger value.".into());
+                self.cancel_handshake(Some(now), Reconnect::Now);
+            }
+            Some(Link::Connected(m)) if overdue(m.last_interaction) => {
+                let conn = m.conn;
+                self.log(
+                    now,
+                    Level::Warning,
+                    "MASTER timeout: no data nor PING received...".into(),
+                );
+                self.close_conn(now, conn);
+            }
+            _ => {}
         }
-        if self.repl_state() == ReplState::Connect {
-            let f = self.following.as_ref().expect("checked");
-            let (host, port) = (f.host.clone(), f.port);
+        if let Some((Link::Connect, host, port)) = self
+            .following
+            .as_ref()
+            .map(|f| (&f.link, f.host.clone(), f.port))
+        {
             self.log(
                 now,
                 Level::Notice,
@@ -1186,7 +1240,7 @@ impl Node {
             );
             self.connect_with_master(now);
         }
-        if self.repl_state() == ReplState::Connected {
+        if self.master().is_some() {
             self.send_ack(now);
         }
     }
@@ -1199,7 +1253,7 @@ impl Node {
         };
         if Self::secs_since(now, l.last_newline) >= 1 {
             l.last_newline = now;
-            if let Some(conn) = self.following.as_ref().and_then(|f| f.conn) {
+            if let Some(conn) = self.link().and_then(Link::conn) {
                 self.write_raw(conn, b"\n");
             }
         }
@@ -1228,12 +1282,11 @@ impl Node {
         self.keyspace = loaded.keyspace;
         self.stats.rdb_last_load_keys_loaded = loaded.keys_loaded;
         if let Some(r) = loaded.repl {
+            self.offset_without_backlog = r.offset;
             if will_be_replica {
                 self.replid = r.replid.clone();
-                self.offset_without_backlog = r.offset;
                 self.cached_master = Some(CachedMaster {
                     replid: r.replid,
-                    reploff: r.offset,
                     db: r.stream_db as usize,
                 });
                 self.log(now, Level::Notice, "Before turning into a replica, using my own master parameters to synthesize a cached master: I may be able to synchronize with the new master with just a partial transfer.".into());
@@ -1241,7 +1294,6 @@ impl Node {
                 // A restarted master keeps its old history as replid2 (server.c loadDataFromDisk).
                 self.replid2 = r.replid;
                 self.second_replid_offset = r.offset as i64 + 1;
-                self.offset_without_backlog = r.offset;
                 self.slaveseldb = -1;
                 self.create_backlog();
                 // Keys that expired while the node was down are deleted and propagated.
@@ -1264,11 +1316,8 @@ impl Node {
         if load_ns > 0 {
             self.loading = Some(Loading {
                 until: now + SimDuration::from_nanos(load_ns),
-                payload: Payload::default(),
                 async_loading: false,
                 last_newline: now,
-                eof_mark_transfer: false,
-                size,
                 startup: true,
             });
         }

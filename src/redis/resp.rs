@@ -827,7 +827,7 @@ mod tests {
 
     #[test]
     fn garbage_never_panics() {
-        let mut rng = crate::sim::seed::SeedStream::derive(5, "resp-fuzz");
+        let mut rng = crate::seed::SeedStream::derive(5, "resp-fuzz");
         for _ in 0..2000 {
             let mut d = Decoder::new();
             let len = rng.below(64) as usize;

@@ -1084,7 +1084,7 @@ fn a_disk_sync_sends_a_sized_bulk_and_online_follows_the_last_byte() {
 
 #[test]
 fn hostile_bytes_never_panic_a_node() {
-    let mut rng = crate::sim::seed::SeedStream::derive(3, "hostile");
+    let mut rng = crate::seed::SeedStream::derive(3, "hostile");
     let inputs: Vec<Vec<u8>> = vec![
         b"*2\r\n$4\r\nPSYNC".to_vec(),
         b"*99999999999\r\n".to_vec(),
@@ -1234,7 +1234,7 @@ fn diskless_load_with_swapdb_and_on_empty_db_ends_with_the_masters_data() {
 #[test]
 fn the_dirty_set_keeps_a_btreesets_order() {
     use super::node::SortedSet;
-    let mut rng = crate::sim::seed::SeedStream::derive(9, "sorted-set");
+    let mut rng = crate::seed::SeedStream::derive(9, "sorted-set");
     let mut set = SortedSet::default();
     let mut reference = std::collections::BTreeSet::new();
     for step in 0..20_000 {
@@ -1263,4 +1263,98 @@ fn the_dirty_set_keeps_a_btreesets_order() {
         assert_eq!(set.pop_first(), Some(x));
     }
     assert!(set.is_empty());
+}
+
+#[test]
+fn replicaof_another_master_during_a_transfer_cancels_the_transfer() {
+    // A slow diskless RDB from node 0 (100,000 synthetic keys at 1 MB/s, about 12 s).
+    let mut t = Pair::new(3, |i| {
+        if i == 0 {
+            cfg(&[
+                ("repl-diskless-sync-delay", "0"),
+                ("replsim-rdb-save-rate", "1mb"),
+            ])
+        } else {
+            Config::default()
+        }
+    });
+    t.nodes[0].keyspace.db_mut(0).bulk = Some(Bulk {
+        count: 100_000,
+        key_bytes: 16,
+        value_bytes: 100,
+    });
+    t.cmd(2, &["SET", "only-on-2", "x"]);
+    t.replicaof(1, 0);
+    t.run_until_cond(secs(10), |t| {
+        t.nodes[1].repl_state() == super::ReplState::Transfer
+    });
+    t.run_for(secs(1));
+    assert!(
+        t.info_u64(1, "master_sync_read_bytes") > 0,
+        "bytes are flowing"
+    );
+    t.replicaof(1, 2);
+    // Node 2 waits repl-diskless-sync-delay (5 s) before it forks.
+    t.run_for(secs(8));
+    // The old transfer went with its connection: the new sync is not disturbed by it.
+    assert!(t.link_up(1), "{}", t.dump_logs());
+    assert!(!t.logged(1, "unexpected opaque bytes"));
+    assert_eq!(t.count_logged(1, "MASTER <-> REPLICA sync started"), 2);
+    assert_eq!(t.nodes[1].digest(), t.nodes[2].digest());
+    assert_eq!(t.cmd(1, &["GET", "only-on-2"]), Reply::bulk("x"));
+    // The old master saw its replica go and stopped feeding it.
+    assert!(t.logged(0, "Connection with replica"));
+}
+
+#[test]
+fn a_master_continuing_a_psync_without_history_is_dropped_not_obeyed() {
+    use super::node::{Action, Node, NodeParams};
+    use crate::time::SimTime;
+    let mut n = Node::boot(
+        SimTime::ZERO,
+        NodeParams {
+            name: "r".into(),
+            ip: ip(1),
+            port: 6379,
+            config: Config::default(),
+            replicaof: Some((ip(0), 6379)),
+            seed: 1,
+        },
+        None,
+    );
+    let mut now = SimTime::ZERO + secs(1);
+    n.handle_timeout(now);
+    let conn = loop {
+        match n.poll_action() {
+            Some(Action::Connect { conn, .. }) => break conn,
+            Some(_) => {}
+            None => panic!("a configured replica connects at its first cron tick"),
+        }
+    };
+    n.handle_connected(now, conn);
+    let mut cap = Capture::default();
+    n.poll_transmit(now, &mut cap);
+    n.handle_data(now, conn, b"+PONG\r\n+OK\r\n+OK\r\n");
+    n.poll_transmit(now, &mut cap);
+    let sent = String::from_utf8_lossy(&cap.0[&conn]).to_string();
+    assert!(
+        sent.ends_with("*3\r\n$5\r\nPSYNC\r\n$1\r\n?\r\n$2\r\n-1\r\n"),
+        "{sent:?}"
+    );
+    // `+CONTINUE` to `PSYNC ? -1`: there is no history to continue.
+    n.handle_data(now, conn, b"+CONTINUE\r\n");
+    assert_eq!(n.repl_state(), super::ReplState::Connect);
+    assert_eq!(n.poll_action(), Some(Action::Close { conn }));
+    let logs: Vec<String> = std::iter::from_fn(|| n.poll_log())
+        .map(|l| l.to_string())
+        .collect();
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("+CONTINUE without a cached master")),
+        "{logs:#?}"
+    );
+    // The next cron tick tries again.
+    now += secs(1);
+    n.handle_timeout(now);
+    assert!(matches!(n.poll_action(), Some(Action::Connect { .. })));
 }

@@ -10,7 +10,9 @@ use std::sync::Once;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
-use serde_json::Value;
+
+use super::Report;
+use crate::sim::observe::Milestone;
 
 pub const WIDTH: u32 = 1400;
 pub const HEIGHT: u32 = 860;
@@ -42,7 +44,7 @@ pub struct Chart {
 }
 
 /// Draws every chart of a report.
-pub fn charts(report: &Value) -> Result<Vec<Chart>, String> {
+pub fn charts(report: &Report) -> Result<Vec<Chart>, String> {
     register_font();
     let data = Data::from_report(report)?;
     ["lag", "backlog", "availability"]
@@ -115,84 +117,76 @@ struct WorkloadSeries {
     errors: Vec<(String, Vec<f64>)>,
 }
 
-fn nums(v: &Value) -> Vec<Option<f64>> {
-    v.as_array()
-        .map(|a| a.iter().map(Value::as_f64).collect())
-        .unwrap_or_default()
+/// A series as chart coordinates.
+fn floats(v: &[u64]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
 }
 
-fn nums0(v: &Value) -> Vec<f64> {
-    nums(v).into_iter().map(|x| x.unwrap_or(0.0)).collect()
+/// A series with gaps as chart coordinates.
+fn gappy(v: &[Option<u64>]) -> Vec<Option<f64>> {
+    v.iter().map(|x| x.map(|x| x as f64)).collect()
 }
 
 impl Data {
-    fn from_report(r: &Value) -> Result<Data, String> {
-        let tl = r.get("timeline").ok_or("the report has no timeline")?;
-        let t: Vec<f64> = nums0(&tl["t_ms"]).into_iter().map(|x| x / 1000.0).collect();
+    fn from_report(r: &Report) -> Result<Data, String> {
+        let tl = &r.timeline;
+        let t: Vec<f64> = tl.t_ms.iter().map(|x| x / 1000.0).collect();
         if t.is_empty() {
             return Err("the report's timeline has no samples".into());
         }
-        let mut nodes = Vec::new();
-        for (name, n) in tl["nodes"].as_object().ok_or("timeline.nodes missing")? {
-            let obuf = n["replica_obuf"]
-                .as_object()
-                .map(|m| m.iter().map(|(k, v)| (k.clone(), nums(v))).collect())
-                .unwrap_or_default();
-            nodes.push(NodeSeries {
+        let nodes = tl
+            .nodes
+            .iter()
+            .map(|(name, n)| NodeSeries {
                 name: name.clone(),
-                lag_bytes: nums(&n["lag_bytes"]),
-                lag_seconds: nums(&n["lag_seconds"]),
-                histlen: nums0(&n["backlog_histlen"]),
-                was_master: n["master"]
-                    .as_array()
-                    .is_some_and(|a| a.iter().any(|x| x == true)),
-                backlog_size: n["repl_backlog_size"].as_f64().unwrap_or(0.0),
-                hard: n["obuf_hard_limit"].as_f64().unwrap_or(0.0),
-                soft: n["obuf_soft_limit"].as_f64().unwrap_or(0.0),
-                obuf,
-            });
-        }
-        let mut workloads = Vec::new();
-        for (_, w) in tl["workloads"].as_object().into_iter().flatten() {
-            let errors = w["errors"]
-                .as_object()
-                .map(|m| m.iter().map(|(k, v)| (k.clone(), nums0(v))).collect())
-                .unwrap_or_default();
-            workloads.push(WorkloadSeries {
-                writes: nums0(&w["writes"]),
-                ok: nums0(&w["writes_ok"]),
-                timeouts: nums0(&w["timeouts"]),
-                errors,
-            });
-        }
-        let milestones = tl["milestones"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|m| {
-                (
-                    m["t_ms"].as_f64().unwrap_or(0.0) / 1000.0,
-                    m["node"].as_str().unwrap_or("").to_string(),
-                    m["what"].as_str().unwrap_or("").to_string(),
-                )
+                lag_bytes: gappy(&n.lag_bytes),
+                lag_seconds: n.lag_seconds.clone(),
+                histlen: floats(&n.backlog_histlen),
+                was_master: n.master.iter().any(|&m| m),
+                backlog_size: n.repl_backlog_size as f64,
+                hard: n.obuf_hard_limit as f64,
+                soft: n.obuf_soft_limit as f64,
+                obuf: n
+                    .replica_obuf
+                    .iter()
+                    .map(|(replica, v)| (replica.clone(), gappy(v)))
+                    .collect(),
             })
             .collect();
-        let faults = tl["faults"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        let workloads = tl
+            .workloads
+            .values()
+            .map(|w| WorkloadSeries {
+                writes: floats(&w.writes),
+                ok: floats(&w.writes_ok),
+                timeouts: floats(&w.timeouts),
+                errors: w
+                    .errors
+                    .iter()
+                    .map(|(kind, v)| (kind.clone(), floats(v)))
+                    .collect(),
+            })
+            .collect();
+        let milestones = tl
+            .milestones
+            .iter()
+            .map(|m| (m.t_ms / 1000.0, m.node.clone(), m.what.clone()))
+            .collect();
+        let faults = tl
+            .faults
+            .iter()
             .map(|f| {
                 (
-                    f["kind"].as_str().unwrap_or("").to_string(),
-                    f["label"].as_str().unwrap_or("").to_string(),
-                    f["start_ms"].as_f64().unwrap_or(0.0) / 1000.0,
-                    f["end_ms"].as_f64().map(|e| e / 1000.0),
+                    f.kind.clone(),
+                    f.label.clone(),
+                    f.start_ms / 1000.0,
+                    f.end_ms.map(|e| e / 1000.0),
                 )
             })
             .collect();
         Ok(Data {
-            title: r["scenario"].as_str().unwrap_or("replsim").to_string(),
-            duration_s: tl["duration_ms"].as_f64().unwrap_or(0.0) / 1000.0,
+            title: r.scenario.clone(),
+            duration_s: tl.duration_ms / 1000.0,
             t,
             nodes,
             workloads,
@@ -389,6 +383,14 @@ fn caption<DB: DrawingBackend>(
     root.titled(text, (FONT, 26).into_font()).map_err(err)
 }
 
+/// The milestones the lag chart marks, in the order of `SyncMark::kind`.
+const SYNC_KINDS: [Milestone; 4] = [
+    Milestone::FullSyncStarted,
+    Milestone::FullSyncFinished,
+    Milestone::PartialSync,
+    Milestone::FullSyncAborted,
+];
+
 /// A sync milestone drawn on the lag chart: when, whose (index among the charted replicas),
 /// which kind (0 started, 1 finished, 2 partial resync, 3 aborted), and its stacking level.
 struct SyncMark {
@@ -408,12 +410,8 @@ fn sync_marks(d: &Data, replicas: &[&NodeSeries]) -> Vec<SyncMark> {
         let Some(replica) = replicas.iter().position(|n| n.name == *node) else {
             continue;
         };
-        let kind = match what.as_str() {
-            "full_sync_started" => 0,
-            "full_sync_finished" => 1,
-            "partial_sync" => 2,
-            "full_sync_aborted" => 3,
-            _ => continue,
+        let Some(kind) = SYNC_KINDS.iter().position(|k| k.name() == what) else {
+            continue;
         };
         let taken: Vec<usize> = marks
             .iter()
@@ -822,7 +820,7 @@ fn availability_chart<DB: DrawingBackend>(
 mod tests {
     use super::*;
 
-    fn report() -> Value {
+    fn report() -> Report {
         let sc = crate::scenario::parse(
             "t.toml",
             "name = \"t\"\nduration = \"20s\"\n[[node]]\nname = \"m\"\n[[node]]\nname = \"r\"\nreplicaof = \"m\"\n\
@@ -930,9 +928,13 @@ mod tests {
     }
 
     #[test]
-    fn a_report_without_a_timeline_is_an_error_not_a_panic() {
-        assert!(charts(&serde_json::json!({})).is_err());
-        assert!(charts(&serde_json::json!({"timeline": {"t_ms": []}})).is_err());
+    fn a_report_without_samples_is_an_error_not_a_panic() {
+        let mut r = report();
+        r.timeline.t_ms.clear();
+        assert_eq!(
+            charts(&r).err().as_deref(),
+            Some("the report's timeline has no samples")
+        );
     }
 
     #[test]

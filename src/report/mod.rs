@@ -1,42 +1,76 @@
 //! Pure functions from a finished run to text, JSON and charts. The only module where floats are
 //! welcome; nothing here changes the outcome it describes.
 //!
-//! The JSON report is a contract that tests, charts and users' CI parse. It holds no wall-clock
-//! figure, so two runs of the same scenario and seed compare byte for byte.
+//! The JSON report is a contract that tests, charts and users' CI parse. It is written from the
+//! types in `model` and read back through them; it holds no wall-clock figure, so two runs of the
+//! same scenario and seed compare byte for byte.
 
 pub mod chart;
+mod model;
 pub mod summary;
 
-use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+pub use model::{
+    Dataset, DownNode, ExpectResult, FaultMark, InfoValue, LiveNode, MilestoneMark, NodeReport,
+    NodeStats, NodeTimeline, Report, Timeline, Violation, WorkloadReport, WorkloadTimeline,
+};
 
 use crate::check::{run_checks, Checks};
 use crate::scenario::{ExpectValue, Expectation, Op};
-use crate::sim::observe::Milestone;
+use crate::sim::observe::{lag_seconds, Milestone, NodeSample, Sample, WorkloadCounters};
 use crate::sim::RunOutput;
-
-/// The result of one `[expect]` entry.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ExpectResult {
-    pub expect: String,
-    pub ok: bool,
-    pub actual: Value,
-    pub line: usize,
-}
+use crate::time::SimTime;
 
 /// Builds the report: checks, expectations and all.
-pub fn build(out: &RunOutput) -> Value {
+pub fn build(out: &RunOutput) -> Report {
     let checks = run_checks(out);
-    let mut report = base_report(out, &checks);
-    let results = evaluate(&out.world.scenario.expect, &report);
     let unexpected = unexpected_violations(&checks, &out.world.scenario.expect);
-    report["expectations"] = Value::Array(
-        results
-            .iter()
-            .map(|r| json!({ "expect": r.expect, "ok": r.ok, "actual": r.actual, "line": r.line }))
+    let violations = checks
+        .violations()
+        .into_iter()
+        .map(|(checker, message)| Violation {
+            checker: checker.to_string(),
+            message,
+            expected: !unexpected.iter().any(|(u, _)| *u == checker),
+        })
+        .collect();
+    let w = &out.world;
+    let sc = &w.scenario;
+    let mut report = Report {
+        scenario: sc.name.clone(),
+        description: sc.description.clone(),
+        seed: out.seed,
+        trace_hash: format!("{:016x}", out.trace_hash),
+        sim_time_us: out.sim_time.as_micros(),
+        events: out.events,
+        stop: out.stop,
+        nodes: (0..w.node_count())
+            .map(|i| (sc.nodes[i].name.clone(), node_report(out, i)))
             .collect(),
+        workloads: sc
+            .workloads
+            .iter()
+            .enumerate()
+            .map(|(k, spec)| (spec.name.clone(), workload_report(&w.rec.counters[k])))
+            .collect(),
+        checks,
+        violations,
+        expectations: Vec::new(),
+        ok: false,
+        timeline: timeline(out),
+    };
+    // Expectation paths are the user's, so they are looked up in the serialised report. The
+    // scenario parser admits no path into `violations`, `expectations` or `ok`, so what those
+    // hold while the lookup runs cannot change a result.
+    let expectations = evaluate(
+        &sc.expect,
+        &serde_json::to_value(&report).expect("plain data"),
     );
-    report["violations"] = Value::Array(checks.violations().into_iter().map(|(k, m)| json!({ "checker": k, "message": m, "expected": !unexpected.iter().any(|(u, _)| *u == k) })).collect());
-    report["ok"] = Value::Bool(results.iter().all(|r| r.ok) && unexpected.is_empty());
+    report.ok = expectations.iter().all(|r| r.ok) && unexpected.is_empty();
+    report.expectations = expectations;
     report
 }
 
@@ -57,214 +91,185 @@ pub fn unexpected_violations(
         .collect()
 }
 
-fn info_value(v: &str) -> Value {
-    match v.parse::<i64>() {
-        Ok(n) => Value::from(n),
-        Err(_) => Value::String(v.to_string()),
+/// Node `i` at the end of the run.
+fn node_report(out: &RunOutput, i: usize) -> NodeReport {
+    let rec = &out.world.rec;
+    let max_lag_bytes = rec
+        .samples
+        .iter()
+        .filter_map(|s| s.nodes[i].lag_bytes)
+        .max();
+    let mut milestones = BTreeMap::new();
+    for m in rec.milestones.iter().filter(|m| m.node == i) {
+        *milestones.entry(m.what.name().to_string()).or_insert(0) += 1;
+    }
+    let Some(n) = out.world.node(i) else {
+        return NodeReport::Down(DownNode {
+            up: false,
+            milestones,
+            max_lag_bytes,
+        });
+    };
+    let first_sync_s = rec
+        .milestones
+        .iter()
+        .find(|m| m.node == i && m.what == Milestone::FullSyncFinished)
+        .map(|m| m.time.as_nanos() as f64 / 1e9);
+    let s = &n.stats;
+    let live = LiveNode {
+        up: true,
+        info: n
+            .info_replication(out.sim_time)
+            .into_iter()
+            .map(|(k, v)| (k, InfoValue::parse(&v)))
+            .collect(),
+        stats: NodeStats {
+            sync_full: s.sync_full,
+            sync_partial_ok: s.sync_partial_ok,
+            sync_partial_err: s.sync_partial_err,
+            total_net_repl_input_bytes: s.total_net_repl_input_bytes,
+            total_net_repl_output_bytes: s.total_net_repl_output_bytes,
+            expired_keys: s.expired_keys,
+            total_commands_processed: s.total_commands_processed,
+            rdb_saves: s.rdb_saves,
+        },
+        dataset: Dataset {
+            keys: n.dbsize(),
+            digest: format!("{:016x}", out.digest(i).unwrap_or_default()),
+        },
+        milestones,
+        first_sync_s,
+        max_lag_bytes,
+    };
+    if n.is_master() {
+        NodeReport::Master(live)
+    } else {
+        NodeReport::Slave(live)
     }
 }
 
-fn base_report(out: &RunOutput, checks: &Checks) -> Value {
-    let w = &out.world;
-    let sc = &w.scenario;
-    let mut nodes = Map::new();
-    for i in 0..w.node_count() {
-        let name = sc.nodes[i].name.clone();
-        let max_lag = w
-            .rec
-            .samples
-            .iter()
-            .filter_map(|s| s.nodes[i].lag_bytes)
-            .max();
-        let first_sync_s = w
-            .rec
-            .milestones
-            .iter()
-            .find(|m| m.node == i && m.what == Milestone::FullSyncFinished)
-            .map(|m| m.time.as_nanos() as f64 / 1e9);
-        let mut milestones = Map::new();
-        for m in w.rec.milestones.iter().filter(|m| m.node == i) {
-            let e = milestones
-                .entry(m.what.name().to_string())
-                .or_insert(Value::from(0u64));
-            *e = Value::from(e.as_u64().unwrap_or(0) + 1);
-        }
-        let entry = match w.node(i) {
-            None => {
-                json!({ "up": false, "role": "down", "max_lag_bytes": max_lag, "milestones": milestones })
-            }
-            Some(n) => {
-                let info: Map<String, Value> = n
-                    .info_replication(out.sim_time)
-                    .into_iter()
-                    .map(|(k, v)| (k, info_value(&v)))
-                    .collect();
-                let s = &n.stats;
-                json!({
-                    "up": true,
-                    "role": if n.is_master() { "master" } else { "slave" },
-                    "info": info,
-                    "stats": {
-                        "sync_full": s.sync_full,
-                        "sync_partial_ok": s.sync_partial_ok,
-                        "sync_partial_err": s.sync_partial_err,
-                        "total_net_repl_input_bytes": s.total_net_repl_input_bytes,
-                        "total_net_repl_output_bytes": s.total_net_repl_output_bytes,
-                        "expired_keys": s.expired_keys,
-                        "total_commands_processed": s.total_commands_processed,
-                        "rdb_saves": s.rdb_saves,
-                    },
-                    "milestones": milestones,
-                    "first_sync_s": first_sync_s,
-                    "dataset": { "keys": n.dbsize(), "digest": format!("{:016x}", out.digest(i).unwrap_or_default()) },
-                    "max_lag_bytes": max_lag,
-                })
-            }
-        };
-        nodes.insert(name, entry);
+fn workload_report(c: &WorkloadCounters) -> WorkloadReport {
+    WorkloadReport {
+        writes: c.writes,
+        writes_ok: c.writes_ok,
+        reads: c.reads,
+        reads_ok: c.reads_ok,
+        timeouts: c.timeouts,
+        errors: c.errors.clone(),
+        stale_reads: c.stale_reads,
+        max_staleness_ms: c.max_staleness_ns as f64 / 1e6,
+        wait_unsatisfied: c.wait_unsatisfied,
     }
-    let mut workloads = Map::new();
-    for (i, spec) in sc.workloads.iter().enumerate() {
-        workloads.insert(
-            spec.name.clone(),
-            serde_json::to_value(counters_json(&w.rec.counters[i])).expect("plain data"),
-        );
-    }
-    json!({
-        "scenario": sc.name,
-        "description": sc.description,
-        "seed": out.seed,
-        "trace_hash": format!("{:016x}", out.trace_hash),
-        "sim_time_us": out.sim_time.as_micros(),
-        "events": out.events,
-        "stop": out.stop,
-        "nodes": nodes,
-        "workloads": workloads,
-        "checks": serde_json::to_value(checks).expect("plain data"),
-        "timeline": timeline(out),
-    })
 }
 
-fn counters_json(c: &crate::sim::observe::WorkloadCounters) -> Value {
-    json!({
-        "writes": c.writes,
-        "writes_ok": c.writes_ok,
-        "reads": c.reads,
-        "reads_ok": c.reads_ok,
-        "timeouts": c.timeouts,
-        "errors": c.errors,
-        "stale_reads": c.stale_reads,
-        "max_staleness_ms": c.max_staleness_ns as f64 / 1e6,
-        "wait_unsatisfied": c.wait_unsatisfied,
-    })
+/// A simulated time in milliseconds, as the timeline gives times.
+fn ms(t: SimTime) -> f64 {
+    t.as_nanos() as f64 / 1e6
 }
 
 /// The time series and markers the charts draw: compact columns per node and workload.
-fn timeline(out: &RunOutput) -> Value {
+fn timeline(out: &RunOutput) -> Timeline {
     let w = &out.world;
     let samples = &w.rec.samples;
-    let names: Vec<String> = w.scenario.nodes.iter().map(|n| n.name.clone()).collect();
-    let t_ms: Vec<f64> = samples
-        .iter()
-        .map(|s| s.time.as_nanos() as f64 / 1e6)
-        .collect();
-    let mut nodes = Map::new();
+    let names: Vec<&String> = w.scenario.nodes.iter().map(|n| &n.name).collect();
+    let mut nodes = BTreeMap::new();
     for (i, name) in names.iter().enumerate() {
-        let col = |f: &dyn Fn(&crate::sim::observe::NodeSample) -> Value| {
-            Value::Array(samples.iter().map(|s| f(&s.nodes[i])).collect())
-        };
-        let mut obuf = Map::new();
-        for (j, rname) in names.iter().enumerate() {
-            if samples
-                .iter()
-                .any(|s| s.nodes[i].replica_obuf.iter().any(|(r, _)| *r == j))
-            {
-                obuf.insert(
-                    rname.clone(),
-                    Value::Array(
-                        samples
-                            .iter()
-                            .map(|s| {
-                                s.nodes[i]
-                                    .replica_obuf
-                                    .iter()
-                                    .find(|(r, _)| *r == j)
-                                    .map_or(Value::Null, |(_, b)| Value::from(*b))
-                            })
-                            .collect(),
-                    ),
-                );
+        let col = |f: &dyn Fn(&NodeSample) -> u64| samples.iter().map(|s| f(&s.nodes[i])).collect();
+        let flag =
+            |f: &dyn Fn(&NodeSample) -> bool| samples.iter().map(|s| f(&s.nodes[i])).collect();
+        let mut replica_obuf = BTreeMap::new();
+        for (j, replica) in names.iter().enumerate() {
+            let obuf = |s: &Sample| {
+                let attached = s.nodes[i].replica_obuf.iter().find(|(r, _)| *r == j);
+                attached.map(|(_, bytes)| *bytes)
+            };
+            if samples.iter().any(|s| obuf(s).is_some()) {
+                replica_obuf.insert(replica.to_string(), samples.iter().map(obuf).collect());
             }
         }
         let cfg = &w.scenario.nodes[i].config;
-        let limit = cfg.client_output_buffer_limit_replica;
-        nodes.insert(
-            name.clone(),
-            json!({
-                "up": col(&|n| Value::Bool(n.up)),
-                "master": col(&|n| Value::Bool(n.master)),
-                "offset": col(&|n| Value::from(n.offset)),
-                "lag_bytes": col(&|n| n.lag_bytes.map_or(Value::Null, Value::from)),
-                "lag_seconds": Value::Array((0..samples.len()).map(|k| crate::sim::observe::lag_seconds(samples, k, i).map_or(Value::Null, |x| json!((x * 1000.0).round() / 1000.0))).collect()),
-                "link_up": col(&|n| Value::Bool(n.link_up)),
-                "backlog_histlen": col(&|n| Value::from(n.backlog_histlen)),
-                "repl_backlog_size": cfg.repl_backlog_size,
-                "obuf_hard_limit": cfg.replica_hard_limit_effective(),
-                "obuf_soft_limit": limit.soft_bytes,
-                "replica_obuf": obuf,
-            }),
-        );
-    }
-    let mut workloads = Map::new();
-    for (k, spec) in w.scenario.workloads.iter().enumerate() {
-        let col = |f: &dyn Fn(&crate::sim::observe::WorkloadCounters) -> u64| {
-            Value::Array(
-                samples
-                    .iter()
-                    .map(|s| Value::from(f(&s.workloads[k])))
-                    .collect(),
-            )
+        let series = NodeTimeline {
+            up: flag(&|n| n.up),
+            master: flag(&|n| n.master),
+            offset: col(&|n| n.offset),
+            lag_bytes: samples.iter().map(|s| s.nodes[i].lag_bytes).collect(),
+            lag_seconds: (0..samples.len())
+                .map(|k| lag_seconds(samples, k, i).map(|x| (x * 1000.0).round() / 1000.0))
+                .collect(),
+            link_up: flag(&|n| n.link_up),
+            backlog_histlen: col(&|n| n.backlog_histlen),
+            repl_backlog_size: cfg.repl_backlog_size,
+            obuf_hard_limit: cfg.replica_hard_limit_effective(),
+            obuf_soft_limit: cfg.client_output_buffer_limit_replica.soft_bytes,
+            replica_obuf,
         };
-        let kinds: std::collections::BTreeSet<String> = samples
-            .iter()
-            .flat_map(|s| s.workloads[k].errors.keys().cloned())
-            .collect();
-        let mut errors = Map::new();
-        for kind in kinds {
-            errors.insert(
-                kind.clone(),
-                col(&|c| c.errors.get(&kind).copied().unwrap_or(0)),
-            );
-        }
-        workloads.insert(spec.name.clone(), json!({ "writes": col(&|c| c.writes), "writes_ok": col(&|c| c.writes_ok), "timeouts": col(&|c| c.timeouts), "errors": errors }));
+        nodes.insert(name.to_string(), series);
     }
-    let milestones: Vec<Value> = w
+    let mut workloads = BTreeMap::new();
+    for (k, spec) in w.scenario.workloads.iter().enumerate() {
+        let col = |f: &dyn Fn(&WorkloadCounters) -> u64| -> Vec<u64> {
+            samples.iter().map(|s| f(&s.workloads[k])).collect()
+        };
+        let kinds: std::collections::BTreeSet<&String> = samples
+            .iter()
+            .flat_map(|s| s.workloads[k].errors.keys())
+            .collect();
+        let errors = kinds
+            .into_iter()
+            .map(|kind| {
+                (
+                    kind.clone(),
+                    col(&|c| c.errors.get(kind).copied().unwrap_or(0)),
+                )
+            })
+            .collect();
+        let series = WorkloadTimeline {
+            writes: col(&|c| c.writes),
+            writes_ok: col(&|c| c.writes_ok),
+            timeouts: col(&|c| c.timeouts),
+            errors,
+        };
+        workloads.insert(spec.name.clone(), series);
+    }
+    let milestones = w
         .rec
         .milestones
         .iter()
         .map(|m| {
-            let mut v = json!({ "t_ms": m.time.as_nanos() as f64 / 1e6, "node": names[m.node], "what": m.what.name() });
-            if let Milestone::ReplicaDropped { replica, reason } = &m.what {
-                v["replica"] = Value::String(replica.clone());
-                v["reason"] = Value::String(reason.clone());
+            let (replica, reason) = match &m.what {
+                Milestone::ReplicaDropped { replica, reason } => {
+                    (Some(replica.clone()), Some(reason.clone()))
+                }
+                _ => (None, None),
+            };
+            MilestoneMark {
+                t_ms: ms(m.time),
+                node: names[m.node].clone(),
+                what: m.what.name().to_string(),
+                replica,
+                reason,
             }
-            v
         })
         .collect();
-    let faults: Vec<Value> = w
+    let faults = w
         .rec
         .windows
         .iter()
-        .map(|f| json!({ "kind": f.kind, "label": f.label, "start_ms": f.start.as_nanos() as f64 / 1e6, "end_ms": f.end.map(|e| e.as_nanos() as f64 / 1e6) }))
+        .map(|f| FaultMark {
+            kind: f.kind.clone(),
+            label: f.label.clone(),
+            start_ms: ms(f.start),
+            end_ms: f.end.map(ms),
+        })
         .collect();
-    json!({
-        "duration_ms": w.scenario.duration.as_nanos() as f64 / 1e6,
-        "t_ms": t_ms,
-        "nodes": nodes,
-        "workloads": workloads,
-        "milestones": milestones,
-        "faults": faults,
-    })
+    Timeline {
+        duration_ms: w.scenario.duration.as_nanos() as f64 / 1e6,
+        t_ms: samples.iter().map(|s| ms(s.time)).collect(),
+        nodes,
+        workloads,
+        milestones,
+        faults,
+    }
 }
 
 /// Looks up an expectation's path in the report. A `nodes.<name>.<field>` path also finds the
@@ -320,5 +325,144 @@ fn compare(actual: &Value, op: Op, want: &ExpectValue) -> bool {
             Op::Ge => o != Ordering::Less,
             Op::Within => false,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run whose replica `r2` is down at the end and whose replica `r` was partitioned away.
+    fn report() -> Report {
+        let sc = crate::scenario::parse(
+            "t.toml",
+            "name = \"t\"\nduration = \"20s\"\n[[node]]\nname = \"m\"\n[[node]]\nname = \"r\"\nreplicaof = \"m\"\n\
+             [[node]]\nname = \"r2\"\nreplicaof = \"m\"\n[[workload]]\ntarget = \"m\"\nrate = 100\n\
+             [[fault]]\nat = \"8s\"\nkind = \"partition\"\ngroups = [[\"r\"]]\nduration = \"4s\"\n\
+             [[fault]]\nat = \"15s\"\nkind = \"crash\"\nnode = \"r2\"\n\
+             [expect]\n\"r.role\" = \"slave\"\n\"m.master_repl_offset\" = \"> 0\"\n\"checks.stale_reads.stale\" = 0\n",
+        )
+        .unwrap();
+        build(&crate::sim::run(sc, 1, u64::MAX, None, &mut |_, _| {}))
+    }
+
+    #[test]
+    fn the_json_keeps_its_shapes_and_number_types() {
+        let r = report();
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["stop"], "time_limit");
+        let m = &v["nodes"]["m"];
+        assert_eq!((&m["role"], &m["up"]), (&"master".into(), &true.into()));
+        assert!(m["info"]["master_repl_offset"].is_u64(), "{m}");
+        assert_eq!(m["info"]["second_repl_offset"], -1);
+        assert!(m["info"]["master_replid"].is_string());
+        assert!(m["stats"]["sync_full"].is_u64() && m["dataset"]["digest"].is_string());
+        assert!(m["first_sync_s"].is_null() && m.get("first_sync_s").is_some());
+        assert!(v["nodes"]["r"]["first_sync_s"].is_f64());
+        assert_eq!(v["nodes"]["r"]["role"], "slave");
+        let down = v["nodes"]["r2"].as_object().unwrap();
+        let keys: Vec<&str> = down.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["max_lag_bytes", "milestones", "role", "up"]);
+        assert_eq!(
+            (&down["role"], &down["up"]),
+            (&"down".into(), &false.into())
+        );
+        let tl = &v["timeline"];
+        assert!(tl["t_ms"][0].is_f64() && tl["nodes"]["r"]["offset"][0].is_u64());
+        assert!(
+            tl["nodes"]["m"]["lag_bytes"][0].is_null() && tl["nodes"]["r"]["lag_bytes"][0].is_u64()
+        );
+        assert!(v["workloads"]["workload-0"]["max_staleness_ms"].is_f64());
+        assert!(tl["faults"][1]["end_ms"].is_null() && tl["faults"][0]["end_ms"].is_f64());
+    }
+
+    #[test]
+    fn expectations_are_evaluated_on_the_serialised_report() {
+        let r = report();
+        let got: Vec<(&str, bool)> = r
+            .expectations
+            .iter()
+            .map(|e| (e.expect.as_str(), e.ok))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("checks.stale_reads.stale == 0", true),
+                ("m.master_repl_offset > 0", true),
+                ("r.role == \"slave\"", true),
+            ]
+        );
+        let NodeReport::Master(m) = &r.nodes["m"] else {
+            panic!("m is the master")
+        };
+        assert_eq!(
+            r.expectations[1].actual,
+            serde_json::to_value(&m.info["master_repl_offset"]).unwrap()
+        );
+        assert!(r.ok);
+    }
+
+    #[test]
+    fn the_summary_shows_each_node_by_its_role() {
+        let r = report();
+        let text = summary::render(&r);
+        let row = |name: &str| -> Vec<&str> {
+            let line = text
+                .lines()
+                .find(|l| l.starts_with(&format!("{name:<14} ")));
+            line.unwrap().split_whitespace().collect()
+        };
+        assert_eq!(row("r2"), ["r2", "down"]);
+        let Some(InfoValue::Number(offset)) =
+            r.nodes["m"].live().unwrap().info.get("master_repl_offset")
+        else {
+            panic!("the master's offset is a number")
+        };
+        assert_eq!(
+            row("m")[..3],
+            ["m", "master", &summary::group(*offset as u64)]
+        );
+        assert_eq!((row("r")[1], row("r")[4]), ("replica", "up"));
+        assert!(text.ends_with("\nOK\n"), "{text}");
+    }
+
+    #[test]
+    fn a_report_reads_back_as_it_was_written() {
+        let r = report();
+        let text = serde_json::to_string_pretty(&r).unwrap();
+        let back: Report = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, r);
+        assert!(matches!(back.nodes["r2"], NodeReport::Down(_)));
+    }
+
+    #[test]
+    fn a_report_missing_a_field_is_refused_with_its_name() {
+        let v = serde_json::to_value(report()).unwrap();
+        // `parent` is a JSON pointer to the object that loses `field`.
+        let without = |parent: &str, field: &str| {
+            let mut v = v.clone();
+            let object = v.pointer_mut(parent).unwrap().as_object_mut().unwrap();
+            assert!(object.remove(field).is_some(), "{parent} has {field}");
+            serde_json::from_value::<Report>(v).unwrap_err().to_string()
+        };
+        assert_eq!(without("", "timeline"), "missing field `timeline`");
+        assert_eq!(without("/nodes/m", "stats"), "missing field `stats`");
+        // Absent is not null: a field that may be null must still be there.
+        assert_eq!(
+            without("/nodes/m", "first_sync_s"),
+            "missing field `first_sync_s`"
+        );
+        assert_eq!(
+            without("/nodes/r2", "max_lag_bytes"),
+            "missing field `max_lag_bytes`"
+        );
+        assert_eq!(
+            without("/timeline/faults/0", "end_ms"),
+            "missing field `end_ms`"
+        );
+        assert_eq!(
+            without("/checks/convergence", "converged"),
+            "missing field `converged`"
+        );
     }
 }

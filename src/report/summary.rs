@@ -2,17 +2,20 @@
 
 use std::fmt::Write as _;
 
-use serde_json::Value;
+use super::{InfoValue, NodeReport, Report};
+use crate::sim::Stop;
 
-fn num(v: &Value) -> String {
+/// A count, grouped; `-` where there is none.
+fn count(n: Option<u64>) -> String {
+    n.map_or_else(|| "-".into(), group)
+}
+
+/// An INFO value as the table shows it: numbers grouped, text as it is, `-` where INFO lacks it.
+fn info_text(v: Option<&InfoValue>) -> String {
     match v {
-        Value::Number(n) => match n.as_u64() {
-            Some(u) => group(u),
-            None => n.to_string(),
-        },
-        Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+        Some(&InfoValue::Number(n)) => u64::try_from(n).map_or_else(|_| n.to_string(), group),
+        Some(InfoValue::Text(s)) => s.clone(),
+        None => "-".into(),
     }
 }
 
@@ -49,28 +52,54 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
 }
 
 /// Renders the summary of `report`.
-pub fn render(report: &Value) -> String {
+pub fn render(report: &Report) -> String {
     let mut s = String::new();
-    let sim_s = report["sim_time_us"].as_u64().unwrap_or(0) as f64 / 1e6;
+    let sim_s = report.sim_time_us as f64 / 1e6;
     let _ = writeln!(
         s,
         "replsim: {}  seed {}  trace {}  {:.3}s simulated  {} events",
-        report["scenario"].as_str().unwrap_or("?"),
-        report["seed"],
-        report["trace_hash"].as_str().unwrap_or("?"),
+        report.scenario,
+        report.seed,
+        report.trace_hash,
         sim_s,
-        num(&report["events"])
+        group(report.events)
     );
-    if report["stop"] == "event_limit" {
-        let planned = report["timeline"]["duration_ms"].as_f64().unwrap_or(0.0) / 1e3;
-        let _ = writeln!(s, "  STOPPED EARLY at the event limit ({} events), at {sim_s:.3}s of {planned:.3}s: the results describe a partial run", num(&report["events"]));
+    if report.stop == Stop::EventLimit {
+        let planned = report.timeline.duration_ms / 1e3;
+        let _ = writeln!(s, "  STOPPED EARLY at the event limit ({} events), at {sim_s:.3}s of {planned:.3}s: the results describe a partial run", group(report.events));
     }
-    if let Some(d) = report["description"].as_str().filter(|d| !d.is_empty()) {
-        for line in wrap(d, 96) {
-            let _ = writeln!(s, "  {line}");
-        }
+    for line in wrap(&report.description, 96) {
+        let _ = writeln!(s, "  {line}");
     }
     let _ = writeln!(s);
+    nodes_table(&mut s, report);
+    checks(&mut s, report);
+    let violations = &report.violations;
+    if !violations.is_empty() {
+        let _ = writeln!(s, "\nviolations");
+        for v in violations {
+            let tag = if v.expected {
+                "expected  "
+            } else {
+                "UNEXPECTED"
+            };
+            let _ = writeln!(s, "  {tag} {}: {}", v.checker, v.message);
+        }
+    }
+    if !report.expectations.is_empty() {
+        let _ = writeln!(s, "\nexpectations");
+        for e in &report.expectations {
+            let mark = if e.ok { "ok  " } else { "FAIL" };
+            let _ = writeln!(s, "  {mark} {}   (actual {})", e.expect, e.actual);
+        }
+    }
+    let verdict = if report.ok { "OK" } else { "FAILED" };
+    let _ = writeln!(s, "\n{verdict}");
+    s
+}
+
+/// One row per node: role, offset, lag, link, sync counts and dataset.
+fn nodes_table(s: &mut String, report: &Report) {
     let _ = writeln!(
         s,
         "{:<14} {:<8} {:>14} {:>12} {:>5} {:>10} {:>11} {:>12} {:>9} {:>16}",
@@ -85,134 +114,114 @@ pub fn render(report: &Value) -> String {
         "keys",
         "digest"
     );
-    if let Some(nodes) = report["nodes"].as_object() {
-        for (name, n) in nodes {
-            if !n["up"].as_bool().unwrap_or(false) {
+    for (name, node) in &report.nodes {
+        let (role, n) = match node {
+            NodeReport::Down(_) => {
                 let _ = writeln!(s, "{name:<14} {:<8}", "down");
                 continue;
             }
-            let info = &n["info"];
-            let role = if n["role"] == "master" {
-                "master"
-            } else {
-                "replica"
-            };
-            let (lag, link) = if role == "replica" {
-                let behind = report["checks"]["convergence"]["replicas"]
-                    .as_array()
-                    .and_then(|rs| rs.iter().find(|r| r["replica"] == name.as_str()))
-                    .map(|r| num(&r["offset_behind_bytes"]))
-                    .unwrap_or_else(|| "-".into());
-                (
-                    behind,
-                    info["master_link_status"]
-                        .as_str()
-                        .unwrap_or("-")
-                        .to_string(),
-                )
-            } else {
-                ("-".into(), "-".into())
-            };
-            let _ = writeln!(
-                s,
-                "{:<14} {:<8} {:>14} {:>12} {:>5} {:>10} {:>11} {:>12} {:>9} {:>16}",
-                name,
-                role,
-                num(&info["master_repl_offset"]),
-                lag,
-                link,
-                num(&n["stats"]["sync_full"]),
-                num(&n["stats"]["sync_partial_ok"]),
-                num(&n["stats"]["sync_partial_err"]),
-                num(&n["dataset"]["keys"]),
-                n["dataset"]["digest"].as_str().unwrap_or("-"),
-            );
-        }
+            NodeReport::Master(n) => ("master", n),
+            NodeReport::Slave(n) => ("replica", n),
+        };
+        let (lag, link) = match node {
+            NodeReport::Slave(_) => {
+                let behind = report
+                    .checks
+                    .convergence
+                    .replicas
+                    .iter()
+                    .find(|r| r.replica == *name)
+                    .map_or_else(|| "-".into(), |r| count(r.offset_behind_bytes));
+                let link = n
+                    .info
+                    .get("master_link_status")
+                    .and_then(InfoValue::as_text);
+                (behind, link.unwrap_or("-").to_string())
+            }
+            _ => ("-".into(), "-".into()),
+        };
+        let _ = writeln!(
+            s,
+            "{:<14} {:<8} {:>14} {:>12} {:>5} {:>10} {:>11} {:>12} {:>9} {:>16}",
+            name,
+            role,
+            info_text(n.info.get("master_repl_offset")),
+            lag,
+            link,
+            group(n.stats.sync_full),
+            group(n.stats.sync_partial_ok),
+            group(n.stats.sync_partial_err),
+            group(n.dataset.keys),
+            n.dataset.digest,
+        );
     }
-    let c = &report["checks"];
+}
+
+/// One line per checker.
+fn checks(s: &mut String, report: &Report) {
+    let c = &report.checks;
     let _ = writeln!(s, "\nchecks");
-    let conv = &c["convergence"];
-    let conv_text = if conv["converged"].as_bool().unwrap_or(false) {
-        match conv["seconds_after_last_fault"].as_f64() {
+    let conv = &c.convergence;
+    let conv_text = if conv.converged {
+        match conv.seconds_after_last_fault {
             Some(t) => format!("every replica caught up, {t:.1}s after the last fault"),
             None => "every replica caught up".into(),
         }
     } else {
-        let behind: Vec<String> = conv["replicas"]
-            .as_array()
-            .map(|rs| {
-                rs.iter()
-                    .filter(|r| {
-                        !(r["link_up"].as_bool().unwrap_or(false)
-                            && r["digest_equal"].as_bool().unwrap_or(false)
-                            && r["offset_behind_bytes"] == 0)
-                    })
-                    .map(|r| {
-                        format!(
-                            "{} (link {}, {} bytes behind)",
-                            r["replica"].as_str().unwrap_or("?"),
-                            if r["link_up"].as_bool().unwrap_or(false) {
-                                "up"
-                            } else {
-                                "down"
-                            },
-                            num(&r["offset_behind_bytes"])
-                        )
-                    })
-                    .collect()
+        let behind: Vec<String> = conv
+            .replicas
+            .iter()
+            .filter(|r| !(r.link_up && r.digest_equal && r.offset_behind_bytes == Some(0)))
+            .map(|r| {
+                format!(
+                    "{} (link {}, {} bytes behind)",
+                    r.replica,
+                    if r.link_up { "up" } else { "down" },
+                    count(r.offset_behind_bytes)
+                )
             })
-            .unwrap_or_default();
+            .collect();
         format!("NOT converged: {}", behind.join("; "))
     };
     let _ = writeln!(s, "  {:<20} {conv_text}", "convergence");
-    let l = &c["acked_writes_lost"];
+    let l = &c.acked_writes_lost;
     let _ = writeln!(
         s,
         "  {:<20} {} of {} acknowledged SETs lost (with WAIT satisfied: {} of {}){}",
         "acked writes lost",
-        num(&l["lost"]),
-        num(&l["acked"]),
-        num(&l["lost_with_wait"]),
-        num(&l["acked_with_wait"]),
-        l["final_master"]
-            .as_str()
+        group(l.lost),
+        group(l.acked),
+        group(l.lost_with_wait),
+        group(l.acked_with_wait),
+        l.final_master
+            .as_ref()
             .map(|m| format!("; final master {m}"))
             .unwrap_or_default()
     );
-    let st = &c["stale_reads"];
+    let st = &c.stale_reads;
     let _ = writeln!(
         s,
         "  {:<20} {} of {} reads stale, at most {:.0} ms behind",
         "stale reads",
-        num(&st["stale"]),
-        num(&st["reads"]),
-        st["max_staleness_ms"].as_f64().unwrap_or(0.0)
+        group(st.stale),
+        group(st.reads),
+        st.max_staleness_ms
     );
-    let rl = &c["resync_loop"];
-    let looping: Vec<&str> = rl["looping"]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    let syncs: Vec<String> = rl["replicas"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|r| {
-                    format!(
-                        "{} {}/{} full, {} partial",
-                        r["replica"].as_str().unwrap_or("?"),
-                        r["full_syncs_finished"],
-                        r["full_syncs_started"],
-                        r["partial_syncs"]
-                    )
-                })
-                .collect()
+    let rl = &c.resync_loop;
+    let syncs: Vec<String> = rl
+        .replicas
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}/{} full, {} partial",
+                r.replica, r.full_syncs_finished, r.full_syncs_started, r.partial_syncs
+            )
         })
-        .unwrap_or_default();
-    let loop_text = if looping.is_empty() {
+        .collect();
+    let loop_text = if rl.looping.is_empty() {
         "none".to_string()
     } else {
-        format!("LOOPING: {}", looping.join(", "))
+        format!("LOOPING: {}", rl.looping.join(", "))
     };
     let _ = writeln!(
         s,
@@ -224,60 +233,22 @@ pub fn render(report: &Value) -> String {
             syncs.join(", ")
         }
     );
-    let a = &c["availability"];
-    let errors: Vec<String> = a["errors"]
-        .as_object()
-        .map(|m| m.iter().map(|(k, v)| format!("{k} {}", num(v))).collect())
-        .unwrap_or_default();
+    let a = &c.availability;
+    let errors: Vec<String> = a
+        .errors
+        .iter()
+        .map(|(k, v)| format!("{k} {}", group(*v)))
+        .collect();
     let _ = writeln!(
         s,
         "  {:<20} {:.1}% of {} writes accepted; timeouts {}; refused: {}; all writes refused for {:.1}s",
         "availability",
-        a["share_accepted"].as_f64().unwrap_or(1.0) * 100.0,
-        num(&a["writes"]),
-        num(&a["timeouts"]),
+        a.share_accepted * 100.0,
+        group(a.writes),
+        group(a.timeouts),
         if errors.is_empty() { "none".into() } else { errors.join(", ") },
-        a["refusing_seconds"].as_f64().unwrap_or(0.0)
+        a.refusing_seconds
     );
-    if let Some(v) = report["violations"].as_array().filter(|v| !v.is_empty()) {
-        let _ = writeln!(s, "\nviolations");
-        for x in v {
-            let tag = if x["expected"].as_bool().unwrap_or(false) {
-                "expected  "
-            } else {
-                "UNEXPECTED"
-            };
-            let _ = writeln!(
-                s,
-                "  {tag} {}: {}",
-                x["checker"].as_str().unwrap_or("?"),
-                x["message"].as_str().unwrap_or("")
-            );
-        }
-    }
-    if let Some(ex) = report["expectations"].as_array().filter(|e| !e.is_empty()) {
-        let _ = writeln!(s, "\nexpectations");
-        for e in ex {
-            let mark = if e["ok"].as_bool().unwrap_or(false) {
-                "ok  "
-            } else {
-                "FAIL"
-            };
-            let _ = writeln!(
-                s,
-                "  {mark} {}   (actual {})",
-                e["expect"].as_str().unwrap_or("?"),
-                e["actual"]
-            );
-        }
-    }
-    let verdict = if report["ok"].as_bool().unwrap_or(false) {
-        "OK"
-    } else {
-        "FAILED"
-    };
-    let _ = writeln!(s, "\n{verdict}");
-    s
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@ use super::observe::{NodeSample, OpResult, Sample, WriteRecord};
 use super::trace::TraceKind;
 use super::world::{node_ip, Ev, PendingOp, World};
 use super::Engine;
-use crate::net::{NetOutput, Segment};
 use crate::redis::resp::Reply;
 use crate::redis::{ClientId, CommandResult};
 use crate::scenario::Target;
@@ -35,16 +34,11 @@ impl World {
         let spec = &self.workloads[w].spec;
         let target = match spec.target {
             Target::Node(i) => Some(i),
-            Target::CurrentMaster => self.current_master,
+            Target::CurrentMaster => self.master_target,
         }?;
         if kind == OpKind::Get && spec.reads_from_replicas {
             let replicas: Vec<usize> = (0..self.slots.len())
-                .filter(|&i| {
-                    self.slots[i].node.as_ref().is_some_and(|n| {
-                        n.master_host()
-                            .is_some_and(|(h, _)| self.resolve(h) == Some(target))
-                    })
-                })
+                .filter(|&i| self.master_of(i) == Some(target))
                 .collect();
             if !replicas.is_empty() {
                 let k = self.rec.counters[w].reads as usize;
@@ -266,160 +260,9 @@ impl World {
         }
     }
 
-    /// Hands a network output to its node, or holds it while the node is paused.
-    pub(crate) fn net_output(&mut self, e: &mut Engine<Ev>, o: NetOutput) {
-        let now = e.now();
-        let node_of = |o: &NetOutput| match *o {
-            NetOutput::Accept { node, .. }
-            | NetOutput::Established { node, .. }
-            | NetOutput::ConnectFailed { node, .. }
-            | NetOutput::Data { node, .. }
-            | NetOutput::Writable { node, .. }
-            | NetOutput::Reset { node, .. } => node.index(),
-        };
-        let i = node_of(&o);
-        if self.slots[i].paused {
-            if let NetOutput::Data { .. } = o {
-                unreachable!("the network holds data for a paused node");
-            }
-            self.slots[i].deferred.push(o);
-            return;
-        }
-        let Some(node) = self.slots[i].node.as_mut() else {
-            return;
-        };
-        match o {
-            NetOutput::Accept { conn, .. } => {
-                let peer = self
-                    .net_ends
-                    .get(&conn.as_u64())
-                    .and_then(|e| e[0])
-                    .map(|(p, _)| p);
-                let peer_ip = peer.map_or_else(|| "0.0.0.0".to_string(), node_ip);
-                let local =
-                    node.handle_accept(now, &peer_ip, 40_000 + (conn.as_u64() % 20_000) as u16);
-                self.slots[i]
-                    .conns
-                    .insert(local, (conn, crate::net::Side::Server));
-                if let Some(ends) = self.net_ends.get_mut(&conn.as_u64()) {
-                    ends[1] = Some((i, local));
-                }
-                e.trace.record(
-                    now.as_nanos(),
-                    TraceKind::Accept,
-                    i as u64,
-                    peer.unwrap_or(usize::MAX) as u64,
-                    conn.as_u64(),
-                );
-            }
-            NetOutput::Established { conn, .. } => {
-                if let Some((_, local)) = self.net_ends.get(&conn.as_u64()).and_then(|e| e[0]) {
-                    e.trace.record(
-                        now.as_nanos(),
-                        TraceKind::Established,
-                        i as u64,
-                        0,
-                        conn.as_u64(),
-                    );
-                    node.handle_connected(now, local);
-                }
-            }
-            NetOutput::ConnectFailed { conn, .. } => {
-                if let Some(ends) = self.net_ends.remove(&conn.as_u64()) {
-                    if let Some((_, local)) = ends[0] {
-                        self.slots[i].conns.remove(&local);
-                        e.trace.record(
-                            now.as_nanos(),
-                            TraceKind::ConnectTimeout,
-                            i as u64,
-                            0,
-                            conn.as_u64(),
-                        );
-                        self.slots[i]
-                            .node
-                            .as_mut()
-                            .expect("checked")
-                            .handle_connect_failed(now, local, "Connection timed out");
-                    }
-                }
-            }
-            NetOutput::Data {
-                conn, side, eof, ..
-            } => {
-                let Some((_, local)) = self
-                    .net_ends
-                    .get(&conn.as_u64())
-                    .and_then(|e| e[side as usize])
-                else {
-                    return;
-                };
-                let d = self.net.delivered();
-                e.trace.record(
-                    now.as_nanos(),
-                    TraceKind::Deliver,
-                    i as u64,
-                    d.len(),
-                    conn.as_u64() << 1 | side as u64,
-                );
-                let mut at = 0usize;
-                for seg in &d.segments {
-                    match *seg {
-                        Segment::Bytes(n) => {
-                            node.handle_data(now, local, &d.bytes[at..at + n]);
-                            at += n;
-                        }
-                        Segment::Opaque(n) => node.handle_opaque(now, local, n),
-                    }
-                }
-                if eof {
-                    e.trace
-                        .record(now.as_nanos(), TraceKind::Eof, i as u64, 0, conn.as_u64());
-                    node.handle_eof(now, local);
-                }
-            }
-            NetOutput::Writable { conn, side, .. } => {
-                if let Some((_, local)) = self
-                    .net_ends
-                    .get(&conn.as_u64())
-                    .and_then(|e| e[side as usize])
-                {
-                    node.handle_writable(now, local);
-                }
-            }
-            NetOutput::Reset { conn, side, .. } => {
-                if let Some((_, local)) = self
-                    .net_ends
-                    .get_mut(&conn.as_u64())
-                    .and_then(|e| e[side as usize].take())
-                {
-                    self.slots[i].conns.remove(&local);
-                    e.trace
-                        .record(now.as_nanos(), TraceKind::Reset, i as u64, 0, conn.as_u64());
-                    self.slots[i]
-                        .node
-                        .as_mut()
-                        .expect("checked")
-                        .handle_reset(now, local);
-                }
-            }
-        }
-        self.drain(e, i);
-    }
-
-    /// The master clients target with `@master`: a live master with the most replicas.
-    pub(crate) fn refresh_current_master(&mut self) {
-        let mut best: Option<(usize, usize)> = None;
-        for (i, s) in self.slots.iter().enumerate() {
-            let Some(n) = s.node.as_ref() else { continue };
-            if !n.is_master() {
-                continue;
-            }
-            let replicas = n.replica_summaries().len();
-            if best.is_none_or(|(_, r)| replicas > r) {
-                best = Some((i, replicas));
-            }
-        }
-        self.current_master = best.map(|(i, _)| i);
+    /// Points `@master` at the current master.
+    pub(crate) fn refresh_master_target(&mut self) {
+        self.master_target = self.current_master();
     }
 
     /// Records one sample of every node and workload.
@@ -430,7 +273,7 @@ impl World {
                 .and_then(|ip| (0..self.slots.len()).find(|&j| node_ip(j) == ip))
         };
         let mut nodes = Vec::with_capacity(self.slots.len());
-        for s in &self.slots {
+        for (i, s) in self.slots.iter().enumerate() {
             let Some(n) = s.node.as_ref() else {
                 nodes.push(NodeSample {
                     up: false,
@@ -445,13 +288,6 @@ impl World {
                 });
                 continue;
             };
-            let following = n.master_host().and_then(|(h, _)| self.resolve(h));
-            let lag_bytes = n.master_host().and_then(|(h, _)| {
-                let m = self.resolve(h)?;
-                let mo = self.slots[m].node.as_ref()?.master_repl_offset();
-                // A replica that holds nothing of the stream yet (never synced) is behind by all of it.
-                Some(mo.saturating_sub(n.slave_repl_offset().unwrap_or(0)))
-            });
             let replica_obuf = n
                 .replica_summaries()
                 .into_iter()
@@ -460,10 +296,10 @@ impl World {
             nodes.push(NodeSample {
                 up: true,
                 master: n.is_master(),
-                following,
+                following: self.master_of(i),
                 offset: n.master_repl_offset(),
-                lag_bytes,
-                link_up: n.repl_state() == crate::redis::ReplState::Connected,
+                lag_bytes: self.lag_bytes(i),
+                link_up: n.master_link_up(),
                 backlog_histlen: n.backlog_histlen(),
                 backlog_size: n.cfg.repl_backlog_size,
                 replica_obuf,

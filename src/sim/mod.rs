@@ -1,15 +1,21 @@
-//! The engine: simulated time, the event queue, seed streams, the trace and the run loop.
+//! The engine and the world it drives.
 //!
-//! `sim` holds no Redis logic and no fault policy. A model (the world of nodes and network, or a
-//! benchmark) implements [`Model`]; the [`Engine`] pops events in `(time, seq)` order and hands
-//! each to the model with the engine itself as context, so the model can read `now`, schedule more
-//! events and record to the trace. Reaching a limit (simulated time or event count) is a reported
-//! [`Stop`], never a hang.
+//! The engine (this file, `queue.rs`, `trace.rs`): simulated time, the event queue, the trace and
+//! the run loop. A model (the world of nodes and network, or a benchmark) implements [`Model`];
+//! the [`Engine`] pops events in `(time, seq)` order and hands each to the model with the engine
+//! itself as context, so the model can read `now`, schedule more events and record to the trace.
+//! Reaching a limit (simulated time or event count) is a reported [`Stop`], never a hang.
+//!
+//! The world (`world.rs`, with `clients.rs`, `fault.rs` and `observe.rs`): nodes, the network
+//! between them, client workloads, the fault timeline, and the recording of what happened. `sim`
+//! holds no Redis logic (that is the node's) and no fault policy: which faults strike, and when,
+//! is the scenario's; `fault.rs` only applies them at their times.
 
 mod clients;
+mod conns;
+mod fault;
 pub mod observe;
 pub mod queue;
-pub mod seed;
 pub mod trace;
 pub mod world;
 

@@ -337,7 +337,7 @@ mod tests {
     /// until it is nearly empty, and so on, so its size crosses the small/calendar thresholds
     /// again and again. Returns how many times the queue switched layouts.
     fn matches_a_binary_heap(seed: u64, spread: u64, swing: Option<usize>) -> u32 {
-        let mut rng = crate::sim::seed::SeedStream::derive(seed, "queue");
+        let mut rng = crate::seed::SeedStream::derive(seed, "queue");
         let mut q = EventQueue::new();
         let mut r = Reference {
             heap: BinaryHeap::new(),

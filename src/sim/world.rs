@@ -9,15 +9,16 @@
 use hashbrown::HashMap;
 use rustc_hash::FxBuildHasher;
 
+use super::conns::{ConnTable, NodeConns};
 use super::observe::{FaultWindow, Milestone, MilestoneAt, Sample, WorkloadCounters, WriteRecord};
-use super::seed::SeedStream;
 use super::trace::TraceKind;
 use super::{Engine, Model};
-use crate::net::{ConnId as NetConn, NetOutput, NetTimer, Network, NodeId, Side};
+use crate::net::{NetOutput, NetTimer, Network, NodeId, Segment, Side};
 use crate::redis::log::LogLine;
 use crate::redis::resp::Reply;
-use crate::redis::{Action, ClientId, ConnId, Event, Node, NodeParams, Persisted, Transmit};
+use crate::redis::{Action, ClientId, ConnId, Event, Node, NodeParams, Persisted, Timer, Transmit};
 use crate::scenario::Scenario;
+use crate::seed::SeedStream;
 use crate::time::SimTime;
 use crate::workload::{OpKind, Workload};
 
@@ -73,9 +74,8 @@ pub(crate) struct Slot {
     pub(crate) deferred: Vec<NetOutput>,
     pub(crate) deferred_ops: Vec<u32>,
     pub(crate) timer_gen: u32,
-    pub(crate) timer_at: Option<SimTime>,
-    /// Node connection → network connection and side.
-    pub(crate) conns: HashMap<ConnId, (NetConn, Side), FxBuildHasher>,
+    /// The node's next deadline and which of its timers it is, as scheduled.
+    pub(crate) timer_at: Option<(SimTime, Timer)>,
     pub logs: Vec<LogLine>,
     pub logs_dropped: u64,
     /// The snapshot a restart with persistence loads.
@@ -115,8 +115,8 @@ pub struct World {
     pub scenario: Scenario,
     pub net: Network,
     pub(crate) slots: Vec<Slot>,
-    /// Network connection → the node end on each side.
-    pub(crate) net_ends: HashMap<u64, [Option<(usize, ConnId)>; 2], FxBuildHasher>,
+    /// Which node connection is which network connection.
+    pub(crate) conns: ConnTable,
     pub(crate) workloads: Vec<Workload>,
     pub(crate) ops: Vec<Option<PendingOp>>,
     pub(crate) free_ops: Vec<u32>,
@@ -128,7 +128,9 @@ pub struct World {
     pub(crate) latest_acked: Vec<Option<(u32, u64)>>,
     /// Active partitions: (fault index, name, blocked pairs).
     pub(crate) partitions: Vec<ActivePartition>,
-    pub(crate) current_master: Option<usize>,
+    /// Where `@master` sends operations: `current_master()` as of its last refresh (at the
+    /// start, at each fault and at each sample), so clients change master at those instants.
+    pub(crate) master_target: Option<usize>,
     outs: Vec<NetOutput>,
     /// Reused buffers for rendering operations' arguments.
     pub(crate) args: crate::workload::ArgBuf,
@@ -170,7 +172,6 @@ impl World {
                 deferred_ops: Vec::new(),
                 timer_gen: 0,
                 timer_at: None,
-                conns: HashMap::default(),
                 logs: Vec::new(),
                 logs_dropped: 0,
                 persisted: None,
@@ -186,14 +187,14 @@ impl World {
         let mut world = World {
             net,
             slots,
-            net_ends: HashMap::default(),
+            conns: ConnTable::new(n),
             ops: Vec::new(),
             free_ops: Vec::new(),
             blocked: HashMap::default(),
             next_client: 1_000,
             latest_acked: vec![None; max_keys],
             partitions: Vec::new(),
-            current_master: None,
+            master_target: None,
             outs: Vec::new(),
             pending_replies: Vec::new(),
             args: Default::default(),
@@ -208,7 +209,7 @@ impl World {
         for i in 0..n {
             world.drain(engine, i);
         }
-        world.refresh_current_master();
+        world.refresh_master_target();
         for i in 0..world.workloads.len() {
             if let Some(t) = world.workloads[i].next_time() {
                 let half = world.workloads[i].half_rtt();
@@ -240,6 +241,44 @@ impl World {
             .find(|&i| self.slots[i].params.ip == host || self.slots[i].params.name == host)
     }
 
+    /// The node that node `i` replicates from: the one its `replicaof` host names. None for a
+    /// master, a crashed node, or a host that names no node.
+    pub fn master_of(&self, i: usize) -> Option<usize> {
+        let (host, _) = self.node(i)?.master_host()?;
+        self.resolve(host)
+    }
+
+    /// How many bytes of its master's stream replica `i` lacks: the master's
+    /// `master_repl_offset` less the replica's `slave_repl_offset`. A replica that holds nothing
+    /// of the stream yet (never synced) lacks all of it. None unless `i` and its master are up.
+    pub fn lag_bytes(&self, i: usize) -> Option<u64> {
+        let replica = self.node(i)?;
+        let master = self.node(self.master_of(i)?)?;
+        Some(
+            master
+                .master_repl_offset()
+                .saturating_sub(replica.slave_repl_offset().unwrap_or(0)),
+        )
+    }
+
+    /// The current master: the live master with the most replicas, the lowest index among
+    /// equals. Clients address it as `@master`, and its dataset is a run's outcome.
+    pub fn current_master(&self) -> Option<usize> {
+        let mut best: Option<(usize, usize)> = None;
+        for i in 0..self.slots.len() {
+            let Some(n) = self.node(i) else { continue };
+            if !n.is_master() {
+                continue;
+            }
+            let replicas = n.replica_summaries().len();
+            // Strictly more: an equal count later in the table keeps the lower index.
+            if best.is_none_or(|(_, r)| replicas > r) {
+                best = Some((i, replicas));
+            }
+        }
+        best.map(|(i, _)| i)
+    }
+
     /// Lets node `i` act on what it queued: writes, connects, closes, events, logs, its timer.
     pub(crate) fn drain(&mut self, e: &mut Engine<Ev>, i: usize) {
         let now = e.now();
@@ -250,7 +289,7 @@ impl World {
         let mut tx = NetTx {
             net: &mut self.net,
             engine: e,
-            conns: &self.slots[i].conns,
+            conns: self.conns.of_node(i),
             now,
         };
         node.poll_transmit(now, &mut tx);
@@ -259,8 +298,7 @@ impl World {
                 Action::Connect { conn, host, .. } => match self.resolve(&host) {
                     Some(j) => {
                         let nc = self.net.connect(now, NodeId(i as u32), NodeId(j as u32), e);
-                        self.slots[i].conns.insert(conn, (nc, Side::Client));
-                        self.net_ends.insert(nc.as_u64(), [Some((i, conn)), None]);
+                        self.conns.connect(i, conn, nc);
                         e.trace.record(
                             now.as_nanos(),
                             TraceKind::ConnectStart,
@@ -272,18 +310,15 @@ impl World {
                     None => node.handle_connect_failed(now, conn, "Name or service not known"),
                 },
                 Action::Close { conn } => {
-                    if let Some((nc, side)) = self.slots[i].conns.remove(&conn) {
+                    if let Some((nc, side)) = self.conns.close(i, conn) {
                         self.net.close(now, nc, side, e);
-                        if let Some(ends) = self.net_ends.get_mut(&nc.as_u64()) {
-                            ends[side as usize] = None;
-                        }
                         e.trace
                             .record(now.as_nanos(), TraceKind::Close, i as u64, 0, nc.as_u64());
                     }
                 }
                 Action::PauseRead { conn } | Action::ResumeRead { conn } => {
                     let reading = matches!(a, Action::ResumeRead { .. });
-                    if let Some(&(nc, side)) = self.slots[i].conns.get(&conn) {
+                    if let Some((nc, side)) = self.conns.net_of(i, conn) {
                         self.net.set_reading(now, nc, side, reading, e);
                     }
                 }
@@ -324,9 +359,12 @@ impl World {
                 slot.logs_dropped += 1;
             }
         }
-        let t = node.poll_timeout();
-        if t != slot.timer_at && !slot.paused {
-            slot.timer_at = t;
+        let next = node.poll_timeout();
+        let t = next.map(|(at, _)| at);
+        if slot.paused {
+            // A stopped process sets no timers; its deadline is read again when it resumes.
+        } else if t != slot.timer_at.map(|(at, _)| at) {
+            slot.timer_at = next;
             slot.timer_gen += 1;
             if let Some(t) = t {
                 e.schedule(
@@ -337,6 +375,9 @@ impl World {
                     },
                 );
             }
+        } else {
+            // The same instant, perhaps for another of the node's timers: no new event.
+            slot.timer_at = next;
         }
         slot.node = Some(node);
         let replies = std::mem::take(&mut self.pending_replies);
@@ -345,13 +386,120 @@ impl World {
             self.finish_op(e, op, &reply, now + half);
         }
     }
+
+    /// Hands a network output to its node, or holds it while the node is paused.
+    pub(crate) fn net_output(&mut self, e: &mut Engine<Ev>, o: NetOutput) {
+        let now = e.now();
+        let node_of = |o: &NetOutput| match *o {
+            NetOutput::Accept { node, .. }
+            | NetOutput::Established { node, .. }
+            | NetOutput::ConnectFailed { node, .. }
+            | NetOutput::Data { node, .. }
+            | NetOutput::Writable { node, .. }
+            | NetOutput::Reset { node, .. } => node.index(),
+        };
+        let i = node_of(&o);
+        if self.slots[i].paused {
+            if let NetOutput::Data { .. } = o {
+                unreachable!("the network holds data for a paused node");
+            }
+            self.slots[i].deferred.push(o);
+            return;
+        }
+        let Some(node) = self.slots[i].node.as_mut() else {
+            return;
+        };
+        match o {
+            NetOutput::Accept { conn, .. } => {
+                let peer = self.conns.connecting_node(conn);
+                let peer_ip = peer.map_or_else(|| "0.0.0.0".to_string(), node_ip);
+                let local =
+                    node.handle_accept(now, &peer_ip, 40_000 + (conn.as_u64() % 20_000) as u16);
+                self.conns.accept(i, local, conn);
+                e.trace.record(
+                    now.as_nanos(),
+                    TraceKind::Accept,
+                    i as u64,
+                    peer.unwrap_or(usize::MAX) as u64,
+                    conn.as_u64(),
+                );
+            }
+            NetOutput::Established { conn, .. } => {
+                if let Some((_, local)) = self.conns.end(conn, Side::Client) {
+                    e.trace.record(
+                        now.as_nanos(),
+                        TraceKind::Established,
+                        i as u64,
+                        0,
+                        conn.as_u64(),
+                    );
+                    node.handle_connected(now, local);
+                }
+            }
+            NetOutput::ConnectFailed { conn, .. } => {
+                if let Some((_, local)) = self.conns.connect_failed(conn) {
+                    e.trace.record(
+                        now.as_nanos(),
+                        TraceKind::ConnectTimeout,
+                        i as u64,
+                        0,
+                        conn.as_u64(),
+                    );
+                    node.handle_connect_failed(now, local, "Connection timed out");
+                }
+            }
+            NetOutput::Data {
+                conn, side, eof, ..
+            } => {
+                let Some((_, local)) = self.conns.end(conn, side) else {
+                    return;
+                };
+                let d = self.net.delivered();
+                e.trace.record(
+                    now.as_nanos(),
+                    TraceKind::Deliver,
+                    i as u64,
+                    d.len(),
+                    conn.as_u64() << 1 | side as u64,
+                );
+                let mut at = 0usize;
+                for seg in &d.segments {
+                    match *seg {
+                        Segment::Bytes(n) => {
+                            node.handle_data(now, local, &d.bytes[at..at + n]);
+                            at += n;
+                        }
+                        Segment::Opaque(n) => node.handle_opaque(now, local, n),
+                    }
+                }
+                if eof {
+                    e.trace
+                        .record(now.as_nanos(), TraceKind::Eof, i as u64, 0, conn.as_u64());
+                    node.handle_eof(now, local);
+                }
+            }
+            NetOutput::Writable { conn, side, .. } => {
+                if let Some((_, local)) = self.conns.end(conn, side) {
+                    node.handle_writable(now, local);
+                }
+            }
+            NetOutput::Reset { conn, side, .. } => {
+                if let Some((_, local)) = self.conns.reset(conn, side) {
+                    e.trace
+                        .record(now.as_nanos(), TraceKind::Reset, i as u64, 0, conn.as_u64());
+                    node.handle_reset(now, local);
+                }
+            }
+        }
+        self.drain(e, i);
+    }
 }
 
 /// The node's socket layer: writes go into the network.
 struct NetTx<'a> {
     net: &'a mut Network,
     engine: &'a mut Engine<Ev>,
-    conns: &'a HashMap<ConnId, (NetConn, Side), FxBuildHasher>,
+    conns: &'a NodeConns,
     now: SimTime,
 }
 
@@ -399,9 +547,9 @@ impl Model<Ev> for World {
                     return;
                 }
                 let Some(n) = slot.node.as_mut() else { return };
-                slot.timer_at = None;
+                let timer = slot.timer_at.take().map_or(0, |(_, timer)| timer.code());
                 e.trace
-                    .record(now.as_nanos(), TraceKind::Timer, u64::from(node), 0, 0);
+                    .record(now.as_nanos(), TraceKind::Timer, u64::from(node), timer, 0);
                 n.handle_timeout(now);
                 self.drain(e, i);
             }
@@ -411,9 +559,117 @@ impl Model<Ev> for World {
             Ev::FaultEnd { idx } => self.fault_end(e, idx as usize),
             Ev::Sample => {
                 self.sample(now);
-                self.refresh_current_master();
+                self.refresh_master_target();
                 e.schedule(now + self.scenario.sample_interval, Ev::Sample);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::sim::{run, RunOutput};
+
+    /// Runs a scenario of `nodes` (TOML `[[node]]` tables) and `rest` for five seconds.
+    fn run_for_5s(nodes: &[(&str, Option<&str>)], rest: &str) -> RunOutput {
+        let mut toml = "name = \"t\"\nduration = \"5s\"\n".to_string();
+        for (name, master) in nodes {
+            toml += &format!("[[node]]\nname = \"{name}\"\n");
+            if let Some(m) = master {
+                toml += &format!("replicaof = \"{m}\"\n");
+            }
+        }
+        toml += rest;
+        let sc = crate::scenario::parse("t.toml", &toml).expect("a valid scenario");
+        run(sc, 1, u64::MAX, None, &mut |_, _| {})
+    }
+
+    #[test]
+    fn the_connection_table_agrees_both_ways_through_resets_crashes_and_restarts() {
+        let nodes = [("A", None), ("B", Some("A")), ("C", Some("B"))];
+        let faults = r#"
+[[workload]]
+target = "A"
+rate = 200
+[[fault]]
+at = "1s"
+kind = "reset"
+between = ["A", "B"]
+[[fault]]
+at = "1500ms"
+kind = "crash"
+node = "B"
+[[fault]]
+at = "2500ms"
+kind = "restart"
+node = "B"
+[[fault]]
+at = "3s"
+kind = "command"
+node = "C"
+command = "REPLICAOF 10.0.0.1 6379"
+[[fault]]
+at = "3500ms"
+kind = "partition"
+groups = [["A"], ["B", "C"]]
+duration = "500ms"
+"#;
+        let out = run_for_5s(&nodes, faults);
+        out.world.conns.assert_consistent();
+        // Every live node has exactly the connections the table maps for it.
+        for i in 0..out.world.node_count() {
+            if let Some(n) = out.world.node(i) {
+                assert_eq!(
+                    out.world.conns.of_node(i).len(),
+                    n.connection_count(),
+                    "node {i}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_current_master_has_the_most_replicas_the_lowest_index_among_equals() {
+        let tie = [("A", None), ("B", None), ("a", Some("A")), ("b", Some("B"))];
+        assert_eq!(run_for_5s(&tie, "").world.current_master(), Some(0));
+        let more = [
+            ("A", None),
+            ("B", None),
+            ("a", Some("A")),
+            ("b", Some("B")),
+            ("c", Some("B")),
+        ];
+        assert_eq!(run_for_5s(&more, "").world.current_master(), Some(1));
+        let crash = "[[fault]]\nat = \"1s\"\nkind = \"crash\"\nnode = \"B\"\n";
+        assert_eq!(
+            run_for_5s(&more, crash).world.current_master(),
+            Some(0),
+            "B is down"
+        );
+        let replicas = [("a", Some("b")), ("b", Some("a"))];
+        assert_eq!(run_for_5s(&replicas, "").world.current_master(), None);
+    }
+
+    #[test]
+    fn lag_bytes_is_what_the_replica_lacks_of_its_masters_stream() {
+        let nodes = [("A", None), ("B", Some("A")), ("C", Some("A"))];
+        // C never reaches A, so it holds none of the stream and lacks all of it.
+        let rest = "[defaults]\nrepl-diskless-sync-delay = \"0s\"\n\
+                    [[workload]]\nname = \"w\"\ntarget = \"A\"\nrate = 100\nkeys = 10\nstop = \"4s\"\n\
+                    [[fault]]\nat = \"0s\"\nkind = \"partition\"\ngroups = [[\"A\", \"B\"], [\"C\"]]\n";
+        let out = run_for_5s(&nodes, rest);
+        let w = &out.world;
+        let master_offset = w.node(0).unwrap().master_repl_offset();
+        assert!(master_offset > 0);
+        assert_eq!(w.lag_bytes(0), None, "a master lags no one");
+        assert_eq!(w.master_of(1), Some(0));
+        assert_eq!(
+            w.lag_bytes(1),
+            Some(0),
+            "B is synced and the writes stopped a second ago"
+        );
+        assert!(w.node(1).unwrap().master_link_up());
+        assert_eq!(w.lag_bytes(2), Some(master_offset));
+        assert!(!w.node(2).unwrap().master_link_up());
     }
 }

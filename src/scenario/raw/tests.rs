@@ -229,7 +229,7 @@ fn a_missing_duration_and_an_empty_file_are_errors() {
 
 #[test]
 fn garbage_never_panics_the_parser() {
-    let mut rng = crate::sim::seed::SeedStream::derive(2, "toml-fuzz");
+    let mut rng = crate::seed::SeedStream::derive(2, "toml-fuzz");
     let pieces = [
         "[[node]]",
         "name = ",

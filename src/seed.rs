@@ -8,11 +8,14 @@
 //!
 //! Integer sampling is done here too, with algorithms this crate owns, so that a dependency update
 //! can never change a run's outcome.
+//!
+//! A leaf beside `time`: it uses only `fnv`, so the node and the network draw from their own
+//! streams without seeing the engine.
 
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::sim::trace::fnv1a64;
+use crate::fnv::fnv1a64;
 
 /// A component's random stream.
 #[derive(Clone, Debug)]

@@ -5,13 +5,13 @@
 //! crash), the process (a node dropped and booted again, or frozen), or a command a person would
 //! type. It never reaches into a node's replication state.
 
+use super::observe::{FaultWindow, Milestone, MilestoneAt};
+use super::trace::TraceKind;
+use super::world::{Ev, World};
+use super::Engine;
 use crate::net::{LinkParams, NodeId};
 use crate::redis::Node;
 use crate::scenario::{FaultKind, LinkPatch};
-use crate::sim::observe::{FaultWindow, Milestone, MilestoneAt};
-use crate::sim::trace::TraceKind;
-use crate::sim::world::{Ev, World};
-use crate::sim::Engine;
 
 impl World {
     pub(crate) fn fault(&mut self, e: &mut Engine<Ev>, idx: usize) {
@@ -136,7 +136,7 @@ impl World {
                 });
             }
         }
-        self.refresh_current_master();
+        self.refresh_master_target();
     }
 
     pub(crate) fn fault_end(&mut self, e: &mut Engine<Ev>, idx: usize) {
@@ -163,7 +163,7 @@ impl World {
             }
             _ => {}
         }
-        self.refresh_current_master();
+        self.refresh_master_target();
     }
 
     fn heal_partition(&mut self, e: &mut Engine<Ev>, idx: usize) {
@@ -218,18 +218,11 @@ impl World {
         // save would have left them at this moment.
         self.slots[i].persisted = Some(node.persist(now));
         self.net.crash(NodeId(i as u32));
-        self.slots[i].conns.clear();
+        self.conns.crash(i);
         self.slots[i].paused = false;
         self.slots[i].deferred.clear();
         self.slots[i].timer_at = None;
         self.slots[i].timer_gen += 1;
-        for ends in self.net_ends.values_mut() {
-            for end in ends.iter_mut() {
-                if end.is_some_and(|(n, _)| n == i) {
-                    *end = None;
-                }
-            }
-        }
         let name = self.scenario.nodes[i].name.clone();
         self.rec.windows.push(FaultWindow {
             kind: "crash".into(),

@@ -1,0 +1,250 @@
+//! The report's types: one struct per JSON object, so `--json` and report.json are written from
+//! them and the summary, the charts, `replsim chart` and the tests read them back field by field.
+//! A field renamed here is renamed in the contract, and every reader that used the old name stops
+//! compiling instead of reading a default.
+//!
+//! Objects keyed by a node's or workload's name are `BTreeMap`s, so they serialise in name order.
+//! Every field defined here is required when a report is read back: a report.json that lacks one is refused
+//! with the field's name, never read as zeros. Fields that may be `null` are `Option`s, read with
+//! `Option::deserialize` so that absent is not taken for `null`; only a dropped replica's
+//! `replica` and `reason` are left out when they do not apply.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::check::Checks;
+use crate::sim::Stop;
+
+/// A report: what `replsim run --json` prints and `--out` writes as report.json. Fields are in the
+/// summary's order (the run, its nodes and workloads, the checks and the verdict), with the bulky
+/// timeline last.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub scenario: String,
+    pub description: String,
+    pub seed: u64,
+    /// The trace hash as 16 hex digits.
+    pub trace_hash: String,
+    pub sim_time_us: u64,
+    pub events: u64,
+    #[serde(with = "StopDef")]
+    pub stop: Stop,
+    pub nodes: BTreeMap<String, NodeReport>,
+    pub workloads: BTreeMap<String, WorkloadReport>,
+    pub checks: Checks,
+    pub violations: Vec<Violation>,
+    pub expectations: Vec<ExpectResult>,
+    /// Every expectation held and every violation was expected.
+    pub ok: bool,
+    pub timeline: Timeline,
+}
+
+/// `sim::Stop` as the report spells it. serde checks this mirror against the original: a variant
+/// added there and missing here does not compile.
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "Stop", rename_all = "snake_case")]
+enum StopDef {
+    Idle,
+    TimeLimit,
+    EventLimit,
+}
+
+/// A node at the end of the run, tagged by its `role`: a node that is up has INFO, stats and a
+/// dataset; a node that is down has none of them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "role", rename_all = "lowercase")]
+pub enum NodeReport {
+    Master(LiveNode),
+    /// A replica, under INFO's word for its role.
+    Slave(LiveNode),
+    Down(DownNode),
+}
+
+impl NodeReport {
+    /// The node's state if it is up.
+    pub fn live(&self) -> Option<&LiveNode> {
+        match self {
+            NodeReport::Master(n) | NodeReport::Slave(n) => Some(n),
+            NodeReport::Down(_) => None,
+        }
+    }
+}
+
+/// A node that is up at the end of the run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LiveNode {
+    /// Always true here; kept so that a reader of the JSON need not know the roles.
+    pub up: bool,
+    /// INFO replication, under Redis's field names.
+    pub info: BTreeMap<String, InfoValue>,
+    pub stats: NodeStats,
+    pub dataset: Dataset,
+    /// How many times each milestone happened to this node, by milestone name.
+    pub milestones: BTreeMap<String, u64>,
+    /// When its first full sync finished, in simulated seconds.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub first_sync_s: Option<f64>,
+    /// The most bytes it was ever behind its master, if it was ever a replica.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub max_lag_bytes: Option<u64>,
+}
+
+/// A node that is down (crashed and not restarted) at the end of the run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DownNode {
+    /// Always false here.
+    pub up: bool,
+    pub milestones: BTreeMap<String, u64>,
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub max_lag_bytes: Option<u64>,
+}
+
+/// One INFO replication value: a number where the text parses as an integer (offsets, counts,
+/// ports), as Redis's clients read it, and text otherwise.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum InfoValue {
+    Number(i64),
+    Text(String),
+}
+
+impl InfoValue {
+    pub fn parse(text: &str) -> InfoValue {
+        match text.parse::<i64>() {
+            Ok(n) => InfoValue::Number(n),
+            Err(_) => InfoValue::Text(text.to_string()),
+        }
+    }
+
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            InfoValue::Text(s) => Some(s),
+            InfoValue::Number(_) => None,
+        }
+    }
+}
+
+/// The node's counters, under INFO stats' names.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NodeStats {
+    pub sync_full: u64,
+    pub sync_partial_ok: u64,
+    pub sync_partial_err: u64,
+    pub total_net_repl_input_bytes: u64,
+    pub total_net_repl_output_bytes: u64,
+    pub expired_keys: u64,
+    pub total_commands_processed: u64,
+    pub rdb_saves: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Dataset {
+    pub keys: u64,
+    /// The digest of every key and value, as 16 hex digits.
+    pub digest: String,
+}
+
+/// A workload's counters at the end of the run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadReport {
+    pub writes: u64,
+    pub writes_ok: u64,
+    pub reads: u64,
+    pub reads_ok: u64,
+    pub timeouts: u64,
+    /// Refused commands by error kind.
+    pub errors: BTreeMap<String, u64>,
+    pub stale_reads: u64,
+    pub max_staleness_ms: f64,
+    pub wait_unsatisfied: u64,
+}
+
+/// A violation a checker found, and whether an `[expect]` entry names its checker.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Violation {
+    pub checker: String,
+    pub message: String,
+    pub expected: bool,
+}
+
+/// The result of one `[expect]` entry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExpectResult {
+    /// The entry as written.
+    pub expect: String,
+    pub ok: bool,
+    /// What its path found in the report: any JSON value, since the path is the user's, or
+    /// `null` if it found nothing.
+    pub actual: serde_json::Value,
+    /// The entry's line in the scenario file.
+    pub line: usize,
+}
+
+/// The sampled series and markers the charts draw. Every series has one entry per sample, at the
+/// times in `t_ms`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Timeline {
+    /// The scenario's planned duration.
+    pub duration_ms: f64,
+    pub t_ms: Vec<f64>,
+    pub nodes: BTreeMap<String, NodeTimeline>,
+    pub workloads: BTreeMap<String, WorkloadTimeline>,
+    pub milestones: Vec<MilestoneMark>,
+    pub faults: Vec<FaultMark>,
+}
+
+/// One node's series, and the limits its charts draw as lines.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NodeTimeline {
+    pub up: Vec<bool>,
+    pub master: Vec<bool>,
+    pub offset: Vec<u64>,
+    /// `null` where the node is not a replica of a master that is up.
+    pub lag_bytes: Vec<Option<u64>>,
+    /// Seconds behind its master, to the millisecond; `null` where `lag_bytes` is.
+    pub lag_seconds: Vec<Option<f64>>,
+    pub link_up: Vec<bool>,
+    pub backlog_histlen: Vec<u64>,
+    pub repl_backlog_size: u64,
+    pub obuf_hard_limit: u64,
+    pub obuf_soft_limit: u64,
+    /// Each replica's output buffer on this node, by replica name, for replicas that were ever
+    /// attached; `null` where that replica is not attached.
+    pub replica_obuf: BTreeMap<String, Vec<Option<u64>>>,
+}
+
+/// One workload's cumulative counters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadTimeline {
+    pub writes: Vec<u64>,
+    pub writes_ok: Vec<u64>,
+    pub timeouts: Vec<u64>,
+    /// Cumulative refusals by error kind, for kinds that ever occurred.
+    pub errors: BTreeMap<String, Vec<u64>>,
+}
+
+/// A milestone on the time axis.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MilestoneMark {
+    pub t_ms: f64,
+    pub node: String,
+    /// The milestone's name (`full_sync_started`, …).
+    pub what: String,
+    /// For `replica_dropped`: which replica, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A fault's window on the time axis.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FaultMark {
+    pub kind: String,
+    pub label: String,
+    pub start_ms: f64,
+    /// `null` for an instant fault or one never healed.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub end_ms: Option<f64>,
+}
