@@ -668,6 +668,98 @@ fn os_error_text(e: &io::Error) -> String {
 mod tests {
     use super::*;
 
+    /// A live node on loopback with its logs in memory.
+    fn node(replicaof: Option<u16>) -> Handle {
+        let mut config = Config::default();
+        config.set("repl-diskless-sync-delay", "0", false).unwrap();
+        spawn(Options {
+            bind: std::net::Ipv4Addr::LOCALHOST.into(),
+            port: 0,
+            replicaof: replicaof.map(|p| ("127.0.0.1".to_string(), p)),
+            rdb: None,
+            config,
+            log: LogTarget::Memory,
+            log_level: Level::Verbose,
+            handle_signals: false,
+        })
+        .expect("a live node")
+    }
+
+    /// Polls `f` for at most ten seconds.
+    #[allow(clippy::disallowed_methods)]
+    fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+        let start = std::time::Instant::now();
+        while !f() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn run(h: &Handle, args: &[&str]) {
+        let argv: Vec<Vec<u8>> = args.iter().map(|a| a.as_bytes().to_vec()).collect();
+        let reply = h.with(move |d| {
+            let now = d.now();
+            d.node_mut().operator_command(now, &argv)
+        });
+        assert!(!reply.is_error(), "{args:?}: {reply:?}");
+    }
+
+    /// (offset, digest, keys) of a node.
+    fn state(h: &Handle) -> (u64, u64, u64) {
+        h.with(|d| {
+            let n = d.node();
+            (n.master_repl_offset(), n.digest(), n.dbsize())
+        })
+    }
+
+    #[test]
+    fn two_live_nodes_replicate_over_loopback_through_socket_backpressure() {
+        let master = node(None);
+        let big = "x".repeat(4 << 20);
+        run(&master, &["SET", "before", &big]);
+        let replica = node(Some(master.port()));
+        wait_until("the replica's link", || {
+            replica.with(|d| d.node().master_link_up())
+        });
+        // The replica's loop stops (as a SIGSTOPped process would) while the master writes far
+        // more than the sockets hold: the master's writes come back short, and the rest must go
+        // out on the writable events that follow once the replica reads again.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        replica.post(move |_| {
+            let _ = held.recv_timeout(Duration::from_secs(10));
+        });
+        for i in 0..200 {
+            run(&master, &["SET", &format!("k{i}"), &i.to_string()]);
+        }
+        for i in 0..4 {
+            run(&master, &["SET", &format!("after{i}"), &big]);
+        }
+        release.send(()).expect("the replica waits");
+        wait_until("the replica to catch up", || {
+            state(&replica) == state(&master)
+        });
+        assert_eq!(state(&replica).2, 205);
+    }
+
+    #[test]
+    fn a_refused_connection_is_reported_in_the_os_words() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let replica = node(Some(port));
+        wait_until("a refused connection logged", || {
+            replica.with(|d| {
+                d.logs()
+                    .iter()
+                    .any(|l| l.ends_with("Error condition on socket for SYNC: Connection refused"))
+            })
+        });
+    }
+
     #[test]
     fn an_rdb_that_cannot_load_is_refused_before_the_node_starts() {
         let e = check_rdb(b"REDIS0010garbage".to_vec(), 16).unwrap_err();
