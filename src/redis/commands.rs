@@ -579,16 +579,14 @@ impl Node {
             "append" => {
                 self.expire_if_needed(now, ctx, a(1));
                 let db = self.keyspace.db_mut(ctx.db);
-                let len = match db.get_mut(a(1)) {
-                    Some(e) => {
-                        e.value.extend_from_slice(a(2));
-                        e.value.len()
-                    }
-                    None => {
-                        db.set(a(1), a(2), None);
-                        a(2).len()
-                    }
-                };
+                let appended = db.update(a(1), |e| {
+                    e.value.extend_from_slice(a(2));
+                    e.value.len()
+                });
+                let len = appended.unwrap_or_else(|| {
+                    db.set(a(1), a(2), None);
+                    a(2).len()
+                });
                 self.propagate_as(ctx, Prop::Original);
                 Reply::Integer(len as i64)
             }
@@ -617,14 +615,15 @@ impl Node {
                 if !self.exists(now, ctx, a(1)) {
                     return Reply::Integer(0);
                 }
-                match self.keyspace.db_mut(ctx.db).get_mut(a(1)) {
-                    Some(e) if e.expire_at_ms.is_some() => {
-                        e.expire_at_ms = None;
-                        self.propagate_as(ctx, Prop::Original);
-                        Reply::Integer(1)
-                    }
-                    _ => Reply::Integer(0),
+                let removed = self
+                    .keyspace
+                    .db_mut(ctx.db)
+                    .update(a(1), |e| e.expire_at_ms.take().is_some())
+                    .unwrap_or(false);
+                if removed {
+                    self.propagate_as(ctx, Prop::Original);
                 }
+                Reply::Integer(i64::from(removed))
             }
             "ttl" | "pttl" => {
                 if !self.exists(now, ctx, a(1)) {
@@ -857,9 +856,9 @@ impl Node {
             self.propagate_as(ctx, Prop::Rewritten(vec![del.to_vec(), args[1].to_vec()]));
             return Reply::Integer(1);
         }
-        if let Some(e) = self.keyspace.db_mut(ctx.db).get_mut(args[1]) {
-            e.expire_at_ms = Some(when.max(0) as u64);
-        }
+        self.keyspace
+            .db_mut(ctx.db)
+            .update(args[1], |e| e.expire_at_ms = Some(when.max(0) as u64));
         let mut argv: Vec<Vec<u8>> = args.iter().map(|a| a.to_vec()).collect();
         argv[0] = b"PEXPIREAT".to_vec();
         argv[2] = when.to_string().into_bytes();

@@ -356,11 +356,11 @@ fn a_replica_loading_a_big_rdb_answers_loading() {
             cfg(&[("repl-diskless-sync", "no")])
         }
     });
-    t.nodes[0].keyspace.db_mut(0).bulk = Some(Bulk {
+    t.nodes[0].keyspace.db_mut(0).set_bulk(Some(Bulk {
         count: 100_000,
         key_bytes: 16,
         value_bytes: 100,
-    });
+    }));
     t.replicaof(1, 0);
     t.run_until_cond(secs(30), |t| t.nodes[1].is_loading());
     assert_eq!(
@@ -582,11 +582,11 @@ fn diskless_transfer_to_two_replicas(bulk_keys: u64) -> Pair {
             Config::default()
         }
     });
-    t.nodes[0].keyspace.db_mut(0).bulk = Some(Bulk {
+    t.nodes[0].keyspace.db_mut(0).set_bulk(Some(Bulk {
         count: bulk_keys,
         key_bytes: 16,
         value_bytes: 100,
-    });
+    }));
     t.replicaof(1, 0);
     t.replicaof(2, 0);
     t.run_until_cond(secs(10), |t| t.nodes[0].bgsave_in_progress());
@@ -645,11 +645,11 @@ fn a_disk_bgsave_nobody_needs_is_killed_when_there_are_no_save_points() {
             Config::default()
         }
     });
-    t.nodes[0].keyspace.db_mut(0).bulk = Some(Bulk {
+    t.nodes[0].keyspace.db_mut(0).set_bulk(Some(Bulk {
         count: 100_000,
         key_bytes: 16,
         value_bytes: 100,
-    });
+    }));
     t.replicaof(1, 0);
     t.replicaof(2, 0);
     t.run_until_cond(secs(5), |t| {
@@ -719,11 +719,11 @@ fn a_replica_stuck_in_full_sync_makes_the_backlog_outgrow_its_size() {
             Config::default()
         }
     });
-    t.nodes[0].keyspace.db_mut(0).bulk = Some(Bulk {
+    t.nodes[0].keyspace.db_mut(0).set_bulk(Some(Bulk {
         count: 50_000,
         key_bytes: 16,
         value_bytes: 100,
-    });
+    }));
     t.replicaof(2, 0);
     t.run_until_cond(secs(5), |t| t.nodes[0].bgsave_in_progress());
     t.set_keys(0, 5000, &"x".repeat(100));
@@ -1180,11 +1180,11 @@ fn diskless_load_with_swapdb_and_on_empty_db_ends_with_the_masters_data() {
                 Config::default()
             }
         });
-        t.nodes[0].keyspace.db_mut(0).bulk = Some(Bulk {
+        t.nodes[0].keyspace.db_mut(0).set_bulk(Some(Bulk {
             count: 20_000,
             key_bytes: 16,
             value_bytes: 100,
-        });
+        }));
         t.cmd(0, &["SET", "a", "1"]);
         // The replica has data of its own that the full sync replaces.
         t.cmd(1, &["SET", "own", "x"]);
@@ -1278,11 +1278,11 @@ fn replicaof_another_master_during_a_transfer_cancels_the_transfer() {
             Config::default()
         }
     });
-    t.nodes[0].keyspace.db_mut(0).bulk = Some(Bulk {
+    t.nodes[0].keyspace.db_mut(0).set_bulk(Some(Bulk {
         count: 100_000,
         key_bytes: 16,
         value_bytes: 100,
-    });
+    }));
     t.cmd(2, &["SET", "only-on-2", "x"]);
     t.replicaof(1, 0);
     t.run_until_cond(secs(10), |t| {

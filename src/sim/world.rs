@@ -525,7 +525,7 @@ fn load_initial_data(node: &mut Node, data: &crate::scenario::DataSpec) {
     for k in 0..data.keys {
         db.set(&crate::workload::key_name(k), &value, None);
     }
-    db.bulk = data.bulk;
+    db.set_bulk(data.bulk);
 }
 
 impl Model<Ev> for World {
