@@ -158,6 +158,9 @@ static COMMANDS: &[Command] = &[
     Command::new("sync",      1,  flags!(NO_ASYNC_LOADING),          Node::sync_proc),
     Command::new("multi",     1,  flags!(STALE | LOADING),           Node::multi_exec_command),
     Command::new("exec",      1,  flags!(STALE | LOADING),           Node::multi_exec_command),
+    Command::new("persist",   2,  flags!(WRITE),                     Node::persist_command),
+    Command::new("hello",     -1, flags!(STALE | LOADING | NO_AUTH), Node::hello_command),
+    Command::new("client",    -2, flags!(STALE | LOADING),           Node::client_command),
     Command::new("dbdigest",  1,  flags!(READONLY),                  Node::dbdigest_command),
 ];
 

@@ -7,6 +7,7 @@
 
 mod commands;
 pub mod config;
+mod connection;
 mod info;
 mod invariants;
 pub mod keyspace;

@@ -179,6 +179,8 @@ pub(crate) struct Conn {
     /// Set by `REPLCONF capa`.
     pub capa_eof: bool,
     pub capa_psync2: bool,
+    /// `CLIENT SETNAME`.
+    pub name: Vec<u8>,
 }
 
 impl Conn {
@@ -205,6 +207,8 @@ pub(crate) struct Client {
     /// `woff`: `master_repl_offset` after this client's last write.
     pub woff: u64,
     pub blocked: Option<BlockedWait>,
+    /// `CLIENT SETNAME`.
+    pub name: Vec<u8>,
 }
 
 #[derive(Copy, Clone, Debug)]
@@ -678,6 +682,7 @@ impl Node {
                 listening_port: 0,
                 capa_eof: false,
                 capa_psync2: false,
+                name: Vec::new(),
             },
         );
         id

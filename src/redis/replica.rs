@@ -1330,6 +1330,7 @@ impl Node {
             used_mem: self.keyspace.memory_bytes(),
             repl: self.repl_info(),
             checksum: self.cfg.rdbchecksum,
+            redis_version: self.cfg.redis_version,
         };
         Persisted {
             rdb: rdb::encode(&self.keyspace, &meta),

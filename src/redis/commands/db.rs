@@ -195,6 +195,22 @@ impl Node {
         Reply::Integer(1)
     }
 
+    /// `persistCommand`: 1, and propagated, only when a timeout was removed.
+    pub(super) fn persist_command(&mut self, now: SimTime, ctx: &mut Ctx, args: &[&[u8]]) -> Reply {
+        if !self.exists(now, ctx, args[1]) {
+            return Reply::Integer(0);
+        }
+        let removed = self
+            .keyspace
+            .db_mut(ctx.db)
+            .update(args[1], |e| e.expire_at_ms.take().is_some())
+            .unwrap_or(false);
+        if removed {
+            self.propagate_as(ctx, Prop::Original);
+        }
+        Reply::Integer(i64::from(removed))
+    }
+
     pub(super) fn ttl_command(&mut self, now: SimTime, ctx: &mut Ctx, args: &[&[u8]]) -> Reply {
         self.ttl_generic(now, ctx, args[1], false)
     }

@@ -41,7 +41,7 @@ impl Node {
     }
 
     /// `AUTH password` or `AUTH default password`: the default user is the only one.
-    pub(super) fn auth_command(&mut self, _now: SimTime, ctx: &mut Ctx, args: &[&[u8]]) -> Reply {
+    pub(crate) fn auth_command(&mut self, _now: SimTime, ctx: &mut Ctx, args: &[&[u8]]) -> Reply {
         let (user, pass): (&[u8], &[u8]) = match args.len() {
             2 => (b"default", args[1]),
             3 => (args[1], args[2]),
