@@ -672,12 +672,13 @@ fn workload(
         Some(d) => match d.get_ref().as_str() {
             "uniform" => Distribution::Uniform,
             "zipf" => Distribution::Zipf,
-            other => {
-                return Err(ctx.at(
-                    d,
-                    format!("unknown distribution \"{other}\"; use \"uniform\" or \"zipf\""),
-                ))
-            }
+            "sequential" => Distribution::Sequential,
+            other => return Err(ctx.at(
+                d,
+                format!(
+                    "unknown distribution \"{other}\"; use \"uniform\", \"zipf\" or \"sequential\""
+                ),
+            )),
         },
     };
     let value_size = match &w.value_size {
