@@ -545,17 +545,19 @@ impl TraceSink for FileSink {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn simulate(
     sc: Scenario,
     seed: u64,
     max_events: u64,
+    options: sim::RunOptions,
     sink: Option<Box<dyn TraceSink>>,
     quiet: bool,
     label: &str,
     multi: Option<MultiProgress>,
 ) -> RunOutput {
     let mut progress = Progress::new(quiet, SimTime::ZERO + sc.duration, label, multi);
-    let out = sim::run(sc, seed, max_events, sink, &mut |t, ev| {
+    let out = sim::run_with(sc, seed, max_events, options, sink, &mut |t, ev| {
         progress.update(t, ev)
     });
     progress.finish();
@@ -595,6 +597,9 @@ fn run_cmd(
         sc,
         seed,
         max_events.unwrap_or(u64::MAX),
+        sim::RunOptions {
+            history: out.is_some(),
+        },
         sink,
         quiet,
         &name,
@@ -623,6 +628,9 @@ fn run_cmd(
             tmp.join("summary.txt"),
             replsim::report::summary::render(&report),
         )?;
+        let mut history = BufWriter::new(fs::File::create(tmp.join("history.jsonl"))?);
+        replsim::report::history::write_jsonl(&output, &mut history)?;
+        history.flush()?;
         write_charts(&report, tmp)?;
         let _ = fs::remove_dir_all(dir);
         fs::rename(tmp, dir).with_context(|| format!("moving results into {}", dir.display()))?;
@@ -778,7 +786,16 @@ fn check_one(
     multi: MultiProgress,
 ) -> Result<Checked> {
     let seed = sc.seed;
-    let out = simulate(sc, seed, u64::MAX, None, quiet, label, Some(multi));
+    let out = simulate(
+        sc,
+        seed,
+        u64::MAX,
+        sim::RunOptions::default(),
+        None,
+        quiet,
+        label,
+        Some(multi),
+    );
     let report = replsim::report::build(&out);
     if let Some(root) = reports {
         let dir = root.join(&out.world.scenario.name);

@@ -673,12 +673,14 @@ fn workload(
             "uniform" => Distribution::Uniform,
             "zipf" => Distribution::Zipf,
             "sequential" => Distribution::Sequential,
-            other => return Err(ctx.at(
-                d,
-                format!(
+            other => {
+                return Err(ctx.at(
+                    d,
+                    format!(
                     "unknown distribution \"{other}\"; use \"uniform\", \"zipf\" or \"sequential\""
                 ),
-            )),
+                ))
+            }
         },
     };
     let value_size = match &w.value_size {
