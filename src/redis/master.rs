@@ -338,7 +338,7 @@ impl Node {
         }
     }
 
-    /// `masterTryPartialResynchronization` (spec §2.1).
+    /// `masterTryPartialResynchronization`.
     fn try_partial_resync(&mut self, now: SimTime, id: ConnId, req_id: &str, offset: i64) -> bool {
         let name = self.pre_replica_name(id);
         let ok_id = req_id.eq_ignore_ascii_case(&self.replid)
@@ -409,7 +409,7 @@ impl Node {
         (c.capa_eof, c.capa_psync2)
     }
 
-    /// The full-sync half of `syncCommand` (spec §1.3 step 9, §5.1).
+    /// The full-sync half of `syncCommand`.
     fn start_full_resync(&mut self, now: SimTime, id: ConnId, pre_psync: bool) {
         self.stats.sync_full += 1;
         let (capa_eof, _) = self.conn_capas(id);
@@ -430,7 +430,8 @@ impl Node {
         }
         self.event(Event::ReplicaFullSync { replica: name });
         if self.backlog.is_none() {
-            // A backlog created from scratch starts a new history (spec §2.3).
+            // A backlog created from scratch starts a new history (`createReplicationBacklog`'s
+            // callers change the replication ID first).
             self.replid = self.rng.hex40();
             self.clear_replid2();
             self.create_backlog();

@@ -1,5 +1,5 @@
 //! The Redis 7 shared replication buffer (replication.c `feedReplicationBuffer`,
-//! `incrementalTrimReplicationBacklog`; spec §3).
+//! `incrementalTrimReplicationBacklog`).
 //!
 //! One list of blocks holds the replication stream. The backlog and every replica are positions
 //! into it: the backlog keeps the last `repl-backlog-size` bytes (to block granularity), and a

@@ -1,6 +1,6 @@
-//! Node behaviour tests on the two-node harness: exact numbers from the spec and behaviours
-//! Redis's own test suite asserts (spec §11). Each test is named after what it shows; the §11
-//! item it reproduces is noted where there is one.
+//! Node behaviour tests on the two-node harness: exact numbers (offsets, byte counts) and the
+//! behaviours Redis's own test suite asserts. Each test is named after what it shows; the Redis
+//! test it reproduces (tests/integration/*.tcl, tests/unit/*.tcl) is noted where there is one.
 #![cfg(test)]
 
 use std::collections::BTreeMap;
@@ -67,10 +67,10 @@ fn synced(ping_secs: u64) -> Pair {
     t
 }
 
-// ----- exact numbers from the spec -----
+// ----- exact numbers (offsets and byte counts as Redis counts them) -----
 
 #[test]
-fn the_worked_example_of_spec_4_3_gives_offsets_50_77_91_and_psync_at_92() {
+fn a_fresh_master_and_replica_count_offsets_50_77_91_and_psync_at_92() {
     let mut t = Pair::new(2, |_| cfg(&[("repl-ping-replica-period", "10")]));
     t.run_for(ms(1500));
     t.replicaof(1, 0);
@@ -373,9 +373,9 @@ fn a_replica_loading_a_big_rdb_answers_loading() {
     assert_eq!(t.nodes[0].digest(), t.nodes[1].digest());
 }
 
-// ----- behaviours from Redis's test suite (spec §11) -----
+// ----- behaviours from Redis's test suite -----
 
-/// §11.1
+/// Redis's tests/integration/replication.tcl: the handshake is visible, and times out.
 #[test]
 fn the_handshake_is_visible_and_a_silent_master_times_it_out() {
     let mut t = Pair::new(2, |i| {
@@ -404,7 +404,7 @@ fn the_handshake_is_visible_and_a_silent_master_times_it_out() {
     assert!(t.logged(1, "Timeout connecting to the MASTER..."));
 }
 
-/// §11.2
+/// replication.tcl: the role changes at once.
 #[test]
 fn replicaof_changes_the_role_at_once_and_the_link_comes_up_later() {
     let mut t = Pair::two();
@@ -419,7 +419,7 @@ fn replicaof_changes_the_role_at_once_and_the_link_comes_up_later() {
     assert_eq!(t.cmd(1, &["GET", "mykey"]), Reply::bulk("bar"));
 }
 
-/// §11.3
+/// replication.tcl: every FLUSHDB/FLUSHALL is in the stream, in order.
 #[test]
 fn flushall_is_propagated_even_on_an_empty_database() {
     let mut t = synced(3600);
@@ -429,7 +429,7 @@ fn flushall_is_propagated_even_on_an_empty_database() {
     assert_eq!(t.info_u64(0, "master_repl_offset"), before + 23 + 18);
 }
 
-/// §11.4
+/// replication.tcl: ROLE.
 #[test]
 fn role_reports_offsets_and_replicas() {
     let mut t = synced(3600);
@@ -460,7 +460,7 @@ fn role_reports_offsets_and_replicas() {
     );
 }
 
-/// §11.5
+/// replication.tcl: PSYNC on a fresh master.
 #[test]
 fn psync_on_a_fresh_master_is_fullresync_at_0_and_a_replica_cannot_read_the_keyspace() {
     let mut t = Pair::new(1, |_| cfg(&[("repl-diskless-sync", "no")]));
@@ -476,7 +476,7 @@ fn psync_on_a_fresh_master_is_fullresync_at_0_and_a_replica_cannot_read_the_keys
     ));
 }
 
-/// §11.6
+/// replication.tcl: a bad PSYNC offset.
 #[test]
 fn psync_with_a_non_integer_offset_is_refused_without_a_sync() {
     let mut t = Pair::new(1, |_| Config::default());
@@ -487,7 +487,7 @@ fn psync_with_a_non_integer_offset_is_refused_without_a_sync() {
     assert_eq!(t.info_u64(0, "sync_full"), 0);
 }
 
-/// §11.7
+/// tests/unit/auth.tcl: a wrong masterauth, fixed by CONFIG SET.
 #[test]
 fn a_wrong_masterauth_never_links_up_until_config_set_fixes_it() {
     let mut t = Pair::new(2, |i| {
@@ -508,7 +508,8 @@ fn a_wrong_masterauth_never_links_up_until_config_set_fixes_it() {
     t.wait_for_sync(1);
 }
 
-/// §1.5: no masterauth at all.
+/// No masterauth at all (replication.c `syncWithMaster`: NOAUTH to PING is accepted, the
+/// rest of the handshake fails).
 #[test]
 fn a_missing_masterauth_loops_through_sync_and_noauth() {
     let mut t = Pair::new(2, |i| {
@@ -536,7 +537,7 @@ fn a_missing_masterauth_loops_through_sync_and_noauth() {
     assert_eq!(t.info(1, "master_link_status"), "down");
 }
 
-/// §11.8
+/// replication.tcl: concurrent replicas share one fork.
 #[test]
 fn three_replicas_attaching_together_share_one_fork() {
     let mut t = Pair::new(4, |_| {
@@ -568,7 +569,7 @@ fn three_replicas_attaching_together_share_one_fork() {
     }
 }
 
-/// §11.9's setup: a master holding `bulk_keys` synthetic keys streams one diskless RDB (at 1 MB/s)
+/// The setup of replication.tcl's diskless pipe tests: a master holding `bulk_keys` synthetic keys streams one diskless RDB (at 1 MB/s)
 /// to two replicas; returns a second into the transfer.
 fn diskless_transfer_to_two_replicas(bulk_keys: u64) -> Pair {
     let mut t = Pair::new(3, |i| {
@@ -594,7 +595,7 @@ fn diskless_transfer_to_two_replicas(bulk_keys: u64) -> Pair {
     t
 }
 
-/// §11.9
+/// replication.tcl: the diskless pipe with dropping replicas.
 #[test]
 fn a_diskless_transfer_losing_all_replicas_kills_its_child() {
     let mut t = diskless_transfer_to_two_replicas(100_000);
@@ -614,7 +615,7 @@ fn a_diskless_transfer_losing_all_replicas_kills_its_child() {
     assert!(!t.nodes[0].bgsave_in_progress());
 }
 
-/// §11.9, the survivors' side.
+/// replication.tcl: the diskless pipe, the survivors' side.
 #[test]
 fn a_diskless_transfer_reports_the_replicas_still_up() {
     let mut t = diskless_transfer_to_two_replicas(50_000);
@@ -631,7 +632,7 @@ fn a_diskless_transfer_reports_the_replicas_still_up() {
     assert_eq!(t.nodes[2].dbsize(), 50_000);
 }
 
-/// §11.10
+/// replication.tcl: a useless disk BGSAVE is killed.
 #[test]
 fn a_disk_bgsave_nobody_needs_is_killed_when_there_are_no_save_points() {
     let mut t = Pair::new(3, |i| {
@@ -663,7 +664,7 @@ fn a_disk_bgsave_nobody_needs_is_killed_when_there_are_no_save_points() {
     assert_eq!(t.info_u64(0, "rdb_bgsave_in_progress"), 0);
 }
 
-/// §11.16b
+/// tests/integration/replication-psync.tcl: a large backlog and reconnects give partial resyncs.
 #[test]
 fn a_link_drop_within_a_big_backlog_resyncs_partially() {
     let mut t = Pair::new(2, |_| cfg(&[("repl-backlog-size", "100mb")]));
@@ -685,7 +686,7 @@ fn a_link_drop_within_a_big_backlog_resyncs_partially() {
     assert_eq!(t.nodes[0].digest(), t.nodes[1].digest());
 }
 
-/// §11.16c
+/// replication-psync.tcl: a tiny backlog and a frozen replica give a failed partial resync.
 #[test]
 fn a_disconnection_longer_than_the_backlog_forces_a_full_resync() {
     let mut t = Pair::new(2, |_| {
@@ -704,7 +705,7 @@ fn a_disconnection_longer_than_the_backlog_forces_a_full_resync() {
     assert_eq!(t.nodes[0].digest(), t.nodes[1].digest());
 }
 
-/// §11.19
+/// tests/integration/replication-buffer.tcl: the backlog outgrows its configured size.
 #[test]
 fn a_replica_stuck_in_full_sync_makes_the_backlog_outgrow_its_size() {
     let mut t = Pair::new(3, |i| {
@@ -733,7 +734,7 @@ fn a_replica_stuck_in_full_sync_makes_the_backlog_outgrow_its_size() {
     );
 }
 
-/// §11.20
+/// replication-buffer.tcl: an output-buffer limit below the backlog size.
 #[test]
 fn a_partial_resync_of_a_whole_backlog_is_not_dropped_by_a_smaller_hard_limit() {
     let mut t = Pair::new(2, |_| {
@@ -753,7 +754,7 @@ fn a_partial_resync_of_a_whole_backlog_is_not_dropped_by_a_smaller_hard_limit() 
     assert_eq!(t.nodes[0].digest(), t.nodes[1].digest());
 }
 
-/// §11.21
+/// replication-buffer.tcl: a big write over a 32 KB output-buffer limit.
 #[test]
 fn one_big_write_over_a_32kb_limit_drops_the_replica() {
     let mut t = Pair::new(2, |_| {
@@ -779,7 +780,7 @@ fn one_big_write_over_a_32kb_limit_drops_the_replica() {
     assert_eq!(t.info_u64(0, "sync_full"), 2);
 }
 
-/// §11.22 (one cycle): promoting a replica and re-pointing the others costs no full sync.
+/// psync2.tcl (one cycle of its random topologies): promoting a replica and re-pointing the others costs no full sync.
 #[test]
 fn a_planned_promotion_costs_no_full_sync() {
     let mut t = Pair::new(4, |_| {
@@ -817,7 +818,7 @@ fn a_planned_promotion_costs_no_full_sync() {
     }
 }
 
-/// §11.23
+/// tests/integration/psync2.tcl: a replica restarted from its RDB resyncs partially.
 #[test]
 fn a_replica_restarted_from_its_rdb_resyncs_partially() {
     let mut t = synced(10);
@@ -830,7 +831,7 @@ fn a_replica_restarted_from_its_rdb_resyncs_partially() {
     assert_eq!(t.info_u64(0, "sync_full"), 1);
 }
 
-/// §11.24 and §11.25
+/// psync2-master-restart.tcl: a master restarted with offset 0, and with data.
 #[test]
 fn a_master_restarted_from_its_rdb_keeps_its_history_as_replid2() {
     let mut t = synced(3600);
@@ -852,7 +853,7 @@ fn a_master_restarted_from_its_rdb_keeps_its_history_as_replid2() {
     assert_eq!(t.info_u64(0, "sync_full"), 0);
 }
 
-/// §11.26
+/// tests/integration/psync2-master-restart.tcl: a master restarted with expired keys.
 #[test]
 fn keys_that_expired_while_a_master_was_down_are_deleted_and_propagated() {
     let mut t = synced(3600);
@@ -874,7 +875,7 @@ fn keys_that_expired_while_a_master_was_down_are_deleted_and_propagated() {
     assert_eq!(t.nodes[0].digest(), t.nodes[1].digest());
 }
 
-/// §11.30
+/// tests/integration/psync2-pingoff.tcl: a chained replica is left untouched.
 #[test]
 fn a_chained_replica_stays_attached_when_its_middle_node_resyncs_partially() {
     let mut t = Pair::new(3, |_| cfg(&[("repl-diskless-sync-delay", "0")]));
@@ -902,7 +903,8 @@ fn a_chained_replica_stays_attached_when_its_middle_node_resyncs_partially() {
     assert_eq!(t.nodes[2].digest(), t.nodes[0].digest());
 }
 
-/// §8: a full resync of the middle node drops its sub-replicas.
+/// A full resync of the middle node drops its sub-replicas (replication.c
+/// `replicationAttachToNewMaster` disconnects them).
 #[test]
 fn a_full_resync_of_the_middle_node_drops_its_sub_replica() {
     let mut t = Pair::new(3, |i| {
@@ -925,7 +927,7 @@ fn a_full_resync_of_the_middle_node_drops_its_sub_replica() {
     assert_eq!(t.nodes[2].digest(), t.nodes[0].digest());
 }
 
-/// §11.33
+/// tests/integration/replication-2.tcl and replication-4.tcl: min-replicas.
 #[test]
 fn min_replicas_refuses_writes_once_the_replica_lags() {
     let mut t = synced(10);
@@ -971,7 +973,7 @@ fn min_replicas_refuses_writes_once_the_replica_lags() {
     );
 }
 
-/// §11.34
+/// tests/unit/wait.tcl.
 #[test]
 fn wait_counts_acking_replicas_and_times_out_while_one_is_paused() {
     let mut t = synced(10);
@@ -1000,7 +1002,7 @@ fn wait_counts_acking_replicas_and_times_out_while_one_is_paused() {
     );
 }
 
-/// §11.35
+/// replication.tcl: lazy expiry and WAIT.
 #[test]
 fn a_lazily_expired_key_propagates_del_then_the_write_in_a_transaction() {
     let mut t = synced(3600);
@@ -1019,7 +1021,7 @@ fn a_lazily_expired_key_propagates_del_then_the_write_in_a_transaction() {
     assert_eq!(t.cmd(1, &["GET", "s"]), Reply::bulk("bar"));
 }
 
-/// §11.37
+/// replication-4.tcl: an expired key is not deleted by replication.
 #[test]
 fn a_replica_does_not_expire_a_key_the_master_still_writes() {
     let mut t = synced(3600);
