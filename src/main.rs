@@ -602,7 +602,8 @@ fn run_cmd(
         write_results(&report, &output, staging.path())?;
         staging.commit()?;
     }
-    if let Some(line) = replsim::report::summary::stopped_early(&report) {
+    // The summary says why a run stopped early; with --json, stderr does.
+    if let Some(line) = replsim::report::summary::stopped_early(&report).filter(|_| outputs.json) {
         eprintln!("replsim: {line}");
     }
     if outputs.json {
