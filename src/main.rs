@@ -1,5 +1,6 @@
-//! The `replsim` command line. This is the only code that touches files, stdout, the environment,
-//! the wall clock or threads.
+//! The `replsim` command line. This is the only code that touches files, stdout or the
+//! environment; the wall clock, sockets and threads are its and the live driver's
+//! (`replsim::live`) alone.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 #[path = "main/files.rs"]
@@ -34,7 +35,7 @@ The same scenario and seed always give the same result.\n\n\
 Exit codes: 0 all expectations held, 1 an expectation failed, a checker found an unexpected \
 violation or the run stopped at a limit, 2 bad input (scenario, flag or path) or an output that \
 could not be written.",
-    after_help = "Examples:\n  replsim run scenarios/quickstart.toml\n  replsim run scenarios/backlog-overrun.toml --set repl-backlog-size=64mb\n  replsim run scenarios/cap-availability.toml --out out/cap --trace\n  replsim run scenarios/full-resync-loop.toml --max-wall 30\n  replsim check scenarios/*.toml\n  replsim chart out/cap/report.json --out out/cap-charts\n  replsim bench --e2e-seconds 60"
+    after_help = "Examples:\n  replsim run scenarios/quickstart.toml\n  replsim run scenarios/backlog-overrun.toml --set repl-backlog-size=64mb\n  replsim run scenarios/cap-availability.toml --out out/cap --trace\n  replsim run scenarios/full-resync-loop.toml --max-wall 30\n  replsim check scenarios/*.toml\n  replsim chart out/cap/report.json --out out/cap-charts\n  replsim bench --e2e-seconds 60\n  replsim live replica --master 127.0.0.1:6379 --port 6380"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -130,6 +131,90 @@ enum Command {
         #[arg(long, value_enum, hide = true)]
         case: Option<BenchCase>,
     },
+    /// Run one node on real TCP sockets and the wall clock, beside real Redis servers
+    ///
+    /// The same node code the simulation runs, replicating from a real Redis (`live replica`)
+    /// or serving real Redis replicas (`live master`). Log lines follow Redis's format with
+    /// real times. Ctrl-C or SIGTERM stops it. Live nodes hold real keys only: the synthetic
+    /// datasets of scenarios do not exist here.
+    #[command(after_help = "Examples:\n  \
+replsim live replica --master 127.0.0.1:6379 --port 6380\n  \
+replsim live master --port 6390 --set redis-version=7.0   # for Redis 7.0 replicas\n\n\
+A 7.0 replica cannot load the RDB format of 7.2 (the default profile): give a live master \
+--set redis-version=7.0 when its replicas are Redis 7.0.")]
+    Live {
+        #[command(subcommand)]
+        role: LiveRole,
+    },
+}
+
+/// What a live node is: a replica of a real server, or a master real replicas attach to.
+#[derive(Subcommand)]
+enum LiveRole {
+    /// Replicate from a real Redis (or any server speaking its replication protocol) and serve
+    /// clients and replicas of your own.
+    ///
+    /// The node connects to --master, does the handshake and a full or partial sync, applies the
+    /// replication stream and listens on --port, where `redis-cli -p PORT INFO replication`,
+    /// `GET`, `ROLE` and real replicas of its own work as against a Redis replica.
+    #[command(after_help = "Examples:\n  redis-server --port 6379 --save '' &\n  \
+replsim live replica --master 127.0.0.1:6379 --port 6380\n  \
+redis-cli -p 6380 INFO replication\n  \
+replsim live replica --master 127.0.0.1:6379 --set repl-diskless-load=swapdb --logfile replica.log")]
+    Replica {
+        /// The master to replicate from.
+        #[arg(long, value_name = "HOST:PORT")]
+        master: String,
+        /// Port to listen on for clients and replicas.
+        #[arg(long, default_value_t = 6380)]
+        port: u16,
+        #[command(flatten)]
+        common: LiveCommon,
+    },
+    /// Serve as a master: real replicas attach with `REPLICAOF <host> <port>`, and clients
+    /// (redis-cli) write to it.
+    #[command(after_help = "Examples:\n  replsim live master --port 6390 &\n  \
+redis-cli -p 6390 SET greeting hello\n  \
+redis-server --port 6391 --save '' --replicaof 127.0.0.1 6390 &\n  \
+redis-cli -p 6391 INFO replication\n  \
+replsim live master --port 6390 --set repl-diskless-sync=no --set repl-backlog-size=16mb\n  \
+replsim live master --port 6390 --data /var/lib/redis/dump.rdb --set redis-version=7.0")]
+    Master {
+        /// Port to listen on for clients and replicas.
+        #[arg(long, default_value_t = 6379)]
+        port: u16,
+        #[command(flatten)]
+        common: LiveCommon,
+    },
+}
+
+/// Options every live node takes.
+#[derive(clap::Args)]
+struct LiveCommon {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: std::net::IpAddr,
+    /// Set a redis.conf directive, e.g. --set repl-backlog-size=16mb (repeatable).
+    #[arg(long = "set", value_name = "DIRECTIVE=VALUE")]
+    set: Vec<String>,
+    /// Start from this RDB file (written by Redis: SAVE, BGSAVE or its dump.rdb), keys and
+    /// replication history, as Redis loads its dbfilename at startup.
+    #[arg(long, value_name = "FILE.rdb")]
+    data: Option<PathBuf>,
+    /// Append log lines to FILE instead of writing them on stderr.
+    #[arg(long, value_name = "FILE")]
+    logfile: Option<PathBuf>,
+    /// The least severe log level written, as Redis's `loglevel`.
+    #[arg(long, value_enum, default_value = "notice")]
+    loglevel: LogLevel,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum LogLevel {
+    Debug,
+    Verbose,
+    Notice,
+    Warning,
 }
 
 /// An end-to-end case or floor of `bench`, each measured in a fresh process: no case runs in a
@@ -386,6 +471,7 @@ fn main() -> ExitCode {
             e2e_100_seconds,
             case: None,
         } => bench(json, events, connections, e2e_seconds, e2e_100_seconds),
+        Command::Live { role } => live_cmd(role),
     };
     match result {
         Ok(code) => code,
@@ -395,6 +481,89 @@ fn main() -> ExitCode {
             ExitCode::from(if bad_input { 2 } else { 1 })
         }
     }
+}
+
+/// `replsim live`: builds the node's options from the flags and runs its loop until a signal.
+fn live_cmd(role: LiveRole) -> Result<ExitCode> {
+    use replsim::live::{Driver, LogTarget, Options};
+    use replsim::redis::log::Level;
+    let (replicaof, port, common) = match role {
+        LiveRole::Replica {
+            master,
+            port,
+            common,
+        } => {
+            let (host, mport) = master
+                .rsplit_once(':')
+                .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
+                .filter(|(h, _)| !h.is_empty())
+                .ok_or_else(|| {
+                    BadInput(format!(
+                        "--master {master}: expected HOST:PORT, e.g. --master 127.0.0.1:6379"
+                    ))
+                })?;
+            (Some((host, mport)), port, common)
+        }
+        LiveRole::Master { port, common } => (None, port, common),
+    };
+    let mut config = replsim::redis::config::Config::default();
+    for s in &common.set {
+        let (k, v) = s.split_once('=').ok_or_else(|| {
+            BadInput(format!(
+                "--set {s}: expected DIRECTIVE=VALUE, e.g. --set repl-backlog-size=16mb"
+            ))
+        })?;
+        config
+            .set(k.trim(), v.trim(), false)
+            .map_err(|e| BadInput(format!("--set {s}: {e}")))?;
+    }
+    let log = match &common.logfile {
+        Some(path) => {
+            let f = fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| BadInput(format!("--logfile {}: {e}", path.display())))?;
+            LogTarget::Writer(Box::new(f))
+        }
+        None => LogTarget::Writer(Box::new(std::io::stderr())),
+    };
+    let log_level = match common.loglevel {
+        LogLevel::Debug => Level::Debug,
+        LogLevel::Verbose => Level::Verbose,
+        LogLevel::Notice => Level::Notice,
+        LogLevel::Warning => Level::Warning,
+    };
+    let rdb = match &common.data {
+        Some(path) => {
+            Some(fs::read(path).map_err(|e| BadInput(format!("--data {}: {e}", path.display())))?)
+        }
+        None => None,
+    };
+    let data_flag = common
+        .data
+        .as_ref()
+        .map(|p| format!(" (--data {})", p.display()));
+    let mut driver = Driver::new(Options {
+        bind: common.bind,
+        port,
+        replicaof,
+        rdb,
+        config,
+        log,
+        log_level,
+        handle_signals: true,
+    })
+    .map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidData => {
+            BadInput(format!("{e}{}", data_flag.unwrap_or_default()))
+        }
+        _ => BadInput(format!("listening on {}:{port}: {e}", common.bind)),
+    })?;
+    driver
+        .run(&mut |_| {})
+        .context("the live node's event loop")?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn load(file: &Path, set: &[String]) -> Result<Scenario> {
@@ -548,7 +717,8 @@ fn simulate(
     let started = Instant::now();
     let max_wall = limits.max_wall.map(Duration::from_secs_f64);
     let max_memory = limits.max_memory_bytes();
-    let out = sim::run_until(sc, seed, limits.max_events, sink, &mut |t, ev| {
+    let options = sim::RunOptions::default();
+    let out = sim::run_until(sc, seed, limits.max_events, options, sink, &mut |t, ev| {
         progress.update(t, ev);
         if max_wall.is_some_and(|w| started.elapsed() > w) || stop_early() {
             return Some(Interrupt::WallLimit);

@@ -26,6 +26,41 @@ impl DisklessLoad {
     }
 }
 
+/// `redis-version`: which Redis release the node behaves as, where releases differ in what a
+/// peer can see. So far one difference is switched: the RDB format a node writes (a 7.0 server
+/// refuses version 11, "Can't handle RDB format version 11") and the version it reports (the
+/// RDB's `redis-ver` field and INFO's `redis_version`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum RedisVersion {
+    V7_0,
+    V7_2,
+}
+
+impl RedisVersion {
+    pub fn name(self) -> &'static str {
+        match self {
+            RedisVersion::V7_0 => "7.0",
+            RedisVersion::V7_2 => "7.2",
+        }
+    }
+
+    /// `RDB_VERSION` of that release (rdb.h).
+    pub fn rdb_version(self) -> u32 {
+        match self {
+            RedisVersion::V7_0 => 10,
+            RedisVersion::V7_2 => 11,
+        }
+    }
+
+    /// `REDIS_VERSION`, the full version string the release reports.
+    pub fn server_version(self) -> &'static str {
+        match self {
+            RedisVersion::V7_0 => "7.0.15",
+            RedisVersion::V7_2 => "7.2.4",
+        }
+    }
+}
+
 /// One class of `client-output-buffer-limit`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct BufferLimit {
@@ -94,6 +129,7 @@ pub struct Config {
     pub databases: u64,
     pub lazyfree_lazy_expire: bool,
     pub rdbchecksum: bool,
+    pub redis_version: RedisVersion,
     pub cost: CostModel,
 }
 
@@ -139,6 +175,7 @@ impl Default for Config {
             databases: 16,
             lazyfree_lazy_expire: false,
             rdbchecksum: true,
+            redis_version: RedisVersion::V7_2,
             cost: CostModel::default(),
         }
     }
@@ -196,6 +233,7 @@ pub const DIRECTIVES: &[&str] = &[
     "databases",
     "lazyfree-lazy-expire",
     "rdbchecksum",
+    "redis-version",
     "replsim-fork-time",
     "replsim-fork-time-per-gb",
     "replsim-rdb-save-rate",
@@ -390,6 +428,21 @@ impl Config {
             "databases" => self.databases = int(1, INT_MAX)?,
             "lazyfree-lazy-expire" => self.lazyfree_lazy_expire = boolean()?,
             "rdbchecksum" => self.rdbchecksum = boolean()?,
+            // Chosen at startup only, like Redis's immutable directives (`databases`).
+            "redis-version" if from_config_set => {
+                return Err(invalid("can't set immutable config"))
+            }
+            "redis-version" => {
+                self.redis_version = match value.trim() {
+                    "7.0" => RedisVersion::V7_0,
+                    "7.2" => RedisVersion::V7_2,
+                    _ => {
+                        return Err(invalid(
+                            "argument(s) must be one of the following: 7.0, 7.2",
+                        ))
+                    }
+                }
+            }
             "replsim-fork-time" => self.cost.fork_base_ns = duration()?,
             "replsim-fork-time-per-gb" => self.cost.fork_ns_per_gb = duration()?,
             "replsim-rdb-save-rate" => self.cost.rdb_save_bytes_per_sec = rate()?,
@@ -479,6 +532,7 @@ impl Config {
             "databases" => self.databases.to_string(),
             "lazyfree-lazy-expire" => yes_no(self.lazyfree_lazy_expire),
             "rdbchecksum" => yes_no(self.rdbchecksum),
+            "redis-version" => self.redis_version.name().to_string(),
             "replsim-fork-time" => format_duration_ns(self.cost.fork_base_ns),
             "replsim-fork-time-per-gb" => format_duration_ns(self.cost.fork_ns_per_gb),
             "replsim-rdb-save-rate" => self.cost.rdb_save_bytes_per_sec.to_string(),
@@ -612,6 +666,19 @@ mod tests {
             c.set("repl-diskless-sync", "maybe", true).unwrap_err().to_string(),
             "CONFIG SET failed (possibly related to argument 'repl-diskless-sync') - argument must be 'yes' or 'no'"
         );
+    }
+
+    #[test]
+    fn the_redis_version_is_chosen_at_startup_only() {
+        let mut c = Config::default();
+        assert_eq!(c.get("redis-version").unwrap(), "7.2");
+        c.set("redis-version", "7.0", false).unwrap();
+        assert_eq!(c.redis_version.rdb_version(), 10);
+        assert_eq!(
+            c.set("redis-version", "7.2", true).unwrap_err().to_string(),
+            "CONFIG SET failed (possibly related to argument 'redis-version') - can't set immutable config"
+        );
+        assert!(c.set("redis-version", "6.2", false).is_err());
     }
 
     #[test]

@@ -23,7 +23,7 @@ impl Node {
             let _ = write!(
                 out,
                 "redis_version:{}\r\nprocess_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\n",
-                super::rdb::REDIS_VERSION,
+                self.cfg.redis_version.server_version(),
                 self.pid,
                 self.port,
                 unix_secs(now) - unix_secs(self.boot)

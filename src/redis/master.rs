@@ -167,7 +167,12 @@ impl Node {
             Level::Warning,
             format!("Client {info} {verb} for overcoming of output buffer limits."),
         );
-        self.free_conn(now, id, DropReason::OutputBufferLimit, false);
+        let reason = if hard_hit {
+            DropReason::OutputBufferHardLimit
+        } else {
+            DropReason::OutputBufferSoftLimit
+        };
+        self.free_conn(now, id, reason, false);
         self.actions
             .push_back(super::node::Action::Close { conn: id });
         true
@@ -189,13 +194,16 @@ impl Node {
             let val = &args[i + 1];
             match opt.as_str() {
                 "listening-port" => {
-                    let Some(p) = string2ll(val).and_then(|v| u16::try_from(v).ok()) else {
+                    let Some(p) = string2ll(val) else {
                         return Some(Reply::err("ERR value is not an integer or out of range"));
                     };
-                    self.pending_port(id, p);
+                    // Redis takes any long here without a range check; a port outside 0-65535
+                    // (no real replica sends one) is kept as 0, "unknown".
+                    self.pending_port(id, u16::try_from(p).unwrap_or(0));
                 }
                 "ip-address" => {
-                    if val.len() >= 46 {
+                    // `NET_HOST_STR_LEN`: a hostname may stand in for the address.
+                    if val.len() >= 256 {
                         return Some(Reply::err(format!("ERR REPLCONF ip-address provided by replica instance is too long: {} bytes", val.len())));
                     }
                     let ip = String::from_utf8_lossy(val).to_string();
@@ -267,14 +275,13 @@ impl Node {
         args: &[&[u8]],
     ) -> Option<Reply> {
         let is_psync = args[0].eq_ignore_ascii_case(b"psync");
-        if is_psync && args.len() > 3 {
-            if args.len() == 4 && args[3].eq_ignore_ascii_case(b"failover") {
-                return Some(Reply::err(
-                    "ERR PSYNC FAILOVER is not supported by this simulator",
-                ));
+        // Arguments past the offset are ignored unless the first is FAILOVER (syncCommand).
+        if is_psync && args.len() > 3 && args[3].eq_ignore_ascii_case(b"failover") {
+            if self.is_master() {
+                return Some(Reply::err("ERR PSYNC FAILOVER can't be sent to a master."));
             }
             return Some(Reply::err(
-                "ERR wrong number of arguments for 'psync' command",
+                "ERR PSYNC FAILOVER is not supported by this simulator",
             ));
         }
         if self.loading.is_some() {
@@ -542,6 +549,7 @@ impl Node {
                 used_mem: mem,
                 repl: Some(repl),
                 checksum: self.cfg.rdbchecksum,
+                redis_version: self.cfg.redis_version,
             },
         ));
         self.stats.rdb_saves += 1;

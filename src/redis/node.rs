@@ -64,13 +64,47 @@ pub enum Action {
 #[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DropReason {
-    OutputBufferLimit,
+    /// Over `client-output-buffer-limit`'s hard limit.
+    OutputBufferHardLimit,
+    /// Over the soft limit for longer than its seconds.
+    OutputBufferSoftLimit,
     Timeout,
     ConnectionLost,
     RoleChange,
     /// The peer broke the protocol (`CLIENT_PROTOCOL_ERROR`): a master link closed for it is
     /// not cached, so the next sync is a full one.
     ProtocolError,
+}
+
+/// Why a replica gave up a full sync, as its log tells.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum SyncAbort {
+    /// The connection went (`I/O error trying to sync with MASTER: connection lost`): often the
+    /// master dropping it.
+    LinkLost,
+    /// Nothing arrived for repl-timeout (`Timeout receiving bulk data from MASTER`).
+    Timeout,
+    /// The master sent an error instead of the RDB (`MASTER aborted replication`).
+    MasterError,
+    /// The master sent something that is not an RDB transfer.
+    BadProtocol,
+    /// The RDB did not load (`Failed trying to load the MASTER synchronization DB`).
+    LoadFailed,
+    /// REPLICAOF changed the master while the transfer ran.
+    Cancelled,
+}
+
+impl SyncAbort {
+    pub fn name(self) -> &'static str {
+        match self {
+            SyncAbort::LinkLost => "link_lost",
+            SyncAbort::Timeout => "timeout",
+            SyncAbort::MasterError => "master_error",
+            SyncAbort::BadProtocol => "bad_protocol",
+            SyncAbort::LoadFailed => "load_failed",
+            SyncAbort::Cancelled => "cancelled",
+        }
+    }
 }
 
 /// Something the environment may want to observe. None of these change what the node does.
@@ -83,7 +117,7 @@ pub enum Event {
     /// This replica finished loading a full sync.
     FullSyncFinished,
     /// A full sync of this replica failed before completing.
-    FullSyncAborted,
+    FullSyncAborted { reason: SyncAbort },
     /// This replica's PSYNC was accepted (`+CONTINUE`).
     PartialSyncAccepted,
     /// This replica's link to its master went down.
@@ -145,6 +179,8 @@ pub(crate) struct Conn {
     /// Set by `REPLCONF capa`.
     pub capa_eof: bool,
     pub capa_psync2: bool,
+    /// `CLIENT SETNAME`.
+    pub name: Vec<u8>,
 }
 
 impl Conn {
@@ -171,6 +207,8 @@ pub(crate) struct Client {
     /// `woff`: `master_repl_offset` after this client's last write.
     pub woff: u64,
     pub blocked: Option<BlockedWait>,
+    /// `CLIENT SETNAME`.
+    pub name: Vec<u8>,
 }
 
 #[derive(Copy, Clone, Debug)]
@@ -555,6 +593,11 @@ impl Node {
             .collect()
     }
 
+    /// Open connections (clients, replicas, the master link).
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
     /// Whether a BGSAVE child is running.
     pub fn bgsave_in_progress(&self) -> bool {
         self.child.is_some()
@@ -639,6 +682,7 @@ impl Node {
                 listening_port: 0,
                 capa_eof: false,
                 capa_psync2: false,
+                name: Vec::new(),
             },
         );
         id

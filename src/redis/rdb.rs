@@ -16,8 +16,11 @@
 
 use super::keyspace::{rdb_len_bytes, Bulk, Keyspace};
 
+use super::config::RedisVersion;
+
+/// The newest RDB format this module reads (Redis 7.2's); what it writes follows
+/// [`SaveMeta::redis_version`].
 pub const RDB_VERSION: u32 = 11;
-pub const REDIS_VERSION: &str = "7.2.4";
 
 const OP_AUX: u8 = 0xFA;
 const OP_RESIZEDB: u8 = 0xFB;
@@ -117,13 +120,16 @@ pub struct SaveMeta {
     pub used_mem: u64,
     pub repl: Option<ReplInfo>,
     pub checksum: bool,
+    /// The release whose RDB format and `redis-ver` are written.
+    pub redis_version: RedisVersion,
 }
 
 /// Encodes `ks` as an RDB.
 pub fn encode(ks: &Keyspace, meta: &SaveMeta) -> Payload {
     let mut out = Vec::with_capacity(256);
-    out.extend_from_slice(format!("REDIS{RDB_VERSION:04}").as_bytes());
-    aux(&mut out, b"redis-ver", REDIS_VERSION.as_bytes());
+    let version = meta.redis_version;
+    out.extend_from_slice(format!("REDIS{:04}", version.rdb_version()).as_bytes());
+    aux(&mut out, b"redis-ver", version.server_version().as_bytes());
     aux(&mut out, b"redis-bits", b"64");
     aux(&mut out, b"ctime", meta.ctime_secs.to_string().as_bytes());
     aux(&mut out, b"used-mem", meta.used_mem.to_string().as_bytes());
@@ -138,7 +144,7 @@ pub fn encode(ks: &Keyspace, meta: &SaveMeta) -> Payload {
     }
     aux(&mut out, b"aof-base", b"0");
     for (i, db) in ks.iter() {
-        if let Some(b) = db.bulk.filter(|b| b.count > 0) {
+        if let Some(b) = db.bulk().filter(|b| b.count > 0) {
             let v = format!("{i}:{}:{}:{}", b.count, b.key_bytes, b.value_bytes);
             aux(&mut out, b"replsim-bulk", v.as_bytes());
         }
@@ -162,7 +168,7 @@ pub fn encode(ks: &Keyspace, meta: &SaveMeta) -> Payload {
             save_string(&mut out, key);
             save_string(&mut out, &entry.value);
         }
-        if let Some(b) = db.bulk.filter(|b| b.count > 0) {
+        if let Some(b) = db.bulk().filter(|b| b.count > 0) {
             payload.push_bytes(&out);
             out.clear();
             payload.push_opaque(b.rdb_bytes());
@@ -423,7 +429,7 @@ pub fn decode(
         if remaining_in_db == Some(0) {
             if let Some(&(_, b)) = bulks.iter().find(|(d, _)| *d == db) {
                 r.opaque(b.rdb_bytes())?;
-                ks.db_mut(db).bulk = Some(b);
+                ks.db_mut(db).set_bulk(Some(b));
                 out.keys_loaded += b.count;
             }
             remaining_in_db = None;
@@ -612,6 +618,7 @@ mod tests {
                 offset: 1234,
             }),
             checksum: true,
+            redis_version: RedisVersion::V7_2,
         }
     }
 
@@ -629,6 +636,25 @@ mod tests {
         assert!(b.starts_with(b"REDIS0011\xfa\x09redis-ver\x057.2.4\xfa\x0aredis-bits\xc0\x40"));
         assert_eq!(b[b.len() - 9], OP_EOF);
         assert_eq!(p.parts.len(), 1);
+    }
+
+    #[test]
+    fn a_7_0_profile_writes_rdb_version_10() {
+        let p = encode(
+            &Keyspace::new(16),
+            &SaveMeta {
+                redis_version: RedisVersion::V7_0,
+                ..meta(false)
+            },
+        );
+        let Part::Bytes(b) = &p.parts[0] else {
+            panic!("no opaque part expected")
+        };
+        assert!(b.starts_with(b"REDIS0010\xfa\x09redis-ver\x067.0.15"));
+        assert_eq!(
+            decode(&p, 0, false, 16).unwrap().redis_ver.as_deref(),
+            Some("7.0.15")
+        );
     }
 
     #[test]
@@ -678,7 +704,7 @@ mod tests {
             key_bytes: 16,
             value_bytes: 100,
         };
-        ks.db_mut(0).bulk = Some(bulk);
+        ks.db_mut(0).set_bulk(Some(bulk));
         let p = encode(&ks, &meta(true));
         assert!(p.parts.contains(&Part::Opaque(bulk.rdb_bytes())));
         let loaded = decode(&p, 0, false, 16).unwrap();
@@ -703,11 +729,11 @@ mod tests {
     fn truncated_and_garbage_rdbs_are_errors_not_panics() {
         let mut ks = Keyspace::new(16);
         ks.db_mut(0).set(b"k", b"value", Some(1));
-        ks.db_mut(1).bulk = Some(Bulk {
+        ks.db_mut(1).set_bulk(Some(Bulk {
             count: 3,
             key_bytes: 8,
             value_bytes: 8,
-        });
+        }));
         let p = encode(&ks, &meta(true));
         let Part::Bytes(head) = &p.parts[0] else {
             unreachable!()

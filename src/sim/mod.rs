@@ -13,13 +13,17 @@
 //! holds no Redis logic (that is the node's) and no fault policy: which faults strike, and when,
 //! is the scenario's; `fault.rs` only applies them at their times.
 
+pub mod applied;
 mod clients;
+mod conns;
 pub mod estimate;
 mod fault;
+pub mod hist;
 pub mod observe;
 pub mod queue;
 pub mod trace;
 pub mod world;
+pub use world::RunOptions;
 
 use crate::net::{NetScheduler, NetTimer};
 pub use crate::time::{SimDuration, SimTime};
@@ -244,19 +248,46 @@ pub fn run(
     sink: Option<Box<dyn trace::TraceSink>>,
     progress: &mut dyn FnMut(SimTime, u64),
 ) -> RunOutput {
-    run_until(scenario, seed, max_events, sink, &mut |t, events| {
-        progress(t, events);
-        None
-    })
+    run_with(
+        scenario,
+        seed,
+        max_events,
+        world::RunOptions::default(),
+        sink,
+        progress,
+    )
 }
 
-/// [`run`], where `between` (called like `progress`, at least every [`EVENTS_PER_CALL_MAX`]
-/// events) may end the run early with an [`Interrupt`]. A run that has already reached its
-/// duration is not interrupted.
+/// [`run`], keeping what `options` asks for beyond what the checkers need.
+pub fn run_with(
+    scenario: crate::scenario::Scenario,
+    seed: u64,
+    max_events: u64,
+    options: world::RunOptions,
+    sink: Option<Box<dyn trace::TraceSink>>,
+    progress: &mut dyn FnMut(SimTime, u64),
+) -> RunOutput {
+    run_until(
+        scenario,
+        seed,
+        max_events,
+        options,
+        sink,
+        &mut |t, events| {
+            progress(t, events);
+            None
+        },
+    )
+}
+
+/// [`run_with`], where `between` (called like `progress`, at least every
+/// [`EVENTS_PER_CALL_MAX`] events) may end the run early with an [`Interrupt`]. A run that has
+/// already reached its duration is not interrupted.
 pub fn run_until(
     scenario: crate::scenario::Scenario,
     seed: u64,
     max_events: u64,
+    options: world::RunOptions,
     sink: Option<Box<dyn trace::TraceSink>>,
     between: &mut dyn FnMut(SimTime, u64) -> Option<Interrupt>,
 ) -> RunOutput {
@@ -264,6 +295,7 @@ pub fn run_until(
         scenario,
         seed,
         max_events,
+        options,
         sink,
         between,
         EVENTS_PER_CALL_MAX,
@@ -275,6 +307,7 @@ fn run_calling_every(
     scenario: crate::scenario::Scenario,
     seed: u64,
     max_events: u64,
+    options: world::RunOptions,
     sink: Option<Box<dyn trace::TraceSink>>,
     between: &mut dyn FnMut(SimTime, u64) -> Option<Interrupt>,
     events_per_call: u64,
@@ -285,7 +318,7 @@ fn run_calling_every(
     }
     let end = SimTime::ZERO + scenario.duration;
     let slice = SimDuration::from_nanos((scenario.duration.as_nanos() / 200).max(1));
-    let mut w = world::World::new(scenario, seed, &mut engine);
+    let mut w = world::World::new(scenario, seed, options, &mut engine);
     let mut stop = Stop::TimeLimit;
     let mut t = SimTime::ZERO;
     'run: while t < end {
@@ -421,6 +454,7 @@ mod tests {
             busy(),
             1,
             u64::MAX,
+            RunOptions::default(),
             None,
             &mut |t, events| {
                 calls.push((t, events));
@@ -446,6 +480,7 @@ mod tests {
             busy(),
             1,
             u64::MAX,
+            RunOptions::default(),
             None,
             &mut |_, _| {
                 calls += 1;
@@ -462,9 +497,14 @@ mod tests {
             (whole.trace_hash, whole.events, Stop::TimeLimit)
         );
         let end = SimTime::ZERO + SimDuration::from_secs(2);
-        let last = run_until(busy(), 1, u64::MAX, None, &mut |t, _| {
-            (t == end).then_some(Interrupt::WallLimit)
-        });
+        let last = run_until(
+            busy(),
+            1,
+            u64::MAX,
+            RunOptions::default(),
+            None,
+            &mut |t, _| (t == end).then_some(Interrupt::WallLimit),
+        );
         assert_eq!(
             last.stop,
             Stop::TimeLimit,
@@ -474,6 +514,7 @@ mod tests {
             busy(),
             1,
             2 * PER_CALL + 5,
+            RunOptions::default(),
             None,
             &mut |_, _| None,
             PER_CALL,
