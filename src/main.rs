@@ -707,6 +707,7 @@ fn simulate(
     sc: Scenario,
     seed: u64,
     limits: &LimitArgs,
+    options: sim::RunOptions,
     sink: Option<Box<dyn TraceSink>>,
     quiet: bool,
     label: &str,
@@ -717,7 +718,6 @@ fn simulate(
     let started = Instant::now();
     let max_wall = limits.max_wall.map(Duration::from_secs_f64);
     let max_memory = limits.max_memory_bytes();
-    let options = sim::RunOptions::default();
     let out = sim::run_until(sc, seed, limits.max_events, options, sink, &mut |t, ev| {
         progress.update(t, ev);
         if max_wall.is_some_and(|w| started.elapsed() > w) || stop_early() {
@@ -763,7 +763,21 @@ fn run_cmd(
         .map(|t| Box::new(TraceFile::sink(t)) as Box<dyn TraceSink>);
     let name = sc.name.clone();
     let trace_failed = || trace.as_ref().is_some_and(|t| t.borrow().failed());
-    let output = simulate(sc, seed, limits, sink, quiet, &name, None, &trace_failed);
+    // The operation history is kept only for history.jsonl.
+    let options = sim::RunOptions {
+        history: outputs.out.is_some(),
+    };
+    let output = simulate(
+        sc,
+        seed,
+        limits,
+        options,
+        sink,
+        quiet,
+        &name,
+        None,
+        &trace_failed,
+    );
     if let Some(t) = &trace {
         t.borrow_mut().finish()?;
     }
@@ -795,7 +809,7 @@ fn run_cmd(
     Ok(code)
 }
 
-/// Writes a run's report, summary, node logs and charts into `dir`.
+/// Writes a run's report, summary, operation history, node logs and charts into `dir`.
 fn write_results(report: &Report, output: &RunOutput, dir: &Path) -> Result<()> {
     let write = |name: &str, bytes: &[u8]| {
         let path = dir.join(name);
@@ -822,6 +836,12 @@ fn write_results(report: &Report, output: &RunOutput, dir: &Path) -> Result<()> 
         "summary.txt",
         replsim::report::summary::render(report).as_bytes(),
     )?;
+    let path = dir.join("history.jsonl");
+    let file = fs::File::create(&path).map_err(|e| write_error(&path, &e))?;
+    let mut history = std::io::BufWriter::with_capacity(1 << 20, file);
+    replsim::report::history::write_jsonl(output, &mut history)
+        .and_then(|_| history.flush())
+        .map_err(|e| write_error(&path, &e))?;
     let charts = replsim::report::chart::charts(report)
         .map_err(|e| anyhow::anyhow!("drawing charts: {e}"))?;
     for c in &charts {
@@ -957,7 +977,17 @@ fn check_one(
     limits: &LimitArgs,
 ) -> Result<Checked> {
     let seed = sc.seed;
-    let out = simulate(sc, seed, limits, None, quiet, label, Some(multi), &|| false);
+    let out = simulate(
+        sc,
+        seed,
+        limits,
+        sim::RunOptions::default(),
+        None,
+        quiet,
+        label,
+        Some(multi),
+        &|| false,
+    );
     let report = replsim::report::build(&out);
     if let Some(root) = reports {
         let dir = root.join(&out.world.scenario.name);

@@ -7,6 +7,7 @@
 
 pub mod chart;
 pub mod expect_paths;
+pub mod history;
 mod model;
 pub mod summary;
 

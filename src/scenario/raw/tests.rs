@@ -145,7 +145,7 @@ fn malformed_scenarios_name_file_line_column_and_what_was_expected() {
         (
             "[[workload]]\ntarget = \"m\"\nrate = 5\ndistribution = \"gaussian\"\n",
             "13:16",
-            "use \"uniform\" or \"zipf\"",
+            "unknown distribution \"gaussian\"; use \"uniform\", \"zipf\" or \"sequential\"",
         ),
         (
             "[expect]\n\"ghost.sync_full\" = 1\n",
