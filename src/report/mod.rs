@@ -6,6 +6,7 @@
 //! same scenario and seed compare byte for byte.
 
 pub mod chart;
+pub mod expect_paths;
 pub mod history;
 mod model;
 pub mod summary;
@@ -75,7 +76,8 @@ pub fn build(out: &RunOutput) -> Report {
         &sc.expect,
         &serde_json::to_value(&report).expect("plain data"),
     );
-    report.ok = expectations.iter().all(|r| r.ok) && unexpected.is_empty();
+    // A run stopped at a limit describes part of what the scenario asked for: it never passes.
+    report.ok = expectations.iter().all(|r| r.ok) && unexpected.is_empty() && !out.stop.is_limit();
     report.expectations = expectations;
     report
 }
@@ -299,10 +301,13 @@ pub fn lookup<'a>(report: &'a Value, path: &[String]) -> Option<&'a Value> {
         return direct;
     }
     let node = report.get("nodes")?.get(&path[1])?;
-    ["info", "stats", "dataset", "milestones"]
+    NODE_SECTIONS
         .iter()
         .find_map(|sec| node.get(sec)?.get(&path[2]))
 }
+
+/// Where a `nodes.<name>.<field>` path looks for a field the node itself lacks, in order.
+pub const NODE_SECTIONS: [&str; 4] = ["info", "stats", "dataset", "milestones"];
 
 /// Evaluates every expectation against a report.
 pub fn evaluate(expect: &[Expectation], report: &Value) -> Vec<ExpectResult> {

@@ -49,6 +49,8 @@ enum StopDef {
     Idle,
     TimeLimit,
     EventLimit,
+    WallLimit,
+    MemoryLimit,
 }
 
 /// A node at the end of the run, tagged by its `role`: a node that is up has INFO, stats and a

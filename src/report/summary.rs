@@ -59,9 +59,8 @@ pub fn render(report: &Report) -> String {
         sim_s,
         group(report.events)
     );
-    if report.stop == Stop::EventLimit {
-        let planned = report.timeline.duration_ms / 1e3;
-        let _ = writeln!(s, "  STOPPED EARLY at the event limit ({} events), at {sim_s:.3}s of {planned:.3}s: the results describe a partial run", group(report.events));
+    if let Some(line) = stopped_early(report) {
+        let _ = writeln!(s, "  {line}");
     }
     for line in wrap(&report.description, 96) {
         let _ = writeln!(s, "  {line}");
@@ -88,9 +87,41 @@ pub fn render(report: &Report) -> String {
             let _ = writeln!(s, "  {mark} {}   (actual {})", e.expect, e.actual);
         }
     }
-    let verdict = if report.ok { "OK" } else { "FAILED" };
+    let verdict = match (report.ok, report.stop.is_limit()) {
+        (true, _) => "OK",
+        (false, true) => "FAILED: stopped at a limit before the end of the scenario",
+        (false, false) => "FAILED",
+    };
     let _ = writeln!(s, "\n{verdict}");
     s
+}
+
+/// Which limit ended a run before its duration, and the flag that raises it; `None` for a run
+/// that finished.
+pub fn stopped_early(report: &Report) -> Option<String> {
+    let planned = report.timeline.duration_ms / 1e3;
+    let sim_s = report.sim_time_us as f64 / 1e6;
+    let (limit, flag, reproducible) = match report.stop {
+        Stop::Idle | Stop::TimeLimit => return None,
+        Stop::EventLimit => (
+            format!("the event limit of {} events", group(report.events)),
+            "--max-events",
+            "",
+        ),
+        Stop::WallLimit => (
+            "the wall-clock limit".to_string(),
+            "--max-wall",
+            "; not reproducible: where a run stops on wall time depends on the machine",
+        ),
+        Stop::MemoryLimit => (
+            "the memory limit".to_string(),
+            "--max-memory",
+            "; not reproducible: where a run stops on memory depends on the machine",
+        ),
+    };
+    Some(format!(
+        "STOPPED EARLY at {limit} (raise it with {flag}), at {sim_s:.3}s of {planned:.3}s: the results describe a partial run{reproducible}"
+    ))
 }
 
 /// Bytes with a binary unit: `512 B`, `3.4 KB`, `12.0 MB`.
