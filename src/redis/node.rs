@@ -337,6 +337,12 @@ pub struct Node {
     pub(crate) logs: VecDeque<LogLine>,
 }
 
+/// The largest `master_repl_offset` a node carries. Redis keeps offsets in a `long long` and a
+/// replica asks to continue at its offset + 1, which must still fit; an offset from the wire
+/// (a `+FULLRESYNC`, an RDB's `repl-offset`, a stream that would pass it) beyond this is
+/// refused as corrupt.
+pub const REPL_OFFSET_MAX: u64 = i64::MAX as u64 - 1;
+
 /// `CONFIG_RUN_ID_SIZE` zeros: a cleared replid2.
 pub const ZERO_REPLID: &str = "0000000000000000000000000000000000000000";
 
