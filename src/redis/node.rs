@@ -19,7 +19,7 @@ use super::keyspace::Keyspace;
 use super::log::{Level, LogLine};
 use super::rdb::Payload;
 use super::replbuf::ReplBuffer;
-use super::resp::{Decoder, Reply};
+use super::resp::{Decoder, ProtoError, Reply};
 use super::state::{
     CachedMaster, Following, Link, MasterClient, ReplState, ReplicaLink, ReplicaState,
 };
@@ -774,11 +774,17 @@ impl Node {
         };
         c.decoder.feed(bytes);
         if matches!(c.role, Role::Master) {
-            self.stats.total_net_repl_input_bytes += bytes.len() as u64;
+            self.stats.total_net_repl_input_bytes = self
+                .stats
+                .total_net_repl_input_bytes
+                .saturating_add(bytes.len() as u64);
             self.on_master_data(now, conn);
         } else {
             if let Role::Replica(_) = c.role {
-                self.stats.total_net_repl_input_bytes += bytes.len() as u64;
+                self.stats.total_net_repl_input_bytes = self
+                    .stats
+                    .total_net_repl_input_bytes
+                    .saturating_add(bytes.len() as u64);
             }
             self.process_client_input(now, conn);
         }
@@ -792,7 +798,8 @@ impl Node {
             return;
         };
         if matches!(c.role, Role::Master) {
-            self.stats.total_net_repl_input_bytes += len;
+            self.stats.total_net_repl_input_bytes =
+                self.stats.total_net_repl_input_bytes.saturating_add(len);
             self.on_master_opaque(now, conn, len);
         } else {
             // Nothing but an RDB can carry opaque bytes; anywhere else it is garbage.
@@ -842,14 +849,8 @@ impl Node {
                     self.conn_command(now, id, &args);
                 }
                 Err(e) => {
-                    let msg = e.0.clone();
-                    let client_id = c.client_id;
-                    self.log(
-                        now,
-                        Level::Verbose,
-                        format!("Protocol error ({msg}) from client: id={client_id}"),
-                    );
-                    self.reply_to(id, &Reply::err(format!("ERR {msg}")));
+                    self.log_protocol_error(now, id, &e);
+                    self.reply_to(id, &Reply::err(format!("ERR {}", e.0)));
                     if let Some(c) = self.conns.get_mut(&id) {
                         c.close_after_reply = true;
                     }
@@ -857,6 +858,30 @@ impl Node {
                 }
             }
         }
+    }
+
+    /// `setProtocolError`'s log line for connection `id`, whose decoder stopped at the error:
+    /// at warning level for our master, verbose for anyone else.
+    pub(crate) fn log_protocol_error(&mut self, now: SimTime, id: ConnId, e: &ProtoError) {
+        let Some(c) = self.conns.get(&id) else {
+            return;
+        };
+        let (flags, level, db) = match c.role {
+            Role::Master => ("M", Level::Warning, self.master().map_or(c.db, |m| m.db)),
+            Role::Replica(_) => ("S", Level::Verbose, c.db),
+            Role::Client => ("N", Level::Verbose, c.db),
+        };
+        let addr = format!("{}:{}", c.peer_ip, c.peer_port);
+        let info = self.client_info(c.client_id, &addr, flags, db, &c.last_cmd);
+        let sample = c.decoder.protocol_error_sample();
+        self.log(
+            now,
+            level,
+            format!(
+                "Protocol error ({}) from client: {info}. {sample}",
+                e.errstr()
+            ),
+        );
     }
 
     // ----- output -----
