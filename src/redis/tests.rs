@@ -1319,6 +1319,16 @@ fn a_hostile_master_never_crashes_the_replica_it_drops_the_link_logs_and_retries
             Retry::Now,
         ),
         (
+            "the largest bulk length, then silence",
+            Stage::Transfer,
+            vec![bytes("$9223372036854775807\r\nREDIS")],
+            vec![
+                "receiving 9223372036854775807 bytes from master to disk",
+                "Timeout receiving bulk data from MASTER...",
+            ],
+            Retry::Timeout,
+        ),
+        (
             "an EOF mark shorter than 40 bytes",
             Stage::Transfer,
             vec![bytes("$EOF:short\r\n")],
