@@ -29,6 +29,12 @@ impl Node {
                 self.name
             ),
             Some(f) => {
+                // WAIT is refused on a replica, and becoming one answers every blocked WAIT.
+                assert!(
+                    !self.clients.any_blocked(),
+                    "{}: a replica has no client blocked in WAIT",
+                    self.name
+                );
                 if let Some(conn) = f.link.conn() {
                     assert!(
                         self.conns
@@ -156,6 +162,7 @@ impl Node {
         if let Some(l) = link_conn {
             assert!(self.conns.contains_key(&l));
         }
+        self.clients.assert_invariants();
         for id in self.dirty.iter().chain(self.write_blocked.iter()) {
             assert!(
                 self.conns.contains_key(id),
@@ -277,6 +284,16 @@ mod tests {
                     }
                 },
                 "the master client's database 16 exists",
+            ),
+            (
+                "a replica with a client blocked in WAIT",
+                1,
+                |n| {
+                    let c = super::super::node::ClientId(7);
+                    n.clients.entry(c).or_default();
+                    n.clients.block(c, 1, 1, None);
+                },
+                "a replica has no client blocked in WAIT",
             ),
             (
                 "a replica's load without a transfer",

@@ -14,6 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::Rc;
 
+use super::blocked::Clients;
 use super::config::Config;
 use super::keyspace::Keyspace;
 use super::log::{Level, LogLine};
@@ -163,21 +164,14 @@ impl Conn {
     }
 }
 
-/// An in-process client's state.
+/// An in-process client's state. A WAIT it is blocked in is kept by [`Clients`], which indexes
+/// it.
 #[derive(Debug, Default)]
 pub(crate) struct Client {
     pub db: usize,
     pub authenticated: bool,
     /// `woff`: `master_repl_offset` after this client's last write.
     pub woff: u64,
-    pub blocked: Option<BlockedWait>,
-}
-
-#[derive(Copy, Clone, Debug)]
-pub(crate) struct BlockedWait {
-    pub numreplicas: u64,
-    pub offset: u64,
-    pub deadline: Option<SimTime>,
 }
 
 /// An RDB load in progress (`server.loading`). A replica's load belongs to its transfer
@@ -316,7 +310,7 @@ pub struct Node {
     pub(crate) conns: BTreeMap<ConnId, Conn>,
     pub(crate) next_conn: u64,
     pub(crate) next_client_id: u64,
-    pub(crate) clients: BTreeMap<ClientId, Client>,
+    pub(crate) clients: Clients,
     pub(crate) dirty: SortedSet<ConnId>,
     pub(crate) write_blocked: BTreeSet<ConnId>,
     /// An empty decoder that stands in for a connection's own while that one is lifted out.
@@ -429,7 +423,7 @@ impl Node {
             conns: BTreeMap::new(),
             next_conn: 1,
             next_client_id: 3,
-            clients: BTreeMap::new(),
+            clients: Clients::default(),
             dirty: SortedSet::default(),
             write_blocked: BTreeSet::new(),
             spare_decoder: None,

@@ -325,6 +325,13 @@ impl Pair {
         }
     }
 
+    /// Lets every node act on what it queued (for tests that call a node directly).
+    pub fn drain_all(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.drain(i);
+        }
+    }
+
     /// Processes the next event or timer due at or before `until`. Returns false if none.
     fn step(&mut self, until: SimTime) -> bool {
         let net_t = self.queue.keys().next().map(|k| k.0);

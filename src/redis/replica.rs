@@ -121,6 +121,8 @@ impl Node {
                 link => self.abandon_link(link),
             }
         }
+        // Clients blocked on the master that this node was are answered and closed.
+        self.disconnect_blocked_clients();
         if was_master {
             self.discard_cached_master(now);
             // replicationCacheMasterUsingMyself.

@@ -1000,6 +1000,141 @@ fn wait_counts_acking_replicas_and_times_out_while_one_is_paused() {
     );
 }
 
+/// A master (node 0) with two synced replicas, both frozen so that nothing they acknowledge
+/// reaches it, and clients 101, 102, ... each blocked in `WAIT <numreplicas> <timeout>` after
+/// a write of its own, in the order given (so at increasing offsets).
+fn blocked_waits(waits: &[(&str, &str)]) -> (Pair, Vec<super::node::ClientId>) {
+    use super::node::{ClientId, CommandResult};
+    let mut t = Pair::new(3, |_| cfg(&[("repl-diskless-sync-delay", "0")]));
+    t.replicaof(1, 0);
+    t.replicaof(2, 0);
+    t.wait_for_sync(1);
+    t.wait_for_sync(2);
+    t.run_for(secs(2));
+    t.freeze(1);
+    t.freeze(2);
+    let mut clients = Vec::new();
+    for (i, (num, timeout)) in waits.iter().enumerate() {
+        let c = ClientId(101 + i as u64);
+        t.cmd_as(0, c, &["SET", &format!("k{i}"), "v"]);
+        let r = t.nodes[0].handle_command(t.now, c, &[b"WAIT", num.as_bytes(), timeout.as_bytes()]);
+        assert_eq!(r, CommandResult::Blocked);
+        clients.push(c);
+    }
+    (t, clients)
+}
+
+/// The replies node `i` queued since, in order.
+fn replies(t: &mut Pair, i: usize) -> Vec<(super::node::ClientId, Reply)> {
+    std::iter::from_fn(|| t.nodes[i].poll_event())
+        .filter_map(|e| match e {
+            super::node::Event::Reply { client, reply } => Some((client, reply)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn satisfied_waits_are_answered_newest_first_with_redis_counts() {
+    let (mut t, c) = blocked_waits(&[("1", "0"), ("1", "0"), ("2", "0")]);
+    let offsets: Vec<u64> = c
+        .iter()
+        .map(|id| t.nodes[0].clients.get(id).unwrap().woff)
+        .collect();
+    assert!(offsets[0] < offsets[1] && offsets[1] < offsets[2]);
+    // One replica acknowledges everything, the other only the first write; both arrive before
+    // one pass (as two ACKs read in one event-loop iteration are).
+    let mut acks = [offsets[2], offsets[0]].into_iter();
+    for conn in t.nodes[0].conns.values_mut() {
+        if let Some(r) = conn.replica_mut() {
+            r.ack_off = acks.next().unwrap();
+        }
+    }
+    t.nodes[0].unblock_waits(t.now);
+    // processClientsWaitingReplicas visits the newest first. Client 103 (2 replicas at the
+    // last offset) is not satisfied. Client 102 is: one replica has its offset. Client 101
+    // asks for no more replicas at an earlier offset, so it gets 102's count, 1, without a
+    // recount, though two replicas hold its write.
+    assert_eq!(
+        replies(&mut t, 0),
+        vec![(c[1], Reply::Integer(1)), (c[0], Reply::Integer(1))]
+    );
+    assert_eq!(t.nodes[0].clients.blocked(), vec![c[2]]);
+    t.nodes[0].assert_invariants();
+}
+
+#[test]
+fn wait_timeouts_come_from_the_earliest_deadline_and_fire_in_deadline_order() {
+    use super::node::Timer;
+    let (mut t, c) = blocked_waits(&[("1", "300"), ("1", "0"), ("1", "100"), ("2", "100")]);
+    let start = t.now;
+    let (at, timer) = t.nodes[0].poll_timeout().unwrap();
+    if timer == Timer::WaitTimeout {
+        assert_eq!(at, start + ms(100));
+    }
+    assert_eq!(t.nodes[0].wait_deadline(), Some(start + ms(100)));
+    t.nodes[0].handle_timeout(start + ms(100));
+    assert_eq!(
+        replies(&mut t, 0),
+        vec![(c[2], Reply::Integer(0)), (c[3], Reply::Integer(0))]
+    );
+    assert_eq!(t.nodes[0].wait_deadline(), Some(start + ms(300)));
+    t.nodes[0].handle_timeout(start + ms(300));
+    assert_eq!(replies(&mut t, 0), vec![(c[0], Reply::Integer(0))]);
+    // WAIT 1 0 waits for ever: no deadline is left.
+    assert_eq!(t.nodes[0].wait_deadline(), None);
+    assert_eq!(t.nodes[0].clients.blocked(), vec![c[1]]);
+}
+
+#[test]
+fn a_client_closed_while_blocked_leaves_no_trace() {
+    let (mut t, c) = blocked_waits(&[("1", "0"), ("1", "500")]);
+    for id in &c {
+        t.nodes[0].handle_client_closed(*id);
+    }
+    assert!(!t.nodes[0].clients.any_blocked());
+    assert_eq!(t.nodes[0].wait_deadline(), None);
+    assert!(c.iter().all(|id| t.nodes[0].clients.get(id).is_none()));
+    t.nodes[0].assert_invariants();
+    // The replicas acknowledge, the deadline passes: nobody is answered.
+    t.thaw(1);
+    t.thaw(2);
+    t.run_for(secs(2));
+    assert_eq!(replies(&mut t, 0), vec![]);
+    assert!(
+        t.events[0]
+            .iter()
+            .all(|e| !matches!(e, super::node::Event::Reply { .. })),
+        "{:?}",
+        t.events[0]
+    );
+}
+
+#[test]
+fn replicaof_answers_every_blocked_wait_unblocked_and_closes_its_client() {
+    let (mut t, c) = blocked_waits(&[("2", "0"), ("1", "5000")]);
+    t.drain_all();
+    // An operator makes the master a replica of another node.
+    let reply = t.cmd(0, &["REPLICAOF", &ip(1), "6379"]);
+    assert_eq!(reply, ok());
+    let unblocked = Reply::err(
+        "UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)",
+    );
+    let got: Vec<_> = t.events[0]
+        .iter()
+        .filter_map(|e| match e {
+            super::node::Event::Reply { client, reply } => Some((*client, reply.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(got, vec![(c[0], unblocked.clone()), (c[1], unblocked)]);
+    // Closed after the reply: their state is gone, and nothing times out later.
+    assert!(c.iter().all(|id| t.nodes[0].clients.get(id).is_none()));
+    assert!(!t.nodes[0].clients.any_blocked());
+    assert_eq!(t.nodes[0].wait_deadline(), None);
+    t.nodes[0].assert_invariants();
+}
+
 /// §11.35
 #[test]
 fn a_lazily_expired_key_propagates_del_then_the_write_in_a_transaction() {
