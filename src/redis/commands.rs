@@ -1,227 +1,198 @@
-//! Command lookup, the checks of `processCommand` in Redis's order, execution against the
-//! keyspace, and propagation of writes with Redis's rewriting rules (spec §4.1, §7).
+//! The command table, the checks of `processCommand` in Redis's order, and propagation of writes
+//! with Redis's rewriting rules.
+//!
+//! The table is Redis's `redisCommandTable` (commands.def) cut down to what the node runs: each
+//! entry has Redis's name, arity and flags, and one handler. `call` looks a command up, checks
+//! its arity and the refusals of `processCommand`, and calls the handler. The handlers live in
+//! `string` (t_string.c), `db` (db.c and expire.c) and `server` (the server and connection
+//! commands); REPLCONF, PSYNC, SYNC, WAIT and REPLICAOF are the replication code's, in
+//! master.rs and replica.rs.
 //!
 //! Propagation follows `call()`/`propagatePendingCommands`: a command that changed the dataset
 //! queues its (possibly rewritten) argv, and lazy-expiry deletions queue `DEL` before it; at the
 //! end of the command, one op is fed as is and several are wrapped in `MULTI`/`EXEC`. Each op is
 //! preceded by `SELECT` when its database differs from the stream's (`slaveseldb`).
 
+mod db;
+mod server;
+mod string;
+
 use super::log::{unix_ms, Level};
-use super::node::{ClientId, CommandResult, ConnId, Node, Role};
-use super::resp::{encode_command, string2ll, Reply};
+use super::node::{ClientId, CommandResult, ConnId, Node};
+use super::resp::{encode_command, Reply};
 use crate::time::{SimDuration, SimTime};
 
-/// Command flags, as in Redis's command table.
-#[derive(Copy, Clone, Debug, Default)]
-pub(crate) struct Flags {
-    pub write: bool,
-    pub read: bool,
-    /// Allowed while the replica's link is down and `replica-serve-stale-data` is no.
-    pub stale: bool,
-    /// Allowed while loading.
-    pub loading: bool,
-    /// Allowed before AUTH.
-    pub no_auth: bool,
-    /// Refused during an async (swapdb) load.
-    pub no_async_loading: bool,
-}
+/// Command flags, named after Redis's `CMD_*` flags (server.h). Only the flags that the checks
+/// of `processCommand` read here are defined.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Flags(u8);
 
-pub(crate) struct Spec {
-    pub name: &'static str,
-    /// Redis arity: positive is exact, negative is a minimum.
-    pub arity: i32,
-    pub flags: Flags,
-}
+impl Flags {
+    pub const NONE: Flags = Flags(0);
+    /// `CMD_WRITE`: may change the dataset. Refused on a read-only replica and while
+    /// min-replicas-to-write is not met.
+    pub const WRITE: Flags = Flags(1 << 0);
+    /// `CMD_READONLY`: reads the keyspace.
+    pub const READONLY: Flags = Flags(1 << 1);
+    /// `CMD_STALE`: allowed while a replica's link is down and `replica-serve-stale-data` is no.
+    pub const STALE: Flags = Flags(1 << 2);
+    /// `CMD_LOADING`: allowed while the dataset is loading.
+    pub const LOADING: Flags = Flags(1 << 3);
+    /// `CMD_NO_AUTH`: allowed before AUTH.
+    pub const NO_AUTH: Flags = Flags(1 << 4);
+    /// `CMD_NO_ASYNC_LOADING`: refused during an async (swapdb) load, which allows other
+    /// commands.
+    pub const NO_ASYNC_LOADING: Flags = Flags(1 << 5);
 
-const fn f(
-    write: bool,
-    read: bool,
-    stale: bool,
-    loading: bool,
-    no_auth: bool,
-    no_async_loading: bool,
-) -> Flags {
-    Flags {
-        write,
-        read,
-        stale,
-        loading,
-        no_auth,
-        no_async_loading,
+    pub const fn union(self, other: Flags) -> Flags {
+        Flags(self.0 | other.0)
+    }
+
+    pub const fn contains(self, other: Flags) -> bool {
+        self.0 & other.0 == other.0
     }
 }
 
-const W: Flags = f(true, false, false, false, false, false);
-const R: Flags = f(false, true, false, false, false, false);
-const ADMIN_STALE_LOADING: Flags = f(false, false, true, true, false, false);
+/// `flags!(STALE | LOADING)`: a const union of named flags, as `CMD_STALE|CMD_LOADING` is in C.
+macro_rules! flags {
+    ($($flag:ident)|+) => {
+        Flags::NONE$(.union(Flags::$flag))+
+    };
+}
 
-static COMMANDS: &[Spec] = &[
-    Spec {
-        name: "get",
-        arity: 2,
-        flags: R,
-    },
-    Spec {
-        name: "set",
-        arity: -3,
-        flags: W,
-    },
-    Spec {
-        name: "del",
-        arity: -2,
-        flags: W,
-    },
-    Spec {
-        name: "incr",
-        arity: 2,
-        flags: W,
-    },
-    Spec {
-        name: "incrby",
-        arity: 3,
-        flags: W,
-    },
-    Spec {
-        name: "append",
-        arity: 3,
-        flags: W,
-    },
-    Spec {
-        name: "mset",
-        arity: -3,
-        flags: W,
-    },
-    Spec {
-        name: "exists",
-        arity: -2,
-        flags: R,
-    },
-    Spec {
-        name: "expire",
-        arity: -3,
-        flags: W,
-    },
-    Spec {
-        name: "pexpire",
-        arity: -3,
-        flags: W,
-    },
-    Spec {
-        name: "pexpireat",
-        arity: -3,
-        flags: W,
-    },
-    Spec {
-        name: "ttl",
-        arity: 2,
-        flags: R,
-    },
-    Spec {
-        name: "pttl",
-        arity: 2,
-        flags: R,
-    },
-    Spec {
-        name: "flushall",
-        arity: -1,
-        flags: W,
-    },
-    Spec {
-        name: "flushdb",
-        arity: -1,
-        flags: W,
-    },
-    Spec {
-        name: "dbsize",
-        arity: 1,
-        flags: R,
-    },
-    Spec {
-        name: "select",
-        arity: 2,
-        flags: f(false, false, true, true, false, false),
-    },
-    Spec {
-        name: "ping",
-        arity: -1,
-        flags: f(false, false, false, false, false, false),
-    },
-    Spec {
-        name: "echo",
-        arity: 2,
-        flags: f(false, false, false, false, false, false),
-    },
-    Spec {
-        name: "auth",
-        arity: -2,
-        flags: f(false, false, true, true, true, false),
-    },
-    Spec {
-        name: "info",
-        arity: -1,
-        flags: ADMIN_STALE_LOADING,
-    },
-    Spec {
-        name: "role",
-        arity: 1,
-        flags: ADMIN_STALE_LOADING,
-    },
-    Spec {
-        name: "replicaof",
-        arity: 3,
-        flags: f(false, false, true, false, false, true),
-    },
-    Spec {
-        name: "slaveof",
-        arity: 3,
-        flags: f(false, false, true, false, false, true),
-    },
-    Spec {
-        name: "wait",
-        arity: 3,
-        flags: f(false, false, false, false, false, false),
-    },
-    Spec {
-        name: "config",
-        arity: -2,
-        flags: ADMIN_STALE_LOADING,
-    },
-    Spec {
-        name: "replconf",
-        arity: -1,
-        flags: ADMIN_STALE_LOADING,
-    },
-    Spec {
-        name: "psync",
-        arity: -3,
-        flags: f(false, false, false, false, false, true),
-    },
-    Spec {
-        name: "sync",
-        arity: 1,
-        flags: f(false, false, false, false, false, true),
-    },
-    Spec {
-        name: "multi",
-        arity: 1,
-        flags: f(false, false, false, true, false, false),
-    },
-    Spec {
-        name: "exec",
-        arity: 1,
-        flags: f(false, false, false, true, false, false),
-    },
-    Spec {
-        name: "dbdigest",
-        arity: 1,
-        flags: f(false, true, false, false, false, false),
-    },
+/// A command's handler (`proc` in Redis's `redisCommand`). It runs after every check passed,
+/// with an argc its arity accepts.
+pub(crate) type Proc = fn(&mut Node, SimTime, &mut Ctx, &[&[u8]]) -> Reply;
+
+/// One entry of the command table.
+pub(crate) struct Command {
+    /// Redis's full name, lowercase, as replies and logs give it: `config|get` for a subcommand.
+    pub name: &'static str,
+    /// Redis's arity: positive is the exact argc (the name included), negative the least. A
+    /// subcommand's counts its container's name too.
+    pub arity: i32,
+    pub flags: Flags,
+    /// The handler; none for a container command, whose subcommands have theirs.
+    pub proc: Option<Proc>,
+    /// A container command's subcommands (CONFIG's), each with its own arity and flags.
+    pub subcommands: &'static [Command],
+}
+
+impl Command {
+    const fn new(name: &'static str, arity: i32, flags: Flags, proc: Proc) -> Command {
+        Command {
+            name,
+            arity,
+            flags,
+            proc: Some(proc),
+            subcommands: &[],
+        }
+    }
+
+    /// A container: with no argument beyond its name it answers the arity error, and any
+    /// argument names a subcommand (Redis's container has arity -2 and no flags).
+    const fn container(name: &'static str, subcommands: &'static [Command]) -> Command {
+        Command {
+            name,
+            arity: -2,
+            flags: Flags::NONE,
+            proc: None,
+            subcommands,
+        }
+    }
+
+    /// Runs the handler, once every check passed.
+    fn run(&self, node: &mut Node, now: SimTime, ctx: &mut Ctx, args: &[&[u8]]) -> Reply {
+        // A container's arity refuses its name alone, and a longer argv looks a subcommand up.
+        let proc = self
+            .proc
+            .expect("a container command never passes its arity check");
+        proc(node, now, ctx, args)
+    }
+
+    /// Whether `argc` (the name included) fits the arity: `commandCheckArity`.
+    pub fn accepts(&self, argc: usize) -> bool {
+        let arity = self.arity.unsigned_abs() as usize;
+        if self.arity > 0 {
+            argc == arity
+        } else {
+            argc >= arity
+        }
+    }
+}
+
+/// The commands the node runs, with the arity and flags of Redis 7.2's src/commands/*.json
+/// (only the flags [`Flags`] defines). DBDIGEST is not Redis's: it answers the dataset digest
+/// that checkers compare, as `DEBUG DIGEST` would.
+#[rustfmt::skip]
+static COMMANDS: &[Command] = &[
+    // The most frequent commands first: lookup is a scan.
+    Command::new("get",       2,  flags!(READONLY),                  Node::get_command),
+    Command::new("set",       -3, flags!(WRITE),                     Node::set_command),
+    Command::new("del",       -2, flags!(WRITE),                     Node::del_command),
+    Command::new("incr",      2,  flags!(WRITE),                     Node::incr_command),
+    Command::new("incrby",    3,  flags!(WRITE),                     Node::incrby_command),
+    Command::new("append",    3,  flags!(WRITE),                     Node::append_command),
+    Command::new("mset",      -3, flags!(WRITE),                     Node::mset_command),
+    Command::new("exists",    -2, flags!(READONLY),                  Node::exists_command),
+    Command::new("expire",    -3, flags!(WRITE),                     Node::expire_command),
+    Command::new("pexpire",   -3, flags!(WRITE),                     Node::pexpire_command),
+    Command::new("pexpireat", -3, flags!(WRITE),                     Node::pexpireat_command),
+    Command::new("ttl",       2,  flags!(READONLY),                  Node::ttl_command),
+    Command::new("pttl",      2,  flags!(READONLY),                  Node::pttl_command),
+    Command::new("flushall",  -1, flags!(WRITE),                     Node::flushall_command),
+    Command::new("flushdb",   -1, flags!(WRITE),                     Node::flushdb_command),
+    Command::new("dbsize",    1,  flags!(READONLY),                  Node::dbsize_command),
+    Command::new("select",    2,  flags!(STALE | LOADING),           Node::select_command),
+    Command::new("ping",      -1, Flags::NONE,                       Node::ping_command),
+    Command::new("echo",      2,  flags!(STALE | LOADING),           Node::echo_command),
+    Command::new("auth",      -2, flags!(STALE | LOADING | NO_AUTH), Node::auth_command),
+    Command::new("info",      -1, flags!(STALE | LOADING),           Node::info_command),
+    Command::new("role",      1,  flags!(STALE | LOADING),           Node::role_command),
+    Command::new("replicaof", 3,  flags!(STALE | NO_ASYNC_LOADING),  Node::replicaof_command),
+    Command::new("slaveof",   3,  flags!(STALE | NO_ASYNC_LOADING),  Node::replicaof_command),
+    Command::new("wait",      3,  Flags::NONE,                       Node::wait_command),
+    Command::container("config", CONFIG_SUBCOMMANDS),
+    Command::new("replconf",  -1, flags!(STALE | LOADING),           Node::replconf_proc),
+    Command::new("psync",     -3, flags!(NO_ASYNC_LOADING),          Node::sync_proc),
+    Command::new("sync",      1,  flags!(NO_ASYNC_LOADING),          Node::sync_proc),
+    Command::new("multi",     1,  flags!(STALE | LOADING),           Node::multi_exec_command),
+    Command::new("exec",      1,  flags!(STALE | LOADING),           Node::multi_exec_command),
+    Command::new("dbdigest",  1,  flags!(READONLY),                  Node::dbdigest_command),
 ];
 
-pub(crate) fn lookup(name: &[u8]) -> Option<&'static Spec> {
+#[rustfmt::skip]
+static CONFIG_SUBCOMMANDS: &[Command] = &[
+    Command::new("config|get",       -3, flags!(STALE | LOADING), Node::config_get_command),
+    Command::new("config|set",       -4, flags!(STALE | LOADING), Node::config_set_command),
+    Command::new("config|resetstat", 2,  flags!(STALE | LOADING), Node::config_resetstat_command),
+];
+
+/// The top-level command named `name`, in any case, without allocating.
+pub(crate) fn lookup(name: &[u8]) -> Option<&'static Command> {
     COMMANDS
         .iter()
-        .find(|s| s.name.as_bytes().eq_ignore_ascii_case(name))
+        .find(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
+}
+
+/// `lookupCommand`: the command `args` names, or for a container given an argument, the
+/// subcommand that argument names (none if it names none).
+pub(crate) fn lookup_argv(args: &[&[u8]]) -> Option<&'static Command> {
+    let base = lookup(args[0])?;
+    if args.len() == 1 || base.subcommands.is_empty() {
+        return Some(base);
+    }
+    // A subcommand's full name is its container's, `|`, then its own.
+    let own = base.name.len() + 1;
+    base.subcommands
+        .iter()
+        .find(|c| c.name.as_bytes()[own..].eq_ignore_ascii_case(args[1]))
+}
+
+/// Every command in the table, for tests that go through all of them.
+#[cfg(test)]
+pub(crate) fn all() -> &'static [Command] {
+    COMMANDS
 }
 
 /// What a propagated op carries: the command as the client sent it (encoded straight from its
@@ -251,6 +222,9 @@ pub(crate) struct Ctx {
     pub dirty: bool,
     /// The command blocked (WAIT) instead of replying.
     pub blocked: bool,
+    /// The command answers nothing now: `REPLCONF ACK` and `GETACK`, a PSYNC or SYNC that
+    /// wrote its own `+FULLRESYNC`/`+CONTINUE`, or one from a connection already a replica.
+    pub no_reply: bool,
 }
 
 impl Ctx {
@@ -262,6 +236,7 @@ impl Ctx {
             ops: Vec::new(),
             dirty: false,
             blocked: false,
+            no_reply: false,
         }
     }
 }
@@ -270,19 +245,49 @@ fn err_int() -> Reply {
     Reply::err("ERR value is not an integer or out of range")
 }
 
-fn lower(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).to_ascii_lowercase()
+/// The reply to an argc the command does not take: `addReplyErrorArity`.
+fn arity_error(name: &str) -> Reply {
+    Reply::err(format!(
+        "ERR wrong number of arguments for '{name}' command"
+    ))
 }
 
-/// Redis's glob matching for CONFIG GET patterns (`*`, `?`, no classes).
-fn glob(pattern: &[u8], s: &[u8]) -> bool {
-    match (pattern.first(), s.first()) {
-        (None, None) => true,
-        (Some(b'*'), _) => glob(&pattern[1..], s) || (!s.is_empty() && glob(pattern, &s[1..])),
-        (Some(b'?'), Some(_)) => glob(&pattern[1..], &s[1..]),
-        (Some(p), Some(c)) if p.eq_ignore_ascii_case(c) => glob(&pattern[1..], &s[1..]),
-        _ => false,
+/// `rejectCommand`: the refusal, except that a refused EXEC discards its transaction and gives
+/// the refusal as the reason (`execCommandAbort`). Redis's refusals that read `ERR` are texts
+/// without an error code of their own, to which the reply adds `ERR`; as a reason they have none.
+fn reject(cmd: &Command, error: Reply) -> Reply {
+    match &error {
+        Reply::Error(e) if cmd.name == "exec" => {
+            let reason = e.strip_prefix("ERR ").unwrap_or(e);
+            Reply::err(format!(
+                "EXECABORT Transaction discarded because of: {reason}"
+            ))
+        }
+        _ => error,
     }
+}
+
+/// The reply to a name the table does not have: `commandCheckExistence`.
+fn unknown_command(args: &[&[u8]]) -> Reply {
+    if lookup(args[0]).is_some() {
+        // A container command whose argument names none of its subcommands.
+        let sub = &args[1][..args[1].len().min(128)];
+        return Reply::err(format!(
+            "ERR unknown subcommand '{}'. Try {} HELP.",
+            String::from_utf8_lossy(sub),
+            String::from_utf8_lossy(args[0]).to_ascii_uppercase()
+        ));
+    }
+    let rest: Vec<String> = args[1..]
+        .iter()
+        .take(8)
+        .map(|a| format!("'{}' ", String::from_utf8_lossy(a)))
+        .collect();
+    Reply::err(format!(
+        "ERR unknown command '{}', with args beginning with: {}",
+        String::from_utf8_lossy(args[0]),
+        rest.concat()
+    ))
 }
 
 impl Node {
@@ -294,6 +299,7 @@ impl Node {
         client: ClientId,
         args: &[&[u8]],
     ) -> CommandResult {
+        assert!(!args.is_empty(), "a command has at least its name");
         let requirepass = self.cfg.requirepass.is_some();
         let state = self
             .clients
@@ -330,90 +336,87 @@ impl Node {
         self.clients.remove(&client);
     }
 
-    /// A command on a network connection.
+    /// A command on a network connection (the decoder never yields an empty one).
     pub(crate) fn conn_command(&mut self, now: SimTime, id: ConnId, args: &[&[u8]]) {
+        let requirepass = self.cfg.requirepass.is_some();
         let Some(c) = self.conns.get_mut(&id) else {
             return;
         };
-        c.last_cmd = lower(args[0]);
-        let is_replica = matches!(c.role, Role::Replica(_));
-        let name = lower(args[0]);
-        // REPLCONF, PSYNC and SYNC need the connection itself.
-        let reply = match name.as_str() {
-            "replconf" if c.authenticated || self.cfg.requirepass.is_none() => {
-                self.replconf_command(now, id, args)
-            }
-            "psync" | "sync" if c.authenticated && !is_replica => self.sync_command(now, id, args),
-            "psync" | "sync" if is_replica => None,
-            _ => {
-                let (db, authenticated) = (c.db, c.authenticated);
-                let mut ctx = Ctx::new(Caller::Conn(id), db, authenticated);
+        // The buffer is reused: most connections send the same command again and again.
+        c.last_cmd.clear();
+        c.last_cmd.extend(
+            String::from_utf8_lossy(args[0])
+                .chars()
+                .map(|ch| ch.to_ascii_lowercase()),
+        );
+        let mut ctx = Ctx::new(Caller::Conn(id), c.db, c.authenticated);
+        // REPLCONF, PSYNC and SYNC from a connection allowed to send them go to their handlers
+        // without the refusals of `processCommand` and without counting as processed commands.
+        // A connection that is already a replica may send PSYNC and SYNC: they are ignored. An
+        // argc the arity refuses takes the common path, which answers the arity error.
+        let direct = lookup(args[0]).filter(|cmd| {
+            cmd.accepts(args.len())
+                && match cmd.name {
+                    "replconf" => c.authenticated || !requirepass,
+                    "psync" | "sync" => c.authenticated || c.replica().is_some(),
+                    _ => false,
+                }
+        });
+        let reply = match direct {
+            Some(cmd) => cmd.run(self, now, &mut ctx, args),
+            None => {
                 let reply = self.call(now, &mut ctx, args);
                 if let Some(c) = self.conns.get_mut(&id) {
                     c.db = ctx.db;
                     c.authenticated = ctx.authenticated;
                     c.decoder.authenticated = ctx.authenticated;
                 }
-                Some(reply)
+                reply
             }
         };
-        if let Some(reply) = reply {
-            let Some(c) = self.conns.get(&id) else { return };
-            if c.replica().is_some() {
-                // A replica must never get a reply on the replication link (networking.c).
-                let cmd = c.last_cmd.clone();
-                let info = self.client_info(
-                    c.client_id,
-                    &format!("{}:{}", c.peer_ip, c.peer_port),
-                    "S",
-                    c.db,
-                    &cmd,
-                );
-                self.log(
-                    now,
-                    Level::Warning,
-                    format!(
-                        "Replica generated a reply to command '{cmd}', disconnecting it: {info}"
-                    ),
-                );
-                self.close_conn(now, id);
-                return;
-            }
-            self.reply_to(id, &reply);
+        if ctx.no_reply {
+            return;
         }
+        let Some(c) = self.conns.get(&id) else { return };
+        if c.replica().is_some() {
+            // A replica must never get a reply on the replication link (networking.c).
+            let cmd = c.last_cmd.clone();
+            let info = self.client_info(
+                c.client_id,
+                &format!("{}:{}", c.peer_ip, c.peer_port),
+                "S",
+                c.db,
+                &cmd,
+            );
+            self.log(
+                now,
+                Level::Warning,
+                format!("Replica generated a reply to command '{cmd}', disconnecting it: {info}"),
+            );
+            self.close_conn(now, id);
+            return;
+        }
+        self.reply_to(id, &reply);
     }
 
-    /// `processCommand` + `call`: checks, execution, propagation.
+    /// `processCommand` + `call`: lookup, arity, the refusals in Redis's order, the handler,
+    /// propagation.
     pub(crate) fn call(&mut self, now: SimTime, ctx: &mut Ctx, args: &[&[u8]]) -> Reply {
         self.stats.total_commands_processed += 1;
-        let Some(spec) = lookup(args[0]) else {
-            let rest: Vec<String> = args[1..]
-                .iter()
-                .take(8)
-                .map(|a| format!("'{}' ", String::from_utf8_lossy(a)))
-                .collect();
-            return Reply::err(format!(
-                "ERR unknown command '{}', with args beginning with: {}",
-                String::from_utf8_lossy(args[0]),
-                rest.concat()
-            ));
+        let Some(cmd) = lookup_argv(args) else {
+            return unknown_command(args);
         };
-        let argc = args.len() as i32;
-        if (spec.arity > 0 && argc != spec.arity) || argc < -spec.arity {
-            return Reply::err(format!(
-                "ERR wrong number of arguments for '{}' command",
-                spec.name
-            ));
+        if !cmd.accepts(args.len()) {
+            return reject(cmd, arity_error(cmd.name));
         }
-        let from_master = ctx.caller == Caller::Master;
-        if !from_master {
-            if let Some(e) = self.check_command(ctx, spec) {
-                return e;
+        if ctx.caller != Caller::Master {
+            if let Some(e) = self.check_command(ctx, cmd.flags) {
+                return reject(cmd, e);
             }
         }
         // The ops buffer is the node's, reused from command to command.
         ctx.ops = std::mem::take(&mut self.ops_scratch);
-        let reply = self.exec(now, ctx, spec, args);
+        let reply = cmd.run(self, now, ctx, args);
         let mut ops = std::mem::take(&mut ctx.ops);
         if !ops.is_empty() {
             self.propagate_unit(now, &ops, args);
@@ -423,20 +426,20 @@ impl Node {
         reply
     }
 
-    /// The refusals of `processCommand`, in Redis's order.
-    fn check_command(&self, ctx: &Ctx, spec: &Spec) -> Option<Reply> {
-        let fl = spec.flags;
-        if self.cfg.requirepass.is_some() && !ctx.authenticated && !fl.no_auth {
+    /// The refusals of `processCommand` after the arity check, in Redis's order.
+    fn check_command(&self, ctx: &Ctx, flags: Flags) -> Option<Reply> {
+        if self.cfg.requirepass.is_some() && !ctx.authenticated && !flags.contains(Flags::NO_AUTH) {
             return Some(Reply::err("NOAUTH Authentication required."));
         }
+        let write = flags.contains(Flags::WRITE);
         let (min, lag) = (
             self.cfg.min_replicas_to_write,
             self.cfg.min_replicas_max_lag_secs,
         );
-        if self.is_master() && min > 0 && lag > 0 && fl.write && self.good_replicas < min {
+        if self.is_master() && min > 0 && lag > 0 && write && self.good_replicas < min {
             return Some(Reply::err("NOREPLICAS Not enough good replicas to write."));
         }
-        if !self.is_master() && self.cfg.replica_read_only && fl.write {
+        if !self.is_master() && self.cfg.replica_read_only && write {
             return Some(Reply::err(
                 "READONLY You can't write against a read only replica.",
             ));
@@ -444,19 +447,25 @@ impl Node {
         if !self.is_master()
             && self.repl_state() != super::state::ReplState::Connected
             && !self.cfg.replica_serve_stale_data
-            && !fl.stale
+            && !flags.contains(Flags::STALE)
         {
             return Some(Reply::err(
                 "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
             ));
         }
         if let Some(l) = &self.loading {
-            if (!l.async_loading && !fl.loading) || (l.async_loading && fl.no_async_loading) {
+            let refused = if l.async_loading {
+                flags.contains(Flags::NO_ASYNC_LOADING)
+            } else {
+                !flags.contains(Flags::LOADING)
+            };
+            if refused {
                 return Some(Reply::err("LOADING Redis is loading the dataset in memory"));
             }
         }
         if let Caller::Conn(id) = ctx.caller {
-            if self.conns.get(&id).is_some_and(|c| c.replica().is_some()) && (fl.write || fl.read) {
+            let keyspace = write || flags.contains(Flags::READONLY);
+            if keyspace && self.conns.get(&id).is_some_and(|c| c.replica().is_some()) {
                 return Some(Reply::err("ERR Replica can't interact with the keyspace"));
             }
         }
@@ -467,427 +476,12 @@ impl Node {
         unix_ms(now)
     }
 
-    /// Whether `key` is logically expired for this caller, deleting it (and queueing `DEL`) when
-    /// this node is a master: `expireIfNeeded`.
-    fn expire_if_needed(&mut self, now: SimTime, ctx: &mut Ctx, key: &[u8]) -> bool {
-        let db = ctx.db;
-        let Some(e) = self.keyspace.db(db).get(key) else {
-            return false;
-        };
-        let Some(at) = e.expire_at_ms else {
-            return false;
-        };
-        if at > Self::now_ms(now) {
-            return false;
-        }
-        if !self.is_master() {
-            // The master's stream decides; for the master client a key is never expired.
-            return ctx.caller != Caller::Master;
-        }
-        self.keyspace.db_mut(db).remove(key);
-        self.stats.expired_keys += 1;
-        let del: &[u8] = if self.cfg.lazyfree_lazy_expire {
-            b"UNLINK"
-        } else {
-            b"DEL"
-        };
-        ctx.ops
-            .push((db as i64, Prop::Rewritten(vec![del.to_vec(), key.to_vec()])));
-        true
-    }
-
-    fn get_value(&mut self, now: SimTime, ctx: &mut Ctx, key: &[u8]) -> Option<Vec<u8>> {
-        if self.expire_if_needed(now, ctx, key) {
-            return None;
-        }
-        self.keyspace.db(ctx.db).get(key).map(|e| e.value.clone())
-    }
-
-    fn exists(&mut self, now: SimTime, ctx: &mut Ctx, key: &[u8]) -> bool {
-        !self.expire_if_needed(now, ctx, key) && self.keyspace.db(ctx.db).contains(key)
-    }
-
+    /// Marks the dataset changed and queues `what` for propagation, unless the command came
+    /// from our master (whose stream is forwarded as it arrived).
     fn propagate_as(&self, ctx: &mut Ctx, what: Prop) {
         ctx.dirty = true;
         if ctx.caller != Caller::Master {
             ctx.ops.push((ctx.db as i64, what));
-        }
-    }
-
-    fn exec(&mut self, now: SimTime, ctx: &mut Ctx, spec: &Spec, args: &[&[u8]]) -> Reply {
-        let a = |i: usize| args[i];
-        match spec.name {
-            "get" => match self.get_value(now, ctx, a(1)) {
-                Some(v) => Reply::Bulk(v),
-                None => Reply::Null,
-            },
-            "set" => self.set_command(now, ctx, args),
-            "del" => {
-                let mut n = 0;
-                for k in &args[1..] {
-                    self.expire_if_needed(now, ctx, k);
-                    if self.keyspace.db_mut(ctx.db).remove(k).is_some() {
-                        n += 1;
-                    }
-                }
-                if n > 0 {
-                    self.propagate_as(ctx, Prop::Original);
-                }
-                Reply::Integer(n)
-            }
-            "incr" | "incrby" => {
-                let by = if spec.name == "incr" {
-                    1
-                } else {
-                    match string2ll(a(2)) {
-                        Some(v) => v,
-                        None => return err_int(),
-                    }
-                };
-                self.expire_if_needed(now, ctx, a(1));
-                let (cur, exp) = match self.keyspace.db(ctx.db).get(a(1)) {
-                    Some(e) => match string2ll(&e.value) {
-                        Some(v) => (v, e.expire_at_ms),
-                        None => return err_int(),
-                    },
-                    None => (0, None),
-                };
-                let Some(new) = cur.checked_add(by) else {
-                    return Reply::err("ERR increment or decrement would overflow");
-                };
-                self.keyspace
-                    .db_mut(ctx.db)
-                    .set(a(1), new.to_string().as_bytes(), exp);
-                self.propagate_as(ctx, Prop::Original);
-                Reply::Integer(new)
-            }
-            "append" => {
-                self.expire_if_needed(now, ctx, a(1));
-                let db = self.keyspace.db_mut(ctx.db);
-                let len = match db.get_mut(a(1)) {
-                    Some(e) => {
-                        e.value.extend_from_slice(a(2));
-                        e.value.len()
-                    }
-                    None => {
-                        db.set(a(1), a(2), None);
-                        a(2).len()
-                    }
-                };
-                self.propagate_as(ctx, Prop::Original);
-                Reply::Integer(len as i64)
-            }
-            "mset" => {
-                if args.len() % 2 == 0 {
-                    return Reply::err("ERR wrong number of arguments for 'mset' command");
-                }
-                for kv in args[1..].chunks(2) {
-                    self.keyspace.db_mut(ctx.db).set(kv[0], kv[1], None);
-                }
-                self.propagate_as(ctx, Prop::Original);
-                Reply::ok()
-            }
-            "exists" => {
-                let mut n = 0;
-                for k in &args[1..] {
-                    if self.exists(now, ctx, k) {
-                        n += 1;
-                    }
-                }
-                Reply::Integer(n)
-            }
-            "expire" | "pexpire" | "pexpireat" => self.expire_command(now, ctx, spec.name, args),
-            "ttl" | "pttl" => {
-                if !self.exists(now, ctx, a(1)) {
-                    return Reply::Integer(-2);
-                }
-                match self
-                    .keyspace
-                    .db(ctx.db)
-                    .get(a(1))
-                    .and_then(|e| e.expire_at_ms)
-                {
-                    None => Reply::Integer(-1),
-                    Some(at) => {
-                        let ms = at.saturating_sub(Self::now_ms(now)) as i64;
-                        Reply::Integer(if spec.name == "ttl" {
-                            (ms + 500) / 1000
-                        } else {
-                            ms
-                        })
-                    }
-                }
-            }
-            "flushall" => {
-                self.keyspace.flush();
-                ctx.dirty = true;
-                if ctx.caller != Caller::Master {
-                    ctx.ops.push((ctx.db as i64, Prop::Original));
-                }
-                Reply::ok()
-            }
-            "flushdb" => {
-                self.keyspace.db_mut(ctx.db).clear();
-                self.propagate_as(ctx, Prop::Original);
-                Reply::ok()
-            }
-            "dbsize" => Reply::Integer(self.keyspace.db(ctx.db).len() as i64),
-            "dbdigest" => Reply::Bulk(format!("{:016x}", self.keyspace.digest()).into_bytes()),
-            "select" => match string2ll(a(1)) {
-                None => err_int(),
-                Some(n) if n < 0 || n as u64 >= self.cfg.databases => {
-                    Reply::err("ERR DB index is out of range")
-                }
-                Some(n) => {
-                    ctx.db = n as usize;
-                    Reply::ok()
-                }
-            },
-            "ping" => match args.len() {
-                1 => Reply::Simple("PONG".into()),
-                2 => Reply::Bulk(args[1].to_vec()),
-                _ => Reply::err("ERR wrong number of arguments for 'ping' command"),
-            },
-            "echo" => Reply::Bulk(args[1].to_vec()),
-            "auth" => self.auth_command(ctx, args),
-            "info" => {
-                let sections: Vec<String> = args[1..].iter().map(|s| lower(s)).collect();
-                Reply::Bulk(self.info(now, &sections).into_bytes())
-            }
-            "role" => self.role_reply(),
-            "replicaof" | "slaveof" => self.replicaof_command(now, ctx, args),
-            "wait" => self.wait_command(now, ctx, args),
-            "config" => self.config_command(now, args),
-            "multi" | "exec" => {
-                if ctx.caller == Caller::Master {
-                    Reply::ok()
-                } else {
-                    Reply::err("ERR MULTI/EXEC are not supported by this simulator for clients")
-                }
-            }
-            "replconf" | "psync" | "sync" => Reply::err("ERR Command is not valid here"),
-            other => unreachable!("command {other} is in the table but not executed"),
-        }
-    }
-
-    fn set_command(&mut self, now: SimTime, ctx: &mut Ctx, args: &[&[u8]]) -> Reply {
-        let (key, value) = (args[1], args[2]);
-        let (mut nx, mut xx, mut get, mut keepttl) = (false, false, false, false);
-        let mut expire: Option<(String, i64)> = None;
-        let mut i = 3;
-        while i < args.len() {
-            let opt = lower(args[i]);
-            match opt.as_str() {
-                "nx" if !xx => nx = true,
-                "xx" if !nx => xx = true,
-                "get" => get = true,
-                "keepttl" if expire.is_none() => keepttl = true,
-                "ex" | "px" | "exat" | "pxat"
-                    if expire.is_none() && !keepttl && i + 1 < args.len() =>
-                {
-                    let Some(v) = string2ll(args[i + 1]) else {
-                        return err_int();
-                    };
-                    expire = Some((opt, v));
-                    i += 1;
-                }
-                _ => return Reply::err("ERR syntax error"),
-            }
-            i += 1;
-        }
-        let now_ms = Self::now_ms(now) as i64;
-        // SET with a relative expiry propagates as `SET key value PXAT <ms>` (t_string.c).
-        let at_ms = match &expire {
-            None => None,
-            Some((unit, v)) => {
-                let ms = match unit.as_str() {
-                    "ex" => v.checked_mul(1000).and_then(|x| x.checked_add(now_ms)),
-                    "px" => v.checked_add(now_ms),
-                    "exat" => v.checked_mul(1000),
-                    _ => Some(*v),
-                };
-                match ms {
-                    Some(ms) if *v > 0 && ms > 0 => Some(ms as u64),
-                    _ => return Reply::err("ERR invalid expire time in 'set' command"),
-                }
-            }
-        };
-        let what = match (&expire, at_ms) {
-            (Some((unit, _)), Some(ms)) if unit != "pxat" => Prop::Rewritten(vec![
-                b"SET".to_vec(),
-                key.to_vec(),
-                value.to_vec(),
-                b"PXAT".to_vec(),
-                ms.to_string().into_bytes(),
-            ]),
-            _ => Prop::Original,
-        };
-        if !(get || nx || xx || keepttl) {
-            // The common case, in one table lookup: a key found expired is deleted first, and that
-            // deletion propagates as DEL before the SET (`expireIfNeeded` then the write).
-            let expired = self.keyspace.db_mut(ctx.db).set_reporting_expired(
-                key,
-                value,
-                at_ms,
-                Self::now_ms(now),
-            );
-            if expired && self.is_master() && ctx.caller != Caller::Master {
-                self.stats.expired_keys += 1;
-                let del: &[u8] = if self.cfg.lazyfree_lazy_expire {
-                    b"UNLINK"
-                } else {
-                    b"DEL"
-                };
-                ctx.ops.push((
-                    ctx.db as i64,
-                    Prop::Rewritten(vec![del.to_vec(), key.to_vec()]),
-                ));
-            }
-            self.propagate_as(ctx, what);
-            return Reply::ok();
-        }
-        let old = self.get_value(now, ctx, key);
-        let exists = old.is_some();
-        let old_reply = || match &old {
-            Some(v) => Reply::Bulk(v.clone()),
-            None => Reply::Null,
-        };
-        if (nx && exists) || (xx && !exists) {
-            return if get { old_reply() } else { Reply::Null };
-        }
-        let keep = if keepttl {
-            self.keyspace
-                .db(ctx.db)
-                .get(key)
-                .and_then(|e| e.expire_at_ms)
-        } else {
-            None
-        };
-        self.keyspace.db_mut(ctx.db).set(key, value, at_ms.or(keep));
-        self.propagate_as(ctx, what);
-        if get {
-            old_reply()
-        } else {
-            Reply::ok()
-        }
-    }
-
-    fn expire_command(&mut self, now: SimTime, ctx: &mut Ctx, name: &str, args: &[&[u8]]) -> Reply {
-        let Some(v) = string2ll(args[2]) else {
-            return err_int();
-        };
-        let now_ms = Self::now_ms(now) as i64;
-        let when = match name {
-            "expire" => v.checked_mul(1000).and_then(|x| x.checked_add(now_ms)),
-            "pexpire" => v.checked_add(now_ms),
-            _ => Some(v),
-        };
-        let Some(when) = when else {
-            return Reply::err(format!("ERR invalid expire time in '{name}' command"));
-        };
-        let mut flag = None;
-        for opt in &args[3..] {
-            match lower(opt).as_str() {
-                o @ ("nx" | "xx" | "gt" | "lt") if flag.is_none() => flag = Some(o.to_string()),
-                _ => {
-                    return Reply::err(format!(
-                        "ERR Unsupported option {}",
-                        String::from_utf8_lossy(opt)
-                    ))
-                }
-            }
-        }
-        if !self.exists(now, ctx, args[1]) {
-            return Reply::Integer(0);
-        }
-        let cur = self
-            .keyspace
-            .db(ctx.db)
-            .get(args[1])
-            .and_then(|e| e.expire_at_ms);
-        let ok = match flag.as_deref() {
-            Some("nx") => cur.is_none(),
-            Some("xx") => cur.is_some(),
-            Some("gt") => cur.is_some_and(|c| when > c as i64),
-            Some("lt") => cur.is_none_or(|c| when < c as i64),
-            _ => true,
-        };
-        if !ok {
-            return Reply::Integer(0);
-        }
-        if when <= now_ms && self.is_master() {
-            // Already in the past: delete, propagated as DEL (or UNLINK).
-            self.keyspace.db_mut(ctx.db).remove(args[1]);
-            let del: &[u8] = if self.cfg.lazyfree_lazy_expire {
-                b"UNLINK"
-            } else {
-                b"DEL"
-            };
-            self.propagate_as(ctx, Prop::Rewritten(vec![del.to_vec(), args[1].to_vec()]));
-            return Reply::Integer(1);
-        }
-        if let Some(e) = self.keyspace.db_mut(ctx.db).get_mut(args[1]) {
-            e.expire_at_ms = Some(when.max(0) as u64);
-        }
-        let mut argv: Vec<Vec<u8>> = args.iter().map(|a| a.to_vec()).collect();
-        argv[0] = b"PEXPIREAT".to_vec();
-        argv[2] = when.to_string().into_bytes();
-        self.propagate_as(ctx, Prop::Rewritten(argv));
-        Reply::Integer(1)
-    }
-
-    fn auth_command(&mut self, ctx: &mut Ctx, args: &[&[u8]]) -> Reply {
-        let (user, pass): (&[u8], &[u8]) = match args.len() {
-            2 => (b"default", args[1]),
-            3 => (args[1], args[2]),
-            _ => return Reply::err("ERR syntax error"),
-        };
-        let Some(required) = &self.cfg.requirepass else {
-            return Reply::err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
-        };
-        if user == b"default" && pass == required.as_bytes() {
-            ctx.authenticated = true;
-            Reply::ok()
-        } else {
-            Reply::err("WRONGPASS invalid username-password pair or user is disabled.")
-        }
-    }
-
-    fn config_command(&mut self, now: SimTime, args: &[&[u8]]) -> Reply {
-        match lower(args[1]).as_str() {
-            "get" if args.len() >= 3 => {
-                let mut out = Vec::new();
-                for name in super::config::DIRECTIVES {
-                    if args[2..].iter().any(|p| glob(p, name.as_bytes())) {
-                        out.push(Reply::bulk(name));
-                        out.push(Reply::bulk(self.cfg.get(name).unwrap_or_default()));
-                    }
-                }
-                Reply::Array(out)
-            }
-            "set" if args.len() >= 4 && args.len() % 2 == 0 => {
-                let mut cfg = self.cfg.clone();
-                for pair in args[2..].chunks(2) {
-                    if let Err(e) = cfg.set(
-                        &String::from_utf8_lossy(pair[0]),
-                        &String::from_utf8_lossy(pair[1]),
-                        true,
-                    ) {
-                        return Reply::err(format!("ERR {e}"));
-                    }
-                }
-                self.cfg = cfg;
-                self.refresh_good_replicas(now);
-                Reply::ok()
-            }
-            "resetstat" => {
-                self.stats = Default::default();
-                Reply::ok()
-            }
-            _ => Reply::err(format!(
-                "ERR unknown subcommand or wrong number of arguments for '{}'. Try CONFIG HELP.",
-                String::from_utf8_lossy(args[1])
-            )),
         }
     }
 
@@ -957,18 +551,5 @@ impl Node {
             let cmd = super::resp::args_to_string(args);
             self.log(now, Level::Warning, format!("== CRITICAL == This replica is sending an error to its master: '{e}' after processing the command '{cmd}'"));
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn config_patterns_glob() {
-        assert!(glob(b"repl-*", b"repl-timeout"));
-        assert!(glob(b"*", b"anything"));
-        assert!(glob(b"repl-?imeout", b"repl-timeout"));
-        assert!(!glob(b"repl-*", b"masterauth"));
     }
 }

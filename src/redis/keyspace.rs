@@ -73,14 +73,65 @@ pub fn rdb_len_bytes(len: u64) -> u64 {
 
 type Map = HashMap<Key, Entry, FixedState>;
 
-/// One numbered database.
+/// One numbered database. It keeps its part of the dataset digest as it changes, so the digest
+/// of a whole node costs one XOR per database to read.
 #[derive(Clone, Debug, Default)]
 pub struct Db {
+    /// The database's number: each entry's hash is seeded with it.
+    index: usize,
     map: Map,
-    pub bulk: Option<Bulk>,
+    bulk: Option<Bulk>,
+    /// The XOR of every entry's hash and the bulk part's (see [`Keyspace::digest`]).
+    digest: u64,
+}
+
+/// An entry's contribution to the digest.
+fn entry_hash(db: usize, key: &[u8], value: &[u8], expire_at_ms: Option<u64>) -> u64 {
+    let key = xxh3_64_with_seed(key, db as u64);
+    xxh3_64_with_seed(value, key ^ expire_at_ms.unwrap_or(u64::MAX))
+}
+
+/// The synthetic bulk part's contribution to the digest.
+fn bulk_hash(db: usize, b: Bulk) -> u64 {
+    let mut bytes = b"bulk".to_vec();
+    for v in [
+        db as u64,
+        b.count,
+        u64::from(b.key_bytes),
+        u64::from(b.value_bytes),
+    ] {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    xxh3_64(&bytes)
 }
 
 impl Db {
+    fn new(index: usize) -> Db {
+        Db {
+            index,
+            ..Db::default()
+        }
+    }
+
+    /// The synthetic part, if any.
+    pub fn bulk(&self) -> Option<Bulk> {
+        self.bulk
+    }
+
+    pub fn set_bulk(&mut self, bulk: Option<Bulk>) {
+        if let Some(old) = self.bulk {
+            self.digest ^= bulk_hash(self.index, old);
+        }
+        if let Some(new) = bulk {
+            self.digest ^= bulk_hash(self.index, new);
+        }
+        self.bulk = bulk;
+    }
+
+    /// This database's part of the digest.
+    pub fn digest(&self) -> u64 {
+        self.digest
+    }
     pub fn len(&self) -> u64 {
         self.map.len() as u64 + self.bulk.map_or(0, |b| b.count)
     }
@@ -93,8 +144,15 @@ impl Db {
         self.map.get(key)
     }
 
-    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        self.map.get_mut(key)
+    /// Changes the entry of `key` in place, if it exists, and returns what `f` returns. The
+    /// digest follows the change.
+    pub fn update<R>(&mut self, key: &[u8], f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
+        let index = self.index;
+        let e = self.map.get_mut(key)?;
+        let before = entry_hash(index, key, &e.value, e.expire_at_ms);
+        let r = f(e);
+        self.digest ^= before ^ entry_hash(index, key, &e.value, e.expire_at_ms);
+        Some(r)
     }
 
     /// Sets `key` to `value`, reusing the existing allocation when the key exists.
@@ -111,16 +169,19 @@ impl Db {
         expire_at_ms: Option<u64>,
         now_ms: u64,
     ) -> bool {
+        let new = entry_hash(self.index, key, value, expire_at_ms);
         match self.map.entry_ref(key) {
             EntryRef::Occupied(mut o) => {
                 let e = o.get_mut();
                 let expired = e.expire_at_ms.is_some_and(|t| t <= now_ms);
+                self.digest ^= entry_hash(self.index, key, &e.value, e.expire_at_ms) ^ new;
                 e.value.clear();
                 e.value.extend_from_slice(value);
                 e.expire_at_ms = expire_at_ms;
                 expired
             }
             EntryRef::Vacant(v) => {
+                self.digest ^= new;
                 v.insert(Entry {
                     value: value.to_vec(),
                     expire_at_ms,
@@ -131,7 +192,9 @@ impl Db {
     }
 
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        self.map.remove(key)
+        let e = self.map.remove(key)?;
+        self.digest ^= entry_hash(self.index, key, &e.value, e.expire_at_ms);
+        Some(e)
     }
 
     pub fn contains(&self, key: &[u8]) -> bool {
@@ -166,6 +229,7 @@ impl Db {
     pub fn clear(&mut self) {
         self.map.clear();
         self.bulk = None;
+        self.digest = 0;
     }
 
     pub fn materialised_len(&self) -> u64 {
@@ -197,7 +261,7 @@ static EMPTY_DB: std::sync::LazyLock<Db> = std::sync::LazyLock::new(Db::default)
 impl Keyspace {
     pub fn new(databases: usize) -> Keyspace {
         Keyspace {
-            low: (0..databases.clamp(1, 16)).map(|_| Db::default()).collect(),
+            low: (0..databases.clamp(1, 16)).map(Db::new).collect(),
             high: BTreeMap::new(),
         }
     }
@@ -212,7 +276,7 @@ impl Keyspace {
     pub fn db_mut(&mut self, i: usize) -> &mut Db {
         match self.low.get_mut(i) {
             Some(db) => db,
-            None => self.high.entry(i).or_default(),
+            None => self.high.entry(i).or_insert_with(|| Db::new(i)),
         }
     }
 
@@ -254,25 +318,22 @@ impl Keyspace {
     ///
     /// Each entry hashes as XXH3 of the value, seeded with XXH3 of the key (seeded with the
     /// database number) XOR the expiry (`u64::MAX` for none). XXH3 hashes the length with the
-    /// bytes, so no two different entries share an input.
+    /// bytes, so no two different entries share an input. Every write keeps its database's part
+    /// up to date, so reading it costs one XOR per database.
     pub fn digest(&self) -> u64 {
+        self.iter().fold(0, |d, (_, db)| d ^ db.digest)
+    }
+
+    /// The digest recomputed from every entry, for tests of the incremental one.
+    #[cfg(test)]
+    pub fn digest_from_scratch(&self) -> u64 {
         let mut d = 0u64;
         for (i, db) in self.iter() {
             for (k, e) in &db.map {
-                let key = xxh3_64_with_seed(k, i as u64);
-                d ^= xxh3_64_with_seed(&e.value, key ^ e.expire_at_ms.unwrap_or(u64::MAX));
+                d ^= entry_hash(i, k, &e.value, e.expire_at_ms);
             }
             if let Some(b) = db.bulk {
-                let mut bytes = b"bulk".to_vec();
-                for v in [
-                    i as u64,
-                    b.count,
-                    u64::from(b.key_bytes),
-                    u64::from(b.value_bytes),
-                ] {
-                    bytes.extend_from_slice(&v.to_le_bytes());
-                }
-                d ^= xxh3_64(&bytes);
+                d ^= bulk_hash(i, b);
             }
         }
         d
@@ -312,6 +373,48 @@ mod tests {
     }
 
     #[test]
+    fn the_incremental_digest_equals_one_computed_from_scratch_after_any_writes() {
+        let mut rng = crate::seed::SeedStream::derive(7, "digest");
+        let mut k = Keyspace::new(16);
+        for step in 0..20_000 {
+            let db = [0, 1, 15, 99][rng.below(4) as usize];
+            let key = format!("k{}", rng.below(50));
+            let value = "v".repeat(rng.below(5) as usize);
+            let expiry = (rng.below(3) == 0).then(|| rng.below(10));
+            match rng.below(100) {
+                0..=49 => k.db_mut(db).set(key.as_bytes(), value.as_bytes(), expiry),
+                50..=64 => {
+                    k.db_mut(db).remove(key.as_bytes());
+                }
+                65..=79 => {
+                    k.db_mut(db)
+                        .update(key.as_bytes(), |e| e.value.extend_from_slice(b"+"));
+                }
+                80..=89 => {
+                    k.db_mut(db)
+                        .update(key.as_bytes(), |e| e.expire_at_ms = expiry);
+                }
+                90..=95 => {
+                    k.db_mut(db)
+                        .set_reporting_expired(key.as_bytes(), b"x", None, 5);
+                }
+                96 => k.db_mut(db).set_bulk(Some(Bulk {
+                    count: rng.below(9),
+                    key_bytes: 16,
+                    value_bytes: 3,
+                })),
+                97 => k.db_mut(db).set_bulk(None),
+                98 => k.db_mut(db).clear(),
+                _ => {
+                    k.flush();
+                }
+            }
+            assert_eq!(k.digest(), k.digest_from_scratch(), "after step {step}");
+        }
+        assert_ne!(k.digest(), 0, "the dataset ends non-empty");
+    }
+
+    #[test]
     fn databases_cost_memory_only_once_written() {
         let mut k = Keyspace::new(2_000_000_000);
         assert_eq!(k.indices().len(), 16);
@@ -329,14 +432,14 @@ mod tests {
     #[test]
     fn bulk_keys_count_without_being_materialised() {
         let mut k = Keyspace::new(16);
-        k.db_mut(0).bulk = Some(Bulk {
+        k.db_mut(0).set_bulk(Some(Bulk {
             count: 1_000_000,
             key_bytes: 16,
             value_bytes: 1000,
-        });
+        }));
         assert_eq!(k.len(), 1_000_000);
         // type 1 + len 1 + 16 + len 2 + 1000
-        assert_eq!(k.db(0).bulk.unwrap().entry_rdb_bytes(), 1020);
+        assert_eq!(k.db(0).bulk().unwrap().entry_rdb_bytes(), 1020);
         assert_ne!(k.digest(), 0);
     }
 

@@ -165,7 +165,12 @@ impl Node {
             Level::Warning,
             format!("Client {info} {verb} for overcoming of output buffer limits."),
         );
-        self.free_conn(now, id, DropReason::OutputBufferLimit, false);
+        let reason = if hard_hit {
+            DropReason::OutputBufferHardLimit
+        } else {
+            DropReason::OutputBufferSoftLimit
+        };
+        self.free_conn(now, id, reason, false);
         self.actions
             .push_back(super::node::Action::Close { conn: id });
         true
@@ -265,14 +270,10 @@ impl Node {
         args: &[&[u8]],
     ) -> Option<Reply> {
         let is_psync = args[0].eq_ignore_ascii_case(b"psync");
-        if is_psync && args.len() > 3 {
-            if args.len() == 4 && args[3].eq_ignore_ascii_case(b"failover") {
-                return Some(Reply::err(
-                    "ERR PSYNC FAILOVER is not supported by this simulator",
-                ));
-            }
+        // Arguments past the offset are ignored unless the first is FAILOVER (syncCommand).
+        if is_psync && args.len() > 3 && args[3].eq_ignore_ascii_case(b"failover") {
             return Some(Reply::err(
-                "ERR wrong number of arguments for 'psync' command",
+                "ERR PSYNC FAILOVER is not supported by this simulator",
             ));
         }
         if self.loading.is_some() {

@@ -26,7 +26,7 @@ mod tests;
 
 pub use node::{
     Action, ClientId, CommandResult, ConnId, DropReason, Event, Node, NodeParams, Persisted, Stats,
-    Timer, Transmit,
+    SyncAbort, Timer, Transmit,
 };
 pub use replbuf::ReplBuffer;
 pub use state::{ReplState, ReplicaState};

@@ -65,13 +65,47 @@ pub enum Action {
 #[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DropReason {
-    OutputBufferLimit,
+    /// Over `client-output-buffer-limit`'s hard limit.
+    OutputBufferHardLimit,
+    /// Over the soft limit for longer than its seconds.
+    OutputBufferSoftLimit,
     Timeout,
     ConnectionLost,
     RoleChange,
     /// The peer broke the protocol (`CLIENT_PROTOCOL_ERROR`): a master link closed for it is
     /// not cached, so the next sync is a full one.
     ProtocolError,
+}
+
+/// Why a replica gave up a full sync, as its log tells.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum SyncAbort {
+    /// The connection went (`I/O error trying to sync with MASTER: connection lost`): often the
+    /// master dropping it.
+    LinkLost,
+    /// Nothing arrived for repl-timeout (`Timeout receiving bulk data from MASTER`).
+    Timeout,
+    /// The master sent an error instead of the RDB (`MASTER aborted replication`).
+    MasterError,
+    /// The master sent something that is not an RDB transfer.
+    BadProtocol,
+    /// The RDB did not load (`Failed trying to load the MASTER synchronization DB`).
+    LoadFailed,
+    /// REPLICAOF changed the master while the transfer ran.
+    Cancelled,
+}
+
+impl SyncAbort {
+    pub fn name(self) -> &'static str {
+        match self {
+            SyncAbort::LinkLost => "link_lost",
+            SyncAbort::Timeout => "timeout",
+            SyncAbort::MasterError => "master_error",
+            SyncAbort::BadProtocol => "bad_protocol",
+            SyncAbort::LoadFailed => "load_failed",
+            SyncAbort::Cancelled => "cancelled",
+        }
+    }
 }
 
 /// Something the environment may want to observe. None of these change what the node does.
@@ -84,7 +118,7 @@ pub enum Event {
     /// This replica finished loading a full sync.
     FullSyncFinished,
     /// A full sync of this replica failed before completing.
-    FullSyncAborted,
+    FullSyncAborted { reason: SyncAbort },
     /// This replica's PSYNC was accepted (`+CONTINUE`).
     PartialSyncAccepted,
     /// This replica's link to its master went down.
@@ -553,6 +587,11 @@ impl Node {
                 ))
             })
             .collect()
+    }
+
+    /// Open connections (clients, replicas, the master link).
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
     }
 
     /// Whether a BGSAVE child is running.

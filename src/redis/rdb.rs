@@ -142,7 +142,7 @@ pub fn encode(ks: &Keyspace, meta: &SaveMeta) -> Payload {
     }
     aux(&mut out, b"aof-base", b"0");
     for (i, db) in ks.iter() {
-        if let Some(b) = db.bulk.filter(|b| b.count > 0) {
+        if let Some(b) = db.bulk().filter(|b| b.count > 0) {
             let v = format!("{i}:{}:{}:{}", b.count, b.key_bytes, b.value_bytes);
             aux(&mut out, b"replsim-bulk", v.as_bytes());
         }
@@ -166,7 +166,7 @@ pub fn encode(ks: &Keyspace, meta: &SaveMeta) -> Payload {
             save_string(&mut out, key);
             save_string(&mut out, &entry.value);
         }
-        if let Some(b) = db.bulk.filter(|b| b.count > 0) {
+        if let Some(b) = db.bulk().filter(|b| b.count > 0) {
             payload.push_bytes(&out);
             out.clear();
             payload.push_opaque(b.rdb_bytes());
@@ -428,7 +428,7 @@ pub fn decode(
         if remaining_in_db == Some(0) {
             if let Some(&(_, b)) = bulks.iter().find(|(d, _)| *d == db) {
                 r.opaque(b.rdb_bytes())?;
-                ks.db_mut(db).bulk = Some(b);
+                ks.db_mut(db).set_bulk(Some(b));
                 out.keys_loaded += b.count;
             }
             remaining_in_db = None;
@@ -725,7 +725,7 @@ mod tests {
             key_bytes: 16,
             value_bytes: 100,
         };
-        ks.db_mut(0).bulk = Some(bulk);
+        ks.db_mut(0).set_bulk(Some(bulk));
         let p = encode(&ks, &meta(true));
         assert!(p.parts.contains(&Part::Opaque(bulk.rdb_bytes())));
         let loaded = decode(&p, 0, false, 16).unwrap();
@@ -750,11 +750,11 @@ mod tests {
     fn truncated_and_garbage_rdbs_are_errors_not_panics() {
         let mut ks = Keyspace::new(16);
         ks.db_mut(0).set(b"k", b"value", Some(1));
-        ks.db_mut(1).bulk = Some(Bulk {
+        ks.db_mut(1).set_bulk(Some(Bulk {
             count: 3,
             key_bytes: 8,
             value_bytes: 8,
-        });
+        }));
         let p = encode(&ks, &meta(true));
         let Part::Bytes(head) = &p.parts[0] else {
             unreachable!()

@@ -18,7 +18,7 @@ use super::commands::{Caller, Ctx, Prop};
 use super::config::DisklessLoad;
 use super::log::{unix_ms, unix_secs, Level};
 use super::node::{
-    Action, ConnId, DropReason, Event, Loading, Node, Persisted, Role, REPL_OFFSET_MAX,
+    Action, ConnId, DropReason, Event, Loading, Node, Persisted, Role, SyncAbort, REPL_OFFSET_MAX,
 };
 use super::rdb::{self, Payload};
 use super::resp::{encode_command, string2ll, Frame, ProtoError, Reply};
@@ -118,7 +118,7 @@ impl Node {
                 Link::Connected(m) => self.lose_master(now, m, DropReason::RoleChange),
                 // cancelReplicationHandshake(0): a handshake or transfer to the old master
                 // ends with its connection.
-                link => self.abandon_link(link),
+                link => self.abandon_link(link, SyncAbort::Cancelled),
             }
         }
         // Clients blocked on the master that this node was are answered and closed.
@@ -156,7 +156,7 @@ impl Node {
         };
         self.discard_cached_master(now);
         // cancelReplicationHandshake(0).
-        self.abandon_link(link);
+        self.abandon_link(link, SyncAbort::Cancelled);
         self.shift_replication_id(now);
         self.disconnect_replicas(now);
         self.slaveseldb = -1;
@@ -166,7 +166,7 @@ impl Node {
 
     /// Closes a link that is not (or no longer) the node's: its connection goes, and a transfer
     /// in progress is aborted with the load it started (`replicationAbortSyncTransfer`).
-    fn abandon_link(&mut self, link: Link) {
+    fn abandon_link(&mut self, link: Link, reason: SyncAbort) {
         if let Some(conn) = link.conn() {
             if self.forget_conn(conn).is_some() {
                 self.actions.push_back(Action::Close { conn });
@@ -175,7 +175,7 @@ impl Node {
         if let Link::Transfer(_) = link {
             // The half-loaded data goes with it (swapdb keeps the old dataset).
             self.loading = None;
-            self.event(Event::FullSyncAborted);
+            self.event(Event::FullSyncAborted { reason });
         }
     }
 
@@ -277,12 +277,12 @@ impl Node {
 
     /// The `error:` label of `syncWithMaster`: close, and retry on the next cron tick.
     fn handshake_error(&mut self) {
-        self.cancel_handshake(None, Reconnect::Later);
+        self.cancel_handshake(None, Reconnect::Later, SyncAbort::LinkLost);
     }
 
     /// `cancelReplicationHandshake(reconnect)`: gives up a connection attempt, handshake or
     /// transfer (an established link is not touched). `now` is only needed to reconnect.
-    fn cancel_handshake(&mut self, now: Option<SimTime>, reconnect: Reconnect) {
+    fn cancel_handshake(&mut self, now: Option<SimTime>, reconnect: Reconnect, why: SyncAbort) {
         let Some(f) = self.following.as_mut() else {
             return;
         };
@@ -290,7 +290,7 @@ impl Node {
             return;
         }
         let link = std::mem::replace(&mut f.link, Link::Connect);
-        self.abandon_link(link);
+        self.abandon_link(link, why);
         if let (Some(now), Reconnect::Now) = (now, reconnect) {
             let Some(f) = &self.following else { return };
             let (host, port) = (f.host.clone(), f.port);
@@ -685,7 +685,7 @@ impl Node {
                 Level::Warning,
                 format!("MASTER aborted replication with an error: {err}"),
             );
-            self.cancel_handshake(Some(now), Reconnect::Now);
+            self.cancel_handshake(Some(now), Reconnect::Now, SyncAbort::MasterError);
             return false;
         }
         if text.is_empty() {
@@ -693,7 +693,7 @@ impl Node {
         }
         if !text.starts_with('$') {
             self.log(now, Level::Warning, format!("Bad protocol from MASTER, the first byte is not '$' (we received '{text}'), are you sure the host and port are right?"));
-            self.cancel_handshake(Some(now), Reconnect::Now);
+            self.cancel_handshake(Some(now), Reconnect::Now, SyncAbort::BadProtocol);
             return false;
         }
         let size = match parse_bulk_header(&line) {
@@ -708,7 +708,7 @@ impl Node {
                     Level::Warning,
                     format!("Bad protocol from MASTER, {why} (we received '{text}')"),
                 );
-                self.cancel_handshake(Some(now), Reconnect::Now);
+                self.cancel_handshake(Some(now), Reconnect::Now, SyncAbort::BadProtocol);
                 return false;
             }
         };
@@ -798,7 +798,7 @@ impl Node {
                     Level::Warning,
                     "I/O error trying to sync with MASTER: unexpected opaque bytes".into(),
                 );
-                self.cancel_handshake(Some(now), Reconnect::Now);
+                self.cancel_handshake(Some(now), Reconnect::Now, SyncAbort::BadProtocol);
             }
             return;
         }
@@ -825,7 +825,7 @@ impl Node {
                 Level::Warning,
                 "I/O error trying to sync with MASTER: more bytes than the RDB announced".into(),
             );
-            self.cancel_handshake(Some(now), Reconnect::Now);
+            self.cancel_handshake(Some(now), Reconnect::Now, SyncAbort::BadProtocol);
             return;
         }
         self.after_transfer_bytes(now, len);
@@ -1004,7 +1004,7 @@ impl Node {
                         "MASTER <-> REPLICA sync: Discarding temporary DB in background".into(),
                     );
                 }
-                self.cancel_handshake(Some(now), Reconnect::Now);
+                self.cancel_handshake(Some(now), Reconnect::Now, SyncAbort::LoadFailed);
                 return;
             }
         };
@@ -1246,7 +1246,7 @@ impl Node {
                     Level::Warning,
                     "I/O error trying to sync with MASTER: connection lost".into(),
                 );
-                self.cancel_handshake(Some(now), Reconnect::Now);
+                self.cancel_handshake(Some(now), Reconnect::Now, SyncAbort::LinkLost);
             }
             s if s.in_handshake() => {
                 if by_peer {
@@ -1277,11 +1277,11 @@ impl Node {
                     Level::Warning,
                     "Timeout connecting to the MASTER...".into(),
                 );
-                self.cancel_handshake(Some(now), Reconnect::Now);
+                self.cancel_handshake(Some(now), Reconnect::Now, SyncAbort::Timeout);
             }
             Some(Link::Transfer(t)) if overdue(t.lastio) => {
                 self.log(now, Level::Warning, "Timeout receiving bulk data from MASTER... If the problem persists try to set the 'repl-timeout' parameter in redis.conf to a larger value.".into());
-                self.cancel_handshake(Some(now), Reconnect::Now);
+                self.cancel_handshake(Some(now), Reconnect::Now, SyncAbort::Timeout);
             }
             Some(Link::Connected(m)) if overdue(m.last_interaction) => {
                 let conn = m.conn;

@@ -356,11 +356,11 @@ fn a_replica_loading_a_big_rdb_answers_loading() {
             cfg(&[("repl-diskless-sync", "no")])
         }
     });
-    t.nodes[0].keyspace.db_mut(0).bulk = Some(Bulk {
+    t.nodes[0].keyspace.db_mut(0).set_bulk(Some(Bulk {
         count: 100_000,
         key_bytes: 16,
         value_bytes: 100,
-    });
+    }));
     t.replicaof(1, 0);
     t.run_until_cond(secs(30), |t| t.nodes[1].is_loading());
     assert_eq!(
@@ -582,11 +582,11 @@ fn diskless_transfer_to_two_replicas(bulk_keys: u64) -> Pair {
             Config::default()
         }
     });
-    t.nodes[0].keyspace.db_mut(0).bulk = Some(Bulk {
+    t.nodes[0].keyspace.db_mut(0).set_bulk(Some(Bulk {
         count: bulk_keys,
         key_bytes: 16,
         value_bytes: 100,
-    });
+    }));
     t.replicaof(1, 0);
     t.replicaof(2, 0);
     t.run_until_cond(secs(10), |t| t.nodes[0].bgsave_in_progress());
@@ -645,11 +645,11 @@ fn a_disk_bgsave_nobody_needs_is_killed_when_there_are_no_save_points() {
             Config::default()
         }
     });
-    t.nodes[0].keyspace.db_mut(0).bulk = Some(Bulk {
+    t.nodes[0].keyspace.db_mut(0).set_bulk(Some(Bulk {
         count: 100_000,
         key_bytes: 16,
         value_bytes: 100,
-    });
+    }));
     t.replicaof(1, 0);
     t.replicaof(2, 0);
     t.run_until_cond(secs(5), |t| {
@@ -719,11 +719,11 @@ fn a_replica_stuck_in_full_sync_makes_the_backlog_outgrow_its_size() {
             Config::default()
         }
     });
-    t.nodes[0].keyspace.db_mut(0).bulk = Some(Bulk {
+    t.nodes[0].keyspace.db_mut(0).set_bulk(Some(Bulk {
         count: 50_000,
         key_bytes: 16,
         value_bytes: 100,
-    });
+    }));
     t.replicaof(2, 0);
     t.run_until_cond(secs(5), |t| t.nodes[0].bgsave_in_progress());
     t.set_keys(0, 5000, &"x".repeat(100));
@@ -1716,11 +1716,11 @@ fn diskless_load_with_swapdb_and_on_empty_db_ends_with_the_masters_data() {
                 Config::default()
             }
         });
-        t.nodes[0].keyspace.db_mut(0).bulk = Some(Bulk {
+        t.nodes[0].keyspace.db_mut(0).set_bulk(Some(Bulk {
             count: 20_000,
             key_bytes: 16,
             value_bytes: 100,
-        });
+        }));
         t.cmd(0, &["SET", "a", "1"]);
         // The replica has data of its own that the full sync replaces.
         t.cmd(1, &["SET", "own", "x"]);
@@ -1814,11 +1814,11 @@ fn replicaof_another_master_during_a_transfer_cancels_the_transfer() {
             Config::default()
         }
     });
-    t.nodes[0].keyspace.db_mut(0).bulk = Some(Bulk {
+    t.nodes[0].keyspace.db_mut(0).set_bulk(Some(Bulk {
         count: 100_000,
         key_bytes: 16,
         value_bytes: 100,
-    });
+    }));
     t.cmd(2, &["SET", "only-on-2", "x"]);
     t.replicaof(1, 0);
     t.run_until_cond(secs(10), |t| {
@@ -1893,4 +1893,196 @@ fn a_master_continuing_a_psync_without_history_is_dropped_not_obeyed() {
     now += secs(1);
     n.handle_timeout(now);
     assert!(matches!(n.poll_action(), Some(Action::Connect { .. })));
+}
+
+// ----- the command table -----
+
+/// PSYNC and SYNC from a connection used to reach `syncCommand` without the arity check: a PSYNC
+/// with fewer than two arguments indexed past them and panicked the node, and a SYNC with
+/// arguments started a full sync. Redis answers the arity error.
+#[test]
+fn psync_and_sync_with_a_wrong_argument_count_get_the_arity_error() {
+    let mut t = Pair::new(1, |_| Config::default());
+    for (line, name) in [
+        ("PSYNC", "psync"),
+        ("psync ?", "psync"),
+        ("SYNC x", "sync"),
+        ("sync ? -1", "sync"),
+    ] {
+        let c = raw_conn(&mut t, 0);
+        let r = raw(&mut t, 0, c, &format!("{line}\r\n"));
+        let arity = format!("-ERR wrong number of arguments for '{name}' command\r\n");
+        assert_eq!(r, arity, "{line}");
+        assert_eq!(
+            raw(&mut t, 0, c, "PING\r\n"),
+            "+PONG\r\n",
+            "{line}: still a client"
+        );
+    }
+    t.run_for(secs(2));
+    assert_eq!(t.info_u64(0, "sync_full"), 0);
+    assert_eq!(t.info_u64(0, "connected_slaves"), 0);
+}
+
+/// Every command in the table, and every subcommand of a container, with every argc from its name
+/// alone to two past its arity, on a connection and from an in-process client, with and without
+/// requirepass. No count panics the node; a count the arity refuses gets Redis's arity error,
+/// before NOAUTH as in `processCommand`; an accepted one gets NOAUTH while unauthenticated. A
+/// container given an argument that names no subcommand answers so, also before NOAUTH.
+#[test]
+fn every_command_with_any_argument_count_gets_redis_arity_error_and_never_panics() {
+    use super::commands::{all, Flags};
+    let noauth = "NOAUTH Authentication required.";
+    // Each command with the words that name it: `config get` for `config|get`.
+    let mut commands: Vec<(&super::commands::Command, Vec<&str>)> = Vec::new();
+    for cmd in all() {
+        commands.push((cmd, vec![cmd.name]));
+        for sub in cmd.subcommands {
+            let (container, own) = sub.name.split_once('|').expect("container|subcommand");
+            assert_eq!(container, cmd.name);
+            commands.push((sub, vec![container, own]));
+        }
+    }
+    for requirepass in [false, true] {
+        for (cmd, words) in &commands {
+            for argc in words.len()..=cmd.arity.unsigned_abs() as usize + 2 {
+                let mut args = words.clone();
+                args.resize(argc, "x");
+                let line = args.join(" ");
+                let what = format!("{line} (requirepass {requirepass})");
+                let mut t = Pair::new(1, |_| match requirepass {
+                    true => cfg(&[("requirepass", "secret")]),
+                    false => Config::default(),
+                });
+                let c = raw_conn(&mut t, 0);
+                let on_conn = raw(&mut t, 0, c, &format!("{line}\r\n"));
+                let local = t.cmd(0, &args);
+                t.run_for(secs(2));
+                // `rejectCommand`: a refused EXEC discards its transaction, naming the refusal.
+                let refused = |e: &str| match cmd.name {
+                    "exec" => format!(
+                        "EXECABORT Transaction discarded because of: {}",
+                        e.trim_start_matches("ERR ")
+                    ),
+                    _ => e.to_string(),
+                };
+                let expected = if !cmd.accepts(argc) {
+                    format!("ERR wrong number of arguments for '{}' command", cmd.name)
+                } else if !cmd.subcommands.is_empty() {
+                    let name = cmd.name.to_ascii_uppercase();
+                    format!("ERR unknown subcommand 'x'. Try {name} HELP.")
+                } else if requirepass && !cmd.flags.contains(Flags::NO_AUTH) {
+                    noauth.to_string()
+                } else {
+                    continue;
+                };
+                assert_eq!(on_conn, format!("-{}\r\n", refused(&expected)), "{what}");
+                assert_eq!(local, Reply::err(refused(&expected)), "{what}");
+            }
+        }
+    }
+}
+
+/// An empty command (`*0`) is skipped, as `processInputBuffer` skips it: no reply, and the
+/// connection goes on.
+#[test]
+fn an_empty_command_gets_no_reply() {
+    let mut t = Pair::new(1, |_| Config::default());
+    let c = raw_conn(&mut t, 0);
+    assert_eq!(raw(&mut t, 0, c, "*0\r\n*-1\r\n"), "");
+    assert_eq!(raw(&mut t, 0, c, "*1\r\n$4\r\nPING\r\n"), "+PONG\r\n");
+}
+
+/// Replies to argument counts that handlers check themselves, or that Redis refuses in its own
+/// way, each as a Redis 7.0.15 server answers it.
+#[test]
+fn argument_counts_checked_by_handlers_get_redis_replies() {
+    for (line, redis) in [
+        ("PING a b", "-ERR wrong number of arguments for 'ping' command"),
+        ("MSET k v k", "-ERR wrong number of arguments for 'mset' command"),
+        ("MSET k v k v", "+OK"),
+        ("SET k v x", "-ERR syntax error"),
+        ("AUTH a b c", "-ERR syntax error"),
+        ("REPLCONF x", "-ERR syntax error"),
+        ("REPLCONF", "+OK"),
+        ("PSYNC a b c", "-ERR value is not an integer or out of range"),
+        ("PSYNC a b c d", "-ERR value is not an integer or out of range"),
+        ("FLUSHALL x", "-ERR syntax error"),
+        ("FLUSHALL ASYNC x", "-ERR syntax error"),
+        ("FLUSHALL async", "+OK"),
+        ("FLUSHDB x", "-ERR syntax error"),
+        ("FLUSHDB SYNC x", "-ERR syntax error"),
+        ("flushdb sync", "+OK"),
+        ("CONFIG", "-ERR wrong number of arguments for 'config' command"),
+        ("config x", "-ERR unknown subcommand 'x'. Try CONFIG HELP."),
+        ("CONFIG GET", "-ERR wrong number of arguments for 'config|get' command"),
+        ("CONFIG SET a", "-ERR wrong number of arguments for 'config|set' command"),
+        ("CONFIG SET a b c", "-ERR syntax error"),
+        ("CONFIG RESETSTAT x", "-ERR wrong number of arguments for 'config|resetstat' command"),
+        ("EXEC x", "-EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command"),
+    ] {
+        let mut t = Pair::new(1, |_| Config::default());
+        let c = raw_conn(&mut t, 0);
+        assert_eq!(raw(&mut t, 0, c, &format!("{line}\r\n")), format!("{redis}\r\n"), "{line}");
+    }
+    let mut t = Pair::new(1, |_| Config::default());
+    t.cmd(0, &["SET", "k", "v"]);
+    t.cmd(0, &["FLUSHALL", "x"]);
+    t.cmd(0, &["FLUSHDB", "async", "x"]);
+    assert_eq!(
+        t.cmd(0, &["DBSIZE"]),
+        Reply::Integer(1),
+        "a refused flush keeps the data"
+    );
+    let c = raw_conn(&mut t, 0);
+    let r = raw(&mut t, 0, c, "PSYNC ? -1 x\r\n");
+    let replid = t.info(0, "master_replid");
+    assert_eq!(
+        r,
+        format!("+FULLRESYNC {replid} 0\r\n"),
+        "a third argument is ignored"
+    );
+    let mut t = Pair::new(1, |_| cfg(&[("requirepass", "secret")]));
+    let c = raw_conn(&mut t, 0);
+    assert_eq!(
+        raw(&mut t, 0, c, "EXEC\r\n"),
+        "-EXECABORT Transaction discarded because of: NOAUTH Authentication required.\r\n"
+    );
+}
+
+/// ECHO carries Redis's LOADING and STALE flags, MULTI and EXEC its STALE: a replica answers them
+/// while it loads and while its link is down with replica-serve-stale-data no, where GET gets
+/// LOADING and MASTERDOWN.
+#[test]
+fn echo_multi_and_exec_are_answered_while_loading_and_while_the_link_is_down() {
+    let not_modelled = Reply::err("ERR MULTI/EXEC are not supported by this simulator for clients");
+    let mut t = Pair::new(2, |i| match i {
+        1 => cfg(&[("replsim-rdb-load-rate", "1mb")]),
+        _ => cfg(&[("repl-diskless-sync", "no")]),
+    });
+    t.nodes[0].keyspace.db_mut(0).set_bulk(Some(Bulk {
+        count: 100_000,
+        key_bytes: 16,
+        value_bytes: 100,
+    }));
+    t.replicaof(1, 0);
+    t.run_until_cond(secs(30), |t| t.nodes[1].is_loading());
+    assert_eq!(
+        t.cmd(1, &["GET", "a"]),
+        Reply::err("LOADING Redis is loading the dataset in memory")
+    );
+    assert_eq!(t.cmd(1, &["ECHO", "hi"]), Reply::bulk("hi"));
+    t.wait_for_sync(1);
+    t.cmd(1, &["CONFIG", "SET", "replica-serve-stale-data", "no"]);
+    t.cut(0, 1);
+    t.kill_link(0, 1);
+    assert_eq!(
+        t.cmd(1, &["GET", "a"]),
+        Reply::err(
+            "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."
+        )
+    );
+    assert_eq!(t.cmd(1, &["ECHO", "hi"]), Reply::bulk("hi"));
+    assert_eq!(t.cmd(1, &["MULTI"]), not_modelled);
+    assert_eq!(t.cmd(1, &["EXEC"]), not_modelled);
 }

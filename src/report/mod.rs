@@ -20,7 +20,9 @@ pub use model::{
 
 use crate::check::{run_checks, Checks};
 use crate::scenario::{ExpectValue, Expectation, Op};
-use crate::sim::observe::{lag_seconds, Milestone, NodeSample, Sample, WorkloadCounters};
+use crate::sim::observe::{
+    lag_seconds, Milestone, NodeSample, Sample, WorkloadCounters, WorkloadLatency, LATENCY_OPS,
+};
 use crate::sim::RunOutput;
 use crate::time::SimTime;
 
@@ -54,7 +56,10 @@ pub fn build(out: &RunOutput) -> Report {
             .workloads
             .iter()
             .enumerate()
-            .map(|(k, spec)| (spec.name.clone(), workload_report(&w.rec.counters[k])))
+            .map(|(k, spec)| {
+                let report = workload_report(&w.rec.counters[k], &w.rec.latency[k]);
+                (spec.name.clone(), report)
+            })
             .collect(),
         checks,
         violations,
@@ -148,7 +153,7 @@ fn node_report(out: &RunOutput, i: usize) -> NodeReport {
     }
 }
 
-fn workload_report(c: &WorkloadCounters) -> WorkloadReport {
+fn workload_report(c: &WorkloadCounters, l: &WorkloadLatency) -> WorkloadReport {
     WorkloadReport {
         writes: c.writes,
         writes_ok: c.writes_ok,
@@ -158,7 +163,20 @@ fn workload_report(c: &WorkloadCounters) -> WorkloadReport {
         errors: c.errors.clone(),
         stale_reads: c.stale_reads,
         max_staleness_ms: c.max_staleness_ns as f64 / 1e6,
+        reads_before_first_sync: c.reads_before_first_sync,
         wait_unsatisfied: c.wait_unsatisfied,
+        wait_timeouts: c.wait_timeouts,
+        latency: LATENCY_OPS
+            .iter()
+            .zip(&l.by_op)
+            .filter(|(_, h)| h.count() > 0)
+            .map(|(op, h)| (op.to_string(), h.percentiles()))
+            .collect(),
+        wait_replicas: l
+            .wait_counts
+            .iter()
+            .map(|(n, c)| (n.to_string(), *c))
+            .collect(),
     }
 }
 
@@ -406,12 +424,12 @@ mod tests {
     fn the_summary_shows_each_node_by_its_role() {
         let r = report();
         let text = summary::render(&r);
-        let row = |name: &str| -> Vec<&str> {
-            let line = text
-                .lines()
-                .find(|l| l.starts_with(&format!("{name:<14} ")));
-            line.unwrap().split_whitespace().collect()
+        let line = |name: &str| -> &str {
+            text.lines()
+                .find(|l| l.trim_start().starts_with(&format!("{name} ")))
+                .unwrap()
         };
+        let row = |name: &str| -> Vec<&str> { line(name).split_whitespace().collect() };
         assert_eq!(row("r2"), ["r2", "down"]);
         let Some(InfoValue::Number(offset)) =
             r.nodes["m"].live().unwrap().info.get("master_repl_offset")
@@ -422,7 +440,15 @@ mod tests {
             row("m")[..3],
             ["m", "master", &summary::group(*offset as u64)]
         );
-        assert_eq!((row("r")[1], row("r")[4]), ("replica", "up"));
+        // The replica sits under its master, indented, with its lag in bytes and time.
+        assert!(line("r").starts_with("  r "), "{text}");
+        assert_eq!(row("r")[1], "replica");
+        assert!(
+            line("r").contains(" B / ") && line("r").contains(" up "),
+            "{text}"
+        );
+        let (m, r) = (text.find(line("m")).unwrap(), text.find(line("r")).unwrap());
+        assert!(m < r, "the master comes first");
         assert!(text.ends_with("\nOK\n"), "{text}");
     }
 

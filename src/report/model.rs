@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::check::Checks;
+use crate::sim::hist::Percentiles;
 use crate::sim::Stop;
 
 /// A report: what `replsim run --json` prints and `--out` writes as report.json. Fields are in the
@@ -157,7 +158,17 @@ pub struct WorkloadReport {
     pub errors: BTreeMap<String, u64>,
     pub stale_reads: u64,
     pub max_staleness_ms: f64,
+    /// Reads a replica served before its first completed sync (not counted as stale).
+    pub reads_before_first_sync: u64,
+    /// WAITs that answered fewer replicas than asked, or never answered in time.
     pub wait_unsatisfied: u64,
+    /// WAITs with no answer within the client's timeout.
+    pub wait_timeouts: u64,
+    /// Latency from invocation to reply, by operation (`set`, `get`, `incr`, `append`, `del`,
+    /// `wait`), for the operations this workload sent that got a reply in time.
+    pub latency: BTreeMap<String, Percentiles>,
+    /// How many WAITs answered each replica count.
+    pub wait_replicas: BTreeMap<String, u64>,
 }
 
 /// A violation a checker found, and whether an `[expect]` entry names its checker.

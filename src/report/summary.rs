@@ -5,11 +5,6 @@ use std::fmt::Write as _;
 use super::{InfoValue, NodeReport, Report};
 use crate::sim::Stop;
 
-/// A count, grouped; `-` where there is none.
-fn count(n: Option<u64>) -> String {
-    n.map_or_else(|| "-".into(), group)
-}
-
 /// An INFO value as the table shows it: numbers grouped, text as it is, `-` where INFO lacks it.
 fn info_text(v: Option<&InfoValue>) -> String {
     match v {
@@ -98,32 +93,116 @@ pub fn render(report: &Report) -> String {
     s
 }
 
-/// One row per node: role, offset, lag, link, sync counts and dataset.
+/// Bytes with a binary unit: `512 B`, `3.4 KB`, `12.0 MB`.
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    format!("{v:.1} {}", UNITS[u])
+}
+
+/// A duration in seconds with a unit suited to it: `0 ms`, `0.250 ms`, `42 ms`, `3.5 s`.
+fn duration(secs: f64) -> String {
+    if secs == 0.0 {
+        "0 ms".into()
+    } else if secs < 0.001 {
+        format!("{:.3} ms", secs * 1e3)
+    } else if secs < 10.0 {
+        format!("{:.0} ms", secs * 1e3)
+    } else {
+        format!("{secs:.1} s")
+    }
+}
+
+/// Microseconds as the summary prints latencies and staleness.
+fn micros(us: f64) -> String {
+    duration(us / 1e6)
+}
+
+/// The nodes in topology order: each master (and each node whose master is unknown or down)
+/// followed by its replicas, depth first, with their depth; nodes that are down last.
+fn topology(report: &Report) -> Vec<(&str, usize)> {
+    let master_of = |name: &str| {
+        report
+            .checks
+            .convergence
+            .replicas
+            .iter()
+            .find(|r| r.replica == name)
+            .and_then(|r| r.master.as_deref())
+    };
+    let mut out = Vec::new();
+    fn visit<'a>(
+        report: &'a Report,
+        name: &'a str,
+        depth: usize,
+        master_of: &dyn Fn(&str) -> Option<&'a str>,
+        out: &mut Vec<(&'a str, usize)>,
+    ) {
+        if out.iter().any(|(n, _)| *n == name) {
+            return;
+        }
+        out.push((name, depth));
+        for child in report.nodes.keys() {
+            if master_of(child) == Some(name) {
+                visit(report, child, depth + 1, master_of, out);
+            }
+        }
+    }
+    let roots = report.nodes.iter().filter(|(name, node)| {
+        node.live().is_some()
+            && master_of(name)
+                .is_none_or(|m| report.nodes.get(m).is_none_or(|n| n.live().is_none()))
+    });
+    for (name, _) in roots {
+        visit(report, name, 0, &master_of, &mut out);
+    }
+    for name in report.nodes.keys() {
+        if !out.iter().any(|(n, _)| n == name) {
+            out.push((name, 0));
+        }
+    }
+    out
+}
+
+/// One row per node, masters first with their replicas indented under them: role, offset,
+/// lag (bytes and time), link, the replica's last sync, the sync counters INFO keeps (a node
+/// counts the syncs it served), keys and digest.
 fn nodes_table(s: &mut String, report: &Report) {
     let _ = writeln!(
         s,
-        "{:<14} {:<8} {:>14} {:>12} {:>5} {:>10} {:>11} {:>12} {:>9} {:>16}",
+        "{:<18} {:<8} {:>14} {:>22} {:>5} {:>17} {:>10} {:>11} {:>12} {:>9} {:>16}",
         "node",
         "role",
         "offset",
-        "lag",
+        "lag (bytes / time)",
         "link",
+        "last sync",
         "sync_full",
         "partial_ok",
         "partial_err",
         "keys",
         "digest"
     );
-    for (name, node) in &report.nodes {
+    for (name, depth) in topology(report) {
+        let label = format!("{}{name}", "  ".repeat(depth));
+        let node = &report.nodes[name];
         let (role, n) = match node {
             NodeReport::Down(_) => {
-                let _ = writeln!(s, "{name:<14} {:<8}", "down");
+                let _ = writeln!(s, "{label:<18} {:<8}", "down");
                 continue;
             }
             NodeReport::Master(n) => ("master", n),
             NodeReport::Slave(n) => ("replica", n),
         };
-        let (lag, link) = match node {
+        let (lag, link, last_sync) = match node {
             NodeReport::Slave(_) => {
                 let behind = report
                     .checks
@@ -131,23 +210,59 @@ fn nodes_table(s: &mut String, report: &Report) {
                     .replicas
                     .iter()
                     .find(|r| r.replica == *name)
-                    .map_or_else(|| "-".into(), |r| count(r.offset_behind_bytes));
+                    .and_then(|r| r.offset_behind_bytes);
+                let secs = report
+                    .timeline
+                    .nodes
+                    .get(name)
+                    .and_then(|t| t.lag_seconds.last().copied().flatten());
+                let lag = format!(
+                    "{} / {}",
+                    behind.map_or_else(|| "-".into(), bytes),
+                    secs.map_or_else(|| "-".into(), duration)
+                );
                 let link = n
                     .info
                     .get("master_link_status")
-                    .and_then(InfoValue::as_text);
-                (behind, link.unwrap_or("-").to_string())
+                    .and_then(InfoValue::as_text)
+                    .unwrap_or("-")
+                    .to_string();
+                let last = report
+                    .checks
+                    .resync_loop
+                    .replicas
+                    .iter()
+                    .find(|r| r.replica == *name)
+                    .and_then(|r| {
+                        r.attempts
+                            .iter()
+                            .rev()
+                            .find(|a| a.outcome == "finished" || a.outcome == "partial")
+                    })
+                    .map_or_else(
+                        || "never".to_string(),
+                        |a| {
+                            let kind = if a.outcome == "finished" {
+                                "full"
+                            } else {
+                                "partial"
+                            };
+                            format!("{kind} at {:.1}s", a.end_s.unwrap_or(a.start_s))
+                        },
+                    );
+                (lag, link, last)
             }
-            _ => ("-".into(), "-".into()),
+            _ => ("-".into(), "-".into(), "-".into()),
         };
         let _ = writeln!(
             s,
-            "{:<14} {:<8} {:>14} {:>12} {:>5} {:>10} {:>11} {:>12} {:>9} {:>16}",
-            name,
+            "{:<18} {:<8} {:>14} {:>22} {:>5} {:>17} {:>10} {:>11} {:>12} {:>9} {:>16}",
+            label,
             role,
             info_text(n.info.get("master_repl_offset")),
             lag,
             link,
+            last_sync,
             group(n.stats.sync_full),
             group(n.stats.sync_partial_ok),
             group(n.stats.sync_partial_err),
@@ -157,27 +272,39 @@ fn nodes_table(s: &mut String, report: &Report) {
     }
 }
 
-/// One line per checker.
+/// What each checker found, one block each.
 fn checks(s: &mut String, report: &Report) {
     let c = &report.checks;
     let _ = writeln!(s, "\nchecks");
     let conv = &c.convergence;
-    let conv_text = if conv.converged {
+    let conv_text = if conv.replicas.is_empty() {
+        "no replicas".to_string()
+    } else if conv.converged {
         match conv.seconds_after_last_fault {
-            Some(t) => format!("every replica caught up, {t:.1}s after the last fault"),
-            None => "every replica caught up".into(),
+            Some(t) if conv.last_fault_end_s > 0.0 => format!(
+                "every replica converged, at most {} after the last fault (at {:.1}s)",
+                duration(t),
+                conv.last_fault_end_s
+            ),
+            _ => "every replica converged".into(),
         }
     } else {
         let behind: Vec<String> = conv
             .replicas
             .iter()
-            .filter(|r| !(r.link_up && r.digest_equal && r.offset_behind_bytes == Some(0)))
+            .filter(|r| !r.converged)
             .map(|r| {
+                let why = if !r.link_up {
+                    "link down at the end".to_string()
+                } else if r.converged_at_s.is_none() {
+                    "never held its master's data after the last fault".to_string()
+                } else {
+                    "its master is down".to_string()
+                };
                 format!(
-                    "{} (link {}, {} bytes behind)",
+                    "{} ({why}; {} behind)",
                     r.replica,
-                    if r.link_up { "up" } else { "down" },
-                    count(r.offset_behind_bytes)
+                    r.offset_behind_bytes.map_or_else(|| "-".into(), bytes)
                 )
             })
             .collect();
@@ -187,52 +314,128 @@ fn checks(s: &mut String, report: &Report) {
     let l = &c.acked_writes_lost;
     let _ = writeln!(
         s,
-        "  {:<20} {} of {} acknowledged SETs lost (with WAIT satisfied: {} of {}){}",
+        "  {:<20} {} of {} acknowledged writes never applied by the final master{}",
         "acked writes lost",
         group(l.lost),
         group(l.acked),
-        group(l.lost_with_wait),
-        group(l.acked_with_wait),
         l.final_master
             .as_ref()
-            .map(|m| format!("; final master {m}"))
-            .unwrap_or_default()
+            .map_or_else(|| " (no master at the end)".into(), |m| format!(" ({m})"))
     );
+    if l.lost > 0 {
+        let _ = writeln!(
+            s,
+            "  {:<20} WAIT had reported: enough replicas {}, too few {}, no WAIT {}",
+            "",
+            group(l.lost_with_wait),
+            group(l.lost_wait_unsatisfied),
+            group(l.lost_without_wait)
+        );
+        for w in &l.by_window {
+            let _ = writeln!(
+                s,
+                "  {:<20} {} acknowledged during: {}",
+                "",
+                group(w.lost),
+                w.window
+            );
+        }
+    }
+    if l.superseded > 0 {
+        let _ = writeln!(
+            s,
+            "  {:<20} {} more were applied, then overwritten by later writes (superseded, not lost)",
+            "",
+            group(l.superseded)
+        );
+    }
+    for m in &l.other_masters {
+        let _ = writeln!(
+            s,
+            "  {:<20} another master at the end, {}, lacks {}",
+            "",
+            m.master,
+            group(m.lost)
+        );
+    }
     let st = &c.stale_reads;
     let _ = writeln!(
         s,
-        "  {:<20} {} of {} reads stale, at most {:.0} ms behind",
+        "  {:<20} {} of {} reads stale, at most {} behind{}",
         "stale reads",
         group(st.stale),
         group(st.reads),
-        st.max_staleness_ms
-    );
-    let rl = &c.resync_loop;
-    let syncs: Vec<String> = rl
-        .replicas
-        .iter()
-        .map(|r| {
+        duration(st.max_staleness_ms / 1e3),
+        if st.reads_before_first_sync > 0 {
             format!(
-                "{} {}/{} full, {} partial",
-                r.replica, r.full_syncs_finished, r.full_syncs_started, r.partial_syncs
+                "; {} more served before a replica's first sync",
+                group(st.reads_before_first_sync)
             )
-        })
-        .collect();
-    let loop_text = if rl.looping.is_empty() {
-        "none".to_string()
-    } else {
-        format!("LOOPING: {}", rl.looping.join(", "))
-    };
-    let _ = writeln!(
-        s,
-        "  {:<20} {loop_text}; syncs finished/started: {}",
-        "resync loop",
-        if syncs.is_empty() {
-            "none".into()
         } else {
-            syncs.join(", ")
+            String::new()
         }
     );
+    for n in st.nodes.iter().filter(|n| n.stale > 0) {
+        let p = &n.staleness;
+        let _ = writeln!(
+            s,
+            "  {:<20} {}: {} of {} stale, p50 {}, p99 {}, max {}",
+            "",
+            n.node,
+            group(n.stale),
+            group(n.reads),
+            micros(p.p50_us),
+            micros(p.p99_us),
+            micros(p.max_us)
+        );
+    }
+    let rl = &c.resync_loop;
+    if rl.replicas.is_empty() {
+        let _ = writeln!(s, "  {:<20} none (no replica synced)", "resync loop");
+    } else {
+        let _ = writeln!(
+            s,
+            "  {:<20} {}",
+            "resync loop",
+            if rl.looping.is_empty() {
+                "none".to_string()
+            } else {
+                format!(
+                    "LOOPING: {} ({} or more full syncs aborted in a row)",
+                    rl.looping.join(", "),
+                    rl.threshold
+                )
+            }
+        );
+        for r in &rl.replicas {
+            let mut reasons: Vec<(&str, u64)> = Vec::new();
+            for a in r
+                .attempts
+                .iter()
+                .filter(|a| !["finished", "partial", "in_progress"].contains(&a.outcome.as_str()))
+            {
+                match reasons.iter_mut().find(|(k, _)| *k == a.outcome) {
+                    Some((_, n)) => *n += 1,
+                    None => reasons.push((&a.outcome, 1)),
+                }
+            }
+            let why: Vec<String> = reasons.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
+            let _ = writeln!(
+                s,
+                "  {:<20} {}: full syncs {} finished, {} aborted{}; partial {}",
+                "",
+                r.replica,
+                group(r.full_syncs_finished),
+                group(r.full_syncs_aborted),
+                if why.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", why.join(", "))
+                },
+                group(r.partial_syncs)
+            );
+        }
+    }
     let a = &c.availability;
     let errors: Vec<String> = a
         .errors
@@ -249,11 +452,51 @@ fn checks(s: &mut String, report: &Report) {
         if errors.is_empty() { "none".into() } else { errors.join(", ") },
         a.refusing_seconds
     );
+    for (name, w) in &report.workloads {
+        let ops: Vec<String> = w
+            .latency
+            .iter()
+            .map(|(op, p)| format!("{op} p50 {} p99 {}", micros(p.p50_us), micros(p.p99_us)))
+            .collect();
+        if ops.is_empty() {
+            continue;
+        }
+        let _ = writeln!(s, "  {:<20} {name}: {}", "latency", ops.join("; "));
+        if !w.wait_replicas.is_empty() {
+            let answers: Vec<String> = w
+                .wait_replicas
+                .iter()
+                .map(|(n, c)| format!("{n}: {}", group(*c)))
+                .collect();
+            let _ = writeln!(
+                s,
+                "  {:<20} {name}: WAIT answered (replicas: times) {}{}",
+                "",
+                answers.join(", "),
+                if w.wait_timeouts > 0 {
+                    format!("; no answer in time: {}", group(w.wait_timeouts))
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_and_durations_carry_their_units() {
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(3 * 1024 + 512), "3.5 KB");
+        assert_eq!(bytes(12 << 20), "12.0 MB");
+        assert_eq!(duration(0.0), "0 ms");
+        assert_eq!(duration(0.00025), "0.250 ms");
+        assert_eq!(duration(0.05), "50 ms");
+        assert_eq!(duration(12.34), "12.3 s");
+    }
 
     #[test]
     fn numbers_group_and_text_wraps() {

@@ -1,14 +1,17 @@
 //! The world's client side: issuing workload operations, their replies, histories, stale-read
 //! measurement, and the periodic samples.
 
-use super::observe::{NodeSample, OpResult, Sample, WriteRecord};
+use super::observe::{
+    NodeSample, OpCode, OpRecord, OpResult, Outcome, Sample, WriteKind, WriteRecord, VALUE_FOREIGN,
+    VALUE_NIL,
+};
 use super::trace::TraceKind;
 use super::world::{node_ip, Ev, PendingOp, World};
 use super::Engine;
 use crate::redis::resp::Reply;
 use crate::redis::{ClientId, CommandResult};
 use crate::scenario::Target;
-use crate::time::SimTime;
+use crate::time::{SimDuration, SimTime};
 use crate::workload::{value_write_id, OpKind};
 
 impl World {
@@ -63,16 +66,20 @@ impl World {
         let Some(node) = self.route(w, op.kind) else {
             // No master to talk to: the client cannot even connect.
             self.rec.counters[w].timeouts += 1;
+            if op.kind.is_write() {
+                self.rec.counters[w].writes += 1;
+            } else {
+                self.rec.counters[w].reads += 1;
+            }
             return;
         };
-        let write = op.kind.is_write().then(|| {
+        let write = write_kind(op.kind).map(|kind| {
             self.rec.writes.push(WriteRecord::new(
                 now.as_nanos(),
                 op.key,
                 w as u16,
                 node as u16,
-                op.kind == OpKind::Set,
-                op.kind == OpKind::Del,
+                kind,
             ));
             (self.rec.writes.len() - 1) as u32
         });
@@ -84,6 +91,21 @@ impl World {
         } else {
             ClientId(w as u64 + 1)
         };
+        let history = self.rec.history.as_mut().map(|h| {
+            let index = h.len() as u32;
+            h.push(OpRecord {
+                invoke_ns: now.as_nanos(),
+                complete_ns: u64::MAX,
+                value: write.map_or(0, u64::from),
+                process: index,
+                key: op.key,
+                op: op_code(op.kind),
+                outcome: Outcome::Info,
+                node: node as u16,
+                workload: w as u16,
+            });
+            index
+        });
         let id = self.alloc_op(PendingOp {
             workload: w as u16,
             kind: op.kind,
@@ -93,7 +115,8 @@ impl World {
             op,
             write,
             client,
-            waiting: false,
+            history,
+            waiting: None,
         });
         self.arrive(e, id);
     }
@@ -111,14 +134,15 @@ impl World {
             return;
         }
         let Some(n) = slot.node.as_mut() else {
-            let deadline = self.op_ref(op).invoke + self.workloads[w].spec.timeout;
-            self.finish_op(e, op, &Reply::Error("timeout".into()), deadline.max(now));
+            let deadline = self.op_invoke(op) + self.workloads[w].spec.timeout;
+            self.finish_op(e, op, None, deadline.max(now));
             return;
         };
         // The request's arguments are rendered into reused buffers and borrowed by the node.
         let p = self.ops[op as usize].as_ref().expect("pending");
         let workload = &self.workloads[w];
-        let result = if p.waiting {
+        let offset_before = n.master_repl_offset();
+        let result = if p.waiting.is_some() {
             let (num, timeout) = workload.spec.wait.expect("waiting implies wait");
             let (num, timeout) = (num.to_string(), timeout.as_millis().to_string());
             e.trace
@@ -138,57 +162,95 @@ impl World {
         };
         match result {
             CommandResult::Done { reply, at } => {
+                if let (Some(wr), None) = (p.write, p.waiting) {
+                    // The node executed the write (whether or not the reply reaches the client
+                    // in time): its dataset holds it, and its stream if it moved.
+                    let changed = !matches!(reply, Reply::Integer(0)) || p.kind != OpKind::Del;
+                    if !reply.is_error() {
+                        self.rec.writes[wr as usize].set_noop(!changed);
+                        self.rec.applied.executed(
+                            node,
+                            wr,
+                            n.replid(),
+                            offset_before,
+                            n.master_repl_offset(),
+                        );
+                    }
+                }
                 let half = self.workloads[w].half_rtt();
                 self.drain(e, node);
-                self.finish_op(e, op, &reply, at + half);
+                self.finish_op(e, op, Some(&reply), at + half);
             }
             CommandResult::Blocked => {
                 self.blocked.insert(client, op);
+                // A client gives up on a WAIT that will not answer within its own timeout.
+                let spec = &self.workloads[w].spec;
+                let server_timeout = spec.wait.map_or(SimDuration::ZERO, |(_, t)| t);
+                if server_timeout.is_zero() || server_timeout >= spec.timeout {
+                    let sent = p.waiting.unwrap_or(p.invoke);
+                    e.schedule(
+                        (sent + spec.timeout).max(now),
+                        Ev::ClientTimeout {
+                            op,
+                            client: client.0,
+                        },
+                    );
+                }
                 self.drain(e, node);
             }
         }
     }
 
-    /// Records the outcome of an operation whose reply reaches the client at `done`.
-    pub(crate) fn finish_op(&mut self, e: &mut Engine<Ev>, op: u32, reply: &Reply, done: SimTime) {
-        let p = self.ops[op as usize].as_ref().expect("pending");
-        let (w, kind, key, invoke, write, waiting) = (
+    /// When `op`'s current request was sent: the WAIT's, or the operation's.
+    pub(crate) fn op_invoke(&self, op: u32) -> SimTime {
+        let p = self.op_ref(op);
+        p.waiting.unwrap_or(p.invoke)
+    }
+
+    /// A client's blocked command got no answer within its timeout: it records the timeout and
+    /// closes, which unblocks the command on the node.
+    pub(crate) fn client_timeout(&mut self, e: &mut Engine<Ev>, op: u32, client: ClientId) {
+        if self.blocked.get(&client) != Some(&op) {
+            // It was answered in time (and the slot may since serve another operation).
+            return;
+        }
+        self.blocked.remove(&client);
+        let done = e.now();
+        self.finish_op(e, op, None, done);
+    }
+
+    /// Records the outcome of an operation whose reply (`None`: none, a timeout) reaches the
+    /// client at `done`.
+    pub(crate) fn finish_op(
+        &mut self,
+        e: &mut Engine<Ev>,
+        op: u32,
+        reply: Option<&Reply>,
+        done: SimTime,
+    ) {
+        let p = self.op_ref(op);
+        if let Some(sent) = p.waiting {
+            self.finish_wait(op, sent, reply, done);
+            return;
+        }
+        let (w, kind, key, invoke, write, node) = (
             p.workload as usize,
             p.kind,
             p.key,
             p.invoke,
             p.write,
-            p.waiting,
+            p.node,
         );
         let spec = &self.workloads[w].spec;
         let (timeout, wait) = (spec.timeout, spec.wait);
-        let timed_out =
-            done.since(invoke) > timeout || matches!(reply, Reply::Error(e) if e == "timeout");
-        let result = if timed_out {
-            OpResult::Timeout
-        } else {
-            match reply {
-                Reply::Error(msg) => OpResult::Error(msg.to_string()),
-                Reply::Bulk(v) if kind == OpKind::Get => OpResult::Read(value_write_id(v)),
-                Reply::Null if kind == OpKind::Get => OpResult::Read(None),
-                _ => OpResult::Ok,
-            }
+        let reply = reply.filter(|_| done.since(invoke) <= timeout);
+        let result = match reply {
+            None => OpResult::Timeout,
+            Some(Reply::Error(msg)) => OpResult::Error(msg.to_string()),
+            Some(Reply::Bulk(v)) if kind == OpKind::Get => OpResult::Read(value_write_id(v)),
+            Some(Reply::Null) if kind == OpKind::Get => OpResult::Read(None),
+            Some(_) => OpResult::Ok,
         };
-        if waiting {
-            // The WAIT of an acknowledged write.
-            let wanted = wait.map_or(0, |(n, _)| n) as i64;
-            let satisfied = matches!(reply, Reply::Integer(n) if *n >= wanted) && !timed_out;
-            if let Some(wr) = write {
-                let r = &mut self.rec.writes[wr as usize];
-                r.set_wait_satisfied(satisfied);
-                r.complete_ns = done.as_nanos();
-            }
-            if !satisfied {
-                self.rec.counters[w].wait_unsatisfied += 1;
-            }
-            self.release_op(op);
-            return;
-        }
         let c = &mut self.rec.counters[w];
         if kind.is_write() {
             c.writes += 1;
@@ -205,8 +267,12 @@ impl World {
             _ if kind.is_write() => c.writes_ok += 1,
             _ => c.reads_ok += 1,
         }
+        if reply.is_some() {
+            self.rec.latency[w].by_op[op_code(kind).index()].record(done.since(invoke).as_nanos());
+        }
+        self.record_history(op, reply, done);
         if let OpResult::Read(id) = result {
-            self.measure_staleness(w, key, id, invoke);
+            self.measure_staleness(w, node, key, id, invoke);
         }
         if let Some(wr) = write {
             let acked = result == OpResult::Ok;
@@ -225,13 +291,101 @@ impl World {
             }
             if acked && wait.is_some() {
                 // The client sends WAIT when the write's reply arrives.
-                self.ops[op as usize].as_mut().expect("pending").waiting = true;
+                let history = self.rec.history.as_mut().map(|h| {
+                    let process = self.ops[op as usize].as_ref().and_then(|p| p.history);
+                    h.push(OpRecord {
+                        invoke_ns: done.as_nanos(),
+                        complete_ns: u64::MAX,
+                        value: 0,
+                        process: process.unwrap_or(0),
+                        key,
+                        op: OpCode::Wait,
+                        outcome: Outcome::Info,
+                        node: node as u16,
+                        workload: w as u16,
+                    });
+                    (h.len() - 1) as u32
+                });
+                let p = self.ops[op as usize].as_mut().expect("pending");
+                p.waiting = Some(done);
+                p.history = history;
                 let half = self.workloads[w].half_rtt();
                 e.schedule(done + half, Ev::Arrive { op });
                 return;
             }
         }
         self.release_op(op);
+    }
+
+    /// The WAIT after write `op`, sent at `sent`, answered `reply` (or nothing) at `done`.
+    fn finish_wait(&mut self, op: u32, sent: SimTime, reply: Option<&Reply>, done: SimTime) {
+        let p = self.op_ref(op);
+        let (w, write) = (p.workload as usize, p.write);
+        let spec = &self.workloads[w].spec;
+        let wanted = spec.wait.map_or(0, |(n, _)| n) as i64;
+        let reply = reply.filter(|_| done.since(sent) <= spec.timeout);
+        let count = match reply {
+            Some(Reply::Integer(n)) => Some(*n),
+            _ => None,
+        };
+        let satisfied = count.is_some_and(|n| n >= wanted);
+        if let Some(wr) = write {
+            self.rec.writes[wr as usize].set_wait(satisfied);
+        }
+        let c = &mut self.rec.counters[w];
+        if !satisfied {
+            c.wait_unsatisfied += 1;
+        }
+        if reply.is_none() {
+            c.wait_timeouts += 1;
+        }
+        let lat = &mut self.rec.latency[w];
+        if let Some(n) = count {
+            lat.by_op[OpCode::Wait.index()].record(done.since(sent).as_nanos());
+            *lat.wait_counts.entry(n).or_default() += 1;
+        }
+        self.record_history(op, reply, done);
+        self.release_op(op);
+    }
+
+    /// Completes `op`'s record in the history, if the run keeps one.
+    fn record_history(&mut self, op: u32, reply: Option<&Reply>, done: SimTime) {
+        let Some(index) = self.op_ref(op).history else {
+            return;
+        };
+        let Some(h) = self.rec.history.as_mut() else {
+            return;
+        };
+        let r = &mut h[index as usize];
+        match reply {
+            None => r.outcome = Outcome::Info,
+            Some(Reply::Error(msg)) => {
+                let kind = msg.split(' ').next().unwrap_or(msg).to_string();
+                let i = match self.rec.error_kinds.iter().position(|k| *k == kind) {
+                    Some(i) => i,
+                    None => {
+                        self.rec.error_kinds.push(kind);
+                        self.rec.error_kinds.len() - 1
+                    }
+                };
+                r.outcome = Outcome::Fail;
+                r.value = i as u64;
+                r.complete_ns = done.as_nanos();
+            }
+            Some(reply) => {
+                r.outcome = Outcome::Ok;
+                r.complete_ns = done.as_nanos();
+                match (r.op, reply) {
+                    (OpCode::Get, Reply::Bulk(v)) => {
+                        r.value = value_write_id(v).unwrap_or(VALUE_FOREIGN)
+                    }
+                    (OpCode::Get, _) => r.value = VALUE_NIL,
+                    (OpCode::Set, _) => {}
+                    (_, Reply::Integer(n)) => r.value = *n as u64,
+                    _ => {}
+                }
+            }
+        }
     }
 
     fn release_op(&mut self, op: u32) {
@@ -245,15 +399,35 @@ impl World {
         self.free_ops.push(op);
     }
 
-    /// A read of `key` invoked at `invoke` returned the value of write `id`. It is stale if a
-    /// later SET of that key had been acknowledged before the read was issued.
-    fn measure_staleness(&mut self, w: usize, key: u32, id: Option<u64>, invoke: SimTime) {
+    /// A read of `key` from `node`, invoked at `invoke`, returned the value of write `id`. It
+    /// is stale if a later write of that key had been acknowledged before the read was issued.
+    /// A replica that has not completed a sync yet holds none of its master's data: its reads
+    /// are counted apart.
+    fn measure_staleness(
+        &mut self,
+        w: usize,
+        node: usize,
+        key: u32,
+        id: Option<u64>,
+        invoke: SimTime,
+    ) {
+        let replica = self.node(node).is_some_and(|n| !n.is_master());
+        let stats = &mut self.rec.reads[node];
+        stats.reads += 1;
+        if replica && !self.synced[node] {
+            stats.before_first_sync += 1;
+            self.rec.counters[w].reads_before_first_sync += 1;
+            return;
+        }
         let Some((latest, _)) = self.latest_acked.get(key as usize).copied().flatten() else {
             return;
         };
         if let Some(ns) =
             super::observe::read_staleness(&self.rec.writes, latest as usize, id, invoke.as_nanos())
         {
+            let stats = &mut self.rec.reads[node];
+            stats.stale += 1;
+            stats.staleness.record(ns);
             let c = &mut self.rec.counters[w];
             c.stale_reads += 1;
             c.max_staleness_ns = c.max_staleness_ns.max(ns);
@@ -310,5 +484,26 @@ impl World {
             nodes,
             workloads: self.rec.counters.clone(),
         });
+    }
+}
+
+/// What a workload operation writes, if it writes.
+fn write_kind(kind: OpKind) -> Option<WriteKind> {
+    match kind {
+        OpKind::Set => Some(WriteKind::Set),
+        OpKind::Del => Some(WriteKind::Del),
+        OpKind::Incr => Some(WriteKind::Incr),
+        OpKind::Append => Some(WriteKind::Append),
+        OpKind::Get => None,
+    }
+}
+
+fn op_code(kind: OpKind) -> OpCode {
+    match kind {
+        OpKind::Set => OpCode::Set,
+        OpKind::Get => OpCode::Get,
+        OpKind::Incr => OpCode::Incr,
+        OpKind::Append => OpCode::Append,
+        OpKind::Del => OpCode::Del,
     }
 }

@@ -217,19 +217,15 @@ impl World {
         // What a restart with persistence will find: the dataset and replication state as a clean
         // save would have left them at this moment.
         self.slots[i].persisted = Some(node.persist(now));
+        self.rec.applied.crash(i);
+        self.synced[i] = false;
+        self.digest_logs[i] = None;
         self.net.crash(NodeId(i as u32));
-        self.slots[i].conns.clear();
+        self.conns.crash(i);
         self.slots[i].paused = false;
         self.slots[i].deferred.clear();
         self.slots[i].timer_at = None;
         self.slots[i].timer_gen += 1;
-        for ends in self.net_ends.values_mut() {
-            for end in ends.iter_mut() {
-                if end.is_some_and(|(n, _)| n == i) {
-                    *end = None;
-                }
-            }
-        }
         let name = self.scenario.nodes[i].name.clone();
         self.rec.windows.push(FaultWindow {
             kind: "crash".into(),
@@ -245,22 +241,18 @@ impl World {
         e.trace
             .record(now.as_nanos(), TraceKind::Crash, i as u64, 0, 0);
         // Blocked clients of the dead node never hear back.
-        let blocked: Vec<(crate::redis::ClientId, u32)> = self
+        let mut blocked: Vec<(crate::redis::ClientId, u32)> = self
             .blocked
             .iter()
             .map(|(c, o)| (*c, *o))
             .filter(|(_, o)| self.op_ref(*o).node == i)
             .collect();
+        blocked.sort();
         for (c, op) in blocked {
             self.blocked.remove(&c);
-            let deadline = self.op_ref(op).invoke
+            let deadline = self.op_invoke(op)
                 + self.scenario.workloads[self.op_ref(op).workload as usize].timeout;
-            self.finish_op(
-                e,
-                op,
-                &crate::redis::resp::Reply::Error("timeout".into()),
-                deadline.max(now),
-            );
+            self.finish_op(e, op, None, deadline.max(now));
         }
         let ops = std::mem::take(&mut self.slots[i].deferred_ops);
         for op in ops {
@@ -287,6 +279,7 @@ impl World {
         // A restarted process draws a new pid and run id: its stream is derived from the time.
         params.seed = self.root_seed ^ now.as_nanos();
         self.slots[i].node = Some(Box::new(Node::boot(now, params, persisted.as_ref())));
+        self.rec.applied.restart(i, persisted.is_some());
         let name = self.scenario.nodes[i].name.clone();
         if let Some(w) =
             self.rec.windows.iter_mut().rev().find(|w| {

@@ -11,8 +11,11 @@
 //! holds no Redis logic (that is the node's) and no fault policy: which faults strike, and when,
 //! is the scenario's; `fault.rs` only applies them at their times.
 
+pub mod applied;
 mod clients;
+mod conns;
 mod fault;
+pub mod hist;
 pub mod observe;
 pub mod queue;
 pub mod trace;
@@ -199,13 +202,32 @@ pub fn run(
     sink: Option<Box<dyn trace::TraceSink>>,
     progress: &mut dyn FnMut(SimTime, u64),
 ) -> RunOutput {
+    run_with(
+        scenario,
+        seed,
+        max_events,
+        world::RunOptions::default(),
+        sink,
+        progress,
+    )
+}
+
+/// [`run`], keeping what `options` asks for beyond what the checkers need.
+pub fn run_with(
+    scenario: crate::scenario::Scenario,
+    seed: u64,
+    max_events: u64,
+    options: world::RunOptions,
+    sink: Option<Box<dyn trace::TraceSink>>,
+    progress: &mut dyn FnMut(SimTime, u64),
+) -> RunOutput {
     let mut engine: Engine<world::Ev> = Engine::new();
     if let Some(s) = sink {
         engine.trace.set_sink(s);
     }
     let end = SimTime::ZERO + scenario.duration;
     let slice = SimDuration::from_nanos((scenario.duration.as_nanos() / 200).max(1));
-    let mut w = world::World::new(scenario, seed, &mut engine);
+    let mut w = world::World::new(scenario, seed, options, &mut engine);
     let mut stop = Stop::TimeLimit;
     let mut t = SimTime::ZERO;
     while t < end {

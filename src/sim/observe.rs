@@ -1,6 +1,8 @@
 //! What a run records for the checkers, the report and the charts: client histories, node
 //! milestones, fault windows and periodic samples. Plain data; recording never changes a node.
 
+use super::hist::Histogram;
+use crate::redis::{DropReason, SyncAbort};
 use crate::time::SimTime;
 
 /// The outcome of one client operation.
@@ -26,11 +28,11 @@ impl OpResult {
 
 /// A write (SET/INCR/APPEND/DEL) as the client saw it. Kept to 24 bytes: an hour at 5,000
 /// writes per second holds 18 million. The key (below 2^24: scenarios cap key spaces at ten
-/// million) shares a word with the four flags.
+/// million) shares a word with the kind and the flags.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct WriteRecord {
     pub invoke_ns: u64,
-    /// Completion of the write, or of its WAIT when the workload waits.
+    /// When the write's own reply reached the client (not its WAIT's); `u64::MAX` while none has.
     pub complete_ns: u64,
     key_flags: u32,
     pub workload: u16,
@@ -40,30 +42,54 @@ pub struct WriteRecord {
 const _: () = assert!(std::mem::size_of::<WriteRecord>() == 24);
 
 const KEY_BITS: u32 = 24;
-const ACKED: u32 = 1 << 24;
-const WAIT_SATISFIED: u32 = 1 << 25;
-const IS_SET: u32 = 1 << 26;
-const IS_DEL: u32 = 1 << 27;
+/// Two bits of kind: SET, DEL, INCR, APPEND.
+const KIND_SHIFT: u32 = 24;
+const KIND_MASK: u32 = 0b11 << KIND_SHIFT;
+const ACKED: u32 = 1 << 26;
+const WAIT_SATISFIED: u32 = 1 << 27;
+const WAIT_REPLIED: u32 = 1 << 28;
+const NOOP: u32 = 1 << 29;
+
+/// What a write did to its key.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum WriteKind {
+    Set,
+    Del,
+    Incr,
+    Append,
+}
+
+impl WriteKind {
+    fn code(self) -> u32 {
+        match self {
+            WriteKind::Set => 0,
+            WriteKind::Del => 1,
+            WriteKind::Incr => 2,
+            WriteKind::Append => 3,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            WriteKind::Set => "set",
+            WriteKind::Del => "del",
+            WriteKind::Incr => "incr",
+            WriteKind::Append => "append",
+        }
+    }
+}
 
 impl WriteRecord {
     /// A write just issued: not yet acknowledged, completion unknown (`u64::MAX`).
-    pub fn new(
-        invoke_ns: u64,
-        key: u32,
-        workload: u16,
-        node: u16,
-        is_set: bool,
-        is_del: bool,
-    ) -> WriteRecord {
-        debug_assert!(
+    pub fn new(invoke_ns: u64, key: u32, workload: u16, node: u16, kind: WriteKind) -> WriteRecord {
+        assert!(
             key < 1 << KEY_BITS,
             "key spaces are capped at ten million keys"
         );
-        let flags = if is_set { IS_SET } else { 0 } | if is_del { IS_DEL } else { 0 };
         WriteRecord {
             invoke_ns,
             complete_ns: u64::MAX,
-            key_flags: (key & ((1 << KEY_BITS) - 1)) | flags,
+            key_flags: key | kind.code() << KIND_SHIFT,
             workload,
             node,
         }
@@ -73,9 +99,23 @@ impl WriteRecord {
         self.key_flags & ((1 << KEY_BITS) - 1)
     }
 
-    /// The write was acknowledged with OK.
+    pub fn kind(&self) -> WriteKind {
+        match (self.key_flags & KIND_MASK) >> KIND_SHIFT {
+            0 => WriteKind::Set,
+            1 => WriteKind::Del,
+            2 => WriteKind::Incr,
+            _ => WriteKind::Append,
+        }
+    }
+
+    /// The write was acknowledged with a success reply within the client's timeout.
     pub fn acked(&self) -> bool {
         self.key_flags & ACKED != 0
+    }
+
+    /// A WAIT after the write answered (at any count).
+    pub fn wait_replied(&self) -> bool {
+        self.key_flags & WAIT_REPLIED != 0
     }
 
     /// The workload asked for WAIT and it reported at least the requested replicas.
@@ -83,22 +123,33 @@ impl WriteRecord {
         self.key_flags & WAIT_SATISFIED != 0
     }
 
+    /// The write changed nothing (a DEL of a missing key): Redis does not propagate it.
+    pub fn noop(&self) -> bool {
+        self.key_flags & NOOP != 0
+    }
+
     /// SET writes carry a value naming this record; others do not.
     pub fn is_set(&self) -> bool {
-        self.key_flags & IS_SET != 0
+        self.kind() == WriteKind::Set
     }
 
     /// A DEL of the key: it writes "absent".
     pub fn is_del(&self) -> bool {
-        self.key_flags & IS_DEL != 0
+        self.kind() == WriteKind::Del
     }
 
     pub fn set_acked(&mut self, on: bool) {
         self.set_flag(ACKED, on);
     }
 
-    pub fn set_wait_satisfied(&mut self, on: bool) {
-        self.set_flag(WAIT_SATISFIED, on);
+    /// Records what the write's WAIT answered.
+    pub fn set_wait(&mut self, satisfied: bool) {
+        self.set_flag(WAIT_REPLIED, true);
+        self.set_flag(WAIT_SATISFIED, satisfied);
+    }
+
+    pub fn set_noop(&mut self, on: bool) {
+        self.set_flag(NOOP, on);
     }
 
     fn set_flag(&mut self, flag: u32, on: bool) {
@@ -115,7 +166,8 @@ impl WriteRecord {
     /// A write to key 0 for the history-rule tests: invoked and completed at the given
     /// milliseconds, a SET or else a DEL.
     pub(crate) fn test_key0(invoke: u64, complete: u64, acked: bool, set: bool) -> WriteRecord {
-        let mut w = WriteRecord::new(invoke * 1_000_000, 0, 0, 0, set, !set);
+        let kind = if set { WriteKind::Set } else { WriteKind::Del };
+        let mut w = WriteRecord::new(invoke * 1_000_000, 0, 0, 0, kind);
         w.complete_ns = complete * 1_000_000;
         w.set_acked(acked);
         w
@@ -129,12 +181,157 @@ pub struct WorkloadCounters {
     pub writes_ok: u64,
     pub reads: u64,
     pub reads_ok: u64,
+    /// Reads and writes with no reply within the client's timeout (or no node to send to).
     pub timeouts: u64,
     /// Errors by kind, in a stable order.
     pub errors: std::collections::BTreeMap<String, u64>,
+    /// Reads that saw a value older than one already acknowledged, from nodes that had
+    /// completed a sync (see `reads_before_first_sync`).
     pub stale_reads: u64,
     pub max_staleness_ns: u64,
+    /// Reads served by a replica before its first completed sync: it has no data of its
+    /// master yet, so they are counted apart from stale reads.
+    pub reads_before_first_sync: u64,
+    /// WAITs that answered fewer replicas than asked, or never answered in time.
     pub wait_unsatisfied: u64,
+    /// WAITs that got no answer within the client's timeout (the client gave up and closed).
+    pub wait_timeouts: u64,
+}
+
+/// What the reads a node served showed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReadStats {
+    pub reads: u64,
+    pub before_first_sync: u64,
+    pub stale: u64,
+    /// How stale each stale read was, in nanoseconds.
+    pub staleness: Histogram,
+}
+
+/// The operations a latency histogram is kept for.
+pub const LATENCY_OPS: [&str; 6] = ["set", "get", "incr", "append", "del", "wait"];
+
+/// A workload's latencies (from invocation to reply, for operations that got a reply in time)
+/// by operation, and what its WAITs answered.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WorkloadLatency {
+    /// Indexed as [`LATENCY_OPS`].
+    pub by_op: [Histogram; 6],
+    /// How many WAITs answered each replica count.
+    pub wait_counts: std::collections::BTreeMap<i64, u64>,
+}
+
+/// One full sync a replica attempted: from `+FULLRESYNC` to loaded, or to its failure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyncAttempt {
+    pub start: SimTime,
+    pub end: Option<SimTime>,
+    pub outcome: AttemptOutcome,
+    /// Why the master dropped this replica during the attempt, if it did: the real cause of a
+    /// connection the replica saw lost.
+    pub dropped_by_master: Option<DropReason>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    InProgress,
+    Finished,
+    Aborted(SyncAbort),
+    /// Not a full sync: a partial resync that brought the replica online (recorded so that a
+    /// run of aborted full syncs is seen to end).
+    Partial,
+}
+
+impl SyncAttempt {
+    /// Why the attempt ended, in the report's words: the master's reason when it dropped the
+    /// replica, else the replica's own.
+    pub fn reason(&self) -> &'static str {
+        match (&self.outcome, self.dropped_by_master) {
+            (AttemptOutcome::InProgress, _) => "in_progress",
+            (AttemptOutcome::Finished, _) => "finished",
+            (AttemptOutcome::Partial, _) => "partial",
+            (AttemptOutcome::Aborted(_), Some(DropReason::OutputBufferHardLimit)) => {
+                "output_buffer_hard_limit"
+            }
+            (AttemptOutcome::Aborted(_), Some(DropReason::OutputBufferSoftLimit)) => {
+                "output_buffer_soft_limit"
+            }
+            (AttemptOutcome::Aborted(_), Some(DropReason::Timeout)) => "master_timeout",
+            (AttemptOutcome::Aborted(a), _) => a.name(),
+        }
+    }
+}
+
+/// A client operation in the run's history (written as `history.jsonl` when asked for).
+/// 40 bytes; recorded only when a history is requested.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct OpRecord {
+    pub invoke_ns: u64,
+    /// When the reply reached the client; `u64::MAX` for none (a timeout).
+    pub complete_ns: u64,
+    /// What the operation carried or returned: a SET's write id, a GET's value's write id
+    /// ([`VALUE_NIL`] for nil, [`VALUE_FOREIGN`] for a value no write made), an integer reply
+    /// (DEL, INCR, APPEND, WAIT), or for a refused operation the index of its error kind.
+    pub value: u64,
+    /// The index of the operation that started this client's sequence: the operation itself,
+    /// or for a WAIT the write before it.
+    pub process: u32,
+    pub key: u32,
+    pub op: OpCode,
+    pub outcome: Outcome,
+    pub node: u16,
+    pub workload: u16,
+}
+
+pub const VALUE_NIL: u64 = u64::MAX;
+pub const VALUE_FOREIGN: u64 = u64::MAX - 1;
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum OpCode {
+    Set,
+    Get,
+    Incr,
+    Append,
+    Del,
+    Wait,
+}
+
+impl OpCode {
+    pub fn name(self) -> &'static str {
+        LATENCY_OPS[self.index()]
+    }
+
+    pub fn index(self) -> usize {
+        match self {
+            OpCode::Set => 0,
+            OpCode::Get => 1,
+            OpCode::Incr => 2,
+            OpCode::Append => 3,
+            OpCode::Del => 4,
+            OpCode::Wait => 5,
+        }
+    }
+}
+
+/// How an operation ended, in Jepsen's terms.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// A success reply.
+    Ok,
+    /// An error reply: it certainly did not happen.
+    Fail,
+    /// No reply in time: it may or may not have happened.
+    Info,
+}
+
+impl Outcome {
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Fail => "fail",
+            Outcome::Info => "info",
+        }
+    }
 }
 
 /// A node milestone for charts and the resync-loop checker.
@@ -276,20 +473,31 @@ mod tests {
     type Case = (Vec<WriteRecord>, usize, Option<u64>, u64, Option<u64>);
 
     #[test]
-    fn a_write_record_keeps_its_key_and_each_flag_apart() {
-        let mut r = WriteRecord::new(5, 9_999_999, 3, 7, true, false);
+    fn a_write_record_keeps_its_key_kind_and_each_flag_apart() {
+        let mut r = WriteRecord::new(5, 9_999_999, 3, 7, WriteKind::Set);
         assert_eq!(
             (r.key(), r.workload, r.node, r.complete_ns),
             (9_999_999, 3, 7, u64::MAX)
         );
-        assert!(r.is_set() && !r.is_del() && !r.acked() && !r.wait_satisfied());
+        assert!(r.is_set() && !r.is_del() && !r.acked() && !r.wait_replied());
         r.set_acked(true);
-        r.set_wait_satisfied(true);
-        assert!(r.acked() && r.wait_satisfied() && r.is_set() && r.key() == 9_999_999);
+        r.set_wait(true);
+        assert!(r.acked() && r.wait_satisfied() && r.wait_replied() && r.is_set());
+        assert_eq!(r.key(), 9_999_999);
         r.set_acked(false);
-        assert!(!r.acked() && r.wait_satisfied());
-        let d = WriteRecord::new(0, (1 << 24) - 1, 0, 0, false, true);
-        assert!(d.is_del() && !d.is_set() && d.key() == (1 << 24) - 1);
+        r.set_noop(true);
+        assert!(!r.acked() && r.wait_satisfied() && r.noop());
+        r.set_wait(false);
+        assert!(r.wait_replied() && !r.wait_satisfied());
+        for kind in [
+            WriteKind::Set,
+            WriteKind::Del,
+            WriteKind::Incr,
+            WriteKind::Append,
+        ] {
+            let d = WriteRecord::new(0, (1 << 24) - 1, 0, 0, kind);
+            assert_eq!((d.kind(), d.key()), (kind, (1 << 24) - 1));
+        }
     }
 
     #[test]

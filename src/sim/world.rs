@@ -9,10 +9,15 @@
 use hashbrown::HashMap;
 use rustc_hash::FxBuildHasher;
 
-use super::observe::{FaultWindow, Milestone, MilestoneAt, Sample, WorkloadCounters, WriteRecord};
+use super::applied::Applied;
+use super::conns::{ConnTable, NodeConns};
+use super::observe::{
+    AttemptOutcome, FaultWindow, Milestone, MilestoneAt, OpRecord, ReadStats, Sample, SyncAttempt,
+    WorkloadCounters, WorkloadLatency, WriteRecord,
+};
 use super::trace::TraceKind;
 use super::{Engine, Model};
-use crate::net::{ConnId as NetConn, NetOutput, NetTimer, Network, NodeId, Segment, Side};
+use crate::net::{NetOutput, NetTimer, Network, NodeId, Segment, Side};
 use crate::redis::log::LogLine;
 use crate::redis::resp::Reply;
 use crate::redis::{Action, ClientId, ConnId, Event, Node, NodeParams, Persisted, Timer, Transmit};
@@ -36,6 +41,11 @@ pub enum Ev {
     /// An operation's request reaches its node.
     Arrive {
         op: u32,
+    },
+    /// A client that has waited its timeout for a blocked command gives up and closes.
+    ClientTimeout {
+        op: u32,
+        client: u64,
     },
     Fault {
         idx: u32,
@@ -75,8 +85,6 @@ pub(crate) struct Slot {
     pub(crate) timer_gen: u32,
     /// The node's next deadline and which of its timers it is, as scheduled.
     pub(crate) timer_at: Option<(SimTime, Timer)>,
-    /// Node connection → network connection and side.
-    pub(crate) conns: HashMap<ConnId, (NetConn, Side), FxBuildHasher>,
     pub logs: Vec<LogLine>,
     pub logs_dropped: u64,
     /// The snapshot a restart with persistence loads.
@@ -93,8 +101,10 @@ pub(crate) struct PendingOp {
     pub op: crate::workload::Op,
     pub write: Option<u32>,
     pub client: ClientId,
-    /// The write succeeded and its WAIT is in flight.
-    pub waiting: bool,
+    /// Its index in the history, when the run keeps one.
+    pub history: Option<u32>,
+    /// The write succeeded and its WAIT, sent at this instant, is in flight.
+    pub waiting: Option<SimTime>,
 }
 
 /// A partition in force: its fault index, its name, and the directions it blocks.
@@ -105,6 +115,21 @@ pub(crate) type ActivePartition = (usize, Option<String>, Vec<(usize, usize)>);
 pub struct Recording {
     pub writes: Vec<WriteRecord>,
     pub counters: Vec<WorkloadCounters>,
+    /// Per workload: latencies by operation and WAIT's answers.
+    pub latency: Vec<WorkloadLatency>,
+    /// Per node: what the reads it served showed.
+    pub reads: Vec<ReadStats>,
+    /// Per node: the full syncs it attempted as a replica, in order.
+    pub attempts: Vec<Vec<SyncAttempt>>,
+    /// Per node: the first instant at or after the last fault at which it was a replica with
+    /// its link up and its dataset equal to its master's at the same offset.
+    pub converged_at: Vec<Option<SimTime>>,
+    /// Which client writes each node's dataset holds.
+    pub applied: Applied,
+    /// Every client operation, when the run keeps a history ([`RunOptions::history`]).
+    pub history: Option<Vec<OpRecord>>,
+    /// Error kinds of refused operations in the history, by the index their records carry.
+    pub error_kinds: Vec<String>,
     pub milestones: Vec<MilestoneAt>,
     pub windows: Vec<FaultWindow>,
     pub samples: Vec<Sample>,
@@ -112,12 +137,57 @@ pub struct Recording {
     pub last_fault_end: SimTime,
 }
 
+/// A node's recent `(master_repl_offset, digest)` pairs, kept once a replica has compared
+/// itself against it: the dataset it had at each offset its stream reached.
+#[derive(Default)]
+pub(crate) struct DigestLog {
+    entries: std::collections::VecDeque<(u64, u64)>,
+}
+
+impl DigestLog {
+    /// The most pairs kept: enough for a replica seconds behind a busy master.
+    const LEN_MAX: usize = 1 << 16;
+
+    fn record(&mut self, offset: u64, digest: u64) {
+        match self.entries.back_mut() {
+            // The dataset changed without the stream (a local write): the latest state counts.
+            Some(last) if last.0 == offset => last.1 = digest,
+            // The offset went back (the node synced from another history): start over.
+            Some(last) if last.0 > offset => {
+                self.entries.clear();
+                self.entries.push_back((offset, digest));
+            }
+            _ => {
+                if self.entries.len() == Self::LEN_MAX {
+                    self.entries.pop_front();
+                }
+                self.entries.push_back((offset, digest));
+            }
+        }
+    }
+
+    fn at(&self, offset: u64) -> Option<u64> {
+        let i = self.entries.partition_point(|&(o, _)| o < offset);
+        self.entries
+            .get(i)
+            .filter(|&&(o, _)| o == offset)
+            .map(|&(_, d)| d)
+    }
+}
+
+/// What a run keeps beyond what its checkers need.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Record every client operation for `history.jsonl` (about 40 bytes each).
+    pub history: bool,
+}
+
 pub struct World {
     pub scenario: Scenario,
     pub net: Network,
     pub(crate) slots: Vec<Slot>,
-    /// Network connection → the node end on each side.
-    pub(crate) net_ends: HashMap<u64, [Option<(usize, ConnId)>; 2], FxBuildHasher>,
+    /// Which node connection is which network connection.
+    pub(crate) conns: ConnTable,
     pub(crate) workloads: Vec<Workload>,
     pub(crate) ops: Vec<Option<PendingOp>>,
     pub(crate) free_ops: Vec<u32>,
@@ -137,13 +207,24 @@ pub struct World {
     pub(crate) args: crate::workload::ArgBuf,
     /// WAIT replies collected while draining a node, finished right after.
     pending_replies: Vec<(u32, Reply)>,
+    /// Per node: its recent datasets by offset, once some replica compares against it.
+    pub(crate) digest_logs: Vec<Option<DigestLog>>,
+    /// Per node: it has completed a sync (full or partial) since it last started.
+    pub(crate) synced: Vec<bool>,
+    /// Node addresses and names → index.
+    hosts: std::collections::BTreeMap<String, usize>,
     pub rec: Recording,
     pub(crate) root_seed: u64,
 }
 
 impl World {
     /// Builds the world for `scenario` under `seed` and schedules its first events.
-    pub fn new(scenario: Scenario, seed: u64, engine: &mut Engine<Ev>) -> World {
+    pub fn new(
+        scenario: Scenario,
+        seed: u64,
+        options: RunOptions,
+        engine: &mut Engine<Ev>,
+    ) -> World {
         let n = scenario.nodes.len();
         let mut net = Network::new(n, scenario.network, SeedStream::derive(seed, "net"));
         net.set_connect_timeout(scenario.connect_timeout);
@@ -173,7 +254,6 @@ impl World {
                 deferred_ops: Vec::new(),
                 timer_gen: 0,
                 timer_at: None,
-                conns: HashMap::default(),
                 logs: Vec::new(),
                 logs_dropped: 0,
                 persisted: None,
@@ -186,10 +266,15 @@ impl World {
             .map(|(i, w)| Workload::new(w.clone(), seed, i))
             .collect();
         let max_keys = scenario.workloads.iter().map(|w| w.keys).max().unwrap_or(0) as usize;
+        let mut hosts = std::collections::BTreeMap::new();
+        for (i, s) in slots.iter().enumerate() {
+            hosts.insert(s.params.name.clone(), i);
+            hosts.insert(s.params.ip.clone(), i);
+        }
         let mut world = World {
             net,
             slots,
-            net_ends: HashMap::default(),
+            conns: ConnTable::new(n),
             ops: Vec::new(),
             free_ops: Vec::new(),
             blocked: HashMap::default(),
@@ -199,9 +284,18 @@ impl World {
             master_target: None,
             outs: Vec::new(),
             pending_replies: Vec::new(),
+            digest_logs: (0..n).map(|_| None).collect(),
+            synced: vec![false; n],
+            hosts,
             args: Default::default(),
             rec: Recording {
                 counters: vec![WorkloadCounters::default(); workloads.len()],
+                latency: vec![WorkloadLatency::default(); workloads.len()],
+                reads: vec![ReadStats::default(); n],
+                attempts: vec![Vec::new(); n],
+                converged_at: vec![None; n],
+                applied: Applied::new(n),
+                history: options.history.then(Vec::new),
                 ..Recording::default()
             },
             workloads,
@@ -239,8 +333,7 @@ impl World {
 
     /// The node a host names: its address, or its scenario name (as DNS would resolve it).
     pub fn resolve(&self, host: &str) -> Option<usize> {
-        (0..self.slots.len())
-            .find(|&i| self.slots[i].params.ip == host || self.slots[i].params.name == host)
+        self.hosts.get(host).copied()
     }
 
     /// The node that node `i` replicates from: the one its `replicaof` host names. None for a
@@ -291,7 +384,7 @@ impl World {
         let mut tx = NetTx {
             net: &mut self.net,
             engine: e,
-            conns: &self.slots[i].conns,
+            conns: self.conns.of_node(i),
             now,
         };
         node.poll_transmit(now, &mut tx);
@@ -300,8 +393,7 @@ impl World {
                 Action::Connect { conn, host, .. } => match self.resolve(&host) {
                     Some(j) => {
                         let nc = self.net.connect(now, NodeId(i as u32), NodeId(j as u32), e);
-                        self.slots[i].conns.insert(conn, (nc, Side::Client));
-                        self.net_ends.insert(nc.as_u64(), [Some((i, conn)), None]);
+                        self.conns.connect(i, conn, nc);
                         e.trace.record(
                             now.as_nanos(),
                             TraceKind::ConnectStart,
@@ -313,23 +405,21 @@ impl World {
                     None => node.handle_connect_failed(now, conn, "Name or service not known"),
                 },
                 Action::Close { conn } => {
-                    if let Some((nc, side)) = self.slots[i].conns.remove(&conn) {
+                    if let Some((nc, side)) = self.conns.close(i, conn) {
                         self.net.close(now, nc, side, e);
-                        if let Some(ends) = self.net_ends.get_mut(&nc.as_u64()) {
-                            ends[side as usize] = None;
-                        }
                         e.trace
                             .record(now.as_nanos(), TraceKind::Close, i as u64, 0, nc.as_u64());
                     }
                 }
                 Action::PauseRead { conn } | Action::ResumeRead { conn } => {
                     let reading = matches!(a, Action::ResumeRead { .. });
-                    if let Some(&(nc, side)) = self.slots[i].conns.get(&conn) {
+                    if let Some((nc, side)) = self.conns.net_of(i, conn) {
                         self.net.set_reading(now, nc, side, reading, e);
                     }
                 }
             }
         }
+        let mut loaded = false;
         while let Some(ev) = node.poll_event() {
             let what = match ev {
                 Event::Reply { client, reply } => {
@@ -338,15 +428,52 @@ impl World {
                     }
                     continue;
                 }
-                Event::FullSyncStarted => Milestone::FullSyncStarted,
-                Event::FullSyncFinished => Milestone::FullSyncFinished,
-                Event::FullSyncAborted => Milestone::FullSyncAborted,
-                Event::PartialSyncAccepted => Milestone::PartialSync,
+                Event::FullSyncStarted => {
+                    self.rec.attempts[i].push(SyncAttempt {
+                        start: now,
+                        end: None,
+                        outcome: AttemptOutcome::InProgress,
+                        dropped_by_master: None,
+                    });
+                    Milestone::FullSyncStarted
+                }
+                Event::FullSyncFinished => {
+                    loaded = true;
+                    self.synced[i] = true;
+                    self.end_attempt(i, now, AttemptOutcome::Finished);
+                    Milestone::FullSyncFinished
+                }
+                Event::FullSyncAborted { reason } => {
+                    self.end_attempt(i, now, AttemptOutcome::Aborted(reason));
+                    Milestone::FullSyncAborted
+                }
+                Event::PartialSyncAccepted => {
+                    self.synced[i] = true;
+                    self.rec.attempts[i].push(SyncAttempt {
+                        start: now,
+                        end: Some(now),
+                        outcome: AttemptOutcome::Partial,
+                        dropped_by_master: None,
+                    });
+                    Milestone::PartialSync
+                }
                 Event::MasterLinkDown => Milestone::LinkDown,
-                Event::ReplicaDropped { replica, reason } => Milestone::ReplicaDropped {
-                    replica,
-                    reason: format!("{reason:?}"),
-                },
+                Event::ReplicaDropped { replica, reason } => {
+                    // The replica's attempt in progress learns why it will see its link go.
+                    let ip = replica.split(':').next().unwrap_or("");
+                    if let Some(r) = self.resolve(ip) {
+                        if let Some(a) = self.rec.attempts[r]
+                            .last_mut()
+                            .filter(|a| a.outcome == AttemptOutcome::InProgress)
+                        {
+                            a.dropped_by_master = Some(reason);
+                        }
+                    }
+                    Milestone::ReplicaDropped {
+                        replica,
+                        reason: format!("{reason:?}"),
+                    }
+                }
                 Event::RoleChanged { master: true } => Milestone::BecameMaster,
                 Event::RoleChanged { master: false } => Milestone::BecameReplica,
                 Event::ReplicaPartialSync { .. } | Event::ReplicaFullSync { .. } => continue,
@@ -386,10 +513,11 @@ impl World {
             slot.timer_at = next;
         }
         slot.node = Some(node);
+        self.observe_node(now, i, loaded);
         let replies = std::mem::take(&mut self.pending_replies);
         for (op, reply) in replies {
             let half = self.workloads[self.op_ref(op).workload as usize].half_rtt();
-            self.finish_op(e, op, &reply, now + half);
+            self.finish_op(e, op, Some(&reply), now + half);
         }
     }
 
@@ -417,18 +545,11 @@ impl World {
         };
         match o {
             NetOutput::Accept { conn, .. } => {
-                let peer = self
-                    .net_ends
-                    .get(&conn.as_u64())
-                    .and_then(|e| e[0])
-                    .map(|(p, _)| p);
+                let peer = self.conns.connecting_node(conn);
                 let peer_ip = peer.map_or_else(|| "0.0.0.0".to_string(), node_ip);
                 let local =
                     node.handle_accept(now, &peer_ip, 40_000 + (conn.as_u64() % 20_000) as u16);
-                self.slots[i].conns.insert(local, (conn, Side::Server));
-                if let Some(ends) = self.net_ends.get_mut(&conn.as_u64()) {
-                    ends[1] = Some((i, local));
-                }
+                self.conns.accept(i, local, conn);
                 e.trace.record(
                     now.as_nanos(),
                     TraceKind::Accept,
@@ -438,7 +559,7 @@ impl World {
                 );
             }
             NetOutput::Established { conn, .. } => {
-                if let Some((_, local)) = self.net_ends.get(&conn.as_u64()).and_then(|e| e[0]) {
+                if let Some((_, local)) = self.conns.end(conn, Side::Client) {
                     e.trace.record(
                         now.as_nanos(),
                         TraceKind::Established,
@@ -450,32 +571,21 @@ impl World {
                 }
             }
             NetOutput::ConnectFailed { conn, .. } => {
-                if let Some(ends) = self.net_ends.remove(&conn.as_u64()) {
-                    if let Some((_, local)) = ends[0] {
-                        self.slots[i].conns.remove(&local);
-                        e.trace.record(
-                            now.as_nanos(),
-                            TraceKind::ConnectTimeout,
-                            i as u64,
-                            0,
-                            conn.as_u64(),
-                        );
-                        self.slots[i]
-                            .node
-                            .as_mut()
-                            .expect("checked")
-                            .handle_connect_failed(now, local, "Connection timed out");
-                    }
+                if let Some((_, local)) = self.conns.connect_failed(conn) {
+                    e.trace.record(
+                        now.as_nanos(),
+                        TraceKind::ConnectTimeout,
+                        i as u64,
+                        0,
+                        conn.as_u64(),
+                    );
+                    node.handle_connect_failed(now, local, "Connection timed out");
                 }
             }
             NetOutput::Data {
                 conn, side, eof, ..
             } => {
-                let Some((_, local)) = self
-                    .net_ends
-                    .get(&conn.as_u64())
-                    .and_then(|e| e[side as usize])
-                else {
+                let Some((_, local)) = self.conns.end(conn, side) else {
                     return;
                 };
                 let d = self.net.delivered();
@@ -503,28 +613,15 @@ impl World {
                 }
             }
             NetOutput::Writable { conn, side, .. } => {
-                if let Some((_, local)) = self
-                    .net_ends
-                    .get(&conn.as_u64())
-                    .and_then(|e| e[side as usize])
-                {
+                if let Some((_, local)) = self.conns.end(conn, side) {
                     node.handle_writable(now, local);
                 }
             }
             NetOutput::Reset { conn, side, .. } => {
-                if let Some((_, local)) = self
-                    .net_ends
-                    .get_mut(&conn.as_u64())
-                    .and_then(|e| e[side as usize].take())
-                {
-                    self.slots[i].conns.remove(&local);
+                if let Some((_, local)) = self.conns.reset(conn, side) {
                     e.trace
                         .record(now.as_nanos(), TraceKind::Reset, i as u64, 0, conn.as_u64());
-                    self.slots[i]
-                        .node
-                        .as_mut()
-                        .expect("checked")
-                        .handle_reset(now, local);
+                    node.handle_reset(now, local);
                 }
             }
         }
@@ -532,11 +629,67 @@ impl World {
     }
 }
 
+impl World {
+    /// Ends replica `i`'s attempt in progress, if any.
+    fn end_attempt(&mut self, i: usize, now: SimTime, outcome: AttemptOutcome) {
+        if let Some(a) = self.rec.attempts[i]
+            .last_mut()
+            .filter(|a| a.outcome == AttemptOutcome::InProgress)
+        {
+            a.end = Some(now);
+            a.outcome = outcome;
+        }
+    }
+
+    /// After node `i` acted: where its dataset stands (the writes it holds, its digest at its
+    /// offset), and whether, as a replica, it now equals its master's at the same offset.
+    fn observe_node(&mut self, now: SimTime, i: usize, loaded: bool) {
+        let Some(n) = self.slots[i].node.as_deref() else {
+            return;
+        };
+        let offset = n.master_repl_offset();
+        self.rec.applied.observe(
+            i,
+            n.replid(),
+            n.replid2(),
+            n.second_replid_offset(),
+            offset,
+            loaded,
+        );
+        let digest = n.digest();
+        if let Some(log) = self.digest_logs[i].as_mut() {
+            log.record(offset, digest);
+        }
+        // Converged: at or after the last fault, link up and the same dataset as the master
+        // had at this offset. Once is enough until a later fault.
+        let settled = self.rec.converged_at[i].is_some_and(|t| t >= self.rec.last_fault_end);
+        if settled || now < self.rec.last_fault_end || !n.master_link_up() {
+            return;
+        }
+        let Some(m) = self.master_of(i) else { return };
+        let Some(master) = self.node(m) else { return };
+        let same = if master.master_repl_offset() == offset {
+            Some(master.digest())
+        } else {
+            self.digest_logs[m].as_ref().and_then(|l| l.at(offset))
+        };
+        if self.digest_logs[m].is_none() {
+            // From now on the master keeps what it held at each offset.
+            let mut log = DigestLog::default();
+            log.record(master.master_repl_offset(), master.digest());
+            self.digest_logs[m] = Some(log);
+        }
+        if same == Some(digest) {
+            self.rec.converged_at[i] = Some(now);
+        }
+    }
+}
+
 /// The node's socket layer: writes go into the network.
 struct NetTx<'a> {
     net: &'a mut Network,
     engine: &'a mut Engine<Ev>,
-    conns: &'a HashMap<ConnId, (NetConn, Side), FxBuildHasher>,
+    conns: &'a NodeConns,
     now: SimTime,
 }
 
@@ -562,7 +715,7 @@ fn load_initial_data(node: &mut Node, data: &crate::scenario::DataSpec) {
     for k in 0..data.keys {
         db.set(&crate::workload::key_name(k), &value, None);
     }
-    db.bulk = data.bulk;
+    db.set_bulk(data.bulk);
 }
 
 impl Model<Ev> for World {
@@ -592,6 +745,7 @@ impl Model<Ev> for World {
             }
             Ev::Issue { workload } => self.issue(e, workload as usize),
             Ev::Arrive { op } => self.arrive(e, op),
+            Ev::ClientTimeout { op, client } => self.client_timeout(e, op, ClientId(client)),
             Ev::Fault { idx } => self.fault(e, idx as usize),
             Ev::FaultEnd { idx } => self.fault_end(e, idx as usize),
             Ev::Sample => {
@@ -619,6 +773,50 @@ mod tests {
         toml += rest;
         let sc = crate::scenario::parse("t.toml", &toml).expect("a valid scenario");
         run(sc, 1, u64::MAX, None, &mut |_, _| {})
+    }
+
+    #[test]
+    fn the_connection_table_agrees_both_ways_through_resets_crashes_and_restarts() {
+        let nodes = [("A", None), ("B", Some("A")), ("C", Some("B"))];
+        let faults = r#"
+[[workload]]
+target = "A"
+rate = 200
+[[fault]]
+at = "1s"
+kind = "reset"
+between = ["A", "B"]
+[[fault]]
+at = "1500ms"
+kind = "crash"
+node = "B"
+[[fault]]
+at = "2500ms"
+kind = "restart"
+node = "B"
+[[fault]]
+at = "3s"
+kind = "command"
+node = "C"
+command = "REPLICAOF 10.0.0.1 6379"
+[[fault]]
+at = "3500ms"
+kind = "partition"
+groups = [["A"], ["B", "C"]]
+duration = "500ms"
+"#;
+        let out = run_for_5s(&nodes, faults);
+        out.world.conns.assert_consistent();
+        // Every live node has exactly the connections the table maps for it.
+        for i in 0..out.world.node_count() {
+            if let Some(n) = out.world.node(i) {
+                assert_eq!(
+                    out.world.conns.of_node(i).len(),
+                    n.connection_count(),
+                    "node {i}"
+                );
+            }
+        }
     }
 
     #[test]

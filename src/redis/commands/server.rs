@@ -1,0 +1,179 @@
+//! Server and connection commands: PING, ECHO, AUTH, INFO, ROLE, CONFIG's subcommands, MULTI and
+//! EXEC, and the table's entries for REPLCONF, PSYNC and SYNC, whose work is the master's
+//! (master.rs).
+
+use super::{arity_error, Caller, Ctx};
+use crate::redis::node::Node;
+use crate::redis::resp::Reply;
+use crate::time::SimTime;
+
+fn lower(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).to_ascii_lowercase()
+}
+
+/// Redis's glob matching for CONFIG GET patterns (`*`, `?`, no classes).
+fn glob(pattern: &[u8], s: &[u8]) -> bool {
+    match (pattern.first(), s.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => glob(&pattern[1..], s) || (!s.is_empty() && glob(pattern, &s[1..])),
+        (Some(b'?'), Some(_)) => glob(&pattern[1..], &s[1..]),
+        (Some(p), Some(c)) if p.eq_ignore_ascii_case(c) => glob(&pattern[1..], &s[1..]),
+        _ => false,
+    }
+}
+
+/// REPLCONF, PSYNC and SYNC need a connection to become (or speak as) a replica.
+fn not_valid_here() -> Reply {
+    Reply::err("ERR Command is not valid here")
+}
+
+impl Node {
+    pub(super) fn ping_command(&mut self, _now: SimTime, _ctx: &mut Ctx, args: &[&[u8]]) -> Reply {
+        match args.len() {
+            1 => Reply::Simple("PONG".into()),
+            2 => Reply::Bulk(args[1].to_vec()),
+            _ => arity_error("ping"),
+        }
+    }
+
+    pub(super) fn echo_command(&mut self, _now: SimTime, _ctx: &mut Ctx, args: &[&[u8]]) -> Reply {
+        Reply::Bulk(args[1].to_vec())
+    }
+
+    /// `AUTH password` or `AUTH default password`: the default user is the only one.
+    pub(super) fn auth_command(&mut self, _now: SimTime, ctx: &mut Ctx, args: &[&[u8]]) -> Reply {
+        let (user, pass): (&[u8], &[u8]) = match args.len() {
+            2 => (b"default", args[1]),
+            3 => (args[1], args[2]),
+            _ => return Reply::err("ERR syntax error"),
+        };
+        let Some(required) = &self.cfg.requirepass else {
+            return Reply::err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
+        };
+        if user == b"default" && pass == required.as_bytes() {
+            ctx.authenticated = true;
+            Reply::ok()
+        } else {
+            Reply::err("WRONGPASS invalid username-password pair or user is disabled.")
+        }
+    }
+
+    pub(super) fn info_command(&mut self, now: SimTime, _ctx: &mut Ctx, args: &[&[u8]]) -> Reply {
+        let sections: Vec<String> = args[1..].iter().map(|s| lower(s)).collect();
+        Reply::Bulk(self.info(now, &sections).into_bytes())
+    }
+
+    pub(super) fn role_command(&mut self, _now: SimTime, _ctx: &mut Ctx, _args: &[&[u8]]) -> Reply {
+        self.role_reply()
+    }
+
+    /// `CONFIG GET pattern [pattern ...]`: every directive any pattern matches, once.
+    pub(super) fn config_get_command(
+        &mut self,
+        _now: SimTime,
+        _ctx: &mut Ctx,
+        args: &[&[u8]],
+    ) -> Reply {
+        let mut out = Vec::new();
+        for name in crate::redis::config::DIRECTIVES {
+            if args[2..].iter().any(|p| glob(p, name.as_bytes())) {
+                out.push(Reply::bulk(name));
+                out.push(Reply::bulk(self.cfg.get(name).unwrap_or_default()));
+            }
+        }
+        Reply::Array(out)
+    }
+
+    /// `CONFIG SET directive value [directive value ...]`: all applied, or none.
+    pub(super) fn config_set_command(
+        &mut self,
+        now: SimTime,
+        _ctx: &mut Ctx,
+        args: &[&[u8]],
+    ) -> Reply {
+        // The arity says at least one pair; `configSetCommand` wants whole pairs.
+        if args.len() % 2 == 1 {
+            return Reply::err("ERR syntax error");
+        }
+        let mut cfg = self.cfg.clone();
+        for pair in args[2..].chunks(2) {
+            if let Err(e) = cfg.set(
+                &String::from_utf8_lossy(pair[0]),
+                &String::from_utf8_lossy(pair[1]),
+                true,
+            ) {
+                return Reply::err(format!("ERR {e}"));
+            }
+        }
+        self.cfg = cfg;
+        self.refresh_good_replicas(now);
+        Reply::ok()
+    }
+
+    pub(super) fn config_resetstat_command(
+        &mut self,
+        _now: SimTime,
+        _ctx: &mut Ctx,
+        _args: &[&[u8]],
+    ) -> Reply {
+        self.stats = Default::default();
+        Reply::ok()
+    }
+
+    /// MULTI and EXEC only come from our master's stream, where the stream itself delimits the
+    /// transaction (see `apply_stream`); clients' transactions are not modelled.
+    pub(super) fn multi_exec_command(
+        &mut self,
+        _now: SimTime,
+        ctx: &mut Ctx,
+        _args: &[&[u8]],
+    ) -> Reply {
+        if ctx.caller == Caller::Master {
+            Reply::ok()
+        } else {
+            Reply::err("ERR MULTI/EXEC are not supported by this simulator for clients")
+        }
+    }
+
+    /// REPLCONF (`replconfCommand`), on a connection only. ACK and GETACK answer nothing.
+    pub(super) fn replconf_proc(&mut self, now: SimTime, ctx: &mut Ctx, args: &[&[u8]]) -> Reply {
+        let Caller::Conn(id) = ctx.caller else {
+            return not_valid_here();
+        };
+        self.replconf_command(now, id, args).unwrap_or_else(|| {
+            ctx.no_reply = true;
+            Reply::Null
+        })
+    }
+
+    /// PSYNC and SYNC (`syncCommand`), on a connection only. A sync that starts writes its own
+    /// reply; one from a connection that is already a replica is ignored.
+    pub(super) fn sync_proc(&mut self, now: SimTime, ctx: &mut Ctx, args: &[&[u8]]) -> Reply {
+        let Caller::Conn(id) = ctx.caller else {
+            return not_valid_here();
+        };
+        let replica = self.conns.get(&id).is_some_and(|c| c.replica().is_some());
+        let reply = if replica {
+            None
+        } else {
+            self.sync_command(now, id, args)
+        };
+        reply.unwrap_or_else(|| {
+            ctx.no_reply = true;
+            Reply::Null
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_patterns_glob() {
+        assert!(glob(b"repl-*", b"repl-timeout"));
+        assert!(glob(b"*", b"anything"));
+        assert!(glob(b"repl-?imeout", b"repl-timeout"));
+        assert!(!glob(b"repl-*", b"masterauth"));
+    }
+}
