@@ -42,6 +42,9 @@ pub(crate) struct Clients {
     /// (numreplicas, offset, seq, client) of every WAIT: what each needs to complete.
     needs: BTreeSet<(u64, u64, u64, ClientId)>,
     next_seq: u64,
+    /// Clients answered and to be closed once their reply is out (`CLIENT_CLOSE_AFTER_REPLY`),
+    /// at the end of the current input: the command that unblocked them may still be running.
+    closing: Vec<ClientId>,
 }
 
 impl Clients {
@@ -100,6 +103,20 @@ impl Clients {
         self.needs
             .remove(&(wait.numreplicas, wait.offset, wait.seq, id));
         Some(wait)
+    }
+
+    /// Ends client `id`'s WAIT and closes the client after the current input
+    /// ([`Clients::close_pending`]).
+    pub(crate) fn unblock_and_close(&mut self, id: ClientId) {
+        self.unblock(id);
+        self.closing.push(id);
+    }
+
+    /// Closes the clients marked to close after their reply.
+    pub(crate) fn close_pending(&mut self) {
+        for id in std::mem::take(&mut self.closing) {
+            self.remove(&id);
+        }
     }
 
     /// Whether any client is blocked.
@@ -176,6 +193,12 @@ impl Clients {
             }
         }
         assert_eq!(self.needs.len(), self.waits.len(), "one need per WAIT");
+        for id in &self.closing {
+            assert!(
+                !self.waits.contains_key(id),
+                "closing {id:?} is not blocked"
+            );
+        }
         assert_eq!(
             self.deadlines.len(),
             self.waits.values().filter(|w| w.deadline.is_some()).count(),

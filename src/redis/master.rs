@@ -1166,10 +1166,10 @@ impl Node {
 
     /// `disconnectAllBlockedClients`, when this node becomes a replica: every client blocked
     /// in WAIT is answered with an error and closed after the reply
-    /// (`CLIENT_CLOSE_AFTER_REPLY`), so its state goes with it.
+    /// (`CLIENT_CLOSE_AFTER_REPLY`), so its state goes with it at the end of this input.
     pub(crate) fn disconnect_blocked_clients(&mut self) {
         for id in self.clients.blocked() {
-            self.clients.remove(&id);
+            self.clients.unblock_and_close(id);
             self.event(Event::Reply {
                 client: id,
                 reply: Reply::err(

@@ -594,6 +594,21 @@ impl Node {
         self.conns.len()
     }
 
+    /// A command typed by an operator, as `redis-cli -a <requirepass> <command>` on the
+    /// server's own host: `client` is a new in-process client that acts as the admin, so it is
+    /// authenticated whatever `requirepass` says (an operator who changes the setup knows the
+    /// password). The environment closes the client when the reply has come
+    /// ([`Node::handle_client_closed`]); a WAIT's reply comes later, as an [`Event::Reply`].
+    pub fn handle_operator_command(
+        &mut self,
+        now: SimTime,
+        client: ClientId,
+        args: &[&[u8]],
+    ) -> CommandResult {
+        self.clients.entry(client).or_default().authenticated = true;
+        self.handle_command(now, client, args)
+    }
+
     /// Whether a BGSAVE child is running.
     pub fn bgsave_in_progress(&self) -> bool {
         self.child.is_some()
@@ -856,6 +871,7 @@ impl Node {
             }
         }
         self.unblock_waits(now);
+        self.clients.close_pending();
     }
 
     /// Processes buffered requests on a client or replica connection.
