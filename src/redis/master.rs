@@ -7,7 +7,9 @@
 
 use super::commands::{Caller, Ctx, Prop};
 use super::log::{unix_secs, Level};
-use super::node::{Child, ConnId, DropReason, Event, Node, Role, Transmit, ZERO_REPLID};
+use super::node::{
+    nanos_at_rate, Child, ConnId, DropReason, Event, Node, Role, Transmit, ZERO_REPLID,
+};
 use super::state::{DisklessSend, RdbSend, ReplState, ReplicaLink, ReplicaState, ReplicaSync};
 use std::rc::Rc;
 
@@ -544,14 +546,17 @@ impl Node {
             },
         ));
         self.stats.rdb_saves += 1;
-        let fork_ns = self.cfg.cost.fork_base_ns
-            + (u128::from(mem) * u128::from(self.cfg.cost.fork_ns_per_gb) / (1u128 << 30)) as u64;
+        // Saturating: a dataset loaded from a master may announce up to i64::MAX bytes.
+        let per_gb = u64::try_from(
+            u128::from(mem) * u128::from(self.cfg.cost.fork_ns_per_gb) / (1u128 << 30),
+        )
+        .unwrap_or(u64::MAX);
+        let fork_ns = self.cfg.cost.fork_base_ns.saturating_add(per_gb);
         let forked_at = now + SimDuration::from_nanos(fork_ns);
         // The parent is blocked while fork() copies page tables.
         self.busy_until = self.busy_until.max(forked_at);
         let pid = self.pid + 1 + self.rng.below(5000) as u32;
-        let save_ns = (u128::from(payload.len()) * 1_000_000_000
-            / u128::from(self.cfg.cost.rdb_save_bytes_per_sec.max(1))) as u64;
+        let save_ns = nanos_at_rate(payload.len(), self.cfg.cost.rdb_save_bytes_per_sec, false);
         let offset = self.master_repl_offset();
         let mut mark = Vec::new();
         if socket_target {
@@ -669,9 +674,8 @@ impl Node {
             return None;
         }
         let want = (child.pipe_read + PIPE_CHUNK_BYTES).min(total);
-        let ns = (u128::from(want) * 1_000_000_000)
-            .div_ceil(u128::from(self.cfg.cost.rdb_save_bytes_per_sec.max(1)));
-        Some(child.forked_at + SimDuration::from_nanos(ns as u64))
+        let ns = nanos_at_rate(want, self.cfg.cost.rdb_save_bytes_per_sec, true);
+        Some(child.forked_at + SimDuration::from_nanos(ns))
     }
 
     /// Disk BGSAVE completion (`checkChildrenDone` → `updateSlavesWaitingBgsave`).

@@ -371,6 +371,20 @@ pub struct Node {
 /// refused as corrupt.
 pub const REPL_OFFSET_MAX: u64 = i64::MAX as u64 - 1;
 
+/// How long `amount` units take at `per_sec` units a second, in nanoseconds (rounded down, or
+/// up with `round_up`). It saturates rather than wrapping: a size from the wire may be as large
+/// as `i64::MAX`, and a rate as small as 1.
+pub(crate) fn nanos_at_rate(amount: u64, per_sec: u64, round_up: bool) -> u64 {
+    let num = u128::from(amount) * 1_000_000_000;
+    let per_sec = u128::from(per_sec.max(1));
+    let ns = if round_up {
+        num.div_ceil(per_sec)
+    } else {
+        num / per_sec
+    };
+    u64::try_from(ns).unwrap_or(u64::MAX)
+}
+
 /// `CONFIG_RUN_ID_SIZE` zeros: a cleared replid2.
 pub const ZERO_REPLID: &str = "0000000000000000000000000000000000000000";
 

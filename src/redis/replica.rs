@@ -18,7 +18,8 @@ use super::commands::{Caller, Ctx, Prop};
 use super::config::DisklessLoad;
 use super::log::{unix_ms, unix_secs, Level};
 use super::node::{
-    Action, ConnId, DropReason, Event, Loading, Node, Persisted, Role, SyncAbort, REPL_OFFSET_MAX,
+    nanos_at_rate, Action, ConnId, DropReason, Event, Loading, Node, Persisted, Role, SyncAbort,
+    REPL_OFFSET_MAX,
 };
 use super::rdb::{self, Payload};
 use super::resp::{encode_command, string2ll, Frame, ProtoError, Reply};
@@ -842,10 +843,7 @@ impl Node {
             return;
         };
         if let Some(clock) = body.load_clock.as_mut() {
-            *clock = (*clock).max(now)
-                + SimDuration::from_nanos(
-                    (u128::from(n) * 1_000_000_000 / u128::from(rate)) as u64,
-                );
+            *clock = (*clock).max(now) + SimDuration::from_nanos(nanos_at_rate(n, rate, false));
         }
         let complete = match &body.size {
             RdbSize::Len(size) => body.read >= *size,
@@ -933,7 +931,7 @@ impl Node {
             return;
         };
         let eof_mark = matches!(body.size, RdbSize::EofMark(_));
-        let load_ns = (u128::from(body.payload.len()) * 1_000_000_000 / u128::from(rate)) as u64;
+        let load_ns = nanos_at_rate(body.payload.len(), rate, false);
         t.rdb = RdbReceive::Loading {
             payload: body.payload,
             eof_mark,
@@ -1338,8 +1336,7 @@ impl Node {
         };
         self.log_rdb_loaded(now, &loaded);
         let size = p.rdb.len();
-        let load_ns = (u128::from(size) * 1_000_000_000
-            / u128::from(self.cfg.cost.rdb_load_bytes_per_sec.max(1))) as u64;
+        let load_ns = nanos_at_rate(size, self.cfg.cost.rdb_load_bytes_per_sec, false);
         self.log(
             now,
             Level::Notice,

@@ -1621,6 +1621,32 @@ fn a_hostile_master_never_crashes_the_replica_it_drops_the_link_logs_and_retries
 }
 
 #[test]
+fn times_taken_by_sizes_from_the_wire_saturate_instead_of_wrapping() {
+    use super::node::nanos_at_rate;
+    assert_eq!(nanos_at_rate(3, 2, false), 1_500_000_000);
+    assert_eq!(nanos_at_rate(1, 3, false), 333_333_333);
+    assert_eq!(nanos_at_rate(1, 3, true), 333_333_334);
+    assert_eq!(
+        nanos_at_rate(5, 0, false),
+        5_000_000_000,
+        "a zero rate is one a second"
+    );
+    // i64::MAX bytes at one byte a second: 2^63 seconds, far past u64 nanoseconds.
+    assert_eq!(nanos_at_rate(i64::MAX as u64, 1, false), u64::MAX);
+    assert_eq!(nanos_at_rate(u64::MAX, 1, true), u64::MAX);
+    // Through a transfer: an 18,446,744,074-byte RDB at one byte a second takes longer than
+    // u64 nanoseconds hold; wrapped, the product is 0.29 s and the load would end at once.
+    use super::pair::{Scripted, Stage};
+    let mut s = Scripted::at(Stage::Transfer, cfg(&[("replsim-rdb-load-rate", "1")]));
+    let size = 18_446_744_074u64;
+    assert_eq!((u128::from(size) * 1_000_000_000) as u64, 290_448_384);
+    s.feed(format!("${size}\r\n").as_bytes());
+    s.feed_opaque(size);
+    s.run_for(secs(10));
+    assert!(s.node.is_loading(), "{:#?}", s.logs);
+}
+
+#[test]
 fn a_master_within_the_protocol_keeps_its_link() {
     use super::node::REPL_OFFSET_MAX;
     use super::pair::{Scripted, Stage};
