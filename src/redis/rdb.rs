@@ -747,7 +747,7 @@ mod tests {
     }
 
     #[test]
-    fn truncated_and_garbage_rdbs_are_errors_not_panics() {
+    fn truncated_changed_and_random_rdbs_are_refused_with_rdb_c_errors() {
         let mut ks = Keyspace::new(16);
         ks.db_mut(0).set(b"k", b"value", Some(1));
         ks.db_mut(1).set_bulk(Some(Bulk {
