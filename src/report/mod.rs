@@ -17,7 +17,8 @@ use serde_json::Value;
 
 pub use model::{
     Dataset, DownNode, ExpectResult, FaultMark, InfoValue, LiveNode, MilestoneMark, NodeReport,
-    NodeStats, NodeTimeline, Report, Timeline, Violation, WorkloadReport, WorkloadTimeline,
+    NodeStats, NodeTimeline, OperatorReply, Report, Timeline, Violation, WorkloadReport,
+    WorkloadTimeline,
 };
 
 use crate::check::{run_checks, Checks};
@@ -283,6 +284,18 @@ fn timeline(out: &RunOutput) -> Timeline {
             end_ms: f.end.map(ms),
         })
         .collect();
+    let operator_commands = w
+        .rec
+        .operator_commands
+        .iter()
+        .map(|c| OperatorReply {
+            t_ms: ms(c.time),
+            node: names[c.node].clone(),
+            command: c.command.clone(),
+            reply: c.reply.as_ref().map(|r| r.summary()),
+            error: !c.node_up || c.reply.as_ref().is_some_and(|r| r.is_error()),
+        })
+        .collect();
     Timeline {
         duration_ms: w.scenario.duration.as_nanos() as f64 / 1e6,
         t_ms: samples.iter().map(|s| ms(s.time)).collect(),
@@ -290,6 +303,7 @@ fn timeline(out: &RunOutput) -> Timeline {
         workloads,
         milestones,
         faults,
+        operator_commands,
     }
 }
 

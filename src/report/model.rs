@@ -205,6 +205,8 @@ pub struct Timeline {
     pub workloads: BTreeMap<String, WorkloadTimeline>,
     pub milestones: Vec<MilestoneMark>,
     pub faults: Vec<FaultMark>,
+    /// Every operator command (`kind = "command"` fault) and what the node answered.
+    pub operator_commands: Vec<OperatorReply>,
 }
 
 /// One node's series, and the limits its charts draw as lines.
@@ -260,4 +262,20 @@ pub struct FaultMark {
     /// `null` for an instant fault or one never healed.
     #[serde(deserialize_with = "Option::deserialize")]
     pub end_ms: Option<f64>,
+}
+
+/// An operator command and the node's reply. Operator commands run as an authenticated admin
+/// client, so `requirepass` never refuses them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OperatorReply {
+    pub t_ms: f64,
+    pub node: String,
+    /// The command as the scenario wrote it.
+    pub command: String,
+    /// The reply as redis-cli prints it (`OK`, `(error) ERR ...`, `(integer) 1`); `null` when
+    /// none came: the node was down, or a WAIT was still blocked when the run ended.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub reply: Option<String>,
+    /// The command failed: the reply is an error, or the node was down and never ran it.
+    pub error: bool,
 }
