@@ -135,6 +135,49 @@ A 7.0 replica cannot load the RDB format of 7.2 (the default profile): give a li
         #[command(subcommand)]
         role: LiveRole,
     },
+    /// Run random scenarios, one per seed, and report every panic, unbounded run or replica
+    /// that never converged
+    ///
+    /// Each seed writes its own valid scenario: one to eight nodes in chains, random
+    /// directives, disk or diskless sync, datasets up to gigabytes, workloads with WAIT and
+    /// replica reads, then a chaos phase of every fault kind, a repair (heal, restarts, safe
+    /// settings, a star around n0) and a quiet settle period. A seed fails when the run panics,
+    /// reaches its event limit, or ends with a replica of a live master that has not converged.
+    /// Each failure prints the command that reproduces it.
+    #[command(after_help = "Examples:\n  replsim nemesis --seeds 1..1000\n  \
+replsim nemesis --seeds 42 --print > nemesis-42.toml && replsim run nemesis-42.toml")]
+    Nemesis {
+        /// One seed (`42`) or a range (`1..1000`, end excluded).
+        #[arg(long, value_name = "A..B", value_parser = parse_seeds)]
+        seeds: std::ops::Range<u64>,
+        /// Print the first seed's scenario file instead of running it.
+        #[arg(long)]
+        print: bool,
+        /// Seeds run at once; defaults to the number of CPUs.
+        #[arg(long, short, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+        jobs: Option<u16>,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+}
+
+/// `42` or `1..1000`.
+fn parse_seeds(text: &str) -> std::result::Result<std::ops::Range<u64>, String> {
+    let bad = || format!("{text:?} is not a seed or a range of seeds like 1..1000");
+    match text.split_once("..") {
+        Some((a, b)) => {
+            let (a, b): (u64, u64) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+            if a >= b {
+                return Err(format!("{text}: the range is empty"));
+            }
+            Ok(a..b)
+        }
+        None => {
+            let a: u64 = text.parse().map_err(|_| bad())?;
+            Ok(a..a.saturating_add(1))
+        }
+    }
 }
 
 /// What a live node is: a replica of a real server, or a master real replicas attach to.
@@ -358,6 +401,12 @@ fn main() -> ExitCode {
             case: None,
         } => bench(json, events, connections, e2e_seconds, e2e_100_seconds),
         Command::Live { role } => live_cmd(role),
+        Command::Nemesis {
+            seeds,
+            print,
+            jobs,
+            quiet,
+        } => nemesis_cmd(seeds, print, jobs, quiet),
     };
     match result {
         Ok(code) => code,
@@ -545,17 +594,19 @@ impl TraceSink for FileSink {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn simulate(
     sc: Scenario,
     seed: u64,
     max_events: u64,
+    options: sim::RunOptions,
     sink: Option<Box<dyn TraceSink>>,
     quiet: bool,
     label: &str,
     multi: Option<MultiProgress>,
 ) -> RunOutput {
     let mut progress = Progress::new(quiet, SimTime::ZERO + sc.duration, label, multi);
-    let out = sim::run(sc, seed, max_events, sink, &mut |t, ev| {
+    let out = sim::run_with(sc, seed, max_events, options, sink, &mut |t, ev| {
         progress.update(t, ev)
     });
     progress.finish();
@@ -595,6 +646,9 @@ fn run_cmd(
         sc,
         seed,
         max_events.unwrap_or(u64::MAX),
+        sim::RunOptions {
+            history: out.is_some(),
+        },
         sink,
         quiet,
         &name,
@@ -623,6 +677,9 @@ fn run_cmd(
             tmp.join("summary.txt"),
             replsim::report::summary::render(&report),
         )?;
+        let mut history = BufWriter::new(fs::File::create(tmp.join("history.jsonl"))?);
+        replsim::report::history::write_jsonl(&output, &mut history)?;
+        history.flush()?;
         write_charts(&report, tmp)?;
         let _ = fs::remove_dir_all(dir);
         fs::rename(tmp, dir).with_context(|| format!("moving results into {}", dir.display()))?;
@@ -762,6 +819,104 @@ fn check_cmd(
     })
 }
 
+/// `replsim nemesis`: runs every seed's scenario on a pool of threads and reports the failures
+/// in seed order.
+fn nemesis_cmd(
+    seeds: std::ops::Range<u64>,
+    print: bool,
+    jobs: Option<u16>,
+    quiet: bool,
+) -> Result<ExitCode> {
+    use replsim::nemesis::{check, scenario, Verdict};
+    if print {
+        say!("{}", scenario(seeds.start).trim_end());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let started = Instant::now();
+    let total = seeds.end - seeds.start;
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let workers = jobs
+        .map_or(cpus, usize::from)
+        .clamp(1, total.clamp(1, 1024) as usize);
+    let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+        let b = ProgressBar::new(total);
+        b.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} seeds  {msg}  ETA {eta}")
+                .expect("a valid template"),
+        );
+        b
+    });
+    let queue = std::sync::Mutex::new(seeds.clone());
+    let (tx, rx) = std::sync::mpsc::channel::<(u64, Verdict)>();
+    let mut counts = [0u64; 5];
+    let mut failures = Vec::new();
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            let (queue, tx) = (&queue, tx.clone());
+            s.spawn(move || loop {
+                let Some(seed) = queue.lock().expect("no worker panics holding it").next() else {
+                    break;
+                };
+                // A panic is part of the verdict: the default hook would print it from every
+                // worker, so it is left to the report below.
+                let (verdict, _) = check(seed);
+                if tx.send((seed, verdict)).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        std::panic::set_hook(Box::new(|_| {}));
+        for (seed, verdict) in rx {
+            let k = match &verdict {
+                Verdict::Ok => 0,
+                Verdict::Panic(_) => 1,
+                Verdict::Unbounded { .. } => 2,
+                Verdict::NotLive(_) => 3,
+                Verdict::BadScenario(_) => 4,
+            };
+            counts[k] += 1;
+            if !verdict.is_ok() {
+                failures.push((seed, verdict));
+            }
+            if let Some(b) = &bar {
+                b.inc(1);
+                b.set_message(format!("{} failed", failures.len()));
+            }
+        }
+    });
+    let _ = std::panic::take_hook();
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    failures.sort_by_key(|(seed, _)| *seed);
+    for (seed, v) in &failures {
+        let what = match v {
+            Verdict::Panic(m) => format!("panic: {m}"),
+            Verdict::Unbounded { events } => format!("unbounded: reached {events} events"),
+            Verdict::NotLive(m) => format!("not converged after the settle: {m}"),
+            Verdict::BadScenario(m) => format!("bad scenario: {m}"),
+            Verdict::Ok => unreachable!("only failures are listed"),
+        };
+        say!("seed {seed}: {what}");
+        say!("  reproduce: replsim nemesis --seeds {seed}   (scenario: --print)");
+    }
+    say!(
+        "{total} seeds in {:.1}s: {} ok, {} panics, {} unbounded, {} not converged, {} bad scenarios",
+        started.elapsed().as_secs_f64(),
+        counts[0],
+        counts[1],
+        counts[2],
+        counts[3],
+        counts[4]
+    );
+    Ok(if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
 /// One scenario's verdict for `check`: whether it held, and what to say about each failure.
 struct Checked {
     ok: bool,
@@ -778,7 +933,16 @@ fn check_one(
     multi: MultiProgress,
 ) -> Result<Checked> {
     let seed = sc.seed;
-    let out = simulate(sc, seed, u64::MAX, None, quiet, label, Some(multi));
+    let out = simulate(
+        sc,
+        seed,
+        u64::MAX,
+        sim::RunOptions::default(),
+        None,
+        quiet,
+        label,
+        Some(multi),
+    );
     let report = replsim::report::build(&out);
     if let Some(root) = reports {
         let dir = root.join(&out.world.scenario.name);

@@ -6,6 +6,7 @@
 //! same scenario and seed compare byte for byte.
 
 pub mod chart;
+pub mod history;
 mod model;
 pub mod summary;
 

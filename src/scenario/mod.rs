@@ -95,6 +95,9 @@ pub enum Distribution {
     Uniform,
     /// Zipf with exponent 1: key k is chosen with weight 1/k.
     Zipf,
+    /// Keys in order, 0, 1, 2, …, starting over after the last: with as many keys as
+    /// operations, every key is written once.
+    Sequential,
 }
 
 /// Relative weights of the operations a workload issues.

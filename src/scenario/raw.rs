@@ -672,10 +672,13 @@ fn workload(
         Some(d) => match d.get_ref().as_str() {
             "uniform" => Distribution::Uniform,
             "zipf" => Distribution::Zipf,
+            "sequential" => Distribution::Sequential,
             other => {
                 return Err(ctx.at(
                     d,
-                    format!("unknown distribution \"{other}\"; use \"uniform\" or \"zipf\""),
+                    format!(
+                    "unknown distribution \"{other}\"; use \"uniform\", \"zipf\" or \"sequential\""
+                ),
                 ))
             }
         },

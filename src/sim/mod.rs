@@ -20,6 +20,7 @@ pub mod observe;
 pub mod queue;
 pub mod trace;
 pub mod world;
+pub use world::RunOptions;
 
 use crate::net::{NetScheduler, NetTimer};
 pub use crate::time::{SimDuration, SimTime};
