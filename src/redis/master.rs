@@ -102,17 +102,22 @@ impl Node {
             for id in self.replica_ids() {
                 self.check_output_buffer(now, id, true);
             }
-            self.trim_backlog();
         }
+        // Redis also trims in beforeSleep, after every command, not only when a block is added:
+        // a write that fills the tail block can make the head block surplus.
+        self.trim_backlog();
     }
 
     pub(crate) fn trim_backlog(&mut self) {
+        let size = self.cfg.repl_backlog_size;
+        if !self.backlog.as_ref().is_some_and(|b| b.trimmable(size)) {
+            return;
+        }
         let oldest = self
             .conns
             .values()
             .filter_map(|c| c.replica().and_then(|r| r.next))
             .min();
-        let size = self.cfg.repl_backlog_size;
         if let Some(b) = self.backlog.as_mut() {
             b.trim(size, oldest);
         }
