@@ -717,6 +717,7 @@ impl Scripted {
                     used_mem: 0,
                     repl: None,
                     checksum: true,
+                    redis_version: super::config::RedisVersion::V7_2,
                 },
             );
             let super::rdb::Part::Bytes(bytes) = &rdb.parts[0] else {

@@ -1669,6 +1669,7 @@ fn a_master_within_the_protocol_keeps_its_link() {
             used_mem: 0,
             repl: None,
             checksum: true,
+            redis_version: super::config::RedisVersion::V7_2,
         },
     );
     let super::rdb::Part::Bytes(rdb) = &rdb.parts[0] else {
