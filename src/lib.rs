@@ -9,6 +9,7 @@ pub mod bench;
 pub mod check;
 pub mod fnv;
 pub mod live;
+pub mod nemesis;
 pub mod net;
 pub mod redis;
 pub mod report;

@@ -3,8 +3,11 @@
 //! (`replsim::live`) alone.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
+#[path = "main/files.rs"]
+mod files;
+
 use std::fs;
-use std::io::{BufWriter, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -15,9 +18,11 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use replsim::bench::{baseline_pingpong, engine_pingpong, PingPong};
 use replsim::report::Report;
 use replsim::scenario::{self, Scenario};
-use replsim::sim::trace::{TraceRecord, TraceSink};
-use replsim::sim::{self, RunOutput};
+use replsim::sim::trace::TraceSink;
+use replsim::sim::{self, Interrupt, RunOutput};
 use replsim::time::SimTime;
+
+use files::{write_atomic, write_error, Staging, TraceFile};
 
 #[derive(Parser)]
 #[command(
@@ -27,9 +32,10 @@ use replsim::time::SimTime;
     long_about = "replsim runs Redis replication (handshake, PSYNC, backlog, full sync, timeouts, WAIT) \
 over a virtual network that can partition, delay, throttle and drop, from a TOML scenario file. \
 The same scenario and seed always give the same result.\n\n\
-Exit codes: 0 all expectations held, 1 an expectation failed or a checker found an unexpected \
-violation, 2 bad input (scenario, flag or path).",
-    after_help = "Examples:\n  replsim run scenarios/quickstart.toml\n  replsim run scenarios/backlog-overrun.toml --set repl-backlog-size=64mb\n  replsim run scenarios/cap-availability.toml --out out/cap\n  replsim check scenarios/*.toml\n  replsim live replica --master 127.0.0.1:6379 --port 6380"
+Exit codes: 0 all expectations held, 1 an expectation failed, a checker found an unexpected \
+violation or the run stopped at a limit, 2 bad input (scenario, flag or path) or an output that \
+could not be written.",
+    after_help = "Examples:\n  replsim run scenarios/quickstart.toml\n  replsim run scenarios/backlog-overrun.toml --set repl-backlog-size=64mb\n  replsim run scenarios/cap-availability.toml --out out/cap --trace\n  replsim run scenarios/full-resync-loop.toml --max-wall 30\n  replsim check scenarios/*.toml\n  replsim chart out/cap/report.json --out out/cap-charts\n  replsim bench --e2e-seconds 60\n  replsim live replica --master 127.0.0.1:6379 --port 6380"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -48,16 +54,19 @@ enum Command {
         /// Print the JSON report instead of the summary.
         #[arg(long)]
         json: bool,
-        /// Write report.json, summary.txt, charts (PNG and SVG), each node's log and the event
-        /// trace (trace.jsonl) into DIR.
+        /// Write report.json, summary.txt, charts (PNG and SVG) and each node's log into DIR,
+        /// replacing a previous result there (DIR must be absent, empty or such a result).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Also write the event trace, trace.jsonl, into the --out DIR (one JSON object per
+        /// trace record; docs/trace-format.md).
+        #[arg(long, requires = "out")]
+        trace: bool,
         /// Override a redis.conf directive on every node, e.g. --set repl-backlog-size=4mb.
         #[arg(long = "set", value_name = "DIRECTIVE=VALUE")]
         set: Vec<String>,
-        /// Stop after this many events (a reported outcome, not a hang).
-        #[arg(long, value_name = "N")]
-        max_events: Option<u64>,
+        #[command(flatten)]
+        limits: LimitArgs,
         /// No progress bar.
         #[arg(long, short)]
         quiet: bool,
@@ -77,12 +86,14 @@ enum Command {
         /// are printed in file order and do not depend on it.
         #[arg(long, short, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
         jobs: Option<u16>,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Redraw the charts (PNG and SVG) of a saved report.json, without rerunning.
     Chart {
         /// A report.json written by `replsim run --out`.
         report: PathBuf,
-        /// Where to write lag, backlog and availability charts.
+        /// Where to write the charts (lag, backlog, availability, and those the report calls for).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
@@ -135,6 +146,49 @@ A 7.0 replica cannot load the RDB format of 7.2 (the default profile): give a li
         #[command(subcommand)]
         role: LiveRole,
     },
+    /// Run random scenarios, one per seed, and report every panic, unbounded run or replica
+    /// that never converged
+    ///
+    /// Each seed writes its own valid scenario: one to eight nodes in chains, random
+    /// directives, disk or diskless sync, datasets up to gigabytes, workloads with WAIT and
+    /// replica reads, then a chaos phase of every fault kind, a repair (heal, restarts, safe
+    /// settings, a star around n0) and a quiet settle period. A seed fails when the run panics,
+    /// reaches its event limit, or ends with a replica of a live master that has not converged.
+    /// Each failure prints the command that reproduces it.
+    #[command(after_help = "Examples:\n  replsim nemesis --seeds 1..1000\n  \
+replsim nemesis --seeds 42 --print > nemesis-42.toml && replsim run nemesis-42.toml")]
+    Nemesis {
+        /// One seed (`42`) or a range (`1..1000`, end excluded).
+        #[arg(long, value_name = "A..B", value_parser = parse_seeds)]
+        seeds: std::ops::Range<u64>,
+        /// Print the first seed's scenario file instead of running it.
+        #[arg(long)]
+        print: bool,
+        /// Seeds run at once; defaults to the number of CPUs.
+        #[arg(long, short, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+        jobs: Option<u16>,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+}
+
+/// `42` or `1..1000`.
+fn parse_seeds(text: &str) -> std::result::Result<std::ops::Range<u64>, String> {
+    let bad = || format!("{text:?} is not a seed or a range of seeds like 1..1000");
+    match text.split_once("..") {
+        Some((a, b)) => {
+            let (a, b): (u64, u64) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+            if a >= b {
+                return Err(format!("{text}: the range is empty"));
+            }
+            Ok(a..b)
+        }
+        None => {
+            let a: u64 = text.parse().map_err(|_| bad())?;
+            Ok(a..a.saturating_add(1))
+        }
+    }
 }
 
 /// What a live node is: a replica of a real server, or a master real replicas attach to.
@@ -292,7 +346,94 @@ impl BenchCase {
     }
 }
 
-/// An error that is the operator's: exit code 2.
+/// The default of `--max-events`: about nine times the events of the largest run the bench makes
+/// (1 master and 2 replicas at 5,000 SET/s for a simulated hour: about 54 million) and over 300
+/// times the largest bundled scenario's (1.5 million). At the engine's usual 2-15 million events
+/// per wall second that is half a minute to four minutes of work.
+const MAX_EVENTS_DEFAULT: u64 = 500_000_000;
+
+/// Limits on a run, each a reported outcome when reached: a run that would pass one is refused
+/// before it starts (nodes, estimated memory, exit code 2) or stopped where it reached it (events,
+/// wall time, memory, exit code 1 with the limit named).
+#[derive(clap::Args, Clone, Debug)]
+struct LimitArgs {
+    /// Stop after this many events.
+    #[arg(long, value_name = "N", default_value_t = MAX_EVENTS_DEFAULT)]
+    max_events: u64,
+    /// Refuse a scenario of more nodes (each holds its own dataset and backlog, and every pair of
+    /// nodes a link state).
+    #[arg(long, value_name = "N", default_value_t = 1_000)]
+    max_nodes: usize,
+    /// Refuse a scenario whose run is estimated to need more memory, and stop a run whose
+    /// process grows past it (redis.conf notation: 8gb, 512mb). Default: 8gb, or three quarters
+    /// of the machine's memory if that is less.
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory_limit)]
+    max_memory: Option<u64>,
+    /// Stop a run after this many seconds of wall-clock time. A run stopped so is not
+    /// reproducible: another machine stops it elsewhere.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    max_wall: Option<f64>,
+}
+
+fn parse_memory_limit(s: &str) -> std::result::Result<u64, String> {
+    match scenario::units::size(s)? {
+        0 => Err("the memory limit must be more than 0".into()),
+        n => Ok(n),
+    }
+}
+
+fn parse_seconds(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        _ => Err(format!(
+            "expected a number of seconds above 0, found \"{s}\""
+        )),
+    }
+}
+
+impl LimitArgs {
+    fn max_memory_bytes(&self) -> u64 {
+        self.max_memory.unwrap_or_else(default_max_memory)
+    }
+}
+
+/// 8 GB, or three quarters of the machine's memory if that is less: a run may take most of a
+/// small machine, never more than it has.
+fn default_max_memory() -> u64 {
+    const CAP: u64 = 8 << 30;
+    let total_kb = fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+    });
+    total_kb.map_or(CAP, |kb| CAP.min(kb.saturating_mul(1024) / 4 * 3))
+}
+
+/// This process's resident memory, from /proc (Linux); `None` where unavailable.
+fn rss_bytes() -> Option<u64> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
+
+/// Bytes as gigabytes (or megabytes below one), for messages.
+fn gb(bytes: u64) -> String {
+    if bytes >= 1 << 30 {
+        format!("{:.1} GB", bytes as f64 / f64::from(1u32 << 30))
+    } else {
+        format!("{:.0} MB", bytes as f64 / f64::from(1u32 << 20))
+    }
+}
+
+/// An error that exits with code 2: bad input (a scenario, flag or path) or an output that could
+/// not be written.
 #[derive(Debug)]
 struct BadInput(String);
 
@@ -305,14 +446,17 @@ impl std::fmt::Display for BadInput {
 impl std::error::Error for BadInput {}
 
 /// Writes to stdout; a reader that went away (`| head`) ends the program quietly, as it would
-/// for a C tool killed by SIGPIPE.
+/// for a C tool killed by SIGPIPE. Any other failure (a full disk) ends it with code 2: output
+/// that did not arrive is no result.
 macro_rules! say {
     ($($arg:tt)*) => {{
         let mut out = std::io::stdout().lock();
-        if let Err(e) = writeln!(out, $($arg)*) {
+        if let Err(e) = writeln!(out, $($arg)*).and_then(|()| out.flush()) {
             if e.kind() == std::io::ErrorKind::BrokenPipe {
                 std::process::exit(141);
             }
+            eprintln!("error: writing to standard output: {e}");
+            std::process::exit(2);
         }
     }};
 }
@@ -325,16 +469,29 @@ fn main() -> ExitCode {
             seed,
             json,
             out,
+            trace,
             set,
-            max_events,
+            limits,
             quiet,
-        } => run_cmd(&file, seed, json, out.as_deref(), &set, max_events, quiet),
+        } => run_cmd(
+            &file,
+            seed,
+            Outputs {
+                json,
+                out: out.as_deref(),
+                trace,
+            },
+            &set,
+            &limits,
+            quiet,
+        ),
         Command::Check {
             files,
             reports,
             quiet,
             jobs,
-        } => check_cmd(&files, reports.as_deref(), quiet, jobs),
+            limits,
+        } => check_cmd(&files, reports.as_deref(), quiet, jobs, &limits),
         Command::Chart { report, out } => chart_cmd(&report, &out),
         Command::Bench {
             case: Some(case),
@@ -358,6 +515,12 @@ fn main() -> ExitCode {
             case: None,
         } => bench(json, events, connections, e2e_seconds, e2e_100_seconds),
         Command::Live { role } => live_cmd(role),
+        Command::Nemesis {
+            seeds,
+            print,
+            jobs,
+            quiet,
+        } => nemesis_cmd(seeds, print, jobs, quiet),
     };
     match result {
         Ok(code) => code,
@@ -469,6 +632,55 @@ fn load(file: &Path, set: &[String]) -> Result<Scenario> {
     Ok(sc)
 }
 
+/// What must hold before `sc` runs: its `[expect]` paths exist in the report, and it is within
+/// the node and memory limits. Each failure is exit code 2, before any simulated time passes.
+fn admit(file: &Path, sc: &Scenario, limits: &LimitArgs) -> Result<()> {
+    let nodes = sc.nodes.len();
+    if nodes > limits.max_nodes {
+        return Err(BadInput(format!(
+            "{}: {nodes} nodes, more than --max-nodes {}: every node holds its own dataset and \
+             backlog, and every pair of nodes a link state; raise --max-nodes to run it",
+            file.display(),
+            limits.max_nodes
+        ))
+        .into());
+    }
+    let estimate = sim::estimate::memory_estimate(sc);
+    let max = limits.max_memory_bytes();
+    if estimate.total_bytes() > max {
+        let (part, bytes) = estimate.largest();
+        let detail = match part {
+            sim::estimate::Part::Samples => format!(
+                " ({} samples of {} nodes and {} workloads, one every {} over {})",
+                replsim::report::summary::group(estimate.samples),
+                sc.nodes.len(),
+                sc.workloads.len(),
+                sc.sample_interval,
+                sc.duration
+            ),
+            sim::estimate::Part::History => format!(
+                " ({} writes)",
+                replsim::report::summary::group(estimate.writes)
+            ),
+            _ => String::new(),
+        };
+        return Err(BadInput(format!(
+            "{}: this run would need about {} of memory, more than --max-memory {}: {} would take {}{detail}. \
+             Use {}, or raise --max-memory if the machine has the memory",
+            file.display(),
+            gb(estimate.total_bytes()),
+            gb(max),
+            part.name(),
+            gb(bytes),
+            part.remedy()
+        ))
+        .into());
+    }
+    replsim::report::expect_paths::check(&file.display().to_string(), sc)
+        .map_err(|e| BadInput(e.to_string()))?;
+    Ok(())
+}
+
 /// A progress bar on stderr that appears once a run has taken about a second, and only on a
 /// terminal.
 struct Progress {
@@ -535,103 +747,103 @@ impl Progress {
     }
 }
 
-/// Streams trace records to `trace.jsonl`.
-struct FileSink(BufWriter<fs::File>);
-
-impl TraceSink for FileSink {
-    fn record(&mut self, r: &TraceRecord) {
-        // A failed write surfaces at the final flush.
-        let _ = writeln!(self.0, "{r}");
-    }
-}
-
+/// Runs `sc` with a progress bar, within `limits`: the event limit inside the simulation, wall
+/// time and memory measured here between slices. `stop_early` is asked too: when a trace can no
+/// longer be written the run's results are thrown away (exit code 2), so the rest of the run is
+/// not worth waiting for, and the reason it is given to stop is never shown.
+#[allow(clippy::too_many_arguments)]
 fn simulate(
     sc: Scenario,
     seed: u64,
-    max_events: u64,
+    limits: &LimitArgs,
+    options: sim::RunOptions,
     sink: Option<Box<dyn TraceSink>>,
     quiet: bool,
     label: &str,
     multi: Option<MultiProgress>,
+    stop_early: &dyn Fn() -> bool,
 ) -> RunOutput {
     let mut progress = Progress::new(quiet, SimTime::ZERO + sc.duration, label, multi);
-    let out = sim::run(sc, seed, max_events, sink, &mut |t, ev| {
-        progress.update(t, ev)
+    let started = Instant::now();
+    let max_wall = limits.max_wall.map(Duration::from_secs_f64);
+    let max_memory = limits.max_memory_bytes();
+    let out = sim::run_until(sc, seed, limits.max_events, options, sink, &mut |t, ev| {
+        progress.update(t, ev);
+        if max_wall.is_some_and(|w| started.elapsed() > w) || stop_early() {
+            return Some(Interrupt::WallLimit);
+        }
+        if rss_bytes().is_some_and(|rss| rss > max_memory) {
+            return Some(Interrupt::MemoryLimit);
+        }
+        None
     });
     progress.finish();
     out
 }
 
+/// What `run` writes besides the summary.
+struct Outputs<'a> {
+    json: bool,
+    out: Option<&'a Path>,
+    trace: bool,
+}
+
 fn run_cmd(
     file: &Path,
     seed: Option<u64>,
-    json: bool,
-    out: Option<&Path>,
+    outputs: Outputs,
     set: &[String],
-    max_events: Option<u64>,
+    limits: &LimitArgs,
     quiet: bool,
 ) -> Result<ExitCode> {
     let sc = load(file, set)?;
+    admit(file, &sc, limits)?;
     let seed = seed.unwrap_or(sc.seed);
-    // Everything is written into a temporary directory first and moved into place at the end,
-    // so a failed run leaves nothing half-written.
-    let staging = match out {
-        Some(dir) => {
-            let tmp = dir.with_extension("partial");
-            let _ = fs::remove_dir_all(&tmp);
-            fs::create_dir_all(&tmp).map_err(|e| BadInput(format!("{}: {e}", tmp.display())))?;
-            Some(tmp)
-        }
-        None => None,
+    // Everything is written into a staging directory beside the destination and swapped in at
+    // the end, so a failed or killed run leaves the previous result whole. The destination is
+    // checked now rather than after a long run.
+    let staging = outputs.out.map(Staging::new).transpose()?;
+    let trace = match (&staging, outputs.trace) {
+        (Some(dir), true) => Some(TraceFile::create(&dir.path().join("trace.jsonl"))?),
+        _ => None,
     };
-    let sink: Option<Box<dyn TraceSink>> = match &staging {
-        Some(dir) => Some(Box::new(FileSink(BufWriter::new(
-            fs::File::create(dir.join("trace.jsonl")).context("creating trace.jsonl")?,
-        )))),
-        None => None,
-    };
+    let sink = trace
+        .as_ref()
+        .map(|t| Box::new(TraceFile::sink(t)) as Box<dyn TraceSink>);
     let name = sc.name.clone();
+    let trace_failed = || trace.as_ref().is_some_and(|t| t.borrow().failed());
+    // The operation history is kept only for history.jsonl.
+    let options = sim::RunOptions {
+        history: outputs.out.is_some(),
+    };
     let output = simulate(
         sc,
         seed,
-        max_events.unwrap_or(u64::MAX),
+        limits,
+        options,
         sink,
         quiet,
         &name,
         None,
+        &trace_failed,
     );
-    let report = replsim::report::build(&output);
-    if let (Some(dir), Some(tmp)) = (out, &staging) {
-        fs::write(
-            tmp.join("report.json"),
-            serde_json::to_string_pretty(&report)? + "\n",
-        )?;
-        for i in 0..output.world.node_count() {
-            let (lines, dropped) = output.world.logs(i);
-            let mut f = BufWriter::new(fs::File::create(
-                tmp.join(format!("{}.log", output.world.scenario.nodes[i].name)),
-            )?);
-            for l in lines {
-                writeln!(f, "{l}")?;
-            }
-            if dropped > 0 {
-                writeln!(f, "... {dropped} more lines not kept")?;
-            }
-            f.flush()?;
-        }
-        fs::write(
-            tmp.join("summary.txt"),
-            replsim::report::summary::render(&report),
-        )?;
-        write_charts(&report, tmp)?;
-        let _ = fs::remove_dir_all(dir);
-        fs::rename(tmp, dir).with_context(|| format!("moving results into {}", dir.display()))?;
+    if let Some(t) = &trace {
+        t.borrow_mut().finish()?;
     }
-    if json {
+    let report = replsim::report::build(&output);
+    if let Some(staging) = staging {
+        write_results(&report, &output, staging.path())?;
+        staging.commit()?;
+    }
+    // The summary says why a run stopped early; with --json, stderr does.
+    if let Some(line) = replsim::report::summary::stopped_early(&report).filter(|_| outputs.json) {
+        eprintln!("replsim: {line}");
+    }
+    if outputs.json {
         say!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         say!("{}", replsim::report::summary::render(&report).trim_end());
-        if let Some(dir) = out {
+        if let Some(dir) = outputs.out {
             say!("wrote {}", dir.display());
         }
     }
@@ -646,17 +858,44 @@ fn run_cmd(
     Ok(code)
 }
 
-/// Draws every chart of `report` into `dir` as PNG and SVG.
-fn write_charts(report: &Report, dir: &Path) -> Result<()> {
+/// Writes a run's report, summary, operation history, node logs and charts into `dir`.
+fn write_results(report: &Report, output: &RunOutput, dir: &Path) -> Result<()> {
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.join(name);
+        fs::write(&path, bytes).map_err(|e| write_error(&path, &e))
+    };
+    write(
+        "report.json",
+        (serde_json::to_string_pretty(report)? + "\n").as_bytes(),
+    )?;
+    for i in 0..output.world.node_count() {
+        let (lines, dropped) = output.world.logs(i);
+        let mut text = String::new();
+        for l in lines {
+            text.push_str(&l.to_string());
+            text.push('\n');
+        }
+        if dropped > 0 {
+            text.push_str(&format!("... {dropped} more lines not kept\n"));
+        }
+        let name = format!("{}.log", output.world.scenario.nodes[i].name);
+        write(&name, text.as_bytes())?;
+    }
+    write(
+        "summary.txt",
+        replsim::report::summary::render(report).as_bytes(),
+    )?;
+    let path = dir.join("history.jsonl");
+    let file = fs::File::create(&path).map_err(|e| write_error(&path, &e))?;
+    let mut history = std::io::BufWriter::with_capacity(1 << 20, file);
+    replsim::report::history::write_jsonl(output, &mut history)
+        .and_then(|_| history.flush())
+        .map_err(|e| write_error(&path, &e))?;
     let charts = replsim::report::chart::charts(report)
         .map_err(|e| anyhow::anyhow!("drawing charts: {e}"))?;
-    save_charts(&charts, dir)
-}
-
-fn save_charts(charts: &[replsim::report::chart::Chart], dir: &Path) -> Result<()> {
-    for c in charts {
-        fs::write(dir.join(format!("{}.png", c.name)), &c.png)?;
-        fs::write(dir.join(format!("{}.svg", c.name)), &c.svg)?;
+    for c in &charts {
+        write(&format!("{}.png", c.name), &c.png)?;
+        write(&format!("{}.svg", c.name), c.svg.as_bytes())?;
     }
     Ok(())
 }
@@ -675,10 +914,15 @@ fn chart_cmd(report: &Path, out: &Path) -> Result<ExitCode> {
             report.display()
         ))
     })?;
-    fs::create_dir_all(out).map_err(|e| BadInput(format!("{}: {e}", out.display())))?;
-    save_charts(&charts, out)?;
+    fs::create_dir_all(out).map_err(|e| write_error(out, &e))?;
+    for c in &charts {
+        write_atomic(&out.join(format!("{}.png", c.name)), &c.png)?;
+        write_atomic(&out.join(format!("{}.svg", c.name)), c.svg.as_bytes())?;
+    }
+    let names: Vec<&str> = charts.iter().map(|c| c.name).collect();
     say!(
-        "wrote lag, backlog and availability charts (PNG and SVG) to {}",
+        "wrote {} charts (PNG and SVG) to {}",
+        names.join(", "),
         out.display()
     );
     Ok(ExitCode::SUCCESS)
@@ -689,11 +933,16 @@ fn check_cmd(
     reports: Option<&Path>,
     quiet: bool,
     jobs: Option<u16>,
+    limits: &LimitArgs,
 ) -> Result<ExitCode> {
-    // Parse everything first: a bad file fails the whole check before any run.
+    // Parse and admit everything first: a bad file fails the whole check before any run.
     let scenarios: Vec<(PathBuf, Scenario)> = files
         .iter()
-        .map(|f| load(f, &[]).map(|s| (f.clone(), s)))
+        .map(|f| {
+            let sc = load(f, &[])?;
+            admit(f, &sc, limits)?;
+            Ok((f.clone(), sc))
+        })
         .collect::<Result<_>>()?;
     if let Some(root) = reports {
         // Each scenario's reports go to DIR/<name>/: two files of one name would write over
@@ -703,7 +952,7 @@ fn check_cmd(
                 return Err(BadInput(format!("{} and {} are both named \"{}\"; --reports writes each scenario to a directory of its name", other.display(), file.display(), sc.name)).into());
             }
         }
-        fs::create_dir_all(root).map_err(|e| BadInput(format!("{}: {e}", root.display())))?;
+        fs::create_dir_all(root).map_err(|e| write_error(root, &e))?;
     }
     let total = scenarios.len();
     let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
@@ -724,7 +973,7 @@ fn check_cmd(
                     break;
                 };
                 let label = format!("[{}/{}] {}", k + 1, total, sc.name);
-                let res = check_one(&file, sc, reports, quiet, &label, multi.clone());
+                let res = check_one(&file, sc, reports, quiet, &label, multi.clone(), limits);
                 if tx.send((k, res)).is_err() {
                     break;
                 }
@@ -762,6 +1011,104 @@ fn check_cmd(
     })
 }
 
+/// `replsim nemesis`: runs every seed's scenario on a pool of threads and reports the failures
+/// in seed order.
+fn nemesis_cmd(
+    seeds: std::ops::Range<u64>,
+    print: bool,
+    jobs: Option<u16>,
+    quiet: bool,
+) -> Result<ExitCode> {
+    use replsim::nemesis::{check, scenario, Verdict};
+    if print {
+        say!("{}", scenario(seeds.start).trim_end());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let started = Instant::now();
+    let total = seeds.end - seeds.start;
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let workers = jobs
+        .map_or(cpus, usize::from)
+        .clamp(1, total.clamp(1, 1024) as usize);
+    let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+        let b = ProgressBar::new(total);
+        b.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} seeds  {msg}  ETA {eta}")
+                .expect("a valid template"),
+        );
+        b
+    });
+    let queue = std::sync::Mutex::new(seeds.clone());
+    let (tx, rx) = std::sync::mpsc::channel::<(u64, Verdict)>();
+    let mut counts = [0u64; 5];
+    let mut failures = Vec::new();
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            let (queue, tx) = (&queue, tx.clone());
+            s.spawn(move || loop {
+                let Some(seed) = queue.lock().expect("no worker panics holding it").next() else {
+                    break;
+                };
+                // A panic is part of the verdict: the default hook would print it from every
+                // worker, so it is left to the report below.
+                let (verdict, _) = check(seed);
+                if tx.send((seed, verdict)).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        std::panic::set_hook(Box::new(|_| {}));
+        for (seed, verdict) in rx {
+            let k = match &verdict {
+                Verdict::Ok => 0,
+                Verdict::Panic(_) => 1,
+                Verdict::Unbounded { .. } => 2,
+                Verdict::NotLive(_) => 3,
+                Verdict::BadScenario(_) => 4,
+            };
+            counts[k] += 1;
+            if !verdict.is_ok() {
+                failures.push((seed, verdict));
+            }
+            if let Some(b) = &bar {
+                b.inc(1);
+                b.set_message(format!("{} failed", failures.len()));
+            }
+        }
+    });
+    let _ = std::panic::take_hook();
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    failures.sort_by_key(|(seed, _)| *seed);
+    for (seed, v) in &failures {
+        let what = match v {
+            Verdict::Panic(m) => format!("panic: {m}"),
+            Verdict::Unbounded { events } => format!("unbounded: reached {events} events"),
+            Verdict::NotLive(m) => format!("not converged after the settle: {m}"),
+            Verdict::BadScenario(m) => format!("bad scenario: {m}"),
+            Verdict::Ok => unreachable!("only failures are listed"),
+        };
+        say!("seed {seed}: {what}");
+        say!("  reproduce: replsim nemesis --seeds {seed}   (scenario: --print)");
+    }
+    say!(
+        "{total} seeds in {:.1}s: {} ok, {} panics, {} unbounded, {} not converged, {} bad scenarios",
+        started.elapsed().as_secs_f64(),
+        counts[0],
+        counts[1],
+        counts[2],
+        counts[3],
+        counts[4]
+    );
+    Ok(if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
 /// One scenario's verdict for `check`: whether it held, and what to say about each failure.
 struct Checked {
     ok: bool,
@@ -776,24 +1123,37 @@ fn check_one(
     quiet: bool,
     label: &str,
     multi: MultiProgress,
+    limits: &LimitArgs,
 ) -> Result<Checked> {
     let seed = sc.seed;
-    let out = simulate(sc, seed, u64::MAX, None, quiet, label, Some(multi));
+    let out = simulate(
+        sc,
+        seed,
+        limits,
+        sim::RunOptions::default(),
+        None,
+        quiet,
+        label,
+        Some(multi),
+        &|| false,
+    );
     let report = replsim::report::build(&out);
     if let Some(root) = reports {
         let dir = root.join(&out.world.scenario.name);
-        fs::create_dir_all(&dir).map_err(|e| BadInput(format!("{}: {e}", dir.display())))?;
-        fs::write(
-            dir.join("summary.txt"),
-            replsim::report::summary::render(&report),
+        fs::create_dir_all(&dir).map_err(|e| write_error(&dir, &e))?;
+        write_atomic(
+            &dir.join("summary.txt"),
+            replsim::report::summary::render(&report).as_bytes(),
         )?;
         for c in replsim::report::chart::charts(&report)
             .map_err(|e| anyhow::anyhow!("drawing charts: {e}"))?
         {
-            fs::write(dir.join(format!("{}.png", c.name)), &c.png)?;
+            write_atomic(&dir.join(format!("{}.png", c.name)), &c.png)?;
         }
     }
-    let mut lines = Vec::new();
+    let mut lines: Vec<String> = replsim::report::summary::stopped_early(&report)
+        .into_iter()
+        .collect();
     for e in report.expectations.iter().filter(|e| !e.ok) {
         lines.push(format!(
             "expected {}, actual {}  ({}:{})",

@@ -51,6 +51,8 @@ pub struct Workload {
     interval_ns: u64,
     /// Index of the next operation.
     k: u64,
+    /// The next key of a sequential workload.
+    next_key: u64,
 }
 
 /// The key name of index `n`.
@@ -86,7 +88,7 @@ impl Workload {
     pub fn new(spec: WorkloadSpec, root_seed: u64, index: usize) -> Workload {
         let rng = SeedStream::derive(root_seed, &format!("workload/{index}/{}", spec.name));
         let zipf_cdf = match spec.distribution {
-            Distribution::Uniform => Vec::new(),
+            Distribution::Uniform | Distribution::Sequential => Vec::new(),
             Distribution::Zipf => {
                 // Weight of key k is SCALE/(k+1); the sum stays far below u64::MAX for any key
                 // count a scenario can hold.
@@ -107,6 +109,7 @@ impl Workload {
             zipf_cdf,
             interval_ns,
             k: 0,
+            next_key: 0,
         }
     }
 
@@ -121,6 +124,10 @@ impl Workload {
     fn pick_key(&mut self) -> u32 {
         let n = match self.spec.distribution {
             Distribution::Uniform => self.rng.below(self.spec.keys),
+            Distribution::Sequential => {
+                self.next_key += 1;
+                (self.next_key - 1) % self.spec.keys
+            }
             Distribution::Zipf => {
                 let total = *self.zipf_cdf.last().expect("at least one key");
                 let x = self.rng.below(total);
@@ -234,6 +241,18 @@ mod tests {
             n += 1;
         }
         assert_eq!(n, 1000);
+    }
+
+    #[test]
+    fn a_sequential_workload_takes_every_key_in_turn() {
+        let mut w = Workload::new(spec(Distribution::Sequential), 1, 0);
+        let keys: Vec<u32> = (0..205).map(|id| w.op(id).key).collect();
+        assert_eq!(keys[..3], [0, 1, 2]);
+        assert_eq!(
+            keys[99..102],
+            [99, 0, 1],
+            "after the last key it starts over"
+        );
     }
 
     #[test]

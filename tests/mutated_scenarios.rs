@@ -2,7 +2,9 @@
 //! value, a line dropped or doubled), either fail to parse with an error or run. Each mutant that
 //! parses runs for a bounded number of events, so odd but valid settings reach the simulator too.
 //! Likewise random operator commands (`kind = "command"` faults) on a chain of three nodes under
-//! writes and WAIT: the nodes answer them, with errors where Redis would, and never panic.
+//! writes and WAIT: the nodes answer them, with errors where Redis would, and never panic. A
+//! rejected file's error points at a line of it; a run's report is complete (every node,
+//! workload, expectation and operator command, and it reads back from its JSON as written).
 
 use std::panic;
 use std::path::{Path, PathBuf};
@@ -82,7 +84,7 @@ fn mutate(text: &str, rng: &mut SeedStream) -> String {
 }
 
 #[test]
-fn mutated_scenarios_are_rejected_or_run_never_panic() {
+fn mutated_scenarios_are_rejected_at_a_line_or_run_to_a_complete_report() {
     let texts: Vec<String> = scenario_files()
         .iter()
         .map(|f| std::fs::read_to_string(f).expect("readable scenario"))
@@ -95,26 +97,86 @@ fn mutated_scenarios_are_rejected_or_run_never_panic() {
             panic::catch_unwind(|| match replsim::scenario::parse("mutant.toml", &mutant) {
                 Ok(sc) => {
                     let seed = sc.seed;
+                    let plan = sc.clone();
                     let out = replsim::sim::run(sc, seed, 20_000, None, &mut |_, _| {});
-                    let _ = replsim::report::build(&out);
-                    true
+                    assert_complete(&replsim::report::build(&out), &plan, seed);
+                    Ok(())
                 }
-                Err(e) => {
-                    assert!(
-                        e.to_string().starts_with("mutant.toml:"),
-                        "an error names the file: {e}"
-                    );
-                    false
-                }
+                Err(e) => Err(e),
             });
         match outcome {
-            Ok(true) => ran += 1,
-            Ok(false) => rejected += 1,
+            Ok(Ok(())) => ran += 1,
+            Ok(Err(e)) => {
+                // The error points into the file: its name, a line that exists, a column.
+                assert_eq!(e.file, "mutant.toml", "{e}");
+                let lines = mutant.lines().count();
+                assert!(
+                    (1..=lines + 1).contains(&e.line) && e.column >= 1,
+                    "{e} points at a line of the {lines}-line file"
+                );
+                assert!(
+                    e.to_string()
+                        .starts_with(&format!("mutant.toml:{}:{}: ", e.line, e.column))
+                        && !e.message.is_empty(),
+                    "{e}"
+                );
+                rejected += 1;
+            }
             Err(_) => panic!("this scenario panicked instead of being rejected or run:\n{mutant}"),
         }
     }
     // Both paths are exercised.
     assert!(ran > 50 && rejected > 50, "ran {ran}, rejected {rejected}");
+}
+
+/// Asserts that `report`, from a run of `plan` under `seed`, is complete: it names the
+/// scenario, every node and workload, every expectation, every operator command that came
+/// before the run stopped, and reads back from its JSON as written.
+fn assert_complete(
+    report: &replsim::report::Report,
+    plan: &replsim::scenario::Scenario,
+    seed: u64,
+) {
+    assert_eq!(
+        (report.scenario.as_str(), report.seed),
+        (plan.name.as_str(), seed)
+    );
+    let names = |it: &mut dyn Iterator<Item = &String>| it.cloned().collect::<Vec<_>>();
+    let mut nodes = names(&mut plan.nodes.iter().map(|n| &n.name));
+    nodes.sort();
+    assert_eq!(
+        names(&mut report.nodes.keys()),
+        nodes,
+        "every node is reported"
+    );
+    let mut workloads = names(&mut plan.workloads.iter().map(|w| &w.name));
+    workloads.sort();
+    workloads.dedup();
+    assert_eq!(names(&mut report.workloads.keys()), workloads);
+    assert_eq!(report.expectations.len(), plan.expect.len());
+    assert!(report.sim_time_us <= plan.duration.as_micros());
+    let ran_by = |strictly: bool| {
+        plan.faults
+            .iter()
+            .filter(|f| matches!(f.kind, replsim::scenario::FaultKind::Command { .. }))
+            .filter(|f| {
+                let at = f.at.as_micros();
+                if strictly {
+                    at < report.sim_time_us
+                } else {
+                    at <= report.sim_time_us
+                }
+            })
+            .count()
+    };
+    let commands = report.timeline.operator_commands.len();
+    assert!(
+        (ran_by(true)..=ran_by(false)).contains(&commands),
+        "every operator command that ran is reported: {commands}"
+    );
+    let json = serde_json::to_string(report).expect("a report serialises");
+    let back: replsim::report::Report = serde_json::from_str(&json).expect("and reads back");
+    assert_eq!(&back, report, "the report reads back as written");
 }
 
 /// Words an operator's command might be made of: commands the node knows and some it does not,
@@ -186,9 +248,16 @@ const COMMAND_WORDS: &[&str] = &[
 ];
 
 #[test]
-fn random_operator_commands_never_panic_a_node() {
+fn random_operator_commands_are_answered_as_the_admin_and_never_panic_a_node() {
     let mut rng = SeedStream::derive(5, "operator-commands");
-    for _ in 0..300 {
+    for run in 0..300 {
+        // Every other setup requires a password (the replicas know it): operator commands must
+        // run as the admin all the same.
+        let auth = if run % 2 == 1 {
+            "requirepass = \"pw\"\nmasterauth = \"pw\"\n"
+        } else {
+            ""
+        };
         let mut faults = String::new();
         for f in 0..1 + rng.below(4) {
             let words: Vec<&str> = (0..1 + rng.below(5))
@@ -198,19 +267,34 @@ fn random_operator_commands_never_panic_a_node() {
             faults.push_str(&format!("[[fault]]\nat = \"{}ms\"\nkind = \"command\"\nnode = \"{node}\"\ncommand = \"{}\"\n", 500 + rng.below(9000) + f, words.join(" ")));
         }
         let text = format!(
-            "name = \"f\"\nduration = \"12s\"\n[defaults]\nrepl-diskless-sync-delay = \"0s\"\n[[node]]\nname = \"m\"\n[[node]]\nname = \"r\"\nreplicaof = \"m\"\n\
+            "name = \"f\"\nduration = \"12s\"\n[defaults]\nrepl-diskless-sync-delay = \"0s\"\n{auth}[[node]]\nname = \"m\"\n[[node]]\nname = \"r\"\nreplicaof = \"m\"\n\
              [[node]]\nname = \"r2\"\nreplicaof = \"r\"\n[[workload]]\ntarget = \"@master\"\nrate = 200\nmix = {{ set = 3, get = 1, incr = 1, append = 1, del = 1 }}\n\
              keys = 50\nwait = {{ replicas = 1, timeout = \"50ms\" }}\n{faults}"
         );
         let sc = replsim::scenario::parse("commands.toml", &text)
             .unwrap_or_else(|e| panic!("a command fault is accepted as written: {e}\n{text}"));
+        let plan = sc.clone();
         let outcome = panic::catch_unwind(|| {
             let out = replsim::sim::run(sc, 1, 200_000, None, &mut |_, _| {});
-            let _ = replsim::report::build(&out);
+            replsim::report::build(&out)
         });
-        assert!(
-            outcome.is_ok(),
-            "a node panicked on these operator commands:\n{text}"
-        );
+        let Ok(report) = outcome else {
+            panic!("a node panicked on these operator commands:\n{text}");
+        };
+        assert_complete(&report, &plan, 1);
+        // Every command got a reply, or is a WAIT still blocked; none was refused for want of
+        // authentication (CONFIG SET requirepass may come first: the operator is the admin).
+        for c in &report.timeline.operator_commands {
+            match &c.reply {
+                Some(reply) => {
+                    assert_eq!(c.error, reply.starts_with("(error) "), "{c:?}");
+                    assert!(!reply.starts_with("(error) NOAUTH"), "{c:?}\n{text}");
+                }
+                None => assert!(
+                    c.command.to_ascii_uppercase().starts_with("WAIT") && !c.error,
+                    "only a WAIT may still be waiting: {c:?}"
+                ),
+            }
+        }
     }
 }

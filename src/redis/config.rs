@@ -2,7 +2,7 @@
 //! defaults, value notation and CONFIG SET errors; plus the cost model, which has no redis.conf
 //! equivalent and uses `replsim-` names.
 //!
-//! Defaults are Redis 7.2's (spec §0.1). Memory values use redis.conf notation (`1mb` = 1048576,
+//! Defaults are Redis 7.2's (config.c's `standardConfig` table, redis.conf). Memory values use redis.conf notation (`1mb` = 1048576,
 //! `1m` = 1000000, `64kb`, `2gb`); times are whole seconds where redis.conf uses seconds. The cost
 //! model's durations accept `ms`/`us`/`s` suffixes.
 

@@ -1,5 +1,5 @@
 //! INFO and ROLE, with Redis's field names and order (server.c `genRedisInfoString`,
-//! replication.c `roleCommand`; spec §9).
+//! replication.c `roleCommand`).
 
 use std::fmt::Write as _;
 

@@ -5,8 +5,8 @@
 //! time) run in every build; the ones that visit every connection run in tests and debug
 //! builds, after every `handle_*` call and every `poll_transmit`.
 
-use super::node::{Node, Role};
-use super::state::{Link, RdbReceive, ReplicaSync};
+use super::node::{Node, Role, REPL_OFFSET_MAX};
+use super::state::{Link, RdbReceive, RdbSize, ReplicaSync};
 
 impl Node {
     /// Checks the invariants: the cheap ones always, all of them with debug assertions on.
@@ -29,6 +29,12 @@ impl Node {
                 self.name
             ),
             Some(f) => {
+                // WAIT is refused on a replica, and becoming one answers every blocked WAIT.
+                assert!(
+                    !self.clients.any_blocked(),
+                    "{}: a replica has no client blocked in WAIT",
+                    self.name
+                );
                 if let Some(conn) = f.link.conn() {
                     assert!(
                         self.conns
@@ -52,6 +58,46 @@ impl Node {
                     );
                 }
             }
+        }
+        // Offsets fit Redis's `long long` with room for a PSYNC's offset + 1: every offset
+        // that arrives from the wire is checked against this bound.
+        assert!(
+            self.master_repl_offset() <= REPL_OFFSET_MAX,
+            "{}: master_repl_offset {} is within its maximum",
+            self.name,
+            self.master_repl_offset()
+        );
+        match self.link() {
+            Some(Link::Transfer(t)) => {
+                assert!(
+                    (-1..=REPL_OFFSET_MAX as i64).contains(&t.initial_offset),
+                    "{}: a transfer's initial offset {} is -1 (SYNC) or an offset",
+                    self.name,
+                    t.initial_offset
+                );
+                if let RdbReceive::Body(b) = &t.rdb {
+                    match &b.size {
+                        RdbSize::Len(size) => assert!(
+                            b.read <= *size,
+                            "{}: a transfer read {} of the {size} bytes announced",
+                            self.name,
+                            b.read
+                        ),
+                        RdbSize::EofMark(mark) => assert!(
+                            mark.len() == 40 && b.read <= i64::MAX as u64,
+                            "{}: an EOF-marked transfer has a 40-byte mark and fits an off_t",
+                            self.name
+                        ),
+                    }
+                }
+            }
+            Some(Link::Connected(m)) => assert!(
+                (m.db as u64) < self.cfg.databases,
+                "{}: the master client's database {} exists",
+                self.name,
+                m.db
+            ),
+            _ => {}
         }
         // A replica's load belongs to its transfer, and a transfer's load is in progress.
         let transfer_loading = match self.link() {
@@ -116,6 +162,7 @@ impl Node {
         if let Some(l) = link_conn {
             assert!(self.conns.contains_key(&l));
         }
+        self.clients.assert_invariants();
         for id in self.dirty.iter().chain(self.write_blocked.iter()) {
             assert!(
                 self.conns.contains_key(id),
@@ -148,8 +195,8 @@ impl Node {
 mod tests {
     use super::super::config::Config;
     use super::super::node::Node;
-    use super::super::pair::Pair;
-    use super::super::state::{Link, ReplicaSync};
+    use super::super::pair::{Pair, Scripted, Stage};
+    use super::super::state::{Link, RdbReceive, RdbSize, ReplicaSync};
 
     /// A master with one synced replica, a few writes in, its invariants holding.
     fn synced() -> Pair {
@@ -221,6 +268,34 @@ mod tests {
                 "waits for a BGSAVE but holds a stream position",
             ),
             (
+                "an offset past its maximum",
+                1,
+                |n| {
+                    n.backlog = Some(super::super::replbuf::ReplBuffer::new(u64::MAX - 1));
+                },
+                "is within its maximum",
+            ),
+            (
+                "the master client in a database that does not exist",
+                1,
+                |n| {
+                    if let Some(m) = n.master_mut() {
+                        m.db = 16;
+                    }
+                },
+                "the master client's database 16 exists",
+            ),
+            (
+                "a replica with a client blocked in WAIT",
+                1,
+                |n| {
+                    let c = super::super::node::ClientId(7);
+                    n.clients.entry(c).or_default();
+                    n.clients.block(c, 1, 1, None);
+                },
+                "a replica has no client blocked in WAIT",
+            ),
+            (
                 "a replica's load without a transfer",
                 1,
                 |n| {
@@ -237,16 +312,61 @@ mod tests {
         for (what, i, break_it, expected) in cases {
             let mut t = synced();
             break_it(&mut t.nodes[i]);
-            let node = &t.nodes[i];
-            let err =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| node.assert_invariants()))
-                    .expect_err(what);
-            let msg = err
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            assert!(msg.contains(expected), "{what}: {msg}");
+            expect_broken(&t.nodes[i], what, expected);
         }
+        // A transfer in progress, its RDB announced with `$<len>` or `$EOF:`.
+        let transfer_cases: Vec<(&str, &[u8], Break, &str)> = vec![
+            (
+                "a transfer read past the length it announced",
+                b"$100\r\nREDIS",
+                |n| with_body(n, |b| b.read = 101),
+                "a transfer read 101 of the 100 bytes announced",
+            ),
+            (
+                "an EOF mark that is not 40 bytes",
+                b"$EOF:0123456789012345678901234567890123456789\r\n",
+                |n| with_body(n, |b| b.size = RdbSize::EofMark(b"short".to_vec())),
+                "has a 40-byte mark",
+            ),
+            (
+                "a transfer's initial offset below -1",
+                b"",
+                |n| {
+                    if let Some(Link::Transfer(t)) = n.following.as_mut().map(|f| &mut f.link) {
+                        t.initial_offset = -5;
+                    }
+                },
+                "initial offset -5 is -1 (SYNC) or an offset",
+            ),
+        ];
+        for (what, header, break_it, expected) in transfer_cases {
+            let mut s = Scripted::at(Stage::Transfer, Config::default());
+            s.feed(header);
+            s.node.assert_invariants();
+            break_it(&mut s.node);
+            expect_broken(&s.node, what, expected);
+        }
+    }
+
+    /// Changes the body of `n`'s transfer.
+    fn with_body(n: &mut Node, change: impl FnOnce(&mut super::super::state::RdbBody)) {
+        if let Some(Link::Transfer(t)) = n.following.as_mut().map(|f| &mut f.link) {
+            if let RdbReceive::Body(b) = &mut t.rdb {
+                change(b);
+            }
+        }
+    }
+
+    /// Asserts that `node`'s invariants fail with a message containing `expected`.
+    fn expect_broken(node: &Node, what: &str, expected: &str) {
+        let err =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| node.assert_invariants()))
+                .expect_err(what);
+        let msg = err
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        assert!(msg.contains(expected), "{what}: {msg}");
     }
 }

@@ -8,7 +8,7 @@
 use super::commands::{Caller, Ctx, Prop};
 use super::log::{unix_secs, Level};
 use super::node::{
-    BlockedWait, Child, ConnId, DropReason, Event, Node, Role, Transmit, ZERO_REPLID,
+    nanos_at_rate, Child, ConnId, DropReason, Event, Node, Role, Transmit, ZERO_REPLID,
 };
 use super::state::{DisklessSend, RdbSend, ReplState, ReplicaLink, ReplicaState, ReplicaSync};
 use std::rc::Rc;
@@ -102,17 +102,22 @@ impl Node {
             for id in self.replica_ids() {
                 self.check_output_buffer(now, id, true);
             }
-            self.trim_backlog();
         }
+        // Redis also trims in beforeSleep, after every command, not only when a block is added:
+        // a write that fills the tail block can make the head block surplus.
+        self.trim_backlog();
     }
 
     pub(crate) fn trim_backlog(&mut self) {
+        let size = self.cfg.repl_backlog_size;
+        if !self.backlog.as_ref().is_some_and(|b| b.trimmable(size)) {
+            return;
+        }
         let oldest = self
             .conns
             .values()
             .filter_map(|c| c.replica().and_then(|r| r.next))
             .min();
-        let size = self.cfg.repl_backlog_size;
         if let Some(b) = self.backlog.as_mut() {
             b.trim(size, oldest);
         }
@@ -338,7 +343,7 @@ impl Node {
         }
     }
 
-    /// `masterTryPartialResynchronization` (spec §2.1).
+    /// `masterTryPartialResynchronization`.
     fn try_partial_resync(&mut self, now: SimTime, id: ConnId, req_id: &str, offset: i64) -> bool {
         let name = self.pre_replica_name(id);
         let ok_id = req_id.eq_ignore_ascii_case(&self.replid)
@@ -409,7 +414,7 @@ impl Node {
         (c.capa_eof, c.capa_psync2)
     }
 
-    /// The full-sync half of `syncCommand` (spec §1.3 step 9, §5.1).
+    /// The full-sync half of `syncCommand`.
     fn start_full_resync(&mut self, now: SimTime, id: ConnId, pre_psync: bool) {
         self.stats.sync_full += 1;
         let (capa_eof, _) = self.conn_capas(id);
@@ -430,7 +435,8 @@ impl Node {
         }
         self.event(Event::ReplicaFullSync { replica: name });
         if self.backlog.is_none() {
-            // A backlog created from scratch starts a new history (spec §2.3).
+            // A backlog created from scratch starts a new history (`createReplicationBacklog`'s
+            // callers change the replication ID first).
             self.replid = self.rng.hex40();
             self.clear_replid2();
             self.create_backlog();
@@ -553,14 +559,17 @@ impl Node {
             },
         ));
         self.stats.rdb_saves += 1;
-        let fork_ns = self.cfg.cost.fork_base_ns
-            + (u128::from(mem) * u128::from(self.cfg.cost.fork_ns_per_gb) / (1u128 << 30)) as u64;
+        // Saturating: a dataset loaded from a master may announce up to i64::MAX bytes.
+        let per_gb = u64::try_from(
+            u128::from(mem) * u128::from(self.cfg.cost.fork_ns_per_gb) / (1u128 << 30),
+        )
+        .unwrap_or(u64::MAX);
+        let fork_ns = self.cfg.cost.fork_base_ns.saturating_add(per_gb);
         let forked_at = now + SimDuration::from_nanos(fork_ns);
         // The parent is blocked while fork() copies page tables.
         self.busy_until = self.busy_until.max(forked_at);
         let pid = self.pid + 1 + self.rng.below(5000) as u32;
-        let save_ns = (u128::from(payload.len()) * 1_000_000_000
-            / u128::from(self.cfg.cost.rdb_save_bytes_per_sec.max(1))) as u64;
+        let save_ns = nanos_at_rate(payload.len(), self.cfg.cost.rdb_save_bytes_per_sec, false);
         let offset = self.master_repl_offset();
         let mut mark = Vec::new();
         if socket_target {
@@ -678,9 +687,8 @@ impl Node {
             return None;
         }
         let want = (child.pipe_read + PIPE_CHUNK_BYTES).min(total);
-        let ns = (u128::from(want) * 1_000_000_000)
-            .div_ceil(u128::from(self.cfg.cost.rdb_save_bytes_per_sec.max(1)));
-        Some(child.forked_at + SimDuration::from_nanos(ns as u64))
+        let ns = nanos_at_rate(want, self.cfg.cost.rdb_save_bytes_per_sec, true);
+        Some(child.forked_at + SimDuration::from_nanos(ns))
     }
 
     /// Disk BGSAVE completion (`checkChildrenDone` → `updateSlavesWaitingBgsave`).
@@ -1068,13 +1076,26 @@ impl Node {
             .count() as u64;
     }
 
-    /// ONLINE replicas that acknowledged `offset`.
+    /// ONLINE replicas that acknowledged `offset` (`replicationCountAcksByOffset`).
     fn replicas_acked(&self, offset: u64) -> u64 {
         self.conns
             .values()
             .filter_map(|c| c.replica())
             .filter(|r| r.state() == ReplicaState::Online && r.ack_off >= offset)
             .count() as u64
+    }
+
+    /// The offsets ONLINE replicas acknowledged, highest first.
+    fn online_acks_desc(&self) -> Vec<u64> {
+        let mut acks: Vec<u64> = self
+            .conns
+            .values()
+            .filter_map(|c| c.replica())
+            .filter(|r| r.state() == ReplicaState::Online)
+            .map(|r| r.ack_off)
+            .collect();
+        acks.sort_unstable_by(|a, b| b.cmp(a));
+        acks
     }
 
     /// `WAIT numreplicas timeout`.
@@ -1103,13 +1124,8 @@ impl Node {
             return Reply::Integer(acked as i64);
         }
         let deadline = (timeout > 0).then(|| now + SimDuration::from_millis(timeout as u64));
-        if let Some(c) = self.clients.get_mut(&client) {
-            c.blocked = Some(BlockedWait {
-                numreplicas: num.max(0) as u64,
-                offset,
-                deadline,
-            });
-        }
+        self.clients
+            .block(client, num.max(0) as u64, offset, deadline);
         ctx.blocked = true;
         self.getack_pending = true;
         Reply::Null
@@ -1117,28 +1133,34 @@ impl Node {
 
     /// The earliest timeout of a blocked WAIT.
     pub(crate) fn wait_deadline(&self) -> Option<SimTime> {
-        self.clients
-            .values()
-            .filter_map(|c| c.blocked.and_then(|b| b.deadline))
-            .min()
+        self.clients.next_deadline()
     }
 
-    /// Replies to WAITs that are satisfied (`blockedBeforeSleep`).
+    /// Replies to WAITs that are satisfied (`processClientsWaitingReplicas`, from
+    /// `blockedBeforeSleep`). Redis walks every blocked client, newest first, and remembers
+    /// the last one it satisfied: a client asking for no more replicas at no later offset is
+    /// answered with that count without counting again. The index hands over only the WAITs
+    /// that are satisfied, newest first; the walk over them gives the same replies, since a
+    /// WAIT that is not satisfied never takes Redis's shortcut nor changes what it remembers.
     pub(crate) fn unblock_waits(&mut self, _now: SimTime) {
-        if self.clients.values().all(|c| c.blocked.is_none()) {
+        if !self.clients.any_blocked() {
             return;
         }
-        let done: Vec<_> = self
-            .clients
-            .iter()
-            .filter_map(|(id, c)| {
-                let b = c.blocked?;
-                let n = self.replicas_acked(b.offset);
-                (n >= b.numreplicas).then_some((*id, n))
-            })
-            .collect();
-        for (id, n) in done {
-            self.clients.get_mut(&id).expect("listed").blocked = None;
+        let acks = self.online_acks_desc();
+        let (mut last_offset, mut last_numreplicas) = (0, 0);
+        for (id, wait) in self.clients.satisfied(&acks) {
+            let n = if last_offset != 0
+                && last_offset >= wait.offset
+                && last_numreplicas >= wait.numreplicas
+            {
+                last_numreplicas
+            } else {
+                let n = acks.iter().take_while(|&&a| a >= wait.offset).count() as u64;
+                last_offset = wait.offset;
+                last_numreplicas = n;
+                n
+            };
+            self.clients.unblock(id);
             self.event(Event::Reply {
                 client: id,
                 reply: Reply::Integer(n as i64),
@@ -1146,23 +1168,30 @@ impl Node {
         }
     }
 
-    /// Replies to WAITs whose timeout passed, with the count at that moment.
+    /// Replies to WAITs whose timeout passed, with the count at that moment
+    /// (`replyToBlockedClientTimedOut`), in (deadline, client) order as Redis's timeout table
+    /// is walked.
     pub(crate) fn expire_waits(&mut self, now: SimTime) {
-        let due: Vec<_> = self
-            .clients
-            .iter()
-            .filter_map(|(id, c)| {
-                c.blocked
-                    .filter(|b| b.deadline.is_some_and(|d| d <= now))
-                    .map(|b| (*id, b.offset))
-            })
-            .collect();
-        for (id, offset) in due {
-            let n = self.replicas_acked(offset);
-            self.clients.get_mut(&id).expect("listed").blocked = None;
+        while let Some((id, wait)) = self.clients.pop_due(now) {
+            let n = self.replicas_acked(wait.offset);
             self.event(Event::Reply {
                 client: id,
                 reply: Reply::Integer(n as i64),
+            });
+        }
+    }
+
+    /// `disconnectAllBlockedClients`, when this node becomes a replica: every client blocked
+    /// in WAIT is answered with an error and closed after the reply
+    /// (`CLIENT_CLOSE_AFTER_REPLY`), so its state goes with it at the end of this input.
+    pub(crate) fn disconnect_blocked_clients(&mut self) {
+        for id in self.clients.blocked() {
+            self.clients.unblock_and_close(id);
+            self.event(Event::Reply {
+                client: id,
+                reply: Reply::err(
+                    "UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)",
+                ),
             });
         }
     }

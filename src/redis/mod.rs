@@ -5,6 +5,7 @@
 //! touches no clock, socket, file, thread, stdout, global or engine type: time arrives as `now`,
 //! randomness from the node's own seeded stream, and bytes through `handle_*`/`poll_*`.
 
+mod blocked;
 mod commands;
 pub mod config;
 mod connection;

@@ -14,12 +14,13 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::Rc;
 
+use super::blocked::Clients;
 use super::config::Config;
 use super::keyspace::Keyspace;
 use super::log::{Level, LogLine};
 use super::rdb::Payload;
 use super::replbuf::ReplBuffer;
-use super::resp::{Decoder, Reply};
+use super::resp::{Decoder, ProtoError, Reply};
 use super::state::{
     CachedMaster, Following, Link, MasterClient, ReplState, ReplicaLink, ReplicaState,
 };
@@ -199,23 +200,16 @@ impl Conn {
     }
 }
 
-/// An in-process client's state.
+/// An in-process client's state. A WAIT it is blocked in is kept by [`Clients`], which indexes
+/// it.
 #[derive(Debug, Default)]
 pub(crate) struct Client {
     pub db: usize,
     pub authenticated: bool,
     /// `woff`: `master_repl_offset` after this client's last write.
     pub woff: u64,
-    pub blocked: Option<BlockedWait>,
     /// `CLIENT SETNAME`.
     pub name: Vec<u8>,
-}
-
-#[derive(Copy, Clone, Debug)]
-pub(crate) struct BlockedWait {
-    pub numreplicas: u64,
-    pub offset: u64,
-    pub deadline: Option<SimTime>,
 }
 
 /// An RDB load in progress (`server.loading`). A replica's load belongs to its transfer
@@ -354,7 +348,7 @@ pub struct Node {
     pub(crate) conns: BTreeMap<ConnId, Conn>,
     pub(crate) next_conn: u64,
     pub(crate) next_client_id: u64,
-    pub(crate) clients: BTreeMap<ClientId, Client>,
+    pub(crate) clients: Clients,
     pub(crate) dirty: SortedSet<ConnId>,
     pub(crate) write_blocked: BTreeSet<ConnId>,
     /// An empty decoder that stands in for a connection's own while that one is lifted out.
@@ -373,6 +367,26 @@ pub struct Node {
     pub(crate) actions: VecDeque<Action>,
     pub(crate) events: VecDeque<Event>,
     pub(crate) logs: VecDeque<LogLine>,
+}
+
+/// The largest `master_repl_offset` a node carries. Redis keeps offsets in a `long long` and a
+/// replica asks to continue at its offset + 1, which must still fit; an offset from the wire
+/// (a `+FULLRESYNC`, an RDB's `repl-offset`, a stream that would pass it) beyond this is
+/// refused as corrupt.
+pub const REPL_OFFSET_MAX: u64 = i64::MAX as u64 - 1;
+
+/// How long `amount` units take at `per_sec` units a second, in nanoseconds (rounded down, or
+/// up with `round_up`). It saturates rather than wrapping: a size from the wire may be as large
+/// as `i64::MAX`, and a rate as small as 1.
+pub(crate) fn nanos_at_rate(amount: u64, per_sec: u64, round_up: bool) -> u64 {
+    let num = u128::from(amount) * 1_000_000_000;
+    let per_sec = u128::from(per_sec.max(1));
+    let ns = if round_up {
+        num.div_ceil(per_sec)
+    } else {
+        num / per_sec
+    };
+    u64::try_from(ns).unwrap_or(u64::MAX)
 }
 
 /// `CONFIG_RUN_ID_SIZE` zeros: a cleared replid2.
@@ -461,7 +475,7 @@ impl Node {
             conns: BTreeMap::new(),
             next_conn: 1,
             next_client_id: 3,
-            clients: BTreeMap::new(),
+            clients: Clients::default(),
             dirty: SortedSet::default(),
             write_blocked: BTreeSet::new(),
             spare_decoder: None,
@@ -596,6 +610,21 @@ impl Node {
     /// Open connections (clients, replicas, the master link).
     pub fn connection_count(&self) -> usize {
         self.conns.len()
+    }
+
+    /// A command typed by an operator, as `redis-cli -a <requirepass> <command>` on the
+    /// server's own host: `client` is a new in-process client that acts as the admin, so it is
+    /// authenticated whatever `requirepass` says (an operator who changes the setup knows the
+    /// password). The environment closes the client when the reply has come
+    /// ([`Node::handle_client_closed`]); a WAIT's reply comes later, as an [`Event::Reply`].
+    pub fn handle_operator_command(
+        &mut self,
+        now: SimTime,
+        client: ClientId,
+        args: &[&[u8]],
+    ) -> CommandResult {
+        self.clients.entry(client).or_default().authenticated = true;
+        self.handle_command(now, client, args)
     }
 
     /// Whether a BGSAVE child is running.
@@ -812,11 +841,17 @@ impl Node {
         };
         c.decoder.feed(bytes);
         if matches!(c.role, Role::Master) {
-            self.stats.total_net_repl_input_bytes += bytes.len() as u64;
+            self.stats.total_net_repl_input_bytes = self
+                .stats
+                .total_net_repl_input_bytes
+                .saturating_add(bytes.len() as u64);
             self.on_master_data(now, conn);
         } else {
             if let Role::Replica(_) = c.role {
-                self.stats.total_net_repl_input_bytes += bytes.len() as u64;
+                self.stats.total_net_repl_input_bytes = self
+                    .stats
+                    .total_net_repl_input_bytes
+                    .saturating_add(bytes.len() as u64);
             }
             self.process_client_input(now, conn);
         }
@@ -830,7 +865,8 @@ impl Node {
             return;
         };
         if matches!(c.role, Role::Master) {
-            self.stats.total_net_repl_input_bytes += len;
+            self.stats.total_net_repl_input_bytes =
+                self.stats.total_net_repl_input_bytes.saturating_add(len);
             self.on_master_opaque(now, conn, len);
         } else {
             // Nothing but an RDB can carry opaque bytes; anywhere else it is garbage.
@@ -854,6 +890,7 @@ impl Node {
             }
         }
         self.unblock_waits(now);
+        self.clients.close_pending();
     }
 
     /// Processes buffered requests on a client or replica connection.
@@ -880,14 +917,8 @@ impl Node {
                     self.conn_command(now, id, &args);
                 }
                 Err(e) => {
-                    let msg = e.0.clone();
-                    let client_id = c.client_id;
-                    self.log(
-                        now,
-                        Level::Verbose,
-                        format!("Protocol error ({msg}) from client: id={client_id}"),
-                    );
-                    self.reply_to(id, &Reply::err(format!("ERR {msg}")));
+                    self.log_protocol_error(now, id, &e);
+                    self.reply_to(id, &Reply::err(format!("ERR {}", e.0)));
                     if let Some(c) = self.conns.get_mut(&id) {
                         c.close_after_reply = true;
                     }
@@ -895,6 +926,30 @@ impl Node {
                 }
             }
         }
+    }
+
+    /// `setProtocolError`'s log line for connection `id`, whose decoder stopped at the error:
+    /// at warning level for our master, verbose for anyone else.
+    pub(crate) fn log_protocol_error(&mut self, now: SimTime, id: ConnId, e: &ProtoError) {
+        let Some(c) = self.conns.get(&id) else {
+            return;
+        };
+        let (flags, level, db) = match c.role {
+            Role::Master => ("M", Level::Warning, self.master().map_or(c.db, |m| m.db)),
+            Role::Replica(_) => ("S", Level::Verbose, c.db),
+            Role::Client => ("N", Level::Verbose, c.db),
+        };
+        let addr = format!("{}:{}", c.peer_ip, c.peer_port);
+        let info = self.client_info(c.client_id, &addr, flags, db, &c.last_cmd);
+        let sample = c.decoder.protocol_error_sample();
+        self.log(
+            now,
+            level,
+            format!(
+                "Protocol error ({}) from client: {info}. {sample}",
+                e.errstr()
+            ),
+        );
     }
 
     // ----- output -----

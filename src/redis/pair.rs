@@ -325,6 +325,13 @@ impl Pair {
         }
     }
 
+    /// Lets every node act on what it queued (for tests that call a node directly).
+    pub fn drain_all(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.drain(i);
+        }
+    }
+
     /// Processes the next event or timer due at or before `until`. Returns false if none.
     fn step(&mut self, until: SimTime) -> bool {
         let net_t = self.queue.keys().next().map(|k| k.0);
@@ -613,5 +620,218 @@ impl Pair {
             .iter()
             .filter(|l| l.message.contains(text))
             .count()
+    }
+}
+
+/// One replica whose master is played by the test, for hostile-master tests: the test writes
+/// the master's bytes on the replica's real link connection and reads what the replica did
+/// (what it sent, the connections it closed and opened, its log lines), one input at a time.
+pub struct Scripted {
+    pub node: Node,
+    pub now: SimTime,
+    /// The link's connection: the one the replica opened last.
+    pub conn: ConnId,
+    /// What the replica wrote on `conn`.
+    pub sent: Vec<u8>,
+    pub actions: Vec<Action>,
+    pub logs: Vec<LogLine>,
+    pub events: Vec<Event>,
+}
+
+/// Where a scripted master takes the link before its hostile input.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Connected; the replica's PING awaits its reply.
+    Ping,
+    /// PING and the REPLCONFs answered; the replica's PSYNC awaits its reply.
+    Psync,
+    /// `+FULLRESYNC` received; the RDB's `$<len>` or `$EOF:` line is awaited.
+    Transfer,
+    /// A full sync completed: the link is up at the given master offset and the stream flows.
+    Connected(u64),
+}
+
+/// A replication ID the scripted master announces.
+pub const SCRIPTED_REPLID: &str = "0123456789abcdef0123456789abcdef01234567";
+
+impl Scripted {
+    /// A replica of 10.0.0.1:6379 with `config`, connected to its (scripted) master: the first
+    /// cron tick opened the link and the connection is established.
+    pub fn new(config: Config) -> Scripted {
+        let node = Node::boot(
+            SimTime::ZERO,
+            NodeParams {
+                name: "replica".into(),
+                ip: ip(1),
+                port: 6379,
+                config,
+                replicaof: Some((ip(0), 6379)),
+                seed: 1,
+            },
+            None,
+        );
+        let mut s = Scripted {
+            node,
+            now: SimTime::ZERO,
+            conn: ConnId(0),
+            sent: Vec::new(),
+            actions: Vec::new(),
+            logs: Vec::new(),
+            events: Vec::new(),
+        };
+        s.run_cron();
+        let conn = s
+            .last_connect()
+            .expect("a configured replica connects at its first cron tick");
+        s.conn = conn;
+        s.node.handle_connected(s.now, conn);
+        s.drain();
+        s
+    }
+
+    /// A scripted replica taken to `stage`, with what happened on the way forgotten.
+    pub fn at(stage: Stage, config: Config) -> Scripted {
+        let mut s = Scripted::new(config);
+        if stage != Stage::Ping {
+            s.feed(b"+PONG\r\n+OK\r\n+OK\r\n");
+            assert!(
+                s.sent_text()
+                    .ends_with("$5\r\nPSYNC\r\n$1\r\n?\r\n$2\r\n-1\r\n"),
+                "the handshake reached PSYNC: {}",
+                s.sent_text()
+            );
+        }
+        if let Stage::Transfer | Stage::Connected(_) = stage {
+            let offset = match stage {
+                Stage::Connected(o) => o,
+                _ => 0,
+            };
+            s.feed(format!("+FULLRESYNC {SCRIPTED_REPLID} {offset}\r\n").as_bytes());
+            assert_eq!(s.node.repl_state(), super::ReplState::Transfer);
+        }
+        if let Stage::Connected(_) = stage {
+            let rdb = super::rdb::encode(
+                &super::keyspace::Keyspace::new(16),
+                &super::rdb::SaveMeta {
+                    ctime_secs: 0,
+                    used_mem: 0,
+                    repl: None,
+                    checksum: true,
+                    redis_version: super::config::RedisVersion::V7_2,
+                },
+            );
+            let super::rdb::Part::Bytes(bytes) = &rdb.parts[0] else {
+                unreachable!("an empty keyspace encodes to bytes only")
+            };
+            let mut bulk = format!("${}\r\n", bytes.len()).into_bytes();
+            bulk.extend_from_slice(bytes);
+            s.feed(&bulk);
+            s.run_timers_before_cron();
+            assert!(s.node.master_link_up(), "{:#?}", s.logs);
+        }
+        s.sent.clear();
+        s.actions.clear();
+        s.logs.clear();
+        s.events.clear();
+        s
+    }
+
+    /// Collects what the node queued: bytes on the link, actions, log lines, events.
+    fn drain(&mut self) {
+        struct Sink<'a>(ConnId, &'a mut Vec<u8>);
+        impl Transmit for Sink<'_> {
+            fn send(&mut self, conn: ConnId, bytes: &[u8]) -> usize {
+                if conn == self.0 {
+                    self.1.extend_from_slice(bytes);
+                }
+                bytes.len()
+            }
+            fn send_opaque(&mut self, _conn: ConnId, len: u64) -> u64 {
+                len
+            }
+        }
+        self.node
+            .poll_transmit(self.now, &mut Sink(self.conn, &mut self.sent));
+        while let Some(a) = self.node.poll_action() {
+            self.actions.push(a);
+        }
+        while let Some(l) = self.node.poll_log() {
+            self.logs.push(l);
+        }
+        while let Some(e) = self.node.poll_event() {
+            self.events.push(e);
+        }
+    }
+
+    /// The master's bytes arrive on the link.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        self.node.handle_data(self.now, self.conn, bytes);
+        self.drain();
+    }
+
+    /// An opaque run (the synthetic part of an RDB) arrives on the link.
+    pub fn feed_opaque(&mut self, len: u64) {
+        self.node.handle_opaque(self.now, self.conn, len);
+        self.drain();
+    }
+
+    /// Runs the node's next timer.
+    fn run_next_timer(&mut self) -> super::node::Timer {
+        let (at, timer) = self
+            .node
+            .poll_timeout()
+            .expect("a node always has its cron");
+        self.now = self.now.max(at);
+        self.node.handle_timeout(self.now);
+        self.drain();
+        timer
+    }
+
+    /// Runs timers up to and including the next cron tick.
+    pub fn run_cron(&mut self) {
+        while self.run_next_timer() != super::node::Timer::Cron {}
+    }
+
+    /// Runs every timer due before the next cron tick (a load finishing, a diskless read
+    /// resuming), so what happens "at once" is told apart from what waits for the cron.
+    pub fn run_timers_before_cron(&mut self) {
+        while self
+            .node
+            .poll_timeout()
+            .is_some_and(|(_, t)| t != super::node::Timer::Cron)
+        {
+            self.run_next_timer();
+        }
+    }
+
+    /// Runs for `d` of simulated time: every timer due, in order.
+    pub fn run_for(&mut self, d: SimDuration) {
+        let end = self.now + d;
+        while self.node.poll_timeout().is_some_and(|(t, _)| t <= end) {
+            self.run_next_timer();
+        }
+        self.now = end;
+    }
+
+    /// The last connection the replica asked to open, if any.
+    pub fn last_connect(&self) -> Option<ConnId> {
+        self.actions.iter().rev().find_map(|a| match a {
+            Action::Connect { conn, .. } => Some(*conn),
+            _ => None,
+        })
+    }
+
+    /// Whether the replica closed `conn`.
+    pub fn closed(&self, conn: ConnId) -> bool {
+        self.actions.contains(&Action::Close { conn })
+    }
+
+    /// Whether a log line contains `text`.
+    pub fn logged(&self, text: &str) -> bool {
+        self.logs.iter().any(|l| l.message.contains(text))
+    }
+
+    pub fn sent_text(&self) -> String {
+        String::from_utf8_lossy(&self.sent).to_string()
     }
 }

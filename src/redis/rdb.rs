@@ -15,6 +15,8 @@
 //! Redis does with `rdbchecksum no`.
 
 use super::keyspace::{rdb_len_bytes, Bulk, Keyspace};
+use super::node::REPL_OFFSET_MAX;
+use super::resp::string2ll;
 
 use super::config::RedisVersion;
 
@@ -53,14 +55,16 @@ pub struct Payload {
 }
 
 impl Payload {
+    /// The payload's size in bytes. Saturates rather than wraps: a transfer refuses a payload
+    /// larger than `i64::MAX` before it gets there, so saturation is never reached by one that
+    /// is loaded.
     pub fn len(&self) -> u64 {
-        self.parts
-            .iter()
-            .map(|p| match p {
+        self.parts.iter().fold(0u64, |sum, p| {
+            sum.saturating_add(match p {
                 Part::Bytes(b) => b.len() as u64,
                 Part::Opaque(n) => *n,
             })
-            .sum()
+        })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -84,7 +88,7 @@ impl Payload {
             return;
         }
         match self.parts.last_mut() {
-            Some(Part::Opaque(m)) => *m += n,
+            Some(Part::Opaque(m)) => *m = m.saturating_add(n),
             _ => self.parts.push(Part::Opaque(n)),
         }
     }
@@ -421,6 +425,7 @@ pub fn decode(
     };
     let (mut stream_db, mut replid, mut offset) = (None, None, None);
     let mut bulks: Vec<(usize, Bulk)> = Vec::new();
+    let mut bulk_total = BulkSizes::default();
     let mut db = 0usize;
     let mut expire: Option<u64> = None;
     // Materialised entries still to read in the current database before its bulk run.
@@ -444,29 +449,37 @@ pub fn decode(
                 match &k[..] {
                     b"repl-stream-db" => stream_db = text.parse().ok(),
                     b"repl-id" => replid = Some(text),
-                    b"repl-offset" => offset = text.parse().ok(),
+                    // Redis reads it with strtoll. An offset the node cannot carry (negative,
+                    // or with no room for a PSYNC's offset + 1) leaves the RDB without usable
+                    // replication info, as if the field were absent.
+                    b"repl-offset" => {
+                        offset = string2ll(&v)
+                            .and_then(|o| u64::try_from(o).ok())
+                            .filter(|&o| o <= REPL_OFFSET_MAX)
+                    }
                     b"redis-ver" => out.redis_ver = Some(text),
                     b"ctime" => out.ctime_secs = text.parse().ok(),
                     b"used-mem" => out.used_mem = text.parse().ok(),
                     b"replsim-bulk" => {
                         let f: Vec<u64> = text.split(':').filter_map(|x| x.parse().ok()).collect();
-                        match f[..] {
+                        let b = match f[..] {
                             [d, count, kb, vb]
                                 if (d as usize) < databases
                                     && kb <= u64::from(u32::MAX)
                                     && vb <= u64::from(u32::MAX) =>
                             {
-                                bulks.push((
-                                    d as usize,
-                                    Bulk {
-                                        count,
-                                        key_bytes: kb as u32,
-                                        value_bytes: vb as u32,
-                                    },
-                                ))
+                                Bulk {
+                                    count,
+                                    key_bytes: kb as u32,
+                                    value_bytes: vb as u32,
+                                }
                             }
                             _ => return Err(r.err("malformed replsim-bulk field")),
-                        }
+                        };
+                        bulk_total = bulk_sizes(&b)
+                            .and_then(|sizes| bulk_total.add(sizes))
+                            .ok_or_else(|| r.err("replsim-bulk sizes overflow"))?;
+                        bulks.push((f[0] as usize, b));
                     }
                     _ => {}
                 }
@@ -547,9 +560,43 @@ pub fn decode(
     Ok(out)
 }
 
+/// What the synthetic bulk parts of an RDB add up to. Each sum is bounded by `i64::MAX`, as
+/// Redis bounds sizes by `off_t` and `long long`: the keyspace then adds materialised keys to
+/// these sums, and a later BGSAVE multiplies them by its cost model, without overflowing.
+#[derive(Copy, Clone, Debug, Default)]
+struct BulkSizes {
+    keys: u64,
+    rdb_bytes: u64,
+    memory_bytes: u64,
+}
+
+impl BulkSizes {
+    fn add(self, other: BulkSizes) -> Option<BulkSizes> {
+        let sum = |a: u64, b: u64| a.checked_add(b).filter(|&s| s <= i64::MAX as u64);
+        Some(BulkSizes {
+            keys: sum(self.keys, other.keys)?,
+            rdb_bytes: sum(self.rdb_bytes, other.rdb_bytes)?,
+            memory_bytes: sum(self.memory_bytes, other.memory_bytes)?,
+        })
+    }
+}
+
+/// A bulk part's sizes, if they fit: its count comes from the wire, and its products with the
+/// entry size would otherwise overflow (`Bulk::rdb_bytes` and `Bulk::memory_bytes` multiply).
+fn bulk_sizes(b: &Bulk) -> Option<BulkSizes> {
+    let per_key_memory = u64::from(b.key_bytes) + u64::from(b.value_bytes) + 64;
+    Some(BulkSizes {
+        keys: b.count,
+        rdb_bytes: b.count.checked_mul(b.entry_rdb_bytes())?,
+        memory_bytes: b.count.checked_mul(per_key_memory)?,
+    })
+}
+
 /// LZF decompression (`lzf_decompress`), for RDBs written with `rdbcompression yes`.
 fn lzf_decompress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(out_len);
+    // The announced length comes from the file: reserve no more than the input can expand to
+    // (a 3-byte back-reference yields at most 264 bytes), so a few bytes cannot reserve 512 MB.
+    let mut out = Vec::with_capacity(out_len.min(input.len().saturating_mul(88)));
     let mut i = 0;
     while i < input.len() {
         let ctrl = usize::from(input[i]);
@@ -726,7 +773,7 @@ mod tests {
     }
 
     #[test]
-    fn truncated_and_garbage_rdbs_are_errors_not_panics() {
+    fn truncated_changed_and_random_rdbs_are_refused_with_rdb_c_errors() {
         let mut ks = Keyspace::new(16);
         ks.db_mut(0).set(b"k", b"value", Some(1));
         ks.db_mut(1).set_bulk(Some(Bulk {
@@ -738,25 +785,199 @@ mod tests {
         let Part::Bytes(head) = &p.parts[0] else {
             unreachable!()
         };
+        // Every prefix is a short read: the file ends before its EOF opcode and checksum.
         for cut in 0..head.len() {
             let t = Payload {
                 parts: vec![Part::Bytes(head[..cut].to_vec())],
             };
-            assert!(decode(&t, 0, false, 16).is_err());
+            let err = decode(&t, 0, false, 16).expect_err("a truncated RDB");
+            assert!(
+                err.0.starts_with("Short read or OOM loading DB"),
+                "cut at {cut}: {}",
+                err.0
+            );
         }
+        // Every single-byte change of a checksummed RDB is refused: by the parser, or else by
+        // the CRC-64, which catches any burst shorter than 64 bits.
+        let mut ks = Keyspace::new(16);
+        ks.db_mut(0).set(b"k", b"value", Some(1));
+        ks.db_mut(2).set(b"n", b"12345", None);
+        let p = encode(&ks, &meta(true));
+        let Part::Bytes(good) = &p.parts[0] else {
+            unreachable!("no bulk part, so one byte part")
+        };
+        assert!(decode(&p, 0, false, 16).is_ok());
         let mut rng = crate::seed::SeedStream::derive(11, "rdb-fuzz");
+        for i in 0..good.len() {
+            let mut bad = good.clone();
+            bad[i] ^= 1 + rng.below(255) as u8;
+            let bad = Payload {
+                parts: vec![Part::Bytes(bad)],
+            };
+            let err = decode(&bad, 0, false, 16).expect_err("a changed byte");
+            assert!(redis_load_error(&err.0), "byte {i}: {}", err.0);
+        }
+        // Random bytes after a valid signature: refused with one of rdb.c's errors, or, when
+        // they happen to form a valid file, loaded into a keyspace that round-trips.
+        let mut refused = 0;
         for _ in 0..3000 {
             let mut bytes = b"REDIS0011".to_vec();
             let n = rng.below(40) as usize;
             bytes.extend((0..n).map(|_| rng.below(256) as u8));
-            let _ = decode(
-                &Payload {
-                    parts: vec![Part::Bytes(bytes)],
-                },
-                0,
-                false,
-                16,
+            let garbage = Payload {
+                parts: vec![Part::Bytes(bytes)],
+            };
+            match decode(&garbage, 0, false, 16) {
+                Err(e) => {
+                    assert!(redis_load_error(&e.0), "{garbage:?}: {}", e.0);
+                    refused += 1;
+                }
+                Ok(loaded) => {
+                    let again = encode(&loaded.keyspace, &meta(false));
+                    let reloaded = decode(&again, 0, false, 16).expect("its own encoding loads");
+                    assert_eq!(reloaded.keyspace.digest(), loaded.keyspace.digest());
+                }
+            }
+        }
+        assert!(
+            refused > 2900,
+            "random bytes are nearly always refused: {refused}"
+        );
+    }
+
+    /// Whether `text` is one of the errors rdb.c reports when a load fails.
+    fn redis_load_error(text: &str) -> bool {
+        [
+            "Short read or OOM loading DB. Unrecoverable error, aborting now.",
+            "Wrong signature trying to load DB from file",
+            "Can't handle RDB format version ",
+            "Internal error in RDB reading offset ",
+            "FATAL: Data file was created with a Redis server configured to handle more than ",
+            "Unknown RDB encoding type ",
+            "Wrong RDB checksum. Aborting now.",
+        ]
+        .iter()
+        .any(|prefix| text.starts_with(prefix))
+    }
+
+    /// A minimal RDB: the header, the given AUX fields, one `SELECTDB 0` with a `RESIZEDB` of
+    /// `keys` and then `tail`, `EOF`, and a zero (not computed) checksum.
+    fn rdb_with(aux_fields: &[(&[u8], &[u8])], keys: u64, tail: &[Part]) -> Payload {
+        let mut head = b"REDIS0011".to_vec();
+        for (k, v) in aux_fields {
+            aux(&mut head, k, v);
+        }
+        head.push(OP_SELECTDB);
+        save_len(&mut head, 0);
+        head.push(OP_RESIZEDB);
+        save_len(&mut head, keys);
+        save_len(&mut head, 0);
+        let mut p = Payload::default();
+        p.push_bytes(&head);
+        for part in tail {
+            match part {
+                Part::Bytes(b) => p.push_bytes(b),
+                Part::Opaque(n) => p.push_opaque(*n),
+            }
+        }
+        p.push_bytes(&[OP_EOF]);
+        p.push_bytes(&[0; 8]);
+        p
+    }
+
+    #[test]
+    fn sizes_announced_by_an_rdb_that_overflow_are_corruption_not_arithmetic() {
+        // (what, replsim-bulk value, RESIZEDB count, the error's text)
+        let huge = u64::MAX - 1;
+        let cases: Vec<(&str, String, u64, &str)> = vec![
+            (
+                "a count whose RDB size overflows 64 bits",
+                format!("0:{huge}:16:100"),
+                huge,
+                "replsim-bulk sizes overflow",
+            ),
+            (
+                "a count whose memory overflows 64 bits, its RDB size not",
+                format!("0:{}:1:1", u64::MAX / 6),
+                u64::MAX / 6,
+                "replsim-bulk sizes overflow",
+            ),
+            (
+                "two databases whose memory adds up past 2^63",
+                format!("0:{}:1:1", 100_000_000_000_000_000u64),
+                100_000_000_000_000_000,
+                "replsim-bulk sizes overflow",
+            ),
+        ];
+        for (what, bulk, keys, expected) in cases {
+            let mut fields: Vec<(&[u8], &[u8])> = vec![(b"replsim-bulk", bulk.as_bytes())];
+            let second = format!("1:{}:1:1", 100_000_000_000_000_000u64);
+            if what.starts_with("two databases") {
+                fields.push((b"replsim-bulk", second.as_bytes()));
+            }
+            let p = rdb_with(&fields, keys, &[]);
+            let err = decode(&p, 0, false, 16).expect_err(what);
+            assert!(err.0.contains(expected), "{what}: {}", err.0);
+            assert!(
+                err.0.starts_with("Internal error in RDB reading offset"),
+                "{what}: reported as Redis reports a corrupt RDB: {}",
+                err.0
             );
+        }
+        // The largest sizes that do fit load, and their arithmetic holds.
+        let bulk = Bulk {
+            count: 1 << 40,
+            key_bytes: 16,
+            value_bytes: 100,
+        };
+        let v = format!("0:{}:16:100", bulk.count);
+        let p = rdb_with(
+            &[(b"replsim-bulk", v.as_bytes())],
+            bulk.count,
+            &[Part::Opaque(bulk.rdb_bytes())],
+        );
+        let loaded = decode(&p, 0, false, 16).expect("a large but representable dataset");
+        assert_eq!(loaded.keys_loaded, 1 << 40);
+    }
+
+    #[test]
+    fn replication_info_out_of_range_is_not_used() {
+        let ok = rdb_with(
+            &[
+                (b"repl-stream-db", b"3"),
+                (b"repl-id", &[b'a'; 40]),
+                (b"repl-offset", b"77"),
+            ],
+            0,
+            &[],
+        );
+        assert_eq!(
+            decode(&ok, 0, false, 16).unwrap().repl,
+            Some(ReplInfo {
+                stream_db: 3,
+                replid: "a".repeat(40),
+                offset: 77
+            })
+        );
+        // Redis reads these with strtoll/atoi; an offset that is negative or leaves no room for
+        // a PSYNC's offset + 1 cannot be carried, so the RDB has no usable replication info.
+        for offset in [
+            "-1",
+            "9223372036854775807",
+            "18446744073709551615",
+            "x",
+            "+5",
+        ] {
+            let p = rdb_with(
+                &[
+                    (b"repl-stream-db", b"0"),
+                    (b"repl-id", &[b'a'; 40]),
+                    (b"repl-offset", offset.as_bytes()),
+                ],
+                0,
+                &[],
+            );
+            assert_eq!(decode(&p, 0, false, 16).unwrap().repl, None, "{offset}");
         }
     }
 

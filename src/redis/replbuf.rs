@@ -1,23 +1,53 @@
 //! The Redis 7 shared replication buffer (replication.c `feedReplicationBuffer`,
-//! `incrementalTrimReplicationBacklog`; spec §3).
+//! `incrementalTrimReplicationBacklog`).
 //!
 //! One list of blocks holds the replication stream. The backlog and every replica are positions
 //! into it: the backlog keeps the last `repl-backlog-size` bytes (to block granularity), and a
 //! replica pins every block from the one holding its next unsent byte. Trimming drops head blocks
-//! only while the backlog is longer than its size by at least a whole block, more than one block
+//! only while the backlog is longer than its size by more than a whole block, more than one block
 //! exists, and no replica references the head. So a slow or syncing replica makes the retained
 //! history grow without bound, and those extra bytes remain usable for partial resyncs.
+//!
+//! A block holds what its allocation can: Redis asks jemalloc for the block's header and 16 KB
+//! (or more, for a large write) and takes the size class's slack as capacity
+//! (`zmalloc_usable`), so blocks of a small-write stream hold 20,440 bytes, not 16,384. Where
+//! the backlog's first byte lands, and so the largest gap a partial resync covers, follows from
+//! that: with `repl-backlog-size 100000` a replica 120,440 bytes behind still resyncs partially
+//! (measured against Redis 7.0.15; docs/conformance.md).
 //!
 //! Offsets are Redis's: the first byte ever fed has offset 1, and `master_repl_offset` is the
 //! offset of the last byte fed.
 
 use std::collections::VecDeque;
 
-/// `PROTO_REPLY_CHUNK_BYTES`: the smallest block.
+/// `PROTO_REPLY_CHUNK_BYTES`: the smallest block Redis asks for.
 pub const MIN_BLOCK_BYTES: u64 = 16 * 1024;
-/// Per-block bookkeeping Redis counts in a replica's output-buffer size
-/// (`sizeof(listNode) + sizeof(replBufBlock)`).
-pub const BLOCK_OVERHEAD_BYTES: u64 = 48;
+/// `sizeof(replBufBlock)`: the header in front of a block's bytes, in the same allocation.
+const BLOCK_HEADER_BYTES: u64 = 40;
+/// Per-block bookkeeping Redis counts in a replica's output-buffer size and in the buffer's
+/// memory (`sizeof(listNode) + sizeof(replBufBlock)`).
+pub const BLOCK_OVERHEAD_BYTES: u64 = 24 + BLOCK_HEADER_BYTES;
+
+/// The usable size jemalloc (Redis's allocator on Linux) gives a request of `n` bytes: its size
+/// classes are multiples of 16 up to 128 bytes, then four per doubling (for `n` over 128, the
+/// next multiple of a quarter of the largest power of two below `n`), from small classes
+/// through large ones alike.
+pub fn jemalloc_usable_bytes(n: u64) -> u64 {
+    if n <= 8 {
+        return 8;
+    }
+    if n <= 128 {
+        return n.next_multiple_of(16);
+    }
+    let below = 1u64 << (63 - (n - 1).leading_zeros());
+    n.next_multiple_of(below / 4)
+}
+
+/// A block's capacity when `want` bytes are asked for: the allocation of header and `want`,
+/// less the header (`feedReplicationBuffer`).
+fn block_capacity(want: u64) -> u64 {
+    jemalloc_usable_bytes(want + BLOCK_HEADER_BYTES) - BLOCK_HEADER_BYTES
+}
 
 #[derive(Debug)]
 struct Block {
@@ -108,7 +138,7 @@ impl ReplBuffer {
                     );
                 }
                 let limit = (backlog_size / 16).max(MIN_BLOCK_BYTES);
-                let size = (bytes.len() as u64).max(MIN_BLOCK_BYTES).min(limit);
+                let size = block_capacity((bytes.len() as u64).max(MIN_BLOCK_BYTES).min(limit));
                 self.blocks.push_back(Block {
                     start: self.end + 1,
                     size,
@@ -118,6 +148,17 @@ impl ReplBuffer {
             }
         }
         Fed { new_blocks }
+    }
+
+    /// Whether [`trim`](Self::trim) could drop a block if no replica pinned it: the history is
+    /// longer than `backlog_size` by more than its head block. Cheap, for the caller to skip
+    /// finding the oldest replica position on every write.
+    pub fn trimmable(&self, backlog_size: u64) -> bool {
+        self.blocks.len() > 1
+            && self
+                .blocks
+                .front()
+                .is_some_and(|head| self.histlen() - head.size > backlog_size)
     }
 
     /// Drops head blocks as `incrementalTrimReplicationBacklog` does. `oldest_pinned` is the
@@ -224,13 +265,53 @@ mod tests {
     }
 
     #[test]
-    fn blocks_are_sized_between_16kb_and_a_sixteenth_of_the_backlog() {
+    fn blocks_are_asked_between_16kb_and_a_sixteenth_of_the_backlog_and_get_their_size_class() {
         let mut b = ReplBuffer::new(0);
         assert_eq!(b.feed(&[1; 10], 1 << 20).new_blocks, 1);
-        assert_eq!(b.blocks[0].size, 16 * 1024);
-        // 1 MB backlog: blocks of up to 64 KB.
+        // 16 KB and a 40-byte header fall in jemalloc's 20 KB class.
+        assert_eq!(b.blocks[0].size, 20_480 - 40);
+        // 1 MB backlog: 64 KB asked for (the 80 KB class) while more than that is left to
+        // store, then 16 KB for the last 15,810 bytes.
         b.feed(&vec![2; 200_000], 1 << 20);
-        assert!(b.blocks.iter().skip(1).all(|blk| blk.size <= 64 * 1024));
+        let sizes: Vec<u64> = b.blocks.iter().map(|blk| blk.size).collect();
+        assert_eq!(sizes, [20_440, 81_880, 81_880, 20_440]);
+    }
+
+    #[test]
+    fn jemalloc_size_classes_are_four_per_doubling() {
+        for (n, usable) in [
+            (1, 8),
+            (9, 16),
+            (100, 112),
+            (129, 160),
+            (16_384, 16_384),
+            (16_424, 20_480),
+            (20_481, 24_576),
+            (65_576, 81_920),
+            (3 << 20, 3 << 20),
+            ((3 << 20) + 1, 3_670_016),
+        ] {
+            assert_eq!(jemalloc_usable_bytes(n), usable, "{n}");
+        }
+    }
+
+    /// Measured on Redis 7.0.15: `repl-backlog-size 100000`, 300 `SET key:0 <1000 bytes>` (1,033
+    /// stream bytes each, after a 23-byte SELECT) give `master_repl_offset:309923`,
+    /// `repl_backlog_first_byte_offset:204401`, `repl_backlog_histlen:105523`.
+    #[test]
+    fn the_backlog_starts_where_redis_s_did() {
+        let size = 100_000;
+        let mut b = ReplBuffer::new(0);
+        b.feed(&[0; 23], size);
+        for _ in 0..300 {
+            b.feed(&[1; 1033], size);
+            if b.trimmable(size) {
+                b.trim(size, None);
+            }
+        }
+        assert_eq!(b.master_repl_offset(), 309_923);
+        assert_eq!(b.backlog_offset(), 204_401);
+        assert_eq!(b.histlen(), 105_523);
     }
 
     #[test]
@@ -242,7 +323,7 @@ mod tests {
             b.trim(size, None);
         }
         assert!(
-            b.histlen() >= size && b.histlen() < size + 64 * 1024,
+            b.histlen() >= size && b.histlen() <= size + block_capacity(64 * 1024),
             "{}",
             b.histlen()
         );
@@ -263,7 +344,7 @@ mod tests {
         assert!(b.output_buffer_bytes(replica_next) > 1_000_000);
         // The replica leaves: trimming resumes.
         b.trim(size, None);
-        assert!(b.histlen() < size + MIN_BLOCK_BYTES);
+        assert!(b.histlen() <= size + block_capacity(MIN_BLOCK_BYTES));
     }
 
     #[test]

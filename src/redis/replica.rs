@@ -17,14 +17,22 @@ use std::collections::VecDeque;
 use super::commands::{Caller, Ctx, Prop};
 use super::config::DisklessLoad;
 use super::log::{unix_ms, unix_secs, Level};
-use super::node::{Action, ConnId, DropReason, Event, Loading, Node, Persisted, Role, SyncAbort};
+use super::node::{
+    nanos_at_rate, Action, ConnId, DropReason, Event, Loading, Node, Persisted, Role, SyncAbort,
+    REPL_OFFSET_MAX,
+};
 use super::rdb::{self, Payload};
-use super::resp::{encode_command, string2ll, Frame, Reply};
+use super::resp::{encode_command, string2ll, Frame, ProtoError, Reply};
 use super::state::{
     CachedMaster, Following, Handshake, HandshakeReply, Link, MasterClient, RdbBody, RdbReceive,
     RdbSize, Transfer,
 };
 use crate::time::{SimDuration, SimTime};
+
+/// The buffer `receiveSynchronousResponse` reads a handshake reply into: a longer reply is cut.
+const HANDSHAKE_LINE_BYTES: usize = 256;
+/// The buffer `readSyncBulkPayload` reads the RDB's `$<len>` or `$EOF:<mark>` line into.
+const BULK_HEADER_LINE_BYTES: usize = 1024;
 
 /// Why a handshake or transfer was given up, for [`Node::cancel_handshake`].
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -114,6 +122,8 @@ impl Node {
                 link => self.abandon_link(link, SyncAbort::Cancelled),
             }
         }
+        // Clients blocked on the master that this node was are answered and closed.
+        self.disconnect_blocked_clients();
         if was_master {
             self.discard_cached_master(now);
             // replicationCacheMasterUsingMyself.
@@ -340,7 +350,7 @@ impl Node {
         let Some(c) = self.conns.get_mut(&id) else {
             return false;
         };
-        let Some(line) = c.decoder.read_line() else {
+        let Some(line) = c.decoder.read_line(HANDSHAKE_LINE_BYTES) else {
             return false;
         };
         let text = String::from_utf8_lossy(&line).to_string();
@@ -506,8 +516,23 @@ impl Node {
         if let Some(rest) = text.strip_prefix("+FULLRESYNC") {
             let mut words = rest.split_whitespace();
             let replid = words.next().unwrap_or("");
-            let offset: i64 = words.next().and_then(|w| w.parse().ok()).unwrap_or(-1);
-            let (replid, offset) = if replid.len() == 40 {
+            let offset = words.next();
+            let (replid, offset) = if let (40, Some(offset)) = (replid.len(), offset) {
+                // Redis reads the offset with strtoll and keeps whatever it gets. One the node
+                // cannot carry (negative, not a number, or with no room for a later PSYNC's
+                // offset + 1) would make every offset after it wrong: the reply is refused as
+                // malformed and the link dropped, to be tried again.
+                let Some(offset) =
+                    string2ll(offset.as_bytes()).filter(|&o| o >= 0 && o as u64 <= REPL_OFFSET_MAX)
+                else {
+                    self.log(
+                        now,
+                        Level::Warning,
+                        "Master replied with wrong +FULLRESYNC syntax.".into(),
+                    );
+                    self.handshake_error();
+                    return false;
+                };
                 self.log(
                     now,
                     Level::Notice,
@@ -644,7 +669,11 @@ impl Node {
 
     /// The `$<len>` or `$EOF:<mark>` line that opens the RDB.
     fn transfer_header(&mut self, now: SimTime, id: ConnId) -> bool {
-        let Some(line) = self.conns.get_mut(&id).and_then(|c| c.decoder.read_line()) else {
+        let Some(line) = self
+            .conns
+            .get_mut(&id)
+            .and_then(|c| c.decoder.read_line(BULK_HEADER_LINE_BYTES))
+        else {
             return false;
         };
         let text = String::from_utf8_lossy(&line).to_string();
@@ -663,17 +692,26 @@ impl Node {
         if text.is_empty() {
             return true;
         }
-        let size = match text.strip_prefix("$EOF:") {
-            Some(mark) => Some(RdbSize::EofMark(mark.as_bytes().to_vec())),
-            None => text
-                .strip_prefix('$')
-                .and_then(|n| n.parse::<u64>().ok())
-                .map(RdbSize::Len),
-        };
-        let Some(size) = size else {
+        if !text.starts_with('$') {
             self.log(now, Level::Warning, format!("Bad protocol from MASTER, the first byte is not '$' (we received '{text}'), are you sure the host and port are right?"));
             self.cancel_handshake(Some(now), Reconnect::Now, SyncAbort::BadProtocol);
             return false;
+        }
+        let size = match parse_bulk_header(&line) {
+            Ok(size) => size,
+            Err(why) => {
+                // Redis takes the first 40 bytes of a longer mark, and reads anything else with
+                // strtol: a short mark or garbage becomes a transfer of 0 bytes that waits for
+                // repl-timeout, a negative length overruns its read buffer. The node refuses
+                // both at once, in the words of the line above.
+                self.log(
+                    now,
+                    Level::Warning,
+                    format!("Bad protocol from MASTER, {why} (we received '{text}')"),
+                );
+                self.cancel_handshake(Some(now), Reconnect::Now, SyncAbort::BadProtocol);
+                return false;
+            }
         };
         let diskless = self.use_diskless_load();
         let target = if diskless { "to parser" } else { "to disk" };
@@ -765,12 +803,31 @@ impl Node {
             }
             return;
         }
+        let mut fits = false;
         if let Some(t) = self.transfer_mut() {
             t.lastio = now;
             if let RdbReceive::Body(body) = &mut t.rdb {
-                body.payload.push_opaque(len);
-                body.read += len;
+                // An opaque run cannot be split: it must end inside the announced RDB (an RDB's
+                // size being an `off_t`, at most i64::MAX for one with an EOF mark).
+                let limit = match body.size {
+                    RdbSize::Len(size) => size,
+                    RdbSize::EofMark(_) => i64::MAX as u64,
+                };
+                if let Some(read) = body.read.checked_add(len).filter(|&r| r <= limit) {
+                    body.payload.push_opaque(len);
+                    body.read = read;
+                    fits = true;
+                }
             }
+        }
+        if !fits {
+            self.log(
+                now,
+                Level::Warning,
+                "I/O error trying to sync with MASTER: more bytes than the RDB announced".into(),
+            );
+            self.cancel_handshake(Some(now), Reconnect::Now, SyncAbort::BadProtocol);
+            return;
         }
         self.after_transfer_bytes(now, len);
         // Bytes after the opaque run may already be buffered.
@@ -786,10 +843,7 @@ impl Node {
             return;
         };
         if let Some(clock) = body.load_clock.as_mut() {
-            *clock = (*clock).max(now)
-                + SimDuration::from_nanos(
-                    (u128::from(n) * 1_000_000_000 / u128::from(rate)) as u64,
-                );
+            *clock = (*clock).max(now) + SimDuration::from_nanos(nanos_at_rate(n, rate, false));
         }
         let complete = match &body.size {
             RdbSize::Len(size) => body.read >= *size,
@@ -877,7 +931,7 @@ impl Node {
             return;
         };
         let eof_mark = matches!(body.size, RdbSize::EofMark(_));
-        let load_ns = (u128::from(body.payload.len()) * 1_000_000_000 / u128::from(rate)) as u64;
+        let load_ns = nanos_at_rate(body.payload.len(), rate, false);
         t.rdb = RdbReceive::Loading {
             payload: body.payload,
             eof_mark,
@@ -971,7 +1025,14 @@ impl Node {
                 "MASTER <-> REPLICA sync: Discarding old DB in background".into(),
             );
         }
-        let db = loaded.repl.as_ref().map_or(0, |r| r.stream_db as usize);
+        // replicationCreateMasterClient selects the stream's database; a number the replica has
+        // no database for fails to select, and the master client stays in database 0.
+        let db = loaded
+            .repl
+            .as_ref()
+            .map(|r| r.stream_db as usize)
+            .filter(|&db| db < databases)
+            .unwrap_or(0);
         let Some(f) = self.following.as_mut() else {
             return;
         };
@@ -1062,6 +1123,13 @@ impl Node {
                     break;
                 }
             };
+            if reploff + (decoder.position() - start) as u64 > REPL_OFFSET_MAX {
+                // The master's stream would carry our offset past what an offset can be.
+                error = Some(ProtoError(
+                    "Protocol error: replication offset overflow".into(),
+                ));
+                break;
+            }
             if frame == Frame::Command {
                 // Borrowed from the decoder (the borrow ends with this iteration), on the stack
                 // for the usual short commands.
@@ -1113,11 +1181,7 @@ impl Node {
         if let Some(e) = error {
             // A protocol error from the master: the link is dropped and not cached, so the next
             // sync is a full one.
-            self.log(
-                now,
-                Level::Warning,
-                format!("Protocol error ({}) from client: {}", e.0, "master"),
-            );
+            self.log_protocol_error(now, id, &e);
             self.close_conn_for(now, id, DropReason::ProtocolError);
         }
     }
@@ -1272,8 +1336,7 @@ impl Node {
         };
         self.log_rdb_loaded(now, &loaded);
         let size = p.rdb.len();
-        let load_ns = (u128::from(size) * 1_000_000_000
-            / u128::from(self.cfg.cost.rdb_load_bytes_per_sec.max(1))) as u64;
+        let load_ns = nanos_at_rate(size, self.cfg.cost.rdb_load_bytes_per_sec, false);
         self.log(
             now,
             Level::Notice,
@@ -1335,6 +1398,24 @@ impl Node {
         Persisted {
             rdb: rdb::encode(&self.keyspace, &meta),
         }
+    }
+}
+
+/// `CONFIG_RUN_ID_SIZE`: the length of an RDB's EOF mark.
+const EOF_MARK_BYTES: usize = 40;
+
+/// The size a `$<len>` or `$EOF:<mark>` line announces, or why it announces none.
+fn parse_bulk_header(line: &[u8]) -> Result<RdbSize, &'static str> {
+    if let Some(mark) = line.strip_prefix(b"$EOF:") {
+        return match mark.get(..EOF_MARK_BYTES) {
+            Some(mark) => Ok(RdbSize::EofMark(mark.to_vec())),
+            None => Err("the EOF mark is shorter than 40 bytes"),
+        };
+    }
+    let digits = line.strip_prefix(b"$").unwrap_or(line);
+    match string2ll(digits).and_then(|n| u64::try_from(n).ok()) {
+        Some(n) => Ok(RdbSize::Len(n)),
+        None => Err("the length of the RDB is not a size"),
     }
 }
 

@@ -140,7 +140,16 @@ impl ProtoError {
     fn new(msg: &str) -> ProtoError {
         ProtoError(format!("Protocol error: {msg}"))
     }
+
+    /// What went wrong, as `setProtocolError` logs it (the reply's text without its
+    /// `Protocol error: ` prefix).
+    pub fn errstr(&self) -> &str {
+        self.0.strip_prefix("Protocol error: ").unwrap_or(&self.0)
+    }
 }
+
+/// `PROTO_DUMP_LEN`: how much of a query buffer a protocol error's log line samples.
+const PROTO_DUMP_LEN: usize = 128;
 
 /// What the decoder produced.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -267,19 +276,64 @@ impl Decoder {
         self.bulk_len = None;
     }
 
-    /// Reads one `\n`-terminated line (CRLF stripped), for reply lines during the handshake.
-    /// Returns `None` until a whole line is buffered.
-    pub fn read_line(&mut self) -> Option<Vec<u8>> {
+    /// Reads one `\n`-terminated line (CRLF stripped) into a buffer of `size` bytes, as
+    /// `syncReadLine` does for the replies of the handshake and the RDB's header: a line that
+    /// does not fit is returned cut at `size - 1` bytes, and the rest of it is read as the
+    /// next line. Returns `None` until a whole line (or `size - 1` bytes) is buffered, so a
+    /// peer that never sends a newline cannot make it buffer more than that.
+    pub fn read_line(&mut self, size: usize) -> Option<Vec<u8>> {
         debug_assert!(self.mb_left == 0, "read_line in the middle of a command");
+        assert!(
+            size > 1,
+            "a line buffer holds at least one byte and its terminator"
+        );
         let rest = &self.buf[self.pos..];
-        let nl = rest.iter().position(|&b| b == b'\n')?;
-        let mut line = rest[..nl].to_vec();
+        let window = &rest[..rest.len().min(size - 1)];
+        let Some(nl) = window.iter().position(|&b| b == b'\n') else {
+            if window.len() < size - 1 {
+                return None;
+            }
+            // The buffer is full without a newline: syncReadLine returns what it holds.
+            let line = window.to_vec();
+            self.pos += line.len();
+            self.frame_start = self.pos;
+            return Some(line);
+        };
+        let mut line = window[..nl].to_vec();
         if line.last() == Some(&b'\r') {
             line.pop();
         }
         self.pos += nl + 1;
         self.frame_start = self.pos;
         Some(line)
+    }
+
+    /// The sample of unread input a protocol error's log line shows (`setProtocolError`):
+    /// all of it when short, else its first and last 64 bytes, non-printable bytes as `.`.
+    pub fn protocol_error_sample(&self) -> String {
+        let rest = &self.buf[self.pos.min(self.buf.len())..];
+        let printable = |b: &[u8]| -> String {
+            b.iter()
+                .map(|&c| {
+                    if c.is_ascii_graphic() || c == b' ' {
+                        c as char
+                    } else {
+                        '.'
+                    }
+                })
+                .collect()
+        };
+        if rest.len() < PROTO_DUMP_LEN {
+            format!("Query buffer during protocol error: '{}'", printable(rest))
+        } else {
+            let half = PROTO_DUMP_LEN / 2;
+            format!(
+                "Query buffer during protocol error: '{}' (... more {} bytes ...) '{}'",
+                printable(&rest[..half]),
+                rest.len() - PROTO_DUMP_LEN,
+                printable(&rest[rest.len() - half..])
+            )
+        }
     }
 
     /// Takes up to `max` raw bytes (an RDB payload).
@@ -816,9 +870,9 @@ mod tests {
     fn lines_and_raw_bytes_can_be_read_between_commands() {
         let mut d = Decoder::new();
         d.feed(b"+FULLRESYNC abc 0\r\n\n$3\r\nxyz*1\r\n$4\r\nping\r\n");
-        assert_eq!(d.read_line().unwrap(), b"+FULLRESYNC abc 0");
-        assert_eq!(d.read_line().unwrap(), b"");
-        assert_eq!(d.read_line().unwrap(), b"$3");
+        assert_eq!(d.read_line(256).unwrap(), b"+FULLRESYNC abc 0");
+        assert_eq!(d.read_line(256).unwrap(), b"");
+        assert_eq!(d.read_line(256).unwrap(), b"$3");
         assert_eq!(d.take_raw(3), b"xyz");
         assert_eq!(d.next_frame(), Ok(Some(Frame::Command)));
         assert_eq!(d.args_vec(), vec![b"ping".to_vec()]);
@@ -826,22 +880,93 @@ mod tests {
     }
 
     #[test]
-    fn garbage_never_panics() {
+    fn a_line_longer_than_its_buffer_is_cut_as_sync_read_line_cuts_it() {
+        let mut d = Decoder::new();
+        d.feed(b"+0123456789");
+        assert_eq!(d.read_line(8), Some(b"+012345".to_vec()), "size - 1 bytes");
+        assert_eq!(d.read_line(8), None, "the rest waits for its newline");
+        d.feed(b"\r\n");
+        assert_eq!(d.read_line(8), Some(b"6789".to_vec()));
+        assert_eq!(d.pending(), 0, "everything was consumed");
+        // A peer that never sends a newline holds at most one buffer's worth unread.
+        let mut d = Decoder::new();
+        d.feed(&[b'x'; 1000]);
+        let mut lines = 0;
+        while let Some(line) = d.read_line(256) {
+            assert_eq!(line.len(), 255);
+            lines += 1;
+        }
+        assert_eq!((lines, d.pending()), (3, 1000 - 3 * 255));
+    }
+
+    #[test]
+    fn protocol_errors_sample_the_query_buffer_like_set_protocol_error() {
+        let mut d = Decoder::new();
+        d.feed(b"*1\r\n+x\r\n");
+        let e = d.next_frame().unwrap_err();
+        assert_eq!(e.errstr(), "expected '$', got '+'");
+        assert_eq!(
+            d.protocol_error_sample(),
+            "Query buffer during protocol error: '+x..'"
+        );
+        let mut d = Decoder::new();
+        d.feed(b"*1\r\n");
+        d.feed(&[b'+'; 300]);
+        d.next_frame().unwrap_err();
+        let sample = d.protocol_error_sample();
+        assert!(
+            sample.contains("'++++") && sample.contains("(... more 172 bytes ...)"),
+            "{sample}"
+        );
+    }
+
+    #[test]
+    fn garbage_decodes_the_same_in_any_chunking_and_frames_have_their_exact_size() {
         let mut rng = crate::seed::SeedStream::derive(5, "resp-fuzz");
+        let alphabet = b"*$\r\n0123456789-abc \"'\\x";
+        let (mut commands, mut errors) = (0, 0);
         for _ in 0..2000 {
-            let mut d = Decoder::new();
             let len = rng.below(64) as usize;
-            let alphabet = b"*$\r\n0123456789-abc \"'\\x";
             let bytes: Vec<u8> = (0..len)
                 .map(|_| alphabet[rng.below(alphabet.len() as u64) as usize])
                 .collect();
+            let whole = decode_all(&[&bytes]);
+            // The same frames and the same error whatever the chunking.
+            let cut = rng.below(bytes.len() as u64 + 1) as usize;
+            let (a, b) = bytes.split_at(cut);
+            assert_eq!(decode_all(&[a, b]), whole, "{bytes:?} split at {cut}");
+            let bytewise: Vec<&[u8]> = bytes.chunks(1).collect();
+            assert_eq!(decode_all(&bytewise), whole, "{bytes:?} byte by byte");
+            // Each multibulk command is exactly as long as its encoding: the decoder consumed
+            // its header, its arguments and their terminators, nothing more.
+            let mut d = Decoder::new();
             d.feed(&bytes);
-            for _ in 0..100 {
+            loop {
                 match d.next_frame() {
-                    Ok(Some(_)) => {}
-                    _ => break,
+                    Ok(Some(Frame::Command)) => {
+                        commands += 1;
+                        if d.last_frame().first() == Some(&b'*') {
+                            let args = d.args_vec();
+                            assert_eq!(
+                                d.last_frame_bytes() as u64,
+                                command_len(&args),
+                                "{bytes:?}"
+                            );
+                        }
+                    }
+                    Ok(Some(Frame::Newline)) => {}
+                    Ok(None) => break,
+                    Err(e) => {
+                        assert!(e.0.starts_with("Protocol error: "), "{e:?}");
+                        errors += 1;
+                        break;
+                    }
                 }
             }
         }
+        assert!(
+            commands > 500 && errors > 200,
+            "both commands and errors: {commands}, {errors}"
+        );
     }
 }

@@ -1,6 +1,6 @@
-//! Node behaviour tests on the two-node harness: exact numbers from the spec and behaviours
-//! Redis's own test suite asserts (spec §11). Each test is named after what it shows; the §11
-//! item it reproduces is noted where there is one.
+//! Node behaviour tests on the two-node harness: exact numbers (offsets, byte counts) and the
+//! behaviours Redis's own test suite asserts. Each test is named after what it shows; the Redis
+//! test it reproduces (tests/integration/*.tcl, tests/unit/*.tcl) is noted where there is one.
 #![cfg(test)]
 
 use std::collections::BTreeMap;
@@ -67,10 +67,10 @@ fn synced(ping_secs: u64) -> Pair {
     t
 }
 
-// ----- exact numbers from the spec -----
+// ----- exact numbers (offsets and byte counts as Redis counts them) -----
 
 #[test]
-fn the_worked_example_of_spec_4_3_gives_offsets_50_77_91_and_psync_at_92() {
+fn a_fresh_master_and_replica_count_offsets_50_77_91_and_psync_at_92() {
     let mut t = Pair::new(2, |_| cfg(&[("repl-ping-replica-period", "10")]));
     t.run_for(ms(1500));
     t.replicaof(1, 0);
@@ -373,9 +373,9 @@ fn a_replica_loading_a_big_rdb_answers_loading() {
     assert_eq!(t.nodes[0].digest(), t.nodes[1].digest());
 }
 
-// ----- behaviours from Redis's test suite (spec §11) -----
+// ----- behaviours from Redis's test suite -----
 
-/// §11.1
+/// Redis's tests/integration/replication.tcl: the handshake is visible, and times out.
 #[test]
 fn the_handshake_is_visible_and_a_silent_master_times_it_out() {
     let mut t = Pair::new(2, |i| {
@@ -404,7 +404,7 @@ fn the_handshake_is_visible_and_a_silent_master_times_it_out() {
     assert!(t.logged(1, "Timeout connecting to the MASTER..."));
 }
 
-/// §11.2
+/// replication.tcl: the role changes at once.
 #[test]
 fn replicaof_changes_the_role_at_once_and_the_link_comes_up_later() {
     let mut t = Pair::two();
@@ -419,7 +419,7 @@ fn replicaof_changes_the_role_at_once_and_the_link_comes_up_later() {
     assert_eq!(t.cmd(1, &["GET", "mykey"]), Reply::bulk("bar"));
 }
 
-/// §11.3
+/// replication.tcl: every FLUSHDB/FLUSHALL is in the stream, in order.
 #[test]
 fn flushall_is_propagated_even_on_an_empty_database() {
     let mut t = synced(3600);
@@ -429,7 +429,7 @@ fn flushall_is_propagated_even_on_an_empty_database() {
     assert_eq!(t.info_u64(0, "master_repl_offset"), before + 23 + 18);
 }
 
-/// §11.4
+/// replication.tcl: ROLE.
 #[test]
 fn role_reports_offsets_and_replicas() {
     let mut t = synced(3600);
@@ -460,7 +460,7 @@ fn role_reports_offsets_and_replicas() {
     );
 }
 
-/// §11.5
+/// replication.tcl: PSYNC on a fresh master.
 #[test]
 fn psync_on_a_fresh_master_is_fullresync_at_0_and_a_replica_cannot_read_the_keyspace() {
     let mut t = Pair::new(1, |_| cfg(&[("repl-diskless-sync", "no")]));
@@ -476,7 +476,7 @@ fn psync_on_a_fresh_master_is_fullresync_at_0_and_a_replica_cannot_read_the_keys
     ));
 }
 
-/// §11.6
+/// replication.tcl: a bad PSYNC offset.
 #[test]
 fn psync_with_a_non_integer_offset_is_refused_without_a_sync() {
     let mut t = Pair::new(1, |_| Config::default());
@@ -487,7 +487,7 @@ fn psync_with_a_non_integer_offset_is_refused_without_a_sync() {
     assert_eq!(t.info_u64(0, "sync_full"), 0);
 }
 
-/// §11.7
+/// tests/unit/auth.tcl: a wrong masterauth, fixed by CONFIG SET.
 #[test]
 fn a_wrong_masterauth_never_links_up_until_config_set_fixes_it() {
     let mut t = Pair::new(2, |i| {
@@ -508,7 +508,8 @@ fn a_wrong_masterauth_never_links_up_until_config_set_fixes_it() {
     t.wait_for_sync(1);
 }
 
-/// §1.5: no masterauth at all.
+/// No masterauth at all (replication.c `syncWithMaster`: NOAUTH to PING is accepted, the
+/// rest of the handshake fails).
 #[test]
 fn a_missing_masterauth_loops_through_sync_and_noauth() {
     let mut t = Pair::new(2, |i| {
@@ -536,7 +537,7 @@ fn a_missing_masterauth_loops_through_sync_and_noauth() {
     assert_eq!(t.info(1, "master_link_status"), "down");
 }
 
-/// §11.8
+/// replication.tcl: concurrent replicas share one fork.
 #[test]
 fn three_replicas_attaching_together_share_one_fork() {
     let mut t = Pair::new(4, |_| {
@@ -568,7 +569,7 @@ fn three_replicas_attaching_together_share_one_fork() {
     }
 }
 
-/// §11.9's setup: a master holding `bulk_keys` synthetic keys streams one diskless RDB (at 1 MB/s)
+/// The setup of replication.tcl's diskless pipe tests: a master holding `bulk_keys` synthetic keys streams one diskless RDB (at 1 MB/s)
 /// to two replicas; returns a second into the transfer.
 fn diskless_transfer_to_two_replicas(bulk_keys: u64) -> Pair {
     let mut t = Pair::new(3, |i| {
@@ -594,7 +595,7 @@ fn diskless_transfer_to_two_replicas(bulk_keys: u64) -> Pair {
     t
 }
 
-/// §11.9
+/// replication.tcl: the diskless pipe with dropping replicas.
 #[test]
 fn a_diskless_transfer_losing_all_replicas_kills_its_child() {
     let mut t = diskless_transfer_to_two_replicas(100_000);
@@ -614,7 +615,7 @@ fn a_diskless_transfer_losing_all_replicas_kills_its_child() {
     assert!(!t.nodes[0].bgsave_in_progress());
 }
 
-/// §11.9, the survivors' side.
+/// replication.tcl: the diskless pipe, the survivors' side.
 #[test]
 fn a_diskless_transfer_reports_the_replicas_still_up() {
     let mut t = diskless_transfer_to_two_replicas(50_000);
@@ -631,7 +632,7 @@ fn a_diskless_transfer_reports_the_replicas_still_up() {
     assert_eq!(t.nodes[2].dbsize(), 50_000);
 }
 
-/// §11.10
+/// replication.tcl: a useless disk BGSAVE is killed.
 #[test]
 fn a_disk_bgsave_nobody_needs_is_killed_when_there_are_no_save_points() {
     let mut t = Pair::new(3, |i| {
@@ -663,7 +664,7 @@ fn a_disk_bgsave_nobody_needs_is_killed_when_there_are_no_save_points() {
     assert_eq!(t.info_u64(0, "rdb_bgsave_in_progress"), 0);
 }
 
-/// §11.16b
+/// tests/integration/replication-psync.tcl: a large backlog and reconnects give partial resyncs.
 #[test]
 fn a_link_drop_within_a_big_backlog_resyncs_partially() {
     let mut t = Pair::new(2, |_| cfg(&[("repl-backlog-size", "100mb")]));
@@ -685,7 +686,7 @@ fn a_link_drop_within_a_big_backlog_resyncs_partially() {
     assert_eq!(t.nodes[0].digest(), t.nodes[1].digest());
 }
 
-/// §11.16c
+/// replication-psync.tcl: a tiny backlog and a frozen replica give a failed partial resync.
 #[test]
 fn a_disconnection_longer_than_the_backlog_forces_a_full_resync() {
     let mut t = Pair::new(2, |_| {
@@ -704,7 +705,7 @@ fn a_disconnection_longer_than_the_backlog_forces_a_full_resync() {
     assert_eq!(t.nodes[0].digest(), t.nodes[1].digest());
 }
 
-/// §11.19
+/// tests/integration/replication-buffer.tcl: the backlog outgrows its configured size.
 #[test]
 fn a_replica_stuck_in_full_sync_makes_the_backlog_outgrow_its_size() {
     let mut t = Pair::new(3, |i| {
@@ -733,7 +734,7 @@ fn a_replica_stuck_in_full_sync_makes_the_backlog_outgrow_its_size() {
     );
 }
 
-/// §11.20
+/// replication-buffer.tcl: an output-buffer limit below the backlog size.
 #[test]
 fn a_partial_resync_of_a_whole_backlog_is_not_dropped_by_a_smaller_hard_limit() {
     let mut t = Pair::new(2, |_| {
@@ -753,7 +754,7 @@ fn a_partial_resync_of_a_whole_backlog_is_not_dropped_by_a_smaller_hard_limit() 
     assert_eq!(t.nodes[0].digest(), t.nodes[1].digest());
 }
 
-/// §11.21
+/// replication-buffer.tcl: a big write over a 32 KB output-buffer limit.
 #[test]
 fn one_big_write_over_a_32kb_limit_drops_the_replica() {
     let mut t = Pair::new(2, |_| {
@@ -779,7 +780,7 @@ fn one_big_write_over_a_32kb_limit_drops_the_replica() {
     assert_eq!(t.info_u64(0, "sync_full"), 2);
 }
 
-/// §11.22 (one cycle): promoting a replica and re-pointing the others costs no full sync.
+/// psync2.tcl (one cycle of its random topologies): promoting a replica and re-pointing the others costs no full sync.
 #[test]
 fn a_planned_promotion_costs_no_full_sync() {
     let mut t = Pair::new(4, |_| {
@@ -817,7 +818,7 @@ fn a_planned_promotion_costs_no_full_sync() {
     }
 }
 
-/// §11.23
+/// tests/integration/psync2.tcl: a replica restarted from its RDB resyncs partially.
 #[test]
 fn a_replica_restarted_from_its_rdb_resyncs_partially() {
     let mut t = synced(10);
@@ -830,7 +831,7 @@ fn a_replica_restarted_from_its_rdb_resyncs_partially() {
     assert_eq!(t.info_u64(0, "sync_full"), 1);
 }
 
-/// §11.24 and §11.25
+/// psync2-master-restart.tcl: a master restarted with offset 0, and with data.
 #[test]
 fn a_master_restarted_from_its_rdb_keeps_its_history_as_replid2() {
     let mut t = synced(3600);
@@ -852,7 +853,7 @@ fn a_master_restarted_from_its_rdb_keeps_its_history_as_replid2() {
     assert_eq!(t.info_u64(0, "sync_full"), 0);
 }
 
-/// §11.26
+/// tests/integration/psync2-master-restart.tcl: a master restarted with expired keys.
 #[test]
 fn keys_that_expired_while_a_master_was_down_are_deleted_and_propagated() {
     let mut t = synced(3600);
@@ -874,7 +875,7 @@ fn keys_that_expired_while_a_master_was_down_are_deleted_and_propagated() {
     assert_eq!(t.nodes[0].digest(), t.nodes[1].digest());
 }
 
-/// §11.30
+/// tests/integration/psync2-pingoff.tcl: a chained replica is left untouched.
 #[test]
 fn a_chained_replica_stays_attached_when_its_middle_node_resyncs_partially() {
     let mut t = Pair::new(3, |_| cfg(&[("repl-diskless-sync-delay", "0")]));
@@ -902,7 +903,8 @@ fn a_chained_replica_stays_attached_when_its_middle_node_resyncs_partially() {
     assert_eq!(t.nodes[2].digest(), t.nodes[0].digest());
 }
 
-/// §8: a full resync of the middle node drops its sub-replicas.
+/// A full resync of the middle node drops its sub-replicas (replication.c
+/// `replicationAttachToNewMaster` disconnects them).
 #[test]
 fn a_full_resync_of_the_middle_node_drops_its_sub_replica() {
     let mut t = Pair::new(3, |i| {
@@ -925,7 +927,7 @@ fn a_full_resync_of_the_middle_node_drops_its_sub_replica() {
     assert_eq!(t.nodes[2].digest(), t.nodes[0].digest());
 }
 
-/// §11.33
+/// tests/integration/replication-2.tcl and replication-4.tcl: min-replicas.
 #[test]
 fn min_replicas_refuses_writes_once_the_replica_lags() {
     let mut t = synced(10);
@@ -971,7 +973,7 @@ fn min_replicas_refuses_writes_once_the_replica_lags() {
     );
 }
 
-/// §11.34
+/// tests/unit/wait.tcl.
 #[test]
 fn wait_counts_acking_replicas_and_times_out_while_one_is_paused() {
     let mut t = synced(10);
@@ -1000,7 +1002,142 @@ fn wait_counts_acking_replicas_and_times_out_while_one_is_paused() {
     );
 }
 
-/// §11.35
+/// A master (node 0) with two synced replicas, both frozen so that nothing they acknowledge
+/// reaches it, and clients 101, 102, ... each blocked in `WAIT <numreplicas> <timeout>` after
+/// a write of its own, in the order given (so at increasing offsets).
+fn blocked_waits(waits: &[(&str, &str)]) -> (Pair, Vec<super::node::ClientId>) {
+    use super::node::{ClientId, CommandResult};
+    let mut t = Pair::new(3, |_| cfg(&[("repl-diskless-sync-delay", "0")]));
+    t.replicaof(1, 0);
+    t.replicaof(2, 0);
+    t.wait_for_sync(1);
+    t.wait_for_sync(2);
+    t.run_for(secs(2));
+    t.freeze(1);
+    t.freeze(2);
+    let mut clients = Vec::new();
+    for (i, (num, timeout)) in waits.iter().enumerate() {
+        let c = ClientId(101 + i as u64);
+        t.cmd_as(0, c, &["SET", &format!("k{i}"), "v"]);
+        let r = t.nodes[0].handle_command(t.now, c, &[b"WAIT", num.as_bytes(), timeout.as_bytes()]);
+        assert_eq!(r, CommandResult::Blocked);
+        clients.push(c);
+    }
+    (t, clients)
+}
+
+/// The replies node `i` queued since, in order.
+fn replies(t: &mut Pair, i: usize) -> Vec<(super::node::ClientId, Reply)> {
+    std::iter::from_fn(|| t.nodes[i].poll_event())
+        .filter_map(|e| match e {
+            super::node::Event::Reply { client, reply } => Some((client, reply)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn satisfied_waits_are_answered_newest_first_with_redis_counts() {
+    let (mut t, c) = blocked_waits(&[("1", "0"), ("1", "0"), ("2", "0")]);
+    let offsets: Vec<u64> = c
+        .iter()
+        .map(|id| t.nodes[0].clients.get(id).unwrap().woff)
+        .collect();
+    assert!(offsets[0] < offsets[1] && offsets[1] < offsets[2]);
+    // One replica acknowledges everything, the other only the first write; both arrive before
+    // one pass (as two ACKs read in one event-loop iteration are).
+    let mut acks = [offsets[2], offsets[0]].into_iter();
+    for conn in t.nodes[0].conns.values_mut() {
+        if let Some(r) = conn.replica_mut() {
+            r.ack_off = acks.next().unwrap();
+        }
+    }
+    t.nodes[0].unblock_waits(t.now);
+    // processClientsWaitingReplicas visits the newest first. Client 103 (2 replicas at the
+    // last offset) is not satisfied. Client 102 is: one replica has its offset. Client 101
+    // asks for no more replicas at an earlier offset, so it gets 102's count, 1, without a
+    // recount, though two replicas hold its write.
+    assert_eq!(
+        replies(&mut t, 0),
+        vec![(c[1], Reply::Integer(1)), (c[0], Reply::Integer(1))]
+    );
+    assert_eq!(t.nodes[0].clients.blocked(), vec![c[2]]);
+    t.nodes[0].assert_invariants();
+}
+
+#[test]
+fn wait_timeouts_come_from_the_earliest_deadline_and_fire_in_deadline_order() {
+    use super::node::Timer;
+    let (mut t, c) = blocked_waits(&[("1", "300"), ("1", "0"), ("1", "100"), ("2", "100")]);
+    let start = t.now;
+    let (at, timer) = t.nodes[0].poll_timeout().unwrap();
+    if timer == Timer::WaitTimeout {
+        assert_eq!(at, start + ms(100));
+    }
+    assert_eq!(t.nodes[0].wait_deadline(), Some(start + ms(100)));
+    t.nodes[0].handle_timeout(start + ms(100));
+    assert_eq!(
+        replies(&mut t, 0),
+        vec![(c[2], Reply::Integer(0)), (c[3], Reply::Integer(0))]
+    );
+    assert_eq!(t.nodes[0].wait_deadline(), Some(start + ms(300)));
+    t.nodes[0].handle_timeout(start + ms(300));
+    assert_eq!(replies(&mut t, 0), vec![(c[0], Reply::Integer(0))]);
+    // WAIT 1 0 waits for ever: no deadline is left.
+    assert_eq!(t.nodes[0].wait_deadline(), None);
+    assert_eq!(t.nodes[0].clients.blocked(), vec![c[1]]);
+}
+
+#[test]
+fn a_client_closed_while_blocked_leaves_no_trace() {
+    let (mut t, c) = blocked_waits(&[("1", "0"), ("1", "500")]);
+    for id in &c {
+        t.nodes[0].handle_client_closed(*id);
+    }
+    assert!(!t.nodes[0].clients.any_blocked());
+    assert_eq!(t.nodes[0].wait_deadline(), None);
+    assert!(c.iter().all(|id| t.nodes[0].clients.get(id).is_none()));
+    t.nodes[0].assert_invariants();
+    // The replicas acknowledge, the deadline passes: nobody is answered.
+    t.thaw(1);
+    t.thaw(2);
+    t.run_for(secs(2));
+    assert_eq!(replies(&mut t, 0), vec![]);
+    assert!(
+        t.events[0]
+            .iter()
+            .all(|e| !matches!(e, super::node::Event::Reply { .. })),
+        "{:?}",
+        t.events[0]
+    );
+}
+
+#[test]
+fn replicaof_answers_every_blocked_wait_unblocked_and_closes_its_client() {
+    let (mut t, c) = blocked_waits(&[("2", "0"), ("1", "5000")]);
+    t.drain_all();
+    // An operator makes the master a replica of another node.
+    let reply = t.cmd(0, &["REPLICAOF", &ip(1), "6379"]);
+    assert_eq!(reply, ok());
+    let unblocked = Reply::err(
+        "UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)",
+    );
+    let got: Vec<_> = t.events[0]
+        .iter()
+        .filter_map(|e| match e {
+            super::node::Event::Reply { client, reply } => Some((*client, reply.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(got, vec![(c[0], unblocked.clone()), (c[1], unblocked)]);
+    // Closed after the reply: their state is gone, and nothing times out later.
+    assert!(c.iter().all(|id| t.nodes[0].clients.get(id).is_none()));
+    assert!(!t.nodes[0].clients.any_blocked());
+    assert_eq!(t.nodes[0].wait_deadline(), None);
+    t.nodes[0].assert_invariants();
+}
+
+/// replication.tcl: lazy expiry and WAIT.
 #[test]
 fn a_lazily_expired_key_propagates_del_then_the_write_in_a_transaction() {
     let mut t = synced(3600);
@@ -1019,7 +1156,7 @@ fn a_lazily_expired_key_propagates_del_then_the_write_in_a_transaction() {
     assert_eq!(t.cmd(1, &["GET", "s"]), Reply::bulk("bar"));
 }
 
-/// §11.37
+/// replication-4.tcl: an expired key is not deleted by replication.
 #[test]
 fn a_replica_does_not_expire_a_key_the_master_still_writes() {
     let mut t = synced(3600);
@@ -1083,24 +1220,61 @@ fn a_disk_sync_sends_a_sized_bulk_and_online_follows_the_last_byte() {
 }
 
 #[test]
-fn hostile_bytes_never_panic_a_node() {
-    let mut rng = crate::seed::SeedStream::derive(3, "hostile");
-    let inputs: Vec<Vec<u8>> = vec![
-        b"*2\r\n$4\r\nPSYNC".to_vec(),
-        b"*99999999999\r\n".to_vec(),
-        b"$-1\r\n".to_vec(),
-        b"REPLCONF ACK notanumber\r\nREPLCONF GETACK\r\n".to_vec(),
-        b"PSYNC ? -1\r\nGET x\r\n*1\r\n".to_vec(),
-        b"SYNC\r\nSYNC\r\nPSYNC a b c d\r\n".to_vec(),
-        vec![0xff; 1000],
+fn hostile_client_bytes_get_redis_replies_and_close_only_on_protocol_errors() {
+    // (input, what Redis 7.0.15 writes back, whether it closes the connection); the replies
+    // were taken from a real redis-server fed the same bytes.
+    let cases: &[(&[u8], &str, bool)] = &[
+        (b"*2\r\n$4\r\nPSYNC", "", false),
+        (
+            b"*99999999999\r\n",
+            "-ERR Protocol error: invalid multibulk length\r\n",
+            true,
+        ),
+        (
+            b"$-1\r\n",
+            "-ERR unknown command '$-1', with args beginning with: \r\n",
+            false,
+        ),
+        (
+            b"REPLCONF ACK notanumber\r\nREPLCONF GETACK\r\n",
+            "-ERR syntax error\r\n",
+            false,
+        ),
+        (&[0xff; 1000], "", false),
+        (
+            b"*1\r\n+x\r\n",
+            "-ERR Protocol error: expected '$', got '+'\r\n",
+            true,
+        ),
+        (b"GET x\r\n*1\r\n", "$-1\r\n", false),
+        (
+            b"SET \"k v\r\n",
+            "-ERR Protocol error: unbalanced quotes in request\r\n",
+            true,
+        ),
     ];
-    for input in inputs {
+    for &(input, reply, closes) in cases {
         let mut t = Pair::new(1, |_| Config::default());
         let c = raw_conn(&mut t, 0);
-        raw(&mut t, 0, c, &String::from_utf8_lossy(&input));
-        t.nodes[0].handle_opaque(t.now, c, 1000);
-        t.run_for(secs(10));
+        let got = raw(&mut t, 0, c, &String::from_utf8_lossy(input));
+        let what = String::from_utf8_lossy(input);
+        assert_eq!(got, reply, "{what:?}");
+        assert_eq!(!t.nodes[0].conns.contains_key(&c), closes, "{what:?}");
+        if closes {
+            assert!(t.logged(0, "Protocol error ("), "{what:?}: logged");
+        }
     }
+    // Opaque bytes only belong inside an RDB transfer: on a client connection they close it.
+    let mut t = Pair::new(1, |_| Config::default());
+    let c = raw_conn(&mut t, 0);
+    t.nodes[0].handle_opaque(t.now, c, 1000);
+    t.collect_logs(0);
+    assert!(!t.nodes[0].conns.contains_key(&c));
+    assert!(t.logged(0, "opaque bytes outside an RDB transfer"));
+    // Random bytes: the connection is closed exactly when a protocol error was answered, and
+    // everything that was answered is whole replies.
+    let mut rng = crate::seed::SeedStream::derive(3, "hostile");
+    let (mut closed, mut open) = (0, 0);
     for _ in 0..300 {
         let mut t = Pair::new(1, |_| Config::default());
         let c = raw_conn(&mut t, 0);
@@ -1108,27 +1282,418 @@ fn hostile_bytes_never_panic_a_node() {
         let bytes: Vec<u8> = (0..rng.below(80))
             .map(|_| alphabet[rng.below(alphabet.len() as u64) as usize])
             .collect();
-        t.nodes[0].handle_data(t.now, c, &bytes);
-        t.run_for(secs(7));
+        let got = raw(&mut t, 0, c, &String::from_utf8_lossy(&bytes));
+        let is_closed = !t.nodes[0].conns.contains_key(&c);
+        let protocol_error = got.contains("-ERR Protocol error: ");
+        assert_eq!(is_closed, protocol_error, "{bytes:?} -> {got:?}");
+        assert!(got.is_empty() || got.ends_with("\r\n"), "{got:?}");
+        if is_closed {
+            closed += 1;
+        } else {
+            open += 1;
+        }
+        t.run_for(secs(2));
     }
-    // A hostile master: garbage after FULLRESYNC, truncated RDBs, a bad EOF mark.
-    for stream in [
-        "+FULLRESYNC 0123456789012345678901234567890123456789 0\r\n$10\r\nREDIS0011\x7f"
-            .to_string(),
-        "+FULLRESYNC 0123456789012345678901234567890123456789 0\r\n$5\r\nhello".to_string(),
-        "+FULLRESYNC short 0\r\nbad".to_string(),
-        "+CONTINUE\r\n*1\r\n$3\r\nfoo\r\n".to_string(),
-        "-ERR nope\r\n".to_string(),
-    ] {
-        let mut t = Pair::new(2, |_| Config::default());
-        t.replicaof(1, 0);
-        t.run_for(ms(1));
-        // Replace the master's answers by injecting bytes on the replica's link.
-        let conn = ConnId(1);
-        t.nodes[1].handle_data(t.now, conn, b"+PONG\r\n+OK\r\n+OK\r\n");
-        t.nodes[1].handle_data(t.now, conn, stream.as_bytes());
-        t.run_for(secs(3));
+    assert!(closed >= 5 && open > 100, "closed {closed}, open {open}");
+}
+
+/// What a scripted master sends: bytes, or an opaque run.
+#[derive(Clone, Debug)]
+enum From {
+    Bytes(Vec<u8>),
+    Opaque(u64),
+}
+
+fn bytes(b: impl AsRef<[u8]>) -> From {
+    From::Bytes(b.as_ref().to_vec())
+}
+
+/// How the replica comes back after dropping the link.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Retry {
+    /// At once (`cancelReplicationHandshake(1)`, `replicationHandleMasterDisconnection`).
+    Now,
+    /// At the next `replicationCron` tick (`syncWithMaster`'s error label).
+    NextCron,
+    /// When `repl-timeout` expires, at a cron tick.
+    Timeout,
+}
+
+/// An RDB of `aux_fields` and no keys, announced with `$<len>`.
+fn rdb_bulk(aux_fields: &[(&str, &str)]) -> Vec<u8> {
+    let mut rdb = b"REDIS0011".to_vec();
+    for (k, v) in aux_fields {
+        rdb.push(0xFA);
+        super::rdb::save_string(&mut rdb, k.as_bytes());
+        super::rdb::save_string(&mut rdb, v.as_bytes());
     }
+    rdb.push(0xFF);
+    rdb.extend_from_slice(&[0; 8]);
+    let mut out = format!("${}\r\n", rdb.len()).into_bytes();
+    out.extend_from_slice(&rdb);
+    out
+}
+
+/// What a hostile master does, where the link is when it does it, what it sends, the log lines
+/// the replica writes and how it comes back.
+type HostileCase = (
+    &'static str,
+    super::pair::Stage,
+    Vec<From>,
+    Vec<&'static str>,
+    Retry,
+);
+
+#[test]
+fn a_hostile_master_never_crashes_the_replica_it_drops_the_link_logs_and_retries() {
+    use super::node::REPL_OFFSET_MAX;
+    use super::pair::{Scripted, Stage, SCRIPTED_REPLID};
+    let mark = "m".repeat(40);
+    let fullresync = |offset: &str| bytes(format!("+FULLRESYNC {SCRIPTED_REPLID} {offset}\r\n"));
+    let overflowing_bulk = format!("0:{}:16:100", u64::MAX - 1);
+    // (what, where the link is, what the master sends, the log lines, how it retries)
+    let cases: Vec<HostileCase> = vec![
+        (
+            "an error reply to PING",
+            Stage::Ping,
+            vec![bytes("-ERR no\r\n")],
+            vec!["Error reply to PING from master: '-ERR no'"],
+            Retry::NextCron,
+        ),
+        (
+            "a reply to PING longer than the reply buffer, never ending",
+            Stage::Ping,
+            vec![bytes([b'x'; 1000])],
+            vec!["Error reply to PING from master: 'xxxxxxxx"],
+            Retry::NextCron,
+        ),
+        (
+            "replies out of order that leave the handshake waiting",
+            Stage::Ping,
+            vec![fullresync("0")],
+            vec!["Timeout connecting to the MASTER..."],
+            Retry::Timeout,
+        ),
+        (
+            "+FULLRESYNC with a negative offset",
+            Stage::Psync,
+            vec![fullresync("-5")],
+            vec!["Master replied with wrong +FULLRESYNC syntax."],
+            Retry::NextCron,
+        ),
+        (
+            "+FULLRESYNC with an offset past 2^63",
+            Stage::Psync,
+            vec![fullresync("9223372036854775808")],
+            vec!["Master replied with wrong +FULLRESYNC syntax."],
+            Retry::NextCron,
+        ),
+        (
+            "+FULLRESYNC with an offset past 2^64",
+            Stage::Psync,
+            vec![fullresync("18446744073709551616")],
+            vec!["Master replied with wrong +FULLRESYNC syntax."],
+            Retry::NextCron,
+        ),
+        (
+            "+FULLRESYNC with an offset that is no number",
+            Stage::Psync,
+            vec![fullresync("abc")],
+            vec!["Master replied with wrong +FULLRESYNC syntax."],
+            Retry::NextCron,
+        ),
+        (
+            "+CONTINUE to PSYNC ? -1",
+            Stage::Psync,
+            vec![bytes("+CONTINUE\r\n")],
+            vec!["+CONTINUE without a cached master"],
+            Retry::NextCron,
+        ),
+        (
+            "-NOMASTERLINK to PSYNC",
+            Stage::Psync,
+            vec![bytes("-NOMASTERLINK Can't SYNC while not connected with my master\r\n")],
+            vec!["Master is currently unable to PSYNC but should be in the future"],
+            Retry::NextCron,
+        ),
+        (
+            "+OK out of order for PSYNC (SYNC is tried), then no bulk",
+            Stage::Psync,
+            vec![bytes("+OK\r\nnot-a-bulk\r\n")],
+            vec![
+                "Unexpected reply to PSYNC from master: +OK",
+                "Retrying with SYNC...",
+                "Bad protocol from MASTER, the first byte is not '$' (we received 'not-a-bulk')",
+            ],
+            Retry::Now,
+        ),
+        (
+            "a bulk length that is no number",
+            Stage::Transfer,
+            vec![bytes("$abc\r\n")],
+            vec!["Bad protocol from MASTER, the length of the RDB is not a size (we received '$abc')"],
+            Retry::Now,
+        ),
+        (
+            "a negative bulk length",
+            Stage::Transfer,
+            vec![bytes("$-5\r\n")],
+            vec!["the length of the RDB is not a size (we received '$-5')"],
+            Retry::Now,
+        ),
+        (
+            "a bulk length past 2^64",
+            Stage::Transfer,
+            vec![bytes("$99999999999999999999\r\n")],
+            vec!["the length of the RDB is not a size"],
+            Retry::Now,
+        ),
+        (
+            "a bulk length line longer than its buffer",
+            Stage::Transfer,
+            vec![bytes(format!("${}", "1".repeat(2000)))],
+            vec!["the length of the RDB is not a size"],
+            Retry::Now,
+        ),
+        (
+            "the largest bulk length, then silence",
+            Stage::Transfer,
+            vec![bytes("$9223372036854775807\r\nREDIS")],
+            vec![
+                "receiving 9223372036854775807 bytes from master to disk",
+                "Timeout receiving bulk data from MASTER...",
+            ],
+            Retry::Timeout,
+        ),
+        (
+            "an EOF mark shorter than 40 bytes",
+            Stage::Transfer,
+            vec![bytes("$EOF:short\r\n")],
+            vec!["Bad protocol from MASTER, the EOF mark is shorter than 40 bytes (we received '$EOF:short')"],
+            Retry::Now,
+        ),
+        (
+            "an error instead of the RDB",
+            Stage::Transfer,
+            vec![bytes("-ERR nope\r\n")],
+            vec!["MASTER aborted replication with an error: ERR nope"],
+            Retry::Now,
+        ),
+        (
+            "a line that is no bulk",
+            Stage::Transfer,
+            vec![bytes("hello\r\n")],
+            vec!["Bad protocol from MASTER, the first byte is not '$' (we received 'hello')"],
+            Retry::Now,
+        ),
+        (
+            "a truncated RDB",
+            Stage::Transfer,
+            vec![bytes("$10\r\nREDIS0011\x7f")],
+            vec![
+                "Unknown RDB encoding type 127",
+                "Failed trying to load the MASTER synchronization DB from disk",
+            ],
+            Retry::Now,
+        ),
+        (
+            "an RDB announcing a dataset whose size overflows",
+            Stage::Transfer,
+            vec![bytes(rdb_bulk(&[("replsim-bulk", &overflowing_bulk)]))],
+            vec![
+                "replsim-bulk sizes overflow",
+                "Failed trying to load the MASTER synchronization DB from disk",
+            ],
+            Retry::Now,
+        ),
+        (
+            "an opaque run longer than the announced RDB",
+            Stage::Transfer,
+            vec![bytes("$5\r\n"), From::Opaque(10)],
+            vec!["I/O error trying to sync with MASTER: more bytes than the RDB announced"],
+            Retry::Now,
+        ),
+        (
+            "opaque runs adding up past 2^64 in an EOF-marked RDB",
+            Stage::Transfer,
+            vec![
+                bytes(format!("$EOF:{mark}\r\n")),
+                From::Opaque(u64::MAX),
+                From::Opaque(u64::MAX),
+            ],
+            vec!["I/O error trying to sync with MASTER: more bytes than the RDB announced"],
+            Retry::Now,
+        ),
+        (
+            "opaque bytes before the RDB's length",
+            Stage::Transfer,
+            vec![From::Opaque(5)],
+            vec!["I/O error trying to sync with MASTER: unexpected opaque bytes"],
+            Retry::Now,
+        ),
+        (
+            "a protocol error in the stream",
+            Stage::Connected(0),
+            vec![bytes("*1\r\n+x\r\n")],
+            vec![
+                "Protocol error (expected '$', got '+') from client: id=",
+                "flags=M",
+                "Query buffer during protocol error: '+x..'",
+                "Connection with master lost.",
+            ],
+            Retry::Now,
+        ),
+        (
+            "opaque bytes in the stream",
+            Stage::Connected(0),
+            vec![From::Opaque(100)],
+            vec!["Protocol error (opaque bytes in the replication stream) from client: master"],
+            Retry::Now,
+        ),
+        (
+            "a stream that would carry the offset past its maximum",
+            Stage::Connected(REPL_OFFSET_MAX - 10),
+            vec![bytes("*1\r\n$4\r\nPING\r\n")],
+            vec!["Protocol error (replication offset overflow) from client: id="],
+            Retry::Now,
+        ),
+    ];
+    for (what, stage, input, logs, retry) in cases {
+        let mut s = Scripted::at(stage, Config::default());
+        let old = s.conn;
+        for part in input {
+            match part {
+                From::Bytes(b) => s.feed(&b),
+                From::Opaque(n) => s.feed_opaque(n),
+            }
+        }
+        s.run_timers_before_cron();
+        let dump = |s: &Scripted| format!("{what}:\n{:#?}", s.logs);
+        match retry {
+            Retry::Now => {
+                assert!(s.closed(old), "{}", dump(&s));
+                let new = s.last_connect();
+                assert!(
+                    new.is_some_and(|c| c != old),
+                    "reconnects at once: {}",
+                    dump(&s)
+                );
+            }
+            Retry::NextCron => {
+                assert!(s.closed(old), "{}", dump(&s));
+                assert_eq!(s.last_connect(), None, "{}", dump(&s));
+                assert_eq!(
+                    s.node.repl_state(),
+                    super::ReplState::Connect,
+                    "{}",
+                    dump(&s)
+                );
+                s.run_cron();
+                assert!(
+                    s.last_connect().is_some(),
+                    "reconnects at the next cron: {}",
+                    dump(&s)
+                );
+            }
+            Retry::Timeout => {
+                assert!(!s.closed(old), "{}", dump(&s));
+                s.run_for(secs(Config::default().repl_timeout_secs + 2));
+                assert!(s.closed(old), "{}", dump(&s));
+                assert!(s.last_connect().is_some(), "{}", dump(&s));
+            }
+        }
+        for line in logs {
+            assert!(s.logged(line), "{what}: no log line {line:?}: {}", dump(&s));
+        }
+        assert!(!s.node.conns.contains_key(&old), "{}", dump(&s));
+        if let Stage::Connected(_) = stage {
+            // The master broke the protocol: its link is not cached, the next sync is full.
+            let new = s.last_connect().expect("checked above");
+            s.conn = new;
+            s.node.handle_connected(s.now, new);
+            s.feed(b"+PONG\r\n+OK\r\n+OK\r\n");
+            assert!(
+                s.sent_text()
+                    .ends_with("$5\r\nPSYNC\r\n$1\r\n?\r\n$2\r\n-1\r\n"),
+                "{what}: {}",
+                s.sent_text()
+            );
+        }
+    }
+}
+
+#[test]
+fn times_taken_by_sizes_from_the_wire_saturate_instead_of_wrapping() {
+    use super::node::nanos_at_rate;
+    assert_eq!(nanos_at_rate(3, 2, false), 1_500_000_000);
+    assert_eq!(nanos_at_rate(1, 3, false), 333_333_333);
+    assert_eq!(nanos_at_rate(1, 3, true), 333_333_334);
+    assert_eq!(
+        nanos_at_rate(5, 0, false),
+        5_000_000_000,
+        "a zero rate is one a second"
+    );
+    // i64::MAX bytes at one byte a second: 2^63 seconds, far past u64 nanoseconds.
+    assert_eq!(nanos_at_rate(i64::MAX as u64, 1, false), u64::MAX);
+    assert_eq!(nanos_at_rate(u64::MAX, 1, true), u64::MAX);
+    // Through a transfer: an 18,446,744,074-byte RDB at one byte a second takes longer than
+    // u64 nanoseconds hold; wrapped, the product is 0.29 s and the load would end at once.
+    use super::pair::{Scripted, Stage};
+    let mut s = Scripted::at(Stage::Transfer, cfg(&[("replsim-rdb-load-rate", "1")]));
+    let size = 18_446_744_074u64;
+    assert_eq!((u128::from(size) * 1_000_000_000) as u64, 290_448_384);
+    s.feed(format!("${size}\r\n").as_bytes());
+    s.feed_opaque(size);
+    s.run_for(secs(10));
+    assert!(s.node.is_loading(), "{:#?}", s.logs);
+}
+
+#[test]
+fn a_master_within_the_protocol_keeps_its_link() {
+    use super::node::REPL_OFFSET_MAX;
+    use super::pair::{Scripted, Stage};
+    // A stream that ends exactly at the largest offset is applied.
+    let mut s = Scripted::at(Stage::Connected(REPL_OFFSET_MAX - 14), Config::default());
+    let conn = s.conn;
+    s.feed(b"*1\r\n$4\r\nPING\r\n");
+    assert!(!s.closed(conn) && s.node.master_link_up(), "{:#?}", s.logs);
+    assert_eq!(s.node.master_repl_offset(), REPL_OFFSET_MAX);
+    // An EOF mark longer than 40 bytes: Redis uses its first 40.
+    let mut s = Scripted::at(Stage::Transfer, Config::default());
+    let mark = "0123456789012345678901234567890123456789";
+    s.feed(format!("$EOF:{mark}extra\r\n").as_bytes());
+    let rdb = super::rdb::encode(
+        &super::keyspace::Keyspace::new(16),
+        &super::rdb::SaveMeta {
+            ctime_secs: 0,
+            used_mem: 0,
+            repl: None,
+            checksum: true,
+            redis_version: super::config::RedisVersion::V7_2,
+        },
+    );
+    let super::rdb::Part::Bytes(rdb) = &rdb.parts[0] else {
+        unreachable!("an empty keyspace encodes to bytes only")
+    };
+    s.feed(rdb);
+    s.feed(mark.as_bytes());
+    s.run_timers_before_cron();
+    assert!(s.node.master_link_up(), "{:#?}", s.logs);
+    // An RDB naming a stream database the replica does not have: selectDb fails, and the
+    // master client stays in database 0.
+    let mut s = Scripted::at(Stage::Transfer, Config::default());
+    s.feed(&rdb_bulk(&[
+        ("repl-stream-db", "99"),
+        ("repl-id", super::pair::SCRIPTED_REPLID),
+        ("repl-offset", "0"),
+    ]));
+    s.run_timers_before_cron();
+    assert!(s.node.master_link_up(), "{:#?}", s.logs);
+    s.feed(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n");
+    assert_eq!(
+        s.node.keyspace.db(0).get(b"k").map(|e| e.value.clone()),
+        Some(b"v".to_vec())
+    );
 }
 
 #[test]

@@ -6,6 +6,8 @@
 //! same scenario and seed compare byte for byte.
 
 pub mod chart;
+pub mod expect_paths;
+pub mod history;
 mod model;
 pub mod summary;
 
@@ -15,8 +17,8 @@ use serde_json::Value;
 
 pub use model::{
     AckedWrites, Dataset, DownNode, ExpectResult, FaultMark, InfoValue, LiveNode, MilestoneMark,
-    NodeLimits, NodeReport, NodeStats, NodeTimeline, Report, StalenessCdf, Timeline, Violation,
-    WorkloadReport, WorkloadTimeline,
+    NodeLimits, NodeReport, NodeStats, NodeTimeline, OperatorReply, Report, StalenessCdf, Timeline,
+    Violation, WorkloadReport, WorkloadTimeline,
 };
 
 use crate::check::{lost_writes, run_checks, Checks};
@@ -76,7 +78,8 @@ pub fn build(out: &RunOutput) -> Report {
         &sc.expect,
         &serde_json::to_value(&report).expect("plain data"),
     );
-    report.ok = expectations.iter().all(|r| r.ok) && unexpected.is_empty();
+    // A run stopped at a limit describes part of what the scenario asked for: it never passes.
+    report.ok = expectations.iter().all(|r| r.ok) && unexpected.is_empty() && !out.stop.is_limit();
     report.expectations = expectations;
     report
 }
@@ -236,6 +239,18 @@ fn timeline(out: &RunOutput) -> Timeline {
             end_ms: f.end.map(ms),
         })
         .collect();
+    let operator_commands = w
+        .rec
+        .operator_commands
+        .iter()
+        .map(|c| OperatorReply {
+            t_ms: ms(c.time),
+            node: names[c.node].clone(),
+            command: c.command.clone(),
+            reply: c.reply.as_ref().map(|r| r.summary()),
+            error: !c.node_up || c.reply.as_ref().is_some_and(|r| r.is_error()),
+        })
+        .collect();
     Timeline {
         duration_ms: w.scenario.duration.as_nanos() as f64 / 1e6,
         t_ms: samples.iter().map(|s| ms(s.time)).collect(),
@@ -243,6 +258,7 @@ fn timeline(out: &RunOutput) -> Timeline {
         workloads,
         milestones,
         faults,
+        operator_commands,
         acked_writes: acked_writes(out, &names),
         staleness: staleness(out, &names),
     }
@@ -410,10 +426,13 @@ pub fn lookup<'a>(report: &'a Value, path: &[String]) -> Option<&'a Value> {
         return direct;
     }
     let node = report.get("nodes")?.get(&path[1])?;
-    ["info", "stats", "dataset", "milestones"]
+    NODE_SECTIONS
         .iter()
         .find_map(|sec| node.get(sec)?.get(&path[2]))
 }
+
+/// Where a `nodes.<name>.<field>` path looks for a field the node itself lacks, in order.
+pub const NODE_SECTIONS: [&str; 4] = ["info", "stats", "dataset", "milestones"];
 
 /// Evaluates every expectation against a report.
 pub fn evaluate(expect: &[Expectation], report: &Value) -> Vec<ExpectResult> {

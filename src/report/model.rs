@@ -49,6 +49,8 @@ enum StopDef {
     Idle,
     TimeLimit,
     EventLimit,
+    WallLimit,
+    MemoryLimit,
 }
 
 /// A node at the end of the run, tagged by its `role`: a node that is up has INFO, stats and a
@@ -203,6 +205,8 @@ pub struct Timeline {
     pub workloads: BTreeMap<String, WorkloadTimeline>,
     pub milestones: Vec<MilestoneMark>,
     pub faults: Vec<FaultMark>,
+    /// Every operator command (`kind = "command"` fault) and what the node answered.
+    pub operator_commands: Vec<OperatorReply>,
     /// Acknowledged writes per second of simulated time (by acknowledgement time), by the node
     /// that acknowledged them, for nodes that acknowledged any.
     pub acked_writes: BTreeMap<String, AckedWrites>,
@@ -318,4 +322,20 @@ pub struct FaultMark {
     /// `null` for an instant fault or one never healed.
     #[serde(deserialize_with = "Option::deserialize")]
     pub end_ms: Option<f64>,
+}
+
+/// An operator command and the node's reply. Operator commands run as an authenticated admin
+/// client, so `requirepass` never refuses them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OperatorReply {
+    pub t_ms: f64,
+    pub node: String,
+    /// The command as the scenario wrote it.
+    pub command: String,
+    /// The reply as redis-cli prints it (`OK`, `(error) ERR ...`, `(integer) 1`); `null` when
+    /// none came: the node was down, or a WAIT was still blocked when the run ended.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub reply: Option<String>,
+    /// The command failed: the reply is an error, or the node was down and never ran it.
+    pub error: bool,
 }

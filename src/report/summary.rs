@@ -59,9 +59,8 @@ pub fn render(report: &Report) -> String {
         sim_s,
         group(report.events)
     );
-    if report.stop == Stop::EventLimit {
-        let planned = report.timeline.duration_ms / 1e3;
-        let _ = writeln!(s, "  STOPPED EARLY at the event limit ({} events), at {sim_s:.3}s of {planned:.3}s: the results describe a partial run", group(report.events));
+    if let Some(line) = stopped_early(report) {
+        let _ = writeln!(s, "  {line}");
     }
     for line in wrap(&report.description, 96) {
         let _ = writeln!(s, "  {line}");
@@ -69,6 +68,7 @@ pub fn render(report: &Report) -> String {
     let _ = writeln!(s);
     nodes_table(&mut s, report);
     checks(&mut s, report);
+    operator_commands(&mut s, report);
     let violations = &report.violations;
     if !violations.is_empty() {
         let _ = writeln!(s, "\nviolations");
@@ -88,9 +88,66 @@ pub fn render(report: &Report) -> String {
             let _ = writeln!(s, "  {mark} {}   (actual {})", e.expect, e.actual);
         }
     }
-    let verdict = if report.ok { "OK" } else { "FAILED" };
+    let verdict = match (report.ok, report.stop.is_limit()) {
+        (true, _) => "OK",
+        (false, true) => "FAILED: stopped at a limit before the end of the scenario",
+        (false, false) => "FAILED",
+    };
     let _ = writeln!(s, "\n{verdict}");
     s
+}
+
+/// Which limit ended a run before its duration, and the flag that raises it; `None` for a run
+/// that finished.
+pub fn stopped_early(report: &Report) -> Option<String> {
+    let planned = report.timeline.duration_ms / 1e3;
+    let sim_s = report.sim_time_us as f64 / 1e6;
+    let (limit, flag, reproducible) = match report.stop {
+        Stop::Idle | Stop::TimeLimit => return None,
+        Stop::EventLimit => (
+            format!("the event limit of {} events", group(report.events)),
+            "--max-events",
+            "",
+        ),
+        Stop::WallLimit => (
+            "the wall-clock limit".to_string(),
+            "--max-wall",
+            "; not reproducible: where a run stops on wall time depends on the machine",
+        ),
+        Stop::MemoryLimit => (
+            "the memory limit".to_string(),
+            "--max-memory",
+            "; not reproducible: where a run stops on memory depends on the machine",
+        ),
+    };
+    Some(format!(
+        "STOPPED EARLY at {limit} (raise it with {flag}), at {sim_s:.3}s of {planned:.3}s: the results describe a partial run{reproducible}"
+    ))
+}
+
+/// One line per operator command with what the node answered; a command that failed (an error
+/// reply, or a node that was down) is a warning.
+fn operator_commands(s: &mut String, report: &Report) {
+    let commands = &report.timeline.operator_commands;
+    if commands.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "\noperator commands");
+    for c in commands {
+        let tag = if c.error { "WARNING" } else { "" };
+        let reply = match (&c.reply, c.error) {
+            (Some(r), _) => r.clone(),
+            (None, true) => "not run: the node was down".into(),
+            (None, false) => "no reply by the end of the run".into(),
+        };
+        let _ = writeln!(
+            s,
+            "  {tag:<7} {:>9.3}s  {}: {}  ->  {reply}",
+            c.t_ms / 1e3,
+            c.node,
+            c.command
+        );
+    }
 }
 
 /// Bytes with a binary unit: `512 B`, `3.4 KB`, `12.0 MB`.
@@ -496,6 +553,37 @@ mod tests {
         assert_eq!(duration(0.00025), "0.250 ms");
         assert_eq!(duration(0.05), "50 ms");
         assert_eq!(duration(12.34), "12.3 s");
+    }
+
+    #[test]
+    fn operator_commands_are_listed_with_their_replies_and_failures_are_warnings() {
+        let sc = crate::scenario::parse(
+            "ops.toml",
+            "name = \"ops\"\nduration = \"3s\"\n[[node]]\nname = \"m\"\n[node.config]\nrequirepass = \"pw\"\n\
+             [[node]]\nname = \"r\"\n\
+             [[fault]]\nat = \"1s\"\nkind = \"command\"\nnode = \"m\"\ncommand = \"SET k v\"\n\
+             [[fault]]\nat = \"1500ms\"\nkind = \"command\"\nnode = \"m\"\ncommand = \"REPLICAOF m nope\"\n\
+             [[fault]]\nat = \"2s\"\nkind = \"crash\"\nnode = \"r\"\n\
+             [[fault]]\nat = \"2500ms\"\nkind = \"command\"\nnode = \"r\"\ncommand = \"PING\"\n",
+        )
+        .unwrap();
+        let report = super::super::build(&crate::sim::run(sc, 1, u64::MAX, None, &mut |_, _| {}));
+        let text = render(&report);
+        let section: Vec<&str> = text
+            .lines()
+            .skip_while(|l| *l != "operator commands")
+            .take(4)
+            .collect();
+        assert_eq!(
+            section,
+            vec![
+                "operator commands",
+                "              1.000s  m: SET k v  ->  OK",
+                "  WARNING     1.500s  m: REPLICAOF m nope  ->  (error) ERR Invalid master port",
+                "  WARNING     2.500s  r: PING  ->  not run: the node was down",
+            ],
+            "{text}"
+        );
     }
 
     #[test]

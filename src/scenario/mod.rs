@@ -8,6 +8,7 @@
 //! docs/scenario-format.md.
 
 mod raw;
+pub mod suggest;
 pub mod units;
 
 use std::fmt;
@@ -46,9 +47,10 @@ impl Scenario {
     pub fn set_directive(&mut self, directive: &str, value: &str) -> Result<(), String> {
         for n in &mut self.nodes {
             let v = raw::directive_value(directive, value)?;
-            n.config
-                .set(directive, &v, false)
-                .map_err(|e| e.to_string())?;
+            n.config.set(directive, &v, false).map_err(|e| match e {
+                crate::redis::config::ConfigError::Unknown(name) => raw::unknown_directive(&name),
+                other => other.to_string(),
+            })?;
         }
         Ok(())
     }
@@ -95,6 +97,9 @@ pub enum Distribution {
     Uniform,
     /// Zipf with exponent 1: key k is chosen with weight 1/k.
     Zipf,
+    /// Keys in order, 0, 1, 2, …, starting over after the last: with as many keys as
+    /// operations, every key is written once.
+    Sequential,
 }
 
 /// Relative weights of the operations a workload issues.
@@ -262,7 +267,9 @@ pub struct Expectation {
     pub path: Vec<String>,
     pub op: Op,
     pub value: ExpectValue,
+    /// Where the key is written, for messages about it.
     pub line: usize,
+    pub column: usize,
 }
 
 impl fmt::Display for Expectation {

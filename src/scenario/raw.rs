@@ -6,6 +6,7 @@ use std::ops::Range;
 use serde::Deserialize;
 use toml::{Spanned, Value};
 
+use super::suggest::did_you_mean;
 use super::units;
 use super::{
     DataSpec, Distribution, ExpectValue, Expectation, FaultKind, FaultSpec, LinkOverride,
@@ -128,21 +129,94 @@ struct RawWait {
 struct RawFault {
     at: Spanned<String>,
     kind: Spanned<String>,
-    name: Option<String>,
+    name: Option<Spanned<String>>,
     groups: Option<Spanned<Vec<Vec<String>>>>,
-    #[serde(default)]
-    one_way: bool,
+    one_way: Option<Spanned<bool>>,
     duration: Option<Spanned<String>>,
     partition: Option<Spanned<String>>,
     between: Option<Spanned<Vec<String>>>,
     node: Option<Spanned<String>>,
-    persistence: Option<bool>,
+    persistence: Option<Spanned<bool>>,
     command: Option<Spanned<String>>,
     latency: Option<Spanned<String>>,
     jitter: Option<Spanned<String>>,
     bandwidth: Option<Spanned<String>>,
     loss: Option<Spanned<String>>,
     send_buffer: Option<Spanned<Value>>,
+}
+
+/// The fields each fault kind takes besides `at` and `kind`. A field of another kind is an
+/// error, not silently ignored: `crash` with a `duration` would otherwise read as a crash that
+/// ends by itself.
+const FAULT_FIELDS: &[(&str, &[&str])] = &[
+    ("partition", &["groups", "one_way", "duration", "name"]),
+    ("heal", &["partition"]),
+    (
+        "link",
+        &[
+            "between",
+            "one_way",
+            "latency",
+            "jitter",
+            "bandwidth",
+            "loss",
+            "send_buffer",
+        ],
+    ),
+    ("reset", &["between"]),
+    ("crash", &["node"]),
+    ("restart", &["node", "persistence"]),
+    ("pause", &["node", "duration"]),
+    ("command", &["node", "command"]),
+];
+
+impl RawFault {
+    /// The optional fields given in the file, each with its span. Destructured without `..`, so
+    /// a field added to `RawFault` does not compile until it is listed here.
+    fn given(&self) -> Vec<(&'static str, Range<usize>)> {
+        let RawFault {
+            at: _,
+            kind: _,
+            name,
+            groups,
+            one_way,
+            duration,
+            partition,
+            between,
+            node,
+            persistence,
+            command,
+            latency,
+            jitter,
+            bandwidth,
+            loss,
+            send_buffer,
+        } = self;
+        let span = |v: Option<Range<usize>>, field: &'static str| v.map(|s| (field, s));
+        [
+            span(name.as_ref().map(Spanned::span), "name"),
+            span(groups.as_ref().map(Spanned::span), "groups"),
+            span(one_way.as_ref().map(Spanned::span), "one_way"),
+            span(duration.as_ref().map(Spanned::span), "duration"),
+            span(partition.as_ref().map(Spanned::span), "partition"),
+            span(between.as_ref().map(Spanned::span), "between"),
+            span(node.as_ref().map(Spanned::span), "node"),
+            span(persistence.as_ref().map(Spanned::span), "persistence"),
+            span(command.as_ref().map(Spanned::span), "command"),
+            span(latency.as_ref().map(Spanned::span), "latency"),
+            span(jitter.as_ref().map(Spanned::span), "jitter"),
+            span(bandwidth.as_ref().map(Spanned::span), "bandwidth"),
+            span(loss.as_ref().map(Spanned::span), "loss"),
+            span(send_buffer.as_ref().map(Spanned::span), "send_buffer"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
+    fn one_way(&self) -> bool {
+        self.one_way.as_ref().is_some_and(|b| *b.get_ref())
+    }
 }
 
 /// Errors carry a span; this turns it into file:line:column.
@@ -231,19 +305,7 @@ impl Ctx<'_> {
     }
 
     fn node(&self, v: &Spanned<String>) -> Result<usize, ScenarioError> {
-        self.names
-            .iter()
-            .position(|n| n == v.get_ref())
-            .ok_or_else(|| {
-                self.at(
-                    v,
-                    format!(
-                        "unknown node \"{}\"; the nodes are: {}",
-                        v.get_ref(),
-                        self.names.join(", ")
-                    ),
-                )
-            })
+        self.node_name(v, v.get_ref())
     }
 
     fn node_name<T>(&self, v: &Spanned<T>, name: &str) -> Result<usize, ScenarioError> {
@@ -251,7 +313,8 @@ impl Ctx<'_> {
             self.at(
                 v,
                 format!(
-                    "unknown node \"{name}\"; the nodes are: {}",
+                    "unknown node \"{name}\"{}; the nodes are: {}",
+                    did_you_mean(name, self.names.iter().map(String::as_str)),
                     self.names.join(", ")
                 ),
             )
@@ -291,8 +354,21 @@ const SECONDS_DIRECTIVES: &[&str] = &[
     "repl-ping-slave-period",
 ];
 
+/// The cost model's durations (`replsim-fork-time = "1ms"`): a scenario may write them with
+/// decimals, as any scenario duration (`"1.5ms"`); the node's own parser, like CONFIG SET, takes
+/// whole numbers of a unit.
+const DURATION_DIRECTIVES: &[&str] = &[
+    "replsim-fork-time",
+    "replsim-fork-time-per-gb",
+    "replsim-command-time",
+];
+
 /// The redis.conf text for a directive's value from its TOML (or `--set`) form.
 pub(super) fn directive_value(name: &str, value: &str) -> Result<String, String> {
+    if DURATION_DIRECTIVES.contains(&name.to_ascii_lowercase().as_str()) && value.contains('.') {
+        let d = units::duration(value).map_err(|e| format!("{name}: {e}"))?;
+        return Ok(format!("{}ns", d.as_nanos()));
+    }
     if SECONDS_DIRECTIVES.contains(&name.to_ascii_lowercase().as_str())
         && value.trim().ends_with(|c: char| c.is_ascii_alphabetic())
     {
@@ -324,13 +400,36 @@ fn apply_directives(ctx: &Ctx, cfg: &mut Config, map: &Map) -> Result<(), Scenar
         };
         let text = directive_value(k.get_ref(), &text).map_err(|e| ctx.at(v, e))?;
         cfg.set(k.get_ref(), &text, false).map_err(|e| match e {
-            crate::redis::config::ConfigError::Unknown(name) => {
-                ctx.at(k, format!("unknown directive \"{name}\"; see docs/scenario-format.md for the directives replsim models"))
-            }
+            crate::redis::config::ConfigError::Unknown(name) => ctx.at(k, unknown_directive(&name)),
             other => ctx.at(v, other.to_string()),
         })?;
     }
     Ok(())
+}
+
+/// The message for a directive replsim does not know, with the nearest one it does.
+pub(super) fn unknown_directive(name: &str) -> String {
+    let known = crate::redis::config::DIRECTIVES.iter().copied();
+    format!(
+        "unknown directive \"{name}\"{}; see docs/scenario-format.md for the directives replsim models",
+        did_you_mean(name, known)
+    )
+}
+
+/// serde's "unknown field `x`, expected one of `a`, `b`" (or "expected `a` or `b`") with the
+/// nearest expected field named.
+fn with_field_suggestion(message: &str) -> String {
+    let Some(rest) = message.strip_prefix("unknown field `") else {
+        return message.to_string();
+    };
+    let Some((field, expected)) = rest.split_once('`') else {
+        return message.to_string();
+    };
+    let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    match super::suggest::nearest(field, candidates) {
+        Some(near) => format!("{message}; did you mean `{near}`?"),
+        None => message.to_string(),
+    }
 }
 
 /// Parses scenario text. `file` is only used in error messages.
@@ -341,7 +440,7 @@ pub fn parse(file: &str, src: &str) -> Result<Scenario, ScenarioError> {
             file: file.to_string(),
             line,
             column,
-            message: e.message().trim().to_string(),
+            message: with_field_suggestion(e.message().trim()),
         }
     })?;
     let mut ctx = Ctx {
@@ -444,6 +543,10 @@ pub fn parse(file: &str, src: &str) -> Result<Scenario, ScenarioError> {
         });
     }
 
+    if let Some(err) = replication_cycle(&ctx, &raw.node, &nodes) {
+        return Err(err);
+    }
+
     let mut links = Vec::new();
     for l in &raw.link {
         let (a, b) = ctx.pair(&l.between)?;
@@ -471,14 +574,31 @@ pub fn parse(file: &str, src: &str) -> Result<Scenario, ScenarioError> {
     }
 
     let mut faults = Vec::new();
-    let mut partition_names: Vec<String> = Vec::new();
     for f in &raw.fault {
-        let spec = fault(&ctx, f, duration, &partition_names)?;
-        if let FaultKind::Partition { name: Some(n), .. } = &spec.kind {
-            partition_names.push(n.clone());
-        }
-        faults.push(spec);
+        faults.push(fault(&ctx, f, duration)?);
     }
+    check_heals(&ctx, &raw.fault, &faults)?;
+    if network.rto.is_zero() {
+        // A lost segment costs one retransmission timeout of delay: with none, a loss of any
+        // size would change nothing, and a scenario that asks for loss expects an effect.
+        let losses = std::iter::once(&net.loss)
+            .chain(raw.link.iter().map(|l| &l.loss))
+            .chain(raw.fault.iter().map(|f| &f.get_ref().loss));
+        for loss in losses.flatten() {
+            if units::percent_ppm(loss.get_ref()).is_ok_and(|ppm| ppm > 0) {
+                return Err(ctx.at(
+                    loss,
+                    format!(
+                        "loss {} has no effect with [network] rto = \"{}\": a lost segment costs one rto of delay; set rto above 0",
+                        loss.get_ref(),
+                        net.rto.as_ref().map_or("", |r| r.get_ref().as_str())
+                    ),
+                ));
+            }
+        }
+    }
+    // Stable: faults at the same time keep their order in the file, as the timeline applies
+    // them.
     faults.sort_by_key(|f| f.at);
 
     let mut expect = Vec::new();
@@ -672,10 +792,13 @@ fn workload(
         Some(d) => match d.get_ref().as_str() {
             "uniform" => Distribution::Uniform,
             "zipf" => Distribution::Zipf,
+            "sequential" => Distribution::Sequential,
             other => {
                 return Err(ctx.at(
                     d,
-                    format!("unknown distribution \"{other}\"; use \"uniform\" or \"zipf\""),
+                    format!(
+                    "unknown distribution \"{other}\"; use \"uniform\", \"zipf\" or \"sequential\""
+                ),
                 ))
             }
         },
@@ -742,7 +865,6 @@ fn fault(
     ctx: &Ctx,
     f: &Spanned<RawFault>,
     duration: SimDuration,
-    partitions: &[String],
 ) -> Result<FaultSpec, ScenarioError> {
     let line = line_col(ctx.src, f.span().start).0;
     let r = f.get_ref();
@@ -752,6 +874,32 @@ fn fault(
             &r.at,
             format!("fault at {at} is after the end of the scenario ({duration})"),
         ));
+    }
+    let kind_name = r.kind.get_ref().as_str();
+    let Some((_, fields)) = FAULT_FIELDS.iter().find(|(k, _)| *k == kind_name) else {
+        let kinds = FAULT_FIELDS.iter().map(|(k, _)| *k);
+        return Err(ctx.at(
+            &r.kind,
+            format!(
+                "unknown fault kind \"{kind_name}\"{}; use partition, heal, link, reset, crash, restart, pause or command",
+                did_you_mean(kind_name, kinds)
+            ),
+        ));
+    };
+    for (field, span) in r.given() {
+        if !fields.contains(&field) {
+            return Err(ctx.err(
+                span,
+                format!(
+                    "`{field}` does not apply to a {kind_name} fault, which takes {}",
+                    fields
+                        .iter()
+                        .map(|f| format!("`{f}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
     }
     let need_node = || {
         r.node
@@ -805,7 +953,7 @@ fn fault(
                 }
                 idx.push(gi);
             }
-            if idx.is_empty() || idx.len() > 2 && r.one_way {
+            if idx.is_empty() || idx.len() > 2 && r.one_way() {
                 return Err(ctx.at(
                     groups,
                     "a one-way partition has exactly two groups: from, to",
@@ -824,25 +972,15 @@ fn fault(
                 None => None,
             };
             FaultKind::Partition {
-                name: r.name.clone(),
+                name: r.name.as_ref().map(|n| n.get_ref().clone()),
                 groups: idx,
-                one_way: r.one_way,
+                one_way: r.one_way(),
                 duration: duration_d,
             }
         }
-        "heal" => {
-            if let Some(p) = &r.partition {
-                if !partitions.contains(p.get_ref()) {
-                    return Err(ctx.at(
-                        p,
-                        format!("no earlier partition is named \"{}\"", p.get_ref()),
-                    ));
-                }
-            }
-            FaultKind::Heal {
-                partition: r.partition.as_ref().map(|p| p.get_ref().clone()),
-            }
-        }
+        "heal" => FaultKind::Heal {
+            partition: r.partition.as_ref().map(|p| p.get_ref().clone()),
+        },
         "link" => {
             let (a, b) = need_between()?;
             let mut patch = LinkPatch::default();
@@ -864,7 +1002,7 @@ fn fault(
             FaultKind::Link {
                 a,
                 b,
-                one_way: r.one_way,
+                one_way: r.one_way(),
                 patch,
             }
         }
@@ -875,7 +1013,7 @@ fn fault(
         "crash" => FaultKind::Crash { node: need_node()? },
         "restart" => FaultKind::Restart {
             node: need_node()?,
-            persistence: r.persistence.unwrap_or(false),
+            persistence: r.persistence.as_ref().is_some_and(|p| *p.get_ref()),
         },
         "pause" => {
             let node = need_node()?;
@@ -909,11 +1047,118 @@ fn fault(
                     .collect(),
             }
         }
-        other => {
-            return Err(ctx.at(&r.kind, format!("unknown fault kind \"{other}\"; use partition, heal, link, reset, crash, restart, pause or command")));
-        }
+        other => unreachable!("FAULT_FIELDS lists every kind handled here, not {other}"),
     };
     Ok(FaultSpec { at, kind, line })
+}
+
+/// A heal must have a partition to heal at its time: one in force (started at or before it, in
+/// the order the timeline applies faults, and neither ended by its `duration` nor healed yet),
+/// with its name when it names one. A partition whose `duration` ends at the heal's instant is
+/// still in force then: the timeline applies the faults of an instant before the ends it
+/// scheduled for that instant while running.
+fn check_heals(
+    ctx: &Ctx,
+    raw: &[Spanned<RawFault>],
+    faults: &[FaultSpec],
+) -> Result<(), ScenarioError> {
+    struct InForce<'a> {
+        name: Option<&'a str>,
+        end: Option<SimDuration>,
+    }
+    let mut order: Vec<usize> = (0..faults.len()).collect();
+    order.sort_by_key(|&i| faults[i].at);
+    // Every named partition and its start, for saying why a heal finds nothing.
+    let named: Vec<(&str, SimDuration)> = order
+        .iter()
+        .filter_map(|&i| match &faults[i].kind {
+            FaultKind::Partition { name: Some(n), .. } => Some((n.as_str(), faults[i].at)),
+            _ => None,
+        })
+        .collect();
+    let mut in_force: Vec<InForce> = Vec::new();
+    for &i in &order {
+        let at = faults[i].at;
+        in_force.retain(|p| p.end.is_none_or(|end| end >= at));
+        let r = raw[i].get_ref();
+        match &faults[i].kind {
+            FaultKind::Partition { name, duration, .. } => in_force.push(InForce {
+                name: name.as_deref(),
+                end: duration.map(|d| at + d),
+            }),
+            FaultKind::Heal { partition: None } => {
+                if in_force.is_empty() {
+                    return Err(ctx.at(
+                        &r.kind,
+                        format!("nothing to heal at {at}: no partition is in force then"),
+                    ));
+                }
+                in_force.clear();
+            }
+            FaultKind::Heal {
+                partition: Some(want),
+            } => {
+                let before = in_force.len();
+                in_force.retain(|p| p.name != Some(want.as_str()));
+                if in_force.len() < before {
+                    continue;
+                }
+                let why = match named.iter().find(|(n, _)| n == want) {
+                    None => format!(
+                        "no partition is named \"{want}\"{}",
+                        did_you_mean(want, named.iter().map(|(n, _)| *n))
+                    ),
+                    Some((_, start)) if *start > at => format!(
+                        "the heal at {at} comes before partition \"{want}\" starts ({start})"
+                    ),
+                    Some(_) => format!(
+                        "partition \"{want}\" is not in force at {at}: it has already ended or been healed"
+                    ),
+                };
+                let span = r
+                    .partition
+                    .as_ref()
+                    .map_or_else(|| r.kind.span(), Spanned::span);
+                return Err(ctx.err(span, why));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A node that follows a chain of `replicaof` back to itself: no node of the loop is a master,
+/// so no data would ever flow. Reported at the `replicaof` of the loop's first node in the file.
+fn replication_cycle(ctx: &Ctx, raw: &[RawNode], nodes: &[NodeSpec]) -> Option<ScenarioError> {
+    for start in 0..nodes.len() {
+        let mut path = vec![start];
+        let mut next = nodes[start].replicaof;
+        while let Some(at) = next {
+            if at == start {
+                let names: Vec<&str> = path
+                    .iter()
+                    .chain([&start])
+                    .map(|&i| nodes[i].name.as_str())
+                    .collect();
+                let replicaof = raw[start].replicaof.as_ref()?;
+                return Some(ctx.at(
+                    replicaof,
+                    format!(
+                        "replication cycle {}: every node in it is a replica, so none has data to send; make one of them a master",
+                        names.join(" → ")
+                    ),
+                ));
+            }
+            if path.contains(&at) {
+                // A loop that `start` leads into but is not part of: it is found from one of
+                // its own nodes.
+                break;
+            }
+            path.push(at);
+            next = nodes[at].replicaof;
+        }
+    }
+    None
 }
 
 fn expectation(
@@ -927,11 +1172,15 @@ fn expectation(
         return Err(ctx.at(k, format!("\"{written}\" is not a path such as \"replica-1.sync_full\" or \"checks.acked_writes_lost.count\"")));
     }
     let path = match parts[0].as_str() {
-        "checks" | "nodes" | "workloads" | "scenario" | "seed" | "trace_hash" | "events"
-        | "sim_time_us" | "stop" => parts.clone(),
+        first if REPORT_TOP.contains(&first) => parts.clone(),
         first => {
             if !ctx.names.iter().any(|n| n == first) {
-                return Err(ctx.at(k, format!("\"{written}\" starts with \"{first}\", which is neither a node ({}) nor \"checks\"", ctx.names.join(", "))));
+                let known = ctx
+                    .names
+                    .iter()
+                    .map(String::as_str)
+                    .chain(REPORT_TOP.iter().copied());
+                return Err(ctx.at(k, format!("\"{written}\" starts with \"{first}\", which is neither a node ({}) nor a part of the report such as \"checks\" or \"workloads\"{}", ctx.names.join(", "), did_you_mean(first, known))));
             }
             let mut p = vec!["nodes".to_string()];
             p.extend(parts);
@@ -953,14 +1202,31 @@ fn expectation(
             ))
         }
     };
+    let (line, column) = line_col(ctx.src, k.span().start);
     Ok(Expectation {
         written,
         path,
         op,
         value,
-        line: line_col(ctx.src, k.span().start).0,
+        line,
+        column,
     })
 }
+
+/// The report's top-level fields an `[expect]` path may start with; any other first part names
+/// a node. Which fields lie below them is the report's to say: it checks every path against its
+/// own shape before a run.
+const REPORT_TOP: &[&str] = &[
+    "checks",
+    "nodes",
+    "workloads",
+    "scenario",
+    "seed",
+    "trace_hash",
+    "events",
+    "sim_time_us",
+    "stop",
+];
 
 fn parse_comparison(s: &str) -> Result<(Op, ExpectValue), String> {
     let t = s.trim();

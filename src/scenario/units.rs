@@ -1,34 +1,79 @@
 //! Durations, sizes, rates and bandwidths in the notations a scenario file uses.
 //!
-//! Durations: an integer with `ns`, `us`, `ms`, `s`, `m` or `h` (`500ms`, `60s`, `2m`). Sizes use
+//! Durations: a number with `ns`, `us`, `ms`, `s`, `m` or `h` (`500ms`, `1.5s`, `2m`), decimals
+//! exact to the nanosecond. Sizes use
 //! redis.conf's memory notation (`1mb` = 1048576, `1m` = 1000000, `64kb`, `2gb`, a bare number of
 //! bytes). Bandwidths are bits per second with `kbit`, `mbit`, `gbit` (powers of 1000), or `0` for
 //! unlimited. Percentages are given as `"0.1%"` and kept as parts per million.
 
-use crate::redis::config::{parse_duration_ns, parse_memory, split_unit};
+use crate::redis::config::{parse_memory, split_unit};
 use crate::time::SimDuration;
 
 /// Parses a duration. Returns an explanation on failure. Unlike a redis.conf value, a scenario
-/// duration must name its unit.
+/// duration must name its unit. Decimals are exact: `"1.5s"` is 1,500,000,000 ns, computed on
+/// the digits as written with no floating point, and a value finer than a nanosecond
+/// (`"1.5ns"`) is refused rather than rounded.
 pub fn duration(s: &str) -> Result<SimDuration, String> {
     let t = s.trim();
     if t.is_empty() || !t.starts_with(|c: char| c.is_ascii_digit()) {
         return Err(format!(
-            "expected a duration such as \"500ms\", \"30s\" or \"2m\", found \"{s}\""
+            "expected a duration such as \"500ms\", \"1.5s\" or \"2m\", found \"{s}\""
         ));
     }
-    let unit = t.trim_start_matches(|c: char| c.is_ascii_digit());
-    match unit {
-        "" => Err(format!(
-            "duration \"{s}\" needs a unit: ns, us, ms, s, m or h"
-        )),
-        "ns" | "us" | "ms" | "s" | "m" | "h" => parse_duration_ns(t)
-            .map(SimDuration::from_nanos)
-            .ok_or_else(|| format!("duration \"{s}\" is too large")),
-        _ => Err(format!(
-            "unknown duration unit \"{unit}\" in \"{s}\" (use ns, us, ms, s, m or h)"
-        )),
+    let number_end = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(number_end);
+    let ns_per_unit: u128 = match unit {
+        "ns" => 1,
+        "us" => 1_000,
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        "m" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
+        "" => {
+            return Err(format!(
+                "duration \"{s}\" needs a unit: ns, us, ms, s, m or h"
+            ))
+        }
+        _ => {
+            return Err(format!(
+                "unknown duration unit \"{unit}\" in \"{s}\" (use ns, us, ms, s, m or h)"
+            ))
+        }
+    };
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if fraction.contains('.') || number.ends_with('.') {
+        return Err(format!(
+            "expected a duration such as \"500ms\" or \"1.5s\", found \"{s}\""
+        ));
     }
+    let too_large = || format!("duration \"{s}\" is too large");
+    // At most 18 decimals keep 10^decimals inside a u64; no unit needs more to reach 1 ns.
+    if whole.len() > 20 || fraction.len() > 18 {
+        return Err(if whole.len() > 20 {
+            too_large()
+        } else {
+            format!("duration \"{s}\" has more decimals than a nanosecond needs")
+        });
+    }
+    let whole: u128 = whole.parse().map_err(|_| too_large())?;
+    let scale = 10u128.pow(fraction.len() as u32);
+    let fraction: u128 = if fraction.is_empty() {
+        0
+    } else {
+        fraction.parse().map_err(|_| too_large())?
+    };
+    let fraction_ns = fraction * ns_per_unit;
+    if fraction_ns % scale != 0 {
+        return Err(format!(
+            "duration \"{s}\" is finer than a nanosecond, the simulator's resolution"
+        ));
+    }
+    let ns = whole * ns_per_unit + fraction_ns / scale;
+    u64::try_from(ns)
+        .map(SimDuration::from_nanos)
+        .map_err(|_| too_large())
 }
 
 /// Parses a size in redis.conf notation.
@@ -104,6 +149,32 @@ mod tests {
         assert!(duration("10 parsecs")
             .unwrap_err()
             .contains("unknown duration unit"));
+        // (written, nanoseconds, or a fragment of the error)
+        let decimals: &[(&str, Result<u64, &str>)] = &[
+            ("1.5s", Ok(1_500_000_000)),
+            ("0.25ms", Ok(250_000)),
+            ("2.5m", Ok(150_000_000_000)),
+            ("0.001us", Ok(1)),
+            ("1.000000001s", Ok(1_000_000_001)),
+            ("1.0000000001s", Err("finer than a nanosecond")),
+            ("1.5ns", Err("finer than a nanosecond")),
+            ("1.s", Err("expected a duration")),
+            ("1..5s", Err("expected a duration")),
+            ("1.2.3s", Err("expected a duration")),
+            (".5s", Err("expected a duration")),
+            ("0.0000000000000000001h", Err("more decimals")),
+            ("5124095.576030431h", Ok(18_446_744_073_709_551_600)),
+            ("5124096h", Err("too large")),
+            ("99999999999999999999999h", Err("too large")),
+        ];
+        for (text, want) in decimals {
+            let got = duration(text).map(SimDuration::as_nanos);
+            match (want, &got) {
+                (Ok(ns), Ok(g)) => assert_eq!(g, ns, "{text}"),
+                (Err(fragment), Err(e)) => assert!(e.contains(fragment), "{text}: {e}"),
+                _ => panic!("{text}: expected {want:?}, got {got:?}"),
+            }
+        }
         assert_eq!(size("1mb").unwrap(), 1 << 20);
         assert!(size("1.5mb").is_err());
         assert_eq!(bandwidth("1gbit").unwrap(), 1_000_000_000);

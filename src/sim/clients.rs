@@ -358,7 +358,14 @@ impl World {
         };
         let r = &mut h[index as usize];
         match reply {
-            None => r.outcome = Outcome::Info,
+            None => {
+                // The client gave up at its timeout, whenever a late reply came.
+                let p = self.ops[op as usize].as_ref().expect("pending");
+                let sent = p.waiting.unwrap_or(p.invoke);
+                let gave_up = sent + self.workloads[p.workload as usize].spec.timeout;
+                r.outcome = Outcome::Info;
+                r.complete_ns = done.min(gave_up).as_nanos();
+            }
             Some(Reply::Error(msg)) => {
                 let kind = msg.split(' ').next().unwrap_or(msg).to_string();
                 let i = match self.rec.error_kinds.iter().position(|k| *k == kind) {

@@ -10,8 +10,32 @@ use super::trace::TraceKind;
 use super::world::{Ev, World};
 use super::Engine;
 use crate::net::{LinkParams, NodeId};
+use crate::redis::resp::Reply;
 use crate::redis::Node;
+use crate::redis::{ClientId, CommandResult};
 use crate::scenario::{FaultKind, LinkPatch};
+use crate::time::SimTime;
+
+/// An operator's command (a `kind = "command"` fault) and what the node answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OperatorCommand {
+    pub time: SimTime,
+    pub node: usize,
+    /// The command as the scenario wrote it.
+    pub command: String,
+    /// The client it ran as.
+    pub client: ClientId,
+    /// The reply; `None` while a WAIT is blocked, or if the node was down.
+    pub reply: Option<Reply>,
+    /// Whether the node was up to run it.
+    pub node_up: bool,
+}
+
+/// The client fault `idx`'s command runs as: counted down from `u64::MAX`, far above the
+/// workloads' clients, which count up from 1.
+fn operator_client(idx: usize) -> ClientId {
+    ClientId(u64::MAX - idx as u64)
+}
 
 impl World {
     pub(crate) fn fault(&mut self, e: &mut Engine<Ev>, idx: usize) {
@@ -123,11 +147,7 @@ impl World {
                 self.rec.last_fault_end = self.rec.last_fault_end.max(now + duration);
             }
             FaultKind::Command { node, args } => {
-                let argv: Vec<Vec<u8>> = args.iter().map(|a| a.as_bytes().to_vec()).collect();
-                if let Some(n) = self.slots[node].node.as_mut() {
-                    n.operator_command(now, &argv);
-                    self.drain(e, node);
-                }
+                self.operator_command(e, idx, node, &args);
                 self.rec.windows.push(FaultWindow {
                     kind: "command".into(),
                     label: format!("{}: {}", name(node), args.join(" ")),
@@ -137,6 +157,48 @@ impl World {
             }
         }
         self.refresh_master_target();
+    }
+
+    /// Runs fault `idx`'s command on `node` as an operator would, with `redis-cli -a
+    /// <requirepass>` on the node's host: a client of its own, authenticated as the admin,
+    /// closed once it has its reply. The reply is recorded; a WAIT's comes later
+    /// ([`World::operator_reply`]).
+    fn operator_command(&mut self, e: &mut Engine<Ev>, idx: usize, node: usize, args: &[String]) {
+        let now = e.now();
+        let client = operator_client(idx);
+        let mut record = OperatorCommand {
+            time: now,
+            node,
+            command: args.join(" "),
+            client,
+            reply: None,
+            node_up: self.slots[node].node.is_some(),
+        };
+        if let Some(n) = self.slots[node].node.as_mut() {
+            let argv: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+            if let CommandResult::Done { reply, .. } = n.handle_operator_command(now, client, &argv)
+            {
+                n.handle_client_closed(client);
+                record.reply = Some(reply);
+            }
+        }
+        self.rec.operator_commands.push(record);
+        self.drain(e, node);
+    }
+
+    /// A reply to `client` on `node` that no workload waits for: if it answers a blocked
+    /// operator command (a WAIT), its record gets the reply and its client is closed.
+    pub(crate) fn operator_reply(&mut self, node: &mut Node, client: ClientId, reply: Reply) {
+        let pending = self
+            .rec
+            .operator_commands
+            .iter_mut()
+            .rev()
+            .find(|c| c.client == client && c.reply.is_none() && c.node_up);
+        if let Some(record) = pending {
+            record.reply = Some(reply);
+            node.handle_client_closed(client);
+        }
     }
 
     pub(crate) fn fault_end(&mut self, e: &mut Engine<Ev>, idx: usize) {
@@ -302,5 +364,85 @@ impl World {
         );
         self.rec.last_fault_end = self.rec.last_fault_end.max(now);
         self.drain(e, i);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs a master `m` and its replica `r`, both with `requirepass`, under `faults`.
+    fn run_with(faults: &str) -> crate::sim::RunOutput {
+        let text = format!(
+            "name = \"ops\"\nduration = \"6s\"\n[defaults]\nrequirepass = \"pw\"\nmasterauth = \"pw\"\n\
+             [[node]]\nname = \"m\"\n[[node]]\nname = \"r\"\nreplicaof = \"m\"\n\
+             [[workload]]\ntarget = \"m\"\nrate = 100\n{faults}"
+        );
+        let sc = crate::scenario::parse("ops.toml", &text).expect("a valid scenario");
+        crate::sim::run(sc, 1, u64::MAX, None, &mut |_, _| {})
+    }
+
+    fn fault(at: &str, node: &str, command: &str) -> String {
+        format!("[[fault]]\nat = \"{at}\"\nkind = \"command\"\nnode = \"{node}\"\ncommand = \"{command}\"\n")
+    }
+
+    #[test]
+    fn operator_commands_run_as_an_admin_and_their_replies_are_recorded() {
+        let faults = [
+            fault("3s", "r", "REPLICAOF NO ONE"),
+            fault("3500ms", "m", "CONFIG SET no-such-directive 1"),
+            fault("4s", "m", "WAIT 5 300"),
+            fault("4s", "r", "GET nothing"),
+            "[[fault]]\nat = \"4500ms\"\nkind = \"crash\"\nnode = \"r\"\n".to_string(),
+            fault("5s", "r", "PING"),
+        ]
+        .concat();
+        let out = run_with(&faults);
+        let w = &out.world;
+        // With requirepass set, the promotion happened: the operator is authenticated.
+        assert!(
+            w.rec
+                .milestones
+                .iter()
+                .any(|m| m.node == 1 && m.what == Milestone::BecameMaster),
+            "REPLICAOF NO ONE promoted r"
+        );
+        let got: Vec<(u64, usize, &str, Option<String>, bool)> = w
+            .rec
+            .operator_commands
+            .iter()
+            .map(|c| {
+                (
+                    c.time.as_millis(),
+                    c.node,
+                    c.command.as_str(),
+                    c.reply.as_ref().map(Reply::summary),
+                    c.node_up,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (3000, 1, "REPLICAOF NO ONE", Some("OK".into()), true),
+                (
+                    3500,
+                    0,
+                    "CONFIG SET no-such-directive 1",
+                    Some("(error) ERR Unknown option or number of arguments for CONFIG SET - 'no-such-directive'".into()),
+                    true
+                ),
+                // The master lost its replica: WAIT answers at its timeout.
+                (4000, 0, "WAIT 5 300", Some("(integer) 0".into()), true),
+                (4000, 1, "GET nothing", Some("(nil)".into()), true),
+                (5000, 1, "PING", None, false),
+            ]
+        );
+        // Each operator client was closed once answered (the WAIT's when its reply came).
+        for c in w.rec.operator_commands.iter().filter(|c| c.node_up) {
+            if let Some(node) = w.node(c.node) {
+                assert!(node.clients.get(&c.client).is_none(), "{c:?}");
+            }
+        }
     }
 }

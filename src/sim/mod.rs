@@ -4,7 +4,9 @@
 //! the run loop. A model (the world of nodes and network, or a benchmark) implements [`Model`];
 //! the [`Engine`] pops events in `(time, seq)` order and hands each to the model with the engine
 //! itself as context, so the model can read `now`, schedule more events and record to the trace.
-//! Reaching a limit (simulated time or event count) is a reported [`Stop`], never a hang.
+//! Reaching a limit (simulated time or event count, or the caller's wall-clock or memory limit
+//! between slices) is a reported [`Stop`], never a hang. What a run will hold in memory is
+//! estimated from its scenario before it starts (`estimate.rs`).
 //!
 //! The world (`world.rs`, with `clients.rs`, `fault.rs` and `observe.rs`): nodes, the network
 //! between them, client workloads, the fault timeline, and the recording of what happened. `sim`
@@ -14,12 +16,14 @@
 pub mod applied;
 mod clients;
 mod conns;
+pub mod estimate;
 mod fault;
 pub mod hist;
 pub mod observe;
 pub mod queue;
 pub mod trace;
 pub mod world;
+pub use world::RunOptions;
 
 use crate::net::{NetScheduler, NetTimer};
 pub use crate::time::{SimDuration, SimTime};
@@ -50,11 +54,53 @@ impl Limits {
 pub enum Stop {
     /// No events remain. The clock reads `Limits::until` unless that was `SimTime::MAX`.
     Idle,
-    /// The next event lies after `Limits::until`; the clock now reads `until`.
+    /// The next event lies after `Limits::until`; the clock now reads `until`. A whole run that
+    /// reached its scenario's duration stops so.
     TimeLimit,
     /// `Limits::max_events` events have been processed.
     EventLimit,
+    /// The caller's wall-clock limit ended the run between two slices ([`Interrupt`]).
+    WallLimit,
+    /// The caller's memory limit ended the run between two slices ([`Interrupt`]).
+    MemoryLimit,
 }
+
+impl Stop {
+    /// The run ended before its scenario's duration, at a limit: what it reports describes a
+    /// part of the run.
+    pub fn is_limit(self) -> bool {
+        matches!(self, Stop::EventLimit | Stop::WallLimit | Stop::MemoryLimit)
+    }
+
+    /// A rerun of the same scenario and seed stops at the same point. The event limit is one of
+    /// the run's inputs; wall time and memory are the machine's, so a run they stopped ends
+    /// elsewhere on another machine or another day.
+    pub fn reproducible(self) -> bool {
+        !matches!(self, Stop::WallLimit | Stop::MemoryLimit)
+    }
+}
+
+/// A reason from outside the simulation to end a run, given between slices: the CLI measures
+/// wall time and memory, which the simulation never reads.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Interrupt {
+    WallLimit,
+    MemoryLimit,
+}
+
+impl From<Interrupt> for Stop {
+    fn from(i: Interrupt) -> Stop {
+        match i {
+            Interrupt::WallLimit => Stop::WallLimit,
+            Interrupt::MemoryLimit => Stop::MemoryLimit,
+        }
+    }
+}
+
+/// The most events between two calls of a run's `between` callback. Simulated time slices a run
+/// too, but a livelock can pile millions of events into one simulated instant, and the caller's
+/// limits must still get their turn.
+pub const EVENTS_PER_CALL_MAX: u64 = 1 << 20;
 
 /// What the engine drives.
 pub trait Model<E> {
@@ -221,6 +267,51 @@ pub fn run_with(
     sink: Option<Box<dyn trace::TraceSink>>,
     progress: &mut dyn FnMut(SimTime, u64),
 ) -> RunOutput {
+    run_until(
+        scenario,
+        seed,
+        max_events,
+        options,
+        sink,
+        &mut |t, events| {
+            progress(t, events);
+            None
+        },
+    )
+}
+
+/// [`run_with`], where `between` (called like `progress`, at least every
+/// [`EVENTS_PER_CALL_MAX`] events) may end the run early with an [`Interrupt`]. A run that has
+/// already reached its duration is not interrupted.
+pub fn run_until(
+    scenario: crate::scenario::Scenario,
+    seed: u64,
+    max_events: u64,
+    options: world::RunOptions,
+    sink: Option<Box<dyn trace::TraceSink>>,
+    between: &mut dyn FnMut(SimTime, u64) -> Option<Interrupt>,
+) -> RunOutput {
+    run_calling_every(
+        scenario,
+        seed,
+        max_events,
+        options,
+        sink,
+        between,
+        EVENTS_PER_CALL_MAX,
+    )
+}
+
+/// [`run_until`] with `between` called at least every `events_per_call` events.
+fn run_calling_every(
+    scenario: crate::scenario::Scenario,
+    seed: u64,
+    max_events: u64,
+    options: world::RunOptions,
+    sink: Option<Box<dyn trace::TraceSink>>,
+    between: &mut dyn FnMut(SimTime, u64) -> Option<Interrupt>,
+    events_per_call: u64,
+) -> RunOutput {
     let mut engine: Engine<world::Ev> = Engine::new();
     if let Some(s) = sink {
         engine.trace.set_sink(s);
@@ -230,22 +321,35 @@ pub fn run_with(
     let mut w = world::World::new(scenario, seed, options, &mut engine);
     let mut stop = Stop::TimeLimit;
     let mut t = SimTime::ZERO;
-    while t < end {
+    'run: while t < end {
         t = (t + slice).min(end);
-        stop = engine.run(
-            &mut w,
-            Limits {
-                until: t,
-                max_events,
-            },
-        );
-        progress(engine.now(), engine.events());
-        if stop == Stop::EventLimit {
-            break;
+        loop {
+            // Stopping at a smaller event count and going on from there processes exactly the
+            // events one call would: the engine checks the count before taking an event.
+            let call_max = max_events.min(engine.events().saturating_add(events_per_call));
+            let sliced = engine.run(
+                &mut w,
+                Limits {
+                    until: t,
+                    max_events: call_max,
+                },
+            );
+            let at_limit = sliced == Stop::EventLimit && engine.events() >= max_events;
+            let done = sliced != Stop::EventLimit && t == end;
+            if let Some(i) = between(engine.now(), engine.events()) {
+                if !done && !at_limit {
+                    stop = i.into();
+                    break 'run;
+                }
+            }
+            if at_limit {
+                stop = Stop::EventLimit;
+                break 'run;
+            }
+            if sliced != Stop::EventLimit {
+                break;
+            }
         }
-    }
-    if stop != Stop::EventLimit {
-        stop = Stop::TimeLimit;
     }
     // The final state is sampled at the end, whatever the sampling interval.
     w.sample(engine.now());
@@ -326,6 +430,100 @@ mod tests {
         };
         assert_eq!(e.run(&mut Forever, limits), Stop::EventLimit);
         assert_eq!(e.events(), 1000);
+    }
+
+    /// A scenario whose every instant holds events, for runs stopped part way.
+    fn busy() -> crate::scenario::Scenario {
+        crate::scenario::parse(
+            "busy.toml",
+            "name = \"busy\"\nduration = \"2s\"\n[[node]]\nname = \"m\"\n[[node]]\nname = \"r\"\nreplicaof = \"m\"\n\
+             [[workload]]\ntarget = \"m\"\nrate = 200000\nkeys = 10\n",
+        )
+        .expect("a valid scenario")
+    }
+
+    /// Events between calls in the tests: a slice of `busy` holds about 2,000.
+    const PER_CALL: u64 = 500;
+
+    #[test]
+    fn the_callers_interrupt_ends_a_run_between_calls_and_says_why() {
+        let whole = run(busy(), 1, u64::MAX, None, &mut |_, _| {});
+        assert_eq!(whole.stop, Stop::TimeLimit);
+        let mut calls = Vec::new();
+        let out = run_calling_every(
+            busy(),
+            1,
+            u64::MAX,
+            RunOptions::default(),
+            None,
+            &mut |t, events| {
+                calls.push((t, events));
+                (events > whole.events / 2).then_some(Interrupt::MemoryLimit)
+            },
+            PER_CALL,
+        );
+        assert_eq!(out.stop, Stop::MemoryLimit);
+        assert!(!out.stop.reproducible() && out.stop.is_limit());
+        assert!(out.events > whole.events / 2 && out.events <= whole.events / 2 + PER_CALL);
+        assert!(out.sim_time < whole.sim_time);
+        // Calls come at least every PER_CALL events, even within one time slice.
+        let gaps = calls.windows(2).map(|w| w[1].1 - w[0].1);
+        assert!(gaps.clone().all(|g| g <= PER_CALL), "{calls:?}");
+        assert!(gaps.clone().any(|g| g == PER_CALL), "{calls:?}");
+    }
+
+    #[test]
+    fn calls_between_slices_change_nothing_and_a_finished_run_is_not_interrupted() {
+        let whole = run(busy(), 1, u64::MAX, None, &mut |_, _| {});
+        let mut calls = 0;
+        let out = run_calling_every(
+            busy(),
+            1,
+            u64::MAX,
+            RunOptions::default(),
+            None,
+            &mut |_, _| {
+                calls += 1;
+                None
+            },
+            PER_CALL,
+        );
+        assert!(
+            calls > 400,
+            "every slice and every chunk of events: {calls}"
+        );
+        assert_eq!(
+            (out.trace_hash, out.events, out.stop),
+            (whole.trace_hash, whole.events, Stop::TimeLimit)
+        );
+        let end = SimTime::ZERO + SimDuration::from_secs(2);
+        let last = run_until(
+            busy(),
+            1,
+            u64::MAX,
+            RunOptions::default(),
+            None,
+            &mut |t, _| (t == end).then_some(Interrupt::WallLimit),
+        );
+        assert_eq!(
+            last.stop,
+            Stop::TimeLimit,
+            "the run had finished when the interrupt came"
+        );
+        let limited = run_calling_every(
+            busy(),
+            1,
+            2 * PER_CALL + 5,
+            RunOptions::default(),
+            None,
+            &mut |_, _| None,
+            PER_CALL,
+        );
+        assert_eq!(
+            (limited.stop, limited.events),
+            (Stop::EventLimit, 2 * PER_CALL + 5)
+        );
+        assert!(limited.stop.reproducible());
     }
 
     #[test]

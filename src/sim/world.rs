@@ -132,6 +132,8 @@ pub struct Recording {
     pub error_kinds: Vec<String>,
     pub milestones: Vec<MilestoneAt>,
     pub windows: Vec<FaultWindow>,
+    /// Every operator command and its reply, in the order they ran.
+    pub operator_commands: Vec<super::fault::OperatorCommand>,
     pub samples: Vec<Sample>,
     /// The last time a fault was active or began (partitions healing, pauses ending).
     pub last_fault_end: SimTime,
@@ -425,6 +427,8 @@ impl World {
                 Event::Reply { client, reply } => {
                     if let Some(op) = self.blocked.remove(&client) {
                         self.pending_replies.push((op, reply));
+                    } else {
+                        self.operator_reply(&mut node, client, reply);
                     }
                     continue;
                 }
@@ -837,8 +841,10 @@ duration = "500ms"
             Some(0),
             "B is down"
         );
-        let replicas = [("a", Some("b")), ("b", Some("a"))];
-        assert_eq!(run_for_5s(&replicas, "").world.current_master(), None);
+        // A scenario may not start in a replication cycle, but an operator can make one.
+        let replicas = [("a", None), ("b", Some("a"))];
+        let cycle = "[[fault]]\nat = \"1s\"\nkind = \"command\"\nnode = \"a\"\ncommand = \"REPLICAOF b 6379\"\n";
+        assert_eq!(run_for_5s(&replicas, cycle).world.current_master(), None);
     }
 
     #[test]

@@ -14,15 +14,6 @@ name = "r"
 replicaof = "m"
 "#;
 
-/// Parses `BASE` with `extra` appended and returns the error text.
-fn err_of(extra: &str) -> String {
-    let src = format!("{BASE}{extra}");
-    match parse("bad.toml", &src) {
-        Ok(_) => panic!("expected an error for:\n{extra}"),
-        Err(e) => e.to_string(),
-    }
-}
-
 #[test]
 fn the_base_scenario_parses() {
     let s = parse("ok.toml", BASE).unwrap();
@@ -88,7 +79,7 @@ fn malformed_scenarios_name_file_line_column_and_what_was_expected() {
         (
             "[[fault]]\nat = \"5s\"\nkind = \"heal\"\npartition = \"nope\"\n",
             "13:13",
-            "no earlier partition is named",
+            "no partition is named \"nope\"",
         ),
         (
             "[[fault]]\nat = \"5s\"\nkind = \"command\"\nnode = \"m\"\ncommand = \"SET \\\"a\"\n",
@@ -154,7 +145,7 @@ fn malformed_scenarios_name_file_line_column_and_what_was_expected() {
         (
             "[[workload]]\ntarget = \"m\"\nrate = 5\ndistribution = \"gaussian\"\n",
             "13:16",
-            "use \"uniform\" or \"zipf\"",
+            "unknown distribution \"gaussian\"; use \"uniform\", \"zipf\" or \"sequential\"",
         ),
         (
             "[expect]\n\"ghost.sync_full\" = 1\n",
@@ -204,9 +195,145 @@ fn malformed_scenarios_name_file_line_column_and_what_was_expected() {
         ),
     ];
     assert!(cases.len() >= 20);
+    check_errors(cases);
+}
+
+/// Mistakes that parse as TOML and as types but make no sense together: fields of another fault
+/// kind, heals with nothing to heal, replication cycles, loss that cannot act, misspelt names.
+#[test]
+fn inconsistent_scenarios_are_refused_at_the_offending_value() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "[[fault]]\nat = \"5s\"\nkind = \"crash\"\nnode = \"m\"\nduration = \"3s\"\n",
+            "14:12",
+            "`duration` does not apply to a crash fault, which takes `node`",
+        ),
+        (
+            "[[fault]]\nat = \"5s\"\nkind = \"crash\"\nnode = \"m\"\npersistence = true\n",
+            "14:15",
+            "`persistence` does not apply to a crash fault",
+        ),
+        (
+            "[[fault]]\nat = \"5s\"\nkind = \"reset\"\nbetween = [\"m\", \"r\"]\none_way = true\n",
+            "14:11",
+            "`one_way` does not apply to a reset fault, which takes `between`",
+        ),
+        (
+            "[[fault]]\nat = \"5s\"\nkind = \"heal\"\nname = \"p\"\n",
+            "13:8",
+            "`name` does not apply to a heal fault, which takes `partition`",
+        ),
+        (
+            "[[fault]]\nat = \"5s\"\nkind = \"partiton\"\n",
+            "12:8",
+            "unknown fault kind \"partiton\" (did you mean \"partition\"?)",
+        ),
+        (
+            "[[fault]]\nat = \"5s\"\nkind = \"heal\"\n",
+            "12:8",
+            "nothing to heal at 5s: no partition is in force then",
+        ),
+        (
+            "[[fault]]\nat = \"5s\"\nkind = \"heal\"\npartition = \"p\"\n\
+             [[fault]]\nat = \"10s\"\nkind = \"partition\"\nname = \"p\"\ngroups = [[\"m\"]]\n",
+            "13:13",
+            "the heal at 5s comes before partition \"p\" starts (10s)",
+        ),
+        (
+            // Later in the file, earlier in time: the timeline applies faults by time.
+            "[[fault]]\nat = \"10s\"\nkind = \"partition\"\nname = \"p\"\ngroups = [[\"m\"]]\n\
+             [[fault]]\nat = \"5s\"\nkind = \"heal\"\npartition = \"p\"\n",
+            "18:13",
+            "comes before partition \"p\" starts",
+        ),
+        (
+            "[[fault]]\nat = \"5s\"\nkind = \"partition\"\ngroups = [[\"m\"]]\nduration = \"2s\"\n\
+             [[fault]]\nat = \"8s\"\nkind = \"heal\"\n",
+            "17:8",
+            "nothing to heal at 8s",
+        ),
+        (
+            "[[fault]]\nat = \"5s\"\nkind = \"partition\"\nname = \"p\"\ngroups = [[\"m\"]]\n\
+             [[fault]]\nat = \"6s\"\nkind = \"heal\"\npartition = \"p\"\n\
+             [[fault]]\nat = \"7s\"\nkind = \"heal\"\npartition = \"p\"\n",
+            "22:13",
+            "partition \"p\" is not in force at 7s: it has already ended or been healed",
+        ),
+        (
+            "[[fault]]\nat = \"5s\"\nkind = \"partition\"\nname = \"split\"\ngroups = [[\"m\"]]\n\
+             [[fault]]\nat = \"6s\"\nkind = \"heal\"\npartition = \"splt\"\n",
+            "18:13",
+            "no partition is named \"splt\" (did you mean \"split\"?)",
+        ),
+        (
+            "[[node]]\nname = \"a\"\nreplicaof = \"b\"\n[[node]]\nname = \"b\"\nreplicaof = \"a\"\n",
+            "12:13",
+            "replication cycle a → b → a",
+        ),
+        (
+            // A chain leading into a loop: reported on the loop, not the chain.
+            "[[node]]\nname = \"tail\"\nreplicaof = \"x\"\n[[node]]\nname = \"x\"\nreplicaof = \"y\"\n\
+             [[node]]\nname = \"y\"\nreplicaof = \"z\"\n[[node]]\nname = \"z\"\nreplicaof = \"x\"\n",
+            "15:13",
+            "replication cycle x → y → z → x",
+        ),
+        (
+            "[defaults]\nrepl-backlog-sise = \"1mb\"\n",
+            "11:1",
+            "unknown directive \"repl-backlog-sise\" (did you mean \"repl-backlog-size\"?)",
+        ),
+        (
+            "[[workload]]\ntarget = \"m\"\nrate = 5\nvalue_sise = 10\n",
+            "13:1",
+            "unknown field `value_sise`, expected one of",
+        ),
+        (
+            "[[workload]]\ntarget = \"m\"\nrate = 5\nvalue_sise = 10\n",
+            "13:1",
+            "; did you mean `value_size`?",
+        ),
+        (
+            "[[node]]\nname = \"replica-2\"\nreplicaof = \"m\"\n[[workload]]\ntarget = \"replica2\"\nrate = 5\n",
+            "14:10",
+            "unknown node \"replica2\" (did you mean \"replica-2\"?); the nodes are: m, r, replica-2",
+        ),
+        (
+            "[network]\nrto = \"0ms\"\nloss = \"1%\"\n",
+            "12:8",
+            "loss 1% has no effect with [network] rto = \"0ms\"",
+        ),
+        (
+            "[network]\nrto = \"0s\"\n[[link]]\nbetween = [\"m\", \"r\"]\nloss = \"100%\"\n",
+            "14:8",
+            "loss 100% has no effect",
+        ),
+        (
+            "[network]\nrto = \"0s\"\n[[fault]]\nat = \"1s\"\nkind = \"link\"\nbetween = [\"m\", \"r\"]\nloss = \"5%\"\n",
+            "16:8",
+            "loss 5% has no effect",
+        ),
+        (
+            "[expect]\n\"chekcs.convergence.converged\" = true\n",
+            "11:1",
+            "(did you mean \"checks\"?)",
+        ),
+        (
+            "[[fault]]\nat = \"1.5ns\"\nkind = \"crash\"\nnode = \"m\"\n",
+            "11:6",
+            "finer than a nanosecond",
+        ),
+    ];
+    check_errors(cases);
+}
+
+/// Each case's error starts with `bad.toml:<line:column>: ` and contains its fragment.
+fn check_errors(cases: &[(&str, &str, &str)]) {
     let mut wrong = Vec::new();
     for (extra, pos, fragment) in cases {
-        let e = err_of(extra);
+        let e = match parse("bad.toml", &format!("{BASE}{extra}")) {
+            Ok(_) => "parsed without an error".to_string(),
+            Err(e) => e.to_string(),
+        };
         if !e.starts_with(&format!("bad.toml:{pos}: ")) || !e.contains(fragment) {
             wrong.push(format!(
                 "{extra:?}\n   expected {pos} {fragment:?}\n   got      {e}"
@@ -214,6 +341,44 @@ fn malformed_scenarios_name_file_line_column_and_what_was_expected() {
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn what_the_consistency_checks_allow_still_parses() {
+    // (text appended to BASE): each is valid and must stay so.
+    let cases: &[&str] = &[
+        // A heal at the very instant a partition's duration ends: the heal still finds it.
+        "[[fault]]\nat = \"5s\"\nkind = \"partition\"\nname = \"p\"\ngroups = [[\"m\"]]\nduration = \"2s\"\n\
+         [[fault]]\nat = \"7s\"\nkind = \"heal\"\npartition = \"p\"\n",
+        // A partition and its heal at the same instant, in that order.
+        "[[fault]]\nat = \"5s\"\nkind = \"partition\"\ngroups = [[\"m\"]]\n\
+         [[fault]]\nat = \"5s\"\nkind = \"heal\"\n",
+        // Two partitions, one healed by name and the other by a plain heal.
+        "[[fault]]\nat = \"1s\"\nkind = \"partition\"\nname = \"a\"\ngroups = [[\"m\"]]\n\
+         [[fault]]\nat = \"2s\"\nkind = \"partition\"\nname = \"b\"\ngroups = [[\"r\"]]\n\
+         [[fault]]\nat = \"3s\"\nkind = \"heal\"\npartition = \"a\"\n[[fault]]\nat = \"4s\"\nkind = \"heal\"\n",
+        // A chain is no cycle.
+        "[[node]]\nname = \"c\"\nreplicaof = \"r\"\n",
+        // Loss with a retransmission timeout, and rto = 0 with no loss.
+        "[network]\nloss = \"1%\"\nrto = \"1ms\"\n",
+        "[network]\nrto = \"0s\"\n",
+        "[[fault]]\nat = \"2.5s\"\nkind = \"restart\"\nnode = \"m\"\npersistence = false\n",
+    ];
+    for extra in cases {
+        if let Err(e) = parse("ok.toml", &format!("{BASE}{extra}")) {
+            panic!("{extra:?} is valid, got {e}");
+        }
+    }
+    let s = parse(
+        "ok.toml",
+        &format!("{BASE}[[fault]]\nat = \"2.5s\"\nkind = \"pause\"\nnode = \"m\"\nduration = \"0.75s\"\n"),
+    )
+    .unwrap();
+    assert_eq!(s.faults[0].at.as_nanos(), 2_500_000_000);
+    let crate::scenario::FaultKind::Pause { duration, .. } = s.faults[0].kind else {
+        panic!("a pause")
+    };
+    assert_eq!(duration.as_nanos(), 750_000_000);
 }
 
 #[test]
@@ -273,4 +438,19 @@ fn directives_take_redis_notation_and_durations_for_seconds() {
     assert_eq!(c.repl_timeout_secs, 30);
     assert!(!c.repl_diskless_sync);
     assert_eq!(c.client_output_buffer_limit_replica.soft_secs, 30);
+    let s = parse(
+        "ok.toml",
+        &format!(
+            "{BASE}[defaults]\nreplsim-fork-time = \"1.5ms\"\nreplsim-command-time = \"2us\"\n"
+        ),
+    )
+    .unwrap();
+    assert_eq!(
+        s.nodes[1].config.get("replsim-fork-time").unwrap(),
+        "1500us"
+    );
+    assert_eq!(
+        s.nodes[1].config.get("replsim-command-time").unwrap(),
+        "2us"
+    );
 }
