@@ -446,23 +446,6 @@ impl World {
         self.master_target = self.current_master();
     }
 
-    /// The top of node `i`'s replication chain and how many `replicaof` links lead there: the
-    /// master whose stream it replicates, however many replicas forward it on the way. None for a
-    /// master, and for a chain that is broken (a node on it down, or a host naming no node) or
-    /// loops (REPLICAOF can point two replicas at each other).
-    fn chain_top(&self, i: usize) -> Option<(usize, u32)> {
-        let mut at = i;
-        let mut hops = 0u32;
-        while let Some(m) = self.master_of(at) {
-            hops += 1;
-            if hops as usize > self.slots.len() {
-                return None;
-            }
-            at = m;
-        }
-        (hops > 0 && self.node(at).is_some_and(|n| n.is_master())).then_some((at, hops))
-    }
-
     /// Records one sample of every node and workload.
     pub(crate) fn sample(&mut self, now: SimTime) {
         let ip_index = |name: &str| {
@@ -496,14 +479,6 @@ impl World {
                 .into_iter()
                 .filter_map(|(name, _, _, obuf)| Some((ip_index(&name)?, obuf)))
                 .collect();
-            let top = self.chain_top(i);
-            let lag_bytes_top = top.and_then(|(t, _)| {
-                let top = self.node(t)?;
-                Some(
-                    top.master_repl_offset()
-                        .saturating_sub(n.slave_repl_offset().unwrap_or(0)),
-                )
-            });
             let limit = &n.cfg.client_output_buffer_limit_replica;
             nodes.push(NodeSample {
                 up: true,
@@ -512,8 +487,8 @@ impl World {
                 offset: n.master_repl_offset(),
                 lag_bytes: self.lag_bytes(i),
                 link_up: n.master_link_up(),
-                top,
-                lag_bytes_top,
+                top: self.chain_top(i),
+                lag_bytes_top: self.lag_bytes_top(i),
                 backlog_histlen: n.backlog_histlen(),
                 backlog_size: n.cfg.repl_backlog_size,
                 obuf_hard_limit_configured: limit.hard_bytes,
