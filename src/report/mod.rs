@@ -634,6 +634,15 @@ mod tests {
             .iter()
             .all(Option::is_none));
         assert_eq!(b.lag_bytes, b.lag_bytes_top, "one hop: the same measure");
+        // Lag in bytes is measured to the data a replica holds, also while B resyncs (about
+        // 52 s): it never jumps to the whole stream for the sample where INFO shows no
+        // slave_repl_offset.
+        let a = &r.timeline.nodes["A"];
+        for (k, lag) in b.lag_bytes.iter().enumerate() {
+            if let Some(lag) = lag {
+                assert_eq!(*lag, a.offset[k].saturating_sub(b.offset[k]), "sample {k}");
+            }
+        }
         // While A and B are cut apart (30-50 s), C keeps up with B but falls behind A.
         let during: Vec<usize> = (0..r.timeline.t_ms.len())
             .filter(|&k| (35_000.0..50_000.0).contains(&r.timeline.t_ms[k]))

@@ -346,15 +346,18 @@ impl World {
     }
 
     /// How many bytes of its master's stream replica `i` lacks: the master's
-    /// `master_repl_offset` less the replica's `slave_repl_offset`. A replica that holds nothing
-    /// of the stream yet (never synced) lacks all of it. None unless `i` and its master are up.
+    /// `master_repl_offset` less the replica's own, which is its `slave_repl_offset` while
+    /// linked and stays where its data is while it resyncs (INFO then shows no applied offset,
+    /// and counting that as 0 drew a replica mid-resync as lacking the whole stream). A replica
+    /// that holds nothing of the stream yet (never synced) lacks all of it. None unless `i` and
+    /// its master are up.
     pub fn lag_bytes(&self, i: usize) -> Option<u64> {
         let replica = self.node(i)?;
         let master = self.node(self.master_of(i)?)?;
         Some(
             master
                 .master_repl_offset()
-                .saturating_sub(replica.slave_repl_offset().unwrap_or(0)),
+                .saturating_sub(replica.master_repl_offset()),
         )
     }
 
@@ -384,7 +387,7 @@ impl World {
         let top = self.node(top)?;
         Some(
             top.master_repl_offset()
-                .saturating_sub(replica.slave_repl_offset().unwrap_or(0)),
+                .saturating_sub(replica.master_repl_offset()),
         )
     }
 
