@@ -261,8 +261,9 @@ pub fn fault_lane_layout(faults: &[Fault], x_max: f64) -> Vec<(usize, i32)> {
         .collect()
 }
 
-/// The fault lane's height for `faults`, or 0 when there are none.
-pub fn fault_lane_height(faults: &[Fault], x_max: f64) -> u32 {
+/// The fault lane's rows: those its labels take, and at least two, so that its legend (two
+/// lines) fits beside it.
+fn fault_lane_rows(faults: &[Fault], x_max: f64) -> usize {
     let rows = fault_lane_layout(faults, x_max)
         .iter()
         .map(|&(r, _)| r + 1)
@@ -271,7 +272,15 @@ pub fn fault_lane_height(faults: &[Fault], x_max: f64) -> u32 {
     if rows == 0 {
         0
     } else {
-        rows as u32 * FAULT_ROW_H + 6
+        rows.max(2)
+    }
+}
+
+/// The fault lane's height for `faults`, or 0 when there are none.
+pub fn fault_lane_height(faults: &[Fault], x_max: f64) -> u32 {
+    match fault_lane_rows(faults, x_max) {
+        0 => 0,
+        rows => rows as u32 * FAULT_ROW_H + 6,
     }
 }
 
@@ -284,7 +293,7 @@ pub fn fault_lane<DB: DrawingBackend>(
     x_max: f64,
 ) -> Result<(), String> {
     let layout = fault_lane_layout(faults, x_max);
-    let rows = layout.iter().map(|&(r, _)| r + 1).max().unwrap_or(1);
+    let rows = fault_lane_rows(faults, x_max).max(1);
     let labels: Vec<String> = (0..rows)
         .map(|r| {
             if r == 0 {

@@ -108,5 +108,19 @@ pub fn draw<DB: DrawingBackend>(root: &Area<DB>, d: &Data, heights: &[u32]) -> R
             ),
         ));
     }
+    // Nodes that served reads, none of them stale, are named too: the comparison is the point.
+    for (name, s) in d
+        .report
+        .timeline
+        .staleness
+        .iter()
+        .filter(|(_, s)| s.stale == 0)
+    {
+        let served = s.reads - s.reads_before_first_sync;
+        entries.push(Entry::new(
+            Glyph::None,
+            format!("{name}: none of {} reads stale", thousands(served)),
+        ));
+    }
     draw_legend(legend, &entries)
 }

@@ -294,6 +294,11 @@ fn no_series_point_lies_outside_its_plot_area() {
             let inside = check_inside(&name, &c.svg);
             assert!(inside > 0, "{name}: nothing was drawn in a plot area");
             check_pixels(&name, c);
+            let legend = legend_text(&elements(&c.svg));
+            assert!(
+                !legend.contains("… and"),
+                "{name}: a legend cut short: {legend}"
+            );
         }
     }
 }
