@@ -13,15 +13,8 @@ fn run(toml: &str) -> Report {
     crate::report::build(&crate::sim::run(sc, seed, u64::MAX, None, &mut |_, _| {}))
 }
 
-/// A master, a replica next to it and one 50 ms away, sampled every 10 ms (syncing at once, so
-/// that the lag before the first sync, when a replica holds none of the stream, stays short).
-const THREE_REGION: &str =
-    "name = \"three-region\"\nduration = \"30s\"\nsample_interval = \"10ms\"\n\
-    [defaults]\nrepl-diskless-sync-delay = 0\n\
-    [[node]]\nname = \"master\"\n[[node]]\nname = \"local\"\nreplicaof = \"master\"\n\
-    [[node]]\nname = \"far\"\nreplicaof = \"master\"\n\
-    [[link]]\nbetween = [\"master\", \"far\"]\nlatency = \"50ms\"\njitter = \"5ms\"\n\
-    [[workload]]\ntarget = \"master\"\nrate = 1000\nstart = \"8s\"\n";
+/// A master, a replica next to it and one 50 ms away, sampled every 10 ms.
+const THREE_REGION: &str = include_str!("../../../scenarios/three-region.toml");
 
 /// CONFIG SET lowers the output-buffer limits at 10 s and raises the backlog size (and with it
 /// the effective hard limit) at 20 s, while a slow link keeps the replica's buffer busy.
@@ -317,7 +310,24 @@ fn dense_noisy_lag_is_an_envelope_in_milliseconds_with_its_peak() {
         t.contains(&format!("far: up to {}", series::human_bytes(peak as f64)).as_str()),
         "the legend names the far replica's peak: {t:?}"
     );
-    // About 2,200 samples over 981 pixel columns: the far replica is drawn as a band (a
+    // Sub-second lag reads in milliseconds: the far replica a one-way trip behind, the local
+    // one within a millisecond.
+    let ms = |who: &str| -> f64 {
+        let label = t
+            .iter()
+            .find(|x| x.starts_with(&format!("{who}: up to")) && x.ends_with(" ms"))
+            .unwrap_or_else(|| panic!("{who}'s lag in ms: {t:?}"));
+        label
+            .trim_end_matches(" ms")
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!((50.0..70.0).contains(&ms("far")), "{}", ms("far"));
+    assert!(ms("local") <= 2.0, "{}", ms("local"));
+    // About 6,000 samples over 981 pixel columns: the far replica is drawn as a band (a
     // polygon in its colour), not thousands of jagged line points.
     let far_color = hex(node_color(0));
     let bands = els
