@@ -169,7 +169,8 @@ pub fn time_unit(max_s: f64) -> (f64, &'static str) {
 /// A duration in seconds as text in the unit that suits it: "850 µs", "12.5 ms", "3.20 s".
 pub fn human_seconds(s: f64) -> String {
     let (d, unit) = time_unit(s);
-    let v = s / d;
+    // Rounded to a millionth first, so that 1e-5 s (10.000000000000002 µs) reads "10 µs".
+    let v = (s / d * 1e6).round() / 1e6;
     if v >= 100.0 || v == v.trunc() {
         format!("{v:.0} {unit}")
     } else if v >= 10.0 {
@@ -262,6 +263,7 @@ mod tests {
         assert_eq!(time_unit(20.0).1, "s");
         assert_eq!(human_seconds(0.0125), "12.5 ms");
         assert_eq!(human_seconds(0.000_85), "850 µs");
+        assert_eq!(human_seconds(1e-5), "10 µs");
         assert_eq!(thousands(1_234_567), "1,234,567");
         assert_eq!(thousands(999), "999");
     }
