@@ -37,9 +37,9 @@ pub enum Shape {
     Columns(Vec<Column>),
 }
 
-/// Reduces `seg` (points in time order) to what `columns` pixel columns across `x0..x1` can
-/// show. Points are kept as they are while there are at most two per column the segment
-/// spans; a denser segment becomes columns.
+/// Reduces `seg` (points in time order) to what `columns` columns across `x0..x1` can show.
+/// Points are kept as they are while there is at most one per column the segment spans; a
+/// denser segment becomes columns.
 pub fn shape(seg: &[(f64, f64)], x0: f64, x1: f64, columns: usize) -> Shape {
     let (Some(first), Some(last)) = (seg.first(), seg.last()) else {
         return Shape::Points(Vec::new());
@@ -47,7 +47,7 @@ pub fn shape(seg: &[(f64, f64)], x0: f64, x1: f64, columns: usize) -> Shape {
     let width = (x1 - x0) / columns.max(1) as f64;
     let col = |x: f64| (((x - x0) / width).floor().max(0.0) as usize).min(columns.max(1) - 1);
     let spanned = col(last.0) - col(first.0) + 1;
-    if seg.len() <= 2 * spanned {
+    if seg.len() <= spanned {
         return Shape::Points(seg.to_vec());
     }
     let mut out: Vec<Column> = Vec::with_capacity(spanned);
