@@ -6,6 +6,7 @@ use super::frame::{
     node_color, LANE_BG, LEGEND_W, LIMIT_CONFIGURED, LIMIT_HARD, LIMIT_SOFT, PLOT_BG,
 };
 use super::*;
+use crate::sim::observe::Milestone;
 
 fn run(toml: &str) -> Report {
     let sc = crate::scenario::parse("t.toml", toml).unwrap();
@@ -621,4 +622,30 @@ fn fault_labels_take_rows_so_none_overlaps() {
         right,
         "the last label ends at the plot's edge"
     );
+}
+
+#[test]
+fn a_burst_of_sync_markers_is_one_run_with_its_count() {
+    // The replica without masterauth retries every few milliseconds for 20 s.
+    let r = run(include_str!("../../../scenarios/auth.toml"));
+    let aborted = r
+        .timeline
+        .milestones
+        .iter()
+        .filter(|m| m.node == "replica" && m.what == Milestone::FullSyncAborted.name())
+        .count();
+    assert!(aborted > 1000, "{aborted}");
+    let charts = charts(&r).unwrap();
+    let c = chart(&charts, "lag");
+    let els = elements(&c.svg);
+    let want = format!("×{}", series::thousands(aborted as u64));
+    assert!(texts(&els).contains(&want.as_str()), "{want} in the lane");
+    // Two crosses (two strokes each) at the run's ends, not thousands.
+    let color = hex(c_color(&r, "replica"));
+    let crosses = els
+        .iter()
+        .filter(|e| e.tag == "line" && e.color() == Some(&color))
+        .count();
+    assert!(crosses < 20, "{crosses} cross strokes");
+    check_inside("auth/lag", &c.svg);
 }
