@@ -98,7 +98,8 @@ pub fn draw<DB: DrawingBackend>(root: &Area<DB>, d: &Data, heights: &[u32]) -> R
             ),
         ));
     }
-    // Nodes that served reads, none of them stale, are named too: the comparison is the point.
+    // Nodes that served reads, none of them stale, are named too (with their colour, having
+    // no curve): the comparison is the point.
     for (name, s) in d
         .report
         .timeline
@@ -108,7 +109,7 @@ pub fn draw<DB: DrawingBackend>(root: &Area<DB>, d: &Data, heights: &[u32]) -> R
     {
         let served = s.reads - s.reads_before_first_sync;
         entries.push(Entry::new(
-            Glyph::None,
+            Glyph::Swatch(d.color(name)),
             format!("{name}: none of {} reads stale", thousands(served)),
         ));
     }
