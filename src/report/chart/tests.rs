@@ -575,12 +575,19 @@ fn a_report_without_samples_is_an_error_not_a_panic() {
         .nodes
         .get_mut("far")
         .unwrap()
-        .limits
-        .obuf_soft_limit
+        .lag_seconds_top
         .pop();
     assert!(charts(&r)
         .err()
         .is_some_and(|e| e.contains("node far's series")));
+    let mut r = run(LIMITS);
+    let limits = &mut r.timeline.nodes.get_mut("master").unwrap().limits;
+    assert!(limits.len() >= 3, "an entry per CONFIG SET: {limits:?}");
+    limits.swap(0, 1);
+    assert_eq!(
+        charts(&r).err().as_deref(),
+        Some("node master's limits are not in time order")
+    );
 }
 
 #[test]
