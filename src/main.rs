@@ -62,6 +62,10 @@ enum Command {
         /// trace record; docs/trace-format.md).
         #[arg(long, requires = "out")]
         trace: bool,
+        /// Check every node invariant after every input, as debug builds do (several times
+        /// slower; a failure is a panic naming the invariant: a bug, reproducible by seed).
+        #[arg(long)]
+        check_invariants: bool,
         /// Override a redis.conf directive on every node, e.g. --set repl-backlog-size=4mb.
         #[arg(long = "set", value_name = "DIRECTIVE=VALUE")]
         set: Vec<String>,
@@ -470,6 +474,7 @@ fn main() -> ExitCode {
             json,
             out,
             trace,
+            check_invariants,
             set,
             limits,
             quiet,
@@ -480,6 +485,7 @@ fn main() -> ExitCode {
                 json,
                 out: out.as_deref(),
                 trace,
+                check_invariants,
             },
             &set,
             &limits,
@@ -786,6 +792,7 @@ struct Outputs<'a> {
     json: bool,
     out: Option<&'a Path>,
     trace: bool,
+    check_invariants: bool,
 }
 
 fn run_cmd(
@@ -815,6 +822,7 @@ fn run_cmd(
     // The operation history is kept only for history.jsonl.
     let options = sim::RunOptions {
         history: outputs.out.is_some(),
+        full_invariants: outputs.check_invariants,
     };
     let output = simulate(
         sc,

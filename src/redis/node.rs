@@ -319,6 +319,11 @@ enum Flush {
 
 /// A simulated Redis server.
 pub struct Node {
+    /// Check every invariant after every input, not only the constant-time ones
+    /// ([`Node::set_full_invariants`]).
+    pub(crate) full_invariants: bool,
+    /// Inputs since the full invariants last ran (see `Node::check_invariants`).
+    pub(crate) unchecked_inputs: std::cell::Cell<u64>,
     pub(crate) name: String,
     pub(crate) ip: String,
     pub(crate) port: u16,
@@ -451,6 +456,8 @@ impl Node {
         let phase = SimDuration::from_micros(rng.below(1_000_000));
         let databases = params.config.databases as usize;
         let mut node = Node {
+            full_invariants: cfg!(debug_assertions),
+            unchecked_inputs: std::cell::Cell::new(0),
             name: params.name,
             ip: params.ip,
             port: params.port,

@@ -182,6 +182,9 @@ impl DigestLog {
 pub struct RunOptions {
     /// Record every client operation for `history.jsonl` (about 40 bytes each).
     pub history: bool,
+    /// Check every node invariant after every input, whatever the build
+    /// ([`crate::redis::Node::set_full_invariants`]).
+    pub full_invariants: bool,
 }
 
 pub struct World {
@@ -217,6 +220,8 @@ pub struct World {
     hosts: std::collections::BTreeMap<String, usize>,
     pub rec: Recording,
     pub(crate) root_seed: u64,
+    /// Nodes check every invariant after every input ([`RunOptions::full_invariants`]).
+    pub(crate) full_invariants: bool,
 }
 
 impl World {
@@ -247,6 +252,9 @@ impl World {
                 seed,
             };
             let mut node = Node::boot(SimTime::ZERO, params.clone(), None);
+            if options.full_invariants {
+                node.set_full_invariants(true);
+            }
             load_initial_data(&mut node, &spec.data);
             slots.push(Slot {
                 node: Some(Box::new(node)),
@@ -302,6 +310,7 @@ impl World {
             },
             workloads,
             root_seed: seed,
+            full_invariants: options.full_invariants,
             scenario,
         };
         for i in 0..n {
