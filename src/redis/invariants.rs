@@ -10,7 +10,7 @@ use super::state::{Link, RdbReceive, RdbSize, ReplicaSync};
 
 impl Node {
     /// Checks the invariants: the cheap ones always, all of them when asked
-    /// ([`Node::set_full_invariants`]; on by default with debug assertions).
+    /// ([`Node::set_full_invariants`]; on by default in unit tests and with debug assertions).
     ///
     /// The full check visits every connection and every blocked WAIT. After every input that
     /// would make a master with a thousand clients blocked in WAIT quadratic (a nemesis seed

@@ -456,7 +456,7 @@ impl Node {
         let phase = SimDuration::from_micros(rng.below(1_000_000));
         let databases = params.config.databases as usize;
         let mut node = Node {
-            full_invariants: cfg!(debug_assertions),
+            full_invariants: cfg!(any(debug_assertions, test)),
             unchecked_inputs: std::cell::Cell::new(0),
             name: params.name,
             ip: params.ip,
