@@ -2115,3 +2115,39 @@ fn echo_multi_and_exec_are_answered_while_loading_and_while_the_link_is_down() {
     assert_eq!(t.cmd(1, &["MULTI"]), not_modelled);
     assert_eq!(t.cmd(1, &["EXEC"]), not_modelled);
 }
+
+/// CONFIG SET and CONFIG GET of replication directives, in turn on one connection, each
+/// answered as a Redis 7.0.15 server started with `save ""` answers it (the experiment
+/// `config_set` compares more of them live): bounds and texts of bad values, aliases answered
+/// under the spelling asked for, immutable directives, duplicates, and unknown names checked
+/// before any value.
+#[test]
+fn config_set_and_get_answer_like_redis() {
+    let mut t = Pair::new(1, |_| cfg(&[("save", "")]));
+    let c = raw_conn(&mut t, 0);
+    for (line, redis) in [
+        ("CONFIG SET repl-backlog-size 0", "-ERR CONFIG SET failed (possibly related to argument 'repl-backlog-size') - argument must be between 1 and 9223372036854775807 inclusive"),
+        ("CONFIG SET repl-backlog-size 5", "+OK"),
+        ("CONFIG GET repl-backlog-size", "*2\r\n$17\r\nrepl-backlog-size\r\n$5\r\n16384"),
+        ("CONFIG SET repl-backlog-ttl -1", "-ERR CONFIG SET failed (possibly related to argument 'repl-backlog-ttl') - argument must be between 0 and 9223372036854775807 inclusive"),
+        ("CONFIG SET repl-timeout 007", "-ERR CONFIG SET failed (possibly related to argument 'repl-timeout') - argument couldn't be parsed into an integer"),
+        ("CONFIG SET REPL-TIMEOUT -1", "-ERR CONFIG SET failed (possibly related to argument 'repl-timeout') - argument must be between 1 and 2147483647 inclusive"),
+        ("CONFIG SET repl-ping-slave-period 7", "+OK"),
+        ("CONFIG GET repl-ping-slave-period", "*2\r\n$22\r\nrepl-ping-slave-period\r\n$1\r\n7"),
+        ("CONFIG GET REPL-TIMEOUT repl-timeout", "*2\r\n$12\r\nREPL-TIMEOUT\r\n$2\r\n60"),
+        ("CONFIG GET *lave-period*", "*2\r\n$22\r\nrepl-ping-slave-period\r\n$1\r\n7"),
+        ("CONFIG SET min-slaves-max-lag -1", "-ERR CONFIG SET failed (possibly related to argument 'min-slaves-max-lag') - argument must be between 0 and 2147483647 inclusive"),
+        ("CONFIG SET client-output-buffer-limit \"bogus x 2 3\"", "-ERR CONFIG SET failed (possibly related to argument 'client-output-buffer-limit') - Invalid client class specified in buffer limit configuration."),
+        ("CONFIG SET databases 32", "-ERR CONFIG SET failed (possibly related to argument 'databases') - can't set immutable config"),
+        ("CONFIG SET RDBCHECKSUM no", "-ERR CONFIG SET failed (possibly related to argument 'RDBCHECKSUM') - can't set immutable config"),
+        ("CONFIG SET repl-timeout 5 REPL-TIMEOUT 6", "-ERR CONFIG SET failed (possibly related to argument 'REPL-TIMEOUT') - duplicate parameter"),
+        ("CONFIG SET repl-timeout -1 nosuch 1", "-ERR Unknown option or number of arguments for CONFIG SET - 'nosuch'"),
+        ("CONFIG SET repl-timeout 9 NoSuch 1", "-ERR Unknown option or number of arguments for CONFIG SET - 'NoSuch'"),
+        ("CONFIG SET repl-timeout 5 repl-ping-slave-period 6 repl-ping-replica-period 8", "+OK"),
+        ("CONFIG GET repl-timeout repl-ping-replica-period", "*4\r\n$12\r\nrepl-timeout\r\n$1\r\n5\r\n$24\r\nrepl-ping-replica-period\r\n$1\r\n8"),
+        ("CONFIG SET save \"1 2 3\"", "-ERR CONFIG SET failed (possibly related to argument 'save') - Invalid save parameters"),
+        ("CONFIG GET save", "*2\r\n$4\r\nsave\r\n$0\r\n"),
+    ] {
+        assert_eq!(raw(&mut t, 0, c, &format!("{line}\r\n")), format!("{redis}\r\n"), "{line}");
+    }
+}
