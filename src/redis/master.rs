@@ -768,7 +768,7 @@ impl Node {
             let up = child.replicas.len();
             self.log(
                 now,
-                Level::Notice,
+                self.cfg.redis_version.lowered_in_7_2(),
                 format!("Diskless rdb transfer, done reading from pipe, {up} replicas still up."),
             );
             self.finish_socket_child(now);

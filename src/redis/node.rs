@@ -489,7 +489,8 @@ impl Node {
             events: VecDeque::new(),
             logs: VecDeque::new(),
         };
-        node.log(now, Level::Notice, "Server initialized".into());
+        let version = node.cfg.redis_version;
+        node.log(now, version.lowered_in_7_2(), "Server initialized".into());
         if let Some(p) = persisted {
             node.load_at_startup(now, p, params.replicaof.is_some());
         }
@@ -497,7 +498,7 @@ impl Node {
             // A configured replica starts in CONNECT; the first cron tick connects.
             node.following = Some(Following::new(host, port));
         }
-        node.log(now, Level::Notice, "Ready to accept connections tcp".into());
+        node.log(now, Level::Notice, version.ready_line().into());
         node
     }
 
@@ -762,7 +763,7 @@ impl Node {
                 let name = self.replica_name(&conn);
                 self.log(
                     now,
-                    Level::Notice,
+                    self.cfg.redis_version.lowered_in_7_2(),
                     format!("Connection with replica {name} lost."),
                 );
                 if reason != DropReason::RoleChange {

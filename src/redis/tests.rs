@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use super::config::Config;
 use super::keyspace::Bulk;
+use super::log::Level;
 use super::node::{ConnId, Transmit};
 use super::pair::{ip, ms, secs, Pair};
 use super::resp::Reply;
@@ -2149,5 +2150,76 @@ fn config_set_and_get_answer_like_redis() {
         ("CONFIG GET save", "*2\r\n$4\r\nsave\r\n$0\r\n"),
     ] {
         assert_eq!(raw(&mut t, 0, c, &format!("{line}\r\n")), format!("{redis}\r\n"), "{line}");
+    }
+}
+
+/// A disk-based full sync dropped for its output buffer while the BGSAVE runs: the replica was
+/// still reading the bulk count (`$<len>` not sent yet), and logs what readSyncBulkPayload logs
+/// then. The master writes the lost link as a warning under `redis-version 7.0`, as a notice
+/// under 7.2 (networking.c: freeClient).
+#[test]
+fn a_replica_dropped_before_the_rdb_header_reports_the_bulk_count_read() {
+    for (version, level) in [("7.0", Level::Warning), ("7.2", Level::Notice)] {
+        let mut t = Pair::new(2, |_| {
+            cfg(&[
+                ("repl-diskless-sync", "no"),
+                ("repl-backlog-size", "16kb"),
+                ("client-output-buffer-limit", "replica 64kb 0 0"),
+                ("replsim-rdb-save-rate", "100kb"),
+                ("redis-version", version),
+            ])
+        });
+        t.set_keys(0, 2000, &"v".repeat(100));
+        t.run_for(ms(1500));
+        t.replicaof(1, 0);
+        t.run_for(ms(100));
+        assert_eq!(t.info(1, "master_sync_in_progress"), "1");
+        t.set_keys(0, 1000, &"x".repeat(100));
+        t.run_for(ms(100));
+        assert!(
+            t.logged(1, "I/O error reading bulk count from MASTER: Success"),
+            "{}",
+            t.dump_logs()
+        );
+        assert!(!t.logged(1, "I/O error trying to sync with MASTER"));
+        let lost = t.logs[0]
+            .iter()
+            .find(|l| l.message.starts_with("Connection with replica"))
+            .expect("the master logged the lost link");
+        assert_eq!(lost.level, level, "{version}");
+    }
+}
+
+/// The lines whose level 7.2 lowered to a notice are warnings under `redis-version 7.0`, and
+/// 7.0's ready line does not name the connection type.
+#[test]
+fn redis_7_0_logs_its_own_levels_and_ready_line() {
+    for (version, level, ready) in [
+        ("7.0", Level::Warning, "Ready to accept connections"),
+        ("7.2", Level::Notice, "Ready to accept connections tcp"),
+    ] {
+        let mut t = Pair::new(2, |_| cfg(&[("redis-version", version)]));
+        t.run_for(ms(1500));
+        t.replicaof(1, 0);
+        t.wait_for_sync(1);
+        t.kill_link(0, 1);
+        t.run_for(secs(2));
+        for i in 0..2 {
+            assert!(t.logs[i].iter().any(|l| l.message == ready), "{version}");
+        }
+        let level_of = |i: usize, start: &str| {
+            t.logs[i]
+                .iter()
+                .find(|l| l.message.starts_with(start))
+                .unwrap_or_else(|| panic!("{start}: {}", t.dump_logs()))
+                .level
+        };
+        assert_eq!(level_of(0, "Server initialized"), level, "{version}");
+        assert_eq!(level_of(1, "Connection with master lost."), level);
+        assert_eq!(level_of(0, "Connection with replica"), level);
+        assert_eq!(
+            level_of(0, "Diskless rdb transfer, done reading from pipe"),
+            level
+        );
     }
 }
