@@ -34,6 +34,9 @@ pub fn enabled() -> Option<MutexGuard<'static, ()>> {
         super::support::redis_server_path().is_some(),
         "REPLSIM_EXPERIMENTS=1 but no redis-server on PATH or in $REDIS_SERVER"
     );
+    // Real servers listen on ports of a range of their own, away from the ephemeral ports
+    // other programs on a shared machine are given.
+    super::support::use_port_range(27000, 1000);
     Some(SERIAL.lock().unwrap_or_else(|e| e.into_inner()))
 }
 
@@ -59,6 +62,14 @@ pub fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
 
 pub fn sleep_ms(ms: u64) {
     std::thread::sleep(Duration::from_millis(ms));
+}
+
+/// Whether a real master lists its first replica as online (false while it lists none yet).
+pub fn first_replica_online(master: &mut Client) -> bool {
+    master
+        .info("replication")
+        .get("slave0")
+        .is_some_and(|s| s.contains("state=online"))
 }
 
 /// A real server's process id, from `INFO server` (ask before stopping it).
