@@ -2223,3 +2223,34 @@ fn redis_7_0_logs_its_own_levels_and_ready_line() {
         );
     }
 }
+
+/// WAIT after a command that propagated nothing, the only replica frozen: Redis 7.0 set the
+/// client's WAIT offset after every command it ran (server.c: processCommand), so the WAIT
+/// waits for the master's whole stream and times out; 7.2 moves it only on a propagated write
+/// (server.c: call), so a fresh client's WAIT is satisfied at once. Measured on 7.0.15 by the
+/// experiment `writes`.
+#[test]
+fn a_wait_after_a_write_that_propagated_nothing_waits_for_the_stream_under_7_0_only() {
+    for (version, expect, waited) in [("7.0", 0, true), ("7.2", 1, false)] {
+        let mut t = Pair::new(2, |_| {
+            cfg(&[
+                ("repl-diskless-sync-delay", "0"),
+                ("redis-version", version),
+            ])
+        });
+        t.replicaof(1, 0);
+        t.wait_for_sync(1);
+        t.run_for(secs(2));
+        t.freeze(1);
+        t.cmd(0, &["SET", "k", "v"]);
+        let c = super::node::ClientId(9);
+        assert_eq!(t.cmd_as(0, c, &["DEL", "no-such-key"]), Reply::Integer(0));
+        let start = t.now;
+        assert_eq!(
+            t.cmd_as(0, c, &["WAIT", "1", "200"]),
+            Reply::Integer(expect),
+            "{version}"
+        );
+        assert_eq!(t.now - start >= ms(200), waited, "{version}");
+    }
+}
