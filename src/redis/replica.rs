@@ -170,7 +170,7 @@ impl Node {
     fn abandon_link(&mut self, link: Link, reason: SyncAbort) {
         if let Some(conn) = link.conn() {
             if self.forget_conn(conn).is_some() {
-                self.actions.push_back(Action::Close { conn });
+                self.push_close(conn);
             }
         }
         if let Link::Transfer(_) = link {
@@ -184,7 +184,7 @@ impl Node {
     /// protocol, it is cached for a partial resync (`replicationCacheMaster`).
     fn lose_master(&mut self, now: SimTime, m: MasterClient, reason: DropReason) {
         if self.forget_conn(m.conn).is_some() {
-            self.actions.push_back(Action::Close { conn: m.conn });
+            self.push_close(m.conn);
         }
         let level = self.cfg.redis_version.lowered_in_7_2();
         self.log(now, level, "Connection with master lost.".into());
@@ -949,6 +949,7 @@ impl Node {
             None => {
                 if let Some(child) = self.child.take() {
                     self.log(now, Level::Warning, format!("Replica is about to load the RDB file received from the master, but there is a pending RDB child running. Killing process {} and removing its temp file to avoid any race", child.pid));
+                    self.release_held_closes(child.held_closes);
                 }
                 self.attach_to_new_master(now);
                 self.log(

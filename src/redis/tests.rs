@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use super::config::Config;
 use super::keyspace::Bulk;
 use super::log::Level;
-use super::node::{ConnId, Transmit};
+use super::node::{ConnId, Transmit, SERVER_CRON_PERIOD};
 use super::pair::{ip, ms, secs, Pair};
 use super::resp::Reply;
 
@@ -596,7 +596,9 @@ fn diskless_transfer_to_two_replicas(bulk_keys: u64) -> Pair {
     t
 }
 
-/// replication.tcl: the diskless pipe with dropping replicas.
+/// replication.tcl: the diskless pipe with dropping replicas. The parent notices the last
+/// replica gone when it next reads the pipe (rdbPipeReadHandler), kills the child, and reaps it
+/// on the next serverCron tick (`wait_for_condition … rdb_bgsave_in_progress == 0`).
 #[test]
 fn a_diskless_transfer_losing_all_replicas_kills_its_child() {
     let mut t = diskless_transfer_to_two_replicas(100_000);
@@ -604,15 +606,12 @@ fn a_diskless_transfer_losing_all_replicas_kills_its_child() {
     t.run_for(ms(10));
     assert!(t.nodes[0].bgsave_in_progress(), "one replica is still fed");
     t.cmd(2, &["REPLICAOF", "NO", "ONE"]);
-    t.run_for(ms(10));
-    assert!(
-        t.logged(
-            0,
-            "Diskless rdb transfer, last replica dropped, killing fork child."
-        ),
-        "{}",
-        t.dump_logs()
-    );
+    let kill = "Diskless rdb transfer, last replica dropped, killing fork child.";
+    assert!(!t.logged(0, kill), "not before the pipe's next chunk");
+    t.run_until_cond(ms(100), |t| t.logged(0, kill));
+    assert!(t.nodes[0].bgsave_in_progress(), "killed, not yet reaped");
+    t.run_for(SERVER_CRON_PERIOD);
+    assert!(t.logged(0, "Background transfer terminated by signal 10"));
     assert!(!t.nodes[0].bgsave_in_progress());
 }
 
@@ -661,8 +660,11 @@ fn a_disk_bgsave_nobody_needs_is_killed_when_there_are_no_save_points() {
     t.run_for(ms(10));
     assert!(t.nodes[0].bgsave_in_progress());
     t.cmd(2, &["REPLICAOF", "NO", "ONE"]);
-    t.run_for(ms(10));
+    // Killed as the last replica goes (freeClient), reaped on the next serverCron tick.
+    assert_eq!(t.info_u64(0, "rdb_bgsave_in_progress"), 1);
+    t.run_for(SERVER_CRON_PERIOD);
     assert_eq!(t.info_u64(0, "rdb_bgsave_in_progress"), 0);
+    assert!(t.logged(0, "Background saving terminated by signal 10"));
 }
 
 /// tests/integration/replication-psync.tcl: a large backlog and reconnects give partial resyncs.
@@ -2153,19 +2155,25 @@ fn config_set_and_get_answer_like_redis() {
     }
 }
 
-/// A disk-based full sync dropped for its output buffer while the BGSAVE runs: the replica was
+/// A disk-based full sync dropped for its output buffer while the BGSAVE runs. The replica was
 /// still reading the bulk count (`$<len>` not sent yet), and logs what readSyncBulkPayload logs
-/// then. The master writes the lost link as a warning under `redis-version 7.0`, as a notice
-/// under 7.2 (networking.c: freeClient).
+/// then, but only once its socket closes: the BGSAVE child holds it too. Without a save point
+/// the child is killed with the last replica (freeClient) and the close arrives at once; with
+/// one it arrives when the RDB is saved, two seconds later. The master writes the lost link as
+/// a warning under `redis-version 7.0`, as a notice under 7.2 (networking.c: freeClient).
 #[test]
-fn a_replica_dropped_before_the_rdb_header_reports_the_bulk_count_read() {
-    for (version, level) in [("7.0", Level::Warning), ("7.2", Level::Notice)] {
+fn a_replica_dropped_during_a_disk_bgsave_learns_of_it_when_the_child_exits() {
+    for (version, level, save, noticed_ms) in [
+        ("7.0", Level::Warning, "", 0..10),
+        ("7.2", Level::Notice, "3600 1", 1500..2500),
+    ] {
         let mut t = Pair::new(2, |_| {
             cfg(&[
                 ("repl-diskless-sync", "no"),
                 ("repl-backlog-size", "16kb"),
                 ("client-output-buffer-limit", "replica 64kb 0 0"),
                 ("replsim-rdb-save-rate", "100kb"),
+                ("save", save),
                 ("redis-version", version),
             ])
         });
@@ -2175,18 +2183,25 @@ fn a_replica_dropped_before_the_rdb_header_reports_the_bulk_count_read() {
         t.run_for(ms(100));
         assert_eq!(t.info(1, "master_sync_in_progress"), "1");
         t.set_keys(0, 1000, &"x".repeat(100));
-        t.run_for(ms(100));
-        assert!(
-            t.logged(1, "I/O error reading bulk count from MASTER: Success"),
-            "{}",
-            t.dump_logs()
-        );
-        assert!(!t.logged(1, "I/O error trying to sync with MASTER"));
         let lost = t.logs[0]
             .iter()
             .find(|l| l.message.starts_with("Connection with replica"))
-            .expect("the master logged the lost link");
+            .expect("the master dropped the replica")
+            .clone();
         assert_eq!(lost.level, level, "{version}");
+        let noticed = "I/O error reading bulk count from MASTER: Success";
+        t.run_until_cond(secs(5), |t| t.logged(1, noticed));
+        let at = t.logs[1]
+            .iter()
+            .find(|l| l.message == noticed)
+            .expect("logged")
+            .time;
+        assert!(
+            noticed_ms.contains(&(at - lost.time).as_millis()),
+            "{version}: noticed {:?} after the drop",
+            at - lost.time
+        );
+        assert!(!t.logged(1, "I/O error trying to sync with MASTER"));
     }
 }
 
