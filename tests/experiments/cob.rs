@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use super::harness::*;
 
-const KEYS: usize = 2000;
 const WINDOW_MS: u64 = 8000;
 
 /// What one run of the loop showed, times in ms from its first fork.
@@ -100,50 +99,6 @@ fn mean(ms: impl Iterator<Item = u64>) -> Option<f64> {
     (!v.is_empty()).then(|| v.iter().sum::<u64>() as f64 / v.len() as f64 / 1000.0)
 }
 
-/// `SET key:<i> <100 random bytes>` for every key, pipelined.
-fn load_keys(c: &mut Client) {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut batch = Vec::new();
-    for i in 0..KEYS {
-        let key = format!("key:{i}");
-        batch.extend_from_slice(
-            format!("*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n$100\r\n", key.len()).as_bytes(),
-        );
-        for _ in 0..100 {
-            // xorshift64: bytes LZF finds no repeats in.
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            batch.push((x >> 24) as u8);
-        }
-        batch.extend_from_slice(b"\r\n");
-    }
-    c.send_bytes(&batch);
-    for _ in 0..KEYS {
-        assert_eq!(c.read_raw(), b"+OK\r\n");
-    }
-}
-
-/// A real BGSAVE of the experiment's data: the RDB's size in bytes and the child's time in ms.
-fn calibrate() -> (u64, u64) {
-    let m = Redis::start(&[]);
-    let mut mc = m.client();
-    load_keys(&mut mc);
-    mc.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "1000"]);
-    mc.cmd(&["BGSAVE"]);
-    wait_for("the BGSAVE", Duration::from_secs(15), || {
-        m.log()
-            .contains("Background saving terminated with success")
-    });
-    let log = real_log(&m);
-    let started = lines_with(&log, "Background saving started")[0].at_ms;
-    let saved = lines_with(&log, "DB saved on disk")[0].at_ms;
-    let bytes = std::fs::metadata(m.dir().join("dump.rdb"))
-        .expect("dump.rdb")
-        .len();
-    (bytes, (saved - started).max(1))
-}
-
 fn real(diskless: bool, save: &str) -> Loop {
     let m = Redis::start(&[
         "--repl-diskless-sync",
@@ -202,7 +157,7 @@ redis-version = "7.0"
 [[node]]
 name = "master"
 [node.data]
-keys = {KEYS}
+keys = {DATA_KEYS}
 value_size = 100
 
 [[node]]
@@ -241,7 +196,7 @@ fn near(a: Option<f64>, b: Option<f64>, tol: f64) -> bool {
 #[test]
 fn the_full_resync_loop_turns_at_redis_s_pace() {
     let Some(_serial) = enabled() else { return };
-    let (rdb_bytes, rdb_ms) = calibrate();
+    let (rdb_bytes, rdb_ms) = calibrate_rdb();
     let rate = rdb_bytes * 1000 / rdb_ms;
     let mut report = Report::new(
         "full-resync loop: 2 s RDB, 517 KB/s of writes, replica hard limit 256 KB, 8 s from the first fork",

@@ -320,6 +320,57 @@ impl Report {
     }
 }
 
+/// Keys of the experiments' datasets: `key:0` … with 100-byte values, as a scenario's
+/// `[node.data] keys = 2000` (where the values are `x`s; replsim writes RDBs uncompressed).
+pub const DATA_KEYS: usize = 2000;
+
+/// `SET key:<i> <100 random bytes>` for each of the [`DATA_KEYS`] keys, pipelined: LZF cannot
+/// shrink the values, so a real RDB of them is as large as replsim's.
+pub fn load_keys(c: &mut Client) {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut batch = Vec::new();
+    for i in 0..DATA_KEYS {
+        let key = format!("key:{i}");
+        batch.extend_from_slice(
+            format!("*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n$100\r\n", key.len()).as_bytes(),
+        );
+        for _ in 0..100 {
+            // xorshift64: bytes LZF finds no repeats in.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            batch.push((x >> 24) as u8);
+        }
+        batch.extend_from_slice(b"\r\n");
+    }
+    c.send_bytes(&batch);
+    for _ in 0..DATA_KEYS {
+        assert_eq!(c.read_raw(), b"+OK\r\n");
+    }
+}
+
+/// A real BGSAVE of [`load_keys`]'s data with `rdb-key-save-delay 1000` (the child sleeps
+/// 1 ms per key): the RDB's size in bytes and the child's time in ms. Their ratio is the
+/// `replsim-rdb-save-rate` that makes a simulated child as slow as this machine's.
+pub fn calibrate_rdb() -> (u64, u64) {
+    let m = Redis::start(&[]);
+    let mut mc = m.client();
+    load_keys(&mut mc);
+    mc.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "1000"]);
+    mc.cmd(&["BGSAVE"]);
+    wait_for("the BGSAVE", Duration::from_secs(15), || {
+        m.log()
+            .contains("Background saving terminated with success")
+    });
+    let log = real_log(&m);
+    let started = lines_with(&log, "Background saving started")[0].at_ms;
+    let saved = lines_with(&log, "DB saved on disk")[0].at_ms;
+    let bytes = std::fs::metadata(m.dir().join("dump.rdb"))
+        .expect("dump.rdb")
+        .len();
+    (bytes, (saved - started).max(1))
+}
+
 /// Writes `count` `SET key v` commands pipelined and reads their replies.
 pub fn pipeline_sets(c: &mut Client, key: &str, value: &[u8], count: usize) {
     let mut cmd = format!(
