@@ -97,7 +97,7 @@ enum Command {
     Chart {
         /// A report.json written by `replsim run --out`.
         report: PathBuf,
-        /// Where to write lag, backlog and availability charts.
+        /// Where to write the charts (lag, backlog, availability, and those the report calls for).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
@@ -927,8 +927,10 @@ fn chart_cmd(report: &Path, out: &Path) -> Result<ExitCode> {
         write_atomic(&out.join(format!("{}.png", c.name)), &c.png)?;
         write_atomic(&out.join(format!("{}.svg", c.name)), c.svg.as_bytes())?;
     }
+    let names: Vec<&str> = charts.iter().map(|c| c.name).collect();
     say!(
-        "wrote lag, backlog and availability charts (PNG and SVG) to {}",
+        "wrote {} charts (PNG and SVG) to {}",
+        names.join(", "),
         out.display()
     );
     Ok(ExitCode::SUCCESS)
