@@ -97,6 +97,26 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
+    /// Show what differs between two reports (report.json or `run --json` output)
+    ///
+    /// Compares the run (seed, trace hash, time, events, stop, verdict), each node's role, INFO
+    /// replication fields, counters, dataset and milestones, each workload's counters, the
+    /// checkers' findings, violations, expectations, faults and operator commands. Exit code 0
+    /// when nothing differs, 1 when something does, 2 when a file is missing or not a report.
+    #[command(
+        after_help = "Examples:\n  replsim run scenarios/quickstart.toml --json > a.json\n  \
+replsim run scenarios/quickstart.toml --json --set repl-backlog-size=16kb > b.json\n  \
+replsim diff a.json b.json\n  replsim diff out/a/report.json out/b/report.json --json"
+    )]
+    Diff {
+        /// The first report.
+        a: PathBuf,
+        /// The second report.
+        b: PathBuf,
+        /// Print the differences as JSON (see README) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure the engine against a plain BinaryHeap event loop, then whole scenarios end to end
     ///
     /// The engine case alternates replsim's engine and the baseline on the same ping-pong
@@ -493,6 +513,7 @@ fn main() -> ExitCode {
             limits,
         } => check_cmd(&files, reports.as_deref(), quiet, jobs, &limits),
         Command::Chart { report, out } => chart_cmd(&report, &out),
+        Command::Diff { a, b, json } => diff_cmd(&a, &b, json),
         Command::Bench {
             case: Some(case),
             e2e_seconds,
@@ -924,6 +945,33 @@ fn chart_cmd(report: &Path, out: &Path) -> Result<ExitCode> {
         out.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reads a report for `diff`: a file that is missing, or is not a whole report, is bad input.
+fn read_report(path: &Path) -> Result<Report> {
+    let text =
+        fs::read_to_string(path).map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
+    Ok(serde_json::from_str(&text)
+        .map_err(|e| BadInput(format!("{}: not a replsim report: {e}", path.display())))?)
+}
+
+/// `replsim diff`: exit code 0 when the reports are equal, 1 when they differ.
+fn diff_cmd(a: &Path, b: &Path, json: bool) -> Result<ExitCode> {
+    let (ra, rb) = (read_report(a)?, read_report(b)?);
+    let diffs = replsim::diff::diff(&ra, &rb);
+    let (na, nb) = (a.display().to_string(), b.display().to_string());
+    if json {
+        say!(
+            "{}",
+            serde_json::to_string_pretty(&replsim::diff::to_json(&na, &nb, &diffs))?
+        );
+    } else {
+        say!(
+            "{}",
+            replsim::diff::render(&na, &ra, &nb, &rb, &diffs).trim_end()
+        );
+    }
+    Ok(ExitCode::from(u8::from(!diffs.is_empty())))
 }
 
 fn check_cmd(
