@@ -853,7 +853,7 @@ fn run_cmd(
     }
     let report = replsim::report::build(&output);
     if let Some(staging) = staging {
-        write_results(&report, &output, staging.path())?;
+        write_results(&report, &output, file, staging.path())?;
         staging.commit()?;
     }
     // The summary says why a run stopped early; with --json, stderr does.
@@ -879,8 +879,9 @@ fn run_cmd(
     Ok(code)
 }
 
-/// Writes a run's report, summary, operation history, node logs and charts into `dir`.
-fn write_results(report: &Report, output: &RunOutput, dir: &Path) -> Result<()> {
+/// Writes a run's report, summary, operation history, node logs, charts and the HTML page that
+/// gathers them into `dir`.
+fn write_results(report: &Report, output: &RunOutput, source: &Path, dir: &Path) -> Result<()> {
     let write = |name: &str, bytes: &[u8]| {
         let path = dir.join(name);
         fs::write(&path, bytes).map_err(|e| write_error(&path, &e))
@@ -889,6 +890,7 @@ fn write_results(report: &Report, output: &RunOutput, dir: &Path) -> Result<()> 
         "report.json",
         (serde_json::to_string_pretty(report)? + "\n").as_bytes(),
     )?;
+    let mut logs = Vec::new();
     for i in 0..output.world.node_count() {
         let (lines, dropped) = output.world.logs(i);
         let mut text = String::new();
@@ -899,8 +901,9 @@ fn write_results(report: &Report, output: &RunOutput, dir: &Path) -> Result<()> 
         if dropped > 0 {
             text.push_str(&format!("... {dropped} more lines not kept\n"));
         }
-        let name = format!("{}.log", output.world.scenario.nodes[i].name);
-        write(&name, text.as_bytes())?;
+        let node = &output.world.scenario.nodes[i].name;
+        write(&format!("{node}.log"), text.as_bytes())?;
+        logs.push((node.as_str(), text));
     }
     write(
         "summary.txt",
@@ -918,6 +921,16 @@ fn write_results(report: &Report, output: &RunOutput, dir: &Path) -> Result<()> 
         write(&format!("{}.png", c.name), &c.png)?;
         write(&format!("{}.svg", c.name), c.svg.as_bytes())?;
     }
+    let svgs: Vec<(&str, &str)> = charts.iter().map(|c| (c.name, c.svg.as_str())).collect();
+    let logs: Vec<(&str, &str)> = logs.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let source = source.display().to_string();
+    let page = replsim::report::html::run_page(&replsim::report::html::RunInputs {
+        report,
+        source: Some(&source),
+        charts: &svgs,
+        logs: &logs,
+    });
+    write("report.html", page.as_bytes())?;
     Ok(())
 }
 
