@@ -119,6 +119,11 @@ impl Clients {
         }
     }
 
+    /// Every client, in client id order.
+    pub(crate) fn ids(&self) -> Vec<ClientId> {
+        self.map.keys().copied().collect()
+    }
+
     /// Whether any client is blocked.
     pub(crate) fn any_blocked(&self) -> bool {
         !self.waits.is_empty()
