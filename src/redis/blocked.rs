@@ -119,6 +119,11 @@ impl Clients {
         }
     }
 
+    /// Every client, in client id order.
+    pub(crate) fn ids(&self) -> Vec<ClientId> {
+        self.map.keys().copied().collect()
+    }
+
     /// Whether any client is blocked.
     /// How many clients are blocked.
     pub(crate) fn blocked_count(&self) -> usize {

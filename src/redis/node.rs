@@ -131,6 +131,8 @@ pub enum Event {
     ReplicaFullSync { replica: String },
     /// The node's role changed.
     RoleChanged { master: bool },
+    /// CLIENT KILL freed an in-process client: a real client would see its connection closed.
+    ClientKilled { client: ClientId },
 }
 
 /// Counters of INFO stats.
@@ -182,6 +184,10 @@ pub(crate) struct Conn {
     pub capa_psync2: bool,
     /// `CLIENT SETNAME`.
     pub name: Vec<u8>,
+    /// The channels it subscribed to, in order: not empty in the subscribed context.
+    pub subscriptions: Vec<Vec<u8>>,
+    /// Its transaction, between MULTI and EXEC or DISCARD.
+    pub multi: Option<super::commands::multi::Multi>,
 }
 
 impl Conn {
@@ -350,6 +356,8 @@ pub struct Node {
     pub(crate) ip: String,
     pub(crate) port: u16,
     pub(crate) pid: u32,
+    /// `server.runid`: the process's identity, new at every start (INFO server `run_id`).
+    pub(crate) run_id: String,
     pub cfg: Config,
     pub(crate) rng: SeedStream,
     pub(crate) boot: SimTime,
@@ -373,6 +381,8 @@ pub struct Node {
     pub stats: Stats,
 
     pub(crate) conns: BTreeMap<ConnId, Conn>,
+    /// Each channel's subscribers, in the order they subscribed (`server.pubsub_channels`).
+    pub(crate) pubsub_channels: BTreeMap<Vec<u8>, Vec<ConnId>>,
     pub(crate) next_conn: u64,
     pub(crate) next_client_id: u64,
     pub(crate) clients: Clients,
@@ -475,6 +485,9 @@ impl Node {
         let mut rng = SeedStream::derive(params.seed, &format!("node/{}", params.name));
         let pid = 1000 + rng.below(60_000) as u32;
         let replid = rng.hex40();
+        // A stream of its own, so that the node's other draws are what they were before it.
+        let run_id =
+            SeedStream::derive(params.seed, &format!("node/{}/run_id", params.name)).hex40();
         // Stagger the 1 Hz cron across nodes, as unsynchronised servers are.
         let phase = SimDuration::from_micros(rng.below(1_000_000));
         let databases = params.config.databases as usize;
@@ -485,6 +498,7 @@ impl Node {
             ip: params.ip,
             port: params.port,
             pid,
+            run_id,
             cfg: params.config,
             rng,
             boot: now,
@@ -503,6 +517,7 @@ impl Node {
             child: None,
             stats: Stats::default(),
             conns: BTreeMap::new(),
+            pubsub_channels: BTreeMap::new(),
             next_conn: 1,
             next_client_id: 3,
             clients: Clients::default(),
@@ -546,6 +561,11 @@ impl Node {
 
     pub fn pid(&self) -> u32 {
         self.pid
+    }
+
+    /// `run_id`, as INFO server shows it.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
     }
 
     /// Whether this node is a master (`masterhost == NULL`).
@@ -743,6 +763,8 @@ impl Node {
                 capa_eof: false,
                 capa_psync2: false,
                 name: Vec::new(),
+                subscriptions: Vec::new(),
+                multi: None,
             },
         );
         id
@@ -788,6 +810,7 @@ impl Node {
         let conn = self.conns.remove(&id)?;
         self.dirty.remove(&id);
         self.write_blocked.remove(&id);
+        self.drop_subscriptions(id, &conn.subscriptions);
         Some(conn)
     }
 

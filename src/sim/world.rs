@@ -210,8 +210,9 @@ pub struct World {
     outs: Vec<NetOutput>,
     /// Reused buffers for rendering operations' arguments.
     pub(crate) args: crate::workload::ArgBuf,
-    /// WAIT replies collected while draining a node, finished right after.
-    pending_replies: Vec<(u32, Reply)>,
+    /// WAIT replies collected while draining a node, finished right after; `None` for a client
+    /// whose connection CLIENT KILL closed.
+    pending_replies: Vec<(u32, Option<Reply>)>,
     /// Per node: its recent datasets by offset, once some replica compares against it.
     pub(crate) digest_logs: Vec<Option<DigestLog>>,
     /// Per node: it has completed a sync (full or partial) since it last started.
@@ -468,7 +469,7 @@ impl World {
             let what = match ev {
                 Event::Reply { client, reply } => {
                     if let Some(op) = self.blocked.remove(&client) {
-                        self.pending_replies.push((op, reply));
+                        self.pending_replies.push((op, Some(reply)));
                     } else {
                         self.operator_reply(&mut node, client, reply);
                     }
@@ -520,6 +521,13 @@ impl World {
                         reason: format!("{reason:?}"),
                     }
                 }
+                Event::ClientKilled { client } => {
+                    // A client killed in a blocked WAIT hears nothing more.
+                    if let Some(op) = self.blocked.remove(&client) {
+                        self.pending_replies.push((op, None));
+                    }
+                    continue;
+                }
                 Event::RoleChanged { master: true } => Milestone::BecameMaster,
                 Event::RoleChanged { master: false } => Milestone::BecameReplica,
                 Event::ReplicaPartialSync { .. } | Event::ReplicaFullSync { .. } => continue,
@@ -563,7 +571,7 @@ impl World {
         let replies = std::mem::take(&mut self.pending_replies);
         for (op, reply) in replies {
             let half = self.workloads[self.op_ref(op).workload as usize].half_rtt();
-            self.finish_op(e, op, Some(&reply), now + half);
+            self.finish_op(e, op, reply.as_ref(), now + half);
         }
     }
 
