@@ -8,6 +8,7 @@
 pub mod chart;
 pub mod expect_paths;
 pub mod history;
+pub mod html;
 mod model;
 pub mod summary;
 

@@ -182,6 +182,9 @@ impl DigestLog {
 pub struct RunOptions {
     /// Record every client operation for `history.jsonl` (about 40 bytes each).
     pub history: bool,
+    /// Check every node invariant after every input, whatever the build
+    /// ([`crate::redis::Node::set_full_invariants`]).
+    pub full_invariants: bool,
 }
 
 pub struct World {
@@ -207,8 +210,9 @@ pub struct World {
     outs: Vec<NetOutput>,
     /// Reused buffers for rendering operations' arguments.
     pub(crate) args: crate::workload::ArgBuf,
-    /// WAIT replies collected while draining a node, finished right after.
-    pending_replies: Vec<(u32, Reply)>,
+    /// WAIT replies collected while draining a node, finished right after; `None` for a client
+    /// whose connection CLIENT KILL closed.
+    pending_replies: Vec<(u32, Option<Reply>)>,
     /// Per node: its recent datasets by offset, once some replica compares against it.
     pub(crate) digest_logs: Vec<Option<DigestLog>>,
     /// Per node: it has completed a sync (full or partial) since it last started.
@@ -217,6 +221,8 @@ pub struct World {
     hosts: std::collections::BTreeMap<String, usize>,
     pub rec: Recording,
     pub(crate) root_seed: u64,
+    /// Nodes check every invariant after every input ([`RunOptions::full_invariants`]).
+    pub(crate) full_invariants: bool,
 }
 
 impl World {
@@ -247,6 +253,9 @@ impl World {
                 seed,
             };
             let mut node = Node::boot(SimTime::ZERO, params.clone(), None);
+            if options.full_invariants {
+                node.set_full_invariants(true);
+            }
             load_initial_data(&mut node, &spec.data);
             slots.push(Slot {
                 node: Some(Box::new(node)),
@@ -302,6 +311,7 @@ impl World {
             },
             workloads,
             root_seed: seed,
+            full_invariants: options.full_invariants,
             scenario,
         };
         for i in 0..n {
@@ -459,7 +469,7 @@ impl World {
             let what = match ev {
                 Event::Reply { client, reply } => {
                     if let Some(op) = self.blocked.remove(&client) {
-                        self.pending_replies.push((op, reply));
+                        self.pending_replies.push((op, Some(reply)));
                     } else {
                         self.operator_reply(&mut node, client, reply);
                     }
@@ -511,6 +521,13 @@ impl World {
                         reason: format!("{reason:?}"),
                     }
                 }
+                Event::ClientKilled { client } => {
+                    // A client killed in a blocked WAIT hears nothing more.
+                    if let Some(op) = self.blocked.remove(&client) {
+                        self.pending_replies.push((op, None));
+                    }
+                    continue;
+                }
                 Event::RoleChanged { master: true } => Milestone::BecameMaster,
                 Event::RoleChanged { master: false } => Milestone::BecameReplica,
                 Event::ReplicaPartialSync { .. } | Event::ReplicaFullSync { .. } => continue,
@@ -554,7 +571,7 @@ impl World {
         let replies = std::mem::take(&mut self.pending_replies);
         for (op, reply) in replies {
             let half = self.workloads[self.op_ref(op).workload as usize].half_rtt();
-            self.finish_op(e, op, Some(&reply), now + half);
+            self.finish_op(e, op, reply.as_ref(), now + half);
         }
     }
 
