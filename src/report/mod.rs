@@ -17,9 +17,9 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 pub use model::{
-    AckedWrites, Dataset, DownNode, ExpectResult, FaultMark, InfoValue, LiveNode, MilestoneMark,
-    NodeLimits, NodeReport, NodeStats, NodeTimeline, OperatorReply, Report, StalenessCdf, Timeline,
-    Violation, WorkloadReport, WorkloadTimeline,
+    AckedWrites, Dataset, DownNode, ExpectResult, FaultMark, InfoValue, LimitsFrom, LiveNode,
+    MilestoneMark, NodeReport, NodeStats, NodeTimeline, OperatorReply, Report, StalenessCdf,
+    Timeline, Violation, WorkloadReport, WorkloadTimeline,
 };
 
 use crate::check::{lost_writes, run_checks, Checks};
@@ -74,11 +74,21 @@ pub fn build(out: &RunOutput) -> Report {
     };
     // Expectation paths are the user's, so they are looked up in the serialised report. The
     // scenario parser admits no path into `violations`, `expectations` or `ok`, so what those
-    // hold while the lookup runs cannot change a result.
+    // hold while the lookup runs cannot change a result. The timeline is serialised only when a
+    // path goes into it: as a tree of JSON values its series take several times their own
+    // memory (a million samples of two nodes: about 0.8 GB), for lookups no path makes.
+    let into_timeline = sc
+        .expect
+        .iter()
+        .any(|e| e.path.first().is_some_and(|p| p == "timeline"));
+    let timeline = (!into_timeline).then(|| std::mem::take(&mut report.timeline));
     let expectations = evaluate(
         &sc.expect,
         &serde_json::to_value(&report).expect("plain data"),
     );
+    if let Some(timeline) = timeline {
+        report.timeline = timeline;
+    }
     // A run stopped at a limit describes part of what the scenario asked for: it never passes.
     report.ok = expectations.iter().all(|r| r.ok) && unexpected.is_empty() && !out.stop.is_limit();
     report.expectations = expectations;
@@ -305,14 +315,35 @@ fn node_timeline(out: &RunOutput, i: usize, names: &[&String]) -> NodeTimeline {
         repl_backlog_size: cfg.repl_backlog_size,
         obuf_hard_limit: cfg.replica_hard_limit_effective(),
         obuf_soft_limit: cfg.client_output_buffer_limit_replica.soft_bytes,
-        limits: NodeLimits {
-            repl_backlog_size: col(&|n| n.backlog_size),
-            obuf_hard_limit_configured: col(&|n| n.obuf_hard_limit_configured),
-            obuf_hard_limit_effective: col(&|n| n.obuf_hard_limit_effective),
-            obuf_soft_limit: col(&|n| n.obuf_soft_limit),
-        },
+        limits: limits_from(samples, i),
         replica_obuf,
     }
+}
+
+/// Node `i`'s limits where they change: an entry at the first sample where it is up, then one
+/// at each sample (it up) where any differs from the entry before.
+fn limits_from(samples: &[Sample], i: usize) -> Vec<LimitsFrom> {
+    let mut out: Vec<LimitsFrom> = Vec::new();
+    for s in samples.iter().filter(|s| s.nodes[i].up) {
+        let n = &s.nodes[i];
+        let at = LimitsFrom {
+            t_ms: ms(s.time),
+            repl_backlog_size: n.backlog_size,
+            obuf_hard_limit_configured: n.obuf_hard_limit_configured,
+            obuf_hard_limit_effective: n.obuf_hard_limit_effective,
+            obuf_soft_limit: n.obuf_soft_limit,
+        };
+        let same = |l: &LimitsFrom| {
+            LimitsFrom {
+                t_ms: at.t_ms,
+                ..*l
+            } == at
+        };
+        if !out.last().is_some_and(same) {
+            out.push(at);
+        }
+    }
+    out
 }
 
 fn workload_timeline(samples: &[Sample], k: usize) -> WorkloadTimeline {

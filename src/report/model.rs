@@ -196,7 +196,7 @@ pub struct ExpectResult {
 
 /// The sampled series and markers the charts draw. Every series has one entry per sample, at the
 /// times in `t_ms`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Timeline {
     /// The scenario's planned duration.
     pub duration_ms: f64,
@@ -243,24 +243,27 @@ pub struct NodeTimeline {
     pub repl_backlog_size: u64,
     pub obuf_hard_limit: u64,
     pub obuf_soft_limit: u64,
-    /// The limits in force at each sample.
-    pub limits: NodeLimits,
+    /// The limits in force: an entry from the first sample at which the node is up, and one
+    /// from every later sample (the node up) at which CONFIG SET, or a restart, changed any.
+    pub limits: Vec<LimitsFrom>,
     /// Each replica's output buffer on this node, by replica name, for replicas that were ever
     /// attached; `null` where that replica is not attached.
     pub replica_obuf: BTreeMap<String, Vec<Option<u64>>>,
 }
 
-/// A node's replication limits at each sample, as CONFIG SET leaves them (0 where the node is
-/// down).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct NodeLimits {
-    pub repl_backlog_size: Vec<u64>,
+/// A node's replication limits from a sample on, until the next entry, as CONFIG SET leaves
+/// them.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LimitsFrom {
+    /// The time of the sample from which they hold.
+    pub t_ms: f64,
+    pub repl_backlog_size: u64,
     /// `client-output-buffer-limit replica` hard limit as configured.
-    pub obuf_hard_limit_configured: Vec<u64>,
+    pub obuf_hard_limit_configured: u64,
     /// The hard limit Redis enforces: the configured one, raised to `repl-backlog-size` when
     /// lower (and not 0).
-    pub obuf_hard_limit_effective: Vec<u64>,
-    pub obuf_soft_limit: Vec<u64>,
+    pub obuf_hard_limit_effective: u64,
+    pub obuf_soft_limit: u64,
 }
 
 /// The writes one node acknowledged, per whole second of simulated time by acknowledgement time

@@ -11,7 +11,7 @@ use super::frame::{
     LIMIT_SOFT,
 };
 use super::series::{byte_unit, human_bytes, tick};
-use super::{gappy, Data, NodeTimeline};
+use super::{gappy, limits_at, Data, LimitsFrom, NodeTimeline};
 
 const PANEL_H: u32 = 380;
 
@@ -37,14 +37,16 @@ fn limit_series(
     owners: &[(&str, &NodeTimeline)],
     what: &'static str,
     color: RGBColor,
-    value: &dyn Fn(&NodeTimeline, usize) -> Option<u64>,
+    value: &dyn Fn(&LimitsFrom) -> Option<u64>,
 ) -> Vec<Limit> {
     let samples = d.t.len();
+    let t_ms = &d.report.timeline.t_ms;
     let per_owner: Vec<Vec<Option<u64>>> = owners
         .iter()
         .map(|(_, n)| {
+            let limits = limits_at(&n.limits, t_ms);
             (0..samples)
-                .map(|k| if n.up[k] { value(n, k) } else { None })
+                .map(|k| limits[k].filter(|_| n.up[k]).and_then(value))
                 .collect()
         })
         .collect();
@@ -152,13 +154,9 @@ pub fn draw<DB: DrawingBackend>(root: &Area<DB>, d: &Data, heights: &[u32]) -> R
         .filter(|(_, n)| n.backlog_histlen.iter().any(|&h| h > 0))
         .copied()
         .collect();
-    let sizes = limit_series(
-        d,
-        &with_backlog,
-        "repl-backlog-size",
-        LIMIT_HARD,
-        &|n, k| Some(n.limits.repl_backlog_size[k]),
-    );
+    let sizes = limit_series(d, &with_backlog, "repl-backlog-size", LIMIT_HARD, &|l| {
+        Some(l.repl_backlog_size)
+    });
     let raw_max = with_backlog
         .iter()
         .flat_map(|(_, n)| n.backlog_histlen.iter().copied())
@@ -216,27 +214,22 @@ pub fn draw<DB: DrawingBackend>(root: &Area<DB>, d: &Data, heights: &[u32]) -> R
         .copied()
         .collect();
     let nonzero = |v: u64| (v > 0).then_some(v);
-    let mut limits = limit_series(d, &owners, "effective hard limit", LIMIT_HARD, &|n, k| {
-        nonzero(n.limits.obuf_hard_limit_effective[k])
+    let mut limits = limit_series(d, &owners, "effective hard limit", LIMIT_HARD, &|l| {
+        nonzero(l.obuf_hard_limit_effective)
     });
     limits.extend(limit_series(
         d,
         &owners,
         "configured hard limit",
         LIMIT_CONFIGURED,
-        &|n, k| {
-            let l = &n.limits;
-            let configured = l.obuf_hard_limit_configured[k];
-            (configured != l.obuf_hard_limit_effective[k]).then_some(configured)
+        &|l| {
+            let configured = l.obuf_hard_limit_configured;
+            (configured != l.obuf_hard_limit_effective).then_some(configured)
         },
     ));
-    limits.extend(limit_series(
-        d,
-        &owners,
-        "soft limit",
-        LIMIT_SOFT,
-        &|n, k| nonzero(n.limits.obuf_soft_limit[k]),
-    ));
+    limits.extend(limit_series(d, &owners, "soft limit", LIMIT_SOFT, &|l| {
+        nonzero(l.obuf_soft_limit)
+    }));
     let data_max = buffers
         .iter()
         .flat_map(|(_, _, v)| v.iter().flatten().copied())

@@ -562,9 +562,14 @@ pub fn draw_line<DB: DrawingBackend>(
     Ok(())
 }
 
-/// Draws a sampled series with gaps: each segment as a line where its points are sparse, or as
-/// the min/max envelope of each pixel column (a translucent band) with a line through the
-/// columns' means where they are dense. Returns the glyph its legend entry shows: a band if
+/// The width of a column of a dense series, in pixels. A series of about a sample per pixel
+/// that flips between two values from sample to sample (a replica one write behind, then
+/// caught up) is then drawn as the band between them, not as a comb of one-pixel spikes.
+const COLUMN_PX: usize = 3;
+
+/// Draws a sampled series with gaps: each segment as a line where its points are sparse (at
+/// most one per column of `COLUMN_PX` pixels), or as the min/max envelope of each column (a
+/// translucent band) with a line through the columns' means where they are dense. Returns the glyph its legend entry shows: a band if
 /// any part was dense.
 pub fn draw_series<DB: DrawingBackend>(
     chart: &mut Chart2d<'_, DB>,
@@ -575,7 +580,7 @@ pub fn draw_series<DB: DrawingBackend>(
 ) -> Result<Glyph, String> {
     let mut glyph = Glyph::Line(color, width.clamp(2, 4));
     let ((x0, x1), (y0, y1)) = ranges(chart);
-    let columns = chart.plotting_area().get_pixel_range().0.len().max(1);
+    let columns = (chart.plotting_area().get_pixel_range().0.len() / COLUMN_PX).max(1);
     for seg in segments(t, ys) {
         match shape(&seg, x0, x1, columns) {
             Shape::Points(pts) => draw_line(chart, &pts, color, width)?,

@@ -7,10 +7,11 @@
 use super::frame::{
     self, draw_legend, draw_mark, draw_series, err, row_y, Area, Entry, Glyph, Mark,
 };
-use super::series::{byte_unit, human_bytes, human_seconds, tick, time_unit};
+use super::series::{byte_unit, human_bytes, human_seconds, thousands, tick, time_unit};
 use super::{Data, NodeTimeline};
 use crate::sim::observe::Milestone;
-use plotters::style::Color;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use plotters::style::{Color, IntoFont};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum View {
@@ -271,21 +272,57 @@ fn sync_lane<DB: plotters::prelude::DrawingBackend>(
                 .map_err(err)?;
         }
     }
-    for m in &marks {
-        let y = row_y(rows, row_of(m));
-        let dy = if by_kind {
-            0.0
-        } else {
-            match m.mark {
-                Mark::Started => 0.25,
-                Mark::Online | Mark::Aborted => -0.25,
-                Mark::Partial => 0.0,
+    // Markers of one kind for one replica closer than a few pixels (a replica retrying a
+    // refused handshake every few milliseconds) are drawn as a run: a marker at each end, a
+    // line between and their count, instead of a smear of hundreds of overlapping markers.
+    let (left, top) = area.get_base_pixel();
+    let placed: Vec<((usize, Mark), (i32, i32))> = marks
+        .iter()
+        .map(|m| {
+            let y = row_y(rows, row_of(m));
+            let dy = if by_kind {
+                0.0
+            } else {
+                match m.mark {
+                    Mark::Started => 0.25,
+                    Mark::Online | Mark::Aborted => -0.25,
+                    Mark::Partial => 0.0,
+                }
+            };
+            let (x, y) = chart.backend_coord(&(m.t, y + dy));
+            ((m.node, m.mark), (x - left, y - top))
+        })
+        .collect();
+    let (lane_w, _) = area.dim_in_pixel();
+    for run in marker_runs(&placed) {
+        let (node, mark) = run.key;
+        let c = d.color(replicas[node].0);
+        if run.count < MARKER_RUN_MIN {
+            for &at in &run.points {
+                draw_mark(area, mark, at, c)?;
             }
+            continue;
+        }
+        let (first, last) = (run.points[0], run.points[run.points.len() - 1]);
+        area.draw(&plotters::element::PathElement::new(
+            vec![first, last],
+            c.stroke_width(2),
+        ))
+        .map_err(err)?;
+        draw_mark(area, mark, first, c)?;
+        draw_mark(area, mark, last, c)?;
+        let text = format!("×{}", thousands(run.count as u64));
+        let w = frame::text_width(&text, 12) as i32;
+        let x = if last.0 + 10 + w < lane_w as i32 - 4 {
+            last.0 + 10
+        } else {
+            first.0 - 10 - w
         };
-        let c = d.color(replicas[m.node].0);
-        let (x, y) = chart.backend_coord(&(m.t, y + dy));
-        let (left, top) = area.get_base_pixel();
-        draw_mark(area, m.mark, (x - left, y - top), c)?;
+        let style = (frame::FONT, 12)
+            .into_font()
+            .color(&c)
+            .pos(Pos::new(HPos::Left, VPos::Center));
+        area.draw_text(&text, &style, (x, last.1)).map_err(err)?;
     }
     let ink = plotters::style::RGBColor(60, 60, 60);
     draw_legend(
@@ -300,4 +337,90 @@ fn sync_lane<DB: plotters::prelude::DrawingBackend>(
             Entry::new(Glyph::Mark(Mark::Aborted, ink), "full sync aborted"),
         ],
     )
+}
+
+/// Markers closer than this many pixels to the previous one of their kind and replica join its
+/// run.
+const MARKER_RUN_GAP_PX: i32 = 6;
+/// Runs of at least this many markers are drawn as a run; shorter ones marker by marker.
+const MARKER_RUN_MIN: usize = 4;
+
+/// Consecutive markers of one key (replica and kind) at most `MARKER_RUN_GAP_PX` apart.
+struct MarkerRun<K> {
+    key: K,
+    count: usize,
+    points: Vec<(i32, i32)>,
+}
+
+/// Groups markers (in time order, each with its key and pixel) into runs per key, in the
+/// order each run starts.
+fn marker_runs<K: Copy + PartialEq>(placed: &[(K, (i32, i32))]) -> Vec<MarkerRun<K>> {
+    let mut runs: Vec<MarkerRun<K>> = Vec::new();
+    // The run each key is extending, as an index into `runs`.
+    let mut open: Vec<(K, usize)> = Vec::new();
+    for &(key, at) in placed {
+        let extends = open
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|&(_, r)| r)
+            .filter(|&r| {
+                let last = runs[r].points[runs[r].points.len() - 1];
+                at.0 - last.0 <= MARKER_RUN_GAP_PX && at.1 == last.1
+            });
+        match extends {
+            Some(r) => {
+                runs[r].count += 1;
+                runs[r].points.push(at);
+            }
+            None => {
+                open.retain(|(k, _)| *k != key);
+                open.push((key, runs.len()));
+                runs.push(MarkerRun {
+                    key,
+                    count: 1,
+                    points: vec![at],
+                });
+            }
+        }
+    }
+    runs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_markers_of_one_kind_join_a_run_and_others_stay_apart() {
+        let placed = [
+            ('a', (10, 5)),
+            ('b', (11, 5)),
+            ('a', (14, 5)),
+            ('a', (20, 5)),
+            ('a', (40, 5)),
+            ('b', (41, 5)),
+            ('a', (42, 9)),
+        ];
+        let runs: Vec<(char, usize, i32, i32)> = marker_runs(&placed)
+            .iter()
+            .map(|r| {
+                (
+                    r.key,
+                    r.count,
+                    r.points[0].0,
+                    r.points[r.points.len() - 1].0,
+                )
+            })
+            .collect();
+        assert_eq!(
+            runs,
+            [
+                ('a', 3, 10, 20),
+                ('b', 1, 11, 11),
+                ('a', 1, 40, 40),
+                ('b', 1, 41, 41),
+                ('a', 1, 42, 42),
+            ]
+        );
+    }
 }

@@ -28,7 +28,7 @@ use std::sync::Once;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
-use super::{AckedWrites, NodeTimeline, Report, StalenessCdf};
+use super::{AckedWrites, LimitsFrom, NodeTimeline, Report, StalenessCdf};
 pub use frame::WIDTH;
 use frame::{Area, Fault, FONT, TITLE_H};
 
@@ -151,10 +151,6 @@ impl<'a> Data<'a> {
                 n.lag_bytes_top.len(),
                 n.lag_seconds_top.len(),
                 n.backlog_histlen.len(),
-                n.limits.repl_backlog_size.len(),
-                n.limits.obuf_hard_limit_configured.len(),
-                n.limits.obuf_hard_limit_effective.len(),
-                n.limits.obuf_soft_limit.len(),
             ];
             if lens.iter().any(|&l| l != samples)
                 || n.replica_obuf.values().any(|v| v.len() != samples)
@@ -162,6 +158,9 @@ impl<'a> Data<'a> {
                 return Err(format!(
                     "node {name}'s series do not have one entry per sample ({samples})"
                 ));
+            }
+            if n.limits.windows(2).any(|w| w[0].t_ms >= w[1].t_ms) {
+                return Err(format!("node {name}'s limits are not in time order"));
             }
         }
         let faults = tl
@@ -197,6 +196,19 @@ impl<'a> Data<'a> {
         let h = frame::fault_lane_height(&self.faults, self.x_max);
         (h > 0).then_some(h)
     }
+}
+
+/// The entry of `limits` in force at each sample time of `t_ms` (`None` before the first).
+fn limits_at<'a>(limits: &'a [LimitsFrom], t_ms: &[f64]) -> Vec<Option<&'a LimitsFrom>> {
+    let mut next = 0;
+    t_ms.iter()
+        .map(|&t| {
+            while limits.get(next).is_some_and(|l| l.t_ms <= t) {
+                next += 1;
+            }
+            next.checked_sub(1).map(|k| &limits[k])
+        })
+        .collect()
 }
 
 /// A series with gaps as chart coordinates, divided by `d`.

@@ -37,9 +37,9 @@ pub enum Shape {
     Columns(Vec<Column>),
 }
 
-/// Reduces `seg` (points in time order) to what `columns` pixel columns across `x0..x1` can
-/// show. Points are kept as they are while there are at most two per column the segment
-/// spans; a denser segment becomes columns.
+/// Reduces `seg` (points in time order) to what `columns` columns across `x0..x1` can show.
+/// Points are kept as they are while there is at most one per column the segment spans; a
+/// denser segment becomes columns.
 pub fn shape(seg: &[(f64, f64)], x0: f64, x1: f64, columns: usize) -> Shape {
     let (Some(first), Some(last)) = (seg.first(), seg.last()) else {
         return Shape::Points(Vec::new());
@@ -47,7 +47,7 @@ pub fn shape(seg: &[(f64, f64)], x0: f64, x1: f64, columns: usize) -> Shape {
     let width = (x1 - x0) / columns.max(1) as f64;
     let col = |x: f64| (((x - x0) / width).floor().max(0.0) as usize).min(columns.max(1) - 1);
     let spanned = col(last.0) - col(first.0) + 1;
-    if seg.len() <= 2 * spanned {
+    if seg.len() <= spanned {
         return Shape::Points(seg.to_vec());
     }
     let mut out: Vec<Column> = Vec::with_capacity(spanned);
@@ -169,7 +169,8 @@ pub fn time_unit(max_s: f64) -> (f64, &'static str) {
 /// A duration in seconds as text in the unit that suits it: "850 µs", "12.5 ms", "3.20 s".
 pub fn human_seconds(s: f64) -> String {
     let (d, unit) = time_unit(s);
-    let v = s / d;
+    // Rounded to a millionth first, so that 1e-5 s (10.000000000000002 µs) reads "10 µs".
+    let v = (s / d * 1e6).round() / 1e6;
     if v >= 100.0 || v == v.trunc() {
         format!("{v:.0} {unit}")
     } else if v >= 10.0 {
@@ -262,6 +263,7 @@ mod tests {
         assert_eq!(time_unit(20.0).1, "s");
         assert_eq!(human_seconds(0.0125), "12.5 ms");
         assert_eq!(human_seconds(0.000_85), "850 µs");
+        assert_eq!(human_seconds(1e-5), "10 µs");
         assert_eq!(thousands(1_234_567), "1,234,567");
         assert_eq!(thousands(999), "999");
     }

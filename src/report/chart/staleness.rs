@@ -5,7 +5,7 @@
 use plotters::prelude::*;
 
 use super::frame::{self, draw_legend, err, Area, Entry, Glyph, FONT, PLOT_BG};
-use super::series::{human_seconds, thousands, time_unit};
+use super::series::{human_seconds, thousands};
 use super::{Data, StalenessCdf};
 
 const PANEL_H: u32 = 560;
@@ -42,8 +42,7 @@ pub fn draw<DB: DrawingBackend>(root: &Area<DB>, d: &Data, heights: &[u32]) -> R
         .flat_map(|(_, s)| s.staleness_us.iter().copied());
     let lo_us = values.clone().fold(f64::INFINITY, f64::min).max(0.001);
     let hi_us = values.fold(0.0f64, f64::max).max(lo_us * 10.0);
-    let (div, unit) = time_unit(hi_us / 1e6);
-    let (lo, hi) = (lo_us / 1e6 / div, hi_us / 1e6 / div);
+    let (lo, hi) = (lo_us / 1e6, hi_us / 1e6);
     let mut chart = ChartBuilder::on(area)
         .margin_left(12)
         .margin_right(12)
@@ -56,42 +55,33 @@ pub fn draw<DB: DrawingBackend>(root: &Area<DB>, d: &Data, heights: &[u32]) -> R
     chart.plotting_area().fill(&PLOT_BG).map_err(err)?;
     chart
         .configure_mesh()
-        .x_desc(format!(
-            "how long the newer value had been acknowledged ({unit}, logarithmic)"
-        ))
+        .x_desc("how long the newer value had been acknowledged (logarithmic)")
         .y_desc("share of the node's stale reads at most this stale")
         .axis_desc_style((FONT, 15))
         .label_style((FONT, 13))
-        .x_label_formatter(&|v| {
-            if *v >= 1.0 {
-                format!("{v:.0}")
-            } else {
-                format!("{v:.3}")
-                    .trim_end_matches('0')
-                    .trim_end_matches('.')
-                    .to_string()
-            }
-        })
+        // The axis spans decades, so each tick carries its own unit (10 µs, 1 ms, 10 s).
+        .x_label_formatter(&|v| human_seconds(*v))
         .y_label_formatter(&|v| format!("{:.0}%", v * 100.0))
         .bold_line_style(RGBColor(220, 220, 220))
         .light_line_style(WHITE.mix(0.0))
         .draw()
         .map_err(err)?;
     let mut entries = Vec::new();
-    for (name, s) in &nodes {
+    for (i, (name, s)) in nodes.iter().enumerate() {
+        let width = frame::stroke(i, nodes.len());
         let c = d.color(name);
         let pts: Vec<(f64, f64)> = s
             .staleness_us
             .iter()
             .zip(&s.quantile)
-            .map(|(&v, &q)| ((v / 1e6 / div).clamp(lo, hi), q))
+            .map(|(&v, &q)| ((v / 1e6).clamp(lo, hi), q))
             .collect();
         chart
-            .draw_series(LineSeries::new(pts, c.stroke_width(3)))
+            .draw_series(LineSeries::new(pts, c.stroke_width(width)))
             .map_err(err)?;
         let served = s.reads - s.reads_before_first_sync;
         entries.push(Entry::new(
-            Glyph::Line(c, 3),
+            Glyph::Line(c, width.min(4)),
             format!(
                 "{name}: {} of {} reads stale",
                 thousands(s.stale),
@@ -108,7 +98,8 @@ pub fn draw<DB: DrawingBackend>(root: &Area<DB>, d: &Data, heights: &[u32]) -> R
             ),
         ));
     }
-    // Nodes that served reads, none of them stale, are named too: the comparison is the point.
+    // Nodes that served reads, none of them stale, are named too (with their colour, having
+    // no curve): the comparison is the point.
     for (name, s) in d
         .report
         .timeline
@@ -118,7 +109,7 @@ pub fn draw<DB: DrawingBackend>(root: &Area<DB>, d: &Data, heights: &[u32]) -> R
     {
         let served = s.reads - s.reads_before_first_sync;
         entries.push(Entry::new(
-            Glyph::None,
+            Glyph::Swatch(d.color(name)),
             format!("{name}: none of {} reads stale", thousands(served)),
         ));
     }

@@ -6,6 +6,7 @@ use super::frame::{
     node_color, LANE_BG, LEGEND_W, LIMIT_CONFIGURED, LIMIT_HARD, LIMIT_SOFT, PLOT_BG,
 };
 use super::*;
+use crate::sim::observe::Milestone;
 
 fn run(toml: &str) -> Report {
     let sc = crate::scenario::parse("t.toml", toml).unwrap();
@@ -13,15 +14,8 @@ fn run(toml: &str) -> Report {
     crate::report::build(&crate::sim::run(sc, seed, u64::MAX, None, &mut |_, _| {}))
 }
 
-/// A master, a replica next to it and one 50 ms away, sampled every 10 ms (syncing at once, so
-/// that the lag before the first sync, when a replica holds none of the stream, stays short).
-const THREE_REGION: &str =
-    "name = \"three-region\"\nduration = \"30s\"\nsample_interval = \"10ms\"\n\
-    [defaults]\nrepl-diskless-sync-delay = 0\n\
-    [[node]]\nname = \"master\"\n[[node]]\nname = \"local\"\nreplicaof = \"master\"\n\
-    [[node]]\nname = \"far\"\nreplicaof = \"master\"\n\
-    [[link]]\nbetween = [\"master\", \"far\"]\nlatency = \"50ms\"\njitter = \"5ms\"\n\
-    [[workload]]\ntarget = \"master\"\nrate = 1000\nstart = \"8s\"\n";
+/// A master, a replica next to it and one 50 ms away, sampled every 10 ms.
+const THREE_REGION: &str = include_str!("../../../scenarios/three-region.toml");
 
 /// CONFIG SET lowers the output-buffer limits at 10 s and raises the backlog size (and with it
 /// the effective hard limit) at 20 s, while a slow link keeps the replica's buffer busy.
@@ -317,7 +311,24 @@ fn dense_noisy_lag_is_an_envelope_in_milliseconds_with_its_peak() {
         t.contains(&format!("far: up to {}", series::human_bytes(peak as f64)).as_str()),
         "the legend names the far replica's peak: {t:?}"
     );
-    // About 2,200 samples over 981 pixel columns: the far replica is drawn as a band (a
+    // Sub-second lag reads in milliseconds: the far replica a one-way trip behind, the local
+    // one within a millisecond.
+    let ms = |who: &str| -> f64 {
+        let label = t
+            .iter()
+            .find(|x| x.starts_with(&format!("{who}: up to")) && x.ends_with(" ms"))
+            .unwrap_or_else(|| panic!("{who}'s lag in ms: {t:?}"));
+        label
+            .trim_end_matches(" ms")
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!((50.0..70.0).contains(&ms("far")), "{}", ms("far"));
+    assert!(ms("local") <= 2.0, "{}", ms("local"));
+    // About 6,000 samples over 981 pixel columns: the far replica is drawn as a band (a
     // polygon in its colour), not thousands of jagged line points.
     let far_color = hex(node_color(0));
     let bands = els
@@ -564,12 +575,19 @@ fn a_report_without_samples_is_an_error_not_a_panic() {
         .nodes
         .get_mut("far")
         .unwrap()
-        .limits
-        .obuf_soft_limit
+        .lag_seconds_top
         .pop();
     assert!(charts(&r)
         .err()
         .is_some_and(|e| e.contains("node far's series")));
+    let mut r = run(LIMITS);
+    let limits = &mut r.timeline.nodes.get_mut("master").unwrap().limits;
+    assert!(limits.len() >= 3, "an entry per CONFIG SET: {limits:?}");
+    limits.swap(0, 1);
+    assert_eq!(
+        charts(&r).err().as_deref(),
+        Some("node master's limits are not in time order")
+    );
 }
 
 #[test]
@@ -611,4 +629,30 @@ fn fault_labels_take_rows_so_none_overlaps() {
         right,
         "the last label ends at the plot's edge"
     );
+}
+
+#[test]
+fn a_burst_of_sync_markers_is_one_run_with_its_count() {
+    // The replica without masterauth retries every few milliseconds for 20 s.
+    let r = run(include_str!("../../../scenarios/auth.toml"));
+    let aborted = r
+        .timeline
+        .milestones
+        .iter()
+        .filter(|m| m.node == "replica" && m.what == Milestone::FullSyncAborted.name())
+        .count();
+    assert!(aborted > 1000, "{aborted}");
+    let charts = charts(&r).unwrap();
+    let c = chart(&charts, "lag");
+    let els = elements(&c.svg);
+    let want = format!("×{}", series::thousands(aborted as u64));
+    assert!(texts(&els).contains(&want.as_str()), "{want} in the lane");
+    // Two crosses (two strokes each) at the run's ends, not thousands.
+    let color = hex(c_color(&r, "replica"));
+    let crosses = els
+        .iter()
+        .filter(|e| e.tag == "line" && e.color() == Some(&color))
+        .count();
+    assert!(crosses < 20, "{crosses} cross strokes");
+    check_inside("auth/lag", &c.svg);
 }

@@ -161,14 +161,17 @@ pub fn writes<DB: DrawingBackend>(
     let seconds = writes.iter().map(|(_, a)| a.acked.len()).max().unwrap_or(0);
     let per_bar = seconds_per_bar(seconds);
     let bars = bars(&writes, per_bar);
-    let kept_max = bars
+    let kept = bars
         .iter()
         .map(|b| b.iter().map(|p| p.0).sum::<f64>())
         .fold(1.0f64, f64::max);
-    let lost_max = bars
+    let lost = bars
         .iter()
         .map(|b| b.iter().map(|p| p.1).sum::<f64>())
-        .fold(kept_max * 0.08, f64::max);
+        .fold(0.0f64, f64::max);
+    // Each side keeps at least a twelfth of the other's height, so the zero line stays inside
+    // the plot when nothing was kept (a master restarted empty) or nothing lost.
+    let (kept_max, lost_max) = (kept.max(lost * 0.08), lost.max(kept * 0.08));
     let (y_lo, y_hi) = (-lost_max * 1.15, kept_max * 1.15);
     let per = if per_bar == 1 {
         "writes per second".to_string()
