@@ -805,6 +805,15 @@ fn timeline_events(r: &Report) -> Vec<Event> {
     ev
 }
 
+/// `1 fault`, `3 faults`.
+fn count(n: usize, what: &str) -> String {
+    format!(
+        "{} {what}{}",
+        group(n as u64),
+        if n == 1 { "" } else { "s" }
+    )
+}
+
 fn seconds(ms: f64) -> String {
     format!("{:.3} s", ms / 1e3)
 }
@@ -847,9 +856,9 @@ fn timeline_section(r: &Report) -> Section {
         }
         blocks.push(Block::Folded {
             summary: format!(
-                "{} faults and {} milestones, in time order",
-                group(r.timeline.faults.len() as u64),
-                group(r.timeline.milestones.len() as u64)
+                "{} and {}, in time order",
+                count(r.timeline.faults.len(), "fault"),
+                count(r.timeline.milestones.len(), "milestone")
             ),
             blocks: list,
         });
@@ -908,7 +917,11 @@ fn timeline_svg(r: &Report) -> String {
     let mut labels = String::new();
     for f in &tl.faults {
         let x0 = x(f.start_ms);
-        let text = format!("{} {}", f.kind, f.label);
+        let text = if f.label.starts_with(&f.kind) {
+            f.label.clone()
+        } else {
+            format!("{} {}", f.kind, f.label)
+        };
         let width = 7.0 * text.chars().count() as f64;
         let row = match label_rows.iter().position(|&end| end < x0) {
             Some(k) => k,
