@@ -24,6 +24,7 @@ pub mod resp;
 mod state;
 #[cfg(test)]
 mod tests;
+mod warm;
 
 pub use node::{
     Action, ClientId, CommandResult, ConnId, DropReason, Event, Node, NodeParams, Persisted, Stats,
@@ -31,3 +32,4 @@ pub use node::{
 };
 pub use replbuf::ReplBuffer;
 pub use state::{ReplState, ReplicaState};
+pub use warm::{SyncPoint, WarmStartError};
