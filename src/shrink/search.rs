@@ -351,9 +351,18 @@ impl<'a> Shrinker<'a> {
             .filter_map(name_of)
             .map(str::to_string)
             .collect();
+        // A node the target's path starts with is never dropped: its expectation would go with
+        // it, and a file that no longer asks the question shows nothing.
+        let named = match &self.target {
+            Target::Expectation { key, .. } => key.split('.').next().map(str::to_string),
+            Target::Violation { .. } => None,
+        };
         for name in names.iter().rev() {
             if self.spent() {
                 return;
+            }
+            if named.as_deref() == Some(name.as_str()) {
+                continue;
             }
             if let Some(c) = without_node(&self.doc, name) {
                 self.attempt(c, format!("drop node {name}"));
