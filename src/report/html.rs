@@ -402,16 +402,27 @@ pub fn run_page(inputs: &RunInputs) -> String {
     })
 }
 
+/// The heading over chart `name`: what it shows, in a sentence. Every chart the chart module
+/// draws has one; a name it does not know (a chart added later) is shown as it is.
 fn chart_caption(name: &str) -> String {
     match name {
-        "lag" => {
-            "Replication lag: how far each replica is behind its master, with syncs and faults"
-                .into()
+        // Where replicas chain, this chart measures each against the top of its chain, so the
+        // caption does not say "its master".
+        "lag" => "Replication lag: how far behind each replica is, with syncs and faults".into(),
+        "lag-hops" => {
+            "Replication lag hop by hop: each replica against the node it replicates from".into()
         }
         "backlog" => {
             "Backlog and replica output buffers on each master, against their limits".into()
         }
         "availability" => "Availability: writes accepted and refused over time".into(),
+        "writes" => {
+            "Acknowledged writes: kept above the axis, lost below, by the node that took them"
+                .into()
+        }
+        "staleness" => {
+            "Stale reads: how stale they were, per node that served them (a CDF, log time)".into()
+        }
         other => other.to_string(),
     }
 }
