@@ -294,3 +294,32 @@ fn the_command_stops_at_its_time_limit_and_writes_the_smallest_so_far() {
     assert_eq!(r.status.code(), Some(1), "the written file still fails");
     assert!(String::from_utf8_lossy(&r.stdout).contains("FAIL checks.acked_writes_lost.lost == 0"));
 }
+
+#[test]
+fn the_node_an_expectation_names_is_kept() {
+    // At seed 7 replica-3 finishes its first sync late (outside 12.5..14 s, above it); the
+    // shrink may drop the other replicas but never replica-3, whose figure is the question.
+    let text = std::fs::read_to_string(manifest("scenarios/diskless-sync.toml")).unwrap();
+    let o = shrink(
+        "diskless-sync.toml",
+        &text,
+        &Options {
+            seed: 7,
+            max_runs: 40,
+            expect: Some("replica-3.first_sync_s".into()),
+        },
+        &mut |sc, seed| Some(run(sc, seed)),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(
+        o.target.describe_bare(),
+        "replica-3.first_sync_s in 12.5..14"
+    );
+    let sc = scenario::parse("shrunk.toml", &o.text).unwrap();
+    assert!(sc.nodes.iter().any(|n| n.name == "replica-3"), "{}", o.text);
+    assert!(o.smallest.nodes < o.original.nodes, "{}", o.text);
+    check_written(&o, "replica-3.first_sync_s in 12.5..14", |v| {
+        v.as_f64().is_some_and(|s| s > 14.0)
+    });
+}
