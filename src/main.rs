@@ -35,7 +35,7 @@ The same scenario and seed always give the same result.\n\n\
 Exit codes: 0 all expectations held, 1 an expectation failed, a checker found an unexpected \
 violation or the run stopped at a limit, 2 bad input (scenario, flag or path) or an output that \
 could not be written.",
-    after_help = "Examples:\n  replsim run scenarios/quickstart.toml\n  replsim run scenarios/backlog-overrun.toml --set repl-backlog-size=64mb\n  replsim run scenarios/cap-availability.toml --out out/cap --trace\n  replsim run scenarios/full-resync-loop.toml --max-wall 30\n  replsim check scenarios/*.toml\n  replsim chart out/cap/report.json --out out/cap-charts\n  replsim bench --e2e-seconds 60\n  replsim live replica --master 127.0.0.1:6379 --port 6380"
+    after_help = "Examples:\n  replsim run scenarios/quickstart.toml\n  replsim shrink scenarios/diskless-sync.toml --seed 7 --out small.toml\n  replsim run scenarios/backlog-overrun.toml --set repl-backlog-size=64mb\n  replsim run scenarios/cap-availability.toml --out out/cap --trace\n  replsim run scenarios/full-resync-loop.toml --max-wall 30\n  replsim check scenarios/*.toml\n  replsim chart out/cap/report.json --out out/cap-charts\n  replsim bench --e2e-seconds 60\n  replsim live replica --master 127.0.0.1:6379 --port 6380"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -1155,7 +1155,7 @@ fn shrink_cmd(
     let bar = terminal.then(|| {
         let b = ProgressBar::new(max_runs);
         b.set_style(
-            ProgressStyle::with_template("shrink [{bar:30}] {pos}/{len} runs  {msg}")
+            ProgressStyle::with_template("shrink [{bar:20}] {pos}/{len} runs {elapsed}  {msg}")
                 .expect("static template")
                 .progress_chars("=> "),
         );
@@ -1163,8 +1163,10 @@ fn shrink_cmd(
     });
     let mut kept = 0;
     let mut progress = |p: &Progress| {
+        // Short enough for an 80-column terminal with the bar: a longer line wraps and the bar
+        // redraws over itself.
         let line = format!(
-            "kept {}: nodes {}, faults {}, duration {}",
+            "kept {}: {} nodes, {} faults, {}",
             p.kept, p.size.nodes, p.size.faults, p.size.duration
         );
         if p.kept > kept && !quiet {
