@@ -16,6 +16,7 @@ pub mod redis;
 pub mod report;
 pub mod scenario;
 pub mod seed;
+pub mod shrink;
 pub mod sim;
 pub mod time;
 pub mod workload;

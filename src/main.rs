@@ -35,7 +35,7 @@ The same scenario and seed always give the same result.\n\n\
 Exit codes: 0 all expectations held, 1 an expectation failed, a checker found an unexpected \
 violation or the run stopped at a limit, 2 bad input (scenario, flag or path) or an output that \
 could not be written.",
-    after_help = "Examples:\n  replsim run scenarios/quickstart.toml\n  replsim run scenarios/backlog-overrun.toml --set repl-backlog-size=64mb\n  replsim run scenarios/cap-availability.toml --out out/cap --trace\n  replsim run scenarios/full-resync-loop.toml --max-wall 30\n  replsim check scenarios/*.toml\n  replsim chart out/cap/report.json --out out/cap-charts\n  replsim bench --e2e-seconds 60\n  replsim live replica --master 127.0.0.1:6379 --port 6380"
+    after_help = "Examples:\n  replsim run scenarios/quickstart.toml\n  replsim shrink scenarios/diskless-sync.toml --seed 7 --out small.toml\n  replsim run scenarios/backlog-overrun.toml --set repl-backlog-size=64mb\n  replsim run scenarios/cap-availability.toml --out out/cap --trace\n  replsim run scenarios/full-resync-loop.toml --max-wall 30\n  replsim check scenarios/*.toml\n  replsim chart out/cap/report.json --out out/cap-charts\n  replsim bench --e2e-seconds 60\n  replsim live replica --master 127.0.0.1:6379 --port 6380"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -100,6 +100,51 @@ enum Command {
         /// Where to write the charts (lag, backlog, availability, and those the report calls for).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+    },
+    /// Shrink a failing run to a smaller scenario that fails the same expectation the same way
+    ///
+    /// Runs FILE at the seed, picks the failure to keep (the first failing expectation, or the
+    /// one --expect names, or else the first unexpected violation), then tries smaller
+    /// scenarios: a shorter duration, fewer faults, fewer nodes, events moved sooner, shorter
+    /// partition and pause windows, every time halved, fewer workloads, lower rates, fewer
+    /// keys, smaller values and datasets. A candidate is kept when its run still fails that
+    /// expectation on the same side (a count too high stays too high). The smallest is written
+    /// as a scenario file whose first lines say what it still shows and what was removed; it
+    /// names the seed, so `replsim run` reproduces it. Bounded by --max-runs and --max-time.
+    #[command(
+        after_help = "Examples:\n  replsim shrink tests/failing/noisy-failover.toml --out small.toml\n  \
+replsim shrink scenario.toml --seed 17 --expect 'master.sync_full' --max-runs 100 --max-time 120\n\n\
+Exit codes: 0 a smaller (or the same) failing scenario was written, 2 bad input, or a file that \
+fails nothing at that seed."
+    )]
+    Shrink {
+        /// The scenario file (TOML) that fails.
+        file: PathBuf,
+        /// The seed of the failing run; defaults to the scenario's own `seed`.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Where to write the smaller scenario; printed on standard output without it.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// The failure to keep: a failing expectation as the summary writes it
+        /// (`master.sync_full == 1`) or a part of it, or a checker with an unexpected violation
+        /// (`acked_writes_lost`); defaults to the first failing expectation, else the first
+        /// unexpected violation.
+        #[arg(long, value_name = "TEXT")]
+        expect: Option<String>,
+        /// Runs at most, the first one (the original file) included.
+        #[arg(long, value_name = "N", default_value_t = 200)]
+        max_runs: u64,
+        /// Stop searching after this many seconds of wall-clock time, and write the smallest
+        /// found so far (a run under way is stopped too). `--max-wall` is the same flag.
+        #[arg(long, alias = "max-wall", value_name = "SECONDS", value_parser = parse_seconds, default_value = "600")]
+        max_time: f64,
+        /// Stop any one run after this many events (a run stopped so does not count as failing).
+        #[arg(long, value_name = "N", default_value_t = MAX_EVENTS_DEFAULT)]
+        max_events: u64,
+        /// No progress bar and no line per change kept.
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Show what differs between two reports (report.json or `run --json` output)
     ///
@@ -574,6 +619,25 @@ fn main() -> ExitCode {
         } => check_cmd(&files, reports.as_deref(), quiet, jobs, &limits),
         Command::Chart { report, out } => chart_cmd(&report, &out),
         Command::Diff { a, b, json } => diff_cmd(&a, &b, json),
+        Command::Shrink {
+            file,
+            seed,
+            out,
+            expect,
+            max_runs,
+            max_time,
+            max_events,
+            quiet,
+        } => shrink_cmd(
+            &file,
+            seed,
+            out.as_deref(),
+            expect,
+            max_runs,
+            max_time,
+            max_events,
+            quiet,
+        ),
         Command::Bench {
             case: Some(case),
             e2e_seconds,
@@ -1040,6 +1104,129 @@ fn chart_cmd(report: &Path, out: &Path) -> Result<ExitCode> {
         names.join(", "),
         out.display()
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `replsim shrink`: the search runs here, each candidate within the wall-clock limit, with a
+/// progress bar and a line per change kept on stderr.
+#[allow(clippy::too_many_arguments)]
+fn shrink_cmd(
+    file: &Path,
+    seed: Option<u64>,
+    out: Option<&Path>,
+    expect: Option<String>,
+    max_runs: u64,
+    max_time: f64,
+    max_events: u64,
+    quiet: bool,
+) -> Result<ExitCode> {
+    use replsim::shrink::{self, Cut, Options, Progress};
+    let text =
+        fs::read_to_string(file).map_err(|e| BadInput(format!("{}: {e}", file.display())))?;
+    let sc = load(file, &[])?;
+    admit(
+        file,
+        &sc,
+        &LimitArgs {
+            max_events,
+            max_nodes: 1_000,
+            max_memory: None,
+            max_wall: Some(max_time),
+        },
+    )?;
+    let seed = seed.unwrap_or(sc.seed);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs_f64(max_time);
+    let mut run = |sc: Scenario, seed: u64| -> Option<Report> {
+        if Instant::now() >= deadline {
+            return None;
+        }
+        let output = sim::run_until(
+            sc,
+            seed,
+            max_events,
+            sim::RunOptions::default(),
+            None,
+            &mut |_, _| (Instant::now() >= deadline).then_some(Interrupt::WallLimit),
+        );
+        (output.stop != sim::Stop::WallLimit).then(|| replsim::report::build(&output))
+    };
+    let terminal = !quiet && std::io::stderr().is_terminal();
+    let bar = terminal.then(|| {
+        let b = ProgressBar::new(max_runs);
+        b.set_style(
+            ProgressStyle::with_template("shrink [{bar:20}] {pos}/{len} runs {elapsed}  {msg}")
+                .expect("static template")
+                .progress_chars("=> "),
+        );
+        b
+    });
+    let mut kept = 0;
+    let mut progress = |p: &Progress| {
+        // Short enough for an 80-column terminal with the bar: a longer line wraps and the bar
+        // redraws over itself.
+        let line = format!(
+            "kept {}: {} nodes, {} faults, {}",
+            p.kept, p.size.nodes, p.size.faults, p.size.duration
+        );
+        if p.kept > kept && !quiet {
+            let msg = format!("  run {:>3}: {} ({})", p.runs, p.tried, p.size.describe());
+            match &bar {
+                Some(b) => b.println(msg),
+                None => eprintln!("{msg}"),
+            }
+        }
+        kept = p.kept;
+        if let Some(b) = &bar {
+            b.set_position(p.runs);
+            b.set_message(line);
+        }
+    };
+    let options = Options {
+        seed,
+        max_runs,
+        expect,
+    };
+    let name = file.display().to_string();
+    let outcome = shrink::shrink(&name, &text, &options, &mut run, &mut progress)
+        .map_err(|e| BadInput(format!("{}: {e}", file.display())))?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    match out {
+        Some(path) => write_atomic(path, outcome.text.as_bytes())?,
+        None => say!("{}", outcome.text.trim_end()),
+    }
+    let o = &outcome;
+    let report = |line: String| {
+        if out.is_some() {
+            say!("{line}");
+        } else {
+            eprintln!("{line}");
+        }
+    };
+    report(format!("still fails: {}", o.target.describe()));
+    report(format!("  now: actual {}", o.actual));
+    report(format!("original: {}", o.original.describe()));
+    report(format!("smallest: {}", o.smallest.describe()));
+    report(format!(
+        "{} runs in {:.1}s, {} changes kept{}",
+        o.runs,
+        started.elapsed().as_secs_f64(),
+        o.kept.len(),
+        match o.cut {
+            Some(Cut::Runs) => " (stopped at --max-runs; more may be removable)",
+            Some(Cut::Caller) => " (stopped at --max-time; more may be removable)",
+            None => "",
+        }
+    ));
+    if let Some(path) = out {
+        report(format!(
+            "wrote {}; reproduce with: replsim run {}",
+            path.display(),
+            path.display()
+        ));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

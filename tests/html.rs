@@ -374,7 +374,12 @@ fn the_page_holds_every_part_and_loads_nothing_from_elsewhere() {
         assert_eq!(d.find_all("pre")[0].text(), file);
     }
 
-    // Nothing is fetched from elsewhere.
+    assert_self_contained(&root);
+}
+
+/// Nothing on the page is fetched from elsewhere: no element that loads a resource, no
+/// attribute with a URL or a source, no link but to the page itself, no imported style or font.
+fn assert_self_contained(root: &Node) {
     let mut all = Vec::new();
     root.all(&mut all);
     for n in &all {
@@ -395,6 +400,86 @@ fn the_page_holds_every_part_and_loads_nothing_from_elsewhere() {
     }
     let style = root.find_all("style")[0].text();
     assert!(!style.contains("@import") && !style.contains("@font-face") && !style.contains("url("));
+}
+
+/// Parses the report.html in `dir`.
+fn load(dir: &Path) -> Node {
+    let html = std::fs::read_to_string(dir.join("report.html")).expect("report.html");
+    Node::Element {
+        name: "#root".into(),
+        attrs: vec![],
+        children: parse(&html),
+    }
+}
+
+#[test]
+fn a_bundled_failover_page_shows_every_chart_it_drew_under_a_caption_of_its_own() {
+    // failover-split-brain loses writes, so it draws the acknowledged-writes chart beside the
+    // three every run has.
+    let dir = scratch("html-bundled").join("out");
+    let scenario =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/failover-split-brain.toml");
+    let out = replsim(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--quiet",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let root = load(&dir);
+    let verdict = root
+        .find_all("div")
+        .into_iter()
+        .find(|d| d.attr("id") == Some("verdict"))
+        .expect("a verdict banner");
+    assert!(verdict.text().starts_with("OK: 6 of 6 expectations held"));
+    let rows = section(&root, "expectations-and-violations").find_all("tr");
+    assert!(rows
+        .iter()
+        .any(|r| r.text().contains("checks.acked_writes_lost.lost > 10000")));
+    assert!(section(&root, "checks")
+        .text()
+        .contains("acked writes lost"));
+
+    // One figure per chart file, in the order the charts were drawn, each under a sentence
+    // rather than its file name.
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter_map(|n| n.strip_suffix(".svg").map(str::to_string))
+        .collect();
+    files.sort();
+    assert_eq!(files, ["availability", "backlog", "lag", "writes"]);
+    let figures = section(&root, "charts").find_all("figure");
+    assert_eq!(figures.len(), files.len());
+    for (fig, name) in figures
+        .iter()
+        .zip(["lag", "backlog", "availability", "writes"])
+    {
+        let caption = fig.find_all("figcaption")[0].text();
+        assert!(
+            caption != name && caption.split_whitespace().count() >= 6,
+            "{name}: {caption}"
+        );
+        let file = std::fs::read_to_string(dir.join(format!("{name}.svg"))).unwrap();
+        assert_eq!(
+            fig.find_all("text").len(),
+            file.matches("<text").count(),
+            "{name}"
+        );
+    }
+    assert!(figures[3].find_all("figcaption")[0]
+        .text()
+        .starts_with("Acknowledged writes"));
+
+    let timeline = section(&root, "timeline");
+    assert_eq!(timeline.find_all("svg").len(), 1);
+    assert!(timeline.text().contains("REPLICAOF NO ONE"));
+    let logs = section(&root, "node-logs").find_all("details");
+    assert_eq!(logs.len(), 3);
+    assert!(logs.iter().all(|d| d.attr("open").is_none()));
+    assert_self_contained(&root);
 }
 
 #[test]

@@ -597,6 +597,25 @@ impl Network {
         id
     }
 
+    /// A connection from `from` to `to` that is already established, as if its handshake had
+    /// completed before the run began: nodes that start linked (a warm replica and its master)
+    /// share one. No timer is armed and no output is produced; both ends may write at once.
+    pub fn connect_established(&mut self, now: SimTime, from: NodeId, to: NodeId) -> ConnId {
+        let end = |n: NodeId, nodes: &[NodeNet]| End {
+            node: n,
+            incarnation: nodes[n.index()].incarnation,
+            open: true,
+            reading: true,
+        };
+        let conn = Conn {
+            state: ConnState::Established,
+            started: now,
+            ends: [end(from, &self.nodes), end(to, &self.nodes)],
+            dirs: [Dir::default(), Dir::default()],
+        };
+        self.alloc(conn)
+    }
+
     /// Sends the SYN if the target is reachable now, else arms retry number `retry`.
     fn send_syn(&mut self, now: SimTime, id: ConnId, retry: u8, sched: &mut impl NetScheduler) {
         let Some(c) = self.conn(id) else { return };

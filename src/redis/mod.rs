@@ -25,6 +25,7 @@ pub mod resp;
 mod state;
 #[cfg(test)]
 mod tests;
+mod warm;
 
 pub use node::{
     Action, ClientId, CommandResult, ConnId, DropReason, Event, Node, NodeParams, Persisted, Stats,
@@ -32,3 +33,4 @@ pub use node::{
 };
 pub use replbuf::ReplBuffer;
 pub use state::{ReplState, ReplicaState};
+pub use warm::{SyncPoint, WarmStartError};

@@ -479,6 +479,48 @@ impl Pair {
         }
     }
 
+    /// Restarts node `replica` as a configured replica of `master` that starts in sync with it
+    /// (a warm start), over a connection already established between them.
+    pub fn start_in_sync(&mut self, replica: usize, master: usize) {
+        let now = self.now;
+        let config = self.nodes[replica].cfg.clone();
+        self.nodes[replica] = Node::boot(
+            now,
+            NodeParams {
+                name: format!("n{replica}"),
+                ip: ip(replica),
+                port: 6379,
+                config,
+                replicaof: Some((ip(master), 6379)),
+                seed: 1,
+            },
+            None,
+        );
+        let m_conn = self.nodes[master].handle_accept(now, &ip(replica), 40_000);
+        let (m, r) = if master < replica {
+            let (a, b) = self.nodes.split_at_mut(replica);
+            (&mut a[master], &mut b[0])
+        } else {
+            let (a, b) = self.nodes.split_at_mut(master);
+            (&mut b[0], &mut a[replica])
+        };
+        let point = m
+            .attach_synced_replica(now, m_conn, r)
+            .expect("the master has a history");
+        let r_conn = r.follow_synced(now, &point).expect("the replica loads it");
+        let p = self.pconns.len();
+        self.pconns.push(PConn {
+            client: (replica, r_conn),
+            target: Some(master),
+            server: Some((master, m_conn)),
+            open: true,
+        });
+        self.by_end.insert((replica, r_conn), p);
+        self.by_end.insert((master, m_conn), p);
+        self.drain(master);
+        self.drain(replica);
+    }
+
     pub fn replicaof(&mut self, replica: usize, master: usize) -> Reply {
         let host = ip(master);
         self.cmd(replica, &["REPLICAOF", &host, "6379"])

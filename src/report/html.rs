@@ -402,16 +402,27 @@ pub fn run_page(inputs: &RunInputs) -> String {
     })
 }
 
+/// The heading over chart `name`: what it shows, in a sentence. Every chart the chart module
+/// draws has one; a name it does not know (a chart added later) is shown as it is.
 fn chart_caption(name: &str) -> String {
     match name {
-        "lag" => {
-            "Replication lag: how far each replica is behind its master, with syncs and faults"
-                .into()
+        // Where replicas chain, this chart measures each against the top of its chain, so the
+        // caption does not say "its master".
+        "lag" => "Replication lag: how far behind each replica is, with syncs and faults".into(),
+        "lag-hops" => {
+            "Replication lag hop by hop: each replica against the node it replicates from".into()
         }
         "backlog" => {
             "Backlog and replica output buffers on each master, against their limits".into()
         }
         "availability" => "Availability: writes accepted and refused over time".into(),
+        "writes" => {
+            "Acknowledged writes: kept above the axis, lost below, by the node that took them"
+                .into()
+        }
+        "staleness" => {
+            "Stale reads: how stale they were, per node that served them (a CDF, log time)".into()
+        }
         other => other.to_string(),
     }
 }
@@ -805,6 +816,15 @@ fn timeline_events(r: &Report) -> Vec<Event> {
     ev
 }
 
+/// `1 fault`, `3 faults`.
+fn count(n: usize, what: &str) -> String {
+    format!(
+        "{} {what}{}",
+        group(n as u64),
+        if n == 1 { "" } else { "s" }
+    )
+}
+
 fn seconds(ms: f64) -> String {
     format!("{:.3} s", ms / 1e3)
 }
@@ -847,9 +867,9 @@ fn timeline_section(r: &Report) -> Section {
         }
         blocks.push(Block::Folded {
             summary: format!(
-                "{} faults and {} milestones, in time order",
-                group(r.timeline.faults.len() as u64),
-                group(r.timeline.milestones.len() as u64)
+                "{} and {}, in time order",
+                count(r.timeline.faults.len(), "fault"),
+                count(r.timeline.milestones.len(), "milestone")
             ),
             blocks: list,
         });
@@ -908,7 +928,11 @@ fn timeline_svg(r: &Report) -> String {
     let mut labels = String::new();
     for f in &tl.faults {
         let x0 = x(f.start_ms);
-        let text = format!("{} {}", f.kind, f.label);
+        let text = if f.label.starts_with(&f.kind) {
+            f.label.clone()
+        } else {
+            format!("{} {}", f.kind, f.label)
+        };
         let width = 7.0 * text.chars().count() as f64;
         let row = match label_rows.iter().position(|&end| end < x0) {
             Some(k) => k,

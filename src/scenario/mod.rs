@@ -70,6 +70,9 @@ pub struct LinkOverride {
 pub struct NodeSpec {
     pub name: String,
     pub replicaof: Option<usize>,
+    /// Starts in sync with its master (`warm = true`): the state a completed full sync leaves,
+    /// with no transfer.
+    pub warm: bool,
     pub config: Config,
     pub data: DataSpec,
 }

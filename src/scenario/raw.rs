@@ -83,6 +83,7 @@ struct RawLink {
 struct RawNode {
     name: Spanned<String>,
     replicaof: Option<Spanned<String>>,
+    warm: Option<Spanned<bool>>,
     #[serde(default)]
     config: Map,
     data: Option<RawData>,
@@ -538,6 +539,7 @@ pub fn parse(file: &str, src: &str) -> Result<Scenario, ScenarioError> {
         nodes.push(NodeSpec {
             name: n.name.get_ref().clone(),
             replicaof,
+            warm: n.warm.as_ref().is_some_and(|w| *w.get_ref()),
             config,
             data,
         });
@@ -546,6 +548,7 @@ pub fn parse(file: &str, src: &str) -> Result<Scenario, ScenarioError> {
     if let Some(err) = replication_cycle(&ctx, &raw.node, &nodes) {
         return Err(err);
     }
+    warm_starts(&ctx, &raw.node, &nodes)?;
 
     let mut links = Vec::new();
     for l in &raw.link {
@@ -1122,6 +1125,61 @@ fn check_heals(
                 return Err(ctx.err(span, why));
             }
             _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// What a warm replica (`warm = true`) needs: a master to be in sync with, which is a master at
+/// the start or a warm replica itself (a replica still syncing has no history to share); no
+/// dataset of its own (it starts with its master's); and a sync that would succeed: the
+/// password its master requires, and an RDB format it can load (a 7.0 replica cannot load what
+/// a 7.2 master writes). Each is an error at the `warm` key.
+fn warm_starts(ctx: &Ctx, raw: &[RawNode], nodes: &[NodeSpec]) -> Result<(), ScenarioError> {
+    for (r, n) in raw.iter().zip(nodes) {
+        let Some(warm) = r.warm.as_ref().filter(|w| *w.get_ref()) else {
+            continue;
+        };
+        let name = &n.name;
+        let Some(m) = n.replicaof else {
+            return Err(ctx.at(
+                warm,
+                format!("node \"{name}\": warm = true starts a replica in sync with its master; give it a replicaof"),
+            ));
+        };
+        let master = &nodes[m];
+        if master.replicaof.is_some() && !master.warm {
+            return Err(ctx.at(
+                warm,
+                format!(
+                    "node \"{name}\" cannot start in sync with \"{}\", which is a replica that is not warm and has no data at the start; make \"{}\" warm too, or \"{name}\" not warm",
+                    master.name, master.name
+                ),
+            ));
+        }
+        if r.data.is_some() {
+            return Err(ctx.at(
+                warm,
+                format!("node \"{name}\" is warm: it starts with its master's dataset, so it takes no [node.data] of its own"),
+            ));
+        }
+        if master.config.requirepass.is_some() && master.config.requirepass != n.config.masterauth {
+            return Err(ctx.at(
+                warm,
+                format!(
+                    "node \"{name}\" is warm, but its masterauth is not the password \"{}\" requires: its sync would fail, so it cannot start synced",
+                    master.name
+                ),
+            ));
+        }
+        if master.config.redis_version.rdb_version() > n.config.redis_version.rdb_version() {
+            return Err(ctx.at(
+                warm,
+                format!(
+                    "node \"{name}\" is warm, but it cannot load the RDB format of \"{}\" (a newer redis-version): its sync would fail",
+                    master.name
+                ),
+            ));
         }
     }
     Ok(())

@@ -314,6 +314,9 @@ impl World {
             full_invariants: options.full_invariants,
             scenario,
         };
+        for (replica, master) in warm_order(&world.scenario) {
+            world.start_in_sync(engine, replica, master);
+        }
         for i in 0..n {
             world.drain(engine, i);
         }
@@ -329,6 +332,46 @@ impl World {
         }
         engine.schedule(SimTime::ZERO, Ev::Sample);
         world
+    }
+
+    /// Starts `replica` in sync with `master` over a connection established from the start:
+    /// both nodes take the state a completed full sync leaves (`redis::warm`), and the world
+    /// holds them as linked. The connection shows in the trace as connected, accepted and
+    /// established at once.
+    fn start_in_sync(&mut self, e: &mut Engine<Ev>, replica: usize, master: usize) {
+        let now = e.now();
+        let nc = self
+            .net
+            .connect_established(now, NodeId(replica as u32), NodeId(master as u32));
+        let (Some(mut m), Some(mut r)) = (
+            self.slots[master].node.take(),
+            self.slots[replica].node.take(),
+        ) else {
+            unreachable!("every node is up before the run starts");
+        };
+        let m_conn = m.handle_accept(
+            now,
+            &node_ip(replica),
+            40_000 + (nc.as_u64() % 20_000) as u16,
+        );
+        // The scenario admits only warm replicas whose sync would succeed.
+        let point = m
+            .attach_synced_replica(now, m_conn, &r)
+            .unwrap_or_else(|e| panic!("a warm start the scenario admitted failed: {e}"));
+        let r_conn = r
+            .follow_synced(now, &point)
+            .unwrap_or_else(|e| panic!("a warm start the scenario admitted failed: {e}"));
+        self.conns.connect(replica, r_conn, nc);
+        self.conns.accept(master, m_conn, nc);
+        let (a, b, c) = (replica as u64, master as u64, nc.as_u64());
+        e.trace
+            .record(now.as_nanos(), TraceKind::ConnectStart, a, b, c);
+        e.trace.record(now.as_nanos(), TraceKind::Accept, b, a, c);
+        e.trace
+            .record(now.as_nanos(), TraceKind::Established, a, 0, c);
+        self.slots[master].node = Some(m);
+        self.slots[replica].node = Some(r);
+        self.synced[replica] = true;
     }
 
     pub fn node(&self, i: usize) -> Option<&Node> {
@@ -760,6 +803,31 @@ impl Transmit for NetTx<'_> {
             None => 0,
         }
     }
+}
+
+/// The warm replicas with their masters, each after its master's own warm start: a warm
+/// replica of a warm replica shares the history its master took over.
+fn warm_order(scenario: &Scenario) -> Vec<(usize, usize)> {
+    let depth = |mut i: usize| {
+        let mut d = 0;
+        while let Some(m) = scenario.nodes[i].replicaof {
+            d += 1;
+            i = m;
+            if d > scenario.nodes.len() {
+                unreachable!("the scenario admits no replication cycle");
+            }
+        }
+        d
+    };
+    let mut warm: Vec<(usize, usize, usize)> = scenario
+        .nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.warm)
+        .filter_map(|(i, n)| Some((depth(i), i, n.replicaof?)))
+        .collect();
+    warm.sort_unstable();
+    warm.into_iter().map(|(_, i, m)| (i, m)).collect()
 }
 
 fn load_initial_data(node: &mut Node, data: &crate::scenario::DataSpec) {

@@ -322,6 +322,33 @@ fn inconsistent_scenarios_are_refused_at_the_offending_value() {
             "11:6",
             "finer than a nanosecond",
         ),
+        // A warm replica needs a master with a history, no data of its own, and a sync that
+        // would succeed.
+        (
+            "[[node]]\nname = \"w\"\nwarm = true\n",
+            "12:8",
+            "warm = true starts a replica in sync with its master; give it a replicaof",
+        ),
+        (
+            "[[node]]\nname = \"w\"\nreplicaof = \"r\"\nwarm = true\n",
+            "13:8",
+            "cannot start in sync with \"r\", which is a replica that is not warm",
+        ),
+        (
+            "[[node]]\nname = \"w\"\nreplicaof = \"m\"\nwarm = true\n[node.data]\nkeys = 5\n",
+            "13:8",
+            "takes no [node.data] of its own",
+        ),
+        (
+            "[defaults]\nrequirepass = \"s\"\n[[node]]\nname = \"w\"\nreplicaof = \"m\"\nwarm = true\n",
+            "15:8",
+            "its masterauth is not the password \"m\" requires",
+        ),
+        (
+            "[[node]]\nname = \"w\"\nreplicaof = \"m\"\nwarm = true\n[node.config]\nredis-version = \"7.0\"\n",
+            "13:8",
+            "cannot load the RDB format of \"m\"",
+        ),
     ];
     check_errors(cases);
 }
@@ -357,6 +384,12 @@ fn what_the_consistency_checks_allow_still_parses() {
         "[[fault]]\nat = \"1s\"\nkind = \"partition\"\nname = \"a\"\ngroups = [[\"m\"]]\n\
          [[fault]]\nat = \"2s\"\nkind = \"partition\"\nname = \"b\"\ngroups = [[\"r\"]]\n\
          [[fault]]\nat = \"3s\"\nkind = \"heal\"\npartition = \"a\"\n[[fault]]\nat = \"4s\"\nkind = \"heal\"\n",
+        // Warm replicas: of a master, of a warm replica, with the password the master wants,
+        // and a plain `warm = false`.
+        "[[node]]\nname = \"w\"\nreplicaof = \"m\"\nwarm = true\n\
+         [[node]]\nname = \"w2\"\nreplicaof = \"w\"\nwarm = true\n\
+         [[node]]\nname = \"c\"\nreplicaof = \"r\"\nwarm = false\n",
+        "[defaults]\nrequirepass = \"s\"\nmasterauth = \"s\"\n[[node]]\nname = \"w\"\nreplicaof = \"m\"\nwarm = true\n",
         // A chain is no cycle.
         "[[node]]\nname = \"c\"\nreplicaof = \"r\"\n",
         // Loss with a retransmission timeout, and rto = 0 with no loss.
