@@ -371,16 +371,23 @@ impl Node {
         let reply = match direct {
             Some(cmd) => cmd.run(self, now, &mut ctx, args),
             None => {
+                let offset_before = self.master_repl_offset();
                 let reply = self.call(now, &mut ctx, args);
+                let moved = self.moves_wait_offset(&ctx, offset_before);
+                let offset = self.master_repl_offset();
                 if let Some(c) = self.conns.get_mut(&id) {
                     c.db = ctx.db;
                     c.authenticated = ctx.authenticated;
                     c.decoder.authenticated = ctx.authenticated;
+                    if moved {
+                        c.woff = offset;
+                    }
                 }
                 reply
             }
         };
-        if ctx.no_reply {
+        // A blocked WAIT is answered later (`Node::answer_wait`).
+        if ctx.no_reply || ctx.blocked {
             return;
         }
         let Some(c) = self.conns.get(&id) else { return };
