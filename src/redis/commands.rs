@@ -14,6 +14,7 @@
 //! preceded by `SELECT` when its database differs from the stream's (`slaveseldb`).
 
 mod db;
+pub(crate) mod multi;
 mod server;
 mod string;
 
@@ -157,12 +158,16 @@ static COMMANDS: &[Command] = &[
     Command::new("replconf",  -1, flags!(STALE | LOADING),           Node::replconf_proc),
     Command::new("psync",     -3, flags!(NO_ASYNC_LOADING),          Node::sync_proc),
     Command::new("sync",      1,  flags!(NO_ASYNC_LOADING),          Node::sync_proc),
-    Command::new("multi",     1,  flags!(STALE | LOADING),           Node::multi_exec_command),
-    Command::new("exec",      1,  flags!(STALE | LOADING),           Node::multi_exec_command),
+    Command::new("multi",     1,  flags!(STALE | LOADING),           Node::multi_command),
+    Command::new("exec",      1,  flags!(STALE | LOADING),           Node::exec_command),
+    Command::new("discard",   1,  flags!(STALE | LOADING),           Node::discard_command),
     Command::new("persist",   2,  flags!(WRITE),                     Node::persist_command),
     Command::new("hello",     -1, flags!(STALE | LOADING | NO_AUTH), Node::hello_command),
     Command::new("client",    -2, flags!(STALE | LOADING),           Node::client_command),
     Command::new("dbdigest",  1,  flags!(READONLY),                  Node::dbdigest_command),
+    Command::new("publish",     3,  flags!(STALE | LOADING),         Node::publish_command),
+    Command::new("subscribe",   -2, flags!(STALE | LOADING),         Node::subscribe_command),
+    Command::new("unsubscribe", -1, flags!(STALE | LOADING),         Node::unsubscribe_command),
 ];
 
 #[rustfmt::skip]
@@ -170,6 +175,7 @@ static CONFIG_SUBCOMMANDS: &[Command] = &[
     Command::new("config|get",       -3, flags!(STALE | LOADING), Node::config_get_command),
     Command::new("config|set",       -4, flags!(STALE | LOADING), Node::config_set_command),
     Command::new("config|resetstat", 2,  flags!(STALE | LOADING), Node::config_resetstat_command),
+    Command::new("config|rewrite",   2,  flags!(STALE | LOADING), Node::config_rewrite_command),
 ];
 
 /// The top-level command named `name`, in any case, without allocating.
@@ -417,15 +423,42 @@ impl Node {
     pub(crate) fn call(&mut self, now: SimTime, ctx: &mut Ctx, args: &[&[u8]]) -> Reply {
         self.stats.total_commands_processed += 1;
         let Some(cmd) = lookup_argv(args) else {
+            self.flag_multi(ctx.caller);
             return unknown_command(args);
         };
         if !cmd.accepts(args.len()) {
+            self.flag_multi(ctx.caller);
             return reject(cmd, arity_error(cmd.name));
         }
+        let in_multi = self.multi_of(ctx.caller).is_some();
         if ctx.caller != Caller::Master {
-            if let Some(e) = self.check_command(ctx, cmd.flags) {
+            // `is_write_command`: EXEC counts as a write when its transaction holds one.
+            let queued_write =
+                cmd.name == "exec" && self.multi_of(ctx.caller).is_some_and(|m| m.write);
+            let flags = if queued_write {
+                cmd.flags.union(Flags::WRITE)
+            } else {
+                cmd.flags
+            };
+            if let Some(e) = self.check_command(ctx, cmd.name, flags) {
+                if cmd.name == "exec" {
+                    // `execCommandAbort`: the refused EXEC discards the transaction.
+                    if let Caller::Conn(id) = ctx.caller {
+                        if let Some(c) = self.conns.get_mut(&id) {
+                            c.multi = None;
+                        }
+                    }
+                } else {
+                    self.flag_multi(ctx.caller);
+                }
                 return reject(cmd, e);
             }
+        }
+        if in_multi && !multi::runs_inside_multi(cmd.name) {
+            // Counted when EXEC runs it, as Redis's `call()` counts it.
+            self.stats.total_commands_processed -= 1;
+            self.queue_multi(ctx.caller, args, cmd.flags.contains(Flags::WRITE));
+            return Reply::Simple("QUEUED".into());
         }
         // The ops buffer is the node's, reused from command to command.
         ctx.ops = std::mem::take(&mut self.ops_scratch);
@@ -441,7 +474,7 @@ impl Node {
     }
 
     /// The refusals of `processCommand` after the arity check, in Redis's order.
-    fn check_command(&self, ctx: &Ctx, flags: Flags) -> Option<Reply> {
+    fn check_command(&self, ctx: &Ctx, name: &str, flags: Flags) -> Option<Reply> {
         if self.cfg.requirepass.is_some() && !ctx.authenticated && !flags.contains(Flags::NO_AUTH) {
             return Some(Reply::err("NOAUTH Authentication required."));
         }
@@ -457,6 +490,9 @@ impl Node {
             return Some(Reply::err(
                 "READONLY You can't write against a read only replica.",
             ));
+        }
+        if let Some(refusal) = self.subscribed_context_refusal(ctx.caller, name) {
+            return Some(refusal);
         }
         if !self.is_master()
             && self.repl_state() != super::state::ReplState::Connected

@@ -131,6 +131,8 @@ pub enum Event {
     ReplicaFullSync { replica: String },
     /// The node's role changed.
     RoleChanged { master: bool },
+    /// CLIENT KILL freed an in-process client: a real client would see its connection closed.
+    ClientKilled { client: ClientId },
 }
 
 /// Counters of INFO stats.
@@ -184,6 +186,10 @@ pub(crate) struct Conn {
     pub name: Vec<u8>,
     /// `c->woff`: what a WAIT on this connection waits for (see `Node::moves_wait_offset`).
     pub woff: u64,
+    /// The channels it subscribed to, in order: not empty in the subscribed context.
+    pub subscriptions: Vec<Vec<u8>>,
+    /// Its transaction, between MULTI and EXEC or DISCARD.
+    pub multi: Option<super::commands::multi::Multi>,
 }
 
 impl Conn {
@@ -343,10 +349,17 @@ enum Flush {
 
 /// A simulated Redis server.
 pub struct Node {
+    /// Check every invariant after every input, not only the constant-time ones
+    /// ([`Node::set_full_invariants`]).
+    pub(crate) full_invariants: bool,
+    /// Inputs since the full invariants last ran (see `Node::check_invariants`).
+    pub(crate) unchecked_inputs: std::cell::Cell<u64>,
     pub(crate) name: String,
     pub(crate) ip: String,
     pub(crate) port: u16,
     pub(crate) pid: u32,
+    /// `server.runid`: the process's identity, new at every start (INFO server `run_id`).
+    pub(crate) run_id: String,
     pub cfg: Config,
     pub(crate) rng: SeedStream,
     pub(crate) boot: SimTime,
@@ -370,6 +383,8 @@ pub struct Node {
     pub stats: Stats,
 
     pub(crate) conns: BTreeMap<ConnId, Conn>,
+    /// Each channel's subscribers, in the order they subscribed (`server.pubsub_channels`).
+    pub(crate) pubsub_channels: BTreeMap<Vec<u8>, Vec<ConnId>>,
     pub(crate) next_conn: u64,
     pub(crate) next_client_id: u64,
     pub(crate) clients: Clients,
@@ -474,14 +489,20 @@ impl Node {
         let mut rng = SeedStream::derive(params.seed, &format!("node/{}", params.name));
         let pid = 1000 + rng.below(60_000) as u32;
         let replid = rng.hex40();
+        // A stream of its own, so that the node's other draws are what they were before it.
+        let run_id =
+            SeedStream::derive(params.seed, &format!("node/{}/run_id", params.name)).hex40();
         // Stagger the 1 Hz cron across nodes, as unsynchronised servers are.
         let phase = SimDuration::from_micros(rng.below(1_000_000));
         let databases = params.config.databases as usize;
         let mut node = Node {
+            full_invariants: cfg!(any(debug_assertions, test)),
+            unchecked_inputs: std::cell::Cell::new(0),
             name: params.name,
             ip: params.ip,
             port: params.port,
             pid,
+            run_id,
             cfg: params.config,
             rng,
             boot: now,
@@ -500,6 +521,7 @@ impl Node {
             child: None,
             stats: Stats::default(),
             conns: BTreeMap::new(),
+            pubsub_channels: BTreeMap::new(),
             next_conn: 1,
             next_client_id: 3,
             clients: Clients::default(),
@@ -544,6 +566,11 @@ impl Node {
 
     pub fn pid(&self) -> u32 {
         self.pid
+    }
+
+    /// `run_id`, as INFO server shows it.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
     }
 
     /// Whether this node is a master (`masterhost == NULL`).
@@ -742,6 +769,8 @@ impl Node {
                 capa_psync2: false,
                 name: Vec::new(),
                 woff: 0,
+                subscriptions: Vec::new(),
+                multi: None,
             },
         );
         id
@@ -787,6 +816,7 @@ impl Node {
         let conn = self.conns.remove(&id)?;
         self.dirty.remove(&id);
         self.write_blocked.remove(&id);
+        self.drop_subscriptions(id, &conn.subscriptions);
         Some(conn)
     }
 

@@ -2088,7 +2088,8 @@ fn argument_counts_checked_by_handlers_get_redis_replies() {
 /// LOADING and MASTERDOWN.
 #[test]
 fn echo_multi_and_exec_are_answered_while_loading_and_while_the_link_is_down() {
-    let not_modelled = Reply::err("ERR MULTI/EXEC are not supported by this simulator for clients");
+    let not_modelled =
+        Reply::err("ERR MULTI/EXEC are not supported by this simulator for in-process clients");
     let mut t = Pair::new(2, |i| match i {
         1 => cfg(&[("replsim-rdb-load-rate", "1mb")]),
         _ => cfg(&[("repl-diskless-sync", "no")]),

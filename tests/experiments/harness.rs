@@ -175,7 +175,10 @@ impl Sim {
         let sc = replsim::scenario::parse("experiment.toml", toml)
             .unwrap_or_else(|e| panic!("the experiment's scenario: {e}\n{toml}"));
         let seed = sc.seed;
-        let options = replsim::sim::world::RunOptions { history: true };
+        let options = replsim::sim::world::RunOptions {
+            history: true,
+            ..Default::default()
+        };
         Sim {
             out: replsim::sim::run_with(sc, seed, u64::MAX, options, None, &mut |_, _| {}),
         }

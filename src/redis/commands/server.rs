@@ -1,6 +1,5 @@
-//! Server and connection commands: PING, ECHO, AUTH, INFO, ROLE, CONFIG's subcommands, MULTI and
-//! EXEC, and the table's entries for REPLCONF, PSYNC and SYNC, whose work is the master's
-//! (master.rs).
+//! Server and connection commands: PING, ECHO, AUTH, INFO, ROLE, CONFIG's subcommands, and the
+//! table's entries for REPLCONF, PSYNC and SYNC, whose work is the master's (master.rs).
 
 use super::{arity_error, Caller, Ctx};
 use crate::redis::node::Node;
@@ -28,11 +27,18 @@ fn not_valid_here() -> Reply {
 }
 
 impl Node {
-    pub(super) fn ping_command(&mut self, _now: SimTime, _ctx: &mut Ctx, args: &[&[u8]]) -> Reply {
+    /// `PING [message]`; in the subscribed context, `["pong", message]` (RESP2).
+    pub(super) fn ping_command(&mut self, _now: SimTime, ctx: &mut Ctx, args: &[&[u8]]) -> Reply {
+        if args.len() > 2 {
+            return arity_error("ping");
+        }
+        if self.in_subscribed_context(ctx.caller) {
+            let message = args.get(1).copied().unwrap_or_default();
+            return Reply::Array(vec![Reply::bulk("pong"), Reply::bulk(message)]);
+        }
         match args.len() {
             1 => Reply::Simple("PONG".into()),
-            2 => Reply::Bulk(args[1].to_vec()),
-            _ => arity_error("ping"),
+            _ => Reply::Bulk(args[1].to_vec()),
         }
     }
 
@@ -174,19 +180,15 @@ impl Node {
         Reply::ok()
     }
 
-    /// MULTI and EXEC only come from our master's stream, where the stream itself delimits the
-    /// transaction (see `apply_stream`); clients' transactions are not modelled.
-    pub(super) fn multi_exec_command(
+    /// `CONFIG REWRITE`: a node has no configuration file, as a server started without one,
+    /// and answers so. Sentinel sends it after every REPLICAOF and ignores the reply.
+    pub(super) fn config_rewrite_command(
         &mut self,
         _now: SimTime,
-        ctx: &mut Ctx,
+        _ctx: &mut Ctx,
         _args: &[&[u8]],
     ) -> Reply {
-        if ctx.caller == Caller::Master {
-            Reply::ok()
-        } else {
-            Reply::err("ERR MULTI/EXEC are not supported by this simulator for clients")
-        }
+        Reply::err("ERR The server is running without a config file")
     }
 
     /// REPLCONF (`replconfCommand`), on a connection only. ACK and GETACK answer nothing.
