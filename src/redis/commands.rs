@@ -237,6 +237,8 @@ pub(crate) struct Ctx {
     pub no_reply: bool,
     /// The command got past `processCommand`'s refusals and ran.
     pub executed: bool,
+    /// The command runs inside EXEC: the client is still `CLIENT_MULTI` and may not block.
+    pub in_exec: bool,
 }
 
 impl Ctx {
@@ -250,6 +252,7 @@ impl Ctx {
             blocked: false,
             no_reply: false,
             executed: false,
+            in_exec: false,
         }
     }
 }

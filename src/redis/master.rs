@@ -1208,7 +1208,8 @@ impl Node {
             Caller::Master => return Reply::Integer(0),
         };
         let acked = self.replicas_acked(offset);
-        if acked as i64 >= num {
+        // waitCommand: a client inside a transaction gets the count without blocking.
+        if acked as i64 >= num || ctx.in_exec {
             return Reply::Integer(acked as i64);
         }
         let deadline = (timeout > 0).then(|| now + SimDuration::from_millis(timeout as u64));

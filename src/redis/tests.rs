@@ -2338,3 +2338,24 @@ fn wait_on_a_connection_blocks_it_until_its_write_is_acked_or_the_timeout() {
     t.nodes[0].handle_eof(now, d);
     assert!(!t.nodes[0].clients.any_blocked());
 }
+
+/// WAIT queued in a transaction does not block: EXEC runs it while the client is still in
+/// MULTI, and waitCommand answers with the count at once (`c->flags & CLIENT_MULTI`), here one
+/// replica of the two it asks for, where outside a transaction `WAIT 2 0` would wait for ever.
+#[test]
+fn wait_inside_exec_answers_at_once() {
+    let mut t = synced(10);
+    let c = raw_conn(&mut t, 0);
+    assert_eq!(
+        raw_send(&mut t, 0, c, "MULTI\r\nSET k v\r\nWAIT 2 0\r\nEXEC\r\n"),
+        "+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n+OK\r\n:1\r\n"
+    );
+    assert!(!t.nodes[0].clients.any_blocked());
+    // After a write outside the transaction that no replica has acknowledged yet, the count is
+    // 0, still at once (redis-server 7.0.15 answers the same two sequences with 1 and 0).
+    assert_eq!(
+        raw_send(&mut t, 0, c, "SET k v\r\nMULTI\r\nSET k v\r\nWAIT 2 0\r\nEXEC\r\n"),
+        "+OK\r\n+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n+OK\r\n:0\r\n"
+    );
+    assert!(!t.nodes[0].clients.any_blocked());
+}

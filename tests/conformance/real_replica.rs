@@ -298,7 +298,11 @@ fn wait_blocks_until_a_stopped_real_replica_acknowledges_like_redis() {
             (200..1000).contains(&waited.as_millis()),
             "{master}: WAIT 1 200 took {waited:?}"
         );
-        assert_eq!(c.read_raw(), b"+PONG\r\n", "{master}: the PING after the WAIT");
+        assert_eq!(
+            c.read_raw(),
+            b"+PONG\r\n",
+            "{master}: the PING after the WAIT"
+        );
         drop(frozen);
         let start = std::time::Instant::now();
         assert_eq!(c.cmd(&["WAIT", "1", "5000"]).int(), 1, "{master}: thawed");
