@@ -1,5 +1,5 @@
-//! In-process clients, and the WAITs they are blocked in (blocked.c, and the WAIT half of
-//! replication.c).
+//! In-process clients, and the WAITs they and clients on network connections are blocked in
+//! (blocked.c, and the WAIT half of replication.c).
 //!
 //! Redis keeps the clients blocked in WAIT in `server.clients_waiting_acks`, newest first, and
 //! their timeouts in `server.clients_timeout_table`, a radix tree in (timeout, client id) order.
@@ -10,14 +10,28 @@
 //! reaches `o`. The WAITs that complete are then answered in Redis's order (newest first) with
 //! Redis's counts (see `Node::unblock_waits`), so the replies are the same as Redis's walk.
 //!
-//! Every client that goes ([`Clients::remove`]) leaves neither index, so a client closed while
-//! blocked leaves no trace.
+//! Every client that goes ([`Clients::remove`], or [`Clients::unblock`] of a closed connection)
+//! leaves neither index, so a client closed while blocked leaves no trace.
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::node::{Client, ClientId};
+use super::node::{Client, ClientId, ConnId};
 use crate::time::SimTime;
+
+/// Who is blocked in a WAIT: an in-process client, answered with an `Event::Reply`, or a client
+/// on a network connection, answered on it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Waiter {
+    Local(ClientId),
+    Conn(ConnId),
+}
+
+impl Waiter {
+    /// The least and the greatest waiter, bounds of a range over every waiter.
+    const MIN: Waiter = Waiter::Local(ClientId(0));
+    const MAX: Waiter = Waiter::Conn(ConnId(u64::MAX));
+}
 
 /// A client blocked in `WAIT numreplicas timeout` (its `bstate`).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -32,15 +46,15 @@ pub(crate) struct BlockedWait {
     seq: u64,
 }
 
-/// The in-process clients, with their blocked WAITs indexed.
+/// The in-process clients, and every blocked WAIT indexed.
 #[derive(Debug, Default)]
 pub(crate) struct Clients {
     map: BTreeMap<ClientId, Client>,
-    waits: BTreeMap<ClientId, BlockedWait>,
-    /// (deadline, client) of every WAIT with a timeout: `clients_timeout_table`.
-    deadlines: BTreeSet<(SimTime, ClientId)>,
-    /// (numreplicas, offset, seq, client) of every WAIT: what each needs to complete.
-    needs: BTreeSet<(u64, u64, u64, ClientId)>,
+    waits: BTreeMap<Waiter, BlockedWait>,
+    /// (deadline, waiter) of every WAIT with a timeout: `clients_timeout_table`.
+    deadlines: BTreeSet<(SimTime, Waiter)>,
+    /// (numreplicas, offset, seq, waiter) of every WAIT: what each needs to complete.
+    needs: BTreeSet<(u64, u64, u64, Waiter)>,
     next_seq: u64,
     /// Clients answered and to be closed once their reply is out (`CLIENT_CLOSE_AFTER_REPLY`),
     /// at the end of the current input: the command that unblocked them may still be running.
@@ -62,20 +76,22 @@ impl Clients {
 
     /// A client goes (`freeClient`): it is forgotten, and so is any WAIT it was blocked in.
     pub(crate) fn remove(&mut self, id: &ClientId) -> Option<Client> {
-        self.unblock(*id);
+        self.unblock(Waiter::Local(*id));
         self.map.remove(id)
     }
 
-    /// Blocks client `id` in a WAIT. The client exists and is not blocked already: a blocked
-    /// client sends nothing until it is answered.
+    /// Blocks `id` in a WAIT. An in-process client exists; a blocked connection sends nothing
+    /// more until it is answered (its input waits, as a blocked client's query buffer does).
     pub(crate) fn block(
         &mut self,
-        id: ClientId,
+        id: Waiter,
         numreplicas: u64,
         offset: u64,
         deadline: Option<SimTime>,
     ) {
-        assert!(self.map.contains_key(&id), "{id:?} blocks, so it exists");
+        if let Waiter::Local(c) = id {
+            assert!(self.map.contains_key(&c), "{c:?} blocks, so it exists");
+        }
         // A client that sent another command while blocked (only an in-process caller can)
         // waits for the later one.
         self.unblock(id);
@@ -94,8 +110,13 @@ impl Clients {
         self.needs.insert((numreplicas, offset, seq, id));
     }
 
-    /// Ends client `id`'s WAIT, if it is blocked in one.
-    pub(crate) fn unblock(&mut self, id: ClientId) -> Option<BlockedWait> {
+    /// Whether `id` is blocked in a WAIT.
+    pub(crate) fn is_blocked(&self, id: Waiter) -> bool {
+        self.waits.contains_key(&id)
+    }
+
+    /// Ends `id`'s WAIT, if it is blocked in one.
+    pub(crate) fn unblock(&mut self, id: Waiter) -> Option<BlockedWait> {
         let wait = self.waits.remove(&id)?;
         if let Some(d) = wait.deadline {
             self.deadlines.remove(&(d, id));
@@ -108,7 +129,7 @@ impl Clients {
     /// Ends client `id`'s WAIT and closes the client after the current input
     /// ([`Clients::close_pending`]).
     pub(crate) fn unblock_and_close(&mut self, id: ClientId) {
-        self.unblock(id);
+        self.unblock(Waiter::Local(id));
         self.closing.push(id);
     }
 
@@ -135,7 +156,7 @@ impl Clients {
     }
 
     /// The blocked clients, in client id order (the order of `server.clients`).
-    pub(crate) fn blocked(&self) -> Vec<ClientId> {
+    pub(crate) fn blocked(&self) -> Vec<Waiter> {
         self.waits.keys().copied().collect()
     }
 
@@ -146,7 +167,7 @@ impl Clients {
 
     /// Ends and returns the first WAIT whose deadline is at or before `now`, in
     /// (deadline, client) order.
-    pub(crate) fn pop_due(&mut self, now: SimTime) -> Option<(ClientId, BlockedWait)> {
+    pub(crate) fn pop_due(&mut self, now: SimTime) -> Option<(Waiter, BlockedWait)> {
         let &(d, id) = self.deadlines.first()?;
         if d > now {
             return None;
@@ -158,11 +179,11 @@ impl Clients {
     /// The blocked WAITs that the acknowledged offsets `acks_desc` (every online replica's,
     /// highest first) satisfy, newest first. A WAIT for `k` replicas is satisfied when
     /// `acks_desc[k - 1]` reaches its offset, so each distinct `k` costs one range.
-    pub(crate) fn satisfied(&self, acks_desc: &[u64]) -> Vec<(ClientId, BlockedWait)> {
+    pub(crate) fn satisfied(&self, acks_desc: &[u64]) -> Vec<(Waiter, BlockedWait)> {
         debug_assert!(acks_desc.windows(2).all(|w| w[0] >= w[1]), "highest first");
         let mut out = Vec::new();
         let mut k = 0;
-        while let Some(&(need, ..)) = self.needs.range((k, 0, 0, ClientId(0))..).next() {
+        while let Some(&(need, ..)) = self.needs.range((k, 0, 0, Waiter::MIN)..).next() {
             let threshold = match need {
                 0 => u64::MAX,
                 _ => match acks_desc.get(need as usize - 1) {
@@ -171,7 +192,7 @@ impl Clients {
                     None => break,
                 },
             };
-            let range = (need, 0, 0, ClientId(0))..=(need, threshold, u64::MAX, ClientId(u64::MAX));
+            let range = (need, 0, 0, Waiter::MIN)..=(need, threshold, u64::MAX, Waiter::MAX);
             out.extend(
                 self.needs
                     .range(range)
@@ -186,11 +207,13 @@ impl Clients {
         out
     }
 
-    /// The indexes agree with the WAITs: every blocked client exists, and each index holds
-    /// exactly one entry per WAIT.
+    /// The indexes agree with the WAITs: every blocked in-process client exists, and each index
+    /// holds exactly one entry per WAIT. (That a blocked connection is open is the node's.)
     pub(crate) fn assert_invariants(&self) {
         for (id, w) in &self.waits {
-            assert!(self.map.contains_key(id), "blocked {id:?} is a client");
+            if let Waiter::Local(c) = id {
+                assert!(self.map.contains_key(c), "blocked {c:?} is a client");
+            }
             assert!(
                 self.needs.contains(&(w.numreplicas, w.offset, w.seq, *id)),
                 "blocked {id:?} is indexed by what it needs"
@@ -205,7 +228,7 @@ impl Clients {
         assert_eq!(self.needs.len(), self.waits.len(), "one need per WAIT");
         for id in &self.closing {
             assert!(
-                !self.waits.contains_key(id),
+                !self.waits.contains_key(&Waiter::Local(*id)),
                 "closing {id:?} is not blocked"
             );
         }
@@ -233,19 +256,26 @@ mod tests {
             let mut c = Clients::default();
             let n = rng.below(40);
             for i in 0..n {
-                let id = ClientId(rng.below(60));
-                c.entry(id).or_default();
+                // In-process clients and connections, blocked side by side.
+                let id = if rng.below(3) == 0 {
+                    Waiter::Conn(ConnId(rng.below(60)))
+                } else {
+                    let id = ClientId(rng.below(60));
+                    c.entry(id).or_default();
+                    Waiter::Local(id)
+                };
                 let deadline = (rng.below(2) == 0).then(|| SimTime::from_millis(rng.below(100)));
                 c.block(id, rng.below(5), rng.below(1000), deadline);
                 if i % 7 == 3 {
                     c.remove(&ClientId(rng.below(60)));
+                    c.unblock(Waiter::Conn(ConnId(rng.below(60))));
                 }
             }
             c.assert_invariants();
             let replicas = rng.below(5) as usize;
             let mut acks: Vec<u64> = (0..replicas).map(|_| rng.below(1000)).collect();
             acks.sort_unstable_by(|a, b| b.cmp(a));
-            let mut scan: Vec<(ClientId, BlockedWait)> = c
+            let mut scan: Vec<(Waiter, BlockedWait)> = c
                 .waits
                 .iter()
                 .filter(|(_, w)| count(&acks, w.offset) >= w.numreplicas)
@@ -261,19 +291,27 @@ mod tests {
         let mut c = Clients::default();
         for (id, ms) in [(1, 30), (2, 10), (3, 20), (4, 10)] {
             c.entry(ClientId(id)).or_default();
-            c.block(ClientId(id), 1, 5, Some(SimTime::from_millis(ms)));
+            c.block(
+                Waiter::Local(ClientId(id)),
+                1,
+                5,
+                Some(SimTime::from_millis(ms)),
+            );
         }
         c.entry(ClientId(5)).or_default();
-        c.block(ClientId(5), 1, 5, None);
+        c.block(Waiter::Local(ClientId(5)), 1, 5, None);
         assert_eq!(c.next_deadline(), Some(SimTime::from_millis(10)));
         c.remove(&ClientId(2));
         c.remove(&ClientId(5));
         c.assert_invariants();
-        assert_eq!(c.blocked(), vec![ClientId(1), ClientId(3), ClientId(4)]);
-        let due: Vec<ClientId> = std::iter::from_fn(|| c.pop_due(SimTime::from_millis(20)))
+        let local = |ids: &[u64]| -> Vec<Waiter> {
+            ids.iter().map(|&i| Waiter::Local(ClientId(i))).collect()
+        };
+        assert_eq!(c.blocked(), local(&[1, 3, 4]));
+        let due: Vec<Waiter> = std::iter::from_fn(|| c.pop_due(SimTime::from_millis(20)))
             .map(|(id, _)| id)
             .collect();
-        assert_eq!(due, vec![ClientId(4), ClientId(3)]);
+        assert_eq!(due, local(&[4, 3]));
         assert_eq!(c.next_deadline(), Some(SimTime::from_millis(30)));
         c.remove(&ClientId(1));
         assert!(!c.any_blocked());

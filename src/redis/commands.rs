@@ -237,6 +237,8 @@ pub(crate) struct Ctx {
     pub no_reply: bool,
     /// The command got past `processCommand`'s refusals and ran.
     pub executed: bool,
+    /// The command runs inside EXEC: the client is still `CLIENT_MULTI` and may not block.
+    pub in_exec: bool,
 }
 
 impl Ctx {
@@ -250,6 +252,7 @@ impl Ctx {
             blocked: false,
             no_reply: false,
             executed: false,
+            in_exec: false,
         }
     }
 }
@@ -377,16 +380,23 @@ impl Node {
         let reply = match direct {
             Some(cmd) => cmd.run(self, now, &mut ctx, args),
             None => {
+                let offset_before = self.master_repl_offset();
                 let reply = self.call(now, &mut ctx, args);
+                let moved = self.moves_wait_offset(&ctx, offset_before);
+                let offset = self.master_repl_offset();
                 if let Some(c) = self.conns.get_mut(&id) {
                     c.db = ctx.db;
                     c.authenticated = ctx.authenticated;
                     c.decoder.authenticated = ctx.authenticated;
+                    if moved {
+                        c.woff = offset;
+                    }
                 }
                 reply
             }
         };
-        if ctx.no_reply {
+        // A blocked WAIT is answered later (`Node::answer_wait`).
+        if ctx.no_reply || ctx.blocked {
             return;
         }
         let Some(c) = self.conns.get(&id) else { return };

@@ -186,6 +186,15 @@ impl Node {
             assert!(self.conns.contains_key(&l));
         }
         self.clients.assert_invariants();
+        for w in self.clients.blocked() {
+            if let super::blocked::Waiter::Conn(id) = w {
+                assert!(
+                    self.conns.contains_key(&id),
+                    "{}: a connection blocked in WAIT is open",
+                    self.name
+                );
+            }
+        }
         for id in self.dirty.iter().chain(self.write_blocked.iter()) {
             assert!(
                 self.conns.contains_key(id),
@@ -314,7 +323,8 @@ mod tests {
                 |n| {
                     let c = super::super::node::ClientId(7);
                     n.clients.entry(c).or_default();
-                    n.clients.block(c, 1, 1, None);
+                    n.clients
+                        .block(super::super::blocked::Waiter::Local(c), 1, 1, None);
                 },
                 "a replica has no client blocked in WAIT",
             ),

@@ -5,6 +5,7 @@
 //! A replica node runs this code too, for its own sub-replicas: it serves PSYNC only while its own
 //! link is up, and it never PINGs or GETACKs them.
 
+use super::blocked::Waiter;
 use super::commands::{Caller, Ctx, Prop};
 use super::log::{unix_secs, Level};
 use super::node::{
@@ -1200,23 +1201,35 @@ impl Node {
         if timeout < 0 {
             return Reply::err("ERR timeout is negative");
         }
-        let offset = match ctx.caller {
-            Caller::Local(c) => self.clients.get(&c).map_or(0, |c| c.woff),
-            _ => 0,
+        let (waiter, offset) = match ctx.caller {
+            Caller::Local(c) => (Waiter::Local(c), self.clients.get(&c).map_or(0, |c| c.woff)),
+            Caller::Conn(id) => (Waiter::Conn(id), self.conns.get(&id).map_or(0, |c| c.woff)),
+            // The master's stream never carries WAIT to a replica (and a replica refuses it).
+            Caller::Master => return Reply::Integer(0),
         };
         let acked = self.replicas_acked(offset);
-        let Caller::Local(client) = ctx.caller else {
-            return Reply::Integer(acked as i64);
-        };
-        if acked as i64 >= num {
+        // waitCommand: a client inside a transaction gets the count without blocking.
+        if acked as i64 >= num || ctx.in_exec {
             return Reply::Integer(acked as i64);
         }
         let deadline = (timeout > 0).then(|| now + SimDuration::from_millis(timeout as u64));
         self.clients
-            .block(client, num.max(0) as u64, offset, deadline);
+            .block(waiter, num.max(0) as u64, offset, deadline);
         ctx.blocked = true;
         self.getack_pending = true;
         Reply::Null
+    }
+
+    /// Answers a WAIT: an in-process client by an event, a connection on itself, whose input
+    /// waiting behind the WAIT is then read ([`Node::after_input`]).
+    fn answer_wait(&mut self, waiter: Waiter, reply: Reply) {
+        match waiter {
+            Waiter::Local(client) => self.event(Event::Reply { client, reply }),
+            Waiter::Conn(id) => {
+                self.reply_to(id, &reply);
+                self.unblocked_conns.push(id);
+            }
+        }
     }
 
     /// The earliest timeout of a blocked WAIT.
@@ -1249,10 +1262,7 @@ impl Node {
                 n
             };
             self.clients.unblock(id);
-            self.event(Event::Reply {
-                client: id,
-                reply: Reply::Integer(n as i64),
-            });
+            self.answer_wait(id, Reply::Integer(n as i64));
         }
     }
 
@@ -1262,10 +1272,7 @@ impl Node {
     pub(crate) fn expire_waits(&mut self, now: SimTime) {
         while let Some((id, wait)) = self.clients.pop_due(now) {
             let n = self.replicas_acked(wait.offset);
-            self.event(Event::Reply {
-                client: id,
-                reply: Reply::Integer(n as i64),
-            });
+            self.answer_wait(id, Reply::Integer(n as i64));
         }
     }
 
@@ -1273,14 +1280,26 @@ impl Node {
     /// in WAIT is answered with an error and closed after the reply
     /// (`CLIENT_CLOSE_AFTER_REPLY`), so its state goes with it at the end of this input.
     pub(crate) fn disconnect_blocked_clients(&mut self) {
+        let reply = Reply::err(
+            "UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)",
+        );
         for id in self.clients.blocked() {
-            self.clients.unblock_and_close(id);
-            self.event(Event::Reply {
-                client: id,
-                reply: Reply::err(
-                    "UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)",
-                ),
-            });
+            match id {
+                Waiter::Local(client) => {
+                    self.clients.unblock_and_close(client);
+                    self.event(Event::Reply {
+                        client,
+                        reply: reply.clone(),
+                    });
+                }
+                Waiter::Conn(conn) => {
+                    self.clients.unblock(id);
+                    self.reply_to(conn, &reply);
+                    if let Some(c) = self.conns.get_mut(&conn) {
+                        c.close_after_reply = true;
+                    }
+                }
+            }
         }
     }
 

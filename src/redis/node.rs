@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::Rc;
 
-use super::blocked::Clients;
+use super::blocked::{Clients, Waiter};
 use super::config::Config;
 use super::keyspace::Keyspace;
 use super::log::{Level, LogLine};
@@ -184,6 +184,8 @@ pub(crate) struct Conn {
     pub capa_psync2: bool,
     /// `CLIENT SETNAME`.
     pub name: Vec<u8>,
+    /// `c->woff`: what a WAIT on this connection waits for (see `Node::moves_wait_offset`).
+    pub woff: u64,
     /// The channels it subscribed to, in order: not empty in the subscribed context.
     pub subscriptions: Vec<Vec<u8>>,
     /// Its transaction, between MULTI and EXEC or DISCARD.
@@ -386,6 +388,8 @@ pub struct Node {
     pub(crate) next_conn: u64,
     pub(crate) next_client_id: u64,
     pub(crate) clients: Clients,
+    /// Connections whose WAIT was just answered: their waiting input is read next.
+    pub(crate) unblocked_conns: Vec<ConnId>,
     pub(crate) dirty: SortedSet<ConnId>,
     pub(crate) write_blocked: BTreeSet<ConnId>,
     /// An empty decoder that stands in for a connection's own while that one is lifted out.
@@ -521,6 +525,7 @@ impl Node {
             next_conn: 1,
             next_client_id: 3,
             clients: Clients::default(),
+            unblocked_conns: Vec::new(),
             dirty: SortedSet::default(),
             write_blocked: BTreeSet::new(),
             spare_decoder: None,
@@ -763,6 +768,7 @@ impl Node {
                 capa_eof: false,
                 capa_psync2: false,
                 name: Vec::new(),
+                woff: 0,
                 subscriptions: Vec::new(),
                 multi: None,
             },
@@ -825,6 +831,7 @@ impl Node {
         let Some(conn) = self.forget_conn(id) else {
             return;
         };
+        self.clients.unblock(Waiter::Conn(id));
         match &conn.role {
             Role::Replica(_) => {
                 let name = self.replica_name(&conn);
@@ -952,14 +959,25 @@ impl Node {
 
     /// End of every input: the `beforeSleep` work (WAIT's GETACK, unblocking WAITs).
     pub(crate) fn after_input(&mut self, now: SimTime) {
-        if self.getack_pending {
-            self.getack_pending = false;
-            if self.is_master() && self.backlog.is_some() {
-                self.propagate_raw(now, b"*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n");
+        loop {
+            if self.getack_pending {
+                self.getack_pending = false;
+                if self.is_master() && self.backlog.is_some() {
+                    self.propagate_raw(now, b"*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n");
+                }
+            }
+            self.unblock_waits(now);
+            self.clients.close_pending();
+            // processUnblockedClients: a connection answered reads what it sent meanwhile,
+            // which may block it again or unblock others.
+            let unblocked = std::mem::take(&mut self.unblocked_conns);
+            if unblocked.is_empty() {
+                break;
+            }
+            for id in unblocked {
+                self.process_client_input(now, id);
             }
         }
-        self.unblock_waits(now);
-        self.clients.close_pending();
     }
 
     /// Processes buffered requests on a client or replica connection.
@@ -971,6 +989,13 @@ impl Node {
             if c.close_after_reply || c.read_paused {
                 return;
             }
+            // A client blocked in WAIT reads nothing more until it is answered.
+            if self.clients.is_blocked(Waiter::Conn(id)) {
+                return;
+            }
+            let Some(c) = self.conns.get_mut(&id) else {
+                return;
+            };
             let frame = c.decoder.next_frame();
             match frame {
                 Ok(None) => return,

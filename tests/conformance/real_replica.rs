@@ -267,3 +267,45 @@ fn real_redis_continues_through_replid2_after_replsim_is_promoted() {
     lc.cmd(&["SET", "after", "1"]);
     live_to_real(&l, &b, "after the promotion");
 }
+
+/// WAIT over TCP blocks until a replica acknowledges the client's last write or the timeout
+/// passes, on a replsim master as on a real one. With the real replica stopped (SIGSTOP),
+/// `WAIT 1 200` answers `:0` after 200 ms and a PING pipelined behind it is answered after it;
+/// once the replica runs again, `WAIT 1 5000` answers `:1` long before its timeout.
+#[test]
+fn wait_blocks_until_a_stopped_real_replica_acknowledges_like_redis() {
+    let Some((l, lr)) = pair(&[], &[], false) else {
+        return;
+    };
+    let m = Redis::start(&[]);
+    let mport = m.port.to_string();
+    let mr = Redis::start(&["--replicaof", "127.0.0.1", &mport]);
+    let mut mrc = mr.client();
+    wait_until("the real master's replica to come up", || {
+        mrc.field("replication", "master_link_status") == "up"
+    });
+    for (master, port, replica) in [("replsim", l.port(), &lr), ("redis", m.port, &mr)] {
+        let mut c = Client::connect(port);
+        assert_eq!(c.cmd(&["SET", "k", "v"]), Reply::Simple("OK".into()));
+        assert_eq!(c.cmd(&["WAIT", "1", "5000"]).int(), 1, "{master}: healthy");
+        let frozen = replica.freeze();
+        assert_eq!(c.cmd(&["SET", "k", "w"]), Reply::Simple("OK".into()));
+        let start = std::time::Instant::now();
+        c.send_bytes(b"WAIT 1 200\r\nPING\r\n");
+        assert_eq!(c.read_raw(), b":0\r\n", "{master}");
+        let waited = start.elapsed();
+        assert!(
+            (200..1000).contains(&waited.as_millis()),
+            "{master}: WAIT 1 200 took {waited:?}"
+        );
+        assert_eq!(
+            c.read_raw(),
+            b"+PONG\r\n",
+            "{master}: the PING after the WAIT"
+        );
+        drop(frozen);
+        let start = std::time::Instant::now();
+        assert_eq!(c.cmd(&["WAIT", "1", "5000"]).int(), 1, "{master}: thawed");
+        assert!(start.elapsed().as_millis() < 3000, "{master}");
+    }
+}

@@ -190,6 +190,31 @@ impl Redis {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+
+    /// Stops the server (SIGSTOP) until the returned guard is dropped (SIGCONT).
+    pub fn freeze(&self) -> RedisFrozen {
+        signal(self.child.id(), "STOP");
+        RedisFrozen(self.child.id())
+    }
+}
+
+/// A stopped real server, continued when dropped.
+pub struct RedisFrozen(u32);
+
+impl Drop for RedisFrozen {
+    fn drop(&mut self) {
+        signal(self.0, "CONT");
+    }
+}
+
+/// Sends `sig` (`STOP`, `CONT`) to process `pid`, one this suite started, as `kill -<sig>`.
+fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill -{sig} {pid}");
 }
 
 impl Drop for Redis {

@@ -102,6 +102,7 @@ impl Node {
             let cmd = lookup_argv(&args).expect("a queued command exists in the table");
             self.stats.total_commands_processed += 1;
             let mut inner = Ctx::new(ctx.caller, ctx.db, ctx.authenticated);
+            inner.in_exec = true;
             let reply = cmd.run(self, now, &mut inner, &args);
             ctx.db = inner.db;
             ctx.authenticated = inner.authenticated;
