@@ -21,6 +21,7 @@ use super::log::{Level, LogLine};
 use super::rdb::Payload;
 use super::replbuf::ReplBuffer;
 use super::resp::{Decoder, ProtoError, Reply};
+use super::shared::SharedBytes;
 use super::state::{
     CachedMaster, Following, Link, MasterClient, ReplState, ReplicaLink, ReplicaState,
 };
@@ -442,8 +443,20 @@ pub enum CommandResult {
 }
 
 impl Node {
-    /// Starts a node at `now`, empty or from a persisted RDB.
+    /// Starts a node at `now`, empty or from a persisted RDB, with a store of its own for its
+    /// keys and values.
     pub fn boot(now: SimTime, params: NodeParams, persisted: Option<&Persisted>) -> Node {
+        Node::boot_in(now, params, persisted, &SharedBytes::new())
+    }
+
+    /// [`boot`](Self::boot), keeping keys and values in `shared`, which other nodes may use too:
+    /// nodes that hold the same bytes then hold them once.
+    pub fn boot_in(
+        now: SimTime,
+        params: NodeParams,
+        persisted: Option<&Persisted>,
+        shared: &SharedBytes,
+    ) -> Node {
         let mut rng = SeedStream::derive(params.seed, &format!("node/{}", params.name));
         let pid = 1000 + rng.below(60_000) as u32;
         let replid = rng.hex40();
@@ -468,7 +481,7 @@ impl Node {
             good_replicas: 0,
             following: None,
             cached_master: None,
-            keyspace: Keyspace::new(databases),
+            keyspace: Keyspace::new_in(databases, shared),
             loading: None,
             child: None,
             stats: Stats::default(),

@@ -340,7 +340,12 @@ impl World {
         let mut params = self.slots[i].params.clone();
         // A restarted process draws a new pid and run id: its stream is derived from the time.
         params.seed = self.root_seed ^ now.as_nanos();
-        self.slots[i].node = Some(Box::new(Node::boot(now, params, persisted.as_ref())));
+        self.slots[i].node = Some(Box::new(Node::boot_in(
+            now,
+            params,
+            persisted.as_ref(),
+            &self.shared,
+        )));
         self.rec.applied.restart(i, persisted.is_some());
         let name = self.scenario.nodes[i].name.clone();
         if let Some(w) =
