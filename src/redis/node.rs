@@ -362,6 +362,8 @@ pub struct Node {
     pub(crate) busy_until: SimTime,
     /// Reused buffer for encoding propagated commands.
     pub(crate) prop_buf: Vec<u8>,
+    /// Reused buffer for stream bytes that lie on more than one page of the backlog.
+    pub(crate) send_scratch: Vec<u8>,
     /// Reused buffer for a command's propagation ops.
     pub(crate) ops_scratch: Vec<(i64, super::commands::Prop)>,
 
@@ -497,6 +499,7 @@ impl Node {
             next_cron: now + phase,
             busy_until: now,
             prop_buf: Vec::new(),
+            send_scratch: Vec::new(),
             ops_scratch: Vec::new(),
             actions: VecDeque::new(),
             events: VecDeque::new(),

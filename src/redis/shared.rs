@@ -1,4 +1,5 @@
-//! Bytes that many nodes hold, stored once: the keys and values of datasets.
+//! Bytes that many nodes hold, stored once: the keys and values of datasets, and the full pages
+//! of replication streams.
 //!
 //! A master with a hundred replicas holds each key and value a hundred and one times over, and
 //! every copy is written again on every write. Here every dataset ([`super::keyspace`]) keeps,
@@ -17,14 +18,16 @@
 //! write the same entries one after another: the first computes the hash, the others read it.
 
 use std::cell::{RefCell, RefMut};
+use std::collections::VecDeque;
 use std::hash::BuildHasher;
 use std::num::NonZeroU32;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use foldhash::fast::FixedState;
 use hashbrown::HashTable;
+use rustc_hash::FxBuildHasher;
 use smallvec::SmallVec;
-use xxhash_rust::xxh3::xxh3_64_with_seed;
+use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
 /// The hash a keyspace table files a key under: foldhash with a fixed seed over the bytes, as a
 /// `HashMap<Vec<u8>, _, FixedState>` hashes its keys. Tables hashed so lay entries out (and
@@ -354,11 +357,57 @@ impl Values {
     }
 }
 
+/// Full pages of replication streams (see [`super::replbuf`]), by page number and content
+/// hash. A page is kept by the buffers that hold it; the table only points at it.
+#[derive(Debug, Default)]
+pub(crate) struct Pages {
+    index: hashbrown::HashMap<(u64, u64), Weak<Vec<u8>>, FxBuildHasher>,
+    /// Keys in the order they were stored, to forget pages nobody holds any more: streams drop
+    /// their oldest pages first.
+    order: VecDeque<(u64, u64)>,
+}
+
+impl Pages {
+    /// The stored page equal to `bytes` (page `page` of some stream), or `bytes` stored as it.
+    /// When a stored one is returned, `bytes` comes back too, for reuse.
+    pub(crate) fn share(&mut self, page: u64, bytes: Vec<u8>) -> (Rc<Vec<u8>>, Option<Vec<u8>>) {
+        let key = (page, xxh3_64(&bytes));
+        if let Some(stored) = self.index.get(&key).and_then(Weak::upgrade) {
+            if *stored == bytes {
+                return (stored, Some(bytes));
+            }
+            // Equal hashes, different bytes: this one stays unshared.
+            return (Rc::new(bytes), None);
+        }
+        let page = Rc::new(bytes);
+        self.index.insert(key, Rc::downgrade(&page));
+        self.order.push_back(key);
+        while let Some(front) = self.order.front() {
+            match self.index.get(front) {
+                Some(w) if w.strong_count() > 0 => break,
+                Some(_) => {
+                    self.index.remove(front);
+                }
+                None => {}
+            }
+            self.order.pop_front();
+        }
+        (page, None)
+    }
+
+    /// Pages the table points at (for tests).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.index.len()
+    }
+}
+
 /// The store's tables.
 #[derive(Debug, Default)]
 pub(crate) struct Store {
     pub(crate) keys: Keys,
     pub(crate) values: Values,
+    pub(crate) pages: Pages,
 }
 
 /// A handle on one store. Clones share it: the world gives the same one to every node of a
@@ -447,6 +496,27 @@ mod tests {
         let b = v.intern(b"xyz");
         assert_eq!(b, a, "the id is reused");
         assert_eq!(v.xxh3(b, 1), xxh3_64_with_seed(b"xyz", 1), "nothing stale");
+    }
+
+    #[test]
+    fn an_equal_page_is_shared_and_a_forgotten_one_is_not_found() {
+        let mut p = Pages::default();
+        let (a, spare) = p.share(3, vec![1; 100]);
+        assert!(spare.is_none());
+        let (b, spare) = p.share(3, vec![1; 100]);
+        assert!(Rc::ptr_eq(&a, &b) && spare.is_some());
+        let (c, _) = p.share(4, vec![1; 100]);
+        assert!(!Rc::ptr_eq(&a, &c), "another page number");
+        let (d, _) = p.share(3, vec![2; 100]);
+        assert!(!Rc::ptr_eq(&a, &d), "other bytes");
+        drop((a, b));
+        let (e, spare) = p.share(5, vec![9; 10]);
+        assert!(spare.is_none());
+        // Page 3's first bytes went with their holders, and the table forgot them.
+        assert_eq!(p.len(), 3);
+        let (f, spare) = p.share(3, vec![1; 100]);
+        assert!(spare.is_none(), "stored anew");
+        drop((c, d, e, f));
     }
 
     #[test]
