@@ -62,6 +62,10 @@ enum Command {
         /// trace record; docs/trace-format.md).
         #[arg(long, requires = "out")]
         trace: bool,
+        /// Check every node invariant after every input, as debug builds do (several times
+        /// slower; a failure is a panic naming the invariant: a bug, reproducible by seed).
+        #[arg(long)]
+        check_invariants: bool,
         /// Override a redis.conf directive on every node, e.g. --set repl-backlog-size=4mb.
         #[arg(long = "set", value_name = "DIRECTIVE=VALUE")]
         set: Vec<String>,
@@ -93,9 +97,29 @@ enum Command {
     Chart {
         /// A report.json written by `replsim run --out`.
         report: PathBuf,
-        /// Where to write lag, backlog and availability charts.
+        /// Where to write the charts (lag, backlog, availability, and those the report calls for).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+    },
+    /// Show what differs between two reports (report.json or `run --json` output)
+    ///
+    /// Compares the run (seed, trace hash, time, events, stop, verdict), each node's role, INFO
+    /// replication fields, counters, dataset and milestones, each workload's counters, the
+    /// checkers' findings, violations, expectations, faults and operator commands. Exit code 0
+    /// when nothing differs, 1 when something does, 2 when a file is missing or not a report.
+    #[command(
+        after_help = "Examples:\n  replsim run scenarios/quickstart.toml --json > a.json\n  \
+replsim run scenarios/quickstart.toml --json --set repl-backlog-size=16kb > b.json\n  \
+replsim diff a.json b.json\n  replsim diff out/a/report.json out/b/report.json --json"
+    )]
+    Diff {
+        /// The first report.
+        a: PathBuf,
+        /// The second report.
+        b: PathBuf,
+        /// Print the differences as JSON (see README) instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Measure the engine against a plain BinaryHeap event loop, then whole scenarios end to end
     ///
@@ -524,6 +548,7 @@ fn main() -> ExitCode {
             json,
             out,
             trace,
+            check_invariants,
             set,
             limits,
             quiet,
@@ -534,6 +559,7 @@ fn main() -> ExitCode {
                 json,
                 out: out.as_deref(),
                 trace,
+                check_invariants,
             },
             &set,
             &limits,
@@ -547,6 +573,7 @@ fn main() -> ExitCode {
             limits,
         } => check_cmd(&files, reports.as_deref(), quiet, jobs, &limits),
         Command::Chart { report, out } => chart_cmd(&report, &out),
+        Command::Diff { a, b, json } => diff_cmd(&a, &b, json),
         Command::Bench {
             case: Some(case),
             e2e_seconds,
@@ -859,6 +886,7 @@ struct Outputs<'a> {
     json: bool,
     out: Option<&'a Path>,
     trace: bool,
+    check_invariants: bool,
 }
 
 fn run_cmd(
@@ -888,6 +916,7 @@ fn run_cmd(
     // The operation history is kept only for history.jsonl.
     let options = sim::RunOptions {
         history: outputs.out.is_some(),
+        full_invariants: outputs.check_invariants,
     };
     let output = simulate(
         sc,
@@ -905,7 +934,7 @@ fn run_cmd(
     }
     let report = replsim::report::build(&output);
     if let Some(staging) = staging {
-        write_results(&report, &output, staging.path())?;
+        write_results(&report, &output, file, staging.path())?;
         staging.commit()?;
     }
     // The summary says why a run stopped early; with --json, stderr does.
@@ -931,8 +960,9 @@ fn run_cmd(
     Ok(code)
 }
 
-/// Writes a run's report, summary, operation history, node logs and charts into `dir`.
-fn write_results(report: &Report, output: &RunOutput, dir: &Path) -> Result<()> {
+/// Writes a run's report, summary, operation history, node logs, charts and the HTML page that
+/// gathers them into `dir`.
+fn write_results(report: &Report, output: &RunOutput, source: &Path, dir: &Path) -> Result<()> {
     let write = |name: &str, bytes: &[u8]| {
         let path = dir.join(name);
         fs::write(&path, bytes).map_err(|e| write_error(&path, &e))
@@ -941,6 +971,7 @@ fn write_results(report: &Report, output: &RunOutput, dir: &Path) -> Result<()> 
         "report.json",
         (serde_json::to_string_pretty(report)? + "\n").as_bytes(),
     )?;
+    let mut logs = Vec::new();
     for i in 0..output.world.node_count() {
         let (lines, dropped) = output.world.logs(i);
         let mut text = String::new();
@@ -951,8 +982,9 @@ fn write_results(report: &Report, output: &RunOutput, dir: &Path) -> Result<()> 
         if dropped > 0 {
             text.push_str(&format!("... {dropped} more lines not kept\n"));
         }
-        let name = format!("{}.log", output.world.scenario.nodes[i].name);
-        write(&name, text.as_bytes())?;
+        let node = &output.world.scenario.nodes[i].name;
+        write(&format!("{node}.log"), text.as_bytes())?;
+        logs.push((node.as_str(), text));
     }
     write(
         "summary.txt",
@@ -970,6 +1002,16 @@ fn write_results(report: &Report, output: &RunOutput, dir: &Path) -> Result<()> 
         write(&format!("{}.png", c.name), &c.png)?;
         write(&format!("{}.svg", c.name), c.svg.as_bytes())?;
     }
+    let svgs: Vec<(&str, &str)> = charts.iter().map(|c| (c.name, c.svg.as_str())).collect();
+    let logs: Vec<(&str, &str)> = logs.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let source = source.display().to_string();
+    let page = replsim::report::html::run_page(&replsim::report::html::RunInputs {
+        report,
+        source: Some(&source),
+        charts: &svgs,
+        logs: &logs,
+    });
+    write("report.html", page.as_bytes())?;
     Ok(())
 }
 
@@ -992,11 +1034,40 @@ fn chart_cmd(report: &Path, out: &Path) -> Result<ExitCode> {
         write_atomic(&out.join(format!("{}.png", c.name)), &c.png)?;
         write_atomic(&out.join(format!("{}.svg", c.name)), c.svg.as_bytes())?;
     }
+    let names: Vec<&str> = charts.iter().map(|c| c.name).collect();
     say!(
-        "wrote lag, backlog and availability charts (PNG and SVG) to {}",
+        "wrote {} charts (PNG and SVG) to {}",
+        names.join(", "),
         out.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reads a report for `diff`: a file that is missing, or is not a whole report, is bad input.
+fn read_report(path: &Path) -> Result<Report> {
+    let text =
+        fs::read_to_string(path).map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
+    Ok(serde_json::from_str(&text)
+        .map_err(|e| BadInput(format!("{}: not a replsim report: {e}", path.display())))?)
+}
+
+/// `replsim diff`: exit code 0 when the reports are equal, 1 when they differ.
+fn diff_cmd(a: &Path, b: &Path, json: bool) -> Result<ExitCode> {
+    let (ra, rb) = (read_report(a)?, read_report(b)?);
+    let diffs = replsim::diff::diff(&ra, &rb);
+    let (na, nb) = (a.display().to_string(), b.display().to_string());
+    if json {
+        say!(
+            "{}",
+            serde_json::to_string_pretty(&replsim::diff::to_json(&na, &nb, &diffs))?
+        );
+    } else {
+        say!(
+            "{}",
+            replsim::diff::render(&na, &ra, &nb, &rb, &diffs).trim_end()
+        );
+    }
+    Ok(ExitCode::from(u8::from(!diffs.is_empty())))
 }
 
 fn check_cmd(
