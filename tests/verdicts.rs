@@ -487,7 +487,7 @@ fn an_independent_checker_on_the_history_agrees_with_the_simulator() {
     let mut dataset = std::collections::BTreeMap::new();
     for (k, e) in out.world.node(i).unwrap().keyspace.db(0).entries() {
         let v = String::from_utf8_lossy(&e.value).to_string();
-        dataset.insert(String::from_utf8_lossy(k).to_string(), v);
+        dataset.insert(String::from_utf8_lossy(&k).to_string(), v);
     }
     // Acknowledged SETs from the history.
     let mut acked = Vec::new();

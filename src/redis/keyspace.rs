@@ -1,31 +1,37 @@
 //! The dataset: numbered databases of string keys, with expiry, plus an optional synthetic bulk
 //! part per database.
 //!
-//! Keys live in a hash table with a fixed-seed hasher (foldhash's `FixedState`), so iteration
-//! order depends only on the sequence of operations, never on a random seed. (FxHash was
-//! measured first: on short, similar keys like `key:1234` its weak mixing made lookups spend
-//! most of their time comparing colliding keys.) Anything that must be canonical (the RDB,
-//! the digest) does not depend on iteration order at all: the RDB sorts, the digest XORs.
+//! A database is an index of its own over bytes kept in a store that many nodes may share
+//! ([`super::shared`]): each entry is 8 bytes in an open-addressing table (hashbrown's), the ids of
+//! its key and its value, and expiry times sit apart, as in Redis's `expires` dict. A hundred
+//! replicas of one master hold each key and value once between them, and applying a write
+//! touches one small slot per node rather than a copy of the value.
+//!
+//! The table files each key under a fixed-seed hash of its bytes (foldhash's `FixedState`), so
+//! where an entry sits, and the order in which the RDB lists entries, depend only on the
+//! sequence of writes, never on a random seed, and are exactly those of a
+//! `HashMap<key bytes, entry, FixedState>` after the same writes (a test holds the two side by
+//! side). FxHash was measured first: on short, similar keys like `key:1234` its weak mixing
+//! made lookups spend most of their time comparing colliding keys. The digest does not depend
+//! on order at all: it XORs.
 //!
 //! The synthetic bulk part describes N keys of fixed sizes that are never materialised. It counts
 //! in DBSIZE, in the digest and in the RDB's size, so a 20 GB dataset costs no memory.
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
-use foldhash::fast::FixedState;
-use hashbrown::hash_map::EntryRef;
-use hashbrown::HashMap;
-use smallvec::SmallVec;
-use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
+use hashbrown::HashTable;
+use rustc_hash::FxBuildHasher;
+use xxhash_rust::xxh3::xxh3_64;
 
-/// A key: inline when short (the common case), so a lookup compares bytes inside the table
-/// instead of following a pointer to the heap (measured as a large share of lookup time).
-pub type Key = SmallVec<[u8; 22]>;
+use super::shared::{hash_bytes, SharedBytes, Store, StrId};
 
-/// A string value and its absolute expiry (unix milliseconds), if any.
+/// A string value and its absolute expiry (unix milliseconds), if any: what a lookup returns.
+/// The value is shared with every other holder of the same bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
-    pub value: Vec<u8>,
+    pub value: Rc<[u8]>,
     pub expire_at_ms: Option<u64>,
 }
 
@@ -71,24 +77,85 @@ pub fn rdb_len_bytes(len: u64) -> u64 {
     }
 }
 
-type Map = HashMap<Key, Entry, FixedState>;
+/// Value ids by key id: a two-level array, so finding a key's value is one read of memory the
+/// node owns once the key's id is known (a hash table costs two: its control bytes and its
+/// slot, each a cache miss on a dataset larger than the cache, for every node a write reaches).
+/// Pages exist only where the database has keys.
+#[derive(Debug, Default)]
+struct KeyMap {
+    pages: Vec<Option<Box<[Option<StrId>; KeyMap::PAGE]>>>,
+}
+
+impl KeyMap {
+    const PAGE: usize = 512;
+
+    fn split(key: StrId) -> (usize, usize) {
+        let k = key.index();
+        (k / Self::PAGE, k % Self::PAGE)
+    }
+
+    fn get(&self, key: StrId) -> Option<StrId> {
+        let (p, i) = Self::split(key);
+        self.pages.get(p)?.as_ref()?[i]
+    }
+
+    /// Sets the value of `key`, returning the one it had.
+    fn insert(&mut self, key: StrId, value: StrId) -> Option<StrId> {
+        let (p, i) = Self::split(key);
+        if self.pages.len() <= p {
+            self.pages.resize_with(p + 1, || None);
+        }
+        self.pages[p].get_or_insert_with(|| Box::new([None; Self::PAGE]))[i].replace(value)
+    }
+
+    /// The value slot of `key`, if it has a value.
+    fn get_mut(&mut self, key: StrId) -> Option<&mut StrId> {
+        let (p, i) = Self::split(key);
+        self.pages.get_mut(p)?.as_mut()?[i].as_mut()
+    }
+
+    fn remove(&mut self, key: StrId) -> Option<StrId> {
+        let (p, i) = Self::split(key);
+        self.pages.get_mut(p)?.as_mut()?[i].take()
+    }
+
+    fn clear(&mut self) {
+        self.pages.clear();
+    }
+}
 
 /// One numbered database. It keeps its part of the dataset digest as it changes, so the digest
 /// of a whole node costs one XOR per database to read.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug)]
 pub struct Db {
     /// The database's number: each entry's hash is seeded with it.
     index: usize,
-    map: Map,
+    /// The keys, in a table that lays them out as a `HashMap` of the key bytes does after the
+    /// same writes: it gives the RDB its order. Only adding and removing keys touch it.
+    order: HashTable<StrId>,
+    /// Each key's value.
+    values: KeyMap,
+    /// Expiry times by key, for the keys that have one.
+    expires: hashbrown::HashMap<StrId, u64, FxBuildHasher>,
     bulk: Option<Bulk>,
     /// The XOR of every entry's hash and the bulk part's (see [`Keyspace::digest`]).
     digest: u64,
+    shared: SharedBytes,
 }
 
-/// An entry's contribution to the digest.
-fn entry_hash(db: usize, key: &[u8], value: &[u8], expire_at_ms: Option<u64>) -> u64 {
-    let key = xxh3_64_with_seed(key, db as u64);
-    xxh3_64_with_seed(value, key ^ expire_at_ms.unwrap_or(u64::MAX))
+/// An entry's contribution to the digest: XXH3 of the value seeded with XXH3 of the key (seeded
+/// with the database number) XOR the expiry. The store remembers both hashes with the strings,
+/// so the replicas that write the same entry after their master compute neither.
+fn entry_hash(
+    st: &mut Store,
+    db: usize,
+    key: StrId,
+    value: StrId,
+    expire_at_ms: Option<u64>,
+) -> u64 {
+    let key = st.keys.xxh3(key, db);
+    st.values
+        .xxh3(value, key ^ expire_at_ms.unwrap_or(u64::MAX))
 }
 
 /// The synthetic bulk part's contribution to the digest.
@@ -106,10 +173,15 @@ fn bulk_hash(db: usize, b: Bulk) -> u64 {
 }
 
 impl Db {
-    fn new(index: usize) -> Db {
+    fn new(index: usize, shared: SharedBytes) -> Db {
         Db {
             index,
-            ..Db::default()
+            order: HashTable::new(),
+            values: KeyMap::default(),
+            expires: hashbrown::HashMap::default(),
+            bulk: None,
+            digest: 0,
+            shared,
         }
     }
 
@@ -133,35 +205,81 @@ impl Db {
         self.digest
     }
     pub fn len(&self) -> u64 {
-        self.map.len() as u64 + self.bulk.map_or(0, |b| b.count)
+        self.order.len() as u64 + self.bulk.map_or(0, |b| b.count)
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    pub fn get(&self, key: &[u8]) -> Option<&Entry> {
-        self.map.get(key)
+    /// The id of `key` and of its value here, if present.
+    fn find(&self, st: &Store, key: &[u8]) -> Option<(StrId, StrId)> {
+        if self.order.is_empty() {
+            return None;
+        }
+        let id = st.keys.find(hash_bytes(key), key)?;
+        Some((id, self.values.get(id)?))
     }
 
-    /// Changes the entry of `key` in place, if it exists, and returns what `f` returns. The
-    /// digest follows the change.
-    pub fn update<R>(&mut self, key: &[u8], f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
-        let index = self.index;
-        let e = self.map.get_mut(key)?;
-        let before = entry_hash(index, key, &e.value, e.expire_at_ms);
-        let r = f(e);
-        self.digest ^= before ^ entry_hash(index, key, &e.value, e.expire_at_ms);
-        Some(r)
+    pub fn get(&self, key: &[u8]) -> Option<Entry> {
+        let st = self.shared.store();
+        let (key, value) = self.find(&st, key)?;
+        Some(Entry {
+            value: st.values.bytes(value).clone(),
+            expire_at_ms: self.expire_of(key),
+        })
     }
 
-    /// Sets `key` to `value`, reusing the existing allocation when the key exists.
+    fn expire_of(&self, key: StrId) -> Option<u64> {
+        if self.expires.is_empty() {
+            None
+        } else {
+            self.expires.get(&key).copied()
+        }
+    }
+
+    fn put_expire(&mut self, key: StrId, expire_at_ms: Option<u64>) {
+        match expire_at_ms {
+            Some(t) => {
+                self.expires.insert(key, t);
+            }
+            None if !self.expires.is_empty() => {
+                self.expires.remove(&key);
+            }
+            None => {}
+        }
+    }
+
+    /// Sets the expiry of `key`, if it exists, and returns the one it had. The digest follows.
+    pub fn set_expire(&mut self, key: &[u8], expire_at_ms: Option<u64>) -> Option<Option<u64>> {
+        let shared = self.shared.clone();
+        let mut st = shared.store();
+        let (key, value) = self.find(&st, key)?;
+        let before = self.expire_of(key);
+        self.digest ^= entry_hash(&mut st, self.index, key, value, before)
+            ^ entry_hash(&mut st, self.index, key, value, expire_at_ms);
+        self.put_expire(key, expire_at_ms);
+        Some(before)
+    }
+
+    /// Appends `tail` to the value of `key`, if it exists, and returns the new length. The
+    /// appended value is a new string: whoever held the old one still sees it.
+    pub fn append(&mut self, key: &[u8], tail: &[u8]) -> Option<usize> {
+        let old = self.get(key)?;
+        let mut value = old.value.to_vec();
+        value.extend_from_slice(tail);
+        self.set(key, &value, old.expire_at_ms);
+        Some(value.len())
+    }
+
+    /// Sets `key` to `value`.
     pub fn set(&mut self, key: &[u8], value: &[u8], expire_at_ms: Option<u64>) {
         self.set_reporting_expired(key, value, expire_at_ms, 0);
     }
 
-    /// Sets `key` with one hash and one probe, and reports whether it held a value that expired
-    /// at or before `now_ms` (which the caller may need to propagate as a deletion).
+    /// Sets `key`, and reports whether it held a value that expired at or before `now_ms`
+    /// (which the caller may need to propagate as a deletion). A key that exists costs one
+    /// read of this node's memory: its slot in the value map.
     pub fn set_reporting_expired(
         &mut self,
         key: &[u8],
@@ -169,79 +287,166 @@ impl Db {
         expire_at_ms: Option<u64>,
         now_ms: u64,
     ) -> bool {
-        let new = entry_hash(self.index, key, value, expire_at_ms);
-        match self.map.entry_ref(key) {
-            EntryRef::Occupied(mut o) => {
-                let e = o.get_mut();
-                let expired = e.expire_at_ms.is_some_and(|t| t <= now_ms);
-                self.digest ^= entry_hash(self.index, key, &e.value, e.expire_at_ms) ^ new;
-                e.value.clear();
-                e.value.extend_from_slice(value);
-                e.expire_at_ms = expire_at_ms;
-                expired
+        let shared = self.shared.clone();
+        let mut st = shared.store();
+        let hash = hash_bytes(key);
+        let value = st.values.intern(value);
+        let existing = st.keys.find(hash, key).and_then(|id| {
+            let slot = self.values.get_mut(id)?;
+            Some((id, std::mem::replace(slot, value)))
+        });
+        match existing {
+            Some((key, old)) => {
+                let before = self.expire_of(key);
+                self.digest ^= entry_hash(&mut st, self.index, key, old, before)
+                    ^ entry_hash(&mut st, self.index, key, value, expire_at_ms);
+                st.values.release(old);
+                self.put_expire(key, expire_at_ms);
+                before.is_some_and(|t| t <= now_ms)
             }
-            EntryRef::Vacant(v) => {
-                self.digest ^= new;
-                v.insert(Entry {
-                    value: value.to_vec(),
-                    expire_at_ms,
-                });
+            None => {
+                let key = st.keys.intern(hash, key);
+                let keys = &st.keys;
+                // Inserted as a hash map inserts a new key (its entry API makes no room before
+                // it knows the key is new), so the table grows at the same write and lays its
+                // keys out the same.
+                self.order.insert_unique(hash, key, |&k| keys.hash(k));
+                self.values.insert(key, value);
+                self.digest ^= entry_hash(&mut st, self.index, key, value, expire_at_ms);
+                self.put_expire(key, expire_at_ms);
                 false
             }
         }
     }
 
-    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        let e = self.map.remove(key)?;
-        self.digest ^= entry_hash(self.index, key, &e.value, e.expire_at_ms);
-        Some(e)
+    /// Removes `key`; returns whether it existed.
+    pub fn remove(&mut self, key: &[u8]) -> bool {
+        if self.order.is_empty() {
+            return false;
+        }
+        let shared = self.shared.clone();
+        let mut st = shared.store();
+        let hash = hash_bytes(key);
+        let Some(id) = st.keys.find(hash, key) else {
+            return false;
+        };
+        let Some(value) = self.values.remove(id) else {
+            return false;
+        };
+        match self.order.find_entry(hash, |&k| k == id) {
+            Ok(e) => {
+                e.remove();
+            }
+            Err(_) => unreachable!("a key with a value is in the order table"),
+        }
+        let expire = if self.expires.is_empty() {
+            None
+        } else {
+            self.expires.remove(&id)
+        };
+        self.digest ^= entry_hash(&mut st, self.index, id, value, expire);
+        st.values.release(value);
+        st.keys.release(id);
+        true
     }
 
     pub fn contains(&self, key: &[u8]) -> bool {
-        self.map.contains_key(key)
+        let st = self.shared.store();
+        self.find(&st, key).is_some()
     }
 
     /// Keys with an expiry at or before `now_ms`, sorted.
     pub fn expired_keys(&self, now_ms: u64) -> Vec<Vec<u8>> {
+        let st = self.shared.store();
         let mut keys: Vec<Vec<u8>> = self
-            .map
+            .expires
             .iter()
-            .filter(|(_, e)| e.expire_at_ms.is_some_and(|t| t <= now_ms))
-            .map(|(k, _)| k.to_vec())
+            .filter(|&(_, &t)| t <= now_ms)
+            .map(|(&k, _)| st.keys.bytes(k).to_vec())
             .collect();
         keys.sort();
         keys
     }
 
     pub fn expires_count(&self) -> u64 {
-        self.map
-            .values()
-            .filter(|e| e.expire_at_ms.is_some())
-            .count() as u64
+        self.expires.len() as u64
     }
 
-    /// Every materialised entry, in the table's order. That order depends only on the sequence
-    /// of writes (the hasher has no seed), so it is the same on every run of a scenario.
-    pub fn entries(&self) -> impl Iterator<Item = (&Key, &Entry)> {
-        self.map.iter()
+    /// The value id of a key in the order table.
+    fn value_of(&self, key: StrId) -> StrId {
+        self.values
+            .get(key)
+            .expect("a key in the order table has a value")
+    }
+
+    /// Calls `f` with every materialised entry (key, value, expiry), in the order table's order.
+    /// That order depends only on the sequence of writes (the hash has no seed), so it is the
+    /// same on every run of a scenario.
+    pub fn for_each_entry(&self, mut f: impl FnMut(&[u8], &[u8], Option<u64>)) {
+        let st = self.shared.store();
+        for &key in &self.order {
+            f(
+                st.keys.bytes(key),
+                &st.values.bytes(self.value_of(key))[..],
+                self.expire_of(key),
+            );
+        }
+    }
+
+    /// Every materialised entry, in the order of [`for_each_entry`](Self::for_each_entry), as
+    /// owned keys (for tests and tools that compare datasets).
+    pub fn entries(&self) -> Vec<(Vec<u8>, Entry)> {
+        let st = self.shared.store();
+        self.order
+            .iter()
+            .map(|&key| {
+                let entry = Entry {
+                    value: st.values.bytes(self.value_of(key)).clone(),
+                    expire_at_ms: self.expire_of(key),
+                };
+                (st.keys.bytes(key).to_vec(), entry)
+            })
+            .collect()
     }
 
     pub fn clear(&mut self) {
-        self.map.clear();
+        self.release_all();
+        self.order.clear();
+        self.values.clear();
+        self.expires.clear();
         self.bulk = None;
         self.digest = 0;
     }
 
+    /// Gives up the hold of every entry on its key and value.
+    fn release_all(&mut self) {
+        if self.order.is_empty() {
+            return;
+        }
+        let mut st = self.shared.store();
+        for &key in &self.order {
+            st.values.release(self.value_of(key));
+            st.keys.release(key);
+        }
+    }
+
     pub fn materialised_len(&self) -> u64 {
-        self.map.len() as u64
+        self.order.len() as u64
     }
 
     /// Bytes of keys and values held (materialised part only).
     pub fn materialised_bytes(&self) -> u64 {
-        self.map
+        let st = self.shared.store();
+        self.order
             .iter()
-            .map(|(k, e)| (k.len() + e.value.len()) as u64)
+            .map(|&k| (st.keys.bytes(k).len() + st.values.bytes(self.value_of(k)).len()) as u64)
             .sum()
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        self.release_all();
     }
 }
 
@@ -249,37 +454,56 @@ impl Db {
 /// hot path indexes; higher-numbered ones exist once written. A node configured with
 /// `databases 2147483647` costs memory only for the databases it uses, and reading one never
 /// written finds it empty.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Keyspace {
     low: Vec<Db>,
     high: BTreeMap<usize, Db>,
+    /// What reading an untouched database sees.
+    empty: Db,
+    shared: SharedBytes,
 }
 
-/// What reading an untouched database sees.
-static EMPTY_DB: std::sync::LazyLock<Db> = std::sync::LazyLock::new(Db::default);
-
 impl Keyspace {
+    /// An empty keyspace with a store of its own.
     pub fn new(databases: usize) -> Keyspace {
+        Keyspace::new_in(databases, &SharedBytes::new())
+    }
+
+    /// An empty keyspace whose keys and values live in `shared`.
+    pub fn new_in(databases: usize, shared: &SharedBytes) -> Keyspace {
         Keyspace {
-            low: (0..databases.clamp(1, 16)).map(Db::new).collect(),
+            low: (0..databases.clamp(1, 16))
+                .map(|i| Db::new(i, shared.clone()))
+                .collect(),
             high: BTreeMap::new(),
+            empty: Db::new(0, shared.clone()),
+            shared: shared.clone(),
         }
+    }
+
+    /// The store the keyspace's keys and values live in.
+    pub fn shared(&self) -> &SharedBytes {
+        &self.shared
     }
 
     pub fn db(&self, i: usize) -> &Db {
         match self.low.get(i) {
             Some(db) => db,
-            None => self.high.get(&i).unwrap_or(&EMPTY_DB),
+            None => self.high.get(&i).unwrap_or(&self.empty),
         }
     }
 
     pub fn db_mut(&mut self, i: usize) -> &mut Db {
         match self.low.get_mut(i) {
             Some(db) => db,
-            None => self.high.entry(i).or_insert_with(|| Db::new(i)),
+            None => {
+                let shared = &self.shared;
+                self.high
+                    .entry(i)
+                    .or_insert_with(|| Db::new(i, shared.clone()))
+            }
         }
     }
-
     /// Every database that exists, with its number, in ascending order.
     pub fn iter(&self) -> impl Iterator<Item = (usize, &Db)> {
         self.low
@@ -329,9 +553,10 @@ impl Keyspace {
     pub fn digest_from_scratch(&self) -> u64 {
         let mut d = 0u64;
         for (i, db) in self.iter() {
-            for (k, e) in &db.map {
-                d ^= entry_hash(i, k, &e.value, e.expire_at_ms);
-            }
+            db.for_each_entry(|k, v, exp| {
+                let k = xxhash_rust::xxh3::xxh3_64_with_seed(k, i as u64);
+                d ^= xxhash_rust::xxh3::xxh3_64_with_seed(v, k ^ exp.unwrap_or(u64::MAX));
+            });
             if let Some(b) = db.bulk {
                 d ^= bulk_hash(i, b);
             }
@@ -387,12 +612,10 @@ mod tests {
                     k.db_mut(db).remove(key.as_bytes());
                 }
                 65..=79 => {
-                    k.db_mut(db)
-                        .update(key.as_bytes(), |e| e.value.extend_from_slice(b"+"));
+                    k.db_mut(db).append(key.as_bytes(), b"+");
                 }
                 80..=89 => {
-                    k.db_mut(db)
-                        .update(key.as_bytes(), |e| e.expire_at_ms = expiry);
+                    k.db_mut(db).set_expire(key.as_bytes(), expiry);
                 }
                 90..=95 => {
                     k.db_mut(db)
@@ -412,6 +635,113 @@ mod tests {
             assert_eq!(k.digest(), k.digest_from_scratch(), "after step {step}");
         }
         assert_ne!(k.digest(), 0, "the dataset ends non-empty");
+    }
+
+    /// The keyspace beside the `HashMap` it replaced (keys in the map, hashed the same): after
+    /// any writes, removals and clears, including writes to existing keys of a full table, both
+    /// list their entries in the same order, so every RDB is byte for byte what it was.
+    #[test]
+    fn entries_come_in_the_order_of_a_hash_map_after_the_same_writes() {
+        use hashbrown::hash_map::EntryRef;
+        type Map = hashbrown::HashMap<Vec<u8>, Vec<u8>, foldhash::fast::FixedState>;
+        for seed in 0..6 {
+            let mut rng = crate::seed::SeedStream::derive(seed, "order");
+            let mut k = Keyspace::new(1);
+            let mut m = Map::default();
+            let keys = [3, 14, 28, 200, 3000, 7][seed as usize];
+            for step in 0..30_000 {
+                let key = format!("key:{}", rng.below(keys)).into_bytes();
+                let value = format!("v{step}").into_bytes();
+                match rng.below(100) {
+                    0..=69 => {
+                        k.db_mut(0).set(&key, &value, None);
+                        match m.entry_ref(key.as_slice()) {
+                            EntryRef::Occupied(mut o) => *o.get_mut() = value,
+                            EntryRef::Vacant(v) => {
+                                v.insert(value);
+                            }
+                        }
+                    }
+                    70..=97 => {
+                        assert_eq!(k.db_mut(0).remove(&key), m.remove(&key).is_some());
+                    }
+                    _ if rng.below(20) == 0 => {
+                        k.db_mut(0).clear();
+                        m.clear();
+                    }
+                    _ => {}
+                }
+                if step % 97 == 0 {
+                    let mut ours = Vec::new();
+                    k.db(0)
+                        .for_each_entry(|key, v, _| ours.push((key.to_vec(), v.to_vec())));
+                    let theirs: Vec<(Vec<u8>, Vec<u8>)> =
+                        m.iter().map(|(a, b)| (a.clone(), b.clone())).collect();
+                    assert_eq!(ours, theirs, "seed {seed}, step {step}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn keyspaces_in_one_store_share_their_bytes_and_free_them_with_the_last_holder() {
+        let shared = SharedBytes::new();
+        let mut a = Keyspace::new_in(16, &shared);
+        let mut b = Keyspace::new_in(16, &shared);
+        a.db_mut(0).set(b"k", b"v1", None);
+        b.db_mut(0).set(b"k", b"v1", None);
+        b.db_mut(3).set(b"k", b"v1", Some(9));
+        assert_eq!(
+            shared.strings_held(),
+            (1, 1),
+            "one key and one value for three entries"
+        );
+        a.db_mut(0).set(b"k", b"v2", None);
+        assert_eq!(shared.strings_held(), (1, 2));
+        assert_eq!(
+            &*b.db(0).get(b"k").unwrap().value,
+            b"v1",
+            "b keeps its own value"
+        );
+        assert_eq!(b.db(3).get(b"k").unwrap().expire_at_ms, Some(9));
+        assert_eq!(a.db_mut(0).append(b"k", b"+"), Some(3));
+        assert_eq!(&*a.db(0).get(b"k").unwrap().value, b"v2+");
+        assert_eq!(
+            shared.strings_held(),
+            (1, 2),
+            "v2 had one holder and is gone"
+        );
+        b.flush();
+        assert_eq!(shared.strings_held(), (1, 1));
+        drop(a);
+        assert_eq!(shared.strings_held(), (0, 0));
+        assert_eq!(b.digest(), 0);
+    }
+
+    #[test]
+    fn expiry_lives_beside_the_entry_and_counts_in_the_digest() {
+        let mut k = Keyspace::new(16);
+        let db = k.db_mut(0);
+        db.set(b"a", b"1", Some(10));
+        db.set(b"b", b"1", Some(30));
+        db.set(b"c", b"1", None);
+        assert_eq!(db.expires_count(), 2);
+        assert_eq!(db.expired_keys(20), vec![b"a".to_vec()]);
+        assert_eq!(db.set_expire(b"c", Some(5)), Some(None));
+        assert_eq!(db.expired_keys(20), vec![b"a".to_vec(), b"c".to_vec()]);
+        assert_eq!(db.set_expire(b"a", None), Some(Some(10)));
+        assert_eq!(db.set_expire(b"zz", None), None, "no such key");
+        assert!(
+            db.set_reporting_expired(b"c", b"2", None, 5),
+            "c expired at 5"
+        );
+        assert!(
+            !db.set_reporting_expired(b"b", b"2", None, 5),
+            "b expires at 30"
+        );
+        assert_eq!(db.expires_count(), 0);
+        assert!(db.remove(b"b") && !db.remove(b"b"));
+        assert_eq!(k.digest(), k.digest_from_scratch());
     }
 
     #[test]

@@ -70,7 +70,10 @@ impl Node {
     /// Creates an empty backlog after the current offset (`createReplicationBacklog`).
     pub(crate) fn create_backlog(&mut self) {
         if self.backlog.is_none() {
-            self.backlog = Some(ReplBuffer::new(self.offset_without_backlog));
+            self.backlog = Some(ReplBuffer::new_in(
+                self.offset_without_backlog,
+                self.keyspace.shared(),
+            ));
         }
     }
 
@@ -935,8 +938,9 @@ impl Node {
         };
         let mut wrote = 0u64;
         let mut blocked = false;
+        let scratch = &mut self.send_scratch;
         loop {
-            let slice = backlog.slice_from(next);
+            let slice = backlog.slice_from(next, scratch);
             if slice.is_empty() {
                 break;
             }

@@ -22,6 +22,7 @@ pub mod rdb;
 pub(crate) mod replbuf;
 mod replica;
 pub mod resp;
+pub mod shared;
 mod state;
 #[cfg(test)]
 mod tests;

@@ -21,6 +21,7 @@ use super::log::{Level, LogLine};
 use super::rdb::Payload;
 use super::replbuf::ReplBuffer;
 use super::resp::{Decoder, ProtoError, Reply};
+use super::shared::SharedBytes;
 use super::state::{
     CachedMaster, Following, Link, MasterClient, ReplState, ReplicaLink, ReplicaState,
 };
@@ -402,6 +403,8 @@ pub struct Node {
     pub(crate) busy_until: SimTime,
     /// Reused buffer for encoding propagated commands.
     pub(crate) prop_buf: Vec<u8>,
+    /// Reused buffer for stream bytes that lie on more than one page of the backlog.
+    pub(crate) send_scratch: Vec<u8>,
     /// Reused buffer for a command's propagation ops.
     pub(crate) ops_scratch: Vec<(i64, super::commands::Prop)>,
 
@@ -484,8 +487,20 @@ pub enum CommandResult {
 }
 
 impl Node {
-    /// Starts a node at `now`, empty or from a persisted RDB.
+    /// Starts a node at `now`, empty or from a persisted RDB, with a store of its own for its
+    /// keys and values.
     pub fn boot(now: SimTime, params: NodeParams, persisted: Option<&Persisted>) -> Node {
+        Node::boot_in(now, params, persisted, &SharedBytes::new())
+    }
+
+    /// [`boot`](Self::boot), keeping keys and values in `shared`, which other nodes may use too:
+    /// nodes that hold the same bytes then hold them once.
+    pub fn boot_in(
+        now: SimTime,
+        params: NodeParams,
+        persisted: Option<&Persisted>,
+        shared: &SharedBytes,
+    ) -> Node {
         let mut rng = SeedStream::derive(params.seed, &format!("node/{}", params.name));
         let pid = 1000 + rng.below(60_000) as u32;
         let replid = rng.hex40();
@@ -516,7 +531,7 @@ impl Node {
             good_replicas: 0,
             following: None,
             cached_master: None,
-            keyspace: Keyspace::new(databases),
+            keyspace: Keyspace::new_in(databases, shared),
             loading: None,
             child: None,
             stats: Stats::default(),
@@ -534,6 +549,7 @@ impl Node {
             next_cron: now + phase,
             busy_until: now,
             prop_buf: Vec::new(),
+            send_scratch: Vec::new(),
             ops_scratch: Vec::new(),
             actions: VecDeque::new(),
             events: VecDeque::new(),

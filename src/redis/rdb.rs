@@ -17,6 +17,7 @@
 use super::keyspace::{rdb_len_bytes, Bulk, Keyspace};
 use super::node::REPL_OFFSET_MAX;
 use super::resp::string2ll;
+use super::shared::SharedBytes;
 
 use super::config::RedisVersion;
 
@@ -163,15 +164,15 @@ pub fn encode(ks: &Keyspace, meta: &SaveMeta) -> Payload {
         out.push(OP_RESIZEDB);
         save_len(&mut out, db.len());
         save_len(&mut out, db.expires_count());
-        for (key, entry) in db.entries() {
-            if let Some(ms) = entry.expire_at_ms {
+        db.for_each_entry(|key, value, expire_at_ms| {
+            if let Some(ms) = expire_at_ms {
                 out.push(OP_EXPIRETIME_MS);
                 out.extend_from_slice(&ms.to_le_bytes());
             }
             out.push(TYPE_STRING);
             save_string(&mut out, key);
-            save_string(&mut out, &entry.value);
-        }
+            save_string(&mut out, value);
+        });
         if let Some(b) = db.bulk().filter(|b| b.count > 0) {
             payload.push_bytes(&out);
             out.clear();
@@ -259,7 +260,7 @@ pub fn string_len(s: &[u8]) -> u64 {
 }
 
 /// What loading an RDB produced.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Loaded {
     pub keyspace: Keyspace,
     pub repl: Option<ReplInfo>,
@@ -394,6 +395,17 @@ pub fn decode(
     is_master: bool,
     databases: usize,
 ) -> Result<Loaded, LoadError> {
+    decode_in(payload, now_ms, is_master, databases, &SharedBytes::new())
+}
+
+/// [`decode`] into a keyspace whose keys and values live in `shared` (the loading node's store).
+pub fn decode_in(
+    payload: &Payload,
+    now_ms: u64,
+    is_master: bool,
+    databases: usize,
+    shared: &SharedBytes,
+) -> Result<Loaded, LoadError> {
     let mut r = Reader {
         parts: &payload.parts,
         part: 0,
@@ -413,9 +425,9 @@ pub fn decode(
     if !(1..=RDB_VERSION).contains(&ver) {
         return Err(LoadError(format!("Can't handle RDB format version {ver}")));
     }
-    let mut ks = Keyspace::new(databases);
+    let mut ks = Keyspace::new_in(databases, shared);
     let mut out = Loaded {
-        keyspace: Keyspace::new(1),
+        keyspace: Keyspace::new_in(1, shared),
         repl: None,
         redis_ver: None,
         ctime_secs: None,

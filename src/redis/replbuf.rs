@@ -17,8 +17,22 @@
 //!
 //! Offsets are Redis's: the first byte ever fed has offset 1, and `master_repl_offset` is the
 //! offset of the last byte fed.
+//!
+//! The blocks above are Redis's accounting, and they hold no bytes here. The bytes sit in pages
+//! of [`PAGE_BYTES`] at fixed offsets (page `k` holds offsets `k * PAGE_BYTES + 1` to
+//! `(k + 1) * PAGE_BYTES`), filled privately and, once full, shared through the node's store
+//! ([`super::shared`]) with every other buffer holding the same bytes at the same offsets. A
+//! replica forwards its master's stream verbatim at its master's offsets, so a hundred replicas'
+//! backlogs hold their master's pages rather than a hundred copies of them. A page is shared only
+//! when its bytes are equal, byte for byte, to the stored one; anything else keeps its own.
 
 use std::collections::VecDeque;
+use std::rc::Rc;
+
+use super::shared::SharedBytes;
+
+/// Bytes per page of stream storage.
+pub const PAGE_BYTES: u64 = 4096;
 
 /// `PROTO_REPLY_CHUNK_BYTES`: the smallest block Redis asks for.
 pub const MIN_BLOCK_BYTES: u64 = 16 * 1024;
@@ -49,18 +63,134 @@ fn block_capacity(want: u64) -> u64 {
     jemalloc_usable_bytes(want + BLOCK_HEADER_BYTES) - BLOCK_HEADER_BYTES
 }
 
+/// One of Redis's blocks: sizes only (the bytes are in [`Pages`]).
 #[derive(Debug)]
 struct Block {
     /// Offset of the block's first byte.
     start: u64,
     /// Capacity in bytes.
     size: u64,
-    data: Vec<u8>,
+    /// Bytes written into it.
+    used: u64,
 }
 
 impl Block {
     fn used(&self) -> u64 {
-        self.data.len() as u64
+        self.used
+    }
+}
+
+/// A full page, or the first page of a buffer that began inside it: its bytes, from offset
+/// `start` to the page's end.
+#[derive(Debug)]
+struct Page {
+    start: u64,
+    bytes: Rc<Vec<u8>>,
+}
+
+/// The stream's bytes from some offset to the last fed: full pages, then the page being filled.
+#[derive(Debug)]
+struct Pages {
+    shared: SharedBytes,
+    full: VecDeque<Page>,
+    /// The bytes of the page being filled, from offset `tail_start` (its page's first offset,
+    /// or where the buffer began) to the last byte fed.
+    tail: Vec<u8>,
+    tail_start: u64,
+}
+
+/// The page number of `offset`.
+fn page_of(offset: u64) -> u64 {
+    (offset - 1) / PAGE_BYTES
+}
+
+impl Pages {
+    fn new(next: u64, shared: &SharedBytes) -> Pages {
+        Pages {
+            shared: shared.clone(),
+            full: VecDeque::new(),
+            tail: Vec::new(),
+            tail_start: next,
+        }
+    }
+
+    /// Appends `bytes`, which start at offset `self.tail_start + self.tail.len()`.
+    fn push(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let next = self.tail_start + self.tail.len() as u64;
+            let page_end = (page_of(next) + 1) * PAGE_BYTES;
+            let n = ((page_end - next + 1) as usize).min(bytes.len());
+            if self.tail.capacity() == 0 {
+                self.tail.reserve_exact(PAGE_BYTES as usize);
+            }
+            self.tail.extend_from_slice(&bytes[..n]);
+            bytes = &bytes[n..];
+            if next + n as u64 - 1 == page_end {
+                self.seal();
+            }
+        }
+    }
+
+    /// The tail page is full: it goes to the full pages, shared when it can be.
+    fn seal(&mut self) {
+        let start = self.tail_start;
+        let whole = (start - 1) % PAGE_BYTES == 0;
+        let bytes = if whole {
+            let (bytes, spare) = self
+                .shared
+                .store()
+                .pages
+                .share(page_of(start), std::mem::take(&mut self.tail));
+            if let Some(mut spare) = spare {
+                spare.clear();
+                self.tail = spare;
+            }
+            bytes
+        } else {
+            Rc::new(std::mem::take(&mut self.tail))
+        };
+        self.full.push_back(Page { start, bytes });
+        self.tail_start = (page_of(start) + 1) * PAGE_BYTES + 1;
+    }
+
+    /// Drops the pages wholly before `offset`.
+    fn trim(&mut self, offset: u64) {
+        while self
+            .full
+            .front()
+            .is_some_and(|p| (page_of(p.start) + 1) * PAGE_BYTES < offset)
+        {
+            self.full.pop_front();
+        }
+    }
+
+    /// The bytes from `offset` to the end of its page (or to the last byte fed); `offset` is held.
+    fn page_from(&self, offset: u64) -> &[u8] {
+        if offset >= self.tail_start {
+            return &self.tail[(offset - self.tail_start) as usize..];
+        }
+        let first = page_of(self.full.front().expect("a held byte is in a page").start);
+        let page = &self.full[(page_of(offset) - first) as usize];
+        &page.bytes[(offset - page.start) as usize..]
+    }
+
+    /// The bytes from `offset` to `last`, all held: in place when one page holds them, else
+    /// gathered into `scratch`.
+    fn read<'a>(&'a self, offset: u64, last: u64, scratch: &'a mut Vec<u8>) -> &'a [u8] {
+        let len = (last + 1 - offset) as usize;
+        let first = self.page_from(offset);
+        if first.len() >= len {
+            return &first[..len];
+        }
+        scratch.clear();
+        let mut at = offset;
+        while at <= last {
+            let piece = self.page_from(at);
+            let n = piece.len().min((last + 1 - at) as usize);
+            scratch.extend_from_slice(&piece[..n]);
+            at += n as u64;
+        }
+        scratch
     }
 }
 
@@ -72,6 +202,7 @@ pub struct ReplBuffer {
     end: u64,
     /// Offset of the first byte the backlog holds (`repl_backlog->offset`).
     backlog_offset: u64,
+    bytes: Pages,
 }
 
 /// Which blocks the last feed created, so the caller checks output-buffer limits then.
@@ -82,12 +213,18 @@ pub struct Fed {
 
 impl ReplBuffer {
     /// An empty backlog whose next byte will have offset `master_repl_offset + 1`
-    /// (`createReplicationBacklog`).
+    /// (`createReplicationBacklog`), with a store of its own for its pages.
     pub fn new(master_repl_offset: u64) -> ReplBuffer {
+        ReplBuffer::new_in(master_repl_offset, &SharedBytes::new())
+    }
+
+    /// [`new`](Self::new), sharing full pages through `shared`.
+    pub fn new_in(master_repl_offset: u64, shared: &SharedBytes) -> ReplBuffer {
         ReplBuffer {
             blocks: VecDeque::new(),
             end: master_repl_offset,
             backlog_offset: master_repl_offset + 1,
+            bytes: Pages::new(master_repl_offset + 1, shared),
         }
     }
 
@@ -114,17 +251,18 @@ impl ReplBuffer {
     }
 
     /// Appends stream bytes. `backlog_size` decides the size of new blocks.
-    pub fn feed(&mut self, mut bytes: &[u8], backlog_size: u64) -> Fed {
+    pub fn feed(&mut self, bytes: &[u8], backlog_size: u64) -> Fed {
+        self.bytes.push(bytes);
+        let mut left = bytes.len() as u64;
         let mut new_blocks = 0;
-        while !bytes.is_empty() {
+        while left > 0 {
             if let Some(tail) = self.blocks.back_mut() {
-                let avail = (tail.size - tail.used()) as usize;
-                let n = avail.min(bytes.len());
-                tail.data.extend_from_slice(&bytes[..n]);
-                bytes = &bytes[n..];
-                self.end += n as u64;
+                let n = (tail.size - tail.used).min(left);
+                tail.used += n;
+                left -= n;
+                self.end += n;
             }
-            if !bytes.is_empty() {
+            if left > 0 {
                 if let Some(tail) = self.blocks.back() {
                     assert_eq!(
                         tail.used(),
@@ -138,11 +276,11 @@ impl ReplBuffer {
                     );
                 }
                 let limit = (backlog_size / 16).max(MIN_BLOCK_BYTES);
-                let size = block_capacity((bytes.len() as u64).max(MIN_BLOCK_BYTES).min(limit));
+                let size = block_capacity(left.max(MIN_BLOCK_BYTES).min(limit));
                 self.blocks.push_back(Block {
                     start: self.end + 1,
                     size,
-                    data: Vec::with_capacity(size as usize),
+                    used: 0,
                 });
                 new_blocks += 1;
             }
@@ -177,6 +315,7 @@ impl ReplBuffer {
             let head = self.blocks.pop_front().expect("more than one block");
             self.backlog_offset = head.start + head.size;
         }
+        self.bytes.trim(self.backlog_offset);
     }
 
     /// Whether `offset` (a next byte to send) is held, or is the very next byte to be fed.
@@ -184,15 +323,15 @@ impl ReplBuffer {
         offset >= self.backlog_offset && offset <= self.end + 1
     }
 
-    /// The held bytes from `offset` to the end of the block containing it; empty when `offset`
-    /// is past the last byte fed.
-    pub fn slice_from(&self, offset: u64) -> &[u8] {
+    /// The held bytes from `offset` to the end of the block containing it (what one write of
+    /// Redis's sends); empty when `offset` is past the last byte fed. When they lie on more than
+    /// one page they are gathered into `scratch`.
+    pub fn slice_from<'a>(&'a self, offset: u64, scratch: &'a mut Vec<u8>) -> &'a [u8] {
         if offset > self.end || offset < self.backlog_offset {
             return &[];
         }
-        let i = self.block_index(offset);
-        let b = &self.blocks[i];
-        &b.data[(offset - b.start) as usize..]
+        let b = &self.blocks[self.block_index(offset)];
+        self.bytes.read(offset, b.start + b.used - 1, scratch)
     }
 
     fn block_index(&self, offset: u64) -> usize {
@@ -351,16 +490,93 @@ mod tests {
     fn slices_follow_block_boundaries() {
         let mut b = ReplBuffer::new(0);
         let data: Vec<u8> = (0..40_000u32).map(|i| i as u8).collect();
-        b.feed(&data, 1 << 20);
+        // Fed in small pieces, the stream fills blocks of the smallest size.
+        for piece in data.chunks(1_000) {
+            b.feed(piece, 1 << 20);
+        }
         let mut got = vec![];
         let mut off = 1;
+        let mut scratch = Vec::new();
+        let mut ends = vec![];
         while off <= b.master_repl_offset() {
-            let s = b.slice_from(off);
+            let s = b.slice_from(off, &mut scratch);
             assert!(!s.is_empty());
             got.extend_from_slice(s);
             off += s.len() as u64;
+            ends.push(off - 1);
         }
         assert_eq!(got, data);
-        assert!(b.slice_from(40_001).is_empty());
+        assert_eq!(
+            ends,
+            [20_440, 40_000],
+            "one slice per block, whatever the pages"
+        );
+        assert!(b.slice_from(40_001, &mut scratch).is_empty());
+        assert_eq!(b.slice_from(20_000, &mut scratch), &data[19_999..20_440]);
+    }
+
+    /// A master's buffer and its replicas' (which began at other offsets, fed in other pieces)
+    /// hold one copy of every full page, and each still reads exactly its own bytes.
+    #[test]
+    fn buffers_of_one_stream_share_full_pages_and_read_their_own_bytes() {
+        let shared = SharedBytes::new();
+        let stream: Vec<u8> = (0..100_000u32).map(|i| (i * 7 / 3) as u8).collect();
+        let mut master = ReplBuffer::new_in(0, &shared);
+        for piece in stream.chunks(137) {
+            master.feed(piece, 1 << 20);
+        }
+        // A replica that began at offset 5,000 (a full sync there), fed in other pieces, and one
+        // whose stream differs in one byte.
+        let mut replica = ReplBuffer::new_in(5_000, &shared);
+        for piece in stream[5_000..].chunks(1_000) {
+            replica.feed(piece, 1 << 20);
+        }
+        let mut other = ReplBuffer::new_in(0, &shared);
+        let mut changed = stream.clone();
+        changed[50_000] ^= 1;
+        other.feed(&changed, 1 << 20);
+        let read = |b: &ReplBuffer, from: u64| {
+            let mut got = vec![];
+            let mut off = from;
+            let mut scratch = Vec::new();
+            while off <= b.master_repl_offset() {
+                let s = b.slice_from(off, &mut scratch);
+                got.extend_from_slice(s);
+                off += s.len() as u64;
+            }
+            got
+        };
+        assert_eq!(read(&master, 1), stream);
+        assert_eq!(read(&replica, 5_001), stream[5_000..]);
+        assert_eq!(read(&other, 1), changed);
+        let page = |b: &ReplBuffer, offset: u64| {
+            let p = &b.bytes.full[(page_of(offset) - page_of(b.bytes.full[0].start)) as usize];
+            Rc::as_ptr(&p.bytes)
+        };
+        assert_eq!(
+            page(&master, 8_193),
+            page(&replica, 8_193),
+            "a full page is shared"
+        );
+        assert_eq!(page(&master, 8_193), page(&other, 8_193));
+        assert_ne!(
+            page(&master, 4_097),
+            page(&replica, 5_001),
+            "the replica's first is its own"
+        );
+        assert_ne!(
+            page(&master, 49_153),
+            page(&other, 49_153),
+            "a page that differs is not"
+        );
+        // Trimming drops pages with the blocks they lie in.
+        let size = 20_000;
+        master.trim(size, None);
+        assert!(master.backlog_offset() > 50_000);
+        assert!(master.bytes.full.len() < 14);
+        assert_eq!(
+            read(&master, master.backlog_offset()),
+            stream[master.backlog_offset() as usize - 1..]
+        );
     }
 }

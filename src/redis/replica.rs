@@ -980,9 +980,10 @@ impl Node {
             return;
         }
         let databases = self.cfg.databases as usize;
+        let shared = self.keyspace.shared().clone();
         let decoded = match self.transfer_mut().map(|t| &t.rdb) {
             Some(RdbReceive::Loading { payload, .. }) => {
-                rdb::decode(payload, unix_ms(now), false, databases)
+                rdb::decode_in(payload, unix_ms(now), false, databases, &shared)
             }
             // Only a transfer starts a replica's load, and abandoning one ends its load.
             _ => return,
@@ -1335,7 +1336,8 @@ impl Node {
     /// Loads a persisted RDB at startup (`loadDataFromDisk`), restoring the replication history.
     pub(crate) fn load_at_startup(&mut self, now: SimTime, p: &Persisted, will_be_replica: bool) {
         let databases = self.cfg.databases as usize;
-        let Ok(loaded) = rdb::decode(&p.rdb, unix_ms(now), false, databases) else {
+        let shared = self.keyspace.shared().clone();
+        let Ok(loaded) = rdb::decode_in(&p.rdb, unix_ms(now), false, databases, &shared) else {
             self.log(
                 now,
                 Level::Warning,

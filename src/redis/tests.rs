@@ -1695,7 +1695,7 @@ fn a_master_within_the_protocol_keeps_its_link() {
     assert!(s.node.master_link_up(), "{:#?}", s.logs);
     s.feed(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n");
     assert_eq!(
-        s.node.keyspace.db(0).get(b"k").map(|e| e.value.clone()),
+        s.node.keyspace.db(0).get(b"k").map(|e| e.value.to_vec()),
         Some(b"v".to_vec())
     );
 }

@@ -343,7 +343,7 @@ impl World {
         let mut params = self.slots[i].params.clone();
         // A restarted process draws a new pid and run id: its stream is derived from the time.
         params.seed = self.root_seed ^ now.as_nanos();
-        let mut node = Node::boot(now, params, persisted.as_ref());
+        let mut node = Node::boot_in(now, params, persisted.as_ref(), &self.shared);
         if self.full_invariants {
             node.set_full_invariants(true);
         }

@@ -20,6 +20,7 @@ use super::{Engine, Model};
 use crate::net::{NetOutput, NetTimer, Network, NodeId, Segment, Side};
 use crate::redis::log::LogLine;
 use crate::redis::resp::Reply;
+use crate::redis::shared::SharedBytes;
 use crate::redis::{Action, ClientId, ConnId, Event, Node, NodeParams, Persisted, Timer, Transmit};
 use crate::scenario::Scenario;
 use crate::seed::SeedStream;
@@ -219,6 +220,8 @@ pub struct World {
     pub(crate) synced: Vec<bool>,
     /// Node addresses and names → index.
     hosts: std::collections::BTreeMap<String, usize>,
+    /// The store every node keeps its keys and values in (restarted nodes too).
+    pub(crate) shared: SharedBytes,
     pub rec: Recording,
     pub(crate) root_seed: u64,
     /// Nodes check every invariant after every input ([`RunOptions::full_invariants`]).
@@ -243,6 +246,8 @@ impl World {
             }
         }
         let mut slots = Vec::with_capacity(n);
+        // One store for every node's keys and values: a replica holds what its master holds.
+        let shared = SharedBytes::new();
         for (i, spec) in scenario.nodes.iter().enumerate() {
             let params = NodeParams {
                 name: spec.name.clone(),
@@ -252,7 +257,7 @@ impl World {
                 replicaof: spec.replicaof.map(|m| (node_ip(m), PORT)),
                 seed,
             };
-            let mut node = Node::boot(SimTime::ZERO, params.clone(), None);
+            let mut node = Node::boot_in(SimTime::ZERO, params.clone(), None, &shared);
             if options.full_invariants {
                 node.set_full_invariants(true);
             }
@@ -298,6 +303,7 @@ impl World {
             digest_logs: (0..n).map(|_| None).collect(),
             synced: vec![false; n],
             hosts,
+            shared,
             args: Default::default(),
             rec: Recording {
                 counters: vec![WorkloadCounters::default(); workloads.len()],

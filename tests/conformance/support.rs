@@ -497,7 +497,7 @@ impl Live {
             let mut out = Dataset::new();
             for (i, db) in d.node().keyspace.iter() {
                 for (k, e) in db.entries() {
-                    out.insert((i, k.to_vec()), (e.value.clone(), e.expire_at_ms));
+                    out.insert((i, k.to_vec()), (e.value.to_vec(), e.expire_at_ms));
                 }
             }
             out

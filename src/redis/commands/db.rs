@@ -82,7 +82,7 @@ impl Node {
         if self.expire_if_needed(now, ctx, key) {
             return None;
         }
-        self.keyspace.db(ctx.db).get(key).map(|e| e.value.clone())
+        self.keyspace.db(ctx.db).get(key).map(|e| e.value.to_vec())
     }
 
     fn exists(&mut self, now: SimTime, ctx: &mut Ctx, key: &[u8]) -> bool {
@@ -93,7 +93,7 @@ impl Node {
         let mut n = 0;
         for k in &args[1..] {
             self.expire_if_needed(now, ctx, k);
-            if self.keyspace.db_mut(ctx.db).remove(k).is_some() {
+            if self.keyspace.db_mut(ctx.db).remove(k) {
                 n += 1;
             }
         }
@@ -187,7 +187,7 @@ impl Node {
         }
         self.keyspace
             .db_mut(ctx.db)
-            .update(key, |e| e.expire_at_ms = Some(when.max(0) as u64));
+            .set_expire(key, Some(when.max(0) as u64));
         let mut argv: Vec<Vec<u8>> = args.iter().map(|a| a.to_vec()).collect();
         argv[0] = b"PEXPIREAT".to_vec();
         argv[2] = when.to_string().into_bytes();
@@ -203,8 +203,8 @@ impl Node {
         let removed = self
             .keyspace
             .db_mut(ctx.db)
-            .update(args[1], |e| e.expire_at_ms.take().is_some())
-            .unwrap_or(false);
+            .set_expire(args[1], None)
+            .is_some_and(|before| before.is_some());
         if removed {
             self.propagate_as(ctx, Prop::Original);
         }

@@ -218,11 +218,7 @@ impl Node {
         let (key, tail) = (args[1], args[2]);
         self.expire_if_needed(now, ctx, key);
         let db = self.keyspace.db_mut(ctx.db);
-        let appended = db.update(key, |e| {
-            e.value.extend_from_slice(tail);
-            e.value.len()
-        });
-        let len = appended.unwrap_or_else(|| {
+        let len = db.append(key, tail).unwrap_or_else(|| {
             db.set(key, tail, None);
             tail.len()
         });
