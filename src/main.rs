@@ -5,6 +5,8 @@
 
 #[path = "main/files.rs"]
 mod files;
+#[path = "main/pool.rs"]
+mod pool;
 
 use std::fs;
 use std::io::{IsTerminal, Write};
@@ -1024,10 +1026,7 @@ fn nemesis_cmd(
     }
     let started = Instant::now();
     let total = seeds.end - seeds.start;
-    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    let workers = jobs
-        .map_or(cpus, usize::from)
-        .clamp(1, total.clamp(1, 1024) as usize);
+    let workers = pool::workers(jobs, total.min(1024) as usize);
     let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
         let b = ProgressBar::new(total);
         b.set_style(
@@ -1036,28 +1035,16 @@ fn nemesis_cmd(
         );
         b
     });
-    let queue = std::sync::Mutex::new(seeds.clone());
-    let (tx, rx) = std::sync::mpsc::channel::<(u64, Verdict)>();
     let mut counts = [0u64; 5];
     let mut failures = Vec::new();
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            let (queue, tx) = (&queue, tx.clone());
-            s.spawn(move || loop {
-                let Some(seed) = queue.lock().expect("no worker panics holding it").next() else {
-                    break;
-                };
-                // A panic is part of the verdict: the default hook would print it from every
-                // worker, so it is left to the report below.
-                let (verdict, _) = check(seed);
-                if tx.send((seed, verdict)).is_err() {
-                    break;
-                }
-            });
-        }
-        drop(tx);
-        std::panic::set_hook(Box::new(|_| {}));
-        for (seed, verdict) in rx {
+    // A panic is part of the verdict: the default hook would print it from every worker, so it
+    // is left to the report below.
+    std::panic::set_hook(Box::new(|_| {}));
+    pool::run_all(
+        seeds.clone(),
+        workers,
+        &|seed| (seed, check(seed).0),
+        &mut |_, (seed, verdict)| {
             let k = match &verdict {
                 Verdict::Ok => 0,
                 Verdict::Panic(_) => 1,
@@ -1073,8 +1060,8 @@ fn nemesis_cmd(
                 b.inc(1);
                 b.set_message(format!("{} failed", failures.len()));
             }
-        }
-    });
+        },
+    );
     let _ = std::panic::take_hook();
     if let Some(b) = bar {
         b.finish_and_clear();
