@@ -1,7 +1,7 @@
 //! replsim: a deterministic discrete-event simulator of Redis master–replica replication.
 //!
 //! Dependencies point one way, `main → report → check → sim → workload → scenario → net, redis →
-//! seed → fnv`, `main → bench → sim` and `main → live → redis`, and `time` is a leaf shared by
+//! seed → fnv`, `main → sweep → report`, `main → bench → sim` and `main → live → redis`, and `time` is a leaf shared by
 //! all (`tests/layering.rs` enforces it). `live` runs the node on real sockets; nothing but the
 //! CLI depends on it. See ARCHITECTURE.md for the map.
 
@@ -16,5 +16,6 @@ pub mod report;
 pub mod scenario;
 pub mod seed;
 pub mod sim;
+pub mod sweep;
 pub mod time;
 pub mod workload;

@@ -20,7 +20,8 @@ const FONT: &str = "sans-serif";
 
 static FONT_ONCE: Once = Once::new();
 
-fn register_font() {
+/// Registers the bundled font with plotters, once per process, before anything draws text.
+pub fn register_font() {
     FONT_ONCE.call_once(|| {
         let bytes: &'static [u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
         for style in [
