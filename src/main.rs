@@ -160,7 +160,7 @@ A 7.0 replica cannot load the RDB format of 7.2 (the default profile): give a li
     #[command(after_help = "Examples:\n  replsim nemesis --seeds 1..1000\n  \
 replsim nemesis --seeds 42 --print > nemesis-42.toml && replsim run nemesis-42.toml")]
     Nemesis {
-        /// One seed (`42`) or a range (`1..1000`, end excluded).
+        /// One seed (`42`) or a range (`1..1000`, end excluded; `1..=1000`, end included).
         #[arg(long, value_name = "A..B", value_parser = parse_seeds)]
         seeds: std::ops::Range<u64>,
         /// Print the first seed's scenario file instead of running it.
@@ -173,14 +173,39 @@ replsim nemesis --seeds 42 --print > nemesis-42.toml && replsim run nemesis-42.t
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Run a scenario at many seeds, and at each value of one directive, and show what the runs
+    /// have in common: how many held each expectation (with the command that reproduces each
+    /// that did not) and the distribution of lost writes, syncs, convergence time, staleness and
+    /// availability
+    ///
+    /// Each run is deterministic and independent of the others; the runs are spread over
+    /// threads and aggregated in seed order, so nothing printed depends on --jobs. --shard and
+    /// `sweep merge` spread one sweep over several machines (docs/sweep.md).
+    Sweep(sweep::SweepArgs),
+    /// Find the smallest (or, with --largest, the largest) value of a directive for which an
+    /// expectation holds on every one of K seeds, by bisection over a range
+    ///
+    /// It assumes the expectation holds from some value of the range on (up to some value, with
+    /// --largest), tries both ends, then halves the gap. It prints each value tried with what
+    /// the expectation's path found, the answer, and its neighbour on the failing side.
+    Advise(sweep::AdviseArgs),
 }
 
-/// `42` or `1..1000`.
+/// `42`, `1..1000` (end excluded) or `1..=1000` (end included).
 fn parse_seeds(text: &str) -> std::result::Result<std::ops::Range<u64>, String> {
     let bad = || format!("{text:?} is not a seed or a range of seeds like 1..1000");
     match text.split_once("..") {
         Some((a, b)) => {
+            let (b, inclusive) = match b.strip_prefix('=') {
+                Some(b) => (b, true),
+                None => (b, false),
+            };
             let (a, b): (u64, u64) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+            let b = if inclusive {
+                b.checked_add(1).ok_or_else(bad)?
+            } else {
+                b
+            };
             if a >= b {
                 return Err(format!("{text}: the range is empty"));
             }
@@ -463,6 +488,10 @@ macro_rules! say {
     }};
 }
 
+// After `say!`, which it uses.
+#[path = "main/sweep.rs"]
+mod sweep;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -523,6 +552,8 @@ fn main() -> ExitCode {
             jobs,
             quiet,
         } => nemesis_cmd(seeds, print, jobs, quiet),
+        Command::Sweep(args) => sweep::sweep_cmd(args),
+        Command::Advise(args) => sweep::advise_cmd(args),
     };
     match result {
         Ok(code) => code,

@@ -1,7 +1,7 @@
-//! A pool of threads for runs that share nothing: `nemesis` gives it its seeds. Each item runs
-//! wholly on one thread; results come back to the calling thread in the order they finish, each
-//! with its item's index, so a caller that must not depend on the number of threads puts them
-//! in item order.
+//! A pool of threads for runs that share nothing: `nemesis`, `sweep` and `advise` give it their
+//! seeds. Each item runs wholly on one thread; results come back to the calling thread in the
+//! order they finish, each with its item's index, so a caller that must not depend on the
+//! number of threads puts them in item order.
 
 use std::sync::mpsc;
 use std::sync::Mutex;
@@ -40,4 +40,13 @@ pub fn run_all<T: Send, R: Send>(
             done(k, r);
         }
     });
+}
+
+/// A panic's message, from the payload `catch_unwind` returns.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "a panic".into())
 }
