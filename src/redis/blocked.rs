@@ -119,7 +119,17 @@ impl Clients {
         }
     }
 
+    /// Every client, in client id order.
+    pub(crate) fn ids(&self) -> Vec<ClientId> {
+        self.map.keys().copied().collect()
+    }
+
     /// Whether any client is blocked.
+    /// How many clients are blocked.
+    pub(crate) fn blocked_count(&self) -> usize {
+        self.waits.len()
+    }
+
     pub(crate) fn any_blocked(&self) -> bool {
         !self.waits.is_empty()
     }

@@ -14,9 +14,11 @@
 //! preceded by `SELECT` when its database differs from the stream's (`slaveseldb`).
 
 mod db;
+pub(crate) mod multi;
 mod server;
 mod string;
 
+use super::config::RedisVersion;
 use super::log::{unix_ms, Level};
 use super::node::{ClientId, CommandResult, ConnId, Node};
 use super::resp::{encode_command, Reply};
@@ -156,12 +158,16 @@ static COMMANDS: &[Command] = &[
     Command::new("replconf",  -1, flags!(STALE | LOADING),           Node::replconf_proc),
     Command::new("psync",     -3, flags!(NO_ASYNC_LOADING),          Node::sync_proc),
     Command::new("sync",      1,  flags!(NO_ASYNC_LOADING),          Node::sync_proc),
-    Command::new("multi",     1,  flags!(STALE | LOADING),           Node::multi_exec_command),
-    Command::new("exec",      1,  flags!(STALE | LOADING),           Node::multi_exec_command),
+    Command::new("multi",     1,  flags!(STALE | LOADING),           Node::multi_command),
+    Command::new("exec",      1,  flags!(STALE | LOADING),           Node::exec_command),
+    Command::new("discard",   1,  flags!(STALE | LOADING),           Node::discard_command),
     Command::new("persist",   2,  flags!(WRITE),                     Node::persist_command),
     Command::new("hello",     -1, flags!(STALE | LOADING | NO_AUTH), Node::hello_command),
     Command::new("client",    -2, flags!(STALE | LOADING),           Node::client_command),
     Command::new("dbdigest",  1,  flags!(READONLY),                  Node::dbdigest_command),
+    Command::new("publish",     3,  flags!(STALE | LOADING),         Node::publish_command),
+    Command::new("subscribe",   -2, flags!(STALE | LOADING),         Node::subscribe_command),
+    Command::new("unsubscribe", -1, flags!(STALE | LOADING),         Node::unsubscribe_command),
 ];
 
 #[rustfmt::skip]
@@ -169,6 +175,7 @@ static CONFIG_SUBCOMMANDS: &[Command] = &[
     Command::new("config|get",       -3, flags!(STALE | LOADING), Node::config_get_command),
     Command::new("config|set",       -4, flags!(STALE | LOADING), Node::config_set_command),
     Command::new("config|resetstat", 2,  flags!(STALE | LOADING), Node::config_resetstat_command),
+    Command::new("config|rewrite",   2,  flags!(STALE | LOADING), Node::config_rewrite_command),
 ];
 
 /// The top-level command named `name`, in any case, without allocating.
@@ -228,6 +235,8 @@ pub(crate) struct Ctx {
     /// The command answers nothing now: `REPLCONF ACK` and `GETACK`, a PSYNC or SYNC that
     /// wrote its own `+FULLRESYNC`/`+CONTINUE`, or one from a connection already a replica.
     pub no_reply: bool,
+    /// The command got past `processCommand`'s refusals and ran.
+    pub executed: bool,
 }
 
 impl Ctx {
@@ -240,6 +249,7 @@ impl Ctx {
             dirty: false,
             blocked: false,
             no_reply: false,
+            executed: false,
         }
     }
 }
@@ -314,8 +324,7 @@ impl Node {
         let mut ctx = Ctx::new(Caller::Local(client), state.db, state.authenticated);
         let offset_before = self.master_repl_offset();
         let reply = self.call(now, &mut ctx, args);
-        if self.master_repl_offset() != offset_before {
-            // `c->woff`: what WAIT waits for is this client's last propagated write.
+        if self.moves_wait_offset(&ctx, offset_before) {
             self.note_client_write(client);
         }
         let state = self.clients.get_mut(&client).expect("inserted above");
@@ -407,18 +416,46 @@ impl Node {
     pub(crate) fn call(&mut self, now: SimTime, ctx: &mut Ctx, args: &[&[u8]]) -> Reply {
         self.stats.total_commands_processed += 1;
         let Some(cmd) = lookup_argv(args) else {
+            self.flag_multi(ctx.caller);
             return unknown_command(args);
         };
         if !cmd.accepts(args.len()) {
+            self.flag_multi(ctx.caller);
             return reject(cmd, arity_error(cmd.name));
         }
+        let in_multi = self.multi_of(ctx.caller).is_some();
         if ctx.caller != Caller::Master {
-            if let Some(e) = self.check_command(ctx, cmd.flags) {
+            // `is_write_command`: EXEC counts as a write when its transaction holds one.
+            let queued_write =
+                cmd.name == "exec" && self.multi_of(ctx.caller).is_some_and(|m| m.write);
+            let flags = if queued_write {
+                cmd.flags.union(Flags::WRITE)
+            } else {
+                cmd.flags
+            };
+            if let Some(e) = self.check_command(ctx, cmd.name, flags) {
+                if cmd.name == "exec" {
+                    // `execCommandAbort`: the refused EXEC discards the transaction.
+                    if let Caller::Conn(id) = ctx.caller {
+                        if let Some(c) = self.conns.get_mut(&id) {
+                            c.multi = None;
+                        }
+                    }
+                } else {
+                    self.flag_multi(ctx.caller);
+                }
                 return reject(cmd, e);
             }
         }
+        if in_multi && !multi::runs_inside_multi(cmd.name) {
+            // Counted when EXEC runs it, as Redis's `call()` counts it.
+            self.stats.total_commands_processed -= 1;
+            self.queue_multi(ctx.caller, args, cmd.flags.contains(Flags::WRITE));
+            return Reply::Simple("QUEUED".into());
+        }
         // The ops buffer is the node's, reused from command to command.
         ctx.ops = std::mem::take(&mut self.ops_scratch);
+        ctx.executed = true;
         let reply = cmd.run(self, now, ctx, args);
         let mut ops = std::mem::take(&mut ctx.ops);
         if !ops.is_empty() {
@@ -430,7 +467,7 @@ impl Node {
     }
 
     /// The refusals of `processCommand` after the arity check, in Redis's order.
-    fn check_command(&self, ctx: &Ctx, flags: Flags) -> Option<Reply> {
+    fn check_command(&self, ctx: &Ctx, name: &str, flags: Flags) -> Option<Reply> {
         if self.cfg.requirepass.is_some() && !ctx.authenticated && !flags.contains(Flags::NO_AUTH) {
             return Some(Reply::err("NOAUTH Authentication required."));
         }
@@ -446,6 +483,9 @@ impl Node {
             return Some(Reply::err(
                 "READONLY You can't write against a read only replica.",
             ));
+        }
+        if let Some(refusal) = self.subscribed_context_refusal(ctx.caller, name) {
+            return Some(refusal);
         }
         if !self.is_master()
             && self.repl_state() != super::state::ReplState::Connected
@@ -528,6 +568,18 @@ impl Node {
             self.slaveseldb = db;
         }
         encode_command(argv, out);
+    }
+
+    /// Whether the command that just ran sets its client's WAIT offset (`c->woff`) to the
+    /// current `master_repl_offset`. Redis 7.2 sets it after a command that propagated something
+    /// (server.c: call); 7.0 after every command that ran, whatever it propagated (server.c:
+    /// processCommand), so a WAIT after a read or a DEL that deleted nothing waits for the
+    /// master's whole stream.
+    pub(crate) fn moves_wait_offset(&self, ctx: &Ctx, offset_before: u64) -> bool {
+        match self.cfg.redis_version {
+            RedisVersion::V7_0 => ctx.executed,
+            RedisVersion::V7_2 => self.master_repl_offset() != offset_before,
+        }
     }
 
     /// Records the WAIT offset of the client that just wrote.

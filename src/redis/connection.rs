@@ -1,6 +1,7 @@
 //! Commands a real client sends about its own connection: HELLO and CLIENT SETNAME, GETNAME,
 //! ID and SETINFO (networking.c `helloCommand`, `clientCommand`). The simulation's in-process
 //! clients never send them; client libraries and redis-cli do when they meet a live node.
+//! CLIENT KILL, which Sentinel sends, is with Pub/Sub (pubsub.rs), whose clients it tells apart.
 //!
 //! The node speaks RESP2 only: `HELLO 3` is refused with Redis's own NOPROTO error, on which
 //! clients fall back to RESP2.
@@ -134,9 +135,12 @@ impl Node {
         ])
     }
 
-    /// `CLIENT SETNAME|GETNAME|ID|SETINFO`; other subcommands are not modelled.
-    pub(crate) fn client_command(&mut self, _now: SimTime, ctx: &mut Ctx, args: &[&[u8]]) -> Reply {
+    /// `CLIENT SETNAME|GETNAME|ID|SETINFO|KILL`; other subcommands are not modelled.
+    pub(crate) fn client_command(&mut self, now: SimTime, ctx: &mut Ctx, args: &[&[u8]]) -> Reply {
         let sub = lossy(args[1]).to_ascii_lowercase();
+        if sub == "kill" {
+            return self.client_kill(now, ctx, args);
+        }
         // CLIENT SETINFO arrived in 7.2.
         let setinfo = self.cfg.redis_version != RedisVersion::V7_0;
         let arity_ok = match sub.as_str() {
@@ -243,8 +247,8 @@ mod tests {
                 err("ERR Unrecognized option 'lib-color'"),
             ),
             (
-                &["CLIENT", "KILL", "TYPE", "replica"],
-                err("ERR unknown subcommand 'KILL'. Try CLIENT HELP."),
+                &["CLIENT", "PAUSE", "100"],
+                err("ERR unknown subcommand 'PAUSE'. Try CLIENT HELP."),
             ),
             (&["HELLO", "3"], err("NOPROTO unsupported protocol version")),
             (

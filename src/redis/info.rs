@@ -22,9 +22,10 @@ impl Node {
             out.push_str("# Server\r\n");
             let _ = write!(
                 out,
-                "redis_version:{}\r\nprocess_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\n",
+                "redis_version:{}\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\n",
                 self.cfg.redis_version.server_version(),
                 self.pid,
+                self.run_id,
                 self.port,
                 unix_secs(now) - unix_secs(self.boot)
             );

@@ -17,6 +17,7 @@ mod master;
 mod node;
 #[cfg(test)]
 mod pair;
+mod pubsub;
 pub mod rdb;
 pub(crate) mod replbuf;
 mod replica;

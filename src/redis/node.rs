@@ -131,6 +131,8 @@ pub enum Event {
     ReplicaFullSync { replica: String },
     /// The node's role changed.
     RoleChanged { master: bool },
+    /// CLIENT KILL freed an in-process client: a real client would see its connection closed.
+    ClientKilled { client: ClientId },
 }
 
 /// Counters of INFO stats.
@@ -182,6 +184,10 @@ pub(crate) struct Conn {
     pub capa_psync2: bool,
     /// `CLIENT SETNAME`.
     pub name: Vec<u8>,
+    /// The channels it subscribed to, in order: not empty in the subscribed context.
+    pub subscriptions: Vec<Vec<u8>>,
+    /// Its transaction, between MULTI and EXEC or DISCARD.
+    pub multi: Option<super::commands::multi::Multi>,
 }
 
 impl Conn {
@@ -241,7 +247,29 @@ pub(crate) struct Child {
     /// Socket target: the replicas fed by this child.
     pub replicas: Vec<ConnId>,
     pub pipe_done_logged: bool,
+    /// Connections with a lower id were open when the fork happened. The child holds their
+    /// sockets too (a forked process inherits every descriptor), so when the parent closes one,
+    /// its peer sees nothing until the child exits.
+    pub conns_below: u64,
+    /// Those connections the parent has closed since: closed for good when the child exits.
+    pub held_closes: Vec<ConnId>,
+    /// The child process is gone, when and how, but the parent has not reaped it yet: that
+    /// happens on the next `serverCron` tick (`checkChildrenDone`), and until then the BGSAVE
+    /// is still in progress for the parent.
+    pub exited: Option<(SimTime, ChildExit)>,
 }
+
+/// How a BGSAVE child ended.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum ChildExit {
+    /// The RDB is saved (disk target).
+    Saved,
+    /// `killRDBChild`: SIGUSR1, which the child answers by exiting at once.
+    Killed,
+}
+
+/// `serverCron`'s period at Redis's default `hz 10`: an exited child is reaped on its next tick.
+pub(crate) const SERVER_CRON_PERIOD: SimDuration = SimDuration::from_millis(100);
 
 /// A snapshot of the node's persistent state, for a restart with persistence.
 #[derive(Clone, Debug)]
@@ -319,10 +347,17 @@ enum Flush {
 
 /// A simulated Redis server.
 pub struct Node {
+    /// Check every invariant after every input, not only the constant-time ones
+    /// ([`Node::set_full_invariants`]).
+    pub(crate) full_invariants: bool,
+    /// Inputs since the full invariants last ran (see `Node::check_invariants`).
+    pub(crate) unchecked_inputs: std::cell::Cell<u64>,
     pub(crate) name: String,
     pub(crate) ip: String,
     pub(crate) port: u16,
     pub(crate) pid: u32,
+    /// `server.runid`: the process's identity, new at every start (INFO server `run_id`).
+    pub(crate) run_id: String,
     pub cfg: Config,
     pub(crate) rng: SeedStream,
     pub(crate) boot: SimTime,
@@ -346,6 +381,8 @@ pub struct Node {
     pub stats: Stats,
 
     pub(crate) conns: BTreeMap<ConnId, Conn>,
+    /// Each channel's subscribers, in the order they subscribed (`server.pubsub_channels`).
+    pub(crate) pubsub_channels: BTreeMap<Vec<u8>, Vec<ConnId>>,
     pub(crate) next_conn: u64,
     pub(crate) next_client_id: u64,
     pub(crate) clients: Clients,
@@ -400,7 +437,8 @@ pub enum Timer {
     Cron,
     /// An RDB load completes.
     LoadDone,
-    /// The BGSAVE child: a disk save completes, or the diskless pipe has its next chunk.
+    /// The BGSAVE child: a disk save completes, the diskless pipe has its next chunk, or an
+    /// exited child is reaped.
     Child,
     /// A diskless load has consumed what arrived: read the master link again.
     LoadResume,
@@ -447,14 +485,20 @@ impl Node {
         let mut rng = SeedStream::derive(params.seed, &format!("node/{}", params.name));
         let pid = 1000 + rng.below(60_000) as u32;
         let replid = rng.hex40();
+        // A stream of its own, so that the node's other draws are what they were before it.
+        let run_id =
+            SeedStream::derive(params.seed, &format!("node/{}/run_id", params.name)).hex40();
         // Stagger the 1 Hz cron across nodes, as unsynchronised servers are.
         let phase = SimDuration::from_micros(rng.below(1_000_000));
         let databases = params.config.databases as usize;
         let mut node = Node {
+            full_invariants: cfg!(any(debug_assertions, test)),
+            unchecked_inputs: std::cell::Cell::new(0),
             name: params.name,
             ip: params.ip,
             port: params.port,
             pid,
+            run_id,
             cfg: params.config,
             rng,
             boot: now,
@@ -473,6 +517,7 @@ impl Node {
             child: None,
             stats: Stats::default(),
             conns: BTreeMap::new(),
+            pubsub_channels: BTreeMap::new(),
             next_conn: 1,
             next_client_id: 3,
             clients: Clients::default(),
@@ -489,7 +534,8 @@ impl Node {
             events: VecDeque::new(),
             logs: VecDeque::new(),
         };
-        node.log(now, Level::Notice, "Server initialized".into());
+        let version = node.cfg.redis_version;
+        node.log(now, version.lowered_in_7_2(), "Server initialized".into());
         if let Some(p) = persisted {
             node.load_at_startup(now, p, params.replicaof.is_some());
         }
@@ -497,7 +543,7 @@ impl Node {
             // A configured replica starts in CONNECT; the first cron tick connects.
             node.following = Some(Following::new(host, port));
         }
-        node.log(now, Level::Notice, "Ready to accept connections tcp".into());
+        node.log(now, Level::Notice, version.ready_line().into());
         node
     }
 
@@ -515,6 +561,11 @@ impl Node {
 
     pub fn pid(&self) -> u32 {
         self.pid
+    }
+
+    /// `run_id`, as INFO server shows it.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
     }
 
     /// Whether this node is a master (`masterhost == NULL`).
@@ -712,6 +763,8 @@ impl Node {
                 capa_eof: false,
                 capa_psync2: false,
                 name: Vec::new(),
+                subscriptions: Vec::new(),
+                multi: None,
             },
         );
         id
@@ -724,6 +777,20 @@ impl Node {
         id
     }
 
+    /// Asks the environment to close `conn` from our side (`connClose`). A fork child that was
+    /// running when it opened holds its socket too, so the close reaches the peer only when the
+    /// child exits ([`Child::held_closes`]).
+    pub(crate) fn push_close(&mut self, conn: ConnId) {
+        match self
+            .child
+            .as_mut()
+            .filter(|c| c.exited.is_none() && conn.0 < c.conns_below)
+        {
+            Some(child) => child.held_closes.push(conn),
+            None => self.actions.push_back(Action::Close { conn }),
+        }
+    }
+
     /// Closes a connection from our side and forgets it.
     pub(crate) fn close_conn(&mut self, now: SimTime, id: ConnId) {
         self.close_conn_for(now, id, DropReason::ConnectionLost);
@@ -733,7 +800,7 @@ impl Node {
     pub(crate) fn close_conn_for(&mut self, now: SimTime, id: ConnId, reason: DropReason) {
         if self.conns.contains_key(&id) {
             self.free_conn(now, id, reason, false);
-            self.actions.push_back(Action::Close { conn: id });
+            self.push_close(id);
         }
     }
 
@@ -743,6 +810,7 @@ impl Node {
         let conn = self.conns.remove(&id)?;
         self.dirty.remove(&id);
         self.write_blocked.remove(&id);
+        self.drop_subscriptions(id, &conn.subscriptions);
         Some(conn)
     }
 
@@ -762,7 +830,7 @@ impl Node {
                 let name = self.replica_name(&conn);
                 self.log(
                     now,
-                    Level::Notice,
+                    self.cfg.redis_version.lowered_in_7_2(),
                     format!("Connection with replica {name} lost."),
                 );
                 if reason != DropReason::RoleChange {
@@ -778,7 +846,8 @@ impl Node {
         }
     }
 
-    /// The peer closed its end (read returned 0).
+    /// The peer closed its end (read returned 0). Our end closes at once: a fork child holding
+    /// the socket would keep it half-open, which the peer, already gone, cannot tell.
     pub fn handle_eof(&mut self, now: SimTime, conn: ConnId) {
         if self.conns.contains_key(&conn) {
             self.free_conn(now, conn, DropReason::ConnectionLost, true);
@@ -1034,6 +1103,8 @@ impl Node {
         if self.loading.as_ref().is_some_and(|l| l.until <= now) {
             self.finish_loading(now);
         }
+        // A child can exit and be reaped at the same instant when the timer comes late.
+        self.check_child(now);
         self.check_child(now);
         self.expire_waits(now);
         while self.next_cron <= now {

@@ -182,6 +182,9 @@ impl DigestLog {
 pub struct RunOptions {
     /// Record every client operation for `history.jsonl` (about 40 bytes each).
     pub history: bool,
+    /// Check every node invariant after every input, whatever the build
+    /// ([`crate::redis::Node::set_full_invariants`]).
+    pub full_invariants: bool,
 }
 
 pub struct World {
@@ -207,8 +210,9 @@ pub struct World {
     outs: Vec<NetOutput>,
     /// Reused buffers for rendering operations' arguments.
     pub(crate) args: crate::workload::ArgBuf,
-    /// WAIT replies collected while draining a node, finished right after.
-    pending_replies: Vec<(u32, Reply)>,
+    /// WAIT replies collected while draining a node, finished right after; `None` for a client
+    /// whose connection CLIENT KILL closed.
+    pending_replies: Vec<(u32, Option<Reply>)>,
     /// Per node: its recent datasets by offset, once some replica compares against it.
     pub(crate) digest_logs: Vec<Option<DigestLog>>,
     /// Per node: it has completed a sync (full or partial) since it last started.
@@ -217,6 +221,8 @@ pub struct World {
     hosts: std::collections::BTreeMap<String, usize>,
     pub rec: Recording,
     pub(crate) root_seed: u64,
+    /// Nodes check every invariant after every input ([`RunOptions::full_invariants`]).
+    pub(crate) full_invariants: bool,
 }
 
 impl World {
@@ -247,6 +253,9 @@ impl World {
                 seed,
             };
             let mut node = Node::boot(SimTime::ZERO, params.clone(), None);
+            if options.full_invariants {
+                node.set_full_invariants(true);
+            }
             load_initial_data(&mut node, &spec.data);
             slots.push(Slot {
                 node: Some(Box::new(node)),
@@ -302,6 +311,7 @@ impl World {
             },
             workloads,
             root_seed: seed,
+            full_invariants: options.full_invariants,
             scenario,
         };
         for i in 0..n {
@@ -346,15 +356,48 @@ impl World {
     }
 
     /// How many bytes of its master's stream replica `i` lacks: the master's
-    /// `master_repl_offset` less the replica's `slave_repl_offset`. A replica that holds nothing
-    /// of the stream yet (never synced) lacks all of it. None unless `i` and its master are up.
+    /// `master_repl_offset` less the replica's own, which is its `slave_repl_offset` while
+    /// linked and stays where its data is while it resyncs (INFO then shows no applied offset,
+    /// and counting that as 0 drew a replica mid-resync as lacking the whole stream). A replica
+    /// that holds nothing of the stream yet (never synced) lacks all of it. None unless `i` and
+    /// its master are up.
     pub fn lag_bytes(&self, i: usize) -> Option<u64> {
         let replica = self.node(i)?;
         let master = self.node(self.master_of(i)?)?;
         Some(
             master
                 .master_repl_offset()
-                .saturating_sub(replica.slave_repl_offset().unwrap_or(0)),
+                .saturating_sub(replica.master_repl_offset()),
+        )
+    }
+
+    /// The top of node `i`'s replication chain and how many `replicaof` links lead there: the
+    /// master whose stream it replicates, however many replicas forward it on the way. None for
+    /// a master, and for a chain that is broken (a node on it down, or a host naming no node) or
+    /// loops (REPLICAOF can point two replicas at each other).
+    pub fn chain_top(&self, i: usize) -> Option<(usize, u32)> {
+        let mut at = i;
+        let mut hops = 0u32;
+        while let Some(m) = self.master_of(at) {
+            hops += 1;
+            if hops as usize > self.slots.len() {
+                return None;
+            }
+            at = m;
+        }
+        (hops > 0 && self.node(at).is_some_and(|n| n.is_master())).then_some((at, hops))
+    }
+
+    /// How many bytes of the stream at the top of its chain replica `i` lacks, as `lag_bytes`
+    /// counts them against its own master (the same figure one hop from the top). A replica
+    /// forwards exactly the bytes it applies, so offsets along a chain are one stream's.
+    pub fn lag_bytes_top(&self, i: usize) -> Option<u64> {
+        let replica = self.node(i)?;
+        let (top, _) = self.chain_top(i)?;
+        let top = self.node(top)?;
+        Some(
+            top.master_repl_offset()
+                .saturating_sub(replica.master_repl_offset()),
         )
     }
 
@@ -426,7 +469,7 @@ impl World {
             let what = match ev {
                 Event::Reply { client, reply } => {
                     if let Some(op) = self.blocked.remove(&client) {
-                        self.pending_replies.push((op, reply));
+                        self.pending_replies.push((op, Some(reply)));
                     } else {
                         self.operator_reply(&mut node, client, reply);
                     }
@@ -478,6 +521,13 @@ impl World {
                         reason: format!("{reason:?}"),
                     }
                 }
+                Event::ClientKilled { client } => {
+                    // A client killed in a blocked WAIT hears nothing more.
+                    if let Some(op) = self.blocked.remove(&client) {
+                        self.pending_replies.push((op, None));
+                    }
+                    continue;
+                }
                 Event::RoleChanged { master: true } => Milestone::BecameMaster,
                 Event::RoleChanged { master: false } => Milestone::BecameReplica,
                 Event::ReplicaPartialSync { .. } | Event::ReplicaFullSync { .. } => continue,
@@ -521,7 +571,7 @@ impl World {
         let replies = std::mem::take(&mut self.pending_replies);
         for (op, reply) in replies {
             let half = self.workloads[self.op_ref(op).workload as usize].half_rtt();
-            self.finish_op(e, op, Some(&reply), now + half);
+            self.finish_op(e, op, reply.as_ref(), now + half);
         }
     }
 
@@ -868,5 +918,31 @@ duration = "500ms"
         assert!(w.node(1).unwrap().master_link_up());
         assert_eq!(w.lag_bytes(2), Some(master_offset));
         assert!(!w.node(2).unwrap().master_link_up());
+    }
+
+    #[test]
+    fn a_chains_top_is_the_master_whose_stream_it_is() {
+        // C follows B, which is cut off from A for the last three seconds while A writes: C
+        // holds all of B's stream and lacks what A wrote since.
+        let nodes = [("A", None), ("B", Some("A")), ("C", Some("B"))];
+        let rest = "[defaults]\nrepl-diskless-sync-delay = \"0s\"\n\
+                    [[workload]]\nname = \"w\"\ntarget = \"A\"\nrate = 100\nkeys = 10\n\
+                    [[fault]]\nat = \"2s\"\nkind = \"partition\"\ngroups = [[\"A\"], [\"B\", \"C\"]]\n";
+        let out = run_for_5s(&nodes, rest);
+        let w = &out.world;
+        assert_eq!(w.chain_top(0), None, "a master tops no chain");
+        assert_eq!(w.chain_top(1), Some((0, 1)));
+        assert_eq!(w.chain_top(2), Some((0, 2)));
+        assert_eq!(
+            w.lag_bytes_top(1),
+            w.lag_bytes(1),
+            "one hop: the same figure"
+        );
+        assert_eq!(w.lag_bytes(2), Some(0), "C keeps up with B");
+        let (a, c) = (w.node(0).unwrap(), w.node(2).unwrap());
+        let behind = a.master_repl_offset() - c.slave_repl_offset().unwrap();
+        assert!(behind > 0);
+        assert_eq!(w.lag_bytes_top(2), Some(behind));
+        assert_eq!(w.lag_bytes_top(2), w.lag_bytes_top(1));
     }
 }
