@@ -227,7 +227,7 @@ fn each_failing_seed_has_a_repro_line_that_reproduces_it() {
 }
 
 #[test]
-fn out_writes_the_report_the_summary_and_a_chart_per_figure() {
+fn out_writes_the_report_the_summary_a_chart_per_figure_and_a_page() {
     let dir = scratch("sweep-out");
     let f = scenario(&dir);
     let out = dir.join("out");
@@ -251,6 +251,31 @@ fn out_writes_the_report_the_summary_and_a_chart_per_figure() {
             .unwrap_or_else(|e| panic!("cdf-{name}.svg: {e}"));
         assert!(svg.starts_with("<svg") && svg.contains(name), "{name}");
     }
+    // report.html holds the verdict, every chart inline and nothing from elsewhere.
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let charts = std::fs::read_dir(&out)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension() == Some("svg".as_ref()))
+        .count();
+    let failed = 4 - r["runs_ok"].as_u64().unwrap();
+    assert!(failed > 0, "the test scenario fails on some seeds");
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(
+        html.contains(&format!("{failed} of 4 runs failed")),
+        "{html}"
+    );
+    for repro in r["cases"][0]["expectations"][0]["failing"]
+        .as_array()
+        .unwrap()
+    {
+        assert!(html.contains(repro["repro"].as_str().unwrap()));
+    }
+    assert_eq!(
+        html.matches("<svg").count(),
+        charts,
+        "one inline SVG per chart"
+    );
+    assert!(!html.contains("<script") && !html.contains("<link") && !html.contains(" src="));
     // --figure picks what is shown and charted.
     let fout = dir.join("fout");
     let picked = replsim(&[&args[..], &["--figure", "converge_s", "--out", s(&fout)]].concat());

@@ -85,7 +85,8 @@ struct SweepOutput {
     /// Print the JSON report (docs/sweep-format.md) instead of the summary.
     #[arg(long)]
     json: bool,
-    /// Write sweep.json, summary.txt and an SVG chart per figure into DIR, replacing a previous
+    /// Write sweep.json, summary.txt, an SVG chart per figure and report.html (one
+    /// self-contained page with all of them) into DIR, replacing a previous
     /// result there (DIR must be absent, empty or such a result).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -359,6 +360,8 @@ fn emit(report: &SweepReport, output: &SweepOutput, staging: Option<Staging>) ->
         write_atomic(&dir.join("summary.txt"), summary.as_bytes())?;
         let charts = sweep::chart::charts(report, &output.figures)
             .map_err(|e| anyhow::anyhow!("drawing charts: {e}"))?;
+        let page = sweep::html::page(report, &output.figures, &charts, &summary);
+        write_atomic(&dir.join("report.html"), page.as_bytes())?;
         for c in charts {
             write_atomic(&dir.join(&c.file), c.svg.as_bytes())?;
         }

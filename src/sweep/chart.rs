@@ -19,9 +19,11 @@ const BLUE: RGBColor = RGBColor(0, 114, 178);
 const SKY: RGBColor = RGBColor(86, 180, 233);
 const VERMILLION: RGBColor = RGBColor(213, 94, 0);
 
-/// A chart: its file name (`cdf-acked_writes_lost.svg`) and its SVG text.
+/// A chart: its file name (`cdf-acked_writes_lost.svg`), its figure and its SVG text.
 pub struct SvgChart {
     pub file: String,
+    /// The figure it draws.
+    pub figure: String,
     pub svg: String,
 }
 
@@ -50,6 +52,7 @@ pub fn charts(r: &SweepReport, chosen: &[String]) -> Result<Vec<SvgChart>, Strin
                 let svg = draw(|root| cdf(root, &title, &f.name, &f.unit, values))?;
                 out.push(SvgChart {
                     file: format!("cdf-{}.svg", file_name(&f.name)),
+                    figure: f.name.clone(),
                     svg,
                 });
             }
@@ -90,6 +93,7 @@ pub fn charts(r: &SweepReport, chosen: &[String]) -> Result<Vec<SvgChart>, Strin
                 let svg = draw(|root| against(root, &title, f, &axis, &rows, &p99))?;
                 out.push(SvgChart {
                     file: format!("vary-{}.svg", file_name(&f.name)),
+                    figure: f.name.clone(),
                     svg,
                 });
             }

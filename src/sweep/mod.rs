@@ -10,6 +10,7 @@
 
 pub mod advise;
 pub mod chart;
+pub mod html;
 mod model;
 pub mod text;
 pub mod vary;
