@@ -134,6 +134,31 @@ fn shards_merged_are_the_whole_sweep_byte_for_byte() {
         let merged_text = replsim(&[&["sweep", "merge"], &names[..]].concat());
         assert_eq!(stdout(&merged_text), stdout(&whole_text));
         assert_eq!(merged_text.status.code(), whole_text.status.code());
+        // And so are the files --out writes: sweep.json, summary.txt, the charts, report.html.
+        let (whole_out, merged_out) = (dir.join("whole-out"), dir.join("merged-out"));
+        replsim(&[&args[..], &["--out", s(&whole_out)]].concat());
+        replsim(&[&["sweep", "merge"], &names[..], &["--out", s(&merged_out)]].concat());
+        let files = |d: &Path| {
+            let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(d)
+                .unwrap()
+                .map(|e| {
+                    let e = e.unwrap();
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    (name, std::fs::read(e.path()).unwrap())
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let whole_files = files(&whole_out);
+        assert!(whole_files.iter().any(|(n, _)| n == "report.html"));
+        assert!(whole_files.iter().any(|(n, _)| n.ends_with(".svg")));
+        assert!(
+            files(&merged_out) == whole_files,
+            "--out differs after merge"
+        );
+        std::fs::remove_dir_all(&whole_out).unwrap();
+        std::fs::remove_dir_all(&merged_out).unwrap();
         // A shard alone is not the sweep: its tallies count its own runs.
         let one = json(&replsim(
             &[&args[..], &["--shard", "1/4", "--json"]].concat(),
