@@ -5,6 +5,8 @@
 
 #[path = "main/files.rs"]
 mod files;
+#[path = "main/pool.rs"]
+mod pool;
 
 use std::fs;
 use std::io::{IsTerminal, Write};
@@ -234,7 +236,7 @@ A 7.0 replica cannot load the RDB format of 7.2 (the default profile): give a li
     #[command(after_help = "Examples:\n  replsim nemesis --seeds 1..1000\n  \
 replsim nemesis --seeds 42 --print > nemesis-42.toml && replsim run nemesis-42.toml")]
     Nemesis {
-        /// One seed (`42`) or a range (`1..1000`, end excluded).
+        /// One seed (`42`) or a range (`1..1000`, end excluded; `1..=1000`, end included).
         #[arg(long, value_name = "A..B", value_parser = parse_seeds)]
         seeds: std::ops::Range<u64>,
         /// Print the first seed's scenario file instead of running it.
@@ -247,14 +249,39 @@ replsim nemesis --seeds 42 --print > nemesis-42.toml && replsim run nemesis-42.t
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Run a scenario at many seeds, and at each value of one directive, and show what the runs
+    /// have in common: how many held each expectation (with the command that reproduces each
+    /// that did not) and the distribution of lost writes, syncs, convergence time, staleness and
+    /// availability
+    ///
+    /// Each run is deterministic and independent of the others; the runs are spread over
+    /// threads and aggregated in seed order, so nothing printed depends on --jobs. --shard and
+    /// `sweep merge` spread one sweep over several machines (docs/sweep.md).
+    Sweep(sweep::SweepArgs),
+    /// Find the smallest (or, with --largest, the largest) value of a directive for which an
+    /// expectation holds on every one of K seeds, by bisection over a range
+    ///
+    /// It assumes the expectation holds from some value of the range on (up to some value, with
+    /// --largest), tries both ends, then halves the gap. It prints each value tried with what
+    /// the expectation's path found, the answer, and its neighbour on the failing side.
+    Advise(sweep::AdviseArgs),
 }
 
-/// `42` or `1..1000`.
+/// `42`, `1..1000` (end excluded) or `1..=1000` (end included).
 fn parse_seeds(text: &str) -> std::result::Result<std::ops::Range<u64>, String> {
     let bad = || format!("{text:?} is not a seed or a range of seeds like 1..1000");
     match text.split_once("..") {
         Some((a, b)) => {
+            let (b, inclusive) = match b.strip_prefix('=') {
+                Some(b) => (b, true),
+                None => (b, false),
+            };
             let (a, b): (u64, u64) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+            let b = if inclusive {
+                b.checked_add(1).ok_or_else(bad)?
+            } else {
+                b
+            };
             if a >= b {
                 return Err(format!("{text}: the range is empty"));
             }
@@ -534,16 +561,26 @@ fn default_max_memory() -> u64 {
 
 /// This process's resident memory, from /proc (Linux); `None` where unavailable.
 fn rss_bytes() -> Option<u64> {
-    let status = fs::read_to_string("/proc/self/status").ok()?;
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
+    use std::io::Read;
+    // statm rather than status: a run asks 200 times, and a sweep runs thousands of runs side by
+    // side; status is a page of text that `read_to_string` takes in a stat and eight reads, where
+    // statm is a line of numbers that one read takes.
+    let mut buf = [0u8; 256];
+    let n = fs::File::open("/proc/self/statm")
+        .ok()?
+        .read(&mut buf)
         .ok()?;
-    Some(kb * 1024)
+    let text = std::str::from_utf8(&buf[..n]).ok()?;
+    // The second field is the resident set, in pages.
+    let pages: u64 = text.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * page_size())
+}
+
+/// The size of a memory page, which statm counts in.
+fn page_size() -> u64 {
+    // SAFETY: sysconf reads a constant of the system; it touches no memory of ours.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(size).ok().filter(|&s| s > 0).unwrap_or(4096)
 }
 
 /// Bytes as gigabytes (or megabytes below one), for messages.
@@ -583,6 +620,10 @@ macro_rules! say {
         }
     }};
 }
+
+// After `say!`, which it uses.
+#[path = "main/sweep.rs"]
+mod sweep;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -685,6 +726,8 @@ fn main() -> ExitCode {
             jobs,
             quiet,
         } => nemesis_cmd(seeds, print, jobs, quiet),
+        Command::Sweep(args) => sweep::sweep_cmd(args),
+        Command::Advise(args) => sweep::advise_cmd(args),
     };
     match result {
         Ok(code) => code,
@@ -1355,10 +1398,7 @@ fn nemesis_cmd(
     }
     let started = Instant::now();
     let total = seeds.end - seeds.start;
-    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    let workers = jobs
-        .map_or(cpus, usize::from)
-        .clamp(1, total.clamp(1, 1024) as usize);
+    let workers = pool::workers(jobs, total.min(1024) as usize);
     let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
         let b = ProgressBar::new(total);
         b.set_style(
@@ -1367,28 +1407,16 @@ fn nemesis_cmd(
         );
         b
     });
-    let queue = std::sync::Mutex::new(seeds.clone());
-    let (tx, rx) = std::sync::mpsc::channel::<(u64, Verdict)>();
     let mut counts = [0u64; 5];
     let mut failures = Vec::new();
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            let (queue, tx) = (&queue, tx.clone());
-            s.spawn(move || loop {
-                let Some(seed) = queue.lock().expect("no worker panics holding it").next() else {
-                    break;
-                };
-                // A panic is part of the verdict: the default hook would print it from every
-                // worker, so it is left to the report below.
-                let (verdict, _) = check(seed);
-                if tx.send((seed, verdict)).is_err() {
-                    break;
-                }
-            });
-        }
-        drop(tx);
-        std::panic::set_hook(Box::new(|_| {}));
-        for (seed, verdict) in rx {
+    // A panic is part of the verdict: the default hook would print it from every worker, so it
+    // is left to the report below.
+    std::panic::set_hook(Box::new(|_| {}));
+    pool::run_all(
+        seeds.clone(),
+        workers,
+        &|seed| (seed, check(seed).0),
+        &mut |_, (seed, verdict)| {
             let k = match &verdict {
                 Verdict::Ok => 0,
                 Verdict::Panic(_) => 1,
@@ -1404,8 +1432,8 @@ fn nemesis_cmd(
                 b.inc(1);
                 b.set_message(format!("{} failed", failures.len()));
             }
-        }
-    });
+        },
+    );
     let _ = std::panic::take_hook();
     if let Some(b) = bar {
         b.finish_and_clear();

@@ -18,7 +18,7 @@ use crate::redis::config::Config;
 use crate::redis::keyspace::Bulk;
 use crate::time::SimDuration;
 
-pub use raw::parse;
+pub use raw::{expectation_line, parse};
 
 /// A validated scenario.
 #[derive(Clone, Debug)]

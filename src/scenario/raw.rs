@@ -1271,6 +1271,48 @@ fn expectation(
     })
 }
 
+/// An `[expect]` entry written on one line, `PATH COMPARISON` (`replica.sync_full <= 1`,
+/// `checks.convergence.converged == true`), as the command line takes one: the same paths and
+/// comparisons as a scenario's `[expect]` block, for a scenario of nodes `names`. The text is
+/// read as the TOML entry `"PATH" = "COMPARISON"`, so it goes through the very code that reads
+/// the block.
+pub fn expectation_line(names: &[String], text: &str) -> Result<Expectation, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| c.is_whitespace() || "<>=!".contains(c))
+        .unwrap_or(text.len());
+    let (path, comparison) = text.split_at(split);
+    let comparison = comparison.trim();
+    if comparison.is_empty() {
+        return Err(format!(
+            "\"{text}\": no comparison after the path, such as \"<= 1\" or \"== true\""
+        ));
+    }
+    // A bare number compares equal, as `"path" = 1` does in the block.
+    let comparison = match comparison.parse::<f64>() {
+        Ok(_) => format!("== {comparison}"),
+        Err(_) => comparison.to_string(),
+    };
+    let quote = |s: &str| {
+        format!(
+            "\"{}\"",
+            s.trim().replace('\\', "\\\\").replace('"', "\\\"")
+        )
+    };
+    let src = format!("{} = {}", quote(path), quote(&comparison));
+    let map: Map = toml::from_str(&src).map_err(|e| format!("\"{text}\": {}", e.message()))?;
+    let ctx = Ctx {
+        file: "",
+        src: &src,
+        names: names.to_vec(),
+    };
+    let (k, v) = map
+        .iter()
+        .next()
+        .ok_or_else(|| format!("\"{text}\": no path"))?;
+    expectation(&ctx, k, v).map_err(|e| e.message)
+}
+
 /// The report's top-level fields an `[expect]` path may start with; any other first part names
 /// a node. Which fields lie below them is the report's to say: it checks every path against its
 /// own shape before a run.

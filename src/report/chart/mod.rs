@@ -31,10 +31,12 @@ use plotters::style::FontStyle;
 use super::{AckedWrites, LimitsFrom, NodeTimeline, Report, StalenessCdf};
 pub use frame::WIDTH;
 use frame::{Area, Fault, FONT, TITLE_H};
+pub use series::human_bytes;
 
 static FONT_ONCE: Once = Once::new();
 
-fn register_font() {
+/// Registers the bundled font with plotters, once per process, before anything draws text.
+pub fn register_font() {
     FONT_ONCE.call_once(|| {
         let bytes: &'static [u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
         for style in [
