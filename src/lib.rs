@@ -1,8 +1,8 @@
 //! replsim: a deterministic discrete-event simulator of Redis master–replica replication.
 //!
 //! Dependencies point one way, `main → report → check → sim → workload → scenario → net, redis →
-//! seed → fnv`, `main → bench → sim` and `main → live → redis`, and `time` is a leaf shared by
-//! all (`tests/layering.rs` enforces it). `live` runs the node on real sockets; nothing but the
+//! seed → fnv`, `sim → sentinel → redis`, `main → bench → sim` and `main → live → redis`, and
+//! `time` is a leaf shared by all (`tests/layering.rs` enforces it). `live` runs the node on real sockets; nothing but the
 //! CLI depends on it. See ARCHITECTURE.md for the map.
 
 pub mod bench;
@@ -15,6 +15,7 @@ pub mod redis;
 pub mod report;
 pub mod scenario;
 pub mod seed;
+pub mod sentinel;
 pub mod sim;
 pub mod time;
 pub mod workload;

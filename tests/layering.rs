@@ -1,6 +1,6 @@
 //! The crate's layering, enforced. ARCHITECTURE.md states it: dependencies point one way,
 //! `main → report → check → sim → workload → scenario → net, redis → seed → fnv`,
-//! `main → nemesis → report`, `main → bench → sim` and `main → live → redis`, with `time` a leaf every module may use. A module may import the modules
+//! `sim → sentinel → redis`, `main → nemesis → report`, `main → bench → sim` and `main → live → redis`, with `time` a leaf every module may use. A module may import the modules
 //! it reaches along those arrows and nothing else; `net` and `redis`, side by side, never import
 //! each other.
 //!
@@ -21,7 +21,8 @@ const BELOW: &[(&str, &[&str])] = &[
     ("report", &["check"]),
     ("check", &["sim"]),
     ("bench", &["sim"]),
-    ("sim", &["workload"]),
+    ("sim", &["workload", "sentinel"]),
+    ("sentinel", &["redis"]),
     ("workload", &["scenario"]),
     ("scenario", &["net", "redis"]),
     ("net", &["seed"]),
