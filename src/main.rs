@@ -858,7 +858,7 @@ fn run_cmd(
     Ok(code)
 }
 
-/// Writes a run's report, summary, operation history, node logs and charts into `dir`.
+/// Writes a run's report, summary, operation history, node and Sentinel logs and charts into `dir`.
 fn write_results(report: &Report, output: &RunOutput, dir: &Path) -> Result<()> {
     let write = |name: &str, bytes: &[u8]| {
         let path = dir.join(name);
@@ -868,8 +868,12 @@ fn write_results(report: &Report, output: &RunOutput, dir: &Path) -> Result<()> 
         "report.json",
         (serde_json::to_string_pretty(report)? + "\n").as_bytes(),
     )?;
-    for i in 0..output.world.node_count() {
-        let (lines, dropped) = output.world.logs(i);
+    let sentinels = output.world.sentinel_count();
+    for h in 0..output.world.node_count() + sentinels {
+        let (lines, dropped) = match h.checked_sub(output.world.node_count()) {
+            None => output.world.logs(h),
+            Some(j) => output.world.sentinel_logs(j),
+        };
         let mut text = String::new();
         for l in lines {
             text.push_str(&l.to_string());
@@ -878,7 +882,7 @@ fn write_results(report: &Report, output: &RunOutput, dir: &Path) -> Result<()> 
         if dropped > 0 {
             text.push_str(&format!("... {dropped} more lines not kept\n"));
         }
-        let name = format!("{}.log", output.world.scenario.nodes[i].name);
+        let name = format!("{}.log", output.world.scenario.host_name(h));
         write(&name, text.as_bytes())?;
     }
     write(

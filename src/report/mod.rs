@@ -9,6 +9,7 @@ pub mod chart;
 pub mod expect_paths;
 pub mod history;
 mod model;
+pub(crate) mod sentinels;
 pub mod summary;
 
 use std::collections::BTreeMap;
@@ -17,8 +18,8 @@ use serde_json::Value;
 
 pub use model::{
     Dataset, DownNode, ExpectResult, FaultMark, InfoValue, LiveNode, MilestoneMark, NodeReport,
-    NodeStats, NodeTimeline, OperatorReply, Report, Timeline, Violation, WorkloadReport,
-    WorkloadTimeline,
+    NodeStats, NodeTimeline, OperatorReply, Report, SentinelMark, SentinelReport, Timeline,
+    Violation, WorkloadReport, WorkloadTimeline,
 };
 
 use crate::check::{run_checks, Checks};
@@ -55,6 +56,7 @@ pub fn build(out: &RunOutput) -> Report {
         nodes: (0..w.node_count())
             .map(|i| (sc.nodes[i].name.clone(), node_report(out, i)))
             .collect(),
+        sentinels: sentinels::reports(out),
         workloads: sc
             .workloads
             .iter()
@@ -304,6 +306,7 @@ fn timeline(out: &RunOutput) -> Timeline {
         milestones,
         faults,
         operator_commands,
+        sentinel_events: sentinels::marks(out),
     }
 }
 
