@@ -9,7 +9,8 @@
 //! - [`baseline_pingpong`]: the same traffic shape as a plain `BinaryHeap` loop with no network
 //!   model: pop, draw the next delay from the same kind of stream, push. It is the floor the
 //!   engine is compared against.
-//! - [`e2e_run`]: a whole scenario (master, replicas, workload) through the simulator.
+//! - [`e2e_run`]: a whole scenario (master, replicas, workload) through the simulator; with no
+//!   writes, it measures what idle replicas cost.
 //! - [`keyspace_floor`]: only the dataset writes of the same end-to-end case, every SET applied
 //!   to every node's keyspace, with no parsing, network, engine or backlog. It is the floor any
 //!   simulator that keeps a real dataset per node pays, and the end-to-end cases are compared
@@ -169,25 +170,84 @@ pub fn baseline_pingpong(p: PingPong) -> Done {
     }
 }
 
-/// The end-to-end benchmark scenarios: a master with `replicas` replicas under `rate` SET/s of
-/// 100-byte values for `seconds` simulated seconds, no faults.
-pub fn e2e_scenario(replicas: usize, rate: u64, seconds: u64) -> crate::scenario::Scenario {
-    let mut toml = format!(
-        "name = \"e2e-{replicas}-replicas\"\nduration = \"{seconds}s\"\nsample_interval = \"1s\"\n\n[defaults]\nrepl-diskless-sync-delay = \"1s\"\n\n[[node]]\nname = \"master\"\n"
-    );
-    for i in 0..replicas {
-        toml.push_str(&format!(
-            "\n[[node]]\nname = \"replica-{i}\"\nreplicaof = \"master\"\n"
-        ));
-    }
-    toml.push_str(&format!("\n[[workload]]\ntarget = \"master\"\nrate = {rate}\nkeys = 10000\nvalue_size = 100\nstart = \"2s\"\n"));
-    crate::scenario::parse("e2e", &toml).expect("the benchmark scenario is valid")
+/// One end-to-end case: a master with `replicas` replicas under `rate` SET/s of 100-byte values
+/// over `keys` keys (from 2 s, when every replica has synced), for `seconds` simulated seconds,
+/// no faults. A rate of 0 runs the replicas idle: no workload at all.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct E2e {
+    pub replicas: usize,
+    pub rate: u64,
+    pub keys: u64,
+    pub seconds: u64,
 }
 
-/// Runs an end-to-end scenario and returns simulated time and events.
-pub fn e2e_run(replicas: usize, rate: u64, seconds: u64) -> Done {
-    let sc = e2e_scenario(replicas, rate, seconds);
-    let out = crate::sim::run(sc, 1, u64::MAX, None, &mut |_, _| {});
+impl E2e {
+    /// 1 master + 2 replicas at 5,000 SET/s over 10,000 keys.
+    pub fn three_nodes(seconds: u64) -> E2e {
+        E2e {
+            replicas: 2,
+            rate: 5000,
+            keys: 10_000,
+            seconds,
+        }
+    }
+
+    /// 1 master + 100 replicas at 1,000 SET/s over 10,000 keys.
+    pub fn hundred_replicas(seconds: u64) -> E2e {
+        E2e {
+            replicas: 100,
+            rate: 1000,
+            keys: 10_000,
+            seconds,
+        }
+    }
+
+    /// 1 master + 1,000 replicas at 1,000 SET/s over 1,000 keys.
+    pub fn thousand_replicas(seconds: u64) -> E2e {
+        E2e {
+            replicas: 1000,
+            rate: 1000,
+            keys: 1000,
+            seconds,
+        }
+    }
+
+    /// `replicas` replicas of a master that takes no writes, for 10 simulated seconds.
+    pub fn idle(replicas: usize) -> E2e {
+        E2e {
+            replicas,
+            rate: 0,
+            keys: 0,
+            seconds: 10,
+        }
+    }
+
+    /// The scenario of the case.
+    pub fn scenario(self) -> crate::scenario::Scenario {
+        let E2e {
+            replicas,
+            rate,
+            keys,
+            seconds,
+        } = self;
+        let mut toml = format!(
+            "name = \"e2e-{replicas}-replicas\"\nduration = \"{seconds}s\"\nsample_interval = \"1s\"\n\n[defaults]\nrepl-diskless-sync-delay = \"1s\"\n\n[[node]]\nname = \"master\"\n"
+        );
+        for i in 0..replicas {
+            toml.push_str(&format!(
+                "\n[[node]]\nname = \"replica-{i}\"\nreplicaof = \"master\"\n"
+            ));
+        }
+        if rate > 0 {
+            toml.push_str(&format!("\n[[workload]]\ntarget = \"master\"\nrate = {rate}\nkeys = {keys}\nvalue_size = 100\nstart = \"2s\"\n"));
+        }
+        crate::scenario::parse("e2e", &toml).expect("the benchmark scenario is valid")
+    }
+}
+
+/// Runs an end-to-end case and returns simulated time and events.
+pub fn e2e_run(case: E2e) -> Done {
+    let out = crate::sim::run(case.scenario(), 1, u64::MAX, None, &mut |_, _| {});
     Done {
         events: out.events,
         sim_time: out.sim_time,
@@ -197,13 +257,9 @@ pub fn e2e_run(replicas: usize, rate: u64, seconds: u64) -> Done {
 
 /// The SETs of [`e2e_run`]'s case (same key choice, same 100-byte values, from 2 s to the end),
 /// each handed to `apply` as key and value, with no simulation around them.
-fn floor_sets(
-    replicas: usize,
-    rate: u64,
-    seconds: u64,
-    mut apply: impl FnMut(&[u8], &[u8]),
-) -> Done {
-    let mut sc = e2e_scenario(replicas, rate, seconds);
+fn floor_sets(case: E2e, mut apply: impl FnMut(&[u8], &[u8])) -> Done {
+    let seconds = case.seconds;
+    let mut sc = case.scenario();
     let spec = sc.workloads.swap_remove(0);
     let value_size = spec.value_size as usize;
     let mut w = crate::workload::Workload::new(spec, 1, 0);
@@ -234,11 +290,11 @@ fn floor_sets(
 /// The dataset writes of [`e2e_run`]'s case alone: the workload's SETs applied to the
 /// keyspaces of the master and its `replicas`, one node after another, as the replication
 /// stream reaches them.
-pub fn keyspace_floor(replicas: usize, rate: u64, seconds: u64) -> Done {
-    let mut nodes: Vec<crate::redis::keyspace::Keyspace> = (0..=replicas)
+pub fn keyspace_floor(case: E2e) -> Done {
+    let mut nodes: Vec<crate::redis::keyspace::Keyspace> = (0..=case.replicas)
         .map(|_| crate::redis::keyspace::Keyspace::new(16))
         .collect();
-    floor_sets(replicas, rate, seconds, |key, value| {
+    floor_sets(case, |key, value| {
         for ks in &mut nodes {
             ks.db_mut(0).set(key, value, None);
         }
@@ -249,8 +305,8 @@ pub fn keyspace_floor(replicas: usize, rate: u64, seconds: u64) -> Done {
 /// the master applies it and appends it to its backlog, and every replica decodes the bytes,
 /// applies the decoded SET and appends the bytes to its own backlog (1 MB each, trimmed as
 /// Redis trims).
-pub fn wire_floor(replicas: usize, rate: u64, seconds: u64) -> Done {
-    wire_floor_nodes(replicas, rate, seconds).0
+pub fn wire_floor(case: E2e) -> Done {
+    wire_floor_nodes(case).0
 }
 
 /// One node of [`wire_floor`]: its dataset, its stream decoder and its backlog.
@@ -260,12 +316,12 @@ struct WireNode {
     backlog: crate::redis::replbuf::ReplBuffer,
 }
 
-fn wire_floor_nodes(replicas: usize, rate: u64, seconds: u64) -> (Done, Vec<WireNode>) {
+fn wire_floor_nodes(case: E2e) -> (Done, Vec<WireNode>) {
     use crate::redis::keyspace::Keyspace;
     use crate::redis::replbuf::ReplBuffer;
     use crate::redis::resp::{encode_command, Decoder, Frame};
     const BACKLOG: u64 = 1 << 20;
-    let mut nodes: Vec<WireNode> = (0..=replicas)
+    let mut nodes: Vec<WireNode> = (0..=case.replicas)
         .map(|_| WireNode {
             keyspace: Keyspace::new(16),
             decoder: Decoder::new(),
@@ -273,7 +329,7 @@ fn wire_floor_nodes(replicas: usize, rate: u64, seconds: u64) -> (Done, Vec<Wire
         })
         .collect();
     let mut stream = Vec::new();
-    let done = floor_sets(replicas, rate, seconds, |key, value| {
+    let done = floor_sets(case, |key, value| {
         stream.clear();
         encode_command(&[b"SET".as_slice(), key, value], &mut stream);
         let (master, replicas) = nodes.split_first_mut().expect("a master");
@@ -320,19 +376,31 @@ mod tests {
     #[test]
     fn the_keyspace_floor_applies_every_set_to_every_node() {
         // 1,000 SET/s from 2 s to 5 s.
-        let d = keyspace_floor(3, 1000, 5);
+        let case = E2e {
+            replicas: 3,
+            rate: 1000,
+            keys: 10_000,
+            seconds: 5,
+        };
+        let d = keyspace_floor(case);
         assert_eq!(d.events, 3000);
         assert_eq!(d.sim_time, SimTime::ZERO + SimDuration::from_secs(5));
-        assert_eq!(d, keyspace_floor(3, 1000, 5));
+        assert_eq!(d, keyspace_floor(case));
     }
 
     #[test]
     fn the_wire_floor_leaves_every_replica_with_the_masters_data() {
-        let (d, nodes) = wire_floor_nodes(2, 1000, 5);
+        let case = E2e {
+            replicas: 2,
+            rate: 1000,
+            keys: 10_000,
+            seconds: 5,
+        };
+        let (d, nodes) = wire_floor_nodes(case);
         assert_eq!(d.events, 3000);
         assert_eq!(
             d,
-            keyspace_floor(2, 1000, 5),
+            keyspace_floor(case),
             "the same SETs as the keyspace floor"
         );
         let master = &nodes[0];
@@ -350,6 +418,19 @@ mod tests {
             );
             assert_eq!(r.decoder.pending(), 0);
         }
+    }
+
+    #[test]
+    fn an_idle_case_has_no_writes_and_a_loaded_one_writes_its_keys() {
+        let idle = E2e::idle(3).scenario();
+        assert_eq!(idle.nodes.len(), 4);
+        assert!(idle.workloads.is_empty());
+        let loaded = E2e::thousand_replicas(5).scenario();
+        assert_eq!(loaded.nodes.len(), 1001);
+        assert_eq!(
+            (loaded.workloads[0].keys, loaded.workloads[0].rate_per_sec),
+            (1000, 1000)
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 pub mod bench;
 pub mod check;
+pub mod diff;
 pub mod fnv;
 pub mod live;
 pub mod nemesis;

@@ -62,6 +62,10 @@ enum Command {
         /// trace record; docs/trace-format.md).
         #[arg(long, requires = "out")]
         trace: bool,
+        /// Check every node invariant after every input, as debug builds do (several times
+        /// slower; a failure is a panic naming the invariant: a bug, reproducible by seed).
+        #[arg(long)]
+        check_invariants: bool,
         /// Override a redis.conf directive on every node, e.g. --set repl-backlog-size=4mb.
         #[arg(long = "set", value_name = "DIRECTIVE=VALUE")]
         set: Vec<String>,
@@ -93,9 +97,29 @@ enum Command {
     Chart {
         /// A report.json written by `replsim run --out`.
         report: PathBuf,
-        /// Where to write lag, backlog and availability charts.
+        /// Where to write the charts (lag, backlog, availability, and those the report calls for).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+    },
+    /// Show what differs between two reports (report.json or `run --json` output)
+    ///
+    /// Compares the run (seed, trace hash, time, events, stop, verdict), each node's role, INFO
+    /// replication fields, counters, dataset and milestones, each workload's counters, the
+    /// checkers' findings, violations, expectations, faults and operator commands. Exit code 0
+    /// when nothing differs, 1 when something does, 2 when a file is missing or not a report.
+    #[command(
+        after_help = "Examples:\n  replsim run scenarios/quickstart.toml --json > a.json\n  \
+replsim run scenarios/quickstart.toml --json --set repl-backlog-size=16kb > b.json\n  \
+replsim diff a.json b.json\n  replsim diff out/a/report.json out/b/report.json --json"
+    )]
+    Diff {
+        /// The first report.
+        a: PathBuf,
+        /// The second report.
+        b: PathBuf,
+        /// Print the differences as JSON (see README) instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Measure the engine against a plain BinaryHeap event loop, then whole scenarios end to end
     ///
@@ -107,8 +131,11 @@ enum Command {
     /// applies the same SETs straight to every node's dataset with no parsing, network or engine:
     /// the least any simulation with real per-node data must do. The wire floor adds the
     /// replication stream's bytes: the master encodes each SET as RESP once and appends it to its
-    /// backlog, every replica parses it, applies it and appends it to its own backlog. Then the
-    /// peak memory of each end-to-end case.
+    /// backlog, every replica parses it, applies it and appends it to its own backlog. Then
+    /// 1 master + 1,000 replicas at 1,000 SET/s over 1,000 keys, the peak memory of each
+    /// end-to-end case, and what an idle replica costs (the peak memory of 1,000 idle replicas
+    /// less that of 100, per replica). Rates are given per wall second and per CPU second of the
+    /// case's process: on a shared machine the CPU figure moves less.
     Bench {
         /// Print one JSON object instead of a table.
         #[arg(long)]
@@ -126,6 +153,10 @@ enum Command {
         /// Simulated seconds of the 100-replica end-to-end case (1,000 SET/s). At least 3.
         #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(3..))]
         e2e_100_seconds: u64,
+        /// Simulated seconds of the 1,000-replica end-to-end case (1,000 SET/s over 1,000 keys,
+        /// writes from 2 s, when every replica has synced). At least 3.
+        #[arg(long, default_value_t = 62, value_parser = clap::value_parser!(u64).range(3..))]
+        e2e_1000_seconds: u64,
         /// Measure one case in this process and print its figures as JSON (the bench runs each
         /// end-to-end case and floor in a fresh process of its own this way).
         #[arg(long, value_enum, hide = true)]
@@ -277,30 +308,71 @@ enum BenchCase {
     WireFloor3node,
     #[value(name = "wire-floor-100replica")]
     WireFloor100replica,
+    #[value(name = "e2e-1000replica")]
+    E2e1000replica,
+    #[value(name = "idle-100replica")]
+    Idle100replica,
+    #[value(name = "idle-1000replica")]
+    Idle1000replica,
+}
+
+/// The simulated lengths of the bench's cases, from its flags.
+#[derive(Copy, Clone, Debug)]
+struct BenchSeconds {
+    three: u64,
+    hundred: u64,
+    thousand: u64,
+}
+
+/// What one case measured in its own process.
+#[derive(Copy, Clone, Debug, Default)]
+struct CaseFigures {
+    /// Simulated seconds per wall second.
+    wall_rate: f64,
+    /// Simulated seconds per CPU second (user and system) of the process.
+    cpu_rate: f64,
+    /// The process's peak resident memory.
+    peak_rss_mb: f64,
 }
 
 impl BenchCase {
-    const ALL: [BenchCase; 6] = [
+    const ALL: [BenchCase; 9] = [
         BenchCase::E2e3node,
         BenchCase::E2e100replica,
         BenchCase::KeyspaceFloor3node,
         BenchCase::KeyspaceFloor100replica,
         BenchCase::WireFloor3node,
         BenchCase::WireFloor100replica,
+        BenchCase::E2e1000replica,
+        BenchCase::Idle100replica,
+        BenchCase::Idle1000replica,
     ];
 
-    /// Runs the case here and returns simulated seconds per wall second.
-    fn run(self, e2e_seconds: u64, e2e_100_seconds: u64) -> f64 {
-        use replsim::bench::{e2e_run, keyspace_floor, wire_floor};
-        match self {
-            BenchCase::E2e3node => sim_rate(|| e2e_run(2, 5000, e2e_seconds)),
-            BenchCase::E2e100replica => sim_rate(|| e2e_run(100, 1000, e2e_100_seconds)),
-            BenchCase::KeyspaceFloor3node => sim_rate(|| keyspace_floor(2, 5000, e2e_seconds)),
-            BenchCase::KeyspaceFloor100replica => {
-                sim_rate(|| keyspace_floor(100, 1000, e2e_100_seconds))
-            }
-            BenchCase::WireFloor3node => sim_rate(|| wire_floor(2, 5000, e2e_seconds)),
-            BenchCase::WireFloor100replica => sim_rate(|| wire_floor(100, 1000, e2e_100_seconds)),
+    /// Runs the case here and returns its figures.
+    fn run(self, secs: BenchSeconds) -> CaseFigures {
+        use replsim::bench::{e2e_run, keyspace_floor, wire_floor, E2e};
+        let (three, hundred) = (
+            E2e::three_nodes(secs.three),
+            E2e::hundred_replicas(secs.hundred),
+        );
+        let (t0, cpu0) = (Instant::now(), cpu_seconds());
+        let done = match self {
+            BenchCase::E2e3node => e2e_run(three),
+            BenchCase::E2e100replica => e2e_run(hundred),
+            BenchCase::KeyspaceFloor3node => keyspace_floor(three),
+            BenchCase::KeyspaceFloor100replica => keyspace_floor(hundred),
+            BenchCase::WireFloor3node => wire_floor(three),
+            BenchCase::WireFloor100replica => wire_floor(hundred),
+            BenchCase::E2e1000replica => e2e_run(E2e::thousand_replicas(secs.thousand)),
+            BenchCase::Idle100replica => e2e_run(E2e::idle(100)),
+            BenchCase::Idle1000replica => e2e_run(E2e::idle(1000)),
+        };
+        let (wall, cpu) = (t0.elapsed().as_secs_f64(), cpu_seconds() - cpu0);
+        let sim = done.sim_time.as_nanos() as f64 / 1e9;
+        CaseFigures {
+            wall_rate: sim / wall,
+            cpu_rate: sim / cpu.max(1e-6),
+            peak_rss_mb: peak_rss_mb(),
         }
     }
 
@@ -311,9 +383,8 @@ impl BenchCase {
             .to_string()
     }
 
-    /// Runs the case in a child process of this executable: (simulated seconds per wall second,
-    /// the child's peak resident memory in MB).
-    fn measure(self, e2e_seconds: u64, e2e_100_seconds: u64) -> Result<(f64, f64)> {
+    /// Runs the case in a child process of this executable and reads back its figures.
+    fn measure(self, secs: BenchSeconds) -> Result<CaseFigures> {
         let exe = std::env::current_exe().context("finding this executable to run a bench case")?;
         let out = std::process::Command::new(exe)
             .args([
@@ -321,9 +392,11 @@ impl BenchCase {
                 "--case",
                 &self.name(),
                 "--e2e-seconds",
-                &e2e_seconds.to_string(),
+                &secs.three.to_string(),
                 "--e2e-100-seconds",
-                &e2e_100_seconds.to_string(),
+                &secs.hundred.to_string(),
+                "--e2e-1000-seconds",
+                &secs.thousand.to_string(),
             ])
             .stderr(std::process::Stdio::inherit())
             .output()
@@ -338,9 +411,14 @@ impl BenchCase {
             .with_context(|| format!("reading bench case {}'s figures", self.name()))?;
         match (
             v["sim_sec_per_wall_sec"].as_f64(),
+            v["sim_sec_per_cpu_sec"].as_f64(),
             v["peak_rss_mb"].as_f64(),
         ) {
-            (Some(rate), Some(rss)) => Ok((rate, rss)),
+            (Some(wall_rate), Some(cpu_rate), Some(peak_rss_mb)) => Ok(CaseFigures {
+                wall_rate,
+                cpu_rate,
+                peak_rss_mb,
+            }),
             _ => anyhow::bail!("bench case {} printed no figures: {v}", self.name()),
         }
     }
@@ -470,6 +548,7 @@ fn main() -> ExitCode {
             json,
             out,
             trace,
+            check_invariants,
             set,
             limits,
             quiet,
@@ -480,6 +559,7 @@ fn main() -> ExitCode {
                 json,
                 out: out.as_deref(),
                 trace,
+                check_invariants,
             },
             &set,
             &limits,
@@ -493,16 +573,26 @@ fn main() -> ExitCode {
             limits,
         } => check_cmd(&files, reports.as_deref(), quiet, jobs, &limits),
         Command::Chart { report, out } => chart_cmd(&report, &out),
+        Command::Diff { a, b, json } => diff_cmd(&a, &b, json),
         Command::Bench {
             case: Some(case),
             e2e_seconds,
             e2e_100_seconds,
+            e2e_1000_seconds,
             ..
         } => {
-            let rate = case.run(e2e_seconds, e2e_100_seconds);
+            let f = case.run(BenchSeconds {
+                three: e2e_seconds,
+                hundred: e2e_100_seconds,
+                thousand: e2e_1000_seconds,
+            });
             say!(
                 "{}",
-                serde_json::json!({ "sim_sec_per_wall_sec": rate, "peak_rss_mb": peak_rss_mb() })
+                serde_json::json!({
+                    "sim_sec_per_wall_sec": f.wall_rate,
+                    "sim_sec_per_cpu_sec": f.cpu_rate,
+                    "peak_rss_mb": f.peak_rss_mb,
+                })
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -512,8 +602,18 @@ fn main() -> ExitCode {
             connections,
             e2e_seconds,
             e2e_100_seconds,
+            e2e_1000_seconds,
             case: None,
-        } => bench(json, events, connections, e2e_seconds, e2e_100_seconds),
+        } => bench(
+            json,
+            events,
+            connections,
+            BenchSeconds {
+                three: e2e_seconds,
+                hundred: e2e_100_seconds,
+                thousand: e2e_1000_seconds,
+            },
+        ),
         Command::Live { role } => live_cmd(role),
         Command::Nemesis {
             seeds,
@@ -786,6 +886,7 @@ struct Outputs<'a> {
     json: bool,
     out: Option<&'a Path>,
     trace: bool,
+    check_invariants: bool,
 }
 
 fn run_cmd(
@@ -815,6 +916,7 @@ fn run_cmd(
     // The operation history is kept only for history.jsonl.
     let options = sim::RunOptions {
         history: outputs.out.is_some(),
+        full_invariants: outputs.check_invariants,
     };
     let output = simulate(
         sc,
@@ -832,7 +934,7 @@ fn run_cmd(
     }
     let report = replsim::report::build(&output);
     if let Some(staging) = staging {
-        write_results(&report, &output, staging.path())?;
+        write_results(&report, &output, file, staging.path())?;
         staging.commit()?;
     }
     // The summary says why a run stopped early; with --json, stderr does.
@@ -858,8 +960,9 @@ fn run_cmd(
     Ok(code)
 }
 
-/// Writes a run's report, summary, operation history, node and Sentinel logs and charts into `dir`.
-fn write_results(report: &Report, output: &RunOutput, dir: &Path) -> Result<()> {
+/// Writes a run's report, summary, operation history, node and Sentinel logs, charts and the
+/// HTML page that gathers them into `dir`.
+fn write_results(report: &Report, output: &RunOutput, source: &Path, dir: &Path) -> Result<()> {
     let write = |name: &str, bytes: &[u8]| {
         let path = dir.join(name);
         fs::write(&path, bytes).map_err(|e| write_error(&path, &e))
@@ -868,9 +971,10 @@ fn write_results(report: &Report, output: &RunOutput, dir: &Path) -> Result<()> 
         "report.json",
         (serde_json::to_string_pretty(report)? + "\n").as_bytes(),
     )?;
-    let sentinels = output.world.sentinel_count();
-    for h in 0..output.world.node_count() + sentinels {
-        let (lines, dropped) = match h.checked_sub(output.world.node_count()) {
+    let mut logs = Vec::new();
+    let nodes = output.world.node_count();
+    for h in 0..nodes + output.world.sentinel_count() {
+        let (lines, dropped) = match h.checked_sub(nodes) {
             None => output.world.logs(h),
             Some(j) => output.world.sentinel_logs(j),
         };
@@ -882,8 +986,9 @@ fn write_results(report: &Report, output: &RunOutput, dir: &Path) -> Result<()> 
         if dropped > 0 {
             text.push_str(&format!("... {dropped} more lines not kept\n"));
         }
-        let name = format!("{}.log", output.world.scenario.host_name(h));
-        write(&name, text.as_bytes())?;
+        let host = output.world.scenario.host_name(h);
+        write(&format!("{host}.log"), text.as_bytes())?;
+        logs.push((host, text));
     }
     write(
         "summary.txt",
@@ -901,6 +1006,16 @@ fn write_results(report: &Report, output: &RunOutput, dir: &Path) -> Result<()> 
         write(&format!("{}.png", c.name), &c.png)?;
         write(&format!("{}.svg", c.name), c.svg.as_bytes())?;
     }
+    let svgs: Vec<(&str, &str)> = charts.iter().map(|c| (c.name, c.svg.as_str())).collect();
+    let logs: Vec<(&str, &str)> = logs.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let source = source.display().to_string();
+    let page = replsim::report::html::run_page(&replsim::report::html::RunInputs {
+        report,
+        source: Some(&source),
+        charts: &svgs,
+        logs: &logs,
+    });
+    write("report.html", page.as_bytes())?;
     Ok(())
 }
 
@@ -923,11 +1038,40 @@ fn chart_cmd(report: &Path, out: &Path) -> Result<ExitCode> {
         write_atomic(&out.join(format!("{}.png", c.name)), &c.png)?;
         write_atomic(&out.join(format!("{}.svg", c.name)), c.svg.as_bytes())?;
     }
+    let names: Vec<&str> = charts.iter().map(|c| c.name).collect();
     say!(
-        "wrote lag, backlog and availability charts (PNG and SVG) to {}",
+        "wrote {} charts (PNG and SVG) to {}",
+        names.join(", "),
         out.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reads a report for `diff`: a file that is missing, or is not a whole report, is bad input.
+fn read_report(path: &Path) -> Result<Report> {
+    let text =
+        fs::read_to_string(path).map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
+    Ok(serde_json::from_str(&text)
+        .map_err(|e| BadInput(format!("{}: not a replsim report: {e}", path.display())))?)
+}
+
+/// `replsim diff`: exit code 0 when the reports are equal, 1 when they differ.
+fn diff_cmd(a: &Path, b: &Path, json: bool) -> Result<ExitCode> {
+    let (ra, rb) = (read_report(a)?, read_report(b)?);
+    let diffs = replsim::diff::diff(&ra, &rb);
+    let (na, nb) = (a.display().to_string(), b.display().to_string());
+    if json {
+        say!(
+            "{}",
+            serde_json::to_string_pretty(&replsim::diff::to_json(&na, &nb, &diffs))?
+        );
+    } else {
+        say!(
+            "{}",
+            replsim::diff::render(&na, &ra, &nb, &rb, &diffs).trim_end()
+        );
+    }
+    Ok(ExitCode::from(u8::from(!diffs.is_empty())))
 }
 
 fn check_cmd(
@@ -1190,11 +1334,19 @@ fn best_rates(reps: u32, a: impl Fn() -> u64, b: impl Fn() -> u64) -> (f64, f64)
     (best_a, best_b)
 }
 
-/// Simulated seconds per wall second of `run` (an end-to-end case or one of its floors).
-fn sim_rate(run: impl FnOnce() -> replsim::bench::Done) -> f64 {
-    let t0 = Instant::now();
-    let done = run();
-    done.sim_time.as_nanos() as f64 / 1e9 / t0.elapsed().as_secs_f64()
+/// CPU time (user and system) this process has used, in seconds; 0 where unavailable.
+fn cpu_seconds() -> f64 {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: getrusage writes one `rusage` into the zeroed struct it is given and reads
+        // nothing else.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } == 0 {
+            let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+            return secs(ru.ru_utime) + secs(ru.ru_stime);
+        }
+    }
+    0.0
 }
 
 /// Peak resident memory of this process, from /proc (Linux); 0 where unavailable.
@@ -1208,13 +1360,7 @@ fn peak_rss_mb() -> f64 {
     kb / 1024.0
 }
 
-fn bench(
-    json: bool,
-    events: u64,
-    connections: u32,
-    e2e_seconds: u64,
-    e2e_100_seconds: u64,
-) -> Result<ExitCode> {
+fn bench(json: bool, events: u64, connections: u32, secs: BenchSeconds) -> Result<ExitCode> {
     let progress = ProgressBar::new(1 + BenchCase::ALL.len() as u64);
     progress.set_style(
         ProgressStyle::with_template("bench [{bar:20}] {pos}/{len} {msg}")
@@ -1233,13 +1379,12 @@ fn bench(
         || baseline_pingpong(p).events,
     );
     let ratio = engine / baseline;
-    let mut rates = [0f64; BenchCase::ALL.len()];
-    let mut rss = [0f64; BenchCase::ALL.len()];
+    let mut figures = [CaseFigures::default(); BenchCase::ALL.len()];
     for (i, case) in BenchCase::ALL.into_iter().enumerate() {
         progress.inc(1);
         progress.set_message(case.name());
-        match case.measure(e2e_seconds, e2e_100_seconds) {
-            Ok(m) => (rates[i], rss[i]) = m,
+        match case.measure(secs) {
+            Ok(f) => figures[i] = f,
             Err(e) => {
                 progress.abandon();
                 return Err(e);
@@ -1247,9 +1392,14 @@ fn bench(
         }
     }
     progress.finish_and_clear();
-    let [e2e_3, e2e_100, floor_3, floor_100, wire_3, wire_100] = rates;
-    let peak = rss.iter().copied().fold(peak_rss_mb(), f64::max);
-    let [rss_3, rss_100, ..] = rss;
+    let [e2e_3, e2e_100, floor_3, floor_100, wire_3, wire_100, e2e_1000, idle_100, idle_1000] =
+        figures;
+    let peak = figures
+        .iter()
+        .map(|f| f.peak_rss_mb)
+        .fold(peak_rss_mb(), f64::max);
+    // What one more idle replica costs: the difference cancels the process's fixed part.
+    let idle_replica_kb = (idle_1000.peak_rss_mb - idle_100.peak_rss_mb) * 1024.0 / 900.0;
     let round1 = |x: f64| (x * 10.0).round() / 10.0;
     if json {
         let v = serde_json::json!({
@@ -1257,17 +1407,26 @@ fn bench(
             "engine_events_per_sec": engine.round(),
             "baseline_events_per_sec": baseline.round(),
             "ratio": (ratio * 1000.0).round() / 1000.0,
-            "e2e_3node_sim_sec_per_wall_sec": round1(e2e_3),
-            "e2e_3node_sim_seconds": e2e_seconds,
-            "e2e_100replica_sim_sec_per_wall_sec": round1(e2e_100),
-            "e2e_100replica_sim_seconds": e2e_100_seconds,
-            "keyspace_floor_3node_sim_sec_per_wall_sec": round1(floor_3),
-            "keyspace_floor_100replica_sim_sec_per_wall_sec": round1(floor_100),
-            "wire_floor_3node_sim_sec_per_wall_sec": round1(wire_3),
-            "wire_floor_100replica_sim_sec_per_wall_sec": round1(wire_100),
+            "e2e_3node_sim_sec_per_wall_sec": round1(e2e_3.wall_rate),
+            "e2e_3node_sim_sec_per_cpu_sec": round1(e2e_3.cpu_rate),
+            "e2e_3node_sim_seconds": secs.three,
+            "e2e_100replica_sim_sec_per_wall_sec": round1(e2e_100.wall_rate),
+            "e2e_100replica_sim_sec_per_cpu_sec": round1(e2e_100.cpu_rate),
+            "e2e_100replica_sim_seconds": secs.hundred,
+            "e2e_1000replica_sim_sec_per_wall_sec": round1(e2e_1000.wall_rate),
+            "e2e_1000replica_sim_sec_per_cpu_sec": round1(e2e_1000.cpu_rate),
+            "e2e_1000replica_sim_seconds": secs.thousand,
+            "keyspace_floor_3node_sim_sec_per_wall_sec": round1(floor_3.wall_rate),
+            "keyspace_floor_100replica_sim_sec_per_wall_sec": round1(floor_100.wall_rate),
+            "wire_floor_3node_sim_sec_per_wall_sec": round1(wire_3.wall_rate),
+            "wire_floor_100replica_sim_sec_per_wall_sec": round1(wire_100.wall_rate),
             "peak_rss_mb": peak.round(),
-            "e2e_3node_peak_rss_mb": rss_3.round(),
-            "e2e_100replica_peak_rss_mb": rss_100.round(),
+            "e2e_3node_peak_rss_mb": e2e_3.peak_rss_mb.round(),
+            "e2e_100replica_peak_rss_mb": e2e_100.peak_rss_mb.round(),
+            "e2e_1000replica_peak_rss_mb": e2e_1000.peak_rss_mb.round(),
+            "idle_100replica_peak_rss_mb": idle_100.peak_rss_mb.round(),
+            "idle_1000replica_peak_rss_mb": idle_1000.peak_rss_mb.round(),
+            "idle_replica_kb": round1(idle_replica_kb),
         });
         say!("{v}");
     } else {
@@ -1281,16 +1440,50 @@ fn bench(
         say!("  engine + network   {:>12.0} events/s", engine);
         say!("  BinaryHeap loop    {:>12.0} events/s", baseline);
         say!("  ratio              {:>12.3}", ratio);
-        say!("end to end, simulated seconds per wall second, beside two floors:");
+        say!("end to end, simulated seconds per wall second (per CPU second), beside two floors:");
         say!("  keyspace floor: only every node's dataset writes; wire floor: plus RESP encode, parse and backlogs");
-        say!("                                          whole run   target   keyspace floor   wire floor   share of wire floor");
-        say!("  1 master + 2 replicas, 5000 SET/s, {:>5}s  {:>8.1}   {:>6}   {:>14.1}   {:>10.1}   {:>18.0}%", e2e_seconds, e2e_3, 500, floor_3, wire_3, 100.0 * e2e_3 / wire_3);
-        say!("  1 master + 100 replicas, 1000 SET/s, {:>3}s  {:>8.1}   {:>6}   {:>14.1}   {:>10.1}   {:>18.0}%", e2e_100_seconds, e2e_100, 100, floor_100, wire_100, 100.0 * e2e_100 / wire_100);
+        say!("                                            whole run (per CPU s)   target   keyspace floor   wire floor   share of wire floor");
+        let row = |label: String, f: CaseFigures, target: u32, floor: f64, wire: f64| {
+            say!(
+                "  {label:<42}{:>8.1} ({:>8.1})   {target:>6}   {floor:>14.1}   {wire:>10.1}   {:>18.0}%",
+                f.wall_rate,
+                f.cpu_rate,
+                100.0 * f.wall_rate / wire
+            );
+        };
+        row(
+            format!("1 master + 2 replicas, 5000 SET/s, {}s", secs.three),
+            e2e_3,
+            400,
+            floor_3.wall_rate,
+            wire_3.wall_rate,
+        );
+        row(
+            format!("1 master + 100 replicas, 1000 SET/s, {}s", secs.hundred),
+            e2e_100,
+            50,
+            floor_100.wall_rate,
+            wire_100.wall_rate,
+        );
         say!(
-            "peak memory {:.0} MB (3-node run {:.0} MB, 100-replica run {:.0} MB)",
+            "  {:<42}{:>8.1} ({:>8.1})   {:>6}",
+            format!("1 master + 1000 replicas, 1000 SET/s, {}s", secs.thousand),
+            e2e_1000.wall_rate,
+            e2e_1000.cpu_rate,
+            5
+        );
+        say!(
+            "peak memory {:.0} MB (3-node run {:.0} MB, 100-replica run {:.0} MB, 1000-replica run {:.0} MB)",
             peak,
-            rss_3,
-            rss_100
+            e2e_3.peak_rss_mb,
+            e2e_100.peak_rss_mb,
+            e2e_1000.peak_rss_mb
+        );
+        say!(
+            "an idle replica: {:.1} KB (1000 idle replicas {:.0} MB, 100 idle replicas {:.0} MB)",
+            idle_replica_kb,
+            idle_1000.peak_rss_mb,
+            idle_100.peak_rss_mb
         );
     }
     Ok(ExitCode::SUCCESS)

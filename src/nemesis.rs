@@ -405,13 +405,23 @@ pub fn scenario(seed: u64) -> String {
 
 /// Runs seed `seed`'s scenario and judges it.
 pub fn check(seed: u64) -> (Verdict, Option<Report>) {
-    let text = scenario(seed);
-    let sc = match crate::scenario::parse(&format!("nemesis-{seed}.toml"), &text) {
+    judge(seed, &scenario(seed))
+}
+
+/// Runs scenario `text` at `seed` with every node invariant checked, and judges it as a
+/// nemesis run: a panic, the event limit, or a replica of a live master that did not converge
+/// is a failure.
+pub fn judge(seed: u64, text: &str) -> (Verdict, Option<Report>) {
+    let sc = match crate::scenario::parse(&format!("nemesis-{seed}.toml"), text) {
         Ok(sc) => sc,
         Err(e) => return (Verdict::BadScenario(e.to_string()), None),
     };
     let run = std::panic::catch_unwind(move || {
-        let out = sim::run(sc, seed, EVENTS_MAX, None, &mut |_, _| {});
+        let options = sim::RunOptions {
+            full_invariants: true,
+            ..sim::RunOptions::default()
+        };
+        let out = sim::run_with(sc, seed, EVENTS_MAX, options, None, &mut |_, _| {});
         (out.stop, out.events, report::build(&out))
     });
     let (stop, events, r) = match run {

@@ -24,6 +24,8 @@ fn bench_json_reports_every_case_from_its_own_process() {
         "3",
         "--e2e-100-seconds",
         "3",
+        "--e2e-1000-seconds",
+        "3",
     ]);
     assert!(
         out.status.success(),
@@ -42,6 +44,14 @@ fn bench_json_reports_every_case_from_its_own_process() {
         "wire_floor_100replica_sim_sec_per_wall_sec",
         "e2e_3node_peak_rss_mb",
         "e2e_100replica_peak_rss_mb",
+        "e2e_3node_sim_sec_per_cpu_sec",
+        "e2e_100replica_sim_sec_per_cpu_sec",
+        "e2e_1000replica_sim_sec_per_wall_sec",
+        "e2e_1000replica_sim_sec_per_cpu_sec",
+        "e2e_1000replica_peak_rss_mb",
+        "idle_100replica_peak_rss_mb",
+        "idle_1000replica_peak_rss_mb",
+        "idle_replica_kb",
     ] {
         assert!(
             v[key].as_f64().is_some_and(|x| x > 0.0),
@@ -52,6 +62,8 @@ fn bench_json_reports_every_case_from_its_own_process() {
     // The 100-replica case holds 101 nodes' datasets; its child's memory is its own.
     assert!(v["e2e_100replica_peak_rss_mb"].as_f64() > v["e2e_3node_peak_rss_mb"].as_f64());
     assert!(v["peak_rss_mb"].as_f64() >= v["e2e_100replica_peak_rss_mb"].as_f64());
+    // A thousand idle replicas hold more than a hundred.
+    assert!(v["idle_1000replica_peak_rss_mb"].as_f64() > v["idle_100replica_peak_rss_mb"].as_f64());
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! The crate's layering, enforced. ARCHITECTURE.md states it: dependencies point one way,
 //! `main → report → check → sim → workload → scenario → net, redis → seed → fnv`,
-//! `sim → sentinel → redis`, `main → nemesis → report`, `main → bench → sim` and `main → live → redis`, with `time` a leaf every module may use. A module may import the modules
+//! `sim → sentinel → redis`, `main → nemesis → report`, `main → diff → report`, `main → bench → sim` and `main → live → redis`, with `time` a leaf every module may use. A module may import the modules
 //! it reaches along those arrows and nothing else; `net` and `redis`, side by side, never import
 //! each other.
 //!
@@ -15,8 +15,9 @@ use std::path::{Path, PathBuf};
 
 /// Each module and the modules directly below it.
 const BELOW: &[(&str, &[&str])] = &[
-    ("main", &["nemesis", "bench", "live"]),
+    ("main", &["nemesis", "bench", "live", "diff"]),
     ("nemesis", &["report"]),
+    ("diff", &["report"]),
     ("live", &["redis"]),
     ("report", &["check"]),
     ("check", &["sim"]),

@@ -25,7 +25,12 @@ fn run(path: &Path) -> Report {
     let sc = replsim::scenario::parse(&path.display().to_string(), &text)
         .expect("a bundled scenario parses");
     let seed = sc.seed;
-    let out = replsim::sim::run(sc, seed, u64::MAX, None, &mut |_, _| {});
+    // Every node invariant after every input, in a release build too.
+    let options = replsim::sim::RunOptions {
+        full_invariants: true,
+        ..Default::default()
+    };
+    let out = replsim::sim::run_with(sc, seed, u64::MAX, options, None, &mut |_, _| {});
     report::build(&out)
 }
 

@@ -12,7 +12,10 @@ fn run_seed(toml: &str, seed: u64) -> (RunOutput, Report) {
         sc,
         seed,
         u64::MAX,
-        RunOptions { history: true },
+        RunOptions {
+            history: true,
+            ..RunOptions::default()
+        },
         None,
         &mut |_, _| {},
     );
@@ -288,6 +291,40 @@ keys = 1000
     let c = &r.checks.convergence;
     assert!(c.converged, "{c:?}");
     assert!(c.replicas.iter().all(|r| r.converged_at_s.is_some()));
+}
+
+#[test]
+fn a_replica_repointed_by_an_operator_converges_again_after_the_command() {
+    // r2 converges with m within a second, then an operator moves it under r1 at 10 s. What it
+    // held before the command says nothing about the new master: its convergence counts from
+    // the command, as from any fault.
+    let r = run(r#"
+name = "repointed"
+duration = "20s"
+[[node]]
+name = "m"
+[[node]]
+name = "r1"
+replicaof = "m"
+[[node]]
+name = "r2"
+replicaof = "m"
+[[workload]]
+target = "m"
+rate = 500
+keys = 100
+[[fault]]
+at = "10s"
+kind = "command"
+node = "r2"
+command = "REPLICAOF r1 6379"
+"#);
+    let c = &r.checks.convergence;
+    assert!(c.converged, "{c:?}");
+    assert_eq!(c.last_fault_end_s, 10.0);
+    let r2 = c.replicas.iter().find(|r| r.replica == "r2").unwrap();
+    assert_eq!(r2.master.as_deref(), Some("r1"));
+    assert!(r2.converged_at_s.is_some_and(|t| t >= 10.0), "{r2:?}");
 }
 
 #[test]

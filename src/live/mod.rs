@@ -253,7 +253,8 @@ impl Driver {
         while !self.stop {
             self.turn(on_wake)?;
         }
-        self.log_driver(Level::Warning, "User requested shutdown...");
+        let level = self.node.cfg.redis_version.lowered_in_7_2();
+        self.log_driver(level, "User requested shutdown...");
         self.log_driver(Level::Warning, "Redis is now ready to exit, bye bye...");
         Ok(())
     }

@@ -80,7 +80,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 
 /// The kinds of file `run --out` writes; a directory holding only these is a previous result
 /// that a new run may replace.
-const RESULT_EXTENSIONS: &[&str] = &["json", "jsonl", "txt", "png", "svg", "log"];
+const RESULT_EXTENSIONS: &[&str] = &["json", "jsonl", "txt", "png", "svg", "log", "html"];
 
 /// Why `dir` may not be replaced by a result, if it may not.
 fn not_a_result(dir: &Path) -> Option<String> {

@@ -125,6 +125,11 @@ impl Clients {
     }
 
     /// Whether any client is blocked.
+    /// How many clients are blocked.
+    pub(crate) fn blocked_count(&self) -> usize {
+        self.waits.len()
+    }
+
     pub(crate) fn any_blocked(&self) -> bool {
         !self.waits.is_empty()
     }

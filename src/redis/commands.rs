@@ -18,6 +18,7 @@ pub(crate) mod multi;
 mod server;
 mod string;
 
+use super::config::RedisVersion;
 use super::log::{unix_ms, Level};
 use super::node::{ClientId, CommandResult, ConnId, Node};
 use super::resp::{encode_command, Reply};
@@ -234,6 +235,8 @@ pub(crate) struct Ctx {
     /// The command answers nothing now: `REPLCONF ACK` and `GETACK`, a PSYNC or SYNC that
     /// wrote its own `+FULLRESYNC`/`+CONTINUE`, or one from a connection already a replica.
     pub no_reply: bool,
+    /// The command got past `processCommand`'s refusals and ran.
+    pub executed: bool,
 }
 
 impl Ctx {
@@ -246,6 +249,7 @@ impl Ctx {
             dirty: false,
             blocked: false,
             no_reply: false,
+            executed: false,
         }
     }
 }
@@ -320,8 +324,7 @@ impl Node {
         let mut ctx = Ctx::new(Caller::Local(client), state.db, state.authenticated);
         let offset_before = self.master_repl_offset();
         let reply = self.call(now, &mut ctx, args);
-        if self.master_repl_offset() != offset_before {
-            // `c->woff`: what WAIT waits for is this client's last propagated write.
+        if self.moves_wait_offset(&ctx, offset_before) {
             self.note_client_write(client);
         }
         let state = self.clients.get_mut(&client).expect("inserted above");
@@ -452,6 +455,7 @@ impl Node {
         }
         // The ops buffer is the node's, reused from command to command.
         ctx.ops = std::mem::take(&mut self.ops_scratch);
+        ctx.executed = true;
         let reply = cmd.run(self, now, ctx, args);
         let mut ops = std::mem::take(&mut ctx.ops);
         if !ops.is_empty() {
@@ -564,6 +568,18 @@ impl Node {
             self.slaveseldb = db;
         }
         encode_command(argv, out);
+    }
+
+    /// Whether the command that just ran sets its client's WAIT offset (`c->woff`) to the
+    /// current `master_repl_offset`. Redis 7.2 sets it after a command that propagated something
+    /// (server.c: call); 7.0 after every command that ran, whatever it propagated (server.c:
+    /// processCommand), so a WAIT after a read or a DEL that deleted nothing waits for the
+    /// master's whole stream.
+    pub(crate) fn moves_wait_offset(&self, ctx: &Ctx, offset_before: u64) -> bool {
+        match self.cfg.redis_version {
+            RedisVersion::V7_0 => ctx.executed,
+            RedisVersion::V7_2 => self.master_repl_offset() != offset_before,
+        }
     }
 
     /// Records the WAIT offset of the client that just wrote.

@@ -8,6 +8,8 @@
 
 use std::fmt;
 
+use super::log::Level;
+
 /// `repl-diskless-load`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum DisklessLoad {
@@ -27,9 +29,9 @@ impl DisklessLoad {
 }
 
 /// `redis-version`: which Redis release the node behaves as, where releases differ in what a
-/// peer can see. So far one difference is switched: the RDB format a node writes (a 7.0 server
-/// refuses version 11, "Can't handle RDB format version 11") and the version it reports (the
-/// RDB's `redis-ver` field and INFO's `redis_version`).
+/// peer or an operator can see: the RDB format a node writes (a 7.0 server refuses version 11,
+/// "Can't handle RDB format version 11"), the version it reports (the RDB's `redis-ver` field
+/// and INFO's `redis_version`), and the level and wording of some log lines.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum RedisVersion {
     V7_0,
@@ -49,6 +51,26 @@ impl RedisVersion {
         match self {
             RedisVersion::V7_0 => 10,
             RedisVersion::V7_2 => 11,
+        }
+    }
+
+    /// The level of the lines 7.2 logs as notices and 7.0 as warnings (`Connection with master
+    /// lost.`, `Connection with replica … lost.`, `Diskless rdb transfer, done reading from pipe`,
+    /// `Master replication ID changed`, `Setting secondary replication ID`, `Server
+    /// initialized`, `User requested shutdown...`: the serverLog calls of replication.c,
+    /// networking.c and server.c whose level differs between 7.0.15 and 7.2.4).
+    pub fn lowered_in_7_2(self) -> Level {
+        match self {
+            RedisVersion::V7_0 => Level::Warning,
+            RedisVersion::V7_2 => Level::Notice,
+        }
+    }
+
+    /// `Ready to accept connections`: 7.2 names the connection type after it.
+    pub fn ready_line(self) -> &'static str {
+        match self {
+            RedisVersion::V7_0 => "Ready to accept connections",
+            RedisVersion::V7_2 => "Ready to accept connections tcp",
         }
     }
 
@@ -241,22 +263,41 @@ pub const DIRECTIVES: &[&str] = &[
     "replsim-command-time",
 ];
 
-/// Old names Redis still accepts for the same directives.
-fn canonical(name: &str) -> String {
+/// Old names Redis still accepts for the same directives (each of its configs' `alias`), with
+/// the name each stands for.
+pub const ALIASES: &[(&str, &str)] = &[
+    ("slave-serve-stale-data", "replica-serve-stale-data"),
+    ("slave-read-only", "replica-read-only"),
+    ("slave-priority", "replica-priority"),
+    ("slave-lazy-flush", "replica-lazy-flush"),
+    ("slave-announce-ip", "replica-announce-ip"),
+    ("slave-announce-port", "replica-announce-port"),
+    ("repl-ping-slave-period", "repl-ping-replica-period"),
+    ("min-slaves-to-write", "min-replicas-to-write"),
+    ("min-slaves-max-lag", "min-replicas-max-lag"),
+];
+
+/// The directive `name` stands for, in lower case: itself, or what its alias stands for.
+pub fn canonical(name: &str) -> String {
     let lower = name.to_ascii_lowercase();
-    let replaced = match lower.as_str() {
-        "slave-serve-stale-data" => "replica-serve-stale-data",
-        "slave-read-only" => "replica-read-only",
-        "slave-priority" => "replica-priority",
-        "slave-lazy-flush" => "replica-lazy-flush",
-        "slave-announce-ip" => "replica-announce-ip",
-        "slave-announce-port" => "replica-announce-port",
-        "repl-ping-slave-period" => "repl-ping-replica-period",
-        "min-slaves-to-write" => "min-replicas-to-write",
-        "min-slaves-max-lag" => "min-replicas-max-lag",
-        other => other,
-    };
-    replaced.to_string()
+    match ALIASES.iter().find(|(alias, _)| *alias == lower) {
+        Some((_, name)) => name.to_string(),
+        None => lower,
+    }
+}
+
+/// Whether `name` (in any case, or an alias) is a directive the node knows.
+pub fn is_known(name: &str) -> bool {
+    DIRECTIVES.contains(&canonical(name).as_str())
+}
+
+/// Directives chosen at startup only, which CONFIG SET refuses (Redis's `IMMUTABLE_CONFIG`
+/// flag, and replsim's own `redis-version`).
+pub fn is_immutable(name: &str) -> bool {
+    matches!(
+        canonical(name).as_str(),
+        "databases" | "rdbchecksum" | "redis-version"
+    )
 }
 
 /// The first unit in `units` that `t` ends with, and what comes before it. Units are tried in
@@ -335,18 +376,27 @@ impl Config {
         value: &str,
         from_config_set: bool,
     ) -> Result<(), ConfigError> {
-        let name = canonical(name);
+        let given = name;
+        let name = canonical(given);
+        if from_config_set && is_immutable(&name) {
+            return Err(ConfigError::Invalid {
+                name: given.to_string(),
+                reason: "can't set immutable config".into(),
+            });
+        }
+        // A bad value is reported under the name of the entry it was set through, the alias
+        // if an alias was used (`configSetCommand`: `set_configs[i]->name`), in lower case.
+        let entry = given.to_ascii_lowercase();
         let invalid = |reason: &str| ConfigError::Invalid {
-            name: name.clone(),
+            name: entry.clone(),
             reason: reason.to_string(),
         };
         let memory =
             || parse_memory(value).ok_or_else(|| invalid("argument must be a memory value"));
+        // `string2ll`, as Redis parses integer directives: no sign but `-`, no leading zeros.
         let int = |min: u64, max: u64| -> Result<u64, ConfigError> {
-            let v: i64 = value
-                .trim()
-                .parse()
-                .map_err(|_| invalid("argument couldn't be parsed into an integer"))?;
+            let v: i64 = super::resp::string2ll(value.trim().as_bytes())
+                .ok_or_else(|| invalid("argument couldn't be parsed into an integer"))?;
             if v < min as i64 || v as u64 > max {
                 return Err(invalid(&format!(
                     "argument must be between {min} and {max} inclusive"
@@ -378,18 +428,24 @@ impl Config {
                 })
         };
         const INT_MAX: u64 = i32::MAX as u64;
+        const LONG_MAX: u64 = i64::MAX as u64;
         match name.as_str() {
             "repl-backlog-size" => {
                 let mut v = memory()?;
+                // A long long config of 1 .. LLONG_MAX; the clamp to 16 KB is its apply
+                // function's (`updateReplBacklogSize`), after the bounds.
+                if v == 0 || v > LONG_MAX {
+                    return Err(invalid(&format!(
+                        "argument must be between 1 and {LONG_MAX} inclusive"
+                    )));
+                }
                 if from_config_set {
                     v = v.max(REPL_BACKLOG_MIN_SIZE);
                 }
-                if v == 0 {
-                    return Err(invalid("argument must be a memory value greater than 0"));
-                }
                 self.repl_backlog_size = v;
             }
-            "repl-backlog-ttl" => self.repl_backlog_ttl_secs = int(0, INT_MAX)?,
+            // A time_t config: 0 .. LONG_MAX.
+            "repl-backlog-ttl" => self.repl_backlog_ttl_secs = int(0, LONG_MAX)?,
             "repl-timeout" => self.repl_timeout_secs = int(1, INT_MAX)?,
             "repl-ping-replica-period" => self.repl_ping_replica_period_secs = int(1, INT_MAX)?,
             "repl-diskless-sync" => self.repl_diskless_sync = boolean()?,
@@ -428,10 +484,6 @@ impl Config {
             "databases" => self.databases = int(1, INT_MAX)?,
             "lazyfree-lazy-expire" => self.lazyfree_lazy_expire = boolean()?,
             "rdbchecksum" => self.rdbchecksum = boolean()?,
-            // Chosen at startup only, like Redis's immutable directives (`databases`).
-            "redis-version" if from_config_set => {
-                return Err(invalid("can't set immutable config"))
-            }
             "redis-version" => {
                 self.redis_version = match value.trim() {
                     "7.0" => RedisVersion::V7_0,
@@ -448,7 +500,7 @@ impl Config {
             "replsim-rdb-save-rate" => self.cost.rdb_save_bytes_per_sec = rate()?,
             "replsim-rdb-load-rate" => self.cost.rdb_load_bytes_per_sec = rate()?,
             "replsim-command-time" => self.cost.command_ns = duration()?,
-            _ => return Err(ConfigError::Unknown(name)),
+            _ => return Err(ConfigError::Unknown(given.to_string())),
         }
         Ok(())
     }
@@ -461,6 +513,11 @@ impl Config {
         }
         let mut updated = self.clone();
         for w in words.chunks(4) {
+            // The class is checked before the figures (`updateClientOutputBufferLimit`).
+            let class = w[0].to_ascii_lowercase();
+            if !matches!(class.as_str(), "normal" | "replica" | "slave" | "pubsub") {
+                return Err("Invalid client class specified in buffer limit configuration.".into());
+            }
             let (hard, soft) = match (parse_memory(w[1]), parse_memory(w[2])) {
                 (Some(h), Some(s)) => (h, s),
                 _ => return Err(
@@ -477,15 +534,10 @@ impl Config {
                 soft_bytes: soft,
                 soft_secs: secs,
             };
-            match w[0].to_ascii_lowercase().as_str() {
+            match class.as_str() {
                 "normal" => updated.client_output_buffer_limit_normal = limit,
-                "replica" | "slave" => updated.client_output_buffer_limit_replica = limit,
                 "pubsub" => updated.client_output_buffer_limit_pubsub = limit,
-                other => {
-                    return Err(format!(
-                        "Invalid client class specified in buffer limit configuration: {other}"
-                    ))
-                }
+                _ => updated.client_output_buffer_limit_replica = limit,
             }
         }
         *self = updated;

@@ -8,7 +8,8 @@
 use super::commands::{Caller, Ctx, Prop};
 use super::log::{unix_secs, Level};
 use super::node::{
-    nanos_at_rate, Child, ConnId, DropReason, Event, Node, Role, Transmit, ZERO_REPLID,
+    nanos_at_rate, Child, ChildExit, ConnId, DropReason, Event, Node, Role, Transmit,
+    SERVER_CRON_PERIOD, ZERO_REPLID,
 };
 use super::state::{DisklessSend, RdbSend, ReplState, ReplicaLink, ReplicaState, ReplicaSync};
 use std::rc::Rc;
@@ -18,7 +19,8 @@ use super::replbuf::ReplBuffer;
 use super::resp::{string2ll, Reply};
 use crate::time::{SimDuration, SimTime};
 
-/// The parent reads the diskless pipe in chunks of this size (`PROTO_IOBUF_LEN`).
+/// The parent reads the diskless pipe in chunks of this size (`PROTO_IOBUF_LEN`), and the child
+/// writes it in flushes of about this size (rio.c: rioFdWrite buffers until it holds more).
 const PIPE_CHUNK_BYTES: u64 = 16 * 1024;
 
 impl Node {
@@ -178,8 +180,7 @@ impl Node {
             DropReason::OutputBufferSoftLimit
         };
         self.free_conn(now, id, reason, false);
-        self.actions
-            .push_back(super::node::Action::Close { conn: id });
+        self.push_close(id);
         true
     }
 
@@ -618,6 +619,9 @@ impl Node {
             eof_mark: mark,
             replicas: if socket_target { waiting } else { Vec::new() },
             pipe_done_logged: false,
+            conns_below: self.next_conn,
+            held_closes: Vec::new(),
+            exited: None,
         });
     }
 
@@ -655,7 +659,8 @@ impl Node {
         child.payload.len() + child.eof_mark.len() as u64
     }
 
-    /// Bytes the child has produced by `now` (socket target), paced by the RDB save rate.
+    /// Bytes the child has written into the pipe by `now` (socket target): its output, paced
+    /// by the RDB save rate, arrives in whole flushes of its write buffer, the last one short.
     fn pipe_produced(&self, child: &Child, now: SimTime) -> u64 {
         if now < child.forked_at {
             return 0;
@@ -663,11 +668,18 @@ impl Node {
         let total = Self::pipe_total(child);
         let elapsed = u128::from(now.since(child.forked_at).as_nanos());
         let made = elapsed * u128::from(self.cfg.cost.rdb_save_bytes_per_sec) / 1_000_000_000;
-        (made.min(u128::from(total))) as u64
+        if made >= u128::from(total) {
+            return total;
+        }
+        let made = made as u64;
+        made - made % PIPE_CHUNK_BYTES
     }
 
     pub(crate) fn child_deadline(&self) -> Option<SimTime> {
         let child = self.child.as_ref()?;
+        if let Some((at, _)) = child.exited {
+            return Some(self.server_cron_tick_after(at));
+        }
         if !child.socket_target {
             return Some(child.done_at);
         }
@@ -691,14 +703,90 @@ impl Node {
         Some(child.forked_at + SimDuration::from_nanos(ns))
     }
 
-    /// Disk BGSAVE completion (`checkChildrenDone` → `updateSlavesWaitingBgsave`).
+    /// The child's progress: a disk BGSAVE's child exits once the RDB is saved, and an exited
+    /// child is reaped on the `serverCron` tick after it exited (`checkChildrenDone`).
     pub(crate) fn check_child(&mut self, now: SimTime) {
         let Some(child) = &self.child else { return };
-        if child.socket_target || child.done_at > now {
-            return;
+        match child.exited {
+            Some((at, _)) if self.server_cron_tick_after(at) <= now => self.reap_child(now),
+            Some(_) => {}
+            None if !child.socket_target && child.done_at <= now => {
+                let (pid, done_at) = (child.pid, child.done_at);
+                self.log_child(done_at, pid, "DB saved on disk".into());
+                self.child_exits(done_at, ChildExit::Saved);
+            }
+            None => {}
         }
-        let child = self.child.take().expect("checked above");
-        self.log_child(now, child.pid, "DB saved on disk".into());
+    }
+
+    /// The child process ends: every socket it held closes with it (see [`Node::push_close`]).
+    /// The parent learns of it when it reaps the child ([`Node::check_child`]).
+    pub(crate) fn child_exits(&mut self, now: SimTime, how: ChildExit) {
+        let Some(child) = self.child.as_mut().filter(|c| c.exited.is_none()) else {
+            return;
+        };
+        child.exited = Some((now, how));
+        let held = std::mem::take(&mut child.held_closes);
+        self.release_held_closes(held);
+    }
+
+    /// Closes for good connections a child held open after the parent closed them.
+    pub(crate) fn release_held_closes(&mut self, held: Vec<ConnId>) {
+        for conn in held {
+            self.actions.push_back(super::node::Action::Close { conn });
+        }
+    }
+
+    /// The first `serverCron` tick strictly after `t`. serverCron runs every
+    /// [`SERVER_CRON_PERIOD`], on the grid of `replicationCron`'s once-a-second ticks (one in
+    /// ten of its runs); `checkChildrenDone` runs early in it.
+    pub(crate) fn server_cron_tick_after(&self, t: SimTime) -> SimTime {
+        let period = SERVER_CRON_PERIOD.as_nanos();
+        let phase = self.next_cron.as_nanos() % period;
+        let t = t.as_nanos();
+        let ticks = if t < phase {
+            0
+        } else {
+            (t - phase) / period + 1
+        };
+        SimTime::from_nanos(phase + ticks * period)
+    }
+
+    /// `checkChildrenDone` finds the exited child: `backgroundSaveDoneHandler`, then
+    /// `replicationStartPendingFork` for the replicas that could not join it.
+    fn reap_child(&mut self, now: SimTime) {
+        let Some(child) = self.child.take() else {
+            return;
+        };
+        let Some((_, how)) = child.exited else {
+            unreachable!("only an exited child is reaped");
+        };
+        match (how, child.socket_target) {
+            (ChildExit::Saved, false) => self.disk_rdb_ready(now, &child),
+            (ChildExit::Killed, socket_target) => {
+                // A disk child is killed only when no replica waits for its end, and none can
+                // join it after (a replica joins a disk BGSAVE only beside one that waits).
+                let what = if socket_target {
+                    "Background transfer"
+                } else {
+                    "Background saving"
+                };
+                self.log(
+                    now,
+                    Level::Warning,
+                    format!("{what} terminated by signal 10"),
+                );
+                self.maybe_start_child(now);
+            }
+            (ChildExit::Saved, true) => {
+                unreachable!("a diskless child that completes is reaped as it ends")
+            }
+        }
+    }
+
+    /// A disk BGSAVE is over (`updateSlavesWaitingBgsave`): the replicas that waited for it
+    /// get the RDB, and those that could not join it get the next one.
+    fn disk_rdb_ready(&mut self, now: SimTime, child: &Child) {
         self.log(
             now,
             Level::Notice,
@@ -738,7 +826,7 @@ impl Node {
         let Some(child) = &self.child else {
             return false;
         };
-        if !child.socket_target {
+        if !child.socket_target || child.exited.is_some() {
             return false;
         }
         let produced = self.pipe_produced(child, now);
@@ -746,6 +834,17 @@ impl Node {
         let child = self.child.as_mut().expect("checked above");
         child.replicas.retain(|id| conns.contains_key(id));
         let total = child.payload.len() + child.eof_mark.len() as u64;
+        if child.replicas.is_empty() && child.pipe_read < produced.min(total) {
+            // rdbPipeReadHandler: a chunk for nobody. Until the child wrote it, the parent had
+            // no reason to look, and the child held the dropped replicas' sockets open.
+            self.log(
+                now,
+                Level::Warning,
+                "Diskless rdb transfer, last replica dropped, killing fork child.".into(),
+            );
+            self.child_exits(now, ChildExit::Killed);
+            return false;
+        }
         let taken = |id: &ConnId, upto: u64| {
             conns[id]
                 .replica()
@@ -768,7 +867,7 @@ impl Node {
             let up = child.replicas.len();
             self.log(
                 now,
-                Level::Notice,
+                self.cfg.redis_version.lowered_in_7_2(),
                 format!("Diskless rdb transfer, done reading from pipe, {up} replicas still up."),
             );
             self.finish_socket_child(now);
@@ -778,9 +877,14 @@ impl Node {
 
     /// The diskless child exited after the whole RDB went out.
     fn finish_socket_child(&mut self, now: SimTime) {
-        let Some(child) = self.child.take() else {
+        let Some(mut child) = self.child.take() else {
             return;
         };
+        // The child exits once the parent has read it all, and is reaped at once here: its
+        // replicas' ACKs, which would reap it before the next serverCron tick, are what the
+        // parent waits for anyway (`stream_on_ack`).
+        let held = std::mem::take(&mut child.held_closes);
+        self.release_held_closes(held);
         self.log(
             now,
             Level::Notice,
@@ -910,32 +1014,19 @@ impl Node {
             self.no_replicas_since = now;
         }
         self.refresh_good_replicas(now);
-        if let Some(child) = &mut self.child {
+        if let Some(child) = self.child.as_mut().filter(|c| c.exited.is_none()) {
             if child.socket_target {
+                // The pipe's reader notices the last one gone at its next read
+                // (`pump_child_pipe`).
                 child.replicas.retain(|r| *r != id);
-                if child.replicas.is_empty() {
-                    self.log(
-                        now,
-                        Level::Warning,
-                        "Diskless rdb transfer, last replica dropped, killing fork child.".into(),
-                    );
-                    self.child = None;
-                    self.maybe_start_child(now);
-                }
             } else {
                 let anyone_waits = self.conns.values().any(|c| {
                     c.replica()
                         .is_some_and(|r| r.state() == ReplicaState::WaitBgsaveEnd)
                 });
                 if !anyone_waits && self.cfg.save.is_empty() {
-                    // Nobody needs this disk BGSAVE and no save point wants it either.
-                    let pid = child.pid;
-                    self.log(
-                        now,
-                        Level::Warning,
-                        format!("Background saving terminated by signal 10 (pid {pid})"),
-                    );
-                    self.child = None;
+                    // freeClient: nobody needs this disk BGSAVE and no save point wants it.
+                    self.child_exits(now, ChildExit::Killed);
                 }
             }
         }
@@ -946,8 +1037,7 @@ impl Node {
     pub(crate) fn disconnect_replicas(&mut self, now: SimTime) {
         for id in self.replica_ids() {
             self.free_conn(now, id, DropReason::RoleChange, false);
-            self.actions
-                .push_back(super::node::Action::Close { conn: id });
+            self.push_close(id);
         }
     }
 
@@ -1023,8 +1113,7 @@ impl Node {
                     format!("Disconnecting timedout replica (streaming sync): {name}"),
                 );
                 self.free_conn(now, id, DropReason::Timeout, false);
-                self.actions
-                    .push_back(super::node::Action::Close { conn: id });
+                self.push_close(id);
             } else if socket_child
                 && last_partial_write.is_some_and(|t| Self::secs_since(now, t) > timeout)
             {
@@ -1034,8 +1123,7 @@ impl Node {
                     format!("Disconnecting timedout replica (full sync): {name}"),
                 );
                 self.free_conn(now, id, DropReason::Timeout, false);
-                self.actions
-                    .push_back(super::node::Action::Close { conn: id });
+                self.push_close(id);
             }
         }
         let ttl = self.cfg.repl_backlog_ttl_secs;

@@ -247,7 +247,29 @@ pub(crate) struct Child {
     /// Socket target: the replicas fed by this child.
     pub replicas: Vec<ConnId>,
     pub pipe_done_logged: bool,
+    /// Connections with a lower id were open when the fork happened. The child holds their
+    /// sockets too (a forked process inherits every descriptor), so when the parent closes one,
+    /// its peer sees nothing until the child exits.
+    pub conns_below: u64,
+    /// Those connections the parent has closed since: closed for good when the child exits.
+    pub held_closes: Vec<ConnId>,
+    /// The child process is gone, when and how, but the parent has not reaped it yet: that
+    /// happens on the next `serverCron` tick (`checkChildrenDone`), and until then the BGSAVE
+    /// is still in progress for the parent.
+    pub exited: Option<(SimTime, ChildExit)>,
 }
+
+/// How a BGSAVE child ended.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum ChildExit {
+    /// The RDB is saved (disk target).
+    Saved,
+    /// `killRDBChild`: SIGUSR1, which the child answers by exiting at once.
+    Killed,
+}
+
+/// `serverCron`'s period at Redis's default `hz 10`: an exited child is reaped on its next tick.
+pub(crate) const SERVER_CRON_PERIOD: SimDuration = SimDuration::from_millis(100);
 
 /// A snapshot of the node's persistent state, for a restart with persistence.
 #[derive(Clone, Debug)]
@@ -325,6 +347,11 @@ enum Flush {
 
 /// A simulated Redis server.
 pub struct Node {
+    /// Check every invariant after every input, not only the constant-time ones
+    /// ([`Node::set_full_invariants`]).
+    pub(crate) full_invariants: bool,
+    /// Inputs since the full invariants last ran (see `Node::check_invariants`).
+    pub(crate) unchecked_inputs: std::cell::Cell<u64>,
     pub(crate) name: String,
     pub(crate) ip: String,
     pub(crate) port: u16,
@@ -410,7 +437,8 @@ pub enum Timer {
     Cron,
     /// An RDB load completes.
     LoadDone,
-    /// The BGSAVE child: a disk save completes, or the diskless pipe has its next chunk.
+    /// The BGSAVE child: a disk save completes, the diskless pipe has its next chunk, or an
+    /// exited child is reaped.
     Child,
     /// A diskless load has consumed what arrived: read the master link again.
     LoadResume,
@@ -464,6 +492,8 @@ impl Node {
         let phase = SimDuration::from_micros(rng.below(1_000_000));
         let databases = params.config.databases as usize;
         let mut node = Node {
+            full_invariants: cfg!(any(debug_assertions, test)),
+            unchecked_inputs: std::cell::Cell::new(0),
             name: params.name,
             ip: params.ip,
             port: params.port,
@@ -504,7 +534,8 @@ impl Node {
             events: VecDeque::new(),
             logs: VecDeque::new(),
         };
-        node.log(now, Level::Notice, "Server initialized".into());
+        let version = node.cfg.redis_version;
+        node.log(now, version.lowered_in_7_2(), "Server initialized".into());
         if let Some(p) = persisted {
             node.load_at_startup(now, p, params.replicaof.is_some());
         }
@@ -512,7 +543,7 @@ impl Node {
             // A configured replica starts in CONNECT; the first cron tick connects.
             node.following = Some(Following::new(host, port));
         }
-        node.log(now, Level::Notice, "Ready to accept connections tcp".into());
+        node.log(now, Level::Notice, version.ready_line().into());
         node
     }
 
@@ -746,6 +777,20 @@ impl Node {
         id
     }
 
+    /// Asks the environment to close `conn` from our side (`connClose`). A fork child that was
+    /// running when it opened holds its socket too, so the close reaches the peer only when the
+    /// child exits ([`Child::held_closes`]).
+    pub(crate) fn push_close(&mut self, conn: ConnId) {
+        match self
+            .child
+            .as_mut()
+            .filter(|c| c.exited.is_none() && conn.0 < c.conns_below)
+        {
+            Some(child) => child.held_closes.push(conn),
+            None => self.actions.push_back(Action::Close { conn }),
+        }
+    }
+
     /// Closes a connection from our side and forgets it.
     pub(crate) fn close_conn(&mut self, now: SimTime, id: ConnId) {
         self.close_conn_for(now, id, DropReason::ConnectionLost);
@@ -755,7 +800,7 @@ impl Node {
     pub(crate) fn close_conn_for(&mut self, now: SimTime, id: ConnId, reason: DropReason) {
         if self.conns.contains_key(&id) {
             self.free_conn(now, id, reason, false);
-            self.actions.push_back(Action::Close { conn: id });
+            self.push_close(id);
         }
     }
 
@@ -785,7 +830,7 @@ impl Node {
                 let name = self.replica_name(&conn);
                 self.log(
                     now,
-                    Level::Notice,
+                    self.cfg.redis_version.lowered_in_7_2(),
                     format!("Connection with replica {name} lost."),
                 );
                 if reason != DropReason::RoleChange {
@@ -801,7 +846,8 @@ impl Node {
         }
     }
 
-    /// The peer closed its end (read returned 0).
+    /// The peer closed its end (read returned 0). Our end closes at once: a fork child holding
+    /// the socket would keep it half-open, which the peer, already gone, cannot tell.
     pub fn handle_eof(&mut self, now: SimTime, conn: ConnId) {
         if self.conns.contains_key(&conn) {
             self.free_conn(now, conn, DropReason::ConnectionLost, true);
@@ -1057,6 +1103,8 @@ impl Node {
         if self.loading.as_ref().is_some_and(|l| l.until <= now) {
             self.finish_loading(now);
         }
+        // A child can exit and be reaped at the same instant when the timer comes late.
+        self.check_child(now);
         self.check_child(now);
         self.expire_waits(now);
         while self.next_cron <= now {

@@ -170,7 +170,7 @@ impl Node {
     fn abandon_link(&mut self, link: Link, reason: SyncAbort) {
         if let Some(conn) = link.conn() {
             if self.forget_conn(conn).is_some() {
-                self.actions.push_back(Action::Close { conn });
+                self.push_close(conn);
             }
         }
         if let Link::Transfer(_) = link {
@@ -184,9 +184,10 @@ impl Node {
     /// protocol, it is cached for a partial resync (`replicationCacheMaster`).
     fn lose_master(&mut self, now: SimTime, m: MasterClient, reason: DropReason) {
         if self.forget_conn(m.conn).is_some() {
-            self.actions.push_back(Action::Close { conn: m.conn });
+            self.push_close(m.conn);
         }
-        self.log(now, Level::Notice, "Connection with master lost.".into());
+        let level = self.cfg.redis_version.lowered_in_7_2();
+        self.log(now, level, "Connection with master lost.".into());
         if reason != DropReason::ProtocolError {
             self.log(
                 now,
@@ -208,7 +209,7 @@ impl Node {
         self.replid = self.rng.hex40();
         self.log(
             now,
-            Level::Notice,
+            self.cfg.redis_version.lowered_in_7_2(),
             format!("Setting secondary replication ID to {}, valid up to offset: {}. New replication ID is {}", self.replid2, self.second_replid_offset, self.replid),
         );
     }
@@ -607,7 +608,7 @@ impl Node {
         if new_id.len() == 40 && new_id != cached.replid {
             self.log(
                 now,
-                Level::Notice,
+                self.cfg.redis_version.lowered_in_7_2(),
                 format!("Master replication ID changed to {new_id}"),
             );
             self.replid2 = cached.replid.clone();
@@ -948,6 +949,7 @@ impl Node {
             None => {
                 if let Some(child) = self.child.take() {
                     self.log(now, Level::Warning, format!("Replica is about to load the RDB file received from the master, but there is a pending RDB child running. Killing process {} and removing its temp file to avoid any race", child.pid));
+                    self.release_held_closes(child.held_closes);
                 }
                 self.attach_to_new_master(now);
                 self.log(
@@ -1239,11 +1241,18 @@ impl Node {
         }
         match f.link.state() {
             super::state::ReplState::Transfer => {
-                self.log(
-                    now,
-                    Level::Warning,
-                    "I/O error trying to sync with MASTER: connection lost".into(),
+                // Before `$<len>` or `$EOF:` arrived, readSyncBulkPayload is reading the bulk
+                // count with connSyncReadLine, whose error leaves the connection's errno at 0.
+                let waiting_header = matches!(
+                    &f.link,
+                    Link::Transfer(t) if matches!(t.rdb, super::state::RdbReceive::Header)
                 );
+                let message = if waiting_header {
+                    "I/O error reading bulk count from MASTER: Success"
+                } else {
+                    "I/O error trying to sync with MASTER: connection lost"
+                };
+                self.log(now, Level::Warning, message.into());
                 self.cancel_handshake(Some(now), Reconnect::Now, SyncAbort::LinkLost);
             }
             s if s.in_handshake() => {

@@ -8,6 +8,7 @@
 pub mod chart;
 pub mod expect_paths;
 pub mod history;
+pub mod html;
 mod model;
 pub(crate) mod sentinels;
 pub mod summary;
@@ -17,15 +18,16 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 pub use model::{
-    Dataset, DownNode, ExpectResult, FaultMark, InfoValue, LiveNode, MilestoneMark, NodeReport,
-    NodeStats, NodeTimeline, OperatorReply, Report, SentinelMark, SentinelReport, Timeline,
-    Violation, WorkloadReport, WorkloadTimeline,
+    AckedWrites, Dataset, DownNode, ExpectResult, FaultMark, InfoValue, LiveNode, MilestoneMark,
+    NodeLimits, NodeReport, NodeStats, NodeTimeline, OperatorReply, Report, SentinelMark,
+    SentinelReport, StalenessCdf, Timeline, Violation, WorkloadReport, WorkloadTimeline,
 };
 
-use crate::check::{run_checks, Checks};
+use crate::check::{lost_writes, run_checks, Checks};
 use crate::scenario::{ExpectValue, Expectation, Op};
 use crate::sim::observe::{
-    lag_seconds, Milestone, NodeSample, Sample, WorkloadCounters, WorkloadLatency, LATENCY_OPS,
+    lag_seconds, LagTo, Milestone, NodeSample, Sample, WorkloadCounters, WorkloadLatency,
+    WriteRecord, LATENCY_OPS,
 };
 use crate::sim::RunOutput;
 use crate::time::SimTime;
@@ -196,64 +198,18 @@ fn timeline(out: &RunOutput) -> Timeline {
     let w = &out.world;
     let samples = &w.rec.samples;
     let names: Vec<&String> = w.scenario.nodes.iter().map(|n| &n.name).collect();
+    let lag_master = lag_seconds(samples, LagTo::Master);
+    let lag_top = lag_seconds(samples, LagTo::Top);
     let mut nodes = BTreeMap::new();
     for (i, name) in names.iter().enumerate() {
-        let col = |f: &dyn Fn(&NodeSample) -> u64| samples.iter().map(|s| f(&s.nodes[i])).collect();
-        let flag =
-            |f: &dyn Fn(&NodeSample) -> bool| samples.iter().map(|s| f(&s.nodes[i])).collect();
-        let mut replica_obuf = BTreeMap::new();
-        for (j, replica) in names.iter().enumerate() {
-            let obuf = |s: &Sample| {
-                let attached = s.nodes[i].replica_obuf.iter().find(|(r, _)| *r == j);
-                attached.map(|(_, bytes)| *bytes)
-            };
-            if samples.iter().any(|s| obuf(s).is_some()) {
-                replica_obuf.insert(replica.to_string(), samples.iter().map(obuf).collect());
-            }
-        }
-        let cfg = &w.scenario.nodes[i].config;
-        let series = NodeTimeline {
-            up: flag(&|n| n.up),
-            master: flag(&|n| n.master),
-            offset: col(&|n| n.offset),
-            lag_bytes: samples.iter().map(|s| s.nodes[i].lag_bytes).collect(),
-            lag_seconds: (0..samples.len())
-                .map(|k| lag_seconds(samples, k, i).map(|x| (x * 1000.0).round() / 1000.0))
-                .collect(),
-            link_up: flag(&|n| n.link_up),
-            backlog_histlen: col(&|n| n.backlog_histlen),
-            repl_backlog_size: cfg.repl_backlog_size,
-            obuf_hard_limit: cfg.replica_hard_limit_effective(),
-            obuf_soft_limit: cfg.client_output_buffer_limit_replica.soft_bytes,
-            replica_obuf,
-        };
+        let mut series = node_timeline(out, i, &names);
+        series.lag_seconds = lag_master[i].iter().map(|x| x.map(micros)).collect();
+        series.lag_seconds_top = lag_top[i].iter().map(|x| x.map(micros)).collect();
         nodes.insert(name.to_string(), series);
     }
     let mut workloads = BTreeMap::new();
     for (k, spec) in w.scenario.workloads.iter().enumerate() {
-        let col = |f: &dyn Fn(&WorkloadCounters) -> u64| -> Vec<u64> {
-            samples.iter().map(|s| f(&s.workloads[k])).collect()
-        };
-        let kinds: std::collections::BTreeSet<&String> = samples
-            .iter()
-            .flat_map(|s| s.workloads[k].errors.keys())
-            .collect();
-        let errors = kinds
-            .into_iter()
-            .map(|kind| {
-                (
-                    kind.clone(),
-                    col(&|c| c.errors.get(kind).copied().unwrap_or(0)),
-                )
-            })
-            .collect();
-        let series = WorkloadTimeline {
-            writes: col(&|c| c.writes),
-            writes_ok: col(&|c| c.writes_ok),
-            timeouts: col(&|c| c.timeouts),
-            errors,
-        };
-        workloads.insert(spec.name.clone(), series);
+        workloads.insert(spec.name.clone(), workload_timeline(samples, k));
     }
     let milestones = w
         .rec
@@ -306,8 +262,164 @@ fn timeline(out: &RunOutput) -> Timeline {
         milestones,
         faults,
         operator_commands,
+        acked_writes: acked_writes(out, &names),
+        staleness: staleness(out, &names),
         sentinel_events: sentinels::marks(out),
     }
+}
+
+/// Seconds rounded to the microsecond.
+fn micros(s: f64) -> f64 {
+    (s * 1e6).round() / 1e6
+}
+
+/// Node `i`'s sampled series; its lag in seconds is left empty for the caller, which computes
+/// every node's at once.
+fn node_timeline(out: &RunOutput, i: usize, names: &[&String]) -> NodeTimeline {
+    let w = &out.world;
+    let samples = &w.rec.samples;
+    let col = |f: &dyn Fn(&NodeSample) -> u64| samples.iter().map(|s| f(&s.nodes[i])).collect();
+    let flag = |f: &dyn Fn(&NodeSample) -> bool| samples.iter().map(|s| f(&s.nodes[i])).collect();
+    let mut replica_obuf = BTreeMap::new();
+    for (j, replica) in names.iter().enumerate() {
+        let obuf = |s: &Sample| {
+            let attached = s.nodes[i].replica_obuf.iter().find(|(r, _)| *r == j);
+            attached.map(|(_, bytes)| *bytes)
+        };
+        if samples.iter().any(|s| obuf(s).is_some()) {
+            replica_obuf.insert(replica.to_string(), samples.iter().map(obuf).collect());
+        }
+    }
+    let cfg = &w.scenario.nodes[i].config;
+    NodeTimeline {
+        up: flag(&|n| n.up),
+        master: flag(&|n| n.master),
+        offset: col(&|n| n.offset),
+        lag_bytes: samples.iter().map(|s| s.nodes[i].lag_bytes).collect(),
+        lag_seconds: Vec::new(),
+        hops_to_top: samples
+            .iter()
+            .map(|s| s.nodes[i].top.map(|(_, hops)| hops))
+            .collect(),
+        lag_bytes_top: samples.iter().map(|s| s.nodes[i].lag_bytes_top).collect(),
+        lag_seconds_top: Vec::new(),
+        link_up: flag(&|n| n.link_up),
+        backlog_histlen: col(&|n| n.backlog_histlen),
+        repl_backlog_size: cfg.repl_backlog_size,
+        obuf_hard_limit: cfg.replica_hard_limit_effective(),
+        obuf_soft_limit: cfg.client_output_buffer_limit_replica.soft_bytes,
+        limits: NodeLimits {
+            repl_backlog_size: col(&|n| n.backlog_size),
+            obuf_hard_limit_configured: col(&|n| n.obuf_hard_limit_configured),
+            obuf_hard_limit_effective: col(&|n| n.obuf_hard_limit_effective),
+            obuf_soft_limit: col(&|n| n.obuf_soft_limit),
+        },
+        replica_obuf,
+    }
+}
+
+fn workload_timeline(samples: &[Sample], k: usize) -> WorkloadTimeline {
+    let col = |f: &dyn Fn(&WorkloadCounters) -> u64| -> Vec<u64> {
+        samples.iter().map(|s| f(&s.workloads[k])).collect()
+    };
+    let kinds: std::collections::BTreeSet<&String> = samples
+        .iter()
+        .flat_map(|s| s.workloads[k].errors.keys())
+        .collect();
+    let errors = kinds
+        .into_iter()
+        .map(|kind| {
+            (
+                kind.clone(),
+                col(&|c| c.errors.get(kind).copied().unwrap_or(0)),
+            )
+        })
+        .collect();
+    WorkloadTimeline {
+        writes: col(&|c| c.writes),
+        writes_ok: col(&|c| c.writes_ok),
+        timeouts: col(&|c| c.timeouts),
+        errors,
+    }
+}
+
+/// Acknowledged and lost writes per node and second. Lost means what the acked-writes-lost
+/// checker means, through the same function over the same final master, so the chart's count
+/// is the checker's.
+fn acked_writes(out: &RunOutput, names: &[&String]) -> BTreeMap<String, AckedWrites> {
+    let w = &out.world;
+    let writes = &w.rec.writes;
+    let lost = match w.current_master() {
+        Some(fm) => {
+            let applied = w.rec.applied.of(fm);
+            lost_writes(writes, |id| applied.contains(id))
+        }
+        None => Vec::new(),
+    };
+    let second = |r: &WriteRecord| (r.complete_ns / 1_000_000_000) as usize;
+    let seconds = writes
+        .iter()
+        .filter(|r| r.acked())
+        .map(|r| second(r) + 1)
+        .max()
+        .unwrap_or(0)
+        .max(w.scenario.duration.as_nanos().div_ceil(1_000_000_000) as usize);
+    let mut by_node: Vec<Option<AckedWrites>> = vec![None; names.len()];
+    let blank = || AckedWrites {
+        acked: vec![0; seconds],
+        lost: vec![0; seconds],
+    };
+    for r in writes.iter().filter(|r| r.acked() && !r.noop()) {
+        by_node[r.node as usize].get_or_insert_with(blank).acked[second(r)] += 1;
+    }
+    for &id in &lost {
+        let r = &writes[id];
+        by_node[r.node as usize].get_or_insert_with(blank).lost[second(r)] += 1;
+    }
+    by_node
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, a)| Some((names[i].to_string(), a?)))
+        .collect()
+}
+
+/// The quantiles the staleness distribution is given at: every percent, every tenth of a
+/// percent above 99%, and the maximum.
+fn staleness_quantiles() -> Vec<f64> {
+    (0..100)
+        .map(|p| f64::from(p) / 100.0)
+        .chain((991..1000).map(|p| f64::from(p) / 1000.0))
+        .chain(std::iter::once(1.0))
+        .collect()
+}
+
+fn staleness(out: &RunOutput, names: &[&String]) -> BTreeMap<String, StalenessCdf> {
+    let reads = &out.world.rec.reads;
+    reads
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.reads > 0)
+        .map(|(i, r)| {
+            let h = &r.staleness;
+            let quantile = if h.count() > 0 {
+                staleness_quantiles()
+            } else {
+                Vec::new()
+            };
+            let staleness_us = quantile
+                .iter()
+                .map(|&q| h.quantile(q) as f64 / 1e3)
+                .collect();
+            let cdf = StalenessCdf {
+                reads: r.reads,
+                reads_before_first_sync: r.before_first_sync,
+                stale: r.stale,
+                quantile,
+                staleness_us,
+            };
+            (names[i].to_string(), cdf)
+        })
+        .collect()
 }
 
 /// Looks up an expectation's path in the report. A `nodes.<name>.<field>` path also finds the
@@ -473,6 +585,106 @@ mod tests {
         let (m, r) = (text.find(line("m")).unwrap(), text.find(line("r")).unwrap());
         assert!(m < r, "the master comes first");
         assert!(text.ends_with("\nOK\n"), "{text}");
+    }
+
+    fn bundled(toml: &str) -> Report {
+        let sc = crate::scenario::parse("bundled.toml", toml).unwrap();
+        let seed = sc.seed;
+        build(&crate::sim::run(sc, seed, u64::MAX, None, &mut |_, _| {}))
+    }
+
+    #[test]
+    fn the_timelines_acked_and_lost_writes_add_up_to_the_checkers() {
+        for toml in [
+            include_str!("../../scenarios/failover-split-brain-min-replicas.toml"),
+            include_str!("../../scenarios/master-restart-no-persistence.toml"),
+            include_str!("../../scenarios/psync2-failover.toml"),
+        ] {
+            let r = bundled(toml);
+            let a = &r.checks.acked_writes_lost;
+            let sum = |f: &dyn Fn(&AckedWrites) -> &Vec<u64>| -> u64 {
+                r.timeline
+                    .acked_writes
+                    .values()
+                    .map(|w| f(w).iter().sum::<u64>())
+                    .sum()
+            };
+            assert_eq!(sum(&|w| &w.lost), a.lost, "{}", r.scenario);
+            assert_eq!(sum(&|w| &w.acked), a.acked, "{}", r.scenario);
+            let seconds = r.timeline.duration_ms / 1000.0;
+            assert!(r
+                .timeline
+                .acked_writes
+                .values()
+                .all(|w| w.acked.len() as f64 >= seconds && w.lost.len() == w.acked.len()));
+        }
+        let r = bundled(include_str!(
+            "../../scenarios/failover-split-brain-min-replicas.toml"
+        ));
+        assert!(
+            r.checks.acked_writes_lost.lost > 0,
+            "a run that loses writes"
+        );
+    }
+
+    #[test]
+    fn a_replica_of_a_replica_is_measured_against_the_top_of_its_chain() {
+        let r = bundled(include_str!("../../scenarios/chained-replicas.toml"));
+        let (b, c) = (&r.timeline.nodes["B"], &r.timeline.nodes["C"]);
+        assert!(c.hops_to_top.contains(&Some(2)));
+        assert!(b.hops_to_top.iter().flatten().all(|&h| h == 1));
+        assert!(r.timeline.nodes["A"]
+            .hops_to_top
+            .iter()
+            .all(Option::is_none));
+        assert_eq!(b.lag_bytes, b.lag_bytes_top, "one hop: the same measure");
+        // Lag in bytes is measured to the data a replica holds, also while B resyncs (about
+        // 52 s): it never jumps to the whole stream for the sample where INFO shows no
+        // slave_repl_offset.
+        let a = &r.timeline.nodes["A"];
+        for (k, lag) in b.lag_bytes.iter().enumerate() {
+            if let Some(lag) = lag {
+                assert_eq!(*lag, a.offset[k].saturating_sub(b.offset[k]), "sample {k}");
+            }
+        }
+        // While A and B are cut apart (30-50 s), C keeps up with B but falls behind A.
+        let during: Vec<usize> = (0..r.timeline.t_ms.len())
+            .filter(|&k| (35_000.0..50_000.0).contains(&r.timeline.t_ms[k]))
+            .collect();
+        let max = |v: &[Option<f64>]| during.iter().filter_map(|&k| v[k]).fold(0.0, f64::max);
+        assert!(max(&c.lag_seconds) < 1.0, "{}", max(&c.lag_seconds));
+        assert!(
+            max(&c.lag_seconds_top) > 15.0,
+            "{}",
+            max(&c.lag_seconds_top)
+        );
+    }
+
+    #[test]
+    fn staleness_is_given_at_quantiles_up_to_the_maximum() {
+        let r = bundled(include_str!("../../scenarios/cap-consistency.toml"));
+        let stale: Vec<(&String, &StalenessCdf)> = r
+            .timeline
+            .staleness
+            .iter()
+            .filter(|(_, s)| s.stale > 0)
+            .collect();
+        assert!(!stale.is_empty());
+        for (node, s) in stale {
+            assert_eq!(s.quantile.len(), s.staleness_us.len());
+            assert_eq!((s.quantile[0], *s.quantile.last().unwrap()), (0.0, 1.0));
+            assert!(s.staleness_us.windows(2).all(|w| w[0] <= w[1]), "{node}");
+            let reads = r
+                .checks
+                .stale_reads
+                .nodes
+                .iter()
+                .find(|n| n.node == *node)
+                .unwrap();
+            assert_eq!(s.stale, reads.stale);
+            assert_eq!(*s.staleness_us.last().unwrap(), reads.staleness.max_us);
+            assert_eq!(s.staleness_us[0], reads.staleness.min_us);
+        }
     }
 
     #[test]

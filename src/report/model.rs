@@ -209,6 +209,11 @@ pub struct Timeline {
     pub faults: Vec<FaultMark>,
     /// Every operator command (`kind = "command"` fault) and what the node answered.
     pub operator_commands: Vec<OperatorReply>,
+    /// Acknowledged writes per second of simulated time (by acknowledgement time), by the node
+    /// that acknowledged them, for nodes that acknowledged any.
+    pub acked_writes: BTreeMap<String, AckedWrites>,
+    /// The staleness of each node's reads, for nodes that served reads.
+    pub staleness: BTreeMap<String, StalenessCdf>,
     /// Every event a Sentinel reported, in order.
     pub sentinel_events: Vec<SentinelMark>,
 }
@@ -246,18 +251,73 @@ pub struct NodeTimeline {
     pub up: Vec<bool>,
     pub master: Vec<bool>,
     pub offset: Vec<u64>,
-    /// `null` where the node is not a replica of a master that is up.
+    /// Bytes behind its own master (one hop); `null` where the node is not a replica of a
+    /// master that is up.
     pub lag_bytes: Vec<Option<u64>>,
-    /// Seconds behind its master, to the millisecond; `null` where `lag_bytes` is.
+    /// Seconds behind its own master, to the microsecond (the time since the master's offset
+    /// was where this node's is, between samples as if the master's offset grew evenly);
+    /// `null` where `lag_bytes` is.
     pub lag_seconds: Vec<Option<f64>>,
+    /// How many `replicaof` links lead from this node to the top of its chain (the master whose
+    /// stream it is): 1 for a replica of a master, 2 for a replica of a replica; `null` for a
+    /// master and where the chain is broken (a node on it down) or loops.
+    pub hops_to_top: Vec<Option<u32>>,
+    /// Bytes and seconds behind the top of its chain, as `lag_bytes` and `lag_seconds` are
+    /// behind its own master (equal to them one hop from the top); `null` where `hops_to_top`
+    /// is.
+    pub lag_bytes_top: Vec<Option<u64>>,
+    pub lag_seconds_top: Vec<Option<f64>>,
     pub link_up: Vec<bool>,
     pub backlog_histlen: Vec<u64>,
+    /// The limits as the scenario configured them at the start; `limits` follows them through
+    /// CONFIG SET. `obuf_hard_limit` is the effective hard limit.
     pub repl_backlog_size: u64,
     pub obuf_hard_limit: u64,
     pub obuf_soft_limit: u64,
+    /// The limits in force at each sample.
+    pub limits: NodeLimits,
     /// Each replica's output buffer on this node, by replica name, for replicas that were ever
     /// attached; `null` where that replica is not attached.
     pub replica_obuf: BTreeMap<String, Vec<Option<u64>>>,
+}
+
+/// A node's replication limits at each sample, as CONFIG SET leaves them (0 where the node is
+/// down).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NodeLimits {
+    pub repl_backlog_size: Vec<u64>,
+    /// `client-output-buffer-limit replica` hard limit as configured.
+    pub obuf_hard_limit_configured: Vec<u64>,
+    /// The hard limit Redis enforces: the configured one, raised to `repl-backlog-size` when
+    /// lower (and not 0).
+    pub obuf_hard_limit_effective: Vec<u64>,
+    pub obuf_soft_limit: Vec<u64>,
+}
+
+/// The writes one node acknowledged, per whole second of simulated time by acknowledgement time
+/// (entry `s` covers `[s, s+1)` seconds).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AckedWrites {
+    /// Acknowledged writes that changed the dataset, as `checks.acked_writes_lost.acked`
+    /// counts them.
+    pub acked: Vec<u64>,
+    /// Of those, the writes the final master never applied: `checks.acked_writes_lost.lost`
+    /// is the sum over every node and second.
+    pub lost: Vec<u64>,
+}
+
+/// The distribution of a node's read staleness: how stale its stale reads were, at quantiles.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StalenessCdf {
+    pub reads: u64,
+    /// Reads served before the node's first completed sync (counted as neither fresh nor stale).
+    pub reads_before_first_sync: u64,
+    pub stale: u64,
+    /// Quantiles of the stale reads (0 to 1) and the staleness at each, in microseconds; empty
+    /// without stale reads. Each value is the lower bound of a histogram bucket under 1/64 of its
+    /// values wide, with the exact minimum and maximum at the ends.
+    pub quantile: Vec<f64>,
+    pub staleness_us: Vec<f64>,
 }
 
 /// One workload's cumulative counters.

@@ -186,7 +186,7 @@ fn micros(us: f64) -> String {
 
 /// The nodes in topology order: each master (and each node whose master is unknown or down)
 /// followed by its replicas, depth first, with their depth; nodes that are down last.
-fn topology(report: &Report) -> Vec<(&str, usize)> {
+pub(crate) fn topology(report: &Report) -> Vec<(&str, usize)> {
     let master_of = |name: &str| {
         report
             .checks

@@ -42,7 +42,10 @@ impl World {
     ) -> Result<(usize, SimDuration), SimDuration> {
         let (target, spent) = match self.workloads[w].spec.target {
             Target::Node(i) => (i, SimDuration::ZERO),
-            Target::CurrentMaster => (self.master_target.ok_or(SimDuration::ZERO)?, SimDuration::ZERO),
+            Target::CurrentMaster => (
+                self.master_target.ok_or(SimDuration::ZERO)?,
+                SimDuration::ZERO,
+            ),
             Target::Sentinel { .. } => self.sentinel_route(now, w)?,
         };
         let spec = &self.workloads[w].spec;
@@ -495,8 +498,13 @@ impl World {
                     offset: 0,
                     lag_bytes: None,
                     link_up: false,
+                    top: None,
+                    lag_bytes_top: None,
                     backlog_histlen: 0,
                     backlog_size: 0,
+                    obuf_hard_limit_configured: 0,
+                    obuf_hard_limit_effective: 0,
+                    obuf_soft_limit: 0,
                     replica_obuf: Vec::new(),
                 });
                 continue;
@@ -506,6 +514,7 @@ impl World {
                 .into_iter()
                 .filter_map(|(name, _, _, obuf)| Some((ip_index(&name)?, obuf)))
                 .collect();
+            let limit = &n.cfg.client_output_buffer_limit_replica;
             nodes.push(NodeSample {
                 up: true,
                 master: n.is_master(),
@@ -513,8 +522,13 @@ impl World {
                 offset: n.master_repl_offset(),
                 lag_bytes: self.lag_bytes(i),
                 link_up: n.master_link_up(),
+                top: self.chain_top(i),
+                lag_bytes_top: self.lag_bytes_top(i),
                 backlog_histlen: n.backlog_histlen(),
                 backlog_size: n.cfg.repl_backlog_size,
+                obuf_hard_limit_configured: limit.hard_bytes,
+                obuf_hard_limit_effective: n.cfg.replica_hard_limit_effective(),
+                obuf_soft_limit: limit.soft_bytes,
                 replica_obuf,
             });
         }

@@ -156,6 +156,9 @@ impl World {
                     start: now,
                     end: Some(now),
                 });
+                // A command changes the topology or the configuration the verdicts judge
+                // (REPLICAOF, CONFIG SET): convergence and resync loops count from after it.
+                self.rec.last_fault_end = self.rec.last_fault_end.max(now);
             }
         }
         self.refresh_master_target();
@@ -342,7 +345,11 @@ impl World {
         let mut params = self.slots[i].params.clone();
         // A restarted process draws a new pid and run id: its stream is derived from the time.
         params.seed = self.root_seed ^ now.as_nanos();
-        self.slots[i].node = Some(Box::new(Node::boot(now, params, persisted.as_ref())));
+        let mut node = Node::boot(now, params, persisted.as_ref());
+        if self.full_invariants {
+            node.set_full_invariants(true);
+        }
+        self.slots[i].node = Some(Box::new(node));
         self.rec.applied.restart(i, persisted.is_some());
         let name = self.scenario.nodes[i].name.clone();
         if let Some(w) =

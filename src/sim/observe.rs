@@ -394,8 +394,20 @@ pub struct NodeSample {
     /// Bytes behind its master (master offset - applied offset), for a replica whose master is up.
     pub lag_bytes: Option<u64>,
     pub link_up: bool,
+    /// The top of its replication chain (the master whose stream it is, at the end of its
+    /// `replicaof` links) and how many links lead there: `None` for a master, and for a replica
+    /// whose chain is broken (a node on it down or naming no node) or loops.
+    pub top: Option<(usize, u32)>,
+    /// Bytes behind the top of its chain, as `lag_bytes` is against its own master.
+    pub lag_bytes_top: Option<u64>,
     pub backlog_histlen: u64,
+    /// The limits in force at the sample (CONFIG SET changes them): `repl-backlog-size`, and
+    /// `client-output-buffer-limit replica` as configured and as enforced (the hard limit is
+    /// raised to the backlog size when lower).
     pub backlog_size: u64,
+    pub obuf_hard_limit_configured: u64,
+    pub obuf_hard_limit_effective: u64,
+    pub obuf_soft_limit: u64,
     /// Each attached replica's output-buffer bytes: (replica node index, bytes).
     pub replica_obuf: Vec<(usize, u64)>,
 }
@@ -409,23 +421,75 @@ pub struct Sample {
     pub workloads: Vec<WorkloadCounters>,
 }
 
-/// How many seconds node `i` is behind its master at sample `k`: the time since the master's
-/// offset was where the replica's offset is now. `None` when it follows no live master.
-pub fn lag_seconds(samples: &[Sample], k: usize, i: usize) -> Option<f64> {
-    let n = &samples[k].nodes[i];
-    let m = n.following?;
-    if !samples[k].nodes[m].up {
-        return None;
+/// Which node a replica's lag in time is measured against.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum LagTo {
+    /// The node it replicates from (one hop).
+    Master,
+    /// The top of its chain: the master whose stream it is.
+    Top,
+}
+
+/// How many seconds each node is behind at each sample (`[node][sample]`): the time since the
+/// reference node's offset was where the node's offset is now. Between two samples the
+/// reference's offset is taken to have grown evenly, so the time falls between them (the offset
+/// is sampled, not every write). `None` where the node has no live reference.
+pub fn lag_seconds(samples: &[Sample], to: LagTo) -> Vec<Vec<Option<f64>>> {
+    let nodes = samples.first().map_or(0, |s| s.nodes.len());
+    let mut out = vec![Vec::with_capacity(samples.len()); nodes];
+    // Per node, the samples that may still be the latest one at or below some offset: a later
+    // sample with an offset as low or lower hides an earlier one for good. Their offsets rise
+    // strictly, so the latest sample at or below an offset is found by binary search, and a
+    // whole run costs O(samples x nodes x log samples) however far behind a replica falls.
+    let mut rising: Vec<Vec<(u64, usize)>> = vec![Vec::new(); nodes];
+    for (k, s) in samples.iter().enumerate() {
+        for (m, stack) in rising.iter_mut().enumerate() {
+            let offset = s.nodes[m].offset;
+            while stack.last().is_some_and(|&(o, _)| o >= offset) {
+                stack.pop();
+            }
+            stack.push((offset, k));
+        }
+        for (i, lag) in out.iter_mut().enumerate() {
+            let n = &s.nodes[i];
+            let (reference, bytes) = match to {
+                LagTo::Master => (n.following, n.lag_bytes),
+                LagTo::Top => (n.top.map(|(t, _)| t), n.lag_bytes_top),
+            };
+            lag.push(reference.and_then(|m| {
+                if !s.nodes[m].up {
+                    return None;
+                }
+                if bytes == Some(0) {
+                    return Some(0.0);
+                }
+                behind(samples, &rising[m], m, k, n.offset)
+            }));
+        }
     }
-    if n.lag_bytes == Some(0) {
+    out
+}
+
+/// Seconds since node `m`'s offset passed `offset`, as of sample `k`; `rising` is `m`'s
+/// candidate samples up to `k` (see `lag_seconds`).
+fn behind(
+    samples: &[Sample],
+    rising: &[(u64, usize)],
+    m: usize,
+    k: usize,
+    offset: u64,
+) -> Option<f64> {
+    let below = rising.partition_point(|&(o, _)| o <= offset);
+    let (at, j) = *rising.get(below.checked_sub(1)?)?;
+    if j == k {
         return Some(0.0);
     }
-    let reached = (0..=k)
-        .rev()
-        .find(|&j| samples[j].nodes[m].offset <= n.offset)?;
-    // The master was at or below the replica's offset at sample `reached`; it moved past it after.
-    let t = samples.get(reached + 1).map_or(samples[k].time, |s| s.time);
-    Some(samples[k].time.since(t).as_nanos() as f64 / 1e9)
+    // `m` was at `at` <= `offset` at sample `j` and past it at `j + 1`.
+    let (a, b) = (&samples[j], &samples[j + 1]);
+    let next = b.nodes[m].offset;
+    let span = b.time.since(a.time).as_nanos() as f64;
+    let crossed = a.time.as_nanos() as f64 + span * (offset - at) as f64 / (next - at) as f64;
+    Some(((samples[k].time.as_nanos() as f64 - crossed) / 1e9).max(0.0))
 }
 
 /// How stale a read was, in nanoseconds, or `None` if it was fresh.
@@ -498,6 +562,107 @@ mod tests {
             let d = WriteRecord::new(0, (1 << 24) - 1, 0, 0, kind);
             assert_eq!((d.kind(), d.key()), (kind, (1 << 24) - 1));
         }
+    }
+
+    /// Samples every 100 ms of a chain A -> B -> C: A's offsets, and B's and C's (whose
+    /// `lag_bytes` are against their own masters), with A up throughout unless `a_down` names
+    /// a sample (where it shows offset 0, as a node that is down does).
+    fn chain(a: &[u64], b: &[u64], c: &[u64], a_down: Option<usize>) -> Vec<Sample> {
+        let node = |offset: u64, following: Option<usize>, master: Option<u64>, top| NodeSample {
+            up: true,
+            master: following.is_none(),
+            following,
+            offset,
+            lag_bytes: master.map(|m| m.saturating_sub(offset)),
+            link_up: following.is_some(),
+            top,
+            lag_bytes_top: None,
+            backlog_histlen: 0,
+            backlog_size: 0,
+            obuf_hard_limit_configured: 0,
+            obuf_hard_limit_effective: 0,
+            obuf_soft_limit: 0,
+            replica_obuf: Vec::new(),
+        };
+        (0..a.len())
+            .map(|k| {
+                let mut nodes = vec![
+                    node(a[k], None, None, None),
+                    node(b[k], Some(0), Some(a[k]), Some((0, 1))),
+                    node(c[k], Some(1), Some(b[k]), Some((0, 2))),
+                ];
+                for n in &mut nodes[1..] {
+                    n.lag_bytes_top = Some(a[k].saturating_sub(n.offset));
+                }
+                if a_down == Some(k) {
+                    (nodes[0].up, nodes[0].offset) = (false, 0);
+                }
+                Sample {
+                    time: SimTime::from_nanos(k as u64 * 100_000_000),
+                    nodes,
+                    workloads: Vec::new(),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn lag_in_time_falls_between_samples_and_is_measured_from_the_top_or_the_hop() {
+        // A writes 1,000 bytes per 100 ms. B stops at 2,500 after 300 ms (A passed 2,500
+        // halfway between its samples at 200 and 300 ms); C catches up with B at 400 ms.
+        let a = [0, 1000, 2000, 3000, 4000, 5000];
+        let b = [0, 1000, 2000, 2500, 2500, 2500];
+        let c = [0, 1000, 2000, 2250, 2500, 2500];
+        let round = |v: &Vec<Option<f64>>| -> Vec<Option<f64>> {
+            v.iter()
+                .map(|x| x.map(|x| (x * 1e6).round() / 1e6))
+                .collect()
+        };
+        let hop = lag_seconds(&chain(&a, &b, &c, None), LagTo::Master);
+        let top = lag_seconds(&chain(&a, &b, &c, None), LagTo::Top);
+        assert_eq!(hop[0], [None; 6], "a master lags no one");
+        let b_lag = [
+            Some(0.0),
+            Some(0.0),
+            Some(0.0),
+            Some(0.05),
+            Some(0.15),
+            Some(0.25),
+        ];
+        assert_eq!(round(&hop[1]), b_lag);
+        assert_eq!(
+            round(&top[1]),
+            b_lag,
+            "one hop from the top, both views agree"
+        );
+        // At 300 ms C is at 2,250, which B passed at 250 ms and A at 225 ms. Then it is current
+        // against B while as far behind A as B is.
+        assert_eq!(
+            round(&hop[2]),
+            [
+                Some(0.0),
+                Some(0.0),
+                Some(0.0),
+                Some(0.05),
+                Some(0.0),
+                Some(0.0)
+            ]
+        );
+        assert_eq!(
+            round(&top[2]),
+            [
+                Some(0.0),
+                Some(0.0),
+                Some(0.0),
+                Some(0.075),
+                Some(0.15),
+                Some(0.25)
+            ]
+        );
+        // A reference that is down measures nothing; once back, lag counts from its return.
+        let down = lag_seconds(&chain(&a, &b, &c, Some(4)), LagTo::Top);
+        assert_eq!(down[1][4], None);
+        assert_eq!(round(&down[1])[5], Some(0.05));
     }
 
     #[test]

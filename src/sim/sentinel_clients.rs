@@ -162,7 +162,12 @@ mod tests {
 
     /// When the first Sentinel event of `kind` happened, in seconds.
     fn when(out: &RunOutput, kind: &str) -> f64 {
-        let e = out.world.rec.sentinel_events.iter().find(|e| e.event.kind == kind);
+        let e = out
+            .world
+            .rec
+            .sentinel_events
+            .iter()
+            .find(|e| e.event.kind == kind);
         e.map(|e| e.time.as_nanos() as f64 / 1e9)
             .unwrap_or_else(|| panic!("no {kind}"))
     }
@@ -200,11 +205,24 @@ mod tests {
         // Before the split, the master; during it, timeouts (the Sentinels still name the master
         // it cannot reach); from the failover, the new master, acknowledged.
         assert!(w.iter().filter(|x| x.0 < 20.0).all(|x| x.1 == 0 && x.2));
-        let lost_time: Vec<_> = w.iter().filter(|x| x.0 > 20.5 && x.0 < switch - 1.0).collect();
+        let lost_time: Vec<_> = w
+            .iter()
+            .filter(|x| x.0 > 20.5 && x.0 < switch - 1.0)
+            .collect();
         assert!(!lost_time.is_empty() && lost_time.iter().all(|x| x.1 == 0 && !x.2));
-        let after: Vec<_> = w.iter().filter(|x| x.0 > switch + 1.0 && !(x.1 == new_master && x.2)).collect();
-        assert!(after.is_empty(), "switch {switch}: {:?}", &after[..after.len().min(20)]);
-        assert_eq!(out.world.rec.counters[0].writes_ok + out.world.rec.counters[0].timeouts, w.len() as u64);
+        let after: Vec<_> = w
+            .iter()
+            .filter(|x| x.0 > switch + 1.0 && !(x.1 == new_master && x.2))
+            .collect();
+        assert!(
+            after.is_empty(),
+            "switch {switch}: {:?}",
+            &after[..after.len().min(20)]
+        );
+        assert_eq!(
+            out.world.rec.counters[0].writes_ok + out.world.rec.counters[0].timeouts,
+            w.len() as u64
+        );
     }
 
     #[test]

@@ -473,7 +473,10 @@ mod tests {
         let converted: Vec<f64> = (0..3)
             .filter_map(|j| first(&out, j, "+convert-to-slave"))
             .collect();
-        assert!(!converted.is_empty() && converted.iter().all(|&t| t > 53.0), "{converted:?}");
+        assert!(
+            !converted.is_empty() && converted.iter().all(|&t| t > 53.0),
+            "{converted:?}"
+        );
         for i in 0..3 {
             if i != new_master {
                 assert_eq!(w.master_of(i), Some(new_master), "node {i}");

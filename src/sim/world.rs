@@ -194,6 +194,9 @@ impl DigestLog {
 pub struct RunOptions {
     /// Record every client operation for `history.jsonl` (about 40 bytes each).
     pub history: bool,
+    /// Check every node invariant after every input, whatever the build
+    /// ([`crate::redis::Node::set_full_invariants`]).
+    pub full_invariants: bool,
 }
 
 pub struct World {
@@ -234,6 +237,8 @@ pub struct World {
     hosts: std::collections::BTreeMap<String, usize>,
     pub rec: Recording,
     pub(crate) root_seed: u64,
+    /// Nodes check every invariant after every input ([`RunOptions::full_invariants`]).
+    pub(crate) full_invariants: bool,
 }
 
 impl World {
@@ -265,6 +270,9 @@ impl World {
                 seed,
             };
             let mut node = Node::boot(SimTime::ZERO, params.clone(), None);
+            if options.full_invariants {
+                node.set_full_invariants(true);
+            }
             load_initial_data(&mut node, &spec.data);
             slots.push(Slot {
                 node: Some(Box::new(node)),
@@ -322,6 +330,7 @@ impl World {
             },
             workloads,
             root_seed: seed,
+            full_invariants: options.full_invariants,
             scenario,
         };
         for i in 0..n {
@@ -367,15 +376,48 @@ impl World {
     }
 
     /// How many bytes of its master's stream replica `i` lacks: the master's
-    /// `master_repl_offset` less the replica's `slave_repl_offset`. A replica that holds nothing
-    /// of the stream yet (never synced) lacks all of it. None unless `i` and its master are up.
+    /// `master_repl_offset` less the replica's own, which is its `slave_repl_offset` while
+    /// linked and stays where its data is while it resyncs (INFO then shows no applied offset,
+    /// and counting that as 0 drew a replica mid-resync as lacking the whole stream). A replica
+    /// that holds nothing of the stream yet (never synced) lacks all of it. None unless `i` and
+    /// its master are up.
     pub fn lag_bytes(&self, i: usize) -> Option<u64> {
         let replica = self.node(i)?;
         let master = self.node(self.master_of(i)?)?;
         Some(
             master
                 .master_repl_offset()
-                .saturating_sub(replica.slave_repl_offset().unwrap_or(0)),
+                .saturating_sub(replica.master_repl_offset()),
+        )
+    }
+
+    /// The top of node `i`'s replication chain and how many `replicaof` links lead there: the
+    /// master whose stream it replicates, however many replicas forward it on the way. None for
+    /// a master, and for a chain that is broken (a node on it down, or a host naming no node) or
+    /// loops (REPLICAOF can point two replicas at each other).
+    pub fn chain_top(&self, i: usize) -> Option<(usize, u32)> {
+        let mut at = i;
+        let mut hops = 0u32;
+        while let Some(m) = self.master_of(at) {
+            hops += 1;
+            if hops as usize > self.slots.len() {
+                return None;
+            }
+            at = m;
+        }
+        (hops > 0 && self.node(at).is_some_and(|n| n.is_master())).then_some((at, hops))
+    }
+
+    /// How many bytes of the stream at the top of its chain replica `i` lacks, as `lag_bytes`
+    /// counts them against its own master (the same figure one hop from the top). A replica
+    /// forwards exactly the bytes it applies, so offsets along a chain are one stream's.
+    pub fn lag_bytes_top(&self, i: usize) -> Option<u64> {
+        let replica = self.node(i)?;
+        let (top, _) = self.chain_top(i)?;
+        let top = self.node(top)?;
+        Some(
+            top.master_repl_offset()
+                .saturating_sub(replica.master_repl_offset()),
         )
     }
 
@@ -901,5 +943,31 @@ duration = "500ms"
         assert!(w.node(1).unwrap().master_link_up());
         assert_eq!(w.lag_bytes(2), Some(master_offset));
         assert!(!w.node(2).unwrap().master_link_up());
+    }
+
+    #[test]
+    fn a_chains_top_is_the_master_whose_stream_it_is() {
+        // C follows B, which is cut off from A for the last three seconds while A writes: C
+        // holds all of B's stream and lacks what A wrote since.
+        let nodes = [("A", None), ("B", Some("A")), ("C", Some("B"))];
+        let rest = "[defaults]\nrepl-diskless-sync-delay = \"0s\"\n\
+                    [[workload]]\nname = \"w\"\ntarget = \"A\"\nrate = 100\nkeys = 10\n\
+                    [[fault]]\nat = \"2s\"\nkind = \"partition\"\ngroups = [[\"A\"], [\"B\", \"C\"]]\n";
+        let out = run_for_5s(&nodes, rest);
+        let w = &out.world;
+        assert_eq!(w.chain_top(0), None, "a master tops no chain");
+        assert_eq!(w.chain_top(1), Some((0, 1)));
+        assert_eq!(w.chain_top(2), Some((0, 2)));
+        assert_eq!(
+            w.lag_bytes_top(1),
+            w.lag_bytes(1),
+            "one hop: the same figure"
+        );
+        assert_eq!(w.lag_bytes(2), Some(0), "C keeps up with B");
+        let (a, c) = (w.node(0).unwrap(), w.node(2).unwrap());
+        let behind = a.master_repl_offset() - c.slave_repl_offset().unwrap();
+        assert!(behind > 0);
+        assert_eq!(w.lag_bytes_top(2), Some(behind));
+        assert_eq!(w.lag_bytes_top(2), w.lag_bytes_top(1));
     }
 }

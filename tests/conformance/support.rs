@@ -67,8 +67,36 @@ pub fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
-/// A port nobody listens on right now (the kernel's choice, released at once).
+/// The ports [`free_port`] picks from when set (first, count), else the kernel's ephemeral
+/// range. A shared machine can give its experiments a range of their own this way.
+static PORT_RANGE: std::sync::Mutex<Option<(u16, u16, u16)>> = std::sync::Mutex::new(None);
+
+/// From now on, [`free_port`] picks ports in `first .. first + count`, in turn.
+// The experiments (tests/experiments.rs, which share this file) set a range; the conformance
+// suite keeps the kernel's ephemeral ports.
+#[allow(dead_code)]
+pub fn use_port_range(first: u16, count: u16) {
+    assert!(
+        count > 0 && first.checked_add(count).is_some(),
+        "a port range within 1..65535"
+    );
+    *PORT_RANGE.lock().unwrap_or_else(|e| e.into_inner()) = Some((first, count, 0));
+}
+
+/// A port nobody listens on right now (released at once): the next free one of the range set by
+/// [`use_port_range`], else the kernel's choice.
 pub fn free_port() -> u16 {
+    let mut range = PORT_RANGE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((first, count, next)) = range.as_mut() {
+        for _ in 0..*count {
+            let port = *first + *next;
+            *next = (*next + 1) % *count;
+            if TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+                return port;
+            }
+        }
+        panic!("no free port in {}..{}", *first, *first + *count);
+    }
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|l| l.local_addr())
         .expect("binding an ephemeral port")

@@ -39,8 +39,7 @@ fn real_trial(replica: &Redis, sets: usize, tail: Option<usize>) -> Trial {
     let mut rc = replica.client();
     rc.cmd(&["REPLICAOF", "127.0.0.1", &m.port.to_string()]);
     wait_for("the replica online", Duration::from_secs(10), || {
-        rc.field("replication", "master_link_status") == "up"
-            && mc.field("replication", "slave0").contains("state=online")
+        rc.field("replication", "master_link_status") == "up" && first_replica_online(&mut mc)
     });
     let pid_replica = pid(replica);
     signal(pid_replica, "STOP");

@@ -34,6 +34,9 @@ pub fn enabled() -> Option<MutexGuard<'static, ()>> {
         super::support::redis_server_path().is_some(),
         "REPLSIM_EXPERIMENTS=1 but no redis-server on PATH or in $REDIS_SERVER"
     );
+    // Real servers listen on ports of a range of their own, away from the ephemeral ports
+    // other programs on a shared machine are given.
+    super::support::use_port_range(27000, 1000);
     Some(SERIAL.lock().unwrap_or_else(|e| e.into_inner()))
 }
 
@@ -59,6 +62,14 @@ pub fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
 
 pub fn sleep_ms(ms: u64) {
     std::thread::sleep(Duration::from_millis(ms));
+}
+
+/// Whether a real master lists its first replica as online (false while it lists none yet).
+pub fn first_replica_online(master: &mut Client) -> bool {
+    master
+        .info("replication")
+        .get("slave0")
+        .is_some_and(|s| s.contains("state=online"))
 }
 
 /// A real server's process id, from `INFO server` (ask before stopping it).
@@ -164,7 +175,10 @@ impl Sim {
         let sc = replsim::scenario::parse("experiment.toml", toml)
             .unwrap_or_else(|e| panic!("the experiment's scenario: {e}\n{toml}"));
         let seed = sc.seed;
-        let options = replsim::sim::world::RunOptions { history: true };
+        let options = replsim::sim::world::RunOptions {
+            history: true,
+            ..Default::default()
+        };
         Sim {
             out: replsim::sim::run_with(sc, seed, u64::MAX, options, None, &mut |_, _| {}),
         }
@@ -307,6 +321,57 @@ impl Report {
             .collect();
         assert!(bad.is_empty(), "{}: mismatches: {bad:?}", self.name);
     }
+}
+
+/// Keys of the experiments' datasets: `key:0` … with 100-byte values, as a scenario's
+/// `[node.data] keys = 2000` (where the values are `x`s; replsim writes RDBs uncompressed).
+pub const DATA_KEYS: usize = 2000;
+
+/// `SET key:<i> <100 random bytes>` for each of the [`DATA_KEYS`] keys, pipelined: LZF cannot
+/// shrink the values, so a real RDB of them is as large as replsim's.
+pub fn load_keys(c: &mut Client) {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut batch = Vec::new();
+    for i in 0..DATA_KEYS {
+        let key = format!("key:{i}");
+        batch.extend_from_slice(
+            format!("*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n$100\r\n", key.len()).as_bytes(),
+        );
+        for _ in 0..100 {
+            // xorshift64: bytes LZF finds no repeats in.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            batch.push((x >> 24) as u8);
+        }
+        batch.extend_from_slice(b"\r\n");
+    }
+    c.send_bytes(&batch);
+    for _ in 0..DATA_KEYS {
+        assert_eq!(c.read_raw(), b"+OK\r\n");
+    }
+}
+
+/// A real BGSAVE of [`load_keys`]'s data with `rdb-key-save-delay 1000` (the child sleeps
+/// 1 ms per key): the RDB's size in bytes and the child's time in ms. Their ratio is the
+/// `replsim-rdb-save-rate` that makes a simulated child as slow as this machine's.
+pub fn calibrate_rdb() -> (u64, u64) {
+    let m = Redis::start(&[]);
+    let mut mc = m.client();
+    load_keys(&mut mc);
+    mc.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "1000"]);
+    mc.cmd(&["BGSAVE"]);
+    wait_for("the BGSAVE", Duration::from_secs(15), || {
+        m.log()
+            .contains("Background saving terminated with success")
+    });
+    let log = real_log(&m);
+    let started = lines_with(&log, "Background saving started")[0].at_ms;
+    let saved = lines_with(&log, "DB saved on disk")[0].at_ms;
+    let bytes = std::fs::metadata(m.dir().join("dump.rdb"))
+        .expect("dump.rdb")
+        .len();
+    (bytes, (saved - started).max(1))
 }
 
 /// Writes `count` `SET key v` commands pipelined and reads their replies.

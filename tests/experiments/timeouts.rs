@@ -53,6 +53,19 @@ replicaof = "master"
     )
 }
 
+/// The distinct messages of `log` in `[t0, t1)`, the master's address written `<master>`, in
+/// the order they first appear.
+fn distinct(log: &[Line], t0: u64, t1: u64, master: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for l in log.iter().filter(|l| l.at_ms >= t0 && l.at_ms < t1) {
+        let m = l.msg.replace(master, "<master>");
+        if !out.contains(&m) {
+            out.push(m);
+        }
+    }
+    out
+}
+
 fn secs(x: Option<f64>) -> String {
     x.map_or("never".into(), |s| format!("{s:.1} s"))
 }
@@ -138,6 +151,7 @@ fn a_frozen_master_is_timed_out_by_its_replica_which_then_retries() {
     signal(pid_m, "STOP");
     // Long enough for the link timeout and two handshake timeouts after it.
     sleep_ms(13_000);
+    let t1 = now_ms();
     signal(pid_m, "CONT");
     let mut rc = r.client();
     wait_for("the replica back", Duration::from_secs(8), || {
@@ -151,6 +165,7 @@ fn a_frozen_master_is_timed_out_by_its_replica_which_then_retries() {
     let real_partial = count_after(&mlog, t0, "Partial resynchronization request from");
     let real_full = count_after(&mlog, t0, "Full resync requested")
         + count_after(&mlog, t0, "Partial resynchronization not accepted");
+    let real_said = distinct(&rlog, t0, t1, &format!("127.0.0.1:{}", m.port));
 
     let sim = Sim::run(&scenario(
         "repl-ping-replica-period = 1",
@@ -174,6 +189,7 @@ duration = "13s"
     let sim_partial = count_after(&smlog, 5000, "Partial resynchronization request from");
     let sim_full = count_after(&smlog, 5000, "Full resync requested")
         + count_after(&smlog, 5000, "Partial resynchronization not accepted");
+    let sim_said = distinct(&srlog, 5000, 18_000, "10.0.0.1:6379");
     report.compare(
         "the replica times out the frozen master, after",
         secs(real_timeout),
@@ -194,6 +210,13 @@ duration = "13s"
         sim_fired,
         "±1",
         real_fired.abs_diff(sim_fired) <= 1,
+    );
+    report.compare(
+        "what the replica logs while the master is stopped (each line once)",
+        real_said.join(" / "),
+        sim_said.join(" / "),
+        "same lines",
+        real_said == sim_said,
     );
     report.compare(
         "after SIGCONT: partial / full resyncs",

@@ -160,7 +160,7 @@ fn wait_times_out_on_a_frozen_replica_and_waits_for_the_offset_redis_waits_for()
     let r = Redis::start(&["--replicaof", "127.0.0.1", &m.port.to_string()]);
     let mut mc = m.client();
     wait_for("the replica online", Duration::from_secs(10), || {
-        mc.field("replication", "slave0").contains("state=online")
+        first_replica_online(&mut mc)
     });
     sleep_ms(1200);
     let (healthy_n, healthy_ms) = real_wait(&mut mc, 500);

@@ -73,41 +73,95 @@ impl Node {
         self.role_reply()
     }
 
-    /// `CONFIG GET pattern [pattern ...]`: every directive any pattern matches, once.
+    /// `CONFIG GET pattern [pattern ...]` (`configGetCommand`): a name without glob characters
+    /// is looked up as given (any case, or an alias) and answered under that spelling; a
+    /// pattern matches directive names and aliases alike. Each entry is listed once, whatever
+    /// its case.
     pub(super) fn config_get_command(
         &mut self,
         _now: SimTime,
         _ctx: &mut Ctx,
         args: &[&[u8]],
     ) -> Reply {
-        let mut out = Vec::new();
-        for name in crate::redis::config::DIRECTIVES {
-            if args[2..].iter().any(|p| glob(p, name.as_bytes())) {
-                out.push(Reply::bulk(name));
-                out.push(Reply::bulk(self.cfg.get(name).unwrap_or_default()));
+        use crate::redis::config::{is_known, ALIASES, DIRECTIVES};
+        let mut matches: Vec<String> = Vec::new();
+        let add = |key: &str, matches: &mut Vec<String>| {
+            if !matches.iter().any(|m| m.eq_ignore_ascii_case(key)) {
+                matches.push(key.to_string());
             }
+        };
+        for pattern in &args[2..] {
+            if !pattern.iter().any(|b| matches!(b, b'[' | b'*' | b'?')) {
+                let name = String::from_utf8_lossy(pattern);
+                if is_known(&name) {
+                    add(&name, &mut matches);
+                }
+                continue;
+            }
+            let names = DIRECTIVES
+                .iter()
+                .chain(ALIASES.iter().map(|(alias, _)| alias));
+            for name in names {
+                if glob(pattern, name.as_bytes()) {
+                    add(name, &mut matches);
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(matches.len() * 2);
+        for key in matches {
+            let value = self.cfg.get(&key).unwrap_or_default();
+            out.push(Reply::bulk(key));
+            out.push(Reply::bulk(value));
         }
         Reply::Array(out)
     }
 
-    /// `CONFIG SET directive value [directive value ...]`: all applied, or none.
+    /// `CONFIG SET directive value [directive value ...]` (`configSetCommand`): every name is
+    /// checked first (unknown, immutable, given twice: the first such error is the reply), then
+    /// every value; all are applied, or none.
     pub(super) fn config_set_command(
         &mut self,
         now: SimTime,
         _ctx: &mut Ctx,
         args: &[&[u8]],
     ) -> Reply {
+        use crate::redis::config::{is_immutable, is_known};
         // The arity says at least one pair; `configSetCommand` wants whole pairs.
         if args.len() % 2 == 1 {
             return Reply::err("ERR syntax error");
         }
+        let pairs: Vec<(String, String)> = args[2..]
+            .chunks(2)
+            .map(|p| {
+                (
+                    String::from_utf8_lossy(p[0]).into_owned(),
+                    String::from_utf8_lossy(p[1]).into_owned(),
+                )
+            })
+            .collect();
+        for (i, (name, _)) in pairs.iter().enumerate() {
+            let failed = |reason: &str| {
+                Reply::err(format!(
+                    "ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}"
+                ))
+            };
+            if !is_known(name) {
+                return Reply::err(format!(
+                    "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+                ));
+            }
+            if is_immutable(name) {
+                return failed("can't set immutable config");
+            }
+            // Redis compares config entries: a name and its alias are two entries, so only the
+            // same spelling (in any case) is a duplicate.
+            if pairs[..i].iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+                return failed("duplicate parameter");
+            }
+        }
         let mut cfg = self.cfg.clone();
-        for pair in args[2..].chunks(2) {
-            if let Err(e) = cfg.set(
-                &String::from_utf8_lossy(pair[0]),
-                &String::from_utf8_lossy(pair[1]),
-                true,
-            ) {
+        for (name, value) in &pairs {
+            if let Err(e) = cfg.set(name, value, true) {
                 return Reply::err(format!("ERR {e}"));
             }
         }

@@ -473,19 +473,34 @@ fn sentinels_parse_with_sentinel_conf_names_and_defaults() {
     )
     .unwrap();
     let (a, c) = (&s.sentinels[0], &s.sentinels[2]);
-    assert_eq!((a.monitor, a.master_name.as_str(), a.quorum), (0, "mymaster", 2));
     assert_eq!(
-        (a.down_after.as_millis(), a.failover_timeout.as_millis(), a.parallel_syncs),
+        (a.monitor, a.master_name.as_str(), a.quorum),
+        (0, "mymaster", 2)
+    );
+    assert_eq!(
+        (
+            a.down_after.as_millis(),
+            a.failover_timeout.as_millis(),
+            a.parallel_syncs
+        ),
         (30_000, 180_000, 1),
         "sentinel.conf's defaults"
     );
     assert_eq!(
-        (c.master_name.as_str(), c.down_after.as_millis(), c.failover_timeout.as_millis()),
+        (
+            c.master_name.as_str(),
+            c.down_after.as_millis(),
+            c.failover_timeout.as_millis()
+        ),
         ("other", 5_000, 60_000)
     );
     assert_eq!(c.parallel_syncs, 2);
     assert_eq!(s.host_count(), 5);
-    assert_eq!(s.host_name(2), "s1", "the Sentinels are hosts after the nodes");
+    assert_eq!(
+        s.host_name(2),
+        "s1",
+        "the Sentinels are hosts after the nodes"
+    );
     use crate::scenario::{FaultKind, Target};
     let by_name = |w: usize| match &s.workloads[w].target {
         Target::Sentinel {
@@ -494,7 +509,11 @@ fn sentinels_parse_with_sentinel_conf_names_and_defaults() {
         } => (master_name.clone(), sentinels.clone()),
         other => panic!("{other:?}"),
     };
-    assert_eq!(by_name(0), ("mymaster".to_string(), vec![0, 1]), "every Sentinel of the name");
+    assert_eq!(
+        by_name(0),
+        ("mymaster".to_string(), vec![0, 1]),
+        "every Sentinel of the name"
+    );
     assert_eq!(by_name(1).1, vec![1, 0], "in the order given");
     assert_eq!(s.workloads[0].near, Some(3), "s2 is host 3");
     // A one-group partition cuts the group off from every other host, Sentinels included.
@@ -579,6 +598,7 @@ fn bad_sentinels_and_sentinel_targets_are_refused_at_their_value() {
             "\"s1\" is a sentinel; this takes a node",
         ),
     ];
-    let cases: Vec<(&str, &str, &str)> = cases.iter().map(|(a, b, c)| (a.as_str(), *b, *c)).collect();
+    let cases: Vec<(&str, &str, &str)> =
+        cases.iter().map(|(a, b, c)| (a.as_str(), *b, *c)).collect();
     check_errors(&cases);
 }

@@ -1,0 +1,205 @@
+//! Charts from a report: lag (against the top of each chain, and hop by hop where replicas
+//! chain), backlog and output buffers against their limits, availability, acknowledged writes
+//! kept and lost, and read staleness. Pure functions from the report's `timeline` to PNG and SVG
+//! bytes; no simulation inside, no file written here.
+//!
+//! Every chart has the same frame (`frame`): a title, then rows of a plot column and a legend
+//! column, so legends never cover data; fault labels in a lane of their own over the time
+//! panels; every series kept inside its plot area and reduced to what its pixels can show
+//! (`series`). Each node has one colour, from a palette colour-blind readers can tell apart,
+//! on every chart of a run.
+//!
+//! Text is drawn with DejaVu Sans embedded in the binary (assets/fonts, Bitstream Vera licence),
+//! so charts render the same on a machine with no fonts installed.
+
+mod backlog;
+mod frame;
+mod lag;
+mod series;
+mod staleness;
+mod traffic;
+
+#[cfg(test)]
+mod tests;
+
+use std::io::Cursor;
+use std::sync::Once;
+
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+
+use super::{AckedWrites, NodeTimeline, Report, StalenessCdf};
+pub use frame::WIDTH;
+use frame::{Area, Fault, FONT, TITLE_H};
+
+static FONT_ONCE: Once = Once::new();
+
+fn register_font() {
+    FONT_ONCE.call_once(|| {
+        let bytes: &'static [u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
+        for style in [
+            FontStyle::Normal,
+            FontStyle::Bold,
+            FontStyle::Italic,
+            FontStyle::Oblique,
+        ] {
+            // The bundled font is a valid TrueType file; failing here would be a packaging bug.
+            plotters::style::register_font(FONT, style, bytes)
+                .unwrap_or_else(|_| panic!("the bundled font does not load"));
+        }
+    });
+}
+
+/// One chart in both formats.
+pub struct Chart {
+    pub name: &'static str,
+    pub png: Vec<u8>,
+    pub svg: String,
+}
+
+/// Draws every chart that has something to show for this report: lag, backlog and
+/// availability always; the hop-by-hop lag where replicas chain; acknowledged writes where
+/// writes were lost or a node was promoted; staleness where reads were stale.
+pub fn charts(report: &Report) -> Result<Vec<Chart>, String> {
+    register_font();
+    let data = Data::from_report(report)?;
+    let mut names = vec!["lag"];
+    if lag::chained(&data) {
+        names.push("lag-hops");
+    }
+    names.extend(["backlog", "availability"]);
+    if traffic::wants_writes(&data) {
+        names.push("writes");
+    }
+    if staleness::wants(&data) {
+        names.push("staleness");
+    }
+    names.into_iter().map(|name| render(name, &data)).collect()
+}
+
+/// The rows of chart `name` under its title, in pixels.
+fn heights(name: &str, d: &Data) -> Vec<u32> {
+    match name {
+        "lag" => lag::heights(d, lag::View::Top),
+        "lag-hops" => lag::heights(d, lag::View::Hops),
+        "backlog" => backlog::heights(d),
+        "availability" | "writes" => traffic::heights(d),
+        _ => staleness::heights(),
+    }
+}
+
+fn draw<DB: DrawingBackend>(name: &str, root: &Area<DB>, d: &Data) -> Result<(), String> {
+    let rows = heights(name, d);
+    match name {
+        "lag" => lag::draw(root, d, lag::View::Top, &rows),
+        "lag-hops" => lag::draw(root, d, lag::View::Hops, &rows),
+        "backlog" => backlog::draw(root, d, &rows),
+        "availability" => traffic::availability(root, d, &rows),
+        "writes" => traffic::writes(root, d, &rows),
+        _ => staleness::draw(root, d, &rows),
+    }
+}
+
+/// Draws chart `name` twice: into a PNG pixel buffer and into an SVG string.
+fn render(name: &'static str, data: &Data) -> Result<Chart, String> {
+    let height = TITLE_H + heights(name, data).iter().sum::<u32>();
+    let mut buf = vec![255u8; (WIDTH * height * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (WIDTH, height)).into_drawing_area();
+        draw(name, &root, data)?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    let img =
+        image::RgbImage::from_raw(WIDTH, height, buf).ok_or("pixel buffer of the wrong size")?;
+    let mut png = Vec::new();
+    img.write_to(&mut Cursor::new(&mut png), image::ImageOutputFormat::Png)
+        .map_err(|e| e.to_string())?;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
+        draw(name, &root, data)?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(Chart { name, png, svg })
+}
+
+/// What every chart needs, read out of the report once.
+struct Data<'a> {
+    report: &'a Report,
+    /// Sample times in seconds.
+    t: Vec<f64>,
+    x_max: f64,
+    faults: Vec<Fault>,
+    /// The nodes in name order, which is also their colour order.
+    nodes: Vec<(&'a str, &'a NodeTimeline)>,
+}
+
+impl<'a> Data<'a> {
+    fn from_report(r: &'a Report) -> Result<Data<'a>, String> {
+        let tl = &r.timeline;
+        let t: Vec<f64> = tl.t_ms.iter().map(|x| x / 1000.0).collect();
+        let Some(&last) = t.last() else {
+            return Err("the report's timeline has no samples".into());
+        };
+        let samples = t.len();
+        for (name, n) in &tl.nodes {
+            let lens = [
+                n.up.len(),
+                n.lag_bytes.len(),
+                n.lag_seconds.len(),
+                n.hops_to_top.len(),
+                n.lag_bytes_top.len(),
+                n.lag_seconds_top.len(),
+                n.backlog_histlen.len(),
+                n.limits.repl_backlog_size.len(),
+                n.limits.obuf_hard_limit_configured.len(),
+                n.limits.obuf_hard_limit_effective.len(),
+                n.limits.obuf_soft_limit.len(),
+            ];
+            if lens.iter().any(|&l| l != samples)
+                || n.replica_obuf.values().any(|v| v.len() != samples)
+            {
+                return Err(format!(
+                    "node {name}'s series do not have one entry per sample ({samples})"
+                ));
+            }
+        }
+        let faults = tl
+            .faults
+            .iter()
+            .map(|f| Fault {
+                label: f.label.clone(),
+                start: f.start_ms / 1000.0,
+                end: f.end_ms.map(|e| e / 1000.0),
+            })
+            .collect();
+        Ok(Data {
+            report: r,
+            x_max: (tl.duration_ms / 1000.0).max(last).max(1e-3),
+            t,
+            faults,
+            nodes: tl.nodes.iter().map(|(k, v)| (k.as_str(), v)).collect(),
+        })
+    }
+
+    fn title(&self, what: &str) -> String {
+        format!("{}: {what}", self.report.scenario)
+    }
+
+    /// Node `name`'s colour.
+    fn color(&self, name: &str) -> RGBColor {
+        let i = self.nodes.iter().position(|(n, _)| *n == name);
+        frame::node_color(i.unwrap_or(self.nodes.len()))
+    }
+
+    /// Where the fault lane goes, if there are faults: its height.
+    fn fault_lane(&self) -> Option<u32> {
+        let h = frame::fault_lane_height(&self.faults, self.x_max);
+        (h > 0).then_some(h)
+    }
+}
+
+/// A series with gaps as chart coordinates, divided by `d`.
+fn gappy(v: &[Option<u64>], d: f64) -> Vec<Option<f64>> {
+    v.iter().map(|x| x.map(|x| x as f64 / d)).collect()
+}

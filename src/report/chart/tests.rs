@@ -1,0 +1,614 @@
+//! The charts checked from what they draw: the SVG's elements (parsed as text) and the PNG's
+//! pixels, for runs that once drew misleading charts: a far replica sampled every 10 ms,
+//! a chain, a failover that loses writes, and CONFIG SET moving the limits mid-run.
+
+use super::frame::{
+    node_color, LANE_BG, LEGEND_W, LIMIT_CONFIGURED, LIMIT_HARD, LIMIT_SOFT, PLOT_BG,
+};
+use super::*;
+
+fn run(toml: &str) -> Report {
+    let sc = crate::scenario::parse("t.toml", toml).unwrap();
+    let seed = sc.seed;
+    crate::report::build(&crate::sim::run(sc, seed, u64::MAX, None, &mut |_, _| {}))
+}
+
+/// A master, a replica next to it and one 50 ms away, sampled every 10 ms (syncing at once, so
+/// that the lag before the first sync, when a replica holds none of the stream, stays short).
+const THREE_REGION: &str =
+    "name = \"three-region\"\nduration = \"30s\"\nsample_interval = \"10ms\"\n\
+    [defaults]\nrepl-diskless-sync-delay = 0\n\
+    [[node]]\nname = \"master\"\n[[node]]\nname = \"local\"\nreplicaof = \"master\"\n\
+    [[node]]\nname = \"far\"\nreplicaof = \"master\"\n\
+    [[link]]\nbetween = [\"master\", \"far\"]\nlatency = \"50ms\"\njitter = \"5ms\"\n\
+    [[workload]]\ntarget = \"master\"\nrate = 1000\nstart = \"8s\"\n";
+
+/// CONFIG SET lowers the output-buffer limits at 10 s and raises the backlog size (and with it
+/// the effective hard limit) at 20 s, while a slow link keeps the replica's buffer busy.
+const LIMITS: &str = "name = \"limits\"\nduration = \"40s\"\n\
+    [[link]]\nbetween = [\"master\", \"replica\"]\nbandwidth = \"20mbit\"\n\
+    [[node]]\nname = \"master\"\n[[node]]\nname = \"replica\"\nreplicaof = \"master\"\n\
+    [[workload]]\ntarget = \"master\"\nrate = 2000\nvalue_size = \"1kb\"\nkeys = 5000\n\
+    [[fault]]\nat = \"10s\"\nkind = \"command\"\nnode = \"master\"\n\
+    command = \"CONFIG SET client-output-buffer-limit \\\"replica 3mb 1mb 60\\\"\"\n\
+    [[fault]]\nat = \"20s\"\nkind = \"command\"\nnode = \"master\"\n\
+    command = \"CONFIG SET repl-backlog-size 8mb\"\n";
+
+const CHAINED: &str = include_str!("../../../scenarios/chained-replicas.toml");
+const FAILOVER: &str = include_str!("../../../scenarios/failover-split-brain.toml");
+
+/// An SVG element: its tag, attributes and text.
+struct El {
+    tag: String,
+    attrs: Vec<(String, String)>,
+    text: String,
+}
+
+impl El {
+    fn attr(&self, k: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(a, _)| a == k)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn num(&self, k: &str) -> f64 {
+        self.attr(k)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(f64::NAN)
+    }
+
+    /// The colour it is drawn in: its stroke, or its fill.
+    fn color(&self) -> Option<&str> {
+        match self.attr("stroke") {
+            Some(s) if s != "none" => Some(s),
+            _ => self.attr("fill"),
+        }
+    }
+
+    /// The points it passes through, in pixels.
+    fn points(&self) -> Vec<(f64, f64)> {
+        match self.tag.as_str() {
+            "polyline" | "polygon" => self
+                .attr("points")
+                .unwrap_or("")
+                .split_whitespace()
+                .filter_map(|p| {
+                    let (x, y) = p.split_once(',')?;
+                    Some((x.parse().ok()?, y.parse().ok()?))
+                })
+                .collect(),
+            "line" => vec![
+                (self.num("x1"), self.num("y1")),
+                (self.num("x2"), self.num("y2")),
+            ],
+            "circle" => vec![(self.num("cx"), self.num("cy"))],
+            "rect" => {
+                let (x, y) = (self.num("x"), self.num("y"));
+                let (w, h) = (self.num("width"), self.num("height"));
+                vec![(x, y), (x + w, y + h)]
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// The elements of an SVG as plotters writes it: one element per tag, text between a
+/// `<text>` and its `</text>`.
+fn elements(svg: &str) -> Vec<El> {
+    let mut out = Vec::new();
+    let mut rest = svg;
+    while let Some(start) = rest.find('<') {
+        rest = &rest[start + 1..];
+        let Some(end) = rest.find('>') else { break };
+        let tag_text = &rest[..end];
+        rest = &rest[end + 1..];
+        if tag_text.starts_with('/') || tag_text.starts_with('?') {
+            continue;
+        }
+        let (tag, mut attrs_text) = tag_text.split_once(' ').unwrap_or((tag_text, ""));
+        let mut attrs = Vec::new();
+        while let Some((k, v)) = attrs_text.split_once("=\"") {
+            let Some((value, after)) = v.split_once('"') else {
+                break;
+            };
+            attrs.push((k.trim().to_string(), value.to_string()));
+            attrs_text = after;
+        }
+        let text = if tag == "text" {
+            rest.split_once("</text>")
+                .map_or("", |(t, _)| t)
+                .trim()
+                .to_string()
+        } else {
+            String::new()
+        };
+        out.push(El {
+            tag: tag.to_string(),
+            attrs,
+            text,
+        });
+    }
+    out
+}
+
+fn hex(c: RGBColor) -> String {
+    format!("#{:02X}{:02X}{:02X}", c.0, c.1, c.2)
+}
+
+/// A plot area or lane: its background rectangle's corners.
+#[derive(Clone, Copy, Debug)]
+struct Rect {
+    x0: f64,
+    y0: f64,
+    x1: f64,
+    y1: f64,
+}
+
+impl Rect {
+    fn strictly_inside(&self, (x, y): (f64, f64)) -> bool {
+        self.x0 < x && x < self.x1 && self.y0 < y && y < self.y1
+    }
+
+    fn holds(&self, (x, y): (f64, f64), slack: f64) -> bool {
+        self.x0 - slack <= x && x <= self.x1 + slack && self.y0 - slack <= y && y <= self.y1 + slack
+    }
+
+    /// The simulated time at pixel column `x`, on an axis from 0 to `x_max`.
+    fn time_at(&self, x: f64, x_max: f64) -> f64 {
+        (x - self.x0) / (self.x1 - self.x0) * x_max
+    }
+}
+
+/// The rectangles filled with `color`, top to bottom.
+fn areas(els: &[El], color: RGBColor) -> Vec<Rect> {
+    let mut out: Vec<Rect> = els
+        .iter()
+        .filter(|e| e.tag == "rect" && e.attr("fill") == Some(&hex(color)))
+        .map(|e| {
+            let p = e.points();
+            Rect {
+                x0: p[0].0,
+                y0: p[0].1,
+                x1: p[1].0,
+                y1: p[1].1,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.y0.total_cmp(&b.y0));
+    out
+}
+
+fn texts(els: &[El]) -> Vec<&str> {
+    els.iter()
+        .filter(|e| e.tag == "text")
+        .map(|e| e.text.as_str())
+        .collect()
+}
+
+fn in_legend(e: &El) -> bool {
+    e.num("x") >= f64::from(WIDTH - LEGEND_W)
+}
+
+/// The legend column's text, lines joined by spaces (a wrapped entry reads as one).
+fn legend_text(els: &[El]) -> String {
+    let lines: Vec<&str> = els
+        .iter()
+        .filter(|e| e.tag == "text" && in_legend(e))
+        .map(|e| e.text.as_str())
+        .collect();
+    lines.join(" ")
+}
+
+fn chart<'a>(charts: &'a [Chart], name: &str) -> &'a Chart {
+    charts
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no {name} chart"))
+}
+
+/// Every element that reaches into a plot area or lane stays inside it, and every sync marker
+/// (a triangle in a node's colour) is in a lane; returns how many elements were drawn inside
+/// plot areas, so a caller can tell the check was not empty.
+fn check_inside(name: &str, svg: &str) -> usize {
+    let els = elements(svg);
+    let plots = areas(&els, PLOT_BG);
+    let lanes = areas(&els, LANE_BG);
+    assert!(!plots.is_empty(), "{name}: no plot area found");
+    let mut inside = 0;
+    for e in &els {
+        let pts = e.points();
+        if e.tag == "text" {
+            continue;
+        }
+        for area in plots.iter().chain(&lanes) {
+            if pts.iter().any(|&p| area.strictly_inside(p)) {
+                let outside: Vec<&(f64, f64)> =
+                    pts.iter().filter(|&&p| !area.holds(p, 0.5)).collect();
+                assert!(
+                    outside.is_empty(),
+                    "{name}: a {} reaches from inside {area:?} to {outside:?}",
+                    e.tag
+                );
+                if plots.iter().any(|p| std::ptr::eq(p, area)) && e.tag != "rect" {
+                    inside += 1;
+                }
+            }
+        }
+    }
+    let palette: Vec<String> = (0..7).map(|i| hex(node_color(i))).collect();
+    for e in els
+        .iter()
+        .filter(|e| e.tag == "polygon" && e.points().len() == 3)
+    {
+        if e.color().is_some_and(|c| palette.iter().any(|p| p == c)) {
+            let p = e.points();
+            assert!(
+                lanes.iter().any(|l| p.iter().all(|&q| l.holds(q, 0.5))),
+                "{name}: a sync marker at {p:?} is outside the lanes"
+            );
+        }
+    }
+    inside
+}
+
+/// No pixel in a node's colour lies outside the plot areas, lanes (and the width of a line
+/// drawn on their edge) or the legend column: lines do not escape into titles or other panels.
+fn check_pixels(name: &str, c: &Chart) {
+    let els = elements(&c.svg);
+    let zones: Vec<Rect> = areas(&els, PLOT_BG)
+        .into_iter()
+        .chain(areas(&els, LANE_BG))
+        .collect();
+    let img = image::load_from_memory(&c.png).unwrap().to_rgb8();
+    let palette: Vec<[u8; 3]> = (0..7)
+        .map(|i| {
+            let RGBColor(r, g, b) = node_color(i);
+            [r, g, b]
+        })
+        .collect();
+    let legend_x = f64::from(WIDTH - LEGEND_W);
+    for (x, y, p) in img.enumerate_pixels() {
+        if !palette.contains(&p.0) {
+            continue;
+        }
+        let at = (f64::from(x), f64::from(y));
+        assert!(
+            at.0 >= legend_x || zones.iter().any(|z| z.holds(at, 5.0)),
+            "{name}: a pixel of a series at {at:?} lies outside every plot area"
+        );
+    }
+}
+
+#[test]
+fn no_series_point_lies_outside_its_plot_area() {
+    for (scenario, toml) in [
+        ("three-region", THREE_REGION),
+        ("chained", CHAINED),
+        ("failover", FAILOVER),
+        ("limits", LIMITS),
+    ] {
+        let charts = charts(&run(toml)).unwrap();
+        for c in &charts {
+            let name = format!("{scenario}/{}", c.name);
+            let inside = check_inside(&name, &c.svg);
+            assert!(inside > 0, "{name}: nothing was drawn in a plot area");
+            check_pixels(&name, c);
+            let legend = legend_text(&elements(&c.svg));
+            assert!(
+                !legend.contains("… and"),
+                "{name}: a legend cut short: {legend}"
+            );
+        }
+    }
+}
+
+#[test]
+fn dense_noisy_lag_is_an_envelope_in_milliseconds_with_its_peak() {
+    let r = run(THREE_REGION);
+    let far = &r.timeline.nodes["far"];
+    let peak = far.lag_bytes.iter().flatten().max().copied().unwrap();
+    let charts = charts(&r).unwrap();
+    let lag = chart(&charts, "lag");
+    let els = elements(&lag.svg);
+    let t = texts(&els);
+    assert!(t.contains(&"behind its master (ms)"), "{t:?}");
+    assert!(
+        t.contains(&format!("far: up to {}", series::human_bytes(peak as f64)).as_str()),
+        "the legend names the far replica's peak: {t:?}"
+    );
+    // About 2,200 samples over 981 pixel columns: the far replica is drawn as a band (a
+    // polygon in its colour), not thousands of jagged line points.
+    let far_color = hex(node_color(0));
+    let bands = els
+        .iter()
+        .filter(|e| e.tag == "polygon" && e.color() == Some(&far_color))
+        .count();
+    assert!(bands >= 2, "one band per lag panel, found {bands}");
+    let longest = els
+        .iter()
+        .filter(|e| e.tag == "polyline" && e.color() == Some(&far_color))
+        .map(|e| e.points().len())
+        .max()
+        .unwrap();
+    assert!(longest <= 1000, "a polyline of {longest} points");
+}
+
+/// The times (s) at which the polylines of `color` inside `area` start and step.
+fn steps_of(els: &[El], area: &Rect, color: RGBColor, x_max: f64) -> (Vec<f64>, Vec<f64>) {
+    let (mut starts, mut steps) = (Vec::new(), Vec::new());
+    for e in els
+        .iter()
+        .filter(|e| e.tag == "polyline" && e.color() == Some(&hex(color)))
+    {
+        let p = e.points();
+        if !p.iter().all(|&q| area.holds(q, 0.5)) {
+            continue;
+        }
+        starts.push(area.time_at(p[0].0, x_max));
+        for w in p.windows(2) {
+            if w[0].0 == w[1].0 && w[0].1 != w[1].1 {
+                steps.push(area.time_at(w[0].0, x_max));
+            }
+        }
+    }
+    (starts, steps)
+}
+
+#[test]
+fn limit_series_step_where_config_set_changed_them() {
+    let r = run(LIMITS);
+    let charts = charts(&r).unwrap();
+    let els = elements(&chart(&charts, "backlog").svg);
+    let plots = areas(&els, PLOT_BG);
+    let (backlog, buffers) = (&plots[0], &plots[1]);
+    let near = |got: &[f64], want: f64| got.iter().any(|&t| (t - want).abs() < 0.15);
+    // The effective hard limit is 256 MB (off the axis) until 10 s, 3 MB until 20 s, then the
+    // 8 MB backlog raises it to 8 MB.
+    let (starts, steps) = steps_of(&els, buffers, LIMIT_HARD, 40.0);
+    assert!(
+        near(&starts, 10.0),
+        "effective hard limit starts {starts:?}"
+    );
+    assert!(near(&steps, 20.0), "effective hard limit steps {steps:?}");
+    assert_eq!(steps.len(), 1, "{steps:?}");
+    // The configured hard limit shows once it differs from the effective one.
+    let (starts, _) = steps_of(&els, buffers, LIMIT_CONFIGURED, 40.0);
+    assert!(
+        near(&starts, 20.0),
+        "configured hard limit starts {starts:?}"
+    );
+    let (starts, _) = steps_of(&els, buffers, LIMIT_SOFT, 40.0);
+    assert!(near(&starts, 10.0), "soft limit starts {starts:?}");
+    // Only the master's backlog grew, so its repl-backlog-size is its own line, in its colour.
+    let (_, steps) = steps_of(&els, backlog, node_color(0), 40.0);
+    assert!(near(&steps, 20.0), "repl-backlog-size steps {steps:?}");
+    let legend = legend_text(&els).replace('\u{a0}', " ");
+    for want in [
+        "effective hard limit: 256 MB (off scale) → 3.0 MB → 8.0 MB",
+        "configured hard limit: 3.0 MB",
+        "soft limit: 64.0 MB (off scale) → 1.0 MB",
+        "repl-backlog-size on master: 1.0 MB → 8.0 MB",
+    ] {
+        assert!(legend.contains(want), "{want:?} in {legend:?}");
+    }
+}
+
+#[test]
+fn the_writes_charts_lost_count_is_the_checkers() {
+    let r = run(FAILOVER);
+    let lost = r.checks.acked_writes_lost.lost;
+    let acked = r.checks.acked_writes_lost.acked;
+    assert!(lost > 10_000);
+    let charts = charts(&r).unwrap();
+    let els = elements(&chart(&charts, "writes").svg);
+    let t = texts(&els);
+    let total = format!(
+        "total: {} acked, {} lost",
+        series::thousands(acked),
+        series::thousands(lost)
+    );
+    assert!(t.contains(&total.as_str()), "{total:?} in {t:?}");
+    // The bars say the same: kept area over lost area is kept writes over lost writes, whatever
+    // the axis' scale (bars are in the writing node's colour, kept above the zero line).
+    let plot = areas(&els, PLOT_BG)[0];
+    let zero = els
+        .iter()
+        .find(|e| {
+            e.tag == "polyline" && e.color() == Some("#000000") && {
+                let p = e.points();
+                p.len() == 2
+                    && p[0].1 == p[1].1
+                    && p.iter().all(|&q| plot.holds(q, 0.5))
+                    && plot.y0 < p[0].1
+                    && p[0].1 < plot.y1
+            }
+        })
+        .expect("a zero line")
+        .points()[0]
+        .1;
+    let master = hex(node_color(0));
+    let (mut kept_px, mut lost_px) = (0.0, 0.0);
+    for e in els
+        .iter()
+        .filter(|e| e.tag == "rect" && e.attr("fill") == Some(&master))
+    {
+        let p = e.points();
+        if !plot.strictly_inside(p[0]) {
+            continue;
+        }
+        let a = (p[1].0 - p[0].0) * (p[1].1 - p[0].1);
+        if p[1].1 <= zero + 0.5 {
+            kept_px += a;
+        } else {
+            lost_px += a;
+        }
+    }
+    let ratio = kept_px / lost_px;
+    let want = (acked - lost) as f64 / lost as f64;
+    assert!(
+        (ratio - want).abs() < want * 0.03,
+        "bars kept/lost {ratio:.3}, report {want:.3}"
+    );
+}
+
+#[test]
+fn a_chain_is_measured_from_its_top_with_the_hops_beside() {
+    let r = run(CHAINED);
+    let charts = charts(&r).unwrap();
+    let names: Vec<&str> = charts.iter().map(|c| c.name).collect();
+    assert_eq!(names, ["lag", "lag-hops", "backlog", "availability"]);
+    let top = texts(&elements(&chart(&charts, "lag").svg))
+        .into_iter()
+        .find(|t| t.starts_with("C (2 hops from the top): up to") && t.ends_with(" s"))
+        .map(str::to_string)
+        .expect("C's lag in seconds against A");
+    let secs: f64 = top
+        .trim_end_matches(" s")
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(secs > 15.0, "{top}");
+    let hops = texts(&elements(&chart(&charts, "lag-hops").svg))
+        .into_iter()
+        .find(|t| t.starts_with("C: up to") && t.ends_with(" s"))
+        .map(str::to_string)
+        .expect("C's lag against B");
+    assert!(hops.contains("1.") || hops.contains("ms"), "{hops}");
+}
+
+#[test]
+fn each_node_keeps_its_colour_on_every_chart() {
+    let r = run(FAILOVER);
+    let charts = charts(&r).unwrap();
+    let names: Vec<&str> = charts.iter().map(|c| c.name).collect();
+    assert_eq!(names, ["lag", "backlog", "availability", "writes"]);
+    for (i, node) in ["master", "replica-1", "replica-2"].iter().enumerate() {
+        let want = hex(node_color(i));
+        for c in &charts {
+            let els = elements(&c.svg);
+            // A legend entry is its glyph's shapes, then its text.
+            for (k, e) in els.iter().enumerate() {
+                if e.tag == "text" && in_legend(e) && e.text.starts_with(&format!("{node}:")) {
+                    let glyph = els[..k]
+                        .iter()
+                        .rev()
+                        .find(|g| g.tag == "rect" && g.attr("opacity") == Some("1"))
+                        .and_then(El::color);
+                    assert_eq!(glyph, Some(want.as_str()), "{} legend of {node}", c.name);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn staleness_is_drawn_as_a_distribution_per_replica() {
+    let r = run(include_str!("../../../scenarios/cap-consistency.toml"));
+    let charts = charts(&r).unwrap();
+    let c = chart(&charts, "staleness");
+    let els = elements(&c.svg);
+    let t = texts(&els);
+    for (node, s) in r.timeline.staleness.iter().filter(|(_, s)| s.stale > 0) {
+        let want = format!("{node}: {} of", series::thousands(s.stale));
+        assert!(t.iter().any(|x| x.starts_with(&want)), "{want:?} in {t:?}");
+        // The curve rises from the least stale read to every one of them.
+        let color = hex(c_color(&r, node));
+        let curve = els
+            .iter()
+            .find(|e| e.tag == "polyline" && e.color() == Some(&color))
+            .expect("a curve")
+            .points();
+        let (first, last) = (curve[0], curve[curve.len() - 1]);
+        assert!(first.0 < last.0 && first.1 > last.1, "{curve:?}");
+        assert!(curve
+            .windows(2)
+            .all(|w| w[0].0 <= w[1].0 && w[0].1 >= w[1].1));
+    }
+    check_inside("cap-consistency/staleness", &c.svg);
+}
+
+fn c_color(r: &Report, node: &str) -> RGBColor {
+    node_color(r.timeline.nodes.keys().position(|n| n == node).unwrap())
+}
+
+#[test]
+fn charts_render_as_png_and_svg_of_the_same_size() {
+    let r = run(THREE_REGION);
+    for c in &charts(&r).unwrap() {
+        assert_eq!(&c.png[..8], b"\x89PNG\r\n\x1a\n", "{} is a PNG", c.name);
+        let img = image::load_from_memory(&c.png).unwrap();
+        assert_eq!(img.width(), WIDTH);
+        assert!(
+            c.svg.starts_with("<svg")
+                && c.svg
+                    .contains(&format!("width=\"{WIDTH}\" height=\"{}\"", img.height())),
+            "{} is an SVG of the PNG's size",
+            c.name
+        );
+    }
+}
+
+#[test]
+fn a_report_without_samples_is_an_error_not_a_panic() {
+    let mut r = run(THREE_REGION);
+    r.timeline.t_ms.clear();
+    assert_eq!(
+        charts(&r).err().as_deref(),
+        Some("the report's timeline has no samples")
+    );
+    let mut r = run(THREE_REGION);
+    r.timeline
+        .nodes
+        .get_mut("far")
+        .unwrap()
+        .limits
+        .obuf_soft_limit
+        .pop();
+    assert!(charts(&r)
+        .err()
+        .is_some_and(|e| e.contains("node far's series")));
+}
+
+#[test]
+fn earlier_series_are_drawn_wider_so_coinciding_lines_all_show() {
+    use super::frame::stroke;
+    assert_eq!((0..3).map(|i| stroke(i, 3)).collect::<Vec<_>>(), [6, 4, 2]);
+    assert_eq!(stroke(0, 1), 2);
+    assert!(
+        (0..100).all(|i| stroke(i, 100) == 2),
+        "many series keep one width"
+    );
+}
+
+#[test]
+fn fault_labels_take_rows_so_none_overlaps() {
+    use super::frame::{fault_lane_layout, text_width, Fault};
+    register_font();
+    let f = |label: &str, start: f64, end: Option<f64>| Fault {
+        label: label.into(),
+        start,
+        end,
+    };
+    let faults = [
+        f("split", 20.0, Some(55.0)),
+        f("replica-1: REPLICAOF NO ONE", 25.0, Some(25.0)),
+        f("replica-2: REPLICAOF replica-1 6379", 26.0, Some(26.0)),
+        f("master: REPLICAOF replica-1 6379", 56.0, Some(56.0)),
+        f("a label that would run past the right edge", 89.0, None),
+    ];
+    let layout = fault_lane_layout(&faults, 90.0);
+    let rows: Vec<usize> = layout.iter().map(|&(r, _)| r).collect();
+    // The split's window covers both REPLICAOF commands, so each takes a row below it; the
+    // heal's command comes after the window and shares the first row.
+    assert_eq!(rows, [0, 1, 2, 0, 1]);
+    let right = (super::frame::PLOT_X1 - super::frame::PLOT_X0) as u32;
+    let (_, x) = layout[4];
+    assert_eq!(
+        x as u32 + text_width(&faults[4].label, 13),
+        right,
+        "the last label ends at the plot's edge"
+    );
+}
