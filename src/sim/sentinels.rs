@@ -547,6 +547,124 @@ mod tests {
         assert_eq!(first(&out, l, "+selected-slave"), None);
     }
 
+    /// Sentinel `j`'s `+try-failover` instants, in seconds.
+    fn tries(out: &RunOutput, j: usize) -> Vec<f64> {
+        events(out, j)
+            .into_iter()
+            .filter(|e| e.1 == "+try-failover")
+            .map(|e| e.0)
+            .collect()
+    }
+
+    #[test]
+    fn no_sentinel_tries_again_within_twice_the_failover_timeout() {
+        // The only replica has priority 0: every failover aborts at once for want of a replica,
+        // and the master stays stopped, so the Sentinels keep trying as often as sentinel.c's
+        // sentinelStartFailoverIfNeeded lets them: not before twice failover-timeout (10 s).
+        let mut nodes = String::from(
+            "[[node]]\nname = \"master\"\n[[node]]\nname = \"replica-1\"\n\
+             replicaof = \"master\"\n[node.config]\nreplica-priority = 0\n",
+        );
+        for i in 1..=3 {
+            nodes += &format!(
+                "[[sentinel]]\nname = \"sentinel-{i}\"\nmonitor = \"master\"\nquorum = 2\n\
+                 down-after-milliseconds = 5000\nfailover-timeout = 5000\n"
+            );
+        }
+        let out = custom(
+            "80s",
+            &nodes,
+            "[[fault]]\nat = \"20s\"\nkind = \"pause\"\nnode = \"master\"\nduration = \"60s\"\n",
+        );
+        let mut all = 0;
+        for j in 0..3 {
+            let t = tries(&out, j);
+            all += t.len();
+            for pair in t.windows(2) {
+                assert!(pair[1] - pair[0] >= 10.0, "sentinel {j} tried at {t:?}");
+            }
+        }
+        // Enough tries to show the limit at work: at least one Sentinel tried twice.
+        assert!((0..3).any(|j| tries(&out, j).len() >= 2), "{all} tries");
+        for j in 0..3 {
+            assert_eq!(first(&out, j, "+selected-slave"), None, "sentinel {j}");
+        }
+        // Each attempt had its own epoch: every leader was elected in a later epoch than the last.
+        let epochs: Vec<u64> = out
+            .world
+            .rec
+            .sentinel_events
+            .iter()
+            .filter(|e| e.event.kind == "+new-epoch")
+            .map(|e| e.event.message.parse().unwrap())
+            .collect();
+        assert!(epochs.windows(2).all(|p| p[0] <= p[1]), "{epochs:?}");
+        assert!(epochs.last().copied().unwrap_or(0) >= 2, "{epochs:?}");
+        assert_eq!(
+            out.world.master_of(1),
+            Some(0),
+            "nobody replaced the master"
+        );
+    }
+
+    #[test]
+    fn a_quorum_of_one_starts_a_failover_but_a_lone_sentinel_is_never_elected() {
+        // sentinel-1 is cut off from every other host once the Sentinels know each other. With
+        // quorum 1 its own SDOWN is ODOWN, so it starts a failover; but a leader needs a
+        // majority of the three Sentinels it knows (sentinelGetLeader), which it cannot get, so
+        // it gives up after the election timeout and the master keeps its role.
+        let mut nodes = String::from(
+            "[[node]]\nname = \"master\"\n[[node]]\nname = \"replica-1\"\nreplicaof = \"master\"\n\
+             [[node]]\nname = \"replica-2\"\nreplicaof = \"master\"\n",
+        );
+        for i in 1..=3 {
+            nodes += &format!(
+                "[[sentinel]]\nname = \"sentinel-{i}\"\nmonitor = \"master\"\nquorum = 1\n\
+                 down-after-milliseconds = 5000\nfailover-timeout = 60000\n"
+            );
+        }
+        let out = custom(
+            "45s",
+            &nodes,
+            "[[fault]]\nat = \"15s\"\nkind = \"partition\"\ngroups = [[\"sentinel-1\"]]\n",
+        );
+        let odown = first(&out, 0, "+odown").expect("quorum 1: its own SDOWN is enough");
+        let tried = first(&out, 0, "+try-failover").expect("it tries");
+        assert!(tried >= odown);
+        let aborted = first(&out, 0, "-failover-abort-not-elected").expect("never elected");
+        // sentinelFailoverWaitStart: the election timeout is min(10 s, failover-timeout), counted
+        // from the start time, which is desynchronised by up to a second.
+        assert!(
+            (10.0..11.5).contains(&(aborted - tried)),
+            "tried {tried}, aborted {aborted}"
+        );
+        for j in 0..3 {
+            assert_eq!(first(&out, j, "+elected-leader"), None, "sentinel {j}");
+            assert_eq!(first(&out, j, "+switch-master"), None, "sentinel {j}");
+        }
+        // The two Sentinels that still reach the master never saw it down.
+        for j in 1..3 {
+            assert!(
+                !events(&out, j)
+                    .iter()
+                    .any(|e| e.1 == "+sdown" && e.2.starts_with("master")),
+                "sentinel {j}: {:?}",
+                events(&out, j)
+            );
+        }
+        assert_eq!(out.world.current_master(), Some(0));
+    }
+
+    /// A run of `nodes_and_sentinels` then `rest`, for `duration`.
+    fn custom(duration: &str, nodes_and_sentinels: &str, rest: &str) -> RunOutput {
+        let toml = format!(
+            "name = \"t\"\nduration = \"{duration}\"\n[defaults]\nrepl-diskless-sync-delay = 0\n\
+             {nodes_and_sentinels}{rest}"
+        );
+        let sc = crate::scenario::parse("t.toml", &toml).expect("a valid scenario");
+        run(sc, 1, u64::MAX, None, &mut |_, _| {})
+    }
+
     /// `nodes` and three Sentinels monitoring `master`.
     fn with_nodes(nodes: &str, rest: &str) -> RunOutput {
         let mut toml = format!(
