@@ -1067,8 +1067,8 @@ fn run_cmd(
     Ok(code)
 }
 
-/// Writes a run's report, summary, operation history, node logs, charts and the HTML page that
-/// gathers them into `dir`.
+/// Writes a run's report, summary, operation history, node and Sentinel logs, charts and the
+/// HTML page that gathers them into `dir`.
 fn write_results(report: &Report, output: &RunOutput, source: &Path, dir: &Path) -> Result<()> {
     let write = |name: &str, bytes: &[u8]| {
         let path = dir.join(name);
@@ -1079,8 +1079,12 @@ fn write_results(report: &Report, output: &RunOutput, source: &Path, dir: &Path)
         (serde_json::to_string_pretty(report)? + "\n").as_bytes(),
     )?;
     let mut logs = Vec::new();
-    for i in 0..output.world.node_count() {
-        let (lines, dropped) = output.world.logs(i);
+    let nodes = output.world.node_count();
+    for h in 0..nodes + output.world.sentinel_count() {
+        let (lines, dropped) = match h.checked_sub(nodes) {
+            None => output.world.logs(h),
+            Some(j) => output.world.sentinel_logs(j),
+        };
         let mut text = String::new();
         for l in lines {
             text.push_str(&l.to_string());
@@ -1089,9 +1093,9 @@ fn write_results(report: &Report, output: &RunOutput, source: &Path, dir: &Path)
         if dropped > 0 {
             text.push_str(&format!("... {dropped} more lines not kept\n"));
         }
-        let node = &output.world.scenario.nodes[i].name;
-        write(&format!("{node}.log"), text.as_bytes())?;
-        logs.push((node.as_str(), text));
+        let host = output.world.scenario.host_name(h);
+        write(&format!("{host}.log"), text.as_bytes())?;
+        logs.push((host, text));
     }
     write(
         "summary.txt",

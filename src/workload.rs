@@ -227,6 +227,7 @@ mod tests {
             reads_from_replicas: false,
             timeout: SimDuration::from_secs(1),
             client_rtt: SimDuration::from_micros(200),
+            near: None,
         }
     }
 

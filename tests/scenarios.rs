@@ -91,6 +91,19 @@ fn compact(r: &Report) -> String {
             n.dataset.digest
         ));
     }
+    for (name, st) in &r.sentinels {
+        let count = |k: &str| st.events.get(k).copied().unwrap_or(0);
+        s.push_str(&format!(
+            "sentinel {name}: epoch={} master={} sdown={} odown={} elected={} switch_master={} convert_to_slave={}\n",
+            st.current_epoch,
+            st.master,
+            count("+sdown"),
+            count("+odown"),
+            count("+elected-leader"),
+            count("+switch-master"),
+            count("+convert-to-slave"),
+        ));
+    }
     let c = &r.checks;
     s.push_str(&format!(
         "converged={} lost={}/{} lost_with_wait={}/{} stale={}/{} looping={} writes_ok={}/{} errors={} timeouts={}\n",

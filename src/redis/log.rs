@@ -58,9 +58,6 @@ impl fmt::Display for LogLine {
         let secs = ms / 1000;
         let (y, mo, d) = civil_from_days((secs / 86_400) as i64);
         let sod = secs % 86_400;
-        const MONTHS: [&str; 12] = [
-            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-        ];
         write!(
             f,
             "{}:{} {:02} {} {} {:02}:{:02}:{:02}.{:03} {} {}",
@@ -77,6 +74,29 @@ impl fmt::Display for LogLine {
             self.message
         )
     }
+}
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// C's `ctime_r` without its newline, in UTC: `Www Mmm dd hh:mm:ss yyyy`, the day of the month
+/// padded with a space (`Mon Jan  1 00:00:00 2024`). Sentinel writes times so in its log.
+pub fn ctime(unix_secs: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    let days = unix_secs / 86_400;
+    let (y, mo, d) = civil_from_days(days as i64);
+    let sod = unix_secs % 86_400;
+    format!(
+        "{} {} {:>2} {:02}:{:02}:{:02} {}",
+        DAYS[(days % 7) as usize],
+        MONTHS[(mo - 1) as usize],
+        d,
+        sod / 3600,
+        (sod / 60) % 60,
+        sod % 60,
+        y
+    )
 }
 
 /// Days since 1970-01-01 to (year, month, day), Howard Hinnant's algorithm.
@@ -111,6 +131,13 @@ mod tests {
             line.to_string(),
             "11296:M 01 Jan 2024 01:02:03.456 * Ready to accept connections"
         );
+    }
+
+    #[test]
+    fn ctime_is_cs_format_in_utc() {
+        // 2026-11-29 23:10:34 UTC, a Sunday, as Sentinel's log wrote it.
+        assert_eq!(ctime(1_795_993_834), "Sun Nov 29 23:10:34 2026");
+        assert_eq!(ctime(EPOCH_UNIX_SECS), "Mon Jan  1 00:00:00 2024");
     }
 
     #[test]

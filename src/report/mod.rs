@@ -10,6 +10,7 @@ pub mod expect_paths;
 pub mod history;
 pub mod html;
 mod model;
+pub(crate) mod sentinels;
 pub mod summary;
 
 use std::collections::BTreeMap;
@@ -18,8 +19,8 @@ use serde_json::Value;
 
 pub use model::{
     AckedWrites, Dataset, DownNode, ExpectResult, FaultMark, InfoValue, LimitsFrom, LiveNode,
-    MilestoneMark, NodeReport, NodeStats, NodeTimeline, OperatorReply, Report, StalenessCdf,
-    Timeline, Violation, WorkloadReport, WorkloadTimeline,
+    MilestoneMark, NodeReport, NodeStats, NodeTimeline, OperatorReply, Report, SentinelMark,
+    SentinelReport, StalenessCdf, Timeline, Violation, WorkloadReport, WorkloadTimeline,
 };
 
 use crate::check::{lost_writes, run_checks, Checks};
@@ -57,6 +58,7 @@ pub fn build(out: &RunOutput) -> Report {
         nodes: (0..w.node_count())
             .map(|i| (sc.nodes[i].name.clone(), node_report(out, i)))
             .collect(),
+        sentinels: sentinels::reports(out),
         workloads: sc
             .workloads
             .iter()
@@ -272,6 +274,7 @@ fn timeline(out: &RunOutput) -> Timeline {
         operator_commands,
         acked_writes: acked_writes(out, &names),
         staleness: staleness(out, &names),
+        sentinel_events: sentinels::marks(out),
     }
 }
 

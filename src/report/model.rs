@@ -32,6 +32,8 @@ pub struct Report {
     #[serde(with = "StopDef")]
     pub stop: Stop,
     pub nodes: BTreeMap<String, NodeReport>,
+    /// The Sentinels, by name (empty without `[[sentinel]]`).
+    pub sentinels: BTreeMap<String, SentinelReport>,
     pub workloads: BTreeMap<String, WorkloadReport>,
     pub checks: Checks,
     pub violations: Vec<Violation>,
@@ -212,6 +214,35 @@ pub struct Timeline {
     pub acked_writes: BTreeMap<String, AckedWrites>,
     /// The staleness of each node's reads, for nodes that served reads.
     pub staleness: BTreeMap<String, StalenessCdf>,
+    /// Every event a Sentinel reported, in order.
+    pub sentinel_events: Vec<SentinelMark>,
+}
+
+/// A Sentinel at the end of the run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SentinelReport {
+    /// Its id (`SENTINEL MYID`).
+    pub myid: String,
+    pub current_epoch: u64,
+    /// The name of the master it monitors.
+    pub master_name: String,
+    /// Where it says that master is at the end (`SENTINEL get-master-addr-by-name`): a node's
+    /// name, or `ip:port` when no node has that address.
+    pub master: String,
+    /// How many times each event happened, by type (`+sdown`, `+switch-master`, ...), every
+    /// type Sentinel reports listed (from 0).
+    pub events: BTreeMap<String, u64>,
+}
+
+/// One Sentinel event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SentinelMark {
+    pub t_ms: f64,
+    pub sentinel: String,
+    /// The event type, e.g. `+switch-master`.
+    pub kind: String,
+    /// The rest of the line, as Sentinel logs it.
+    pub message: String,
 }
 
 /// One node's series, and the limits its charts draw as lines.

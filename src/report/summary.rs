@@ -68,6 +68,7 @@ pub fn render(report: &Report) -> String {
     let _ = writeln!(s);
     nodes_table(&mut s, report);
     checks(&mut s, report);
+    super::sentinels::render(&mut s, report);
     operator_commands(&mut s, report);
     let violations = &report.violations;
     if !violations.is_empty() {

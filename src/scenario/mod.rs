@@ -31,6 +31,8 @@ pub struct Scenario {
     pub connect_timeout: SimDuration,
     pub links: Vec<LinkOverride>,
     pub nodes: Vec<NodeSpec>,
+    /// Sentinels, hosts of their own after the nodes: Sentinel `j` is host `nodes.len() + j`.
+    pub sentinels: Vec<SentinelSpec>,
     pub workloads: Vec<WorkloadSpec>,
     pub faults: Vec<FaultSpec>,
     pub expect: Vec<Expectation>,
@@ -41,6 +43,19 @@ pub struct Scenario {
 impl Scenario {
     pub fn node_index(&self, name: &str) -> Option<usize> {
         self.nodes.iter().position(|n| n.name == name)
+    }
+
+    /// Every host on the network: the nodes, then the Sentinels.
+    pub fn host_count(&self) -> usize {
+        self.nodes.len() + self.sentinels.len()
+    }
+
+    /// The name of host `i`: a node's or a Sentinel's.
+    pub fn host_name(&self, i: usize) -> &str {
+        match self.nodes.get(i) {
+            Some(n) => &n.name,
+            None => &self.sentinels[i - self.nodes.len()].name,
+        }
     }
 
     /// Applies `directive=value` to every node (the CLI's `--set`).
@@ -77,6 +92,23 @@ pub struct NodeSpec {
     pub data: DataSpec,
 }
 
+/// A Sentinel (`[[sentinel]]`): `sentinel monitor <master_name> <node> 6379 <quorum>` and its
+/// directives.
+#[derive(Clone, Debug)]
+pub struct SentinelSpec {
+    pub name: String,
+    /// The node it monitors at the start.
+    pub monitor: usize,
+    pub master_name: String,
+    pub quorum: u32,
+    /// `down-after-milliseconds`.
+    pub down_after: SimDuration,
+    /// `failover-timeout`.
+    pub failover_timeout: SimDuration,
+    /// `parallel-syncs`.
+    pub parallel_syncs: u32,
+}
+
 /// A node's initial dataset.
 #[derive(Clone, Debug, Default)]
 pub struct DataSpec {
@@ -91,8 +123,16 @@ pub struct DataSpec {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Target {
     Node(usize),
-    /// Whichever node is a master with the most replicas when the operation is issued.
+    /// Whichever node is a master with the most replicas when the operation is issued: an
+    /// omniscient client, for scripted experiments.
     CurrentMaster,
+    /// Where the Sentinels say master `master_name` is, as a Sentinel-aware client library
+    /// finds it: it asks `sentinels` (indices among the scenario's Sentinels) in order, and asks
+    /// again after a timeout, a READONLY error or its connection killed.
+    Sentinel {
+        master_name: String,
+        sentinels: Vec<usize>,
+    },
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -140,6 +180,10 @@ pub struct WorkloadSpec {
     pub timeout: SimDuration,
     /// Round trip between the client and the node.
     pub client_rtt: SimDuration,
+    /// The host the client runs beside: it reaches what that host reaches, so a partition that
+    /// cuts the host off from a node or Sentinel cuts the client off too. None: a client no
+    /// partition separates from anything.
+    pub near: Option<usize>,
 }
 
 #[derive(Clone, Debug)]

@@ -12,6 +12,8 @@ use super::{
     DataSpec, Distribution, ExpectValue, Expectation, FaultKind, FaultSpec, LinkOverride,
     LinkPatch, Mix, NodeSpec, Op, Scenario, ScenarioError, Target, WorkloadSpec,
 };
+
+mod sentinel;
 use crate::net::LinkParams;
 use crate::redis::config::Config;
 use crate::redis::keyspace::{rdb_len_bytes, Bulk};
@@ -45,6 +47,8 @@ struct RawScenario {
     defaults: Map,
     #[serde(default)]
     node: Vec<RawNode>,
+    #[serde(default)]
+    sentinel: Vec<sentinel::RawSentinel>,
     #[serde(default)]
     workload: Vec<RawWorkload>,
     #[serde(default)]
@@ -116,6 +120,8 @@ struct RawWorkload {
     read_from: Option<Spanned<String>>,
     timeout: Option<Spanned<String>>,
     client_rtt: Option<Spanned<String>>,
+    sentinels: Option<Spanned<Vec<String>>>,
+    near: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -224,7 +230,12 @@ impl RawFault {
 struct Ctx<'a> {
     file: &'a str,
     src: &'a str,
+    /// The nodes' names, in file order (node `i` is host `i`).
     names: Vec<String>,
+    /// The Sentinels' names, in file order (Sentinel `j` is host `names.len() + j`).
+    sentinels: Vec<String>,
+    /// The master name each Sentinel monitors.
+    sentinel_masters: Vec<String>,
 }
 
 impl Ctx<'_> {
@@ -310,6 +321,15 @@ impl Ctx<'_> {
     }
 
     fn node_name<T>(&self, v: &Spanned<T>, name: &str) -> Result<usize, ScenarioError> {
+        if self.sentinels.iter().any(|s| s == name) {
+            return Err(self.at(
+                v,
+                format!(
+                    "\"{name}\" is a sentinel; this takes a node: {}",
+                    self.names.join(", ")
+                ),
+            ));
+        }
         self.names.iter().position(|n| n == name).ok_or_else(|| {
             self.at(
                 v,
@@ -322,12 +342,39 @@ impl Ctx<'_> {
         })
     }
 
+    /// A host on the network: a node or a Sentinel, by name.
+    fn host_name<T>(&self, v: &Spanned<T>, name: &str) -> Result<usize, ScenarioError> {
+        if let Some(j) = self.sentinels.iter().position(|s| s == name) {
+            return Ok(self.names.len() + j);
+        }
+        if self.sentinels.is_empty() {
+            return self.node_name(v, name);
+        }
+        self.names.iter().position(|n| n == name).ok_or_else(|| {
+            let all = self.names.iter().chain(&self.sentinels).map(String::as_str);
+            self.at(
+                v,
+                format!(
+                    "unknown node or sentinel \"{name}\"{}; the nodes are: {}; the sentinels are: {}",
+                    did_you_mean(name, all),
+                    self.names.join(", "),
+                    self.sentinels.join(", ")
+                ),
+            )
+        })
+    }
+
+    /// Every host: the nodes, then the Sentinels.
+    fn host_count(&self) -> usize {
+        self.names.len() + self.sentinels.len()
+    }
+
     fn pair(&self, v: &Spanned<Vec<String>>) -> Result<(usize, usize), ScenarioError> {
         let names = v.get_ref();
         if names.len() != 2 {
             return Err(self.at(v, format!("expected two node names, found {}", names.len())));
         }
-        let (a, b) = (self.node_name(v, &names[0])?, self.node_name(v, &names[1])?);
+        let (a, b) = (self.host_name(v, &names[0])?, self.host_name(v, &names[1])?);
         if a == b {
             return Err(self.at(v, "a link joins two different nodes"));
         }
@@ -448,6 +495,8 @@ pub fn parse(file: &str, src: &str) -> Result<Scenario, ScenarioError> {
         file,
         src,
         names: Vec::new(),
+        sentinels: Vec::new(),
+        sentinel_masters: Vec::new(),
     };
     let name = raw.name.get_ref().trim().to_string();
     if name.is_empty() {
@@ -549,6 +598,9 @@ pub fn parse(file: &str, src: &str) -> Result<Scenario, ScenarioError> {
         return Err(err);
     }
     warm_starts(&ctx, &raw.node, &nodes)?;
+    let sentinels = sentinel::sentinels(&ctx, &raw.sentinel)?;
+    ctx.sentinels = sentinels.iter().map(|s| s.name.clone()).collect();
+    ctx.sentinel_masters = sentinels.iter().map(|s| s.master_name.clone()).collect();
 
     let mut links = Vec::new();
     for l in &raw.link {
@@ -632,6 +684,7 @@ pub fn parse(file: &str, src: &str) -> Result<Scenario, ScenarioError> {
         connect_timeout,
         links,
         nodes,
+        sentinels,
         workloads,
         faults,
         expect,
@@ -740,10 +793,20 @@ fn workload(
     i: usize,
     duration: SimDuration,
 ) -> Result<WorkloadSpec, ScenarioError> {
-    let target = if w.target.get_ref() == "@master" {
-        Target::CurrentMaster
-    } else {
-        Target::Node(ctx.node(&w.target)?)
+    let target = match w.target.get_ref().strip_prefix("sentinel:") {
+        _ if w.target.get_ref() == "@master" => Target::CurrentMaster,
+        Some(master_name) => sentinel::client_target(ctx, &w.target, master_name, &w.sentinels)?,
+        None => Target::Node(ctx.node(&w.target)?),
+    };
+    if let (Some(s), false) = (&w.sentinels, matches!(target, Target::Sentinel { .. })) {
+        return Err(ctx.at(
+            s,
+            "`sentinels` applies to a workload whose target is \"sentinel:<master name>\"",
+        ));
+    }
+    let near = match &w.near {
+        Some(n) => Some(ctx.host_name(n, n.get_ref())?),
+        None => None,
     };
     let rate_per_sec = ctx.count_in(&w.rate, "rate", 1, 10_000_000)?;
     let start = match &w.start {
@@ -861,6 +924,7 @@ fn workload(
         reads_from_replicas,
         timeout,
         client_rtt,
+        near,
     })
 }
 
@@ -945,7 +1009,7 @@ fn fault(
                 }
                 let mut gi = Vec::new();
                 for n in g {
-                    let i = ctx.node_name(groups, n)?;
+                    let i = ctx.host_name(groups, n)?;
                     if seen.contains(&i) {
                         return Err(
                             ctx.at(groups, format!("node \"{n}\" is in two partition groups"))
@@ -964,7 +1028,9 @@ fn fault(
             }
             if idx.len() == 1 {
                 // One group: it is cut off from every other node.
-                let rest: Vec<usize> = (0..ctx.names.len()).filter(|i| !seen.contains(i)).collect();
+                let rest: Vec<usize> = (0..ctx.host_count())
+                    .filter(|i| !seen.contains(i))
+                    .collect();
                 if rest.is_empty() {
                     return Err(ctx.at(groups, "the group contains every node; nothing is cut off"));
                 }
@@ -1301,10 +1367,14 @@ pub fn expectation_line(names: &[String], text: &str) -> Result<Expectation, Str
     };
     let src = format!("{} = {}", quote(path), quote(&comparison));
     let map: Map = toml::from_str(&src).map_err(|e| format!("\"{text}\": {}", e.message()))?;
+    // Sentinels are reached through the report's `sentinels` field, whose paths the report
+    // checks itself, so the line needs only the node names.
     let ctx = Ctx {
         file: "",
         src: &src,
         names: names.to_vec(),
+        sentinels: Vec::new(),
+        sentinel_masters: Vec::new(),
     };
     let (k, v) = map
         .iter()
@@ -1319,6 +1389,7 @@ pub fn expectation_line(names: &[String], text: &str) -> Result<Expectation, Str
 const REPORT_TOP: &[&str] = &[
     "checks",
     "nodes",
+    "sentinels",
     "workloads",
     "scenario",
     "seed",

@@ -32,23 +32,33 @@ impl World {
         }
     }
 
-    /// The node a workload's operation goes to.
-    fn route(&mut self, w: usize, kind: OpKind) -> Option<usize> {
+    /// The node a workload's operation goes to, and how long the client spent finding it (a
+    /// Sentinel-aware client asking its Sentinels); `Err` with that time when it found none.
+    fn route(
+        &mut self,
+        now: SimTime,
+        w: usize,
+        kind: OpKind,
+    ) -> Result<(usize, SimDuration), SimDuration> {
+        let (target, spent) = match self.workloads[w].spec.target {
+            Target::Node(i) => (i, SimDuration::ZERO),
+            Target::CurrentMaster => (
+                self.master_target.ok_or(SimDuration::ZERO)?,
+                SimDuration::ZERO,
+            ),
+            Target::Sentinel { .. } => self.sentinel_route(now, w)?,
+        };
         let spec = &self.workloads[w].spec;
-        let target = match spec.target {
-            Target::Node(i) => Some(i),
-            Target::CurrentMaster => self.master_target,
-        }?;
         if kind == OpKind::Get && spec.reads_from_replicas {
             let replicas: Vec<usize> = (0..self.slots.len())
                 .filter(|&i| self.master_of(i) == Some(target))
                 .collect();
             if !replicas.is_empty() {
                 let k = self.rec.counters[w].reads as usize;
-                return Some(replicas[k % replicas.len()]);
+                return Ok((replicas[k % replicas.len()], spent));
             }
         }
-        Some(target)
+        Ok((target, spent))
     }
 
     /// A workload's next operation reaches its node: it was issued half a round trip ago. Issue
@@ -63,15 +73,25 @@ impl World {
         }
         let write_id = self.rec.writes.len() as u64;
         let op = self.workloads[w].op(write_id);
-        let Some(node) = self.route(w, op.kind) else {
-            // No master to talk to: the client cannot even connect.
-            self.rec.counters[w].timeouts += 1;
-            if op.kind.is_write() {
-                self.rec.counters[w].writes += 1;
-            } else {
-                self.rec.counters[w].reads += 1;
+        let (node, spent) = match self.route(now, w, op.kind) {
+            Ok(routed) => routed,
+            Err(spent) => {
+                let c = &mut self.rec.counters[w];
+                if spent.is_zero() {
+                    // No master to talk to: the client cannot even connect.
+                    c.timeouts += 1;
+                } else {
+                    // A Sentinel-aware client that no Sentinel gave a master.
+                    let kind = super::sentinel_clients::MASTER_NOT_FOUND.to_string();
+                    *c.errors.entry(kind).or_default() += 1;
+                }
+                if op.kind.is_write() {
+                    c.writes += 1;
+                } else {
+                    c.reads += 1;
+                }
+                return;
             }
-            return;
         };
         let write = write_kind(op.kind).map(|kind| {
             self.rec.writes.push(WriteRecord::new(
@@ -117,8 +137,14 @@ impl World {
             client,
             history,
             waiting: None,
+            discovery: spent,
         });
-        self.arrive(e, id);
+        if spent.is_zero() {
+            self.arrive(e, id);
+        } else {
+            // It asked its Sentinels first: the request leaves that much later.
+            e.schedule(e.now() + spent, Ev::Arrive { op: id });
+        }
     }
 
     pub(crate) fn arrive(&mut self, e: &mut Engine<Ev>, op: u32) {
@@ -127,6 +153,12 @@ impl World {
             let p = self.op_ref(op);
             (p.node, p.client, p.workload as usize)
         };
+        if !self.client_reaches(w, node) {
+            // A partition separates the client from the node: the request never arrives.
+            let deadline = self.op_invoke(op) + self.workloads[w].spec.timeout;
+            self.finish_op(e, op, None, deadline.max(now));
+            return;
+        }
         let slot = &mut self.slots[node];
         if slot.paused {
             // The request waits in the socket of a stopped process.
@@ -187,7 +219,7 @@ impl World {
                 let spec = &self.workloads[w].spec;
                 let server_timeout = spec.wait.map_or(SimDuration::ZERO, |(_, t)| t);
                 if server_timeout.is_zero() || server_timeout >= spec.timeout {
-                    let sent = p.waiting.unwrap_or(p.invoke);
+                    let sent = p.waiting.unwrap_or(p.invoke + p.discovery);
                     e.schedule(
                         (sent + spec.timeout).max(now),
                         Ev::ClientTimeout {
@@ -201,10 +233,11 @@ impl World {
         }
     }
 
-    /// When `op`'s current request was sent: the WAIT's, or the operation's.
+    /// When `op`'s current request was sent: the WAIT's, or the operation's (after the client
+    /// found its node).
     pub(crate) fn op_invoke(&self, op: u32) -> SimTime {
         let p = self.op_ref(op);
-        p.waiting.unwrap_or(p.invoke)
+        p.waiting.unwrap_or(p.invoke + p.discovery)
     }
 
     /// A client's blocked command got no answer within its timeout: it records the timeout and
@@ -241,9 +274,11 @@ impl World {
             p.write,
             p.node,
         );
+        let sent = invoke + p.discovery;
         let spec = &self.workloads[w].spec;
         let (timeout, wait) = (spec.timeout, spec.wait);
-        let reply = reply.filter(|_| done.since(invoke) <= timeout);
+        let reply = reply.filter(|_| done.since(sent) <= timeout);
+        self.sentinel_client_outcome(w, node, reply);
         let result = match reply {
             None => OpResult::Timeout,
             Some(Reply::Error(msg)) => OpResult::Error(msg.to_string()),
@@ -361,7 +396,7 @@ impl World {
             None => {
                 // The client gave up at its timeout, whenever a late reply came.
                 let p = self.ops[op as usize].as_ref().expect("pending");
-                let sent = p.waiting.unwrap_or(p.invoke);
+                let sent = p.waiting.unwrap_or(p.invoke + p.discovery);
                 let gave_up = sent + self.workloads[p.workload as usize].spec.timeout;
                 r.outcome = Outcome::Info;
                 r.complete_ns = done.min(gave_up).as_nanos();

@@ -43,7 +43,9 @@ impl World {
         let spec = self.scenario.faults[idx].clone();
         e.trace
             .record(now.as_nanos(), TraceKind::Fault, idx as u64, 0, 0);
-        let names: Vec<String> = self.scenario.nodes.iter().map(|n| n.name.clone()).collect();
+        let names: Vec<String> = (0..self.scenario.host_count())
+            .map(|i| self.scenario.host_name(i).to_string())
+            .collect();
         let name = |i: usize| names[i].clone();
         match spec.kind {
             FaultKind::Partition {

@@ -21,6 +21,8 @@ mod fault;
 pub mod hist;
 pub mod observe;
 pub mod queue;
+pub mod sentinel_clients;
+pub mod sentinels;
 pub mod trace;
 pub mod world;
 pub use world::RunOptions;

@@ -24,7 +24,7 @@ use crate::redis::shared::SharedBytes;
 use crate::redis::{Action, ClientId, ConnId, Event, Node, NodeParams, Persisted, Timer, Transmit};
 use crate::scenario::Scenario;
 use crate::seed::SeedStream;
-use crate::time::SimTime;
+use crate::time::{SimDuration, SimTime};
 use crate::workload::{OpKind, Workload};
 
 /// The engine's events.
@@ -56,6 +56,11 @@ pub enum Ev {
         idx: u32,
     },
     Sample,
+    /// A Sentinel's timer (`sentinelTimer`).
+    SentinelTimer {
+        sentinel: u32,
+        gen: u32,
+    },
 }
 
 impl From<NetTimer> for Ev {
@@ -106,6 +111,10 @@ pub(crate) struct PendingOp {
     pub history: Option<u32>,
     /// The write succeeded and its WAIT, sent at this instant, is in flight.
     pub waiting: Option<SimTime>,
+    /// How long the client spent finding the node before sending (a Sentinel-aware client
+    /// asking its Sentinels): the request leaves at `invoke + discovery`, and its timeout runs
+    /// from then, as a socket timeout does.
+    pub discovery: SimDuration,
 }
 
 /// A partition in force: its fault index, its name, and the directions it blocks.
@@ -136,8 +145,11 @@ pub struct Recording {
     /// Every operator command and its reply, in the order they ran.
     pub operator_commands: Vec<super::fault::OperatorCommand>,
     pub samples: Vec<Sample>,
-    /// The last time a fault was active or began (partitions healing, pauses ending).
+    /// The last time a fault was active or began (partitions healing, pauses ending), or a
+    /// Sentinel sent a node REPLICAOF.
     pub last_fault_end: SimTime,
+    /// Every event the Sentinels reported, in order.
+    pub sentinel_events: Vec<super::sentinels::SentinelEventAt>,
 }
 
 /// A node's recent `(master_repl_offset, digest)` pairs, kept once a replica has compared
@@ -192,6 +204,8 @@ pub struct World {
     pub scenario: Scenario,
     pub net: Network,
     pub(crate) slots: Vec<Slot>,
+    /// The Sentinels, hosts after the nodes (`sentinels.rs`).
+    pub(crate) sentinels: Vec<super::sentinels::SentinelSlot>,
     /// Which node connection is which network connection.
     pub(crate) conns: ConnTable,
     pub(crate) workloads: Vec<Workload>,
@@ -208,6 +222,8 @@ pub struct World {
     /// Where `@master` sends operations: `current_master()` as of its last refresh (at the
     /// start, at each fault and at each sample), so clients change master at those instants.
     pub(crate) master_target: Option<usize>,
+    /// Per workload: the node a Sentinel-aware client is connected to (`sentinel_clients.rs`).
+    pub(crate) sentinel_masters: Vec<Option<usize>>,
     outs: Vec<NetOutput>,
     /// Reused buffers for rendering operations' arguments.
     pub(crate) args: crate::workload::ArgBuf,
@@ -237,7 +253,8 @@ impl World {
         engine: &mut Engine<Ev>,
     ) -> World {
         let n = scenario.nodes.len();
-        let mut net = Network::new(n, scenario.network, SeedStream::derive(seed, "net"));
+        let hosts_n = scenario.host_count();
+        let mut net = Network::new(hosts_n, scenario.network, SeedStream::derive(seed, "net"));
         net.set_connect_timeout(scenario.connect_timeout);
         for l in &scenario.links {
             net.set_link(NodeId(l.a as u32), NodeId(l.b as u32), l.params);
@@ -290,7 +307,8 @@ impl World {
         let mut world = World {
             net,
             slots,
-            conns: ConnTable::new(n),
+            sentinels: Vec::new(),
+            conns: ConnTable::new(hosts_n),
             ops: Vec::new(),
             free_ops: Vec::new(),
             blocked: HashMap::default(),
@@ -298,6 +316,7 @@ impl World {
             latest_acked: vec![None; max_keys],
             partitions: Vec::new(),
             master_target: None,
+            sentinel_masters: vec![None; workloads.len()],
             outs: Vec::new(),
             pending_replies: Vec::new(),
             digest_logs: (0..n).map(|_| None).collect(),
@@ -326,6 +345,7 @@ impl World {
         for i in 0..n {
             world.drain(engine, i);
         }
+        world.boot_sentinels(engine);
         world.refresh_master_target();
         for i in 0..world.workloads.len() {
             if let Some(t) = world.workloads[i].next_time() {
@@ -571,6 +591,7 @@ impl World {
                     }
                 }
                 Event::ClientKilled { client } => {
+                    self.sentinel_client_killed(i, client);
                     // A client killed in a blocked WAIT hears nothing more.
                     if let Some(op) = self.blocked.remove(&client) {
                         self.pending_replies.push((op, None));
@@ -636,6 +657,9 @@ impl World {
             | NetOutput::Reset { node, .. } => node.index(),
         };
         let i = node_of(&o);
+        if i >= self.slots.len() {
+            return self.sentinel_net_output(e, i, o);
+        }
         if self.slots[i].paused {
             if let NetOutput::Data { .. } = o {
                 unreachable!("the network holds data for a paused node");
@@ -881,6 +905,7 @@ impl Model<Ev> for World {
                 self.refresh_master_target();
                 e.schedule(now + self.scenario.sample_interval, Ev::Sample);
             }
+            Ev::SentinelTimer { sentinel, gen } => self.sentinel_timer(e, sentinel as usize, gen),
         }
     }
 }

@@ -487,3 +487,151 @@ fn directives_take_redis_notation_and_durations_for_seconds() {
         "2us"
     );
 }
+
+/// BASE with two Sentinels monitoring `m` as `mymaster`.
+const SENTINELS: &str = "[[sentinel]]\nname = \"s1\"\nmonitor = \"m\"\nquorum = 2\n\
+                         [[sentinel]]\nname = \"s2\"\nmonitor = \"m\"\nquorum = 2\n";
+
+#[test]
+fn sentinels_parse_with_sentinel_conf_names_and_defaults() {
+    let s = parse(
+        "ok.toml",
+        &format!(
+            "{BASE}{SENTINELS}[[sentinel]]\nname = \"s3\"\nmonitor = \"m\"\nmaster_name = \"other\"\nquorum = 1\n\
+             down-after-milliseconds = \"5s\"\nfailover-timeout = 60000\nparallel-syncs = 2\n\
+             [[workload]]\ntarget = \"sentinel:mymaster\"\nrate = 10\nnear = \"s2\"\n\
+             [[workload]]\ntarget = \"sentinel:mymaster\"\nrate = 10\nsentinels = [\"s2\", \"s1\"]\n\
+             [[fault]]\nat = \"5s\"\nkind = \"partition\"\ngroups = [[\"m\", \"s1\"]]\n"
+        ),
+    )
+    .unwrap();
+    let (a, c) = (&s.sentinels[0], &s.sentinels[2]);
+    assert_eq!(
+        (a.monitor, a.master_name.as_str(), a.quorum),
+        (0, "mymaster", 2)
+    );
+    assert_eq!(
+        (
+            a.down_after.as_millis(),
+            a.failover_timeout.as_millis(),
+            a.parallel_syncs
+        ),
+        (30_000, 180_000, 1),
+        "sentinel.conf's defaults"
+    );
+    assert_eq!(
+        (
+            c.master_name.as_str(),
+            c.down_after.as_millis(),
+            c.failover_timeout.as_millis()
+        ),
+        ("other", 5_000, 60_000)
+    );
+    assert_eq!(c.parallel_syncs, 2);
+    assert_eq!(s.host_count(), 5);
+    assert_eq!(
+        s.host_name(2),
+        "s1",
+        "the Sentinels are hosts after the nodes"
+    );
+    use crate::scenario::{FaultKind, Target};
+    let by_name = |w: usize| match &s.workloads[w].target {
+        Target::Sentinel {
+            master_name,
+            sentinels,
+        } => (master_name.clone(), sentinels.clone()),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        by_name(0),
+        ("mymaster".to_string(), vec![0, 1]),
+        "every Sentinel of the name"
+    );
+    assert_eq!(by_name(1).1, vec![1, 0], "in the order given");
+    assert_eq!(s.workloads[0].near, Some(3), "s2 is host 3");
+    // A one-group partition cuts the group off from every other host, Sentinels included.
+    let FaultKind::Partition { groups, .. } = &s.faults[0].kind else {
+        panic!("a partition")
+    };
+    assert_eq!(groups, &vec![vec![0, 2], vec![1, 3, 4]]);
+}
+
+#[test]
+fn bad_sentinels_and_sentinel_targets_are_refused_at_their_value() {
+    let with = |extra: &str| format!("{SENTINELS}{extra}");
+    let cases: Vec<(String, &str, &str)> = vec![
+        (
+            "[[sentinel]]\nname = \"m\"\nmonitor = \"m\"\nquorum = 1\n".into(),
+            "11:8",
+            "\"m\" is defined twice: nodes and sentinels share one set of names",
+        ),
+        (
+            "[[sentinel]]\nname = \"s\"\nmonitor = \"nobody\"\nquorum = 1\n".into(),
+            "12:11",
+            "unknown node \"nobody\"",
+        ),
+        (
+            "[[sentinel]]\nname = \"s\"\nmonitor = \"m\"\nquorum = 0\n".into(),
+            "13:10",
+            "quorum must be between 1 and 1000, found 0",
+        ),
+        (
+            "[[sentinel]]\nname = \"s\"\nmonitor = \"m\"\nquorum = 1\ndown-after-milliseconds = 0\n".into(),
+            "14:27",
+            "down-after-milliseconds must be more than 0 milliseconds",
+        ),
+        (
+            "[[sentinel]]\nname = \"s\"\nmonitor = \"m\"\nquorum = 1\nfailover-timeout = \"1.5ms\"\n".into(),
+            "14:20",
+            "failover-timeout is in whole milliseconds",
+        ),
+        (
+            "[[sentinel]]\nname = \"s\"\nmonitor = \"m\"\nquorum = 1\ndown-after = 5000\n".into(),
+            "14:1",
+            "unknown field `down-after`",
+        ),
+        (
+            "[[sentinel]]\nname = \"s\"\nmonitor = \"m\"\nquorum = 1\nmaster_name = \"a,b\"\n".into(),
+            "14:15",
+            "must be one word without commas",
+        ),
+        (
+            with("[[sentinel]]\nname = \"s3\"\nmonitor = \"r\"\nquorum = 1\n"),
+            "20:11",
+            "sentinel \"s1\" monitors \"mymaster\" at node \"m\"",
+        ),
+        (
+            with("[[workload]]\ntarget = \"sentinel:yourmaster\"\nrate = 1\n"),
+            "19:10",
+            "no [[sentinel]] monitors \"yourmaster\"",
+        ),
+        (
+            "[[workload]]\ntarget = \"sentinel:mymaster\"\nrate = 1\n".into(),
+            "11:10",
+            "no [[sentinel]] to ask",
+        ),
+        (
+            with("[[workload]]\ntarget = \"m\"\nrate = 1\nsentinels = [\"s1\"]\n"),
+            "21:13",
+            "`sentinels` applies to a workload whose target is \"sentinel:<master name>\"",
+        ),
+        (
+            with("[[workload]]\ntarget = \"sentinel:mymaster\"\nrate = 1\nsentinels = [\"s9\"]\n"),
+            "21:13",
+            "unknown sentinel \"s9\"",
+        ),
+        (
+            with("[[workload]]\ntarget = \"m\"\nrate = 1\nnear = \"s4\"\n"),
+            "21:8",
+            "unknown node or sentinel \"s4\"",
+        ),
+        (
+            with("[[fault]]\nat = \"1s\"\nkind = \"crash\"\nnode = \"s1\"\n"),
+            "21:8",
+            "\"s1\" is a sentinel; this takes a node",
+        ),
+    ];
+    let cases: Vec<(&str, &str, &str)> =
+        cases.iter().map(|(a, b, c)| (a.as_str(), *b, *c)).collect();
+    check_errors(&cases);
+}
