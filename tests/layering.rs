@@ -17,7 +17,10 @@ use std::path::{Path, PathBuf};
 
 /// Each module and the modules directly below it.
 const BELOW: &[(&str, &[&str])] = &[
-    ("main", &["nemesis", "sweep", "bench", "live", "diff", "shrink"]),
+    (
+        "main",
+        &["nemesis", "sweep", "bench", "live", "diff", "shrink"],
+    ),
     ("nemesis", &["report"]),
     ("sweep", &["report"]),
     ("diff", &["report"]),

@@ -2354,7 +2354,12 @@ fn wait_inside_exec_answers_at_once() {
     // After a write outside the transaction that no replica has acknowledged yet, the count is
     // 0, still at once (redis-server 7.0.15 answers the same two sequences with 1 and 0).
     assert_eq!(
-        raw_send(&mut t, 0, c, "SET k v\r\nMULTI\r\nSET k v\r\nWAIT 2 0\r\nEXEC\r\n"),
+        raw_send(
+            &mut t,
+            0,
+            c,
+            "SET k v\r\nMULTI\r\nSET k v\r\nWAIT 2 0\r\nEXEC\r\n"
+        ),
         "+OK\r\n+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n+OK\r\n:0\r\n"
     );
     assert!(!t.nodes[0].clients.any_blocked());
