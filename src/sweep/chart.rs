@@ -6,6 +6,7 @@
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{Num, SweepReport};
 use crate::report::chart::{human_bytes, register_font};
@@ -196,11 +197,20 @@ fn cdf(
             ))
             .map_err(err)?;
         let y = if p == 50 { 0.94 } else { 0.86 };
+        // A label in the right half ends at its line, so it is not cut off at the plot's edge.
+        let h = if x > (lo + hi) / 2.0 {
+            HPos::Right
+        } else {
+            HPos::Left
+        };
         chart
             .draw_series(std::iter::once(Text::new(
-                format!("{label} {}", super::text::number(Num(x))),
+                format!(" {label} {} ", super::text::number(Num(x))),
                 (x, y),
-                (FONT, 15).into_font().color(&VERMILLION),
+                (FONT, 15)
+                    .into_font()
+                    .color(&VERMILLION)
+                    .pos(Pos::new(h, VPos::Top)),
             )))
             .map_err(err)?;
     }
