@@ -580,18 +580,7 @@ impl Network {
         to: NodeId,
         sched: &mut impl NetScheduler,
     ) -> ConnId {
-        let end = |n: NodeId, nodes: &[NodeNet]| End {
-            node: n,
-            incarnation: nodes[n.index()].incarnation,
-            open: true,
-            reading: true,
-        };
-        let conn = Conn {
-            state: ConnState::Connecting,
-            started: now,
-            ends: [end(from, &self.nodes), end(to, &self.nodes)],
-            dirs: [Dir::default(), Dir::default()],
-        };
+        let conn = self.new_conn(now, from, to, ConnState::Connecting);
         let id = self.alloc(conn);
         self.send_syn(now, id, 0, sched);
         id
@@ -601,19 +590,25 @@ impl Network {
     /// completed before the run began: nodes that start linked (a warm replica and its master)
     /// share one. No timer is armed and no output is produced; both ends may write at once.
     pub fn connect_established(&mut self, now: SimTime, from: NodeId, to: NodeId) -> ConnId {
-        let end = |n: NodeId, nodes: &[NodeNet]| End {
+        let conn = self.new_conn(now, from, to, ConnState::Established);
+        self.alloc(conn)
+    }
+
+    /// A connection from `from` to `to` in `state`, both ends open and reading, at the nodes'
+    /// current incarnations.
+    fn new_conn(&self, now: SimTime, from: NodeId, to: NodeId, state: ConnState) -> Conn {
+        let end = |n: NodeId| End {
             node: n,
-            incarnation: nodes[n.index()].incarnation,
+            incarnation: self.nodes[n.index()].incarnation,
             open: true,
             reading: true,
         };
-        let conn = Conn {
-            state: ConnState::Established,
+        Conn {
+            state,
             started: now,
-            ends: [end(from, &self.nodes), end(to, &self.nodes)],
+            ends: [end(from), end(to)],
             dirs: [Dir::default(), Dir::default()],
-        };
-        self.alloc(conn)
+        }
     }
 
     /// Sends the SYN if the target is reachable now, else arms retry number `retry`.
