@@ -77,6 +77,26 @@ impl Node {
         }
     }
 
+    /// A master without a backlog creates one for a replica's full sync, and a backlog created
+    /// from scratch starts a new history (`syncCommand`: `createReplicationBacklog`'s callers
+    /// change the replication ID first). Nothing happens when it has one.
+    pub(crate) fn create_backlog_with_new_history(&mut self, now: SimTime) {
+        if self.backlog.is_some() {
+            return;
+        }
+        self.replid = self.rng.hex40();
+        self.clear_replid2();
+        self.create_backlog();
+        self.log(
+            now,
+            Level::Notice,
+            format!(
+                "Replication backlog created, my new replication IDs are '{}' and '{}'",
+                self.replid, self.replid2
+            ),
+        );
+    }
+
     pub(crate) fn free_backlog(&mut self) {
         if let Some(b) = self.backlog.take() {
             self.offset_without_backlog = b.master_repl_offset();
@@ -439,21 +459,7 @@ impl Node {
             c.role = Role::Replica(Box::new(link));
         }
         self.event(Event::ReplicaFullSync { replica: name });
-        if self.backlog.is_none() {
-            // A backlog created from scratch starts a new history (`createReplicationBacklog`'s
-            // callers change the replication ID first).
-            self.replid = self.rng.hex40();
-            self.clear_replid2();
-            self.create_backlog();
-            self.log(
-                now,
-                Level::Notice,
-                format!(
-                    "Replication backlog created, my new replication IDs are '{}' and '{}'",
-                    self.replid, self.replid2
-                ),
-            );
-        }
+        self.create_backlog_with_new_history(now);
         match &self.child {
             Some(child) if !child.socket_target => {
                 // Case 1: join a disk BGSAVE if another replica already waits for its end.

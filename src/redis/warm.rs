@@ -58,20 +58,7 @@ impl Node {
         if !self.is_master() && self.master().is_none() {
             return Err(WarmStartError::NoHistory(self.name.clone()));
         }
-        if self.backlog.is_none() {
-            // `syncCommand`: a backlog created from scratch starts a new history.
-            self.replid = self.rng.hex40();
-            self.clear_replid2();
-            self.create_backlog();
-            self.log(
-                now,
-                Level::Notice,
-                format!(
-                    "Replication backlog created, my new replication IDs are '{}' and '{}'",
-                    self.replid, self.replid2
-                ),
-            );
-        }
+        self.create_backlog_with_new_history(now);
         // `replicationSetupSlaveForFullResync`: the stream after the RDB starts with a SELECT.
         self.slaveseldb = -1;
         let offset = self.master_repl_offset();
