@@ -40,10 +40,10 @@ for n in A B; do
   ip netns exec "rs$n" ip link set "veth$n" up
 done
 ip netns exec rsA ip addr add 10.77.0.1/24 dev vethA
-# Kernels from 6.17 retransmit an unanswered SYN every second four times before backing off
-# (net.ipv4.tcp_syn_linear_timeouts = 4) and give up after about 11 s; the classic schedule
-# (1, 3, 7, 15, 31, 63 s, then give up at 127 s) is what replsim models. SYN_LINEAR=0 asks
-# the namespaces for the classic one, where the kernel has the setting.
+# Kernels from 6.5 retransmit an unanswered SYN a second apart a few times before backing off
+# (net.ipv4.tcp_syn_linear_timeouts, default 4); the classic schedule (1, 3, 7, 15, 31, 63 s)
+# is what replsim models. SYN_LINEAR=0 asks the namespaces for the classic one, where the
+# kernel has the setting.
 if [ -n "${SYN_LINEAR:-}" ]; then
   for n in A B; do
     ip netns exec "rs$n" sysctl -qw net.ipv4.tcp_syn_linear_timeouts="$SYN_LINEAR" 2>/dev/null
