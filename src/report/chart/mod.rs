@@ -28,7 +28,7 @@ use std::sync::Once;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
-use super::{AckedWrites, LimitsFrom, NodeTimeline, Report, StalenessCdf};
+use super::{AckedWrites, LimitsFrom, NodeTimeline, Report, SentinelMark, StalenessCdf};
 pub use frame::WIDTH;
 use frame::{Area, Fault, FONT, TITLE_H};
 pub use series::human_bytes;
@@ -165,7 +165,7 @@ impl<'a> Data<'a> {
                 return Err(format!("node {name}'s limits are not in time order"));
             }
         }
-        let faults = tl
+        let mut faults: Vec<Fault> = tl
             .faults
             .iter()
             .map(|f| Fault {
@@ -174,6 +174,20 @@ impl<'a> Data<'a> {
                 end: f.end_ms.map(|e| e / 1000.0),
             })
             .collect();
+        let failovers: Vec<(f64, f64)> = tl
+            .faults
+            .iter()
+            .filter(|f| f.kind == "failover")
+            .map(|f| {
+                (
+                    f.start_ms / 1000.0,
+                    f.end_ms.unwrap_or(f64::INFINITY) / 1000.0,
+                )
+            })
+            .collect();
+        faults.extend(sentinel_marks(&tl.sentinel_events, &failovers));
+        // Stable: faults at one instant keep their order, and come before Sentinel's.
+        faults.sort_by(|a, b| a.start.total_cmp(&b.start));
         Ok(Data {
             report: r,
             x_max: (tl.duration_ms / 1000.0).max(last).max(1e-3),
@@ -199,6 +213,49 @@ impl<'a> Data<'a> {
         (h > 0).then_some(h)
     }
 }
+
+/// Sentinel's events that tell a failover's story, for the fault lane: a master's subjective
+/// and objective down, the switch to a new master, an old master turned into a replica, and an
+/// aborted failover. Every Sentinel logs most of them; the first of a kind stands for the
+/// others that follow it within [`SENTINEL_MARK_MERGE_S`]. A failover already has its window
+/// in the lane (from the leader's `+odown` to its `+switch-master`, in seconds in
+/// `failovers`), so the objective down and the switch inside one are not marked again; a
+/// Sentinel that learns of the switch later (after a heal) is.
+fn sentinel_marks(events: &[SentinelMark], failovers: &[(f64, f64)]) -> Vec<Fault> {
+    let mut marks: Vec<Fault> = Vec::new();
+    let mut last: Vec<(&str, f64)> = Vec::new();
+    for e in events {
+        let kind = e.kind.as_str();
+        let wanted = match kind {
+            "+sdown" | "-sdown" => e.message.starts_with("master "),
+            "+odown" | "+switch-master" | "+convert-to-slave" => true,
+            _ => kind.starts_with("-failover-abort"),
+        };
+        if !wanted {
+            continue;
+        }
+        let t = e.t_ms / 1000.0;
+        let in_failover = failovers.iter().any(|&(a, b)| (a..=b).contains(&t));
+        if in_failover && matches!(kind, "+odown" | "+switch-master") {
+            continue;
+        }
+        match last.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, at)) if t - *at <= SENTINEL_MARK_MERGE_S => continue,
+            Some((_, at)) => *at = t,
+            None => last.push((kind, t)),
+        }
+        // An instant: a line, not a window in force to the end of the run.
+        marks.push(Fault {
+            label: format!("Sentinel {kind}"),
+            start: t,
+            end: Some(t),
+        });
+    }
+    marks
+}
+
+/// Seconds within which Sentinel events of one kind are one mark.
+const SENTINEL_MARK_MERGE_S: f64 = 2.0;
 
 /// The entry of `limits` in force at each sample time of `t_ms` (`None` before the first).
 fn limits_at<'a>(limits: &'a [LimitsFrom], t_ms: &[f64]) -> Vec<Option<&'a LimitsFrom>> {

@@ -656,3 +656,114 @@ fn a_burst_of_sync_markers_is_one_run_with_its_count() {
     assert!(crosses < 20, "{crosses} cross strokes");
     check_inside("auth/lag", &c.svg);
 }
+
+#[test]
+fn sentinel_marks_a_failover_once_per_kind_not_once_per_sentinel() {
+    let mark = |t_ms: f64, sentinel: &str, kind: &str, message: &str| super::SentinelMark {
+        t_ms,
+        sentinel: sentinel.into(),
+        kind: kind.into(),
+        message: message.into(),
+    };
+    let events = [
+        mark(
+            0.0,
+            "s1",
+            "+monitor",
+            "master mymaster 10.0.0.1 6379 quorum 2",
+        ),
+        mark(25_740.0, "s2", "+sdown", "master mymaster 10.0.0.1 6379"),
+        mark(25_800.0, "s3", "+sdown", "master mymaster 10.0.0.1 6379"),
+        // A replica's or a Sentinel's subjective down is not the master's.
+        mark(
+            25_900.0,
+            "s1",
+            "+sdown",
+            "slave 10.0.0.2:6379 10.0.0.2 6379 @ mymaster",
+        ),
+        mark(
+            25_990.0,
+            "s3",
+            "+odown",
+            "master mymaster 10.0.0.1 6379 #quorum 2/2",
+        ),
+        mark(
+            26_960.0,
+            "s2",
+            "+odown",
+            "master mymaster 10.0.0.1 6379 #quorum 2/2",
+        ),
+        mark(
+            27_060.0,
+            "s2",
+            "+switch-master",
+            "mymaster 10.0.0.1 6379 10.0.0.3 6379",
+        ),
+        mark(
+            28_100.0,
+            "s3",
+            "+switch-master",
+            "mymaster 10.0.0.1 6379 10.0.0.3 6379",
+        ),
+        mark(
+            50_290.0,
+            "s1",
+            "+switch-master",
+            "mymaster 10.0.0.1 6379 10.0.0.3 6379",
+        ),
+        mark(
+            60_300.0,
+            "s3",
+            "+convert-to-slave",
+            "slave 10.0.0.1:6379 @ mymaster",
+        ),
+        mark(
+            70_000.0,
+            "s2",
+            "-failover-abort-no-good-slave",
+            "master mymaster",
+        ),
+    ];
+    let marks = |failovers: &[(f64, f64)]| -> Vec<(String, f64)> {
+        super::sentinel_marks(&events, failovers)
+            .into_iter()
+            .map(|f| (f.label, f.start))
+            .collect()
+    };
+    // With no failover window in the lane, the objective down and the switch are marked.
+    let alone = marks(&[]);
+    assert_eq!(alone[1], ("Sentinel +odown".to_string(), 25.99));
+    assert_eq!(alone[2], ("Sentinel +switch-master".to_string(), 27.06));
+    // Inside the window of the failover they belong to, they are not marked again.
+    let marks = marks(&[(25.99, 28.1)]);
+    let want = [
+        ("Sentinel +sdown", 25.74),
+        // The minority's switch after the heal is outside the window: it is marked.
+        ("Sentinel +switch-master", 50.29),
+        ("Sentinel +convert-to-slave", 60.3),
+        ("Sentinel -failover-abort-no-good-slave", 70.0),
+    ];
+    assert_eq!(marks.len(), want.len(), "{marks:?}");
+    for ((label, t), (wl, wt)) in marks.iter().zip(want) {
+        assert_eq!(label, wl);
+        assert!((t - wt).abs() < 1e-9, "{label} at {t}, want {wt}");
+    }
+}
+
+#[test]
+fn the_lag_chart_of_a_sentinel_failover_marks_it_in_the_fault_lane() {
+    let r = run(include_str!("../../../scenarios/sentinel-partition.toml"));
+    let charts = charts(&r).unwrap();
+    let lag = chart(&charts, "lag");
+    let els = elements(&lag.svg);
+    let t = texts(&els);
+    for label in [
+        "split",
+        "Sentinel +sdown",
+        "Sentinel +switch-master",
+        "Sentinel +convert-to-slave",
+    ] {
+        assert!(t.contains(&label), "{label} is in the lane: {t:?}");
+    }
+    check_inside("lag", &lag.svg);
+}
