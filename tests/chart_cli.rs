@@ -1,27 +1,8 @@
 //! `replsim chart` end to end: it redraws the charts of a report.json that `run --out` wrote, and
 //! refuses one that lacks a field, naming the field, with exit code 2 instead of drawing zeros.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn replsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_replsim"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-/// A fresh directory of this test's own under cargo's scratch space.
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("a scratch directory");
-    dir
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("a UTF-8 path")
-}
+mod common;
+use common::*;
 
 #[test]
 fn chart_redraws_a_saved_report_and_refuses_one_missing_a_field() {

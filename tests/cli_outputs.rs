@@ -11,14 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Instant;
 
-const BIN: &str = env!("CARGO_BIN_EXE_replsim");
-
-fn replsim(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
+mod common;
+use common::*;
 
 /// Runs replsim under a file size limit of `blocks` 512-byte blocks (a full disk, as far as the
 /// files it writes can tell), with SIGXFSZ ignored so that a write past it fails instead of
@@ -33,21 +27,6 @@ fn replsim_with_file_limit(blocks: u32, args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("sh runs")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("a scratch directory");
-    dir
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("a UTF-8 path")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// A short scenario with a partition, in `dir`.
@@ -93,7 +72,7 @@ fn the_trace_is_written_only_with_trace_one_documented_record_a_line() {
     let dir = scratch("out-trace");
     let sc = scenario(&dir);
     let res = dir.join("res");
-    let out = replsim(&["run", s(&sc), "-q", "--out", s(&res)]);
+    let out = replsim(&["run", path(&sc), "-q", "--out", path(&res)]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let names = files_in(&res);
     assert!(names.contains(&"report.json".to_string()), "{names:?}");
@@ -102,7 +81,7 @@ fn the_trace_is_written_only_with_trace_one_documented_record_a_line() {
         "no trace unless asked: {names:?}"
     );
 
-    let out = replsim(&["run", s(&sc), "-q", "--out", s(&res), "--trace"]);
+    let out = replsim(&["run", path(&sc), "-q", "--out", path(&res), "--trace"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let doc =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/trace-format.md"))
@@ -122,7 +101,7 @@ fn the_trace_is_written_only_with_trace_one_documented_record_a_line() {
             "docs/trace-format.md describes `{k}`"
         );
     }
-    let out = replsim(&["run", s(&sc), "--trace"]);
+    let out = replsim(&["run", path(&sc), "--trace"]);
     assert_eq!(out.status.code(), Some(2), "--trace needs --out");
 }
 
@@ -131,7 +110,7 @@ fn a_failed_write_is_exit_2_with_the_path_and_the_previous_result_stays_whole() 
     let dir = scratch("out-full");
     let sc = scenario(&dir);
     let res = dir.join("res");
-    let first = replsim(&["run", s(&sc), "-q", "--out", s(&res)]);
+    let first = replsim(&["run", path(&sc), "-q", "--out", path(&res)]);
     assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
     let before = std::fs::read(res.join("report.json")).unwrap();
 
@@ -140,12 +119,12 @@ fn a_failed_write_is_exit_2_with_the_path_and_the_previous_result_stays_whole() 
         200,
         &[
             "run",
-            s(&sc),
+            path(&sc),
             "-q",
             "--seed",
             "2",
             "--out",
-            s(&res),
+            path(&res),
             "--trace",
         ],
     );
@@ -168,7 +147,10 @@ fn a_failed_write_is_exit_2_with_the_path_and_the_previous_result_stays_whole() 
     );
 
     // Without the trace, report.json is the first file too big.
-    let out = replsim_with_file_limit(20, &["run", s(&sc), "-q", "--seed", "2", "--out", s(&res)]);
+    let out = replsim_with_file_limit(
+        20,
+        &["run", path(&sc), "-q", "--seed", "2", "--out", path(&res)],
+    );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("report.json: File too large"),
@@ -184,7 +166,7 @@ fn a_failed_write_is_exit_2_with_the_path_and_the_previous_result_stays_whole() 
         .open("/dev/full")
         .expect("/dev/full");
     let out = Command::new(BIN)
-        .args(["run", s(&sc), "--json"])
+        .args(["run", path(&sc), "--json"])
         .stdout(Stdio::from(full))
         .output()
         .expect("the binary runs");
@@ -202,7 +184,7 @@ fn chart_writes_each_file_whole_or_not_at_all() {
     let sc = scenario(&dir);
     let res = dir.join("res");
     assert_eq!(
-        replsim(&["run", s(&sc), "-q", "--out", s(&res)])
+        replsim(&["run", path(&sc), "-q", "--out", path(&res)])
             .status
             .code(),
         Some(0)
@@ -210,7 +192,7 @@ fn chart_writes_each_file_whole_or_not_at_all() {
     let charts = dir.join("charts");
     let report = res.join("report.json");
     assert_eq!(
-        replsim(&["chart", s(&report), "--out", s(&charts)])
+        replsim(&["chart", path(&report), "--out", path(&charts)])
             .status
             .code(),
         Some(0)
@@ -222,7 +204,7 @@ fn chart_writes_each_file_whole_or_not_at_all() {
     );
 
     // A second drawing into a "full disk": every chart fails to be replaced, none is cut short.
-    let out = replsim_with_file_limit(20, &["chart", s(&report), "--out", s(&charts)]);
+    let out = replsim_with_file_limit(20, &["chart", path(&report), "--out", path(&charts)]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("File too large"), "{}", stderr(&out));
     assert_eq!(std::fs::read(charts.join("lag.png")).unwrap(), lag);
@@ -240,7 +222,7 @@ fn out_replaces_only_a_previous_result_and_touches_nothing_else() {
 
     // A destination whose name looks like a staging name is an ordinary destination.
     let partial = dir.join("res.partial");
-    let out = replsim(&["run", s(&sc), "-q", "--out", s(&partial)]);
+    let out = replsim(&["run", path(&sc), "-q", "--out", path(&partial)]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(seed_of(&partial), 1);
 
@@ -248,7 +230,7 @@ fn out_replaces_only_a_previous_result_and_touches_nothing_else() {
     let keep = dir.join("keep.partial");
     std::fs::create_dir_all(&keep).unwrap();
     std::fs::write(keep.join("precious.txt"), "mine").unwrap();
-    let out = replsim(&["run", s(&sc), "-q", "--out", s(&dir.join("keep.v2"))]);
+    let out = replsim(&["run", path(&sc), "-q", "--out", path(&dir.join("keep.v2"))]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(
         std::fs::read_to_string(keep.join("precious.txt")).unwrap(),
@@ -258,14 +240,14 @@ fn out_replaces_only_a_previous_result_and_touches_nothing_else() {
     // A previous result is replaced, and nothing is left beside it.
     let res = dir.join("res");
     assert_eq!(
-        replsim(&["run", s(&sc), "-q", "--out", s(&res)])
+        replsim(&["run", path(&sc), "-q", "--out", path(&res)])
             .status
             .code(),
         Some(0)
     );
     assert_eq!(seed_of(&res), 1);
     assert_eq!(
-        replsim(&["run", s(&sc), "-q", "--out", s(&res), "--seed", "2"])
+        replsim(&["run", path(&sc), "-q", "--out", path(&res), "--seed", "2"])
             .status
             .code(),
         Some(0)
@@ -277,7 +259,7 @@ fn out_replaces_only_a_previous_result_and_touches_nothing_else() {
     let mine = dir.join("mine");
     std::fs::create_dir_all(&mine).unwrap();
     std::fs::write(mine.join("notes.md"), "notes").unwrap();
-    let out = replsim(&["run", s(&sc), "-q", "--out", s(&mine)]);
+    let out = replsim(&["run", path(&sc), "-q", "--out", path(&mine)]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("notes.md, which is not something `replsim run --out` writes"),
@@ -291,7 +273,7 @@ fn out_replaces_only_a_previous_result_and_touches_nothing_else() {
     );
     let file = dir.join("file");
     std::fs::write(&file, "x").unwrap();
-    let out = replsim(&["run", s(&sc), "-q", "--out", s(&file)]);
+    let out = replsim(&["run", path(&sc), "-q", "--out", path(&file)]);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "x");
 }
@@ -302,13 +284,13 @@ fn a_run_killed_at_any_moment_leaves_a_whole_result_in_place() {
     let sc = scenario(&dir);
     let res = dir.join("res");
     assert_eq!(
-        replsim(&["run", s(&sc), "-q", "--out", s(&res)])
+        replsim(&["run", path(&sc), "-q", "--out", path(&res)])
             .status
             .code(),
         Some(0)
     );
     let started = Instant::now();
-    let rerun = replsim(&["run", s(&sc), "-q", "--out", s(&res), "--seed", "2"]);
+    let rerun = replsim(&["run", path(&sc), "-q", "--out", path(&res), "--seed", "2"]);
     assert_eq!(rerun.status.code(), Some(0));
     let whole = started.elapsed();
     // Kills spread over a whole run, then packed around its end, where the results are
@@ -322,10 +304,10 @@ fn a_run_killed_at_any_moment_leaves_a_whole_result_in_place() {
         let mut child = Command::new(BIN)
             .args([
                 "run",
-                s(&sc),
+                path(&sc),
                 "-q",
                 "--out",
-                s(&res),
+                path(&res),
                 "--seed",
                 &seed.to_string(),
             ])

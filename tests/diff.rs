@@ -1,11 +1,11 @@
 //! `replsim diff`: what differs between two reports, in the library and end to end through the
 //! binary's exit codes (0 equal, 1 different, 2 bad input).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
 use replsim::diff::{diff, render, to_json};
 use replsim::report::{self, Report};
+
+mod common;
+use common::*;
 
 /// A master, a replica and a 3-second partition of the replica; `backlog` sizes the backlog, so
 /// a small one turns the partial resync after the heal into a full one.
@@ -104,20 +104,6 @@ fn a_node_only_one_report_has_is_added_or_removed() {
             .count(),
         2
     );
-}
-
-fn replsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_replsim"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("a scratch directory");
-    dir
 }
 
 #[test]

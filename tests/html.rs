@@ -6,7 +6,9 @@
 //! or external URL).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+
+mod common;
+use common::*;
 
 /// An element of the page: its name, attributes and children, or a run of text.
 #[derive(Debug)]
@@ -180,20 +182,6 @@ impl Node {
             Node::Element { children, .. } => children.iter().map(Node::text).collect(),
         }
     }
-}
-
-fn replsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_replsim"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("a scratch directory");
-    dir
 }
 
 const SCENARIO: &str = r#"name = "page <&> test"

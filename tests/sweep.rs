@@ -4,37 +4,12 @@
 //! every mistake is exit code 2 with a message that names it.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_replsim");
-
-fn replsim(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("a scratch directory");
-    dir
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("a UTF-8 path")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+mod common;
+use common::*;
 
 /// A 3-second partition of a replica while a master takes 1 MB/s of writes, with jitter on the
 /// network so that each seed converges after its own delay: about half the seeds take longer
@@ -84,8 +59,24 @@ fn json(o: &Output) -> Value {
 fn a_sweep_does_not_depend_on_the_number_of_threads() {
     let dir = scratch("sweep-jobs");
     let f = scenario(&dir);
-    let one = replsim(&["sweep", s(&f), "--seeds", "1..9", "--jobs", "1", "--json"]);
-    let three = replsim(&["sweep", s(&f), "--seeds", "1..9", "--jobs", "3", "--json"]);
+    let one = replsim(&[
+        "sweep",
+        path(&f),
+        "--seeds",
+        "1..9",
+        "--jobs",
+        "1",
+        "--json",
+    ]);
+    let three = replsim(&[
+        "sweep",
+        path(&f),
+        "--seeds",
+        "1..9",
+        "--jobs",
+        "3",
+        "--json",
+    ]);
     assert_eq!(one.stdout, three.stdout);
     let r = json(&one);
     // Some seeds converge in time and some do not: the sweep has failures to list.
@@ -106,7 +97,7 @@ fn shards_merged_are_the_whole_sweep_byte_for_byte() {
     let dir = scratch("sweep-shards");
     let f = scenario(&dir);
     for vary in [None, Some("repl-backlog-size=1mb..4mb:3")] {
-        let mut args = vec!["sweep", s(&f), "--seeds", "3..13", "-q"];
+        let mut args = vec!["sweep", path(&f), "--seeds", "3..13", "-q"];
         if let Some(v) = vary {
             args.extend(["--vary", v]);
         }
@@ -123,7 +114,7 @@ fn shards_merged_are_the_whole_sweep_byte_for_byte() {
             std::fs::write(&p, &out.stdout).unwrap();
             shards.push(p);
         }
-        let names: Vec<&str> = shards.iter().map(|p| s(p)).collect();
+        let names: Vec<&str> = shards.iter().map(|p| path(p)).collect();
         let merged_json = replsim(&[&["sweep", "merge"], &names[..], &["--json"]].concat());
         assert_eq!(
             stdout(&merged_json),
@@ -136,8 +127,15 @@ fn shards_merged_are_the_whole_sweep_byte_for_byte() {
         assert_eq!(merged_text.status.code(), whole_text.status.code());
         // And so are the files --out writes: sweep.json, summary.txt, the charts, report.html.
         let (whole_out, merged_out) = (dir.join("whole-out"), dir.join("merged-out"));
-        replsim(&[&args[..], &["--out", s(&whole_out)]].concat());
-        replsim(&[&["sweep", "merge"], &names[..], &["--out", s(&merged_out)]].concat());
+        replsim(&[&args[..], &["--out", path(&whole_out)]].concat());
+        replsim(
+            &[
+                &["sweep", "merge"],
+                &names[..],
+                &["--out", path(&merged_out)],
+            ]
+            .concat(),
+        );
         let files = |d: &Path| {
             let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(d)
                 .unwrap()
@@ -172,7 +170,7 @@ fn merge_refuses_shards_that_do_not_make_one_sweep() {
     let dir = scratch("sweep-merge-refusals");
     let f = scenario(&dir);
     let shard = |name: &str, extra: &[&str]| {
-        let out = replsim(&[&["sweep", s(&f), "--json", "-q"], extra].concat());
+        let out = replsim(&[&["sweep", path(&f), "--json", "-q"], extra].concat());
         let p = dir.join(name);
         std::fs::write(&p, &out.stdout).unwrap();
         p
@@ -193,12 +191,12 @@ fn merge_refuses_shards_that_do_not_make_one_sweep() {
             "not a replsim sweep report: missing field",
         ),
     ] {
-        let names: Vec<&str> = files.iter().map(|p| s(p)).collect();
+        let names: Vec<&str> = files.iter().map(|p| path(p)).collect();
         let out = replsim(&[&["sweep", "merge"], &names[..]].concat());
         assert_eq!(out.status.code(), Some(2), "{names:?}");
         assert!(stderr(&out).contains(says), "{names:?}: {}", stderr(&out));
     }
-    let ok = replsim(&["sweep", "merge", s(&b), s(&a)]);
+    let ok = replsim(&["sweep", "merge", path(&b), path(&a)]);
     assert!(matches!(ok.status.code(), Some(0 | 1)), "{}", stderr(&ok));
 }
 
@@ -206,7 +204,7 @@ fn merge_refuses_shards_that_do_not_make_one_sweep() {
 fn each_failing_seed_has_a_repro_line_that_reproduces_it() {
     let dir = scratch("sweep-repro");
     let f = scenario(&dir);
-    let r = json(&replsim(&["sweep", s(&f), "--seeds", "1..9", "--json"]));
+    let r = json(&replsim(&["sweep", path(&f), "--seeds", "1..9", "--json"]));
     let tally = &r["cases"][0]["expectations"];
     let converge = tally
         .as_array()
@@ -226,10 +224,10 @@ fn each_failing_seed_has_a_repro_line_that_reproduces_it() {
     for fail in failing {
         let seed = fail["seed"].as_u64().unwrap();
         let repro = fail["repro"].as_str().unwrap();
-        assert_eq!(repro, format!("replsim run {} --seed {seed}", s(&f)));
+        assert_eq!(repro, format!("replsim run {} --seed {seed}", path(&f)));
         let run = json(&replsim(&[
             "run",
-            s(&f),
+            path(&f),
             "--seed",
             &seed.to_string(),
             "--json",
@@ -245,7 +243,7 @@ fn each_failing_seed_has_a_repro_line_that_reproduces_it() {
         assert_eq!((&e["ok"], &e["actual"]), (&false.into(), &fail["actual"]));
     }
     // The summary shows every failing seed's line.
-    let text = stdout(&replsim(&["sweep", s(&f), "--seeds", "1..9"]));
+    let text = stdout(&replsim(&["sweep", path(&f), "--seeds", "1..9"]));
     for fail in failing {
         assert!(text.contains(fail["repro"].as_str().unwrap()), "{text}");
     }
@@ -256,8 +254,8 @@ fn out_writes_the_report_the_summary_a_chart_per_figure_and_a_page() {
     let dir = scratch("sweep-out");
     let f = scenario(&dir);
     let out = dir.join("out");
-    let args = ["sweep", s(&f), "--seeds", "1..5", "-q"];
-    let printed = replsim(&[&args[..], &["--out", s(&out)]].concat());
+    let args = ["sweep", path(&f), "--seeds", "1..5", "-q"];
+    let printed = replsim(&[&args[..], &["--out", path(&out)]].concat());
     let json_out = replsim(&[&args[..], &["--json"]].concat());
     assert_eq!(
         std::fs::read(out.join("sweep.json")).unwrap(),
@@ -303,7 +301,7 @@ fn out_writes_the_report_the_summary_a_chart_per_figure_and_a_page() {
     assert!(!html.contains("<script") && !html.contains("<link") && !html.contains(" src="));
     // --figure picks what is shown and charted.
     let fout = dir.join("fout");
-    let picked = replsim(&[&args[..], &["--figure", "converge_s", "--out", s(&fout)]].concat());
+    let picked = replsim(&[&args[..], &["--figure", "converge_s", "--out", path(&fout)]].concat());
     let text = stdout(&picked);
     assert!(
         text.contains("converge_s (s)") && !text.contains("stale_reads"),
@@ -320,7 +318,12 @@ fn out_writes_the_report_the_summary_a_chart_per_figure_and_a_page() {
     let v = replsim(
         &[
             &args[..],
-            &["--vary", "repl-backlog-size=1mb..4mb:3", "--out", s(&vout)],
+            &[
+                "--vary",
+                "repl-backlog-size=1mb..4mb:3",
+                "--out",
+                path(&vout),
+            ],
         ]
         .concat(),
     );
@@ -334,10 +337,10 @@ fn out_writes_the_report_the_summary_a_chart_per_figure_and_a_page() {
 fn the_json_keeps_its_documented_fields_in_order() {
     let dir = scratch("sweep-contract");
     let f = scenario(&dir);
-    let r = json(&replsim(&["sweep", s(&f), "--seeds", "1..3", "--json"]));
+    let r = json(&replsim(&["sweep", path(&f), "--seeds", "1..3", "--json"]));
     let keys: Vec<&str> = r.as_object().unwrap().keys().map(String::as_str).collect();
     // serde_json's map here is ordered by key; the document order is checked on the text.
-    let text = stdout(&replsim(&["sweep", s(&f), "--seeds", "1..3", "--json"]));
+    let text = stdout(&replsim(&["sweep", path(&f), "--seeds", "1..3", "--json"]));
     let order = [
         "format",
         "scenario",
@@ -393,7 +396,7 @@ fn advise_answers_with_a_value_that_holds_whose_neighbour_fails() {
     let until = "m.sync_full <= 1";
     let out = replsim(&[
         "advise",
-        s(&f),
+        path(&f),
         "--vary",
         "repl-backlog-size=256kb..16mb:13",
         "--until",
@@ -413,7 +416,7 @@ fn advise_answers_with_a_value_that_holds_whose_neighbour_fails() {
             let set = format!("repl-backlog-size={backlog}");
             let r = json(&replsim(&[
                 "run",
-                s(&f),
+                path(&f),
                 "--seed",
                 seed,
                 "--set",
@@ -428,7 +431,7 @@ fn advise_answers_with_a_value_that_holds_whose_neighbour_fails() {
     // The largest value that still costs a second full sync is that neighbour.
     let largest = replsim(&[
         "advise",
-        s(&f),
+        path(&f),
         "--vary",
         "repl-backlog-size=256kb..16mb:13",
         "--until",
@@ -452,7 +455,7 @@ fn advise_says_when_no_value_holds() {
     let f = scenario(&dir);
     let out = replsim(&[
         "advise",
-        s(&f),
+        path(&f),
         "--vary",
         "repl-backlog-size=16kb..64kb",
         "--until",
@@ -469,7 +472,7 @@ fn advise_says_when_no_value_holds() {
 fn mistakes_are_exit_2_with_what_is_wrong() {
     let dir = scratch("sweep-mistakes");
     let f = scenario(&dir);
-    let f = s(&f);
+    let f = path(&f);
     for (args, says) in [
         (vec!["sweep", f, "--shard", "0/4"], "runs from 1"),
         (vec!["sweep", f, "--shard", "5/4"], "runs from 1"),
