@@ -22,8 +22,16 @@ impl Node {
             out.push_str("# Server\r\n");
             let _ = write!(
                 out,
-                "redis_version:{}\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\n",
-                self.cfg.redis_version.server_version(),
+                "redis_version:{}\r\n",
+                self.cfg.redis_version.server_version()
+            );
+            if let Some(v) = self.cfg.redis_version.valkey_version() {
+                // Valkey names itself right after the Redis-compatible version.
+                let _ = write!(out, "server_name:valkey\r\nvalkey_version:{v}\r\n");
+            }
+            let _ = write!(
+                out,
+                "process_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\n",
                 self.pid,
                 self.run_id,
                 self.port,

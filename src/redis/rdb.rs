@@ -134,7 +134,11 @@ pub fn encode(ks: &Keyspace, meta: &SaveMeta) -> Payload {
     let mut out = Vec::with_capacity(256);
     let version = meta.redis_version;
     out.extend_from_slice(format!("REDIS{:04}", version.rdb_version()).as_bytes());
-    aux(&mut out, b"redis-ver", version.server_version().as_bytes());
+    // Valkey names its own version in a field of its own (rdb.c `rdbSaveInfoAuxFields`).
+    match version.valkey_version() {
+        Some(v) => aux(&mut out, b"valkey-ver", v.as_bytes()),
+        None => aux(&mut out, b"redis-ver", version.server_version().as_bytes()),
+    }
     aux(&mut out, b"redis-bits", b"64");
     aux(&mut out, b"ctime", meta.ctime_secs.to_string().as_bytes());
     aux(&mut out, b"used-mem", meta.used_mem.to_string().as_bytes());
