@@ -122,6 +122,16 @@ impl Node {
                 "slave_repl_offset",
                 self.slave_repl_offset().unwrap_or(1).to_string(),
             );
+            if self.cfg.redis_version.is_valkey() {
+                put(
+                    "replicas_repl_buffer_size",
+                    self.pending_repl.len.to_string(),
+                );
+                put(
+                    "replicas_repl_buffer_peak",
+                    self.pending_repl.peak.to_string(),
+                );
+            }
             if let Link::Transfer(t) = &f.link {
                 let (total, read) = match &t.rdb {
                     RdbReceive::Body(b) => (
@@ -181,12 +191,24 @@ impl Node {
             put(
                 &format!("slave{i}"),
                 format!(
-                    "ip={ip},port={},state={},offset={},lag={lag}",
+                    "ip={ip},port={},state={},offset={},lag={lag}{}",
                     r.listening_port,
                     r.state().info_name(),
-                    r.ack_off
+                    r.ack_off,
+                    if self.cfg.redis_version.is_valkey() {
+                        format!(",type={}", r.channel_type())
+                    } else {
+                        String::new()
+                    }
                 ),
             );
+        }
+        if self.cfg.redis_version.is_valkey() {
+            let waiting = replicas
+                .iter()
+                .filter(|c| c.replica().is_some_and(|r| r.waiting_psync))
+                .count();
+            put("replicas_waiting_psync", waiting.to_string());
         }
         put("master_failover_state", "no-failover".into());
         put("master_replid", self.replid.clone());
