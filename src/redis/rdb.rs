@@ -269,6 +269,8 @@ pub struct Loaded {
     pub keyspace: Keyspace,
     pub repl: Option<ReplInfo>,
     pub redis_ver: Option<String>,
+    /// The `valkey-ver` field a Valkey server writes in place of `redis-ver`.
+    pub valkey_ver: Option<String>,
     pub ctime_secs: Option<u64>,
     pub used_mem: Option<u64>,
     pub keys_loaded: u64,
@@ -434,6 +436,7 @@ pub fn decode_in(
         keyspace: Keyspace::new_in(1, shared),
         repl: None,
         redis_ver: None,
+        valkey_ver: None,
         ctime_secs: None,
         used_mem: None,
         keys_loaded: 0,
@@ -474,6 +477,7 @@ pub fn decode_in(
                             .filter(|&o| o <= REPL_OFFSET_MAX)
                     }
                     b"redis-ver" => out.redis_ver = Some(text),
+                    b"valkey-ver" => out.valkey_ver = Some(text),
                     b"ctime" => out.ctime_secs = text.parse().ok(),
                     b"used-mem" => out.used_mem = text.parse().ok(),
                     b"replsim-bulk" => {

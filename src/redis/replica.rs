@@ -1125,12 +1125,15 @@ impl Node {
     }
 
     fn log_rdb_loaded(&mut self, now: SimTime, loaded: &rdb::Loaded) {
-        let ver = loaded.redis_ver.clone().unwrap_or_else(|| "unknown".into());
-        self.log(
-            now,
-            Level::Notice,
-            format!("Loading RDB produced by version {ver}"),
-        );
+        // rdb.c: a Valkey RDB names its server.
+        let text = match (&loaded.valkey_ver, &loaded.redis_ver) {
+            (Some(v), _) => format!("Loading RDB produced by Valkey version {v}"),
+            (None, ver) => format!(
+                "Loading RDB produced by version {}",
+                ver.as_deref().unwrap_or("unknown")
+            ),
+        };
+        self.log(now, Level::Notice, text);
         let age = unix_secs(now).saturating_sub(loaded.ctime_secs.unwrap_or(unix_secs(now)));
         self.log(now, Level::Notice, format!("RDB age {age} seconds"));
         let mb = loaded.used_mem.unwrap_or(0) as f64 / (1024.0 * 1024.0);
