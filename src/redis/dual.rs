@@ -386,7 +386,7 @@ impl Node {
             Level::Notice,
             format!("Dual channel replication: PRIMARY <-> REPLICA sync: Primary accepted a Partial Resynchronization{tail}"),
         );
-        self.event(Event::PartialSyncAccepted);
+        // Not a partial sync for the replica: the full sync it is part of goes on.
         let Some(d) = self.dual_mut() else {
             return false;
         };

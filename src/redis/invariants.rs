@@ -59,13 +59,19 @@ impl Node {
                     self.name
                 );
                 if let Some(conn) = f.link.rdb_conn() {
+                    // Once the whole RDB is in, the master may close the RDB channel while the
+                    // replica still loads it.
+                    let loading = self
+                        .transfer()
+                        .is_some_and(|t| matches!(t.rdb, RdbReceive::Loading { .. }));
                     assert!(
                         f.link.conn() != Some(conn)
-                            && self
-                                .conns
-                                .get(&conn)
-                                .is_some_and(|c| matches!(c.role, Role::Master)),
-                        "{}: a dual-channel sync's RDB channel {conn:?} is open, a master link, and not the main channel",
+                            && (loading
+                                || self
+                                    .conns
+                                    .get(&conn)
+                                    .is_some_and(|c| matches!(c.role, Role::Master))),
+                        "{}: a dual-channel sync's RDB channel {conn:?} is open (until its RDB is in), a master link, and not the main channel",
                         self.name
                     );
                 }
