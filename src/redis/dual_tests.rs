@@ -71,6 +71,11 @@ fn the_rdb_goes_over_a_second_channel_while_the_stream_is_buffered_and_then_appl
     assert!(held >= 300 * 100, "the replica holds the writes: {held}");
     assert_eq!(held % (16 * 1024), 0, "counted in whole 16 KB blocks");
     assert!(!in_sync(&t));
+    // The master is done with the RDB channel while the replica still loads what it sent.
+    t.run_until_cond(secs(30), |t| {
+        t.logged(0, "rdb channel disconnected.") || !t.nodes[1].is_loading()
+    });
+    assert!(t.nodes[1].is_loading(), "{}", t.dump_logs());
     t.wait_for_sync(1);
     t.run_for(ms(100));
     assert!(in_sync(&t), "{}", t.dump_logs());
