@@ -5,8 +5,9 @@
 //! node on real sockets, `replsim::live`), and checks what one can observe of both: byte
 //! offsets, datasets (keys, values, absolute expiry times), log lines and reply bytes.
 //!
-//! Without `redis-server` on PATH the cases skip with a message; with `CI=true` a missing server
-//! is a failure. docs/conformance.md lists every case and the known differences.
+//! The `valkey` cases do the same against `valkey-server` (Valkey 8.1's dual-channel sync).
+//! Without `redis-server` (or `valkey-server`) on PATH the cases skip with a message; with
+//! `CI=true` a missing server is a failure. docs/conformance.md lists every case and the known differences.
 
 // The suite measures real servers, so it reads the wall clock (clippy.toml bans that in the
 // simulation).
@@ -20,4 +21,5 @@ mod conformance {
     mod errors;
     mod real_master;
     mod real_replica;
+    mod valkey;
 }

@@ -32,10 +32,17 @@ impl DisklessLoad {
 /// peer or an operator can see: the RDB format a node writes (a 7.0 server refuses version 11,
 /// "Can't handle RDB format version 11"), the version it reports (the RDB's `redis-ver` field
 /// and INFO's `redis_version`), and the level and wording of some log lines.
+///
+/// `valkey-8.1` is Valkey 8.1, the fork of Redis 7.2.4: it reports itself as Redis 7.2.4 for
+/// compatibility (INFO's `redis_version`) and as Valkey 8.1.8 where it names itself (INFO's
+/// `server_name` and `valkey_version`, HELLO's `server` and `version`, the RDB's `valkey-ver`
+/// field), writes RDB version 11 as 7.2 does, and alone knows
+/// `dual-channel-replication-enabled`. Everything else behaves as 7.2.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum RedisVersion {
     V7_0,
     V7_2,
+    Valkey8_1,
 }
 
 impl RedisVersion {
@@ -43,6 +50,7 @@ impl RedisVersion {
         match self {
             RedisVersion::V7_0 => "7.0",
             RedisVersion::V7_2 => "7.2",
+            RedisVersion::Valkey8_1 => "valkey-8.1",
         }
     }
 
@@ -50,8 +58,36 @@ impl RedisVersion {
     pub fn rdb_version(self) -> u32 {
         match self {
             RedisVersion::V7_0 => 10,
-            RedisVersion::V7_2 => 11,
+            RedisVersion::V7_2 | RedisVersion::Valkey8_1 => 11,
         }
+    }
+
+    /// A Valkey release (`SERVER_NAME` "valkey").
+    pub fn is_valkey(self) -> bool {
+        self == RedisVersion::Valkey8_1
+    }
+
+    /// `VALKEY_VERSION`, for a Valkey release.
+    pub fn valkey_version(self) -> Option<&'static str> {
+        match self {
+            RedisVersion::Valkey8_1 => Some("8.1.8"),
+            _ => None,
+        }
+    }
+
+    /// The name HELLO reports as `server`: `SERVER_NAME`.
+    pub fn server_name(self) -> &'static str {
+        if self.is_valkey() {
+            "valkey"
+        } else {
+            "redis"
+        }
+    }
+
+    /// The version HELLO reports: Valkey's own, Redis's otherwise.
+    pub fn hello_version(self) -> &'static str {
+        self.valkey_version()
+            .unwrap_or_else(|| self.server_version())
     }
 
     /// The level of the lines 7.2 logs as notices and 7.0 as warnings (`Connection with master
@@ -62,7 +98,7 @@ impl RedisVersion {
     pub fn lowered_in_7_2(self) -> Level {
         match self {
             RedisVersion::V7_0 => Level::Warning,
-            RedisVersion::V7_2 => Level::Notice,
+            RedisVersion::V7_2 | RedisVersion::Valkey8_1 => Level::Notice,
         }
     }
 
@@ -70,15 +106,16 @@ impl RedisVersion {
     pub fn ready_line(self) -> &'static str {
         match self {
             RedisVersion::V7_0 => "Ready to accept connections",
-            RedisVersion::V7_2 => "Ready to accept connections tcp",
+            RedisVersion::V7_2 | RedisVersion::Valkey8_1 => "Ready to accept connections tcp",
         }
     }
 
-    /// `REDIS_VERSION`, the full version string the release reports.
+    /// `REDIS_VERSION`, the full version string the release reports as INFO's `redis_version`
+    /// (Valkey keeps reporting the Redis release it forked from).
     pub fn server_version(self) -> &'static str {
         match self {
             RedisVersion::V7_0 => "7.0.15",
-            RedisVersion::V7_2 => "7.2.4",
+            RedisVersion::V7_2 | RedisVersion::Valkey8_1 => "7.2.4",
         }
     }
 }
@@ -152,6 +189,10 @@ pub struct Config {
     pub lazyfree_lazy_expire: bool,
     pub rdbchecksum: bool,
     pub redis_version: RedisVersion,
+    /// `dual-channel-replication-enabled` (Valkey 8.1 only): as a replica, offer `capa
+    /// dual-channel` and take a full sync's RDB on a second connection while the stream is
+    /// buffered locally; as a master, accept that offer when diskless sync is on too.
+    pub dual_channel_replication: bool,
     pub cost: CostModel,
 }
 
@@ -198,6 +239,7 @@ impl Default for Config {
             lazyfree_lazy_expire: false,
             rdbchecksum: true,
             redis_version: RedisVersion::V7_2,
+            dual_channel_replication: false,
             cost: CostModel::default(),
         }
     }
@@ -256,6 +298,7 @@ pub const DIRECTIVES: &[&str] = &[
     "lazyfree-lazy-expire",
     "rdbchecksum",
     "redis-version",
+    "dual-channel-replication-enabled",
     "replsim-fork-time",
     "replsim-fork-time-per-gb",
     "replsim-rdb-save-rate",
@@ -289,6 +332,11 @@ pub fn canonical(name: &str) -> String {
 /// Whether `name` (in any case, or an alias) is a directive the node knows.
 pub fn is_known(name: &str) -> bool {
     DIRECTIVES.contains(&canonical(name).as_str())
+}
+
+/// Directives only some releases know: `dual-channel-replication-enabled` is Valkey's.
+fn known_under(name: &str, version: RedisVersion) -> bool {
+    name != "dual-channel-replication-enabled" || version.is_valkey()
 }
 
 /// Directives chosen at startup only, which CONFIG SET refuses (Redis's `IMMUTABLE_CONFIG`
@@ -488,12 +536,23 @@ impl Config {
                 self.redis_version = match value.trim() {
                     "7.0" => RedisVersion::V7_0,
                     "7.2" => RedisVersion::V7_2,
+                    "valkey-8.1" => RedisVersion::Valkey8_1,
                     _ => {
                         return Err(invalid(
-                            "argument(s) must be one of the following: 7.0, 7.2",
+                            "argument(s) must be one of the following: 7.0, 7.2, valkey-8.1",
                         ))
                     }
                 }
+            }
+            // Valkey's `createBoolConfig("dual-channel-replication-enabled", ...,
+            // MODIFIABLE_CONFIG | DEBUG_CONFIG | HIDDEN_CONFIG, ...)`: settable at runtime. A
+            // file may name it before `redis-version`, so loading accepts it under any release
+            // and [`Config::check_release`] refuses it afterwards; CONFIG SET checks at once.
+            "dual-channel-replication-enabled" => {
+                if from_config_set && !self.redis_version.is_valkey() {
+                    return Err(ConfigError::Unknown(given.to_string()));
+                }
+                self.dual_channel_replication = boolean()?
             }
             "replsim-fork-time" => self.cost.fork_base_ns = duration()?,
             "replsim-fork-time-per-gb" => self.cost.fork_ns_per_gb = duration()?,
@@ -585,6 +644,9 @@ impl Config {
             "lazyfree-lazy-expire" => yes_no(self.lazyfree_lazy_expire),
             "rdbchecksum" => yes_no(self.rdbchecksum),
             "redis-version" => self.redis_version.name().to_string(),
+            "dual-channel-replication-enabled" if self.redis_version.is_valkey() => {
+                yes_no(self.dual_channel_replication)
+            }
             "replsim-fork-time" => format_duration_ns(self.cost.fork_base_ns),
             "replsim-fork-time-per-gb" => format_duration_ns(self.cost.fork_ns_per_gb),
             "replsim-rdb-save-rate" => self.cost.rdb_save_bytes_per_sec.to_string(),
@@ -592,6 +654,28 @@ impl Config {
             "replsim-command-time" => format_duration_ns(self.cost.command_ns),
             _ => return None,
         })
+    }
+
+    /// Whether this release knows the directive `name` (in any case, or an alias): CONFIG GET
+    /// and SET answer only for those.
+    pub fn knows(&self, name: &str) -> bool {
+        let name = canonical(name);
+        DIRECTIVES.contains(&name.as_str()) && known_under(&name, self.redis_version)
+    }
+
+    /// What only the whole configuration shows: a directive set that the chosen release does
+    /// not have. Returns the directive and why.
+    pub fn check_release(&self) -> Result<(), (&'static str, String)> {
+        if self.dual_channel_replication && !self.redis_version.is_valkey() {
+            return Err((
+                "dual-channel-replication-enabled",
+                format!(
+                    "dual-channel-replication-enabled is a Valkey directive: it needs redis-version \"valkey-8.1\", not \"{}\"",
+                    self.redis_version.name()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The replica output-buffer hard limit as enforced: raised to the backlog size when lower,
@@ -731,6 +815,40 @@ mod tests {
             "CONFIG SET failed (possibly related to argument 'redis-version') - can't set immutable config"
         );
         assert!(c.set("redis-version", "6.2", false).is_err());
+    }
+
+    #[test]
+    fn dual_channel_is_valkey_s_runtime_directive_off_by_default() {
+        let mut c = Config::default();
+        // Under Redis the directive does not exist for CONFIG GET or SET.
+        assert!(!c.knows("dual-channel-replication-enabled"));
+        assert_eq!(c.get("dual-channel-replication-enabled"), None);
+        assert_eq!(
+            c.set("dual-channel-replication-enabled", "yes", true)
+                .unwrap_err()
+                .to_string(),
+            "Unknown option or number of arguments for CONFIG SET - 'dual-channel-replication-enabled'"
+        );
+        // A file may name it before redis-version; the whole file is checked afterwards.
+        c.set("dual-channel-replication-enabled", "yes", false)
+            .unwrap();
+        assert!(c.check_release().is_err());
+        c.set("redis-version", "valkey-8.1", false).unwrap();
+        assert!(c.check_release().is_ok());
+        let mut v = Config::default();
+        v.set("redis-version", "valkey-8.1", false).unwrap();
+        assert_eq!(v.get("dual-channel-replication-enabled").unwrap(), "no");
+        v.set("dual-channel-replication-enabled", "yes", true)
+            .unwrap();
+        assert!(v.dual_channel_replication);
+        assert_eq!(
+            v.set("dual-channel-replication-enabled", "1", true)
+                .unwrap_err()
+                .to_string(),
+            "CONFIG SET failed (possibly related to argument 'dual-channel-replication-enabled') - argument must be 'yes' or 'no'"
+        );
+        assert_eq!(v.redis_version.server_version(), "7.2.4");
+        assert_eq!(v.redis_version.rdb_version(), 11);
     }
 
     #[test]

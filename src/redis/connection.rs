@@ -103,7 +103,7 @@ impl Node {
             // 7.2 added `<proto>` to the text.
             let form = match self.cfg.redis_version {
                 RedisVersion::V7_0 => "HELLO AUTH",
-                RedisVersion::V7_2 => "HELLO <proto> AUTH",
+                RedisVersion::V7_2 | RedisVersion::Valkey8_1 => "HELLO <proto> AUTH",
             };
             return Reply::err(format!("NOAUTH HELLO must be called with the client already authenticated, otherwise the {form} <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
         }
@@ -119,9 +119,9 @@ impl Node {
         };
         Reply::Array(vec![
             Reply::bulk("server"),
-            Reply::bulk("redis"),
+            Reply::bulk(self.cfg.redis_version.server_name()),
             Reply::bulk("version"),
-            Reply::bulk(self.cfg.redis_version.server_version()),
+            Reply::bulk(self.cfg.redis_version.hello_version()),
             Reply::bulk("proto"),
             Reply::Integer(2),
             Reply::bulk("id"),

@@ -22,8 +22,16 @@ impl Node {
             out.push_str("# Server\r\n");
             let _ = write!(
                 out,
-                "redis_version:{}\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\n",
-                self.cfg.redis_version.server_version(),
+                "redis_version:{}\r\n",
+                self.cfg.redis_version.server_version()
+            );
+            if let Some(v) = self.cfg.redis_version.valkey_version() {
+                // Valkey names itself right after the Redis-compatible version.
+                let _ = write!(out, "server_name:valkey\r\nvalkey_version:{v}\r\n");
+            }
+            let _ = write!(
+                out,
+                "process_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\n",
                 self.pid,
                 self.run_id,
                 self.port,
@@ -114,6 +122,16 @@ impl Node {
                 "slave_repl_offset",
                 self.slave_repl_offset().unwrap_or(1).to_string(),
             );
+            if self.cfg.redis_version.is_valkey() {
+                put(
+                    "replicas_repl_buffer_size",
+                    self.pending_repl.len.to_string(),
+                );
+                put(
+                    "replicas_repl_buffer_peak",
+                    self.pending_repl.peak.to_string(),
+                );
+            }
             if let Link::Transfer(t) = &f.link {
                 let (total, read) = match &t.rdb {
                     RdbReceive::Body(b) => (
@@ -173,12 +191,24 @@ impl Node {
             put(
                 &format!("slave{i}"),
                 format!(
-                    "ip={ip},port={},state={},offset={},lag={lag}",
+                    "ip={ip},port={},state={},offset={},lag={lag}{}",
                     r.listening_port,
                     r.state().info_name(),
-                    r.ack_off
+                    r.ack_off,
+                    if self.cfg.redis_version.is_valkey() {
+                        format!(",type={}", r.channel_type())
+                    } else {
+                        String::new()
+                    }
                 ),
             );
+        }
+        if self.cfg.redis_version.is_valkey() {
+            let waiting = replicas
+                .iter()
+                .filter(|c| c.replica().is_some_and(|r| r.waiting_psync))
+                .count();
+            put("replicas_waiting_psync", waiting.to_string());
         }
         put("master_failover_state", "no-failover".into());
         put("master_replid", self.replid.clone());

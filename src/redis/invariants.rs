@@ -6,7 +6,7 @@
 //! builds, after every `handle_*` call and every `poll_transmit`.
 
 use super::node::{Node, Role, REPL_OFFSET_MAX};
-use super::state::{Link, RdbReceive, RdbSize, ReplicaSync};
+use super::state::{Link, MainStep, RdbChannel, RdbReceive, RdbSize, ReplicaSync};
 
 impl Node {
     /// Checks the invariants: the cheap ones always, all of them when asked
@@ -58,6 +58,58 @@ impl Node {
                     "{}: a replica has no client blocked in WAIT",
                     self.name
                 );
+                if let Some(conn) = f.link.rdb_conn() {
+                    // Once the whole RDB is in, the master may close the RDB channel while the
+                    // replica still loads it.
+                    let loading = self
+                        .transfer()
+                        .is_some_and(|t| matches!(t.rdb, RdbReceive::Loading { .. }));
+                    assert!(
+                        f.link.conn() != Some(conn)
+                            && (loading
+                                || self
+                                    .conns
+                                    .get(&conn)
+                                    .is_some_and(|c| matches!(c.role, Role::Master))),
+                        "{}: a dual-channel sync's RDB channel {conn:?} is open (until its RDB is in), a master link, and not the main channel",
+                        self.name
+                    );
+                }
+                if let Link::Dual(d) = &f.link {
+                    // The main channel asks to continue only from the offset `$ENDOFF` named,
+                    // and buffers only after that PSYNC was accepted.
+                    assert!(
+                        d.endoff.is_some() || d.main_step == MainStep::AwaitEndOffset,
+                        "{}: the main channel moves on only after the end offset",
+                        self.name
+                    );
+                    assert!(
+                        !matches!(
+                            d.rdb,
+                            RdbChannel::Connecting { .. } | RdbChannel::Handshake { .. }
+                        ) || d.main_step == MainStep::AwaitEndOffset,
+                        "{}: the main channel waits while the RDB channel's handshake runs",
+                        self.name
+                    );
+                    assert!(
+                        !(matches!(d.rdb, RdbChannel::Loaded)
+                            && d.main_step == MainStep::Buffering),
+                        "{}: a loaded RDB with the stream flowing has completed the sync",
+                        self.name
+                    );
+                }
+                if self.pending_repl.len > 0 {
+                    assert!(
+                        matches!(&f.link, Link::Dual(d) if d.main_step == MainStep::Buffering),
+                        "{}: only a buffering main channel holds a local buffer",
+                        self.name
+                    );
+                }
+                assert!(
+                    self.pending_repl.len <= self.pending_repl.peak,
+                    "{}: the local buffer is within its peak",
+                    self.name
+                );
                 if let Some(conn) = f.link.conn() {
                     assert!(
                         self.conns
@@ -90,41 +142,40 @@ impl Node {
             self.name,
             self.master_repl_offset()
         );
-        match self.link() {
-            Some(Link::Transfer(t)) => {
-                assert!(
-                    (-1..=REPL_OFFSET_MAX as i64).contains(&t.initial_offset),
-                    "{}: a transfer's initial offset {} is -1 (SYNC) or an offset",
-                    self.name,
-                    t.initial_offset
-                );
-                if let RdbReceive::Body(b) = &t.rdb {
-                    match &b.size {
-                        RdbSize::Len(size) => assert!(
-                            b.read <= *size,
-                            "{}: a transfer read {} of the {size} bytes announced",
-                            self.name,
-                            b.read
-                        ),
-                        RdbSize::EofMark(mark) => assert!(
-                            mark.len() == 40 && b.read <= i64::MAX as u64,
-                            "{}: an EOF-marked transfer has a 40-byte mark and fits an off_t",
-                            self.name
-                        ),
-                    }
+        if let Some(t) = self.transfer() {
+            assert!(
+                (-1..=REPL_OFFSET_MAX as i64).contains(&t.initial_offset),
+                "{}: a transfer's initial offset {} is -1 (SYNC) or an offset",
+                self.name,
+                t.initial_offset
+            );
+            if let RdbReceive::Body(b) = &t.rdb {
+                match &b.size {
+                    RdbSize::Len(size) => assert!(
+                        b.read <= *size,
+                        "{}: a transfer read {} of the {size} bytes announced",
+                        self.name,
+                        b.read
+                    ),
+                    RdbSize::EofMark(mark) => assert!(
+                        mark.len() == 40 && b.read <= i64::MAX as u64,
+                        "{}: an EOF-marked transfer has a 40-byte mark and fits an off_t",
+                        self.name
+                    ),
                 }
             }
-            Some(Link::Connected(m)) => assert!(
+        }
+        if let Some(Link::Connected(m)) = self.link() {
+            assert!(
                 (m.db as u64) < self.cfg.databases,
                 "{}: the master client's database {} exists",
                 self.name,
                 m.db
-            ),
-            _ => {}
+            );
         }
         // A replica's load belongs to its transfer, and a transfer's load is in progress.
-        let transfer_loading = match self.link() {
-            Some(Link::Transfer(t)) => match &t.rdb {
+        let transfer_loading = match self.transfer() {
+            Some(t) => match &t.rdb {
                 RdbReceive::Header => false,
                 RdbReceive::Body(b) => b.load_clock.is_some(),
                 RdbReceive::Loading { .. } => true,
@@ -143,15 +194,34 @@ impl Node {
     pub fn assert_invariants(&self) {
         self.assert_cheap_invariants();
         let link_conn = self.link().and_then(Link::conn);
+        let rdb_conn = self.link().and_then(Link::rdb_conn);
         for (id, c) in &self.conns {
             match &c.role {
-                Role::Master => assert_eq!(
-                    Some(*id),
-                    link_conn,
-                    "{}: the only master connection is the link's",
+                Role::Master => assert!(
+                    Some(*id) == link_conn || Some(*id) == rdb_conn,
+                    "{}: the only master connections are the link's",
                     self.name
                 ),
                 Role::Replica(r) => {
+                    // An RDB channel holds the backlog only while it waits for its PSYNC, and
+                    // is never streamed to.
+                    if r.rdb_channel {
+                        assert!(
+                            r.next.is_none() || r.waiting_psync,
+                            "{}: RDB channel {id:?} holds a stream position only while waiting for PSYNC",
+                            self.name
+                        );
+                        assert!(
+                            !r.streaming(),
+                            "{}: RDB channel {id:?} is never streamed to",
+                            self.name
+                        );
+                    }
+                    assert!(
+                        !r.waiting_psync || r.rdb_channel,
+                        "{}: only an RDB channel waits for PSYNC",
+                        self.name
+                    );
                     match (&r.sync, r.next) {
                         (ReplicaSync::WaitBgsaveStart, Some(_)) => panic!(
                             "{}: replica {id:?} waits for a BGSAVE but holds a stream position",

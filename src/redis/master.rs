@@ -116,7 +116,11 @@ impl Node {
         // Replicas that can be fed and hold no reference yet start at the first new byte.
         for (id, c) in self.conns.iter_mut() {
             if let Role::Replica(r) = &mut c.role {
-                if !matches!(r.sync, ReplicaSync::WaitBgsaveStart) && r.next.is_none() {
+                // An RDB channel holds the backlog only from its `$ENDOFF` until its PSYNC.
+                if !matches!(r.sync, ReplicaSync::WaitBgsaveStart)
+                    && !r.rdb_channel
+                    && r.next.is_none()
+                {
                     r.next = Some(first);
                 }
                 if r.streaming() {
@@ -248,11 +252,26 @@ impl Node {
                         match capa.as_str() {
                             "eof" => c.capa_eof = true,
                             "psync2" => c.capa_psync2 = true,
+                            // A master with dual channel off (or disk sync) treats it as a
+                            // capability it does not understand.
+                            "dual-channel"
+                                if self.cfg.dual_channel_replication
+                                    && self.cfg.repl_diskless_sync =>
+                            {
+                                c.capa_dual_channel = true
+                            }
                             _ => {}
                         }
                     }
                 }
                 "rdb-only" | "rdb-filter-only" => {}
+                "rdb-channel" | "set-rdb-client-id" | "version"
+                    if self.cfg.redis_version.is_valkey() =>
+                {
+                    if let Some(reply) = self.replconf_valkey(id, &opt, val) {
+                        return Some(reply);
+                    }
+                }
                 "ack" => {
                     let off = string2ll(val).and_then(|v| u64::try_from(v).ok());
                     if let (Some(off), Some(r)) =
@@ -268,6 +287,10 @@ impl Node {
                                 stream_on_ack: false,
                             };
                             self.dirty.insert(id);
+                        }
+                        if let ReplicaSync::BgRdbLoad = r.sync {
+                            // The replica loaded its RDB and applied what it buffered.
+                            self.replica_put_online(now, id);
                         }
                     }
                     return None;
@@ -288,6 +311,63 @@ impl Node {
             i += 2;
         }
         Some(Reply::ok())
+    }
+
+    /// REPLCONF's Valkey options: `rdb-channel <0|1>`, `set-rdb-client-id <id>` and `version
+    /// <x.y.z>`. Returns an error reply, or `None` to go on with the next option.
+    fn replconf_valkey(&mut self, id: ConnId, opt: &str, val: &[u8]) -> Option<Reply> {
+        match opt {
+            "rdb-channel" => {
+                let on = match string2ll(val) {
+                    Some(0) => false,
+                    Some(1) => true,
+                    _ => return Some(Reply::err("ERR value is out of range, must be positive")),
+                };
+                if let Some(c) = self.conns.get_mut(&id) {
+                    c.rdb_channel = on;
+                }
+            }
+            "set-rdb-client-id" => {
+                let Some(cid) = string2ll(val) else {
+                    return Some(Reply::err("ERR value is not an integer or out of range"));
+                };
+                // `lookupRdbClientByID`: only an RDB channel still waiting for its PSYNC.
+                let waiting = u64::try_from(cid).ok().filter(|&cid| {
+                    self.conns
+                        .values()
+                        .any(|c| c.client_id == cid && c.replica().is_some_and(|r| r.waiting_psync))
+                });
+                let Some(cid) = waiting else {
+                    return Some(Reply::err(format!("ERR Unrecognized RDB client id {cid}")));
+                };
+                if let Some(c) = self.conns.get_mut(&id) {
+                    c.rdb_client_id = Some(cid);
+                }
+            }
+            // `version2num`: the replica's version is kept by Valkey for features this node
+            // does not model; a malformed one is refused.
+            _ => {
+                let text = String::from_utf8_lossy(val);
+                let parts: Vec<&str> = text.split('.').collect();
+                let ok = parts.len() == 3
+                    && parts
+                        .iter()
+                        .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+                if !ok {
+                    return Some(Reply::err(format!(
+                        "ERR Unrecognized version format: {text}"
+                    )));
+                }
+            }
+        }
+        None
+    }
+
+    /// The RDB channel waiting for PSYNC whose client id is `cid`.
+    fn waiting_rdb_channel(&self, cid: u64) -> Option<ConnId> {
+        self.conns.iter().find_map(|(id, c)| {
+            (c.client_id == cid && c.replica().is_some_and(|r| r.waiting_psync)).then_some(*id)
+        })
     }
 
     fn pending_port(&mut self, id: ConnId, port: u16) {
@@ -351,6 +431,12 @@ impl Node {
             if req_id != "?" {
                 self.stats.sync_partial_err += 1;
             }
+            if self.conns.get(&id).is_some_and(|c| c.capa_dual_channel) {
+                // The connection stays a plain client: the RDB goes over a second one.
+                self.log(now, Level::Notice, format!("Dual channel replication: Replica {name} is capable of dual channel synchronization, and partial sync isn't possible. Full sync will continue with dedicated RDB channel."));
+                self.write_raw(id, b"+DUALCHANNELSYNC\r\n");
+                return None;
+            }
         }
         self.start_full_resync(now, id, !is_psync);
         None
@@ -402,9 +488,22 @@ impl Node {
         }
         let offset = offset as u64;
         let (capa_eof, capa_psync2) = self.conn_capas(id);
+        // A dual-channel main channel whose RDB channel still waits: it takes the stream now
+        // and goes online at its first ACK; the RDB channel no longer holds the backlog
+        // (`removeReplicaFromPsyncWait`).
+        let rdb_channel = self.conns[&id]
+            .rdb_client_id
+            .and_then(|cid| self.waiting_rdb_channel(cid));
+        if let Some(r) = rdb_channel.and_then(|r| self.conns.get_mut(&r)?.replica_mut()) {
+            r.waiting_psync = false;
+            r.next = None;
+        }
         let link = ReplicaLink {
-            sync: ReplicaSync::Online {
-                stream_on_ack: false,
+            sync: match rdb_channel {
+                Some(_) => ReplicaSync::BgRdbLoad,
+                None => ReplicaSync::Online {
+                    stream_on_ack: false,
+                },
             },
             listening_port: self.conns[&id].listening_port,
             announced_ip: None,
@@ -414,6 +513,8 @@ impl Node {
             ack_time: now,
             next: Some(offset),
             soft_limit_since: None,
+            rdb_channel: false,
+            waiting_psync: false,
         };
         let line = if capa_psync2 {
             format!("+CONTINUE {}\r\n", self.replid)
@@ -454,6 +555,8 @@ impl Node {
             ack_time: now,
             next: None,
             soft_limit_since: None,
+            rdb_channel: self.conns[&id].rdb_channel,
+            waiting_psync: false,
         };
         if let Some(c) = self.conns.get_mut(&id) {
             c.role = Role::Replica(Box::new(link));
@@ -531,26 +634,41 @@ impl Node {
         }
     }
 
-    /// `startBgsaveForReplication`: forks, and sets up every replica waiting to start.
+    /// `startBgsaveForReplication`: forks, and sets up every replica waiting to start. Under
+    /// Valkey one fork serves the replicas whose requirements equal the first waiting one's
+    /// (`shouldStartChildReplication`): RDB channels of dual-channel replicas, or the others.
     pub(crate) fn start_bgsave_for_replication(&mut self, now: SimTime, mincapa_eof: bool) {
-        let socket_target = self.cfg.repl_diskless_sync && mincapa_eof;
+        let is_waiting = |c: &super::node::Conn| {
+            c.replica()
+                .is_some_and(|r| r.state() == ReplicaState::WaitBgsaveStart)
+        };
+        let rdb_req = self
+            .conns
+            .values()
+            .find(|c| is_waiting(c))
+            .and_then(|c| c.replica())
+            .is_some_and(|r| r.rdb_channel);
+        // An RDB channel's requirement forces a socket target (`REPLICA_REQ_RDB_MASK`).
+        let socket_target = (self.cfg.repl_diskless_sync || rdb_req) && mincapa_eof;
         let target = if socket_target {
             "replicas sockets"
         } else {
             "disk"
         };
+        let using = match (self.cfg.redis_version.is_valkey(), rdb_req) {
+            (false, _) => "",
+            (true, true) => " using: dual-channel",
+            (true, false) => " using: normal sync",
+        };
         self.log(
             now,
             Level::Notice,
-            format!("Starting BGSAVE for SYNC with target: {target}"),
+            format!("Starting BGSAVE for SYNC with target: {target}{using}"),
         );
         let waiting: Vec<ConnId> = self
             .conns
             .iter()
-            .filter(|(_, c)| {
-                c.replica()
-                    .is_some_and(|r| r.state() == ReplicaState::WaitBgsaveStart)
-            })
+            .filter(|(_, c)| is_waiting(c) && c.replica().is_some_and(|r| r.rdb_channel == rdb_req))
             .map(|(id, _)| *id)
             .collect();
         let repl = self.repl_info();
@@ -586,6 +704,9 @@ impl Node {
         if socket_target {
             mark = self.rng.hex40().into_bytes();
             for &id in &waiting {
+                if rdb_req {
+                    self.send_end_offset(now, id, offset);
+                }
                 self.setup_full_resync(now, id, offset);
                 let header = format!("$EOF:{}\r\n", String::from_utf8_lossy(&mark)).into_bytes();
                 let send = RdbSend {
@@ -604,10 +725,15 @@ impl Node {
                     };
                 }
             }
+            let how = match (self.cfg.redis_version.is_valkey(), rdb_req) {
+                (false, _) => "",
+                (true, true) => " to direct socket to replica",
+                (true, false) => " to pipe through parent process",
+            };
             self.log(
                 now,
                 Level::Notice,
-                format!("Background RDB transfer started by pid {pid}"),
+                format!("Background RDB transfer started by pid {pid}{how}"),
             );
         } else {
             self.log(
@@ -633,6 +759,28 @@ impl Node {
             held_closes: Vec::new(),
             exited: None,
         });
+    }
+
+    /// `sendCurrentOffsetToReplica` and `addRdbReplicaToPsyncWait`: tells an RDB channel the
+    /// offset its snapshot ends at, and holds the backlog from the next byte until its main
+    /// channel asks for it with PSYNC. The database is `server.db->id`, the first database's.
+    fn send_end_offset(&mut self, now: SimTime, id: ConnId, offset: u64) {
+        let name = self.replica_name_of(id);
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let cid = c.client_id;
+        if let Some(r) = c.replica_mut() {
+            r.waiting_psync = true;
+            r.next = Some(offset + 1);
+        }
+        let line = format!("$ENDOFF:{offset} {} 0 {cid}\r\n", self.replid);
+        self.write_raw(id, line.as_bytes());
+        self.log(
+            now,
+            Level::Notice,
+            format!("Dual channel replication: Sending to replica {name} RDB end offset {offset} and client-id {cid}"),
+        );
     }
 
     /// `rdbPopulateSaveInfo`: the replication info an RDB of this node carries.
@@ -875,11 +1023,20 @@ impl Node {
         if !read && all_taken && child.pipe_read >= total && !child.pipe_done_logged {
             child.pipe_done_logged = true;
             let up = child.replicas.len();
-            self.log(
-                now,
-                self.cfg.redis_version.lowered_in_7_2(),
-                format!("Diskless rdb transfer, done reading from pipe, {up} replicas still up."),
-            );
+            // A dual-channel child writes to the RDB channels itself: no pipe to drain.
+            let direct = child
+                .replicas
+                .iter()
+                .any(|id| conns[id].replica().is_some_and(|r| r.rdb_channel));
+            if !direct {
+                self.log(
+                    now,
+                    self.cfg.redis_version.lowered_in_7_2(),
+                    format!(
+                        "Diskless rdb transfer, done reading from pipe, {up} replicas still up."
+                    ),
+                );
+            }
             self.finish_socket_child(now);
         }
         read
@@ -905,6 +1062,19 @@ impl Node {
             let Some(r) = self.conns.get_mut(&id).and_then(|c| c.replica_mut()) else {
                 continue;
             };
+            if r.rdb_channel {
+                // `replicaPutOnline` refuses a replica that wanted the RDB only.
+                self.log(now, Level::Notice, format!("Streamed RDB transfer with replica {name} succeeded (socket). Waiting for REPLCONF ACK from replica to enable streaming"));
+                self.log(
+                    now,
+                    Level::Notice,
+                    format!(
+                        "RDB transfer completed, rdb only replica ({name}) should be disconnected asap"
+                    ),
+                );
+                self.close_conn(now, id);
+                continue;
+            }
             r.sync = ReplicaSync::Online {
                 stream_on_ack: true,
             };

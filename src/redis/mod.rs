@@ -9,6 +9,9 @@ mod blocked;
 mod commands;
 pub mod config;
 mod connection;
+mod dual;
+#[cfg(test)]
+mod dual_tests;
 mod info;
 mod invariants;
 pub mod keyspace;

@@ -183,6 +183,12 @@ pub(crate) struct Conn {
     /// Set by `REPLCONF capa`.
     pub capa_eof: bool,
     pub capa_psync2: bool,
+    /// `REPLCONF capa dual-channel`, kept only by a master that offers it (Valkey).
+    pub capa_dual_channel: bool,
+    /// `REPLCONF rdb-channel 1`: a dual-channel replica's RDB connection (Valkey).
+    pub rdb_channel: bool,
+    /// `REPLCONF set-rdb-client-id`: the RDB channel this main channel belongs to (Valkey).
+    pub rdb_client_id: Option<u64>,
     /// `CLIENT SETNAME`.
     pub name: Vec<u8>,
     /// `c->woff`: what a WAIT on this connection waits for (see `Node::moves_wait_offset`).
@@ -370,6 +376,10 @@ pub struct Node {
     pub(crate) second_replid_offset: i64,
     /// `master_repl_offset` while no backlog exists; the buffer holds it otherwise.
     pub(crate) offset_without_backlog: u64,
+    /// `server.pending_repl_data`'s size and peak: a dual-channel replica's local buffer of the
+    /// stream received while its RDB is transferred and loaded (INFO
+    /// `replicas_repl_buffer_size` and `replicas_repl_buffer_peak`).
+    pub(crate) pending_repl: super::state::LocalReplBuffer,
     pub(crate) backlog: Option<ReplBuffer>,
     pub(crate) slaveseldb: i64,
     pub(crate) no_replicas_since: SimTime,
@@ -525,6 +535,7 @@ impl Node {
             replid2: ZERO_REPLID.to_string(),
             second_replid_offset: -1,
             offset_without_backlog: 0,
+            pending_repl: Default::default(),
             backlog: None,
             slaveseldb: -1,
             no_replicas_since: now,
@@ -659,6 +670,12 @@ impl Node {
         self.loading.is_some()
     }
 
+    /// The bytes a dual-channel replica holds in its local buffer now (whole 16 KB blocks, as
+    /// Valkey counts them); 0 outside a dual-channel sync.
+    pub fn local_repl_buffer_bytes(&self) -> u64 {
+        self.pending_repl.len
+    }
+
     pub fn backlog_histlen(&self) -> u64 {
         self.backlog.as_ref().map_or(0, ReplBuffer::histlen)
     }
@@ -783,6 +800,9 @@ impl Node {
                 listening_port: 0,
                 capa_eof: false,
                 capa_psync2: false,
+                capa_dual_channel: false,
+                rdb_channel: false,
+                rdb_client_id: None,
                 name: Vec::new(),
                 woff: 0,
                 subscriptions: Vec::new(),
@@ -849,14 +869,26 @@ impl Node {
         };
         self.clients.unblock(Waiter::Conn(id));
         match &conn.role {
-            Role::Replica(_) => {
+            Role::Replica(r) => {
                 let name = self.replica_name(&conn);
-                self.log(
-                    now,
-                    self.cfg.redis_version.lowered_in_7_2(),
-                    format!("Connection with replica {name} lost."),
-                );
-                if reason != DropReason::RoleChange {
+                // An RDB channel that delivered its whole RDB closes as planned.
+                let delivered = r.rdb_channel && r.sync.rdb().is_none_or(|s| s.sent >= s.total());
+                if r.rdb_channel {
+                    self.log(
+                        now,
+                        Level::Notice,
+                        format!(
+                            "Dual channel replication: Replica {name} rdb channel disconnected."
+                        ),
+                    );
+                } else {
+                    self.log(
+                        now,
+                        self.cfg.redis_version.lowered_in_7_2(),
+                        format!("Connection with replica {name} lost."),
+                    );
+                }
+                if reason != DropReason::RoleChange && !delivered {
                     self.event(Event::ReplicaDropped {
                         replica: name,
                         reason,

@@ -566,6 +566,24 @@ impl Pair {
         self.run_for(SimDuration::ZERO);
     }
 
+    /// Resets the one connection whose end on node `node` is `conn`, on both sides.
+    pub fn kill_conn(&mut self, node: usize, conn: ConnId) {
+        let Some(&pc) = self.by_end.get(&(node, conn)) else {
+            return;
+        };
+        let p = &mut self.pconns[pc];
+        let Some(server) = p.server.filter(|_| p.open) else {
+            return;
+        };
+        p.open = false;
+        for (n, c) in [p.client, server] {
+            self.seq += 1;
+            self.queue
+                .insert((self.now, self.seq), Ev::Reset { node: n, conn: c });
+        }
+        self.run_for(SimDuration::ZERO);
+    }
+
     /// Drops traffic in both directions between `a` and `b` until `heal`.
     pub fn cut(&mut self, a: usize, b: usize) {
         self.cut.insert((a, b));

@@ -134,7 +134,11 @@ pub fn encode(ks: &Keyspace, meta: &SaveMeta) -> Payload {
     let mut out = Vec::with_capacity(256);
     let version = meta.redis_version;
     out.extend_from_slice(format!("REDIS{:04}", version.rdb_version()).as_bytes());
-    aux(&mut out, b"redis-ver", version.server_version().as_bytes());
+    // Valkey names its own version in a field of its own (rdb.c `rdbSaveInfoAuxFields`).
+    match version.valkey_version() {
+        Some(v) => aux(&mut out, b"valkey-ver", v.as_bytes()),
+        None => aux(&mut out, b"redis-ver", version.server_version().as_bytes()),
+    }
     aux(&mut out, b"redis-bits", b"64");
     aux(&mut out, b"ctime", meta.ctime_secs.to_string().as_bytes());
     aux(&mut out, b"used-mem", meta.used_mem.to_string().as_bytes());
@@ -265,6 +269,8 @@ pub struct Loaded {
     pub keyspace: Keyspace,
     pub repl: Option<ReplInfo>,
     pub redis_ver: Option<String>,
+    /// The `valkey-ver` field a Valkey server writes in place of `redis-ver`.
+    pub valkey_ver: Option<String>,
     pub ctime_secs: Option<u64>,
     pub used_mem: Option<u64>,
     pub keys_loaded: u64,
@@ -430,6 +436,7 @@ pub fn decode_in(
         keyspace: Keyspace::new_in(1, shared),
         repl: None,
         redis_ver: None,
+        valkey_ver: None,
         ctime_secs: None,
         used_mem: None,
         keys_loaded: 0,
@@ -470,6 +477,7 @@ pub fn decode_in(
                             .filter(|&o| o <= REPL_OFFSET_MAX)
                     }
                     b"redis-ver" => out.redis_ver = Some(text),
+                    b"valkey-ver" => out.valkey_ver = Some(text),
                     b"ctime" => out.ctime_secs = text.parse().ok(),
                     b"used-mem" => out.used_mem = text.parse().ok(),
                     b"replsim-bulk" => {

@@ -24,8 +24,8 @@ use super::node::{
 use super::rdb::{self, Payload};
 use super::resp::{encode_command, string2ll, Frame, ProtoError, Reply};
 use super::state::{
-    CachedMaster, Following, Handshake, HandshakeReply, Link, MasterClient, RdbBody, RdbReceive,
-    RdbSize, Transfer,
+    CachedMaster, Following, Handshake, HandshakeReply, Link, MasterClient, RdbBody, RdbChannel,
+    RdbReceive, RdbSize, Transfer,
 };
 use crate::time::{SimDuration, SimTime};
 
@@ -36,7 +36,7 @@ const BULK_HEADER_LINE_BYTES: usize = 1024;
 
 /// Why a handshake or transfer was given up, for [`Node::cancel_handshake`].
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-enum Reconnect {
+pub(crate) enum Reconnect {
     /// Retry at once (`cancelReplicationHandshake(1)`).
     Now,
     /// Leave the link in CONNECT for the next cron tick.
@@ -119,7 +119,7 @@ impl Node {
                 Link::Connected(m) => self.lose_master(now, m, DropReason::RoleChange),
                 // cancelReplicationHandshake(0): a handshake or transfer to the old master
                 // ends with its connection.
-                link => self.abandon_link(link, SyncAbort::Cancelled),
+                link => self.abandon_link(now, link, SyncAbort::Cancelled),
             }
         }
         // Clients blocked on the master that this node was are answered and closed.
@@ -157,7 +157,7 @@ impl Node {
         };
         self.discard_cached_master(now);
         // cancelReplicationHandshake(0).
-        self.abandon_link(link, SyncAbort::Cancelled);
+        self.abandon_link(now, link, SyncAbort::Cancelled);
         self.shift_replication_id(now);
         self.disconnect_replicas(now);
         self.slaveseldb = -1;
@@ -167,16 +167,20 @@ impl Node {
 
     /// Closes a link that is not (or no longer) the node's: its connection goes, and a transfer
     /// in progress is aborted with the load it started (`replicationAbortSyncTransfer`).
-    fn abandon_link(&mut self, link: Link, reason: SyncAbort) {
-        if let Some(conn) = link.conn() {
+    fn abandon_link(&mut self, now: SimTime, link: Link, reason: SyncAbort) {
+        for conn in link.conn().into_iter().chain(link.rdb_conn()) {
             if self.forget_conn(conn).is_some() {
                 self.push_close(conn);
             }
         }
-        if let Link::Transfer(_) = link {
-            // The half-loaded data goes with it (swapdb keeps the old dataset).
-            self.loading = None;
-            self.event(Event::FullSyncAborted { reason });
+        match link {
+            Link::Transfer(_) => {
+                // The half-loaded data goes with it (swapdb keeps the old dataset).
+                self.loading = None;
+                self.event(Event::FullSyncAborted { reason });
+            }
+            Link::Dual(d) => self.abort_dual_channel_sync(now, &d, reason),
+            _ => {}
         }
     }
 
@@ -242,6 +246,10 @@ impl Node {
 
     /// Our connection to the master was established.
     pub fn handle_connected(&mut self, now: SimTime, conn: ConnId) {
+        if self.on_rdb_channel_connected(now, conn) {
+            self.check_invariants();
+            return;
+        }
         if let Some(f) = self.following.as_mut() {
             if matches!(f.link, Link::Connecting { conn: c, .. } if c == conn) {
                 f.link = Link::Handshake(Handshake {
@@ -264,6 +272,10 @@ impl Node {
     /// Our connection attempt failed (`reason` as the OS would say it, e.g. `Connection refused`).
     pub fn handle_connect_failed(&mut self, now: SimTime, conn: ConnId, reason: &str) {
         self.forget_conn(conn);
+        if self.on_rdb_channel_connect_failed(now, conn, reason) {
+            self.check_invariants();
+            return;
+        }
         if let Some(f) = self.following.as_mut() {
             if f.link.conn() == Some(conn) {
                 f.link = Link::Connect;
@@ -278,13 +290,13 @@ impl Node {
     }
 
     /// The `error:` label of `syncWithMaster`: close, and retry on the next cron tick.
-    fn handshake_error(&mut self) {
-        self.cancel_handshake(None, Reconnect::Later, SyncAbort::LinkLost);
+    pub(crate) fn handshake_error(&mut self, now: SimTime) {
+        self.cancel_handshake(now, Reconnect::Later, SyncAbort::LinkLost);
     }
 
     /// `cancelReplicationHandshake(reconnect)`: gives up a connection attempt, handshake or
-    /// transfer (an established link is not touched). `now` is only needed to reconnect.
-    fn cancel_handshake(&mut self, now: Option<SimTime>, reconnect: Reconnect, why: SyncAbort) {
+    /// transfer (an established link is not touched).
+    pub(crate) fn cancel_handshake(&mut self, now: SimTime, reconnect: Reconnect, why: SyncAbort) {
         let Some(f) = self.following.as_mut() else {
             return;
         };
@@ -292,8 +304,8 @@ impl Node {
             return;
         }
         let link = std::mem::replace(&mut f.link, Link::Connect);
-        self.abandon_link(link, why);
-        if let (Some(now), Reconnect::Now) = (now, reconnect) {
+        self.abandon_link(now, link, why);
+        if reconnect == Reconnect::Now {
             let Some(f) = &self.following else { return };
             let (host, port) = (f.host.clone(), f.port);
             self.log(
@@ -307,6 +319,9 @@ impl Node {
 
     /// Bytes from our master.
     pub(crate) fn on_master_data(&mut self, now: SimTime, id: ConnId) {
+        if self.on_dual_channel_data(now, id) {
+            return;
+        }
         let Some(f) = self.following.as_mut() else {
             return;
         };
@@ -339,9 +354,25 @@ impl Node {
         }
     }
 
-    fn transfer_mut(&mut self) -> Option<&mut Transfer> {
+    /// The RDB being received: a classic sync's, or a dual-channel sync's on its RDB channel.
+    pub(crate) fn transfer_mut(&mut self) -> Option<&mut Transfer> {
         match &mut self.following.as_mut()?.link {
             Link::Transfer(t) => Some(t),
+            Link::Dual(d) => match &mut d.rdb {
+                RdbChannel::Transfer(t) => Some(t),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    pub(crate) fn transfer(&self) -> Option<&Transfer> {
+        match self.link()? {
+            Link::Transfer(t) => Some(t),
+            Link::Dual(d) => match &d.rdb {
+                RdbChannel::Transfer(t) => Some(t),
+                _ => None,
+            },
             _ => None,
         }
     }
@@ -371,7 +402,7 @@ impl Node {
                         Level::Warning,
                         format!("Error reply to PING from master: '{text}'"),
                     );
-                    self.handshake_error();
+                    self.handshake_error(now);
                     return false;
                 }
                 self.log(
@@ -388,16 +419,20 @@ impl Node {
                         Level::Warning,
                         format!("Unable to AUTH to MASTER: {text}"),
                     );
-                    self.handshake_error();
+                    self.handshake_error(now);
                     return false;
                 }
                 self.next_handshake_reply(now, id);
             }
-            r @ (HandshakeReply::Port | HandshakeReply::Ip | HandshakeReply::Capa) => {
+            r @ (HandshakeReply::Port
+            | HandshakeReply::Ip
+            | HandshakeReply::Capa
+            | HandshakeReply::Version) => {
                 if text.starts_with('-') {
                     let what = match r {
                         HandshakeReply::Port => "listening-port",
                         HandshakeReply::Ip => "ip-address",
+                        HandshakeReply::Version => "VERSION",
                         _ => "capa",
                     };
                     self.log(
@@ -450,11 +485,20 @@ impl Node {
             );
             expect.push_back(HandshakeReply::Ip);
         }
-        encode_command(
-            &[b"REPLCONF".as_slice(), b"capa", b"eof", b"capa", b"psync2"],
-            &mut out,
-        );
+        // Valkey offers the second channel among its capabilities, then names its version.
+        let mut capa: Vec<&[u8]> = vec![b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"];
+        if self.cfg.dual_channel_replication {
+            capa.extend_from_slice(&[b"capa", b"dual-channel"]);
+        }
+        encode_command(&capa, &mut out);
         expect.push_back(HandshakeReply::Capa);
+        if let Some(v) = self.cfg.redis_version.valkey_version() {
+            encode_command(
+                &[b"REPLCONF".as_slice(), b"version", v.as_bytes()],
+                &mut out,
+            );
+            expect.push_back(HandshakeReply::Version);
+        }
         self.write_raw(id, &out);
         if let Some(h) = self.handshake_mut() {
             // Never empty: the capa reply is always expected.
@@ -531,7 +575,7 @@ impl Node {
                         Level::Warning,
                         "Master replied with wrong +FULLRESYNC syntax.".into(),
                     );
-                    self.handshake_error();
+                    self.handshake_error(now);
                     return false;
                 };
                 self.log(
@@ -556,13 +600,18 @@ impl Node {
         if let Some(rest) = text.strip_prefix("+CONTINUE") {
             return self.continue_reply(now, id, rest.trim());
         }
+        if text.starts_with("+DUALCHANNELSYNC") && self.cfg.dual_channel_replication {
+            self.start_dual_channel_sync(now, id);
+            self.event(Event::FullSyncStarted);
+            return false;
+        }
         if text.starts_with("-NOMASTERLINK") || text.starts_with("-LOADING") {
             self.log(
                 now,
                 Level::Notice,
                 format!("Master is currently unable to PSYNC but should be in the future: {text}"),
             );
-            self.handshake_error();
+            self.handshake_error(now);
             return false;
         }
         if text.starts_with("-ERR") {
@@ -596,7 +645,7 @@ impl Node {
                 Level::Warning,
                 "Unexpected reply to PSYNC from master: +CONTINUE without a cached master".into(),
             );
-            self.handshake_error();
+            self.handshake_error(now);
             return false;
         };
         self.log(
@@ -659,7 +708,7 @@ impl Node {
     }
 
     /// `readSyncBulkPayload`. Returns whether it made progress.
-    fn transfer_step(&mut self, now: SimTime, id: ConnId) -> bool {
+    pub(crate) fn transfer_step(&mut self, now: SimTime, id: ConnId) -> bool {
         match self.transfer_mut().map(|t| &t.rdb) {
             Some(RdbReceive::Header) => self.transfer_header(now, id),
             Some(RdbReceive::Body(_)) => self.transfer_body(now, id),
@@ -687,7 +736,7 @@ impl Node {
                 Level::Warning,
                 format!("MASTER aborted replication with an error: {err}"),
             );
-            self.cancel_handshake(Some(now), Reconnect::Now, SyncAbort::MasterError);
+            self.cancel_handshake(now, Reconnect::Now, SyncAbort::MasterError);
             return false;
         }
         if text.is_empty() {
@@ -695,7 +744,7 @@ impl Node {
         }
         if !text.starts_with('$') {
             self.log(now, Level::Warning, format!("Bad protocol from MASTER, the first byte is not '$' (we received '{text}'), are you sure the host and port are right?"));
-            self.cancel_handshake(Some(now), Reconnect::Now, SyncAbort::BadProtocol);
+            self.cancel_handshake(now, Reconnect::Now, SyncAbort::BadProtocol);
             return false;
         }
         let size = match parse_bulk_header(&line) {
@@ -710,7 +759,7 @@ impl Node {
                     Level::Warning,
                     format!("Bad protocol from MASTER, {why} (we received '{text}')"),
                 );
-                self.cancel_handshake(Some(now), Reconnect::Now, SyncAbort::BadProtocol);
+                self.cancel_handshake(now, Reconnect::Now, SyncAbort::BadProtocol);
                 return false;
             }
         };
@@ -747,11 +796,13 @@ impl Node {
         let Some(c) = self.conns.get_mut(&id) else {
             return false;
         };
-        let Some(f) = self.following.as_mut() else {
-            return false;
-        };
-        let Link::Transfer(t) = &mut f.link else {
-            return false;
+        let t = match self.following.as_mut().map(|f| &mut f.link) {
+            Some(Link::Transfer(t)) => t,
+            Some(Link::Dual(d)) => match &mut d.rdb {
+                RdbChannel::Transfer(t) => t,
+                _ => return false,
+            },
+            _ => return false,
         };
         let RdbReceive::Body(body) = &mut t.rdb else {
             return false;
@@ -776,16 +827,18 @@ impl Node {
     /// payload of a transfer, after every byte before it.
     pub(crate) fn on_master_opaque(&mut self, now: SimTime, id: ConnId, len: u64) {
         let Some(link) = self.link() else { return };
-        if link.conn() != Some(id) {
+        if link.conn() != Some(id) && link.rdb_conn() != Some(id) {
             return;
         }
-        let in_body = matches!(link, Link::Transfer(t) if matches!(t.rdb, RdbReceive::Body(_)))
+        let in_body = self
+            .transfer()
+            .is_some_and(|t| t.conn == id && matches!(t.rdb, RdbReceive::Body(_)))
             && self
                 .conns
                 .get(&id)
                 .is_some_and(|c| c.decoder.peek_raw().is_empty());
         if !in_body {
-            if let Some(Link::Connected(_)) = self.link() {
+            if matches!(self.link(), Some(Link::Connected(_)) | Some(Link::Dual(_))) {
                 // Inside the stream, opaque bytes are garbage.
                 self.log(
                     now,
@@ -800,7 +853,7 @@ impl Node {
                     Level::Warning,
                     "I/O error trying to sync with MASTER: unexpected opaque bytes".into(),
                 );
-                self.cancel_handshake(Some(now), Reconnect::Now, SyncAbort::BadProtocol);
+                self.cancel_handshake(now, Reconnect::Now, SyncAbort::BadProtocol);
             }
             return;
         }
@@ -827,7 +880,7 @@ impl Node {
                 Level::Warning,
                 "I/O error trying to sync with MASTER: more bytes than the RDB announced".into(),
             );
-            self.cancel_handshake(Some(now), Reconnect::Now, SyncAbort::BadProtocol);
+            self.cancel_handshake(now, Reconnect::Now, SyncAbort::BadProtocol);
             return;
         }
         self.after_transfer_bytes(now, len);
@@ -867,11 +920,8 @@ impl Node {
 
     /// When a diskless load that fell behind will have caught up.
     pub(crate) fn load_resume_at(&self) -> Option<SimTime> {
-        match self.link()? {
-            Link::Transfer(t) => match &t.rdb {
-                RdbReceive::Body(b) => b.resume_at,
-                _ => None,
-            },
+        match &self.transfer()?.rdb {
+            RdbReceive::Body(b) => b.resume_at,
             _ => None,
         }
     }
@@ -889,8 +939,7 @@ impl Node {
 
     fn start_diskless_load(&mut self, now: SimTime) {
         let swapdb = self.cfg.repl_diskless_load == DisklessLoad::Swapdb;
-        let same_history =
-            matches!(self.link(), Some(Link::Transfer(t)) if t.replid == self.replid);
+        let same_history = self.transfer().is_some_and(|t| t.replid == self.replid);
         if !swapdb {
             self.attach_to_new_master(now);
             self.log(
@@ -1005,7 +1054,7 @@ impl Node {
                         "MASTER <-> REPLICA sync: Discarding temporary DB in background".into(),
                     );
                 }
-                self.cancel_handshake(Some(now), Reconnect::Now, SyncAbort::LoadFailed);
+                self.cancel_handshake(now, Reconnect::Now, SyncAbort::LoadFailed);
                 return;
             }
         };
@@ -1036,6 +1085,10 @@ impl Node {
             .map(|r| r.stream_db as usize)
             .filter(|&db| db < databases)
             .unwrap_or(0);
+        if let Some(Link::Dual(_)) = self.link() {
+            self.dual_channel_rdb_loaded(now, db);
+            return;
+        }
         let Some(f) = self.following.as_mut() else {
             return;
         };
@@ -1072,12 +1125,15 @@ impl Node {
     }
 
     fn log_rdb_loaded(&mut self, now: SimTime, loaded: &rdb::Loaded) {
-        let ver = loaded.redis_ver.clone().unwrap_or_else(|| "unknown".into());
-        self.log(
-            now,
-            Level::Notice,
-            format!("Loading RDB produced by version {ver}"),
-        );
+        // rdb.c: a Valkey RDB names its server.
+        let text = match (&loaded.valkey_ver, &loaded.redis_ver) {
+            (Some(v), _) => format!("Loading RDB produced by Valkey version {v}"),
+            (None, ver) => format!(
+                "Loading RDB produced by version {}",
+                ver.as_deref().unwrap_or("unknown")
+            ),
+        };
+        self.log(now, Level::Notice, text);
         let age = unix_secs(now).saturating_sub(loaded.ctime_secs.unwrap_or(unix_secs(now)));
         self.log(now, Level::Notice, format!("RDB age {age} seconds"));
         let mb = loaded.used_mem.unwrap_or(0) as f64 / (1024.0 * 1024.0);
@@ -1218,6 +1274,9 @@ impl Node {
         reason: DropReason,
         by_peer: bool,
     ) {
+        if self.on_dual_channel_closed(now, id) {
+            return;
+        }
         let Some(f) = self.following.as_mut() else {
             return;
         };
@@ -1254,7 +1313,7 @@ impl Node {
                     "I/O error trying to sync with MASTER: connection lost"
                 };
                 self.log(now, Level::Warning, message.into());
-                self.cancel_handshake(Some(now), Reconnect::Now, SyncAbort::LinkLost);
+                self.cancel_handshake(now, Reconnect::Now, SyncAbort::LinkLost);
             }
             s if s.in_handshake() => {
                 if by_peer {
@@ -1264,9 +1323,9 @@ impl Node {
                         "Master did not respond to command during SYNC handshake".into(),
                     );
                 }
-                self.handshake_error();
+                self.handshake_error(now);
             }
-            _ => self.handshake_error(),
+            _ => self.handshake_error(now),
         }
     }
 
@@ -1285,11 +1344,15 @@ impl Node {
                     Level::Warning,
                     "Timeout connecting to the MASTER...".into(),
                 );
-                self.cancel_handshake(Some(now), Reconnect::Now, SyncAbort::Timeout);
+                self.cancel_handshake(now, Reconnect::Now, SyncAbort::Timeout);
+            }
+            Some(Link::Dual(d)) if overdue(d.lastio()) => {
+                self.log(now, Level::Warning, "Timeout receiving bulk data from MASTER... If the problem persists try to set the 'repl-timeout' parameter in redis.conf to a larger value.".into());
+                self.cancel_handshake(now, Reconnect::Now, SyncAbort::Timeout);
             }
             Some(Link::Transfer(t)) if overdue(t.lastio) => {
                 self.log(now, Level::Warning, "Timeout receiving bulk data from MASTER... If the problem persists try to set the 'repl-timeout' parameter in redis.conf to a larger value.".into());
-                self.cancel_handshake(Some(now), Reconnect::Now, SyncAbort::Timeout);
+                self.cancel_handshake(now, Reconnect::Now, SyncAbort::Timeout);
             }
             Some(Link::Connected(m)) if overdue(m.last_interaction) => {
                 let conn = m.conn;

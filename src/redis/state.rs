@@ -27,6 +27,8 @@ pub enum ReplState {
     ReceivePortReply,
     ReceiveIpReply,
     ReceiveCapaReply,
+    /// Valkey's `REPL_STATE_RECEIVE_VERSION_REPLY`.
+    ReceiveVersionReply,
     ReceivePsyncReply,
     Transfer,
     Connected,
@@ -83,6 +85,9 @@ pub(crate) enum Link {
     Handshake(Handshake),
     /// `REPL_STATE_TRANSFER`: the RDB of a full sync is being received or loaded.
     Transfer(Box<Transfer>),
+    /// A full sync over two connections (Valkey's dual-channel replication, from the master's
+    /// `+DUALCHANNELSYNC` until the RDB is loaded and the buffered stream applied).
+    Dual(Box<DualSync>),
     /// `REPL_STATE_CONNECTED`: `server.master`.
     Connected(MasterClient),
 }
@@ -95,7 +100,16 @@ impl Link {
             Link::Connecting { conn, .. } => Some(*conn),
             Link::Handshake(h) => Some(h.conn),
             Link::Transfer(t) => Some(t.conn),
+            Link::Dual(d) => Some(d.main),
             Link::Connected(m) => Some(m.conn),
+        }
+    }
+
+    /// The dual-channel sync's RDB connection, if one is open.
+    pub(crate) fn rdb_conn(&self) -> Option<ConnId> {
+        match self {
+            Link::Dual(d) => d.rdb_conn(),
+            _ => None,
         }
     }
 
@@ -105,10 +119,123 @@ impl Link {
             Link::Connecting { .. } => ReplState::Connecting,
             Link::Handshake(h) => h.awaiting.state(),
             Link::Transfer(_) => ReplState::Transfer,
+            Link::Dual(d) => d.main_step.state(),
             Link::Connected(_) => ReplState::Connected,
         }
     }
 }
+
+/// A dual-channel full sync, replica side (Valkey 8.1 replication.c: `server.repl_state` for
+/// the main channel, `server.repl_rdb_channel_state` for the RDB channel,
+/// `server.repl_provisional_primary` and `server.pending_repl_data`).
+#[derive(Debug)]
+pub(crate) struct DualSync {
+    /// The main channel: the handshake's connection, which will carry the stream.
+    pub main: ConnId,
+    pub main_step: MainStep,
+    pub rdb: RdbChannel,
+    /// What `$ENDOFF` said: the provisional master until the RDB is loaded.
+    pub endoff: Option<EndOffset>,
+    /// When the main channel last delivered bytes.
+    pub main_lastio: SimTime,
+    /// The database the stream selects, from the loaded RDB.
+    pub stream_db: usize,
+}
+
+impl DualSync {
+    pub(crate) fn rdb_conn(&self) -> Option<ConnId> {
+        match &self.rdb {
+            RdbChannel::Connecting { conn, .. } | RdbChannel::Handshake { conn, .. } => Some(*conn),
+            RdbChannel::Transfer(t) => Some(t.conn),
+            RdbChannel::Loaded => None,
+        }
+    }
+
+    /// When either channel last heard from the master (the sync times out on it).
+    pub(crate) fn lastio(&self) -> SimTime {
+        match &self.rdb {
+            RdbChannel::Connecting { since: t, .. } | RdbChannel::Handshake { lastio: t, .. } => *t,
+            RdbChannel::Transfer(tr) => tr.lastio,
+            RdbChannel::Loaded => self.main_lastio,
+        }
+    }
+}
+
+/// The main channel during a dual-channel sync (`server.repl_state`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum MainStep {
+    /// Read handler cleared until the RDB channel has the snapshot's end offset
+    /// (`repl_state` stays `RECEIVE_PSYNC_REPLY`).
+    AwaitEndOffset,
+    /// `REPLCONF set-rdb-client-id` sent (`REPL_STATE_RECEIVE_CAPA_REPLY`).
+    RdbClientIdReply,
+    /// `PSYNC <replid> <endoff + 1>` sent.
+    PsyncReply,
+    /// `+CONTINUE` read: the stream is buffered (`REPL_STATE_TRANSFER`, `bufferReplData`).
+    Buffering,
+}
+
+impl MainStep {
+    pub(crate) fn state(self) -> ReplState {
+        match self {
+            MainStep::AwaitEndOffset | MainStep::PsyncReply => ReplState::ReceivePsyncReply,
+            MainStep::RdbClientIdReply => ReplState::ReceiveCapaReply,
+            MainStep::Buffering => ReplState::Transfer,
+        }
+    }
+}
+
+/// The RDB channel (`server.repl_rdb_channel_state`).
+#[derive(Debug)]
+pub(crate) enum RdbChannel {
+    /// Connecting (`REPL_DUAL_CHANNEL_SEND_HANDSHAKE` once connected).
+    Connecting { conn: ConnId, since: SimTime },
+    /// The replies to AUTH and `REPLCONF capa eof rdb-only 1 rdb-channel 1 listening-port`,
+    /// then `$ENDOFF` after SYNC.
+    Handshake {
+        conn: ConnId,
+        lastio: SimTime,
+        awaiting: RdbHandshakeReply,
+    },
+    /// `REPL_DUAL_CHANNEL_RDB_LOAD`: the RDB is received and loaded as in a classic sync.
+    Transfer(Box<Transfer>),
+    /// `REPL_DUAL_CHANNEL_RDB_LOADED`: loaded, the main channel's PSYNC not yet accepted.
+    Loaded,
+}
+
+/// What the RDB channel waits for in its handshake.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum RdbHandshakeReply {
+    Auth,
+    Replconf,
+    EndOffset,
+}
+
+/// `$ENDOFF:<repl-offset> <primary-repl-id> <current-db-id> <client-id>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct EndOffset {
+    pub offset: u64,
+    pub replid: String,
+    pub db: usize,
+    pub client_id: u64,
+}
+
+/// The replica's local buffer of a dual-channel sync (`server.pending_repl_data`). The bytes
+/// themselves stay in the main channel's input until they are applied; this is Valkey's
+/// accounting of them. The peak outlives the sync, until the next one starts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct LocalReplBuffer {
+    /// `len`: the size of its blocks, whole blocks of [`LOCAL_BUFFER_BLOCK_BYTES`].
+    pub len: u64,
+    /// `peak`.
+    pub peak: u64,
+    /// Reading stopped at the limit (`Replication buffer limit reached, stopping buffering.`).
+    pub stopped: bool,
+}
+
+/// `bufferReplData` reads `PROTO_IOBUF_LEN` at a time into blocks of at least
+/// `PROTO_REPLY_CHUNK_BYTES`: each block holds 16 KB.
+pub(crate) const LOCAL_BUFFER_BLOCK_BYTES: u64 = 16 * 1024;
 
 /// One reply of the handshake (PING, then the pipelined AUTH and REPLCONFs, then PSYNC).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -118,6 +245,7 @@ pub(crate) enum HandshakeReply {
     Port,
     Ip,
     Capa,
+    Version,
     Psync,
 }
 
@@ -129,6 +257,7 @@ impl HandshakeReply {
             HandshakeReply::Port => ReplState::ReceivePortReply,
             HandshakeReply::Ip => ReplState::ReceiveIpReply,
             HandshakeReply::Capa => ReplState::ReceiveCapaReply,
+            HandshakeReply::Version => ReplState::ReceiveVersionReply,
             HandshakeReply::Psync => ReplState::ReceivePsyncReply,
         }
     }
@@ -226,6 +355,9 @@ pub enum ReplicaState {
     WaitBgsaveEnd,
     SendBulk,
     Online,
+    /// Valkey's `REPLICA_STATE_BG_RDB_LOAD`: a dual-channel replica's main channel, streamed
+    /// while its RDB channel still transfers or loads; online at its first ACK.
+    BgRdbLoad,
 }
 
 impl ReplicaState {
@@ -234,6 +366,7 @@ impl ReplicaState {
             ReplicaState::WaitBgsaveStart | ReplicaState::WaitBgsaveEnd => "wait_bgsave",
             ReplicaState::SendBulk => "send_bulk",
             ReplicaState::Online => "online",
+            ReplicaState::BgRdbLoad => "bg_transfer",
         }
     }
 }
@@ -254,6 +387,8 @@ pub(crate) enum ReplicaSync {
     /// `SLAVE_STATE_ONLINE`. After a diskless sync the stream starts only at the replica's first
     /// ACK (`repl_start_cmd_stream_on_ack`).
     Online { stream_on_ack: bool },
+    /// `REPLICA_STATE_BG_RDB_LOAD`: streaming, not yet counted online.
+    BgRdbLoad,
 }
 
 impl ReplicaSync {
@@ -263,6 +398,7 @@ impl ReplicaSync {
             ReplicaSync::WaitBgsaveEnd { .. } => ReplicaState::WaitBgsaveEnd,
             ReplicaSync::SendBulk(_) => ReplicaState::SendBulk,
             ReplicaSync::Online { .. } => ReplicaState::Online,
+            ReplicaSync::BgRdbLoad => ReplicaState::BgRdbLoad,
         }
     }
 
@@ -322,6 +458,13 @@ pub(crate) struct ReplicaLink {
     /// attached to the buffer, which a replica waiting for a BGSAVE to start never is.
     pub next: Option<u64>,
     pub soft_limit_since: Option<SimTime>,
+    /// A dual-channel replica's RDB channel (`REPLCONF rdb-channel 1`): sent the RDB only,
+    /// never the stream.
+    pub rdb_channel: bool,
+    /// An RDB channel whose main channel has not yet asked for PSYNC
+    /// (`server.replicas_waiting_psync`): its `next` holds the backlog from the snapshot's
+    /// offset for that PSYNC.
+    pub waiting_psync: bool,
 }
 
 impl ReplicaLink {
@@ -329,13 +472,24 @@ impl ReplicaLink {
         self.sync.state()
     }
 
-    /// Online and taking the stream.
+    /// Online (or a dual-channel main channel) and taking the stream.
     pub(crate) fn streaming(&self) -> bool {
         matches!(
             self.sync,
             ReplicaSync::Online {
                 stream_on_ack: false
-            }
+            } | ReplicaSync::BgRdbLoad
         )
+    }
+
+    /// The `type=` of INFO's replica line under Valkey.
+    pub(crate) fn channel_type(&self) -> &'static str {
+        if self.rdb_channel {
+            "rdb-channel"
+        } else if matches!(self.sync, ReplicaSync::BgRdbLoad) {
+            "main-channel"
+        } else {
+            "replica"
+        }
     }
 }

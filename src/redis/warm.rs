@@ -96,6 +96,8 @@ impl Node {
             ack_time: now,
             next: None,
             soft_limit_since: None,
+            rdb_channel: false,
+            waiting_psync: false,
         }));
         let name = self.replica_name(&self.conns[&conn]);
         self.log(

@@ -320,6 +320,11 @@ fn node_timeline(out: &RunOutput, i: usize, names: &[&String]) -> NodeTimeline {
         obuf_soft_limit: cfg.client_output_buffer_limit_replica.soft_bytes,
         limits: limits_from(samples, i),
         replica_obuf,
+        local_repl_buffer: if samples.iter().any(|s| s.nodes[i].local_repl_buffer > 0) {
+            col(&|n| n.local_repl_buffer)
+        } else {
+            Vec::new()
+        },
     }
 }
 

@@ -280,6 +280,10 @@ pub struct NodeTimeline {
     /// Each replica's output buffer on this node, by replica name, for replicas that were ever
     /// attached; `null` where that replica is not attached.
     pub replica_obuf: BTreeMap<String, Vec<Option<u64>>>,
+    /// This node's local buffer of the stream during a dual-channel full sync (INFO
+    /// `replicas_repl_buffer_size`), in bytes; absent (empty) when it never held any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub local_repl_buffer: Vec<u64>,
 }
 
 /// A node's replication limits from a sample on, until the next entry, as CONFIG SET leaves

@@ -565,6 +565,9 @@ pub fn parse(file: &str, src: &str) -> Result<Scenario, ScenarioError> {
     for (i, n) in raw.node.iter().enumerate() {
         let mut config = defaults.clone();
         apply_directives(&ctx, &mut config, &n.config)?;
+        config
+            .check_release()
+            .map_err(|(_, why)| ctx.at(&n.name, why))?;
         let replicaof = match &n.replicaof {
             Some(r) => {
                 let m = ctx.node(r)?;

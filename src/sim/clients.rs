@@ -506,6 +506,7 @@ impl World {
                     obuf_hard_limit_effective: 0,
                     obuf_soft_limit: 0,
                     replica_obuf: Vec::new(),
+                    local_repl_buffer: 0,
                 });
                 continue;
             };
@@ -530,6 +531,7 @@ impl World {
                 obuf_hard_limit_effective: n.cfg.replica_hard_limit_effective(),
                 obuf_soft_limit: limit.soft_bytes,
                 replica_obuf,
+                local_repl_buffer: n.local_repl_buffer_bytes(),
             });
         }
         self.rec.samples.push(Sample {

@@ -410,6 +410,9 @@ pub struct NodeSample {
     pub obuf_soft_limit: u64,
     /// Each attached replica's output-buffer bytes: (replica node index, bytes).
     pub replica_obuf: Vec<(usize, u64)>,
+    /// A dual-channel replica's local buffer of the stream during its full sync (INFO
+    /// `replicas_repl_buffer_size`).
+    pub local_repl_buffer: u64,
 }
 
 /// One sample of every node and workload.
@@ -583,6 +586,7 @@ mod tests {
             obuf_hard_limit_effective: 0,
             obuf_soft_limit: 0,
             replica_obuf: Vec::new(),
+            local_repl_buffer: 0,
         };
         (0..a.len())
             .map(|k| {

@@ -55,6 +55,38 @@ pub fn have_redis() -> bool {
     false
 }
 
+/// Where `valkey-server` is, if anywhere: `$VALKEY_SERVER`, else the first on `$PATH`.
+pub fn valkey_server_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("VALKEY_SERVER") {
+        return Some(PathBuf::from(p));
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join("valkey-server"))
+        .find(|p| p.is_file())
+}
+
+/// [`have_redis`] for the Valkey cases: skipped without `valkey-server`, a failure in CI.
+pub fn have_valkey() -> bool {
+    if valkey_server_path().is_some() {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!(
+            "valkey-server not found (PATH or $VALKEY_SERVER) and CI=true: the Valkey cases \
+             must run in CI; .ci/run installs valkey-server"
+        );
+    }
+    static SAID: std::sync::Once = std::sync::Once::new();
+    SAID.call_once(|| {
+        let _ = writeln!(
+            std::io::stderr(),
+            "conformance: skipping the Valkey cases: valkey-server not found on PATH (set \
+             VALKEY_SERVER, or see .ci/run for how CI installs it)"
+        );
+    });
+    false
+}
+
 /// Polls `f` until it holds, for at most [`WAIT`]; panics naming `what` otherwise.
 pub fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
@@ -130,9 +162,22 @@ impl Redis {
         Redis::start_from(args, None)
     }
 
+    /// A real `valkey-server` ([`have_valkey`] checked), started as [`Redis::start`] starts
+    /// `redis-server`.
+    // Only the conformance suite's Valkey cases start one; the experiments share this file.
+    #[allow(dead_code)]
+    pub fn start_valkey(args: &[&str]) -> Redis {
+        let exe = valkey_server_path().expect("have_valkey() was checked");
+        Redis::start_exe(&exe, args, None)
+    }
+
     /// [`Redis::start`] with `rdb` as its dump.rdb, which it loads at startup.
     pub fn start_from(args: &[&str], rdb: Option<&[u8]>) -> Redis {
         let exe = redis_server_path().expect("have_redis() was checked");
+        Redis::start_exe(&exe, args, rdb)
+    }
+
+    fn start_exe(exe: &Path, args: &[&str], rdb: Option<&[u8]>) -> Redis {
         // A port picked free can be taken before the server binds it: try a few.
         for _ in 0..5 {
             let port = free_port();
@@ -140,7 +185,7 @@ impl Redis {
             if let Some(bytes) = rdb {
                 std::fs::write(dir.join("dump.rdb"), bytes).expect("writing dump.rdb");
             }
-            let mut cmd = Command::new(&exe);
+            let mut cmd = Command::new(exe);
             cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
                 .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
                 .arg("--dir")
@@ -158,7 +203,7 @@ impl Redis {
                 return r;
             }
         }
-        panic!("redis-server did not start on any of 5 ports");
+        panic!("{} did not start on any of 5 ports", exe.display());
     }
 
     fn wait_ready(&mut self) -> bool {

@@ -83,7 +83,7 @@ impl Node {
         _ctx: &mut Ctx,
         args: &[&[u8]],
     ) -> Reply {
-        use crate::redis::config::{is_known, ALIASES, DIRECTIVES};
+        use crate::redis::config::{ALIASES, DIRECTIVES};
         let mut matches: Vec<String> = Vec::new();
         let add = |key: &str, matches: &mut Vec<String>| {
             if !matches.iter().any(|m| m.eq_ignore_ascii_case(key)) {
@@ -93,7 +93,7 @@ impl Node {
         for pattern in &args[2..] {
             if !pattern.iter().any(|b| matches!(b, b'[' | b'*' | b'?')) {
                 let name = String::from_utf8_lossy(pattern);
-                if is_known(&name) {
+                if self.cfg.knows(&name) {
                     add(&name, &mut matches);
                 }
                 continue;
@@ -102,7 +102,7 @@ impl Node {
                 .iter()
                 .chain(ALIASES.iter().map(|(alias, _)| alias));
             for name in names {
-                if glob(pattern, name.as_bytes()) {
+                if self.cfg.knows(name) && glob(pattern, name.as_bytes()) {
                     add(name, &mut matches);
                 }
             }
@@ -125,7 +125,7 @@ impl Node {
         _ctx: &mut Ctx,
         args: &[&[u8]],
     ) -> Reply {
-        use crate::redis::config::{is_immutable, is_known};
+        use crate::redis::config::is_immutable;
         // The arity says at least one pair; `configSetCommand` wants whole pairs.
         if args.len() % 2 == 1 {
             return Reply::err("ERR syntax error");
@@ -145,7 +145,7 @@ impl Node {
                     "ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}"
                 ))
             };
-            if !is_known(name) {
+            if !self.cfg.knows(name) {
                 return Reply::err(format!(
                     "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
                 ));

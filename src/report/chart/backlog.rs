@@ -230,9 +230,23 @@ pub fn draw<DB: DrawingBackend>(root: &Area<DB>, d: &Data, heights: &[u32]) -> R
     limits.extend(limit_series(d, &owners, "soft limit", LIMIT_SOFT, &|l| {
         nonzero(l.obuf_soft_limit)
     }));
+    // A dual-channel replica holds the stream of its full sync itself: its local buffer is
+    // drawn beside the output buffers, the same bytes on the other side of the link.
+    let locals: Vec<(&str, Vec<Option<u64>>)> = d
+        .nodes
+        .iter()
+        .filter(|(_, n)| !n.local_repl_buffer.is_empty())
+        .map(|(name, n)| {
+            (
+                *name,
+                n.local_repl_buffer.iter().map(|&b| Some(b)).collect(),
+            )
+        })
+        .collect();
     let data_max = buffers
         .iter()
         .flat_map(|(_, _, v)| v.iter().flatten().copied())
+        .chain(locals.iter().flat_map(|(_, v)| v.iter().flatten().copied()))
         .fold(1024u64, u64::max) as f64;
     // A limit far above the data would flatten it; one within four times its peak is shown.
     let limit_max = limits
@@ -242,11 +256,16 @@ pub fn draw<DB: DrawingBackend>(root: &Area<DB>, d: &Data, heights: &[u32]) -> R
         .fold(0.0f64, f64::max);
     let (div, unit) = byte_unit(data_max.max(limit_max));
     let y_max = data_max.max(limit_max) / div * 1.15;
+    let title = if locals.is_empty() {
+        format!("replica output buffer on master ({unit})")
+    } else {
+        format!("replica output buffer on master, local buffer on replica ({unit})")
+    };
     let mut chart = frame::panel(
         area,
         d.x_max,
         (0.0, y_max),
-        &format!("replica output buffer on master ({unit})"),
+        &title,
         &|v| tick(*v, y_max),
         &d.faults,
     )?;
@@ -264,6 +283,24 @@ pub fn draw<DB: DrawingBackend>(root: &Area<DB>, d: &Data, heights: &[u32]) -> R
         entries.push(Entry::new(
             glyph,
             format!("{r} on {m}: up to {}", human_bytes(max as f64)),
+        ));
+    }
+    let strokes = buffers.len() + locals.len();
+    for (i, (r, v)) in locals.iter().enumerate() {
+        let glyph = draw_series(
+            &mut chart,
+            &d.t,
+            &gappy(v, div),
+            d.color(r),
+            frame::stroke(buffers.len() + i, strokes),
+        )?;
+        let max = v.iter().flatten().max().copied().unwrap_or(0);
+        entries.push(Entry::new(
+            glyph,
+            format!(
+                "{r}'s local buffer (dual channel): up to {}",
+                human_bytes(max as f64)
+            ),
         ));
     }
     entries.extend(draw_limits(&mut chart, d, &limits, div, y_max)?);

@@ -156,6 +156,7 @@ impl<'a> Data<'a> {
             ];
             if lens.iter().any(|&l| l != samples)
                 || n.replica_obuf.values().any(|v| v.len() != samples)
+                || !(n.local_repl_buffer.is_empty() || n.local_repl_buffer.len() == samples)
             {
                 return Err(format!(
                     "node {name}'s series do not have one entry per sample ({samples})"
