@@ -287,11 +287,15 @@ pub fn draw<DB: DrawingBackend>(root: &Area<DB>, d: &Data, heights: &[u32]) -> R
     }
     let strokes = buffers.len() + locals.len();
     for (i, (r, v)) in locals.iter().enumerate() {
+        // The replica's own colour, darker: the same node, on the other side of the link from
+        // its output buffer on the master, which is drawn in the plain colour.
+        let RGBColor(red, green, blue) = d.color(r);
+        let darker = |x: u8| (u16::from(x) * 11 / 20) as u8;
         let glyph = draw_series(
             &mut chart,
             &d.t,
             &gappy(v, div),
-            d.color(r),
+            RGBColor(darker(red), darker(green), darker(blue)),
             frame::stroke(buffers.len() + i, strokes),
         )?;
         let max = v.iter().flatten().max().copied().unwrap_or(0);
