@@ -229,6 +229,10 @@ pub enum FaultKind {
     Crash {
         node: usize,
     },
+    /// A clean exit (`SHUTDOWN NOSAVE`): connections closed, connects refused until a restart.
+    Shutdown {
+        node: usize,
+    },
     Restart {
         node: usize,
         persistence: bool,
@@ -251,6 +255,7 @@ impl FaultKind {
             FaultKind::Link { .. } => "link",
             FaultKind::Reset { .. } => "reset",
             FaultKind::Crash { .. } => "crash",
+            FaultKind::Shutdown { .. } => "shutdown",
             FaultKind::Restart { .. } => "restart",
             FaultKind::Pause { .. } => "pause",
             FaultKind::Command { .. } => "command",

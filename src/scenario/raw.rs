@@ -172,6 +172,7 @@ const FAULT_FIELDS: &[(&str, &[&str])] = &[
     ),
     ("reset", &["between"]),
     ("crash", &["node"]),
+    ("shutdown", &["node"]),
     ("restart", &["node", "persistence"]),
     ("pause", &["node", "duration"]),
     ("command", &["node", "command"]),
@@ -948,7 +949,7 @@ fn fault(
         return Err(ctx.at(
             &r.kind,
             format!(
-                "unknown fault kind \"{kind_name}\"{}; use partition, heal, link, reset, crash, restart, pause or command",
+                "unknown fault kind \"{kind_name}\"{}; use partition, heal, link, reset, crash, shutdown, restart, pause or command",
                 did_you_mean(kind_name, kinds)
             ),
         ));
@@ -1080,6 +1081,7 @@ fn fault(
             FaultKind::Reset { a, b }
         }
         "crash" => FaultKind::Crash { node: need_node()? },
+        "shutdown" => FaultKind::Shutdown { node: need_node()? },
         "restart" => FaultKind::Restart {
             node: need_node()?,
             persistence: r.persistence.as_ref().is_some_and(|p| *p.get_ref()),

@@ -31,6 +31,16 @@ pub struct OperatorCommand {
     pub node_up: bool,
 }
 
+/// How a process stops.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Stop {
+    /// It dies at once (SIGKILL, power loss): its connections go silent.
+    Crash,
+    /// It exits cleanly (`SHUTDOWN NOSAVE`): its kernel closes every connection with a FIN and
+    /// refuses new ones while the host stays up.
+    Shutdown,
+}
+
 /// The client fault `idx`'s command runs as: counted down from `u64::MAX`, far above the
 /// workloads' clients, which count up from 1.
 fn operator_client(idx: usize) -> ClientId {
@@ -132,7 +142,8 @@ impl World {
                     end: Some(now),
                 });
             }
-            FaultKind::Crash { node } => self.crash(e, node),
+            FaultKind::Crash { node } => self.stop(e, node, Stop::Crash),
+            FaultKind::Shutdown { node } => self.stop(e, node, Stop::Shutdown),
             FaultKind::Restart { node, persistence } => self.restart(e, node, persistence),
             FaultKind::Pause { node, duration } => {
                 self.net.pause(NodeId(node as u32));
@@ -275,8 +286,9 @@ impl World {
         self.net.set_link(from, to, next);
     }
 
-    /// The process dies: its memory is gone, its connections go silent.
-    fn crash(&mut self, e: &mut Engine<Ev>, i: usize) {
+    /// The process stops: its memory is gone, and its connections go silent (a crash) or are
+    /// closed by its kernel (a shutdown, after which connects to it are refused).
+    fn stop(&mut self, e: &mut Engine<Ev>, i: usize, how: Stop) {
         let now = e.now();
         let Some(node) = self.slots[i].node.take() else {
             return;
@@ -287,26 +299,43 @@ impl World {
         self.rec.applied.crash(i);
         self.synced[i] = false;
         self.digest_logs[i] = None;
-        self.net.crash(NodeId(i as u32));
+        let mut outs = Vec::new();
+        match how {
+            Stop::Crash => self.net.crash(NodeId(i as u32)),
+            Stop::Shutdown => self.net.shutdown(now, NodeId(i as u32), e, &mut outs),
+        }
         self.conns.crash(i);
         self.slots[i].paused = false;
         self.slots[i].deferred.clear();
         self.slots[i].timer_at = None;
         self.slots[i].timer_gen += 1;
         let name = self.scenario.nodes[i].name.clone();
+        let (kind, label, what, trace) = match how {
+            Stop::Crash => (
+                "crash",
+                format!("{name} crashed"),
+                Milestone::Crashed,
+                TraceKind::Crash,
+            ),
+            Stop::Shutdown => (
+                "shutdown",
+                format!("{name} shut down"),
+                Milestone::ShutDown,
+                TraceKind::Shutdown,
+            ),
+        };
         self.rec.windows.push(FaultWindow {
-            kind: "crash".into(),
-            label: format!("{name} crashed"),
+            kind: kind.into(),
+            label,
             start: now,
             end: None,
         });
         self.rec.milestones.push(MilestoneAt {
             time: now,
             node: i,
-            what: Milestone::Crashed,
+            what,
         });
-        e.trace
-            .record(now.as_nanos(), TraceKind::Crash, i as u64, 0, 0);
+        e.trace.record(now.as_nanos(), trace, i as u64, 0, 0);
         // Blocked clients of the dead node never hear back.
         let mut blocked: Vec<(crate::redis::ClientId, u32)> = self
             .blocked
@@ -325,6 +354,10 @@ impl World {
         for op in ops {
             self.arrive(e, op);
         }
+        // Peers whose handshake with it was under way learn of it now.
+        for o in outs {
+            self.net_output(e, o);
+        }
     }
 
     /// A new process starts, empty or from the snapshot taken when it stopped.
@@ -334,7 +367,7 @@ impl World {
             // Restarting a running node: a clean shutdown first.
             self.slots[i].persisted = Some(node.persist(now));
             self.slots[i].node = Some(node);
-            self.crash(e, i);
+            self.stop(e, i, Stop::Crash);
         }
         self.net.restart(now, NodeId(i as u32), e);
         let persisted = if persistence {
@@ -352,11 +385,13 @@ impl World {
         self.slots[i].node = Some(Box::new(node));
         self.rec.applied.restart(i, persisted.is_some());
         let name = self.scenario.nodes[i].name.clone();
-        if let Some(w) =
-            self.rec.windows.iter_mut().rev().find(|w| {
-                w.kind == "crash" && w.label == format!("{name} crashed") && w.end.is_none()
-            })
-        {
+        let crashed = format!("{name} crashed");
+        let shut_down = format!("{name} shut down");
+        if let Some(w) = self.rec.windows.iter_mut().rev().find(|w| {
+            w.end.is_none()
+                && (w.kind == "crash" && w.label == crashed
+                    || w.kind == "shutdown" && w.label == shut_down)
+        }) {
             w.end = Some(now);
         }
         self.rec.milestones.push(MilestoneAt {
@@ -453,5 +488,78 @@ mod tests {
                 assert!(node.clients.get(&c.client).is_none(), "{c:?}");
             }
         }
+    }
+
+    /// The replica's log lines from `from_ms` on, as (ms, message).
+    fn replica_log(out: &crate::sim::RunOutput, from_ms: u64) -> Vec<(u64, String)> {
+        out.world.slots[1]
+            .logs
+            .iter()
+            .filter(|l| l.time.as_millis() >= from_ms)
+            .map(|l| (l.time.as_millis(), l.message.clone()))
+            .collect()
+    }
+
+    fn stop_at_9s(kind: &str) -> crate::sim::RunOutput {
+        let text = format!(
+            "name = \"stop\"\nduration = \"12s\"\n[[node]]\nname = \"m\"\n\
+             [[node]]\nname = \"r\"\nreplicaof = \"m\"\n\
+             [[fault]]\nat = \"9s\"\nkind = \"{kind}\"\nnode = \"m\"\n\
+             [[fault]]\nat = \"11s\"\nkind = \"restart\"\nnode = \"m\"\n"
+        );
+        let sc = crate::scenario::parse("stop.toml", &text).expect("a valid scenario");
+        crate::sim::run(sc, 1, u64::MAX, None, &mut |_, _| {})
+    }
+
+    #[test]
+    fn a_shutdown_master_is_noticed_at_once_and_refuses_reconnects_until_it_restarts() {
+        let out = stop_at_9s("shutdown");
+        let log = replica_log(&out, 9000);
+        let at = |m: &str| log.iter().find(|(_, l)| l == m).map(|(t, _)| *t);
+        // The FIN arrives one link latency (250 us) after the shutdown.
+        assert_eq!(at("Connection with master lost."), Some(9000));
+        let refused: Vec<u64> = log
+            .iter()
+            .filter(|(_, l)| l == "Error condition on socket for SYNC: Connection refused")
+            .map(|(t, _)| *t)
+            .collect();
+        // At once after the loss, then at every replication cron until the restart at 11 s.
+        assert!(refused.len() >= 3, "{log:?}");
+        assert_eq!(refused[0], 9000);
+        assert!(refused.iter().all(|&t| t < 11_000), "{log:?}");
+        assert!(!log.iter().any(|(_, l)| l.contains("Timeout connecting")));
+        let w = &out.world;
+        assert_eq!(
+            w.rec
+                .milestones
+                .iter()
+                .filter(|m| m.node == 0)
+                .map(|m| m.what.name())
+                .filter(|n| *n == "shut_down" || *n == "restarted")
+                .collect::<Vec<_>>(),
+            vec!["shut_down", "restarted"]
+        );
+        let window = w
+            .rec
+            .windows
+            .iter()
+            .find(|w| w.kind == "shutdown")
+            .expect("a window");
+        assert_eq!(window.label, "m shut down");
+        assert_eq!(window.end.map(|t| t.as_millis()), Some(11_000));
+    }
+
+    #[test]
+    fn a_crashed_master_goes_unnoticed_and_connects_to_it_do_not_fail_at_once() {
+        let out = stop_at_9s("crash");
+        let log = replica_log(&out, 9000);
+        // No FIN: within repl-timeout (60 s) the replica sees nothing until the restart resets
+        // its link.
+        assert!(
+            !log.iter()
+                .any(|(t, l)| l == "Connection with master lost." && *t < 11_000),
+            "{log:?}"
+        );
+        assert!(!log.iter().any(|(_, l)| l.contains("Connection refused")));
     }
 }

@@ -648,15 +648,7 @@ impl World {
     /// Hands a network output to its node, or holds it while the node is paused.
     pub(crate) fn net_output(&mut self, e: &mut Engine<Ev>, o: NetOutput) {
         let now = e.now();
-        let node_of = |o: &NetOutput| match *o {
-            NetOutput::Accept { node, .. }
-            | NetOutput::Established { node, .. }
-            | NetOutput::ConnectFailed { node, .. }
-            | NetOutput::Data { node, .. }
-            | NetOutput::Writable { node, .. }
-            | NetOutput::Reset { node, .. } => node.index(),
-        };
-        let i = node_of(&o);
+        let i = crate::net::output_node(&o).index();
         if i >= self.slots.len() {
             return self.sentinel_net_output(e, i, o);
         }
@@ -707,6 +699,18 @@ impl World {
                         conn.as_u64(),
                     );
                     node.handle_connect_failed(now, local, "Connection timed out");
+                }
+            }
+            NetOutput::ConnectRefused { conn, .. } => {
+                if let Some((_, local)) = self.conns.connect_failed(conn) {
+                    e.trace.record(
+                        now.as_nanos(),
+                        TraceKind::ConnectRefused,
+                        i as u64,
+                        0,
+                        conn.as_u64(),
+                    );
+                    node.handle_connect_failed(now, local, "Connection refused");
                 }
             }
             NetOutput::Data {

@@ -214,6 +214,26 @@ fn inconsistent_scenarios_are_refused_at_the_offending_value() {
             "`persistence` does not apply to a crash fault",
         ),
         (
+            "[[fault]]\nat = \"5s\"\nkind = \"shutdown\"\nnode = \"m\"\nduration = \"3s\"\n",
+            "14:12",
+            "`duration` does not apply to a shutdown fault, which takes `node`",
+        ),
+        (
+            "[[fault]]\nat = \"5s\"\nkind = \"shutdown\"\n",
+            "12:8",
+            "a shutdown fault needs `node = \"...\"`",
+        ),
+        (
+            "[[fault]]\nat = \"5s\"\nkind = \"shutdown\"\nnode = \"x\"\n",
+            "13:8",
+            "unknown node \"x\"",
+        ),
+        (
+            "[[fault]]\nat = \"5s\"\nkind = \"shutdwon\"\nnode = \"m\"\n",
+            "12:8",
+            "did you mean \"shutdown\"",
+        ),
+        (
             "[[fault]]\nat = \"5s\"\nkind = \"reset\"\nbetween = [\"m\", \"r\"]\none_way = true\n",
             "14:11",
             "`one_way` does not apply to a reset fault, which takes `between`",
@@ -396,6 +416,8 @@ fn what_the_consistency_checks_allow_still_parses() {
         "[network]\nloss = \"1%\"\nrto = \"1ms\"\n",
         "[network]\nrto = \"0s\"\n",
         "[[fault]]\nat = \"2.5s\"\nkind = \"restart\"\nnode = \"m\"\npersistence = false\n",
+        "[[fault]]\nat = \"2s\"\nkind = \"shutdown\"\nnode = \"m\"\n\
+         [[fault]]\nat = \"3s\"\nkind = \"restart\"\nnode = \"m\"\n",
     ];
     for extra in cases {
         if let Err(e) = parse("ok.toml", &format!("{BASE}{extra}")) {
