@@ -108,3 +108,70 @@ fn a_malformed_shutdown_is_refused_at_its_line_and_column() {
         "unknown node \"mastr\"",
     );
 }
+
+#[test]
+fn a_fault_after_an_event_is_reported_with_its_times_and_one_that_never_came_is_a_warning() {
+    let dir = scratch("vocabulary-after");
+    let path = write(
+        &dir,
+        "after.toml",
+        &format!(
+            "{PAIR}[[fault]]\nafter = {{ event = \"link-up\", node = \"replica\", delay = \"1s\" }}\n\
+             kind = \"shutdown\"\nnode = \"master\"\n\
+             [[fault]]\nafter = {{ event = \"became-master\", node = \"replica\" }}\n\
+             kind = \"restart\"\nnode = \"master\"\n"
+        ),
+    );
+    let out = replsim(&["run", &path, "--json"]);
+    let report = json(&out);
+    let t = &report["timeline"]["triggered_faults"];
+    assert_eq!(t[0]["kind"], "shutdown", "{t}");
+    assert_eq!(t[0]["line"], 10);
+    assert_eq!(t[0]["after"], "link-up of replica + 1000 ms");
+    let event = t[0]["event_ms"].as_f64().expect("the link came up");
+    assert_eq!(t[0]["applied_ms"].as_f64(), Some(event + 1000.0));
+    assert_eq!(report["nodes"]["master"]["milestones"]["shut_down"], 1);
+    assert!(
+        t[1]["event_ms"].is_null() && t[1]["applied_ms"].is_null(),
+        "{t}"
+    );
+    let text = replsim(&["run", &path]);
+    let summary = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        summary.contains("WARNING line 14: restart after became-master of replica + 0 ms  ->  never applied: the event never came"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn a_malformed_after_is_refused_at_its_line_and_column() {
+    let dir = scratch("vocabulary-after-bad");
+    refused(
+        &dir,
+        "both.toml",
+        "[[fault]]\nat = \"1s\"\nafter = { event = \"link-up\" }\nkind = \"crash\"\nnode = \"master\"\n",
+        "12:9",
+        "either `at` (a time) or `after` (an event), not both",
+    );
+    refused(
+        &dir,
+        "neither.toml",
+        "[[fault]]\nkind = \"crash\"\nnode = \"master\"\n",
+        "11:8",
+        "a fault needs `at",
+    );
+    refused(
+        &dir,
+        "event.toml",
+        "[[fault]]\nafter = { event = \"sync-done\" }\nkind = \"crash\"\nnode = \"master\"\n",
+        "11:19",
+        "unknown event \"sync-done\"",
+    );
+    refused(
+        &dir,
+        "occurrence.toml",
+        "[[fault]]\nafter = { event = \"link-up\", occurrence = -1 }\nkind = \"crash\"\nnode = \"master\"\n",
+        "11:43",
+        "occurrence must be between 1 and",
+    );
+}

@@ -20,7 +20,8 @@ use serde_json::Value;
 pub use model::{
     AckedWrites, Dataset, DownNode, ExpectResult, FaultMark, InfoValue, LimitsFrom, LiveNode,
     MilestoneMark, NodeReport, NodeStats, NodeTimeline, OperatorReply, Report, SentinelMark,
-    SentinelReport, StalenessCdf, Timeline, Violation, WorkloadReport, WorkloadTimeline,
+    SentinelReport, StalenessCdf, Timeline, TriggeredFault, Violation, WorkloadReport,
+    WorkloadTimeline,
 };
 
 use crate::check::{lost_writes, run_checks, Checks};
@@ -275,7 +276,44 @@ fn timeline(out: &RunOutput) -> Timeline {
         acked_writes: acked_writes(out, &names),
         staleness: staleness(out, &names),
         sentinel_events: sentinels::marks(out),
+        triggered_faults: triggered_faults(out),
     }
+}
+
+/// The faults that waited for an event, in the scenario's order.
+fn triggered_faults(out: &RunOutput) -> Vec<TriggeredFault> {
+    let w = &out.world;
+    w.rec
+        .triggers
+        .states
+        .iter()
+        .map(|t| {
+            let f = &w.scenario.faults[t.fault];
+            let after = f
+                .after
+                .as_ref()
+                .expect("a trigger belongs to a fault with `after`");
+            let on = after
+                .host
+                .map(|h| format!(" of {}", w.scenario.host_name(h)))
+                .unwrap_or_default();
+            let nth = match after.occurrence {
+                1 => String::new(),
+                n => format!(" (occurrence {n})"),
+            };
+            TriggeredFault {
+                kind: f.kind.name().to_string(),
+                line: f.line,
+                after: format!(
+                    "{}{on}{nth} + {} ms",
+                    after.event.name(),
+                    after.delay.as_nanos() as f64 / 1e6
+                ),
+                event_ms: t.event_at.map(ms),
+                applied_ms: t.applied_at.map(ms),
+            }
+        })
+        .collect()
 }
 
 /// Seconds rounded to the microsecond.

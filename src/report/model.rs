@@ -216,6 +216,26 @@ pub struct Timeline {
     pub staleness: BTreeMap<String, StalenessCdf>,
     /// Every event a Sentinel reported, in order.
     pub sentinel_events: Vec<SentinelMark>,
+    /// Every fault that waited for an event (`after`), and when it came; absent when none did.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub triggered_faults: Vec<TriggeredFault>,
+}
+
+/// A fault that waited for an event, and whether it came.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TriggeredFault {
+    /// The fault's kind.
+    pub kind: String,
+    /// The line of its `[[fault]]` table.
+    pub line: usize,
+    /// What it waited for, as written: `link-up of replica-1 (2nd) + 1000 ms`.
+    pub after: String,
+    /// When the occurrence it waited for came; `null` if it never did.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub event_ms: Option<f64>,
+    /// When the fault applied; `null` if its event never came or came too late in the run.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub applied_ms: Option<f64>,
 }
 
 /// A Sentinel at the end of the run.

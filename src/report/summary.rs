@@ -70,6 +70,7 @@ pub fn render(report: &Report) -> String {
     checks(&mut s, report);
     super::sentinels::render(&mut s, report);
     operator_commands(&mut s, report);
+    triggered_faults(&mut s, report);
     let violations = &report.violations;
     if !violations.is_empty() {
         let _ = writeln!(s, "\nviolations");
@@ -147,6 +148,41 @@ fn operator_commands(s: &mut String, report: &Report) {
             c.t_ms / 1e3,
             c.node,
             c.command
+        );
+    }
+}
+
+/// One line per fault that waited for an event: when it came and the fault applied, or that it
+/// never came (a warning: the experiment did not happen as written).
+fn triggered_faults(s: &mut String, report: &Report) {
+    let faults = &report.timeline.triggered_faults;
+    if faults.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "
+faults after events"
+    );
+    for f in faults {
+        let (tag, what) = match (f.event_ms, f.applied_ms) {
+            (Some(ev), Some(ap)) => (
+                "",
+                format!("event at {:.3}s, applied at {:.3}s", ev / 1e3, ap / 1e3),
+            ),
+            (Some(ev), None) => (
+                "WARNING",
+                format!(
+                    "event at {:.3}s, not applied: the run ended first",
+                    ev / 1e3
+                ),
+            ),
+            _ => ("WARNING", "never applied: the event never came".to_string()),
+        };
+        let _ = writeln!(
+            s,
+            "  {tag:<7} line {}: {} after {}  ->  {what}",
+            f.line, f.kind, f.after
         );
     }
 }

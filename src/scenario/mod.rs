@@ -188,10 +188,104 @@ pub struct WorkloadSpec {
 
 #[derive(Clone, Debug)]
 pub struct FaultSpec {
+    /// When the fault applies, from the start; zero and unused when `after` is given.
     pub at: SimDuration,
+    /// The event the fault waits for instead of a fixed time.
+    pub after: Option<Trigger>,
     pub kind: FaultKind,
     /// Line of the `[[fault]]` entry, for messages.
     pub line: usize,
+}
+
+/// A fault's time relative to an event: `delay` after the `occurrence`-th time `event` happens
+/// (on `host`, if given) from the start of the run. If it never happens, the fault never
+/// applies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Trigger {
+    pub event: TriggerEvent,
+    /// A node, or a Sentinel for a Sentinel event, as a host index; `None`: any.
+    pub host: Option<usize>,
+    pub delay: SimDuration,
+    /// Which occurrence, from 1.
+    pub occurrence: u32,
+}
+
+/// The events a fault may wait for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TriggerEvent {
+    /// A replica starts a full sync (its master agreed to `+FULLRESYNC`).
+    FullSyncStarted,
+    /// A replica finished loading a full sync's RDB.
+    FullSyncFinished,
+    /// A replica's full sync failed part way.
+    FullSyncAborted,
+    /// A master accepted a replica's partial resync.
+    PartialSync,
+    /// A replica's link to its master came up: a full sync finished or a partial sync accepted.
+    LinkUp,
+    /// A replica lost its link to its master.
+    LinkDown,
+    /// A master dropped a replica (output-buffer limit, timeout).
+    ReplicaDropped,
+    BecameMaster,
+    BecameReplica,
+    Crashed,
+    ShutDown,
+    Restarted,
+    /// A node answered a workload's write with an error (NOREPLICAS, READONLY, MASTERDOWN, ...).
+    WriteRefused,
+    /// A Sentinel reported this event type (`+sdown`, `+switch-master`, ...).
+    Sentinel(String),
+}
+
+impl TriggerEvent {
+    /// Every event a Redis node or a workload produces, by its name in scenario files.
+    pub const NODE_EVENTS: [(&'static str, TriggerEvent); 13] = [
+        ("full-sync-started", TriggerEvent::FullSyncStarted),
+        ("full-sync-finished", TriggerEvent::FullSyncFinished),
+        ("full-sync-aborted", TriggerEvent::FullSyncAborted),
+        ("partial-sync", TriggerEvent::PartialSync),
+        ("link-up", TriggerEvent::LinkUp),
+        ("link-down", TriggerEvent::LinkDown),
+        ("replica-dropped", TriggerEvent::ReplicaDropped),
+        ("became-master", TriggerEvent::BecameMaster),
+        ("became-replica", TriggerEvent::BecameReplica),
+        ("crashed", TriggerEvent::Crashed),
+        ("shut-down", TriggerEvent::ShutDown),
+        ("restarted", TriggerEvent::Restarted),
+        ("write-refused", TriggerEvent::WriteRefused),
+    ];
+
+    /// The Sentinel event types a fault may wait for: those of a failover's course.
+    pub const SENTINEL_EVENTS: [&'static str; 13] = [
+        "+sdown",
+        "-sdown",
+        "+odown",
+        "-odown",
+        "+new-epoch",
+        "+try-failover",
+        "+vote-for-leader",
+        "+elected-leader",
+        "+selected-slave",
+        "+promoted-slave",
+        "+switch-master",
+        "+convert-to-slave",
+        "+failover-end",
+    ];
+
+    /// The name scenario files use for it.
+    pub fn name(&self) -> &str {
+        match self {
+            TriggerEvent::Sentinel(kind) => kind,
+            other => {
+                TriggerEvent::NODE_EVENTS
+                    .iter()
+                    .find(|(_, e)| e == other)
+                    .expect("every node event is listed in NODE_EVENTS")
+                    .0
+            }
+        }
+    }
 }
 
 /// Link settings a `link` fault changes; unset fields keep their current values.

@@ -14,6 +14,7 @@ use super::{
 };
 
 mod sentinel;
+mod trigger;
 use crate::net::LinkParams;
 use crate::redis::config::Config;
 use crate::redis::keyspace::{rdb_len_bytes, Bulk};
@@ -134,7 +135,8 @@ struct RawWait {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFault {
-    at: Spanned<String>,
+    at: Option<Spanned<String>>,
+    after: Option<Spanned<trigger::RawAfter>>,
     kind: Spanned<String>,
     name: Option<Spanned<String>>,
     groups: Option<Spanned<Vec<Vec<String>>>>,
@@ -184,6 +186,7 @@ impl RawFault {
     fn given(&self) -> Vec<(&'static str, Range<usize>)> {
         let RawFault {
             at: _,
+            after: _,
             kind: _,
             name,
             groups,
@@ -654,8 +657,8 @@ pub fn parse(file: &str, src: &str) -> Result<Scenario, ScenarioError> {
         }
     }
     // Stable: faults at the same time keep their order in the file, as the timeline applies
-    // them.
-    faults.sort_by_key(|f| f.at);
+    // them. Faults that wait for an event follow, in file order.
+    faults.sort_by_key(|f| (f.after.is_some(), f.at));
 
     let mut expect = Vec::new();
     for (k, v) in &raw.expect {
@@ -936,13 +939,31 @@ fn fault(
 ) -> Result<FaultSpec, ScenarioError> {
     let line = line_col(ctx.src, f.span().start).0;
     let r = f.get_ref();
-    let at = ctx.duration(&r.at, "at")?;
-    if at > duration {
-        return Err(ctx.at(
-            &r.at,
-            format!("fault at {at} is after the end of the scenario ({duration})"),
-        ));
-    }
+    let (at, after) = match (&r.at, &r.after) {
+        (Some(at_v), None) => {
+            let at = ctx.duration(at_v, "at")?;
+            if at > duration {
+                return Err(ctx.at(
+                    at_v,
+                    format!("fault at {at} is after the end of the scenario ({duration})"),
+                ));
+            }
+            (at, None)
+        }
+        (None, Some(a)) => (SimDuration::ZERO, Some(trigger::trigger(ctx, a, duration)?)),
+        (Some(_), Some(a)) => {
+            return Err(ctx.at(
+                a,
+                "a fault has either `at` (a time) or `after` (an event), not both",
+            ))
+        }
+        (None, None) => {
+            return Err(ctx.at(
+                &r.kind,
+                "a fault needs `at = \"10s\"` or `after = { event = \"link-up\" }`",
+            ))
+        }
+    };
     let kind_name = r.kind.get_ref().as_str();
     let Some((_, fields)) = FAULT_FIELDS.iter().find(|(k, _)| *k == kind_name) else {
         let kinds = FAULT_FIELDS.iter().map(|(k, _)| *k);
@@ -1120,7 +1141,12 @@ fn fault(
         }
         other => unreachable!("FAULT_FIELDS lists every kind handled here, not {other}"),
     };
-    Ok(FaultSpec { at, kind, line })
+    Ok(FaultSpec {
+        at,
+        after,
+        kind,
+        line,
+    })
 }
 
 /// A heal must have a partition to heal at its time: one in force (started at or before it, in
@@ -1137,8 +1163,20 @@ fn check_heals(
         name: Option<&'a str>,
         end: Option<SimDuration>,
     }
-    let mut order: Vec<usize> = (0..faults.len()).collect();
+    // A fault that waits for an event has no time before the run: it is not checked, and a heal
+    // that may find a partition waiting for an event is not refused.
+    let mut order: Vec<usize> = (0..faults.len())
+        .filter(|&i| faults[i].after.is_none())
+        .collect();
     order.sort_by_key(|&i| faults[i].at);
+    let waiting: Vec<Option<&str>> = faults
+        .iter()
+        .filter(|f| f.after.is_some())
+        .filter_map(|f| match &f.kind {
+            FaultKind::Partition { name, .. } => Some(name.as_deref()),
+            _ => None,
+        })
+        .collect();
     // Every named partition and its start, for saying why a heal finds nothing.
     let named: Vec<(&str, SimDuration)> = order
         .iter()
@@ -1158,7 +1196,7 @@ fn check_heals(
                 end: duration.map(|d| at + d),
             }),
             FaultKind::Heal { partition: None } => {
-                if in_force.is_empty() {
+                if in_force.is_empty() && waiting.is_empty() {
                     return Err(ctx.at(
                         &r.kind,
                         format!("nothing to heal at {at}: no partition is in force then"),
@@ -1171,7 +1209,7 @@ fn check_heals(
             } => {
                 let before = in_force.len();
                 in_force.retain(|p| p.name != Some(want.as_str()));
-                if in_force.len() < before {
+                if in_force.len() < before || waiting.contains(&Some(want.as_str())) {
                     continue;
                 }
                 let why = match named.iter().find(|(n, _)| n == want) {

@@ -286,6 +286,9 @@ impl World {
             Some(Reply::Null) if kind == OpKind::Get => OpResult::Read(None),
             Some(_) => OpResult::Ok,
         };
+        if kind.is_write() && matches!(result, OpResult::Error(_)) {
+            self.rec.triggers.write_refused(e.now(), node);
+        }
         let c = &mut self.rec.counters[w];
         if kind.is_write() {
             c.writes += 1;

@@ -13,8 +13,76 @@ use crate::net::{LinkParams, NodeId};
 use crate::redis::resp::Reply;
 use crate::redis::Node;
 use crate::redis::{ClientId, CommandResult};
-use crate::scenario::{FaultKind, LinkPatch};
+use crate::scenario::{FaultKind, LinkPatch, TriggerEvent};
 use crate::time::SimTime;
+
+/// A fault that waits for an event (`after`), and what became of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TriggerState {
+    /// The fault's index in the scenario's faults.
+    pub fault: usize,
+    /// Occurrences of its event counted so far.
+    pub seen: u32,
+    /// When the occurrence it waits for came.
+    pub event_at: Option<SimTime>,
+    /// When the fault applied (its event's time plus its delay, if within the run).
+    pub applied_at: Option<SimTime>,
+}
+
+/// The faults that wait for events, and where the scan of the recorded events stands.
+#[derive(Default)]
+pub struct Triggers {
+    pub states: Vec<TriggerState>,
+    /// Milestones and Sentinel events already scanned.
+    milestones_seen: usize,
+    sentinel_events_seen: usize,
+    /// Workload writes refused since the last scan: when, and by which node.
+    refused: Vec<(SimTime, usize)>,
+    /// How many states still wait for their event.
+    pending: usize,
+}
+
+impl Triggers {
+    /// Fault `fault` waits for its event.
+    pub(crate) fn wait_for(&mut self, fault: usize) {
+        self.states.push(TriggerState {
+            fault,
+            seen: 0,
+            event_at: None,
+            applied_at: None,
+        });
+        self.pending += 1;
+    }
+
+    /// Whether any fault still waits for its event.
+    pub(crate) fn waiting(&self) -> bool {
+        self.pending > 0
+    }
+
+    /// A workload's write was refused by `node` at `now`.
+    pub(crate) fn write_refused(&mut self, now: SimTime, node: usize) {
+        if self.waiting() {
+            self.refused.push((now, node));
+        }
+    }
+}
+
+/// The trigger events a milestone is: one, or two for a link that came up with a sync.
+fn milestone_events(m: &Milestone) -> &'static [TriggerEvent] {
+    match m {
+        Milestone::FullSyncStarted => &[TriggerEvent::FullSyncStarted],
+        Milestone::FullSyncFinished => &[TriggerEvent::FullSyncFinished, TriggerEvent::LinkUp],
+        Milestone::FullSyncAborted => &[TriggerEvent::FullSyncAborted],
+        Milestone::PartialSync => &[TriggerEvent::PartialSync, TriggerEvent::LinkUp],
+        Milestone::LinkDown => &[TriggerEvent::LinkDown],
+        Milestone::ReplicaDropped { .. } => &[TriggerEvent::ReplicaDropped],
+        Milestone::BecameMaster => &[TriggerEvent::BecameMaster],
+        Milestone::BecameReplica => &[TriggerEvent::BecameReplica],
+        Milestone::Crashed => &[TriggerEvent::Crashed],
+        Milestone::ShutDown => &[TriggerEvent::ShutDown],
+        Milestone::Restarted => &[TriggerEvent::Restarted],
+    }
+}
 
 /// An operator's command (a `kind = "command"` fault) and what the node answered.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,6 +119,9 @@ impl World {
     pub(crate) fn fault(&mut self, e: &mut Engine<Ev>, idx: usize) {
         let now = e.now();
         let spec = self.scenario.faults[idx].clone();
+        if let Some(t) = self.rec.triggers.states.iter_mut().find(|t| t.fault == idx) {
+            t.applied_at = Some(now);
+        }
         e.trace
             .record(now.as_nanos(), TraceKind::Fault, idx as u64, 0, 0);
         let names: Vec<String> = (0..self.scenario.host_count())
@@ -87,13 +158,14 @@ impl World {
                         .collect();
                     format!("partition {}", g.join(if one_way { " -> " } else { " | " }))
                 });
+                let window = self.rec.windows.len();
                 self.rec.windows.push(FaultWindow {
                     kind: "partition".into(),
                     label,
                     start: now,
                     end: None,
                 });
-                self.partitions.push((idx, pname, pairs));
+                self.partitions.push((idx, pname, pairs, window));
                 if let Some(d) = duration {
                     e.schedule(now + d, Ev::FaultEnd { idx: idx as u32 });
                 }
@@ -103,8 +175,8 @@ impl World {
                 let heal: Vec<usize> = self
                     .partitions
                     .iter()
-                    .filter(|(_, n, _)| partition.is_none() || *n == partition)
-                    .map(|(i, _, _)| *i)
+                    .filter(|(_, n, ..)| partition.is_none() || *n == partition)
+                    .map(|(i, ..)| *i)
                     .collect();
                 for i in heal {
                     self.heal_partition(e, i);
@@ -173,6 +245,50 @@ impl World {
             }
         }
         self.refresh_master_target();
+    }
+
+    /// Counts the events recorded since the last scan (milestones, Sentinel events, refused
+    /// writes) against the faults that wait for them, in the order they were recorded, and
+    /// schedules each fault whose occurrence came.
+    pub(crate) fn poll_triggers(&mut self, e: &mut Engine<Ev>) {
+        let mut seen: Vec<(SimTime, TriggerEvent, usize)> = Vec::new();
+        let t = &mut self.rec.triggers;
+        for m in &self.rec.milestones[t.milestones_seen..] {
+            for ev in milestone_events(&m.what) {
+                seen.push((m.time, ev.clone(), m.node));
+            }
+        }
+        t.milestones_seen = self.rec.milestones.len();
+        let nodes = self.slots.len();
+        for s in &self.rec.sentinel_events[t.sentinel_events_seen..] {
+            let ev = TriggerEvent::Sentinel(s.event.kind.clone());
+            seen.push((s.time, ev, nodes + s.sentinel));
+        }
+        t.sentinel_events_seen = self.rec.sentinel_events.len();
+        for (time, node) in t.refused.drain(..) {
+            seen.push((time, TriggerEvent::WriteRefused, node));
+        }
+        for (time, event, host) in seen {
+            for st in t.states.iter_mut().filter(|s| s.event_at.is_none()) {
+                let Some(want) = &self.scenario.faults[st.fault].after else {
+                    continue;
+                };
+                if want.event != event || want.host.is_some_and(|h| h != host) {
+                    continue;
+                }
+                st.seen += 1;
+                if st.seen == want.occurrence {
+                    st.event_at = Some(time);
+                    t.pending -= 1;
+                    e.schedule(
+                        time + want.delay,
+                        Ev::Fault {
+                            idx: st.fault as u32,
+                        },
+                    );
+                }
+            }
+        }
     }
 
     /// Runs fault `idx`'s command on `node` as an operator would, with `redis-cli -a
@@ -246,29 +362,17 @@ impl World {
 
     fn heal_partition(&mut self, e: &mut Engine<Ev>, idx: usize) {
         let now = e.now();
-        let Some(pos) = self.partitions.iter().position(|(i, _, _)| *i == idx) else {
+        let Some(pos) = self.partitions.iter().position(|(i, ..)| *i == idx) else {
             return;
         };
-        let (_, _, pairs) = self.partitions.remove(pos);
+        let (_, _, pairs, window) = self.partitions.remove(pos);
         for (a, b) in pairs {
             self.net.unblock(now, NodeId(a as u32), NodeId(b as u32), e);
             e.trace
                 .record(now.as_nanos(), TraceKind::Unblock, a as u64, b as u64, 0);
         }
-        // Close the window this partition opened (the n-th partition window belongs to it).
-        let nth = self.scenario.faults[..idx]
-            .iter()
-            .filter(|f| matches!(f.kind, FaultKind::Partition { .. }))
-            .count();
-        if let Some(w) = self
-            .rec
-            .windows
-            .iter_mut()
-            .filter(|w| w.kind == "partition")
-            .nth(nth)
-        {
-            w.end = Some(now);
-        }
+        // Close the window this partition opened.
+        self.rec.windows[window].end = Some(now);
         self.rec.last_fault_end = self.rec.last_fault_end.max(now);
     }
 
@@ -561,5 +665,126 @@ mod tests {
             "{log:?}"
         );
         assert!(!log.iter().any(|(_, l)| l.contains("Connection refused")));
+    }
+
+    fn run_text(text: &str) -> crate::sim::RunOutput {
+        let sc = crate::scenario::parse("t.toml", text).expect("a valid scenario");
+        crate::sim::run(sc, 1, u64::MAX, None, &mut |_, _| {})
+    }
+
+    /// A master and a replica with a workload over 14 s, plus `faults`.
+    fn pair_with(faults: &str) -> String {
+        format!(
+            "name = \"t\"\nduration = \"14s\"\n[[node]]\nname = \"m\"\n\
+             [[node]]\nname = \"r\"\nreplicaof = \"m\"\n\
+             [[workload]]\ntarget = \"m\"\nrate = 100\n{faults}"
+        )
+    }
+
+    #[test]
+    fn a_fault_after_an_event_applies_its_delay_after_the_occurrence_it_counts() {
+        // The replica's link comes up at its first full sync; a reset then drops it, and the
+        // second link-up is its partial resync.
+        let text = pair_with(
+            "[[fault]]\nafter = { event = \"link-up\", node = \"r\", delay = \"1s\" }\n\
+             kind = \"reset\"\nbetween = [\"m\", \"r\"]\n\
+             [[fault]]\nafter = { event = \"link-up\", node = \"r\", occurrence = 2 }\n\
+             kind = \"command\"\nnode = \"m\"\ncommand = \"PING\"\n\
+             [[fault]]\nafter = { event = \"link-up\", node = \"m\" }\n\
+             kind = \"crash\"\nnode = \"r\"\n",
+        );
+        let out = run_text(&text);
+        let w = &out.world;
+        let link_ups: Vec<SimTime> = w
+            .rec
+            .milestones
+            .iter()
+            .filter(|m| {
+                m.node == 1
+                    && matches!(m.what, Milestone::FullSyncFinished | Milestone::PartialSync)
+            })
+            .map(|m| m.time)
+            .collect();
+        assert!(link_ups.len() >= 2, "{:?}", w.rec.milestones);
+        let st = &w.rec.triggers.states;
+        assert_eq!(st.len(), 3);
+        let one_second = crate::time::SimDuration::from_secs(1);
+        assert_eq!(st[0].event_at, Some(link_ups[0]));
+        assert_eq!(st[0].applied_at, Some(link_ups[0] + one_second));
+        // The reset really happened then: a window at that instant, and a partial resync after.
+        assert!(w
+            .rec
+            .windows
+            .iter()
+            .any(|x| x.kind == "reset" && Some(x.start) == st[0].applied_at));
+        assert_eq!(st[1].event_at, Some(link_ups[1]));
+        assert_eq!(st[1].applied_at, Some(link_ups[1]));
+        assert_eq!(w.rec.operator_commands.len(), 1);
+        assert_eq!(w.rec.operator_commands[0].time, link_ups[1]);
+        // The master never has a link to bring up: its fault never applies, and r never crashed.
+        assert_eq!((st[2].event_at, st[2].applied_at), (None, None));
+        assert!(!w
+            .rec
+            .milestones
+            .iter()
+            .any(|m| m.what == Milestone::Crashed));
+    }
+
+    #[test]
+    fn a_write_refusal_triggers_a_fault_at_the_first_refused_write() {
+        // With min-replicas-to-write 1 the master refuses writes until its replica is online.
+        let text = pair_with(
+            "[defaults]\nmin-replicas-to-write = 1\n\
+             [[fault]]\nafter = { event = \"write-refused\", delay = \"500ms\" }\n\
+             kind = \"command\"\nnode = \"m\"\ncommand = \"DBSIZE\"\n",
+        );
+        let out = run_text(&text);
+        let w = &out.world;
+        let first_refusal = w
+            .rec
+            .writes
+            .iter()
+            .find(|x| !x.acked())
+            .map(|x| x.invoke_ns)
+            .expect("a refused write");
+        let st = &w.rec.triggers.states[0];
+        let event = st.event_at.expect("the refusal came").as_nanos();
+        // The refusal is at the node, after the request's half round trip from the client.
+        assert!(
+            event > first_refusal && event - first_refusal < 1_000_000,
+            "{event} {first_refusal}"
+        );
+        assert_eq!(
+            st.applied_at.map(|t| t.as_nanos()),
+            Some(event + 500_000_000)
+        );
+        assert_eq!(
+            w.rec.operator_commands[0]
+                .reply
+                .as_ref()
+                .map(Reply::summary),
+            Some("(integer) 0".into())
+        );
+    }
+
+    #[test]
+    fn faults_after_events_keep_runs_deterministic() {
+        let text = pair_with(
+            "[[fault]]\nafter = { event = \"full-sync-started\", node = \"r\", delay = \"20ms\" }\n\
+             kind = \"pause\"\nnode = \"m\"\nduration = \"2s\"\n\
+             [[fault]]\nafter = { event = \"link-down\" }\nkind = \"shutdown\"\nnode = \"m\"\n",
+        );
+        let a = run_text(&text);
+        let b = run_text(&text);
+        assert_eq!(a.trace_hash, b.trace_hash);
+        assert_eq!(a.world.rec.triggers.states, b.world.rec.triggers.states);
+        assert!(a.world.rec.triggers.states[0].applied_at.is_some());
+    }
+
+    #[test]
+    fn every_sentinel_event_a_fault_may_wait_for_is_one_sentinel_reports() {
+        for kind in crate::scenario::TriggerEvent::SENTINEL_EVENTS {
+            assert!(crate::sentinel::EVENT_TYPES.contains(&kind), "{kind}");
+        }
     }
 }

@@ -117,8 +117,9 @@ pub(crate) struct PendingOp {
     pub discovery: SimDuration,
 }
 
-/// A partition in force: its fault index, its name, and the directions it blocks.
-pub(crate) type ActivePartition = (usize, Option<String>, Vec<(usize, usize)>);
+/// A partition in force: its fault index, its name, the directions it blocks, and the index of
+/// its window in the recording.
+pub(crate) type ActivePartition = (usize, Option<String>, Vec<(usize, usize)>, usize);
 
 /// Everything a run recorded.
 #[derive(Default)]
@@ -150,6 +151,8 @@ pub struct Recording {
     pub last_fault_end: SimTime,
     /// Every event the Sentinels reported, in order.
     pub sentinel_events: Vec<super::sentinels::SentinelEventAt>,
+    /// The faults that wait for an event, and when it came.
+    pub triggers: super::fault::Triggers,
 }
 
 /// A node's recent `(master_repl_offset, digest)` pairs, kept once a replica has compared
@@ -217,7 +220,7 @@ pub struct World {
     /// Per key: the latest acknowledged SET or DEL (index into `writes`) and its invoke time,
     /// kept here so comparing a new acknowledgement does not reach back into the history.
     pub(crate) latest_acked: Vec<Option<(u32, u64)>>,
-    /// Active partitions: (fault index, name, blocked pairs).
+    /// Active partitions: (fault index, name, blocked pairs, window index).
     pub(crate) partitions: Vec<ActivePartition>,
     /// Where `@master` sends operations: `current_master()` as of its last refresh (at the
     /// start, at each fault and at each sample), so clients change master at those instants.
@@ -354,7 +357,10 @@ impl World {
             }
         }
         for (i, f) in world.scenario.faults.iter().enumerate() {
-            engine.schedule(SimTime::ZERO + f.at, Ev::Fault { idx: i as u32 });
+            match &f.after {
+                None => engine.schedule(SimTime::ZERO + f.at, Ev::Fault { idx: i as u32 }),
+                Some(_) => world.rec.triggers.wait_for(i),
+            }
         }
         engine.schedule(SimTime::ZERO, Ev::Sample);
         world
@@ -910,6 +916,9 @@ impl Model<Ev> for World {
                 e.schedule(now + self.scenario.sample_interval, Ev::Sample);
             }
             Ev::SentinelTimer { sentinel, gen } => self.sentinel_timer(e, sentinel as usize, gen),
+        }
+        if self.rec.triggers.waiting() {
+            self.poll_triggers(e);
         }
     }
 }

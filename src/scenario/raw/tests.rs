@@ -234,6 +234,56 @@ fn inconsistent_scenarios_are_refused_at_the_offending_value() {
             "did you mean \"shutdown\"",
         ),
         (
+            "[[fault]]\nkind = \"crash\"\nnode = \"m\"\n",
+            "11:8",
+            "a fault needs `at = \"10s\"` or `after = { event = \"link-up\" }`",
+        ),
+        (
+            "[[fault]]\nat = \"5s\"\nafter = { event = \"link-up\" }\nkind = \"crash\"\nnode = \"m\"\n",
+            "12:9",
+            "either `at` (a time) or `after` (an event), not both",
+        ),
+        (
+            "[[fault]]\nafter = { event = \"link-upp\" }\nkind = \"crash\"\nnode = \"m\"\n",
+            "11:19",
+            "unknown event \"link-upp\" (did you mean \"link-up\"?)",
+        ),
+        (
+            "[[fault]]\nafter = { event = \"link-up\", node = \"x\" }\nkind = \"crash\"\nnode = \"m\"\n",
+            "11:37",
+            "unknown node \"x\"",
+        ),
+        (
+            "[[fault]]\nafter = { event = \"+switch-master\" }\nkind = \"crash\"\nnode = \"m\"\n",
+            "11:19",
+            "comes from a Sentinel, and the scenario has no [[sentinel]]",
+        ),
+        (
+            "[[fault]]\nafter = { event = \"link-up\", occurrence = 0 }\nkind = \"crash\"\nnode = \"m\"\n",
+            "11:43",
+            "occurrence must be between 1 and 1000000, found 0",
+        ),
+        (
+            "[[fault]]\nafter = { event = \"link-up\", delay = \"soon\" }\nkind = \"crash\"\nnode = \"m\"\n",
+            "11:38",
+            "delay: ",
+        ),
+        (
+            "[[fault]]\nafter = { event = \"link-up\", delay = \"2m\" }\nkind = \"crash\"\nnode = \"m\"\n",
+            "11:38",
+            "longer than the scenario",
+        ),
+        (
+            "[[fault]]\nafter = { event = \"link-up\", when = 1 }\nkind = \"crash\"\nnode = \"m\"\n",
+            "11:30",
+            "unknown field `when`, expected one of `event`, `node`, `delay`, `occurrence`",
+        ),
+        (
+            "[[fault]]\nafter = \"link-up\"\nkind = \"crash\"\nnode = \"m\"\n",
+            "11:9",
+            "invalid type",
+        ),
+        (
             "[[fault]]\nat = \"5s\"\nkind = \"reset\"\nbetween = [\"m\", \"r\"]\none_way = true\n",
             "14:11",
             "`one_way` does not apply to a reset fault, which takes `between`",
@@ -418,6 +468,13 @@ fn what_the_consistency_checks_allow_still_parses() {
         "[[fault]]\nat = \"2.5s\"\nkind = \"restart\"\nnode = \"m\"\npersistence = false\n",
         "[[fault]]\nat = \"2s\"\nkind = \"shutdown\"\nnode = \"m\"\n\
          [[fault]]\nat = \"3s\"\nkind = \"restart\"\nnode = \"m\"\n",
+        // A heal at a time may heal a partition that waits for an event, named or not.
+        "[[fault]]\nafter = { event = \"link-up\", node = \"r\" }\nkind = \"partition\"\nname = \"p\"\n\
+         groups = [[\"m\"]]\n[[fault]]\nat = \"9s\"\nkind = \"heal\"\npartition = \"p\"\n",
+        "[[fault]]\nafter = { event = \"became-master\" }\nkind = \"partition\"\ngroups = [[\"m\"]]\n\
+         [[fault]]\nat = \"9s\"\nkind = \"heal\"\n",
+        "[[fault]]\nafter = { event = \"write-refused\", node = \"m\", delay = \"1.5s\", occurrence = 3 }\n\
+         kind = \"pause\"\nnode = \"r\"\nduration = \"1s\"\n",
     ];
     for extra in cases {
         if let Err(e) = parse("ok.toml", &format!("{BASE}{extra}")) {
@@ -650,6 +707,16 @@ fn bad_sentinels_and_sentinel_targets_are_refused_at_their_value() {
         (
             with("[[fault]]\nat = \"1s\"\nkind = \"crash\"\nnode = \"s1\"\n"),
             "21:8",
+            "\"s1\" is a sentinel; this takes a node",
+        ),
+        (
+            with("[[fault]]\nafter = { event = \"+sdown\", node = \"m\" }\nkind = \"crash\"\nnode = \"m\"\n"),
+            "19:36",
+            "a Sentinel event is reported by a sentinel, and \"m\" is none; the sentinels are: s1",
+        ),
+        (
+            with("[[fault]]\nafter = { event = \"link-up\", node = \"s1\" }\nkind = \"crash\"\nnode = \"m\"\n"),
+            "19:37",
             "\"s1\" is a sentinel; this takes a node",
         ),
     ];
