@@ -175,3 +175,62 @@ fn a_malformed_after_is_refused_at_its_line_and_column() {
         "occurrence must be between 1 and",
     );
 }
+
+#[test]
+fn a_script_workload_reports_every_reply_and_its_summary_counts_them() {
+    let dir = scratch("vocabulary-script");
+    let path = write(
+        &dir,
+        "script.toml",
+        &format!(
+            "{PAIR}[[workload]]\nkind = \"script\"\ntarget = \"master\"\nstart = \"6s\"\n\
+             pipeline = true\nrepeat = 100\ncommands = [\"SET key:<i> 0123456789\"]\n\
+             then = [\"WAIT 1 100\"]\n"
+        ),
+    );
+    let out = replsim(&["run", &path, "--json"]);
+    let report = json(&out);
+    let s = &report["timeline"]["scripts"][0];
+    assert_eq!(s["name"], "script-0");
+    assert_eq!(s["commands"], 101);
+    let replies = s["replies"].as_array().expect("replies");
+    assert_eq!(replies.len(), 101);
+    assert_eq!(replies[42]["command"], "SET key:42 0123456789");
+    assert_eq!(replies[42]["reply"], "OK");
+    assert_eq!(replies[100]["reply"], "(integer) 1");
+    assert_eq!(report["nodes"]["replica"]["dataset"]["keys"], 100);
+    let text = replsim(&["run", &path]);
+    let summary = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        summary.contains(
+            "script-0 on master: 101 of 101 commands answered, 0 errors: OK x100, (integer) 1"
+        ),
+        "{summary}"
+    );
+}
+
+#[test]
+fn a_malformed_script_is_refused_at_its_line_and_column() {
+    let dir = scratch("vocabulary-script-bad");
+    refused(
+        &dir,
+        "no-commands.toml",
+        "[[workload]]\nkind = \"script\"\ntarget = \"master\"\n",
+        "11:8",
+        "a script workload needs `commands",
+    );
+    refused(
+        &dir,
+        "mix.toml",
+        "[[workload]]\nkind = \"script\"\ntarget = \"master\"\ncommands = [\"PING\"]\nmix = { get = 1 }\n",
+        "14:7",
+        "`mix` does not apply to a script workload",
+    );
+    refused(
+        &dir,
+        "quotes.toml",
+        "[[workload]]\nkind = \"script\"\ntarget = \"master\"\ncommands = [\"SET 'k v\"]\n",
+        "13:13",
+        "unbalanced quotes",
+    );
+}

@@ -19,9 +19,9 @@ use serde_json::Value;
 
 pub use model::{
     AckedWrites, Dataset, DownNode, ExpectResult, FaultMark, InfoValue, LimitsFrom, LiveNode,
-    MilestoneMark, NodeReport, NodeStats, NodeTimeline, OperatorReply, Report, SentinelMark,
-    SentinelReport, StalenessCdf, Timeline, TriggeredFault, Violation, WorkloadReport,
-    WorkloadTimeline,
+    MilestoneMark, NodeReport, NodeStats, NodeTimeline, OperatorReply, Report, ScriptReport,
+    SentinelMark, SentinelReport, StalenessCdf, Timeline, TriggeredFault, Violation,
+    WorkloadReport, WorkloadTimeline,
 };
 
 use crate::check::{lost_writes, run_checks, Checks};
@@ -277,7 +277,35 @@ fn timeline(out: &RunOutput) -> Timeline {
         staleness: staleness(out, &names),
         sentinel_events: sentinels::marks(out),
         triggered_faults: triggered_faults(out),
+        scripts: scripts(out, &names),
     }
+}
+
+/// Each script workload's commands and replies.
+fn scripts(out: &RunOutput, names: &[&String]) -> Vec<ScriptReport> {
+    let w = &out.world;
+    w.scenario
+        .scripts
+        .iter()
+        .zip(&w.rec.scripts)
+        .map(|(spec, log)| ScriptReport {
+            name: spec.name.clone(),
+            node: names[spec.node].clone(),
+            pipeline: spec.pipeline,
+            commands: spec.commands.len(),
+            replies: log
+                .replies
+                .iter()
+                .map(|r| OperatorReply {
+                    t_ms: ms(r.time),
+                    node: names[spec.node].clone(),
+                    command: spec.commands[r.command].join(" "),
+                    reply: r.reply.as_ref().map(|x| x.summary()),
+                    error: !r.node_up || r.reply.as_ref().is_some_and(|x| x.is_error()),
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 /// The faults that waited for an event, in the scenario's order.

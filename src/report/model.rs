@@ -219,6 +219,22 @@ pub struct Timeline {
     /// Every fault that waited for an event (`after`), and when it came; absent when none did.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub triggered_faults: Vec<TriggeredFault>,
+    /// Every script workload, with each command it sent and the reply; absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scripts: Vec<ScriptReport>,
+}
+
+/// A script workload: the commands it sent, in order, and what the node answered.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScriptReport {
+    pub name: String,
+    pub node: String,
+    pub pipeline: bool,
+    /// How many commands the script has.
+    pub commands: usize,
+    /// Each command it sent (`<i>` replaced), with the reply as redis-cli prints it; `t_ms` is
+    /// when the node answered. Commands not sent by the end of the run are not listed.
+    pub replies: Vec<OperatorReply>,
 }
 
 /// A fault that waited for an event, and whether it came.

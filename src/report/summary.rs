@@ -71,6 +71,7 @@ pub fn render(report: &Report) -> String {
     super::sentinels::render(&mut s, report);
     operator_commands(&mut s, report);
     triggered_faults(&mut s, report);
+    scripts(&mut s, report);
     let violations = &report.violations;
     if !violations.is_empty() {
         let _ = writeln!(s, "\nviolations");
@@ -148,6 +149,60 @@ fn operator_commands(s: &mut String, report: &Report) {
             c.t_ms / 1e3,
             c.node,
             c.command
+        );
+    }
+}
+
+/// One line per script workload: how many of its commands were answered, and its replies
+/// counted by text in the order they first came; any error or unanswered command is a warning.
+fn scripts(s: &mut String, report: &Report) {
+    let scripts = &report.timeline.scripts;
+    if scripts.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "\nscripts");
+    for sc in scripts {
+        let mut counts: Vec<(String, usize)> = Vec::new();
+        for r in &sc.replies {
+            let text = match (&r.reply, r.error) {
+                (Some(t), _) => t.replace("\r\n", " "),
+                (None, true) => "not run: the node was down".into(),
+                (None, false) => "no reply by the end of the run".into(),
+            };
+            match counts.iter_mut().find(|(t, _)| *t == text) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((text, 1)),
+            }
+        }
+        let answered = sc.replies.iter().filter(|r| r.reply.is_some()).count();
+        let errors = sc.replies.iter().filter(|r| r.error).count();
+        let tag = if errors > 0 || answered < sc.commands {
+            "WARNING"
+        } else {
+            ""
+        };
+        let replies: Vec<String> = counts
+            .iter()
+            .map(|(t, n)| {
+                let t = if t.chars().count() > 60 {
+                    format!("{}...", t.chars().take(57).collect::<String>())
+                } else {
+                    t.clone()
+                };
+                if *n == 1 {
+                    t
+                } else {
+                    format!("{t} x{n}")
+                }
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "  {tag:<7} {} on {}: {answered} of {} commands answered, {errors} errors: {}",
+            sc.name,
+            sc.node,
+            sc.commands,
+            replies.join(", ")
         );
     }
 }

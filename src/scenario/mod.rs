@@ -34,6 +34,8 @@ pub struct Scenario {
     /// Sentinels, hosts of their own after the nodes: Sentinel `j` is host `nodes.len() + j`.
     pub sentinels: Vec<SentinelSpec>,
     pub workloads: Vec<WorkloadSpec>,
+    /// Script workloads: exact command sequences.
+    pub scripts: Vec<ScriptSpec>,
     pub faults: Vec<FaultSpec>,
     pub expect: Vec<Expectation>,
     /// How often time series are sampled for the report and charts.
@@ -184,6 +186,20 @@ pub struct WorkloadSpec {
     /// cuts the host off from a node or Sentinel cuts the client off too. None: a client no
     /// partition separates from anything.
     pub near: Option<usize>,
+}
+
+/// A script workload: one client that sends exactly these commands to one node, from `start`,
+/// each after the previous one's reply (or all at once, `pipeline`).
+#[derive(Clone, Debug)]
+pub struct ScriptSpec {
+    pub name: String,
+    pub node: usize,
+    pub start: SimDuration,
+    pub pipeline: bool,
+    /// Every command, `<i>` replaced, split into arguments as redis-cli splits a line.
+    pub commands: Vec<Vec<String>>,
+    /// Round trip between the client and the node.
+    pub client_rtt: SimDuration,
 }
 
 #[derive(Clone, Debug)]

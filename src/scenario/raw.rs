@@ -13,6 +13,7 @@ use super::{
     LinkPatch, Mix, NodeSpec, Op, Scenario, ScenarioError, Target, WorkloadSpec,
 };
 
+mod script;
 mod sentinel;
 mod trigger;
 use crate::net::LinkParams;
@@ -110,7 +111,13 @@ struct RawData {
 struct RawWorkload {
     name: Option<String>,
     target: Spanned<String>,
-    rate: Spanned<i64>,
+    /// `"script"` for a script workload; absent for a generated one.
+    kind: Option<Spanned<String>>,
+    rate: Option<Spanned<i64>>,
+    commands: Option<Spanned<Vec<Spanned<String>>>>,
+    repeat: Option<Spanned<i64>>,
+    then: Option<Spanned<Vec<Spanned<String>>>>,
+    pipeline: Option<Spanned<bool>>,
     start: Option<Spanned<String>>,
     stop: Option<Spanned<String>>,
     mix: Option<Spanned<BTreeMap<String, Spanned<i64>>>>,
@@ -123,6 +130,46 @@ struct RawWorkload {
     client_rtt: Option<Spanned<String>>,
     sentinels: Option<Spanned<Vec<String>>>,
     near: Option<Spanned<String>>,
+}
+
+impl RawWorkload {
+    /// The fields only a generated workload takes that the file gives, each with its span.
+    fn generated_fields(&self) -> Vec<(&'static str, Range<usize>)> {
+        let mut given = Vec::new();
+        let mut note = |name: &'static str, span: Option<Range<usize>>| {
+            if let Some(span) = span {
+                given.push((name, span));
+            }
+        };
+        note("rate", self.rate.as_ref().map(Spanned::span));
+        note("stop", self.stop.as_ref().map(Spanned::span));
+        note("mix", self.mix.as_ref().map(Spanned::span));
+        note("keys", self.keys.as_ref().map(Spanned::span));
+        note(
+            "distribution",
+            self.distribution.as_ref().map(Spanned::span),
+        );
+        note("value_size", self.value_size.as_ref().map(Spanned::span));
+        note("wait", self.wait.as_ref().map(|w| w.replicas.span()));
+        note("read_from", self.read_from.as_ref().map(Spanned::span));
+        note("timeout", self.timeout.as_ref().map(Spanned::span));
+        note("sentinels", self.sentinels.as_ref().map(Spanned::span));
+        note("near", self.near.as_ref().map(Spanned::span));
+        given
+    }
+
+    /// The fields only a script workload takes that the file gives, each with its span.
+    fn script_fields(&self) -> Vec<(&'static str, Range<usize>)> {
+        [
+            ("commands", self.commands.as_ref().map(Spanned::span)),
+            ("repeat", self.repeat.as_ref().map(Spanned::span)),
+            ("then", self.then.as_ref().map(Spanned::span)),
+            ("pipeline", self.pipeline.as_ref().map(Spanned::span)),
+        ]
+        .into_iter()
+        .filter_map(|(name, span)| span.map(|s| (name, s)))
+        .collect()
+    }
 }
 
 #[derive(Deserialize)]
@@ -628,8 +675,23 @@ pub fn parse(file: &str, src: &str) -> Result<Scenario, ScenarioError> {
     }
 
     let mut workloads = Vec::new();
+    let mut scripts = Vec::new();
     for (i, w) in raw.workload.iter().enumerate() {
-        workloads.push(workload(&ctx, w, i, duration)?);
+        match &w.kind {
+            None => workloads.push(workload(&ctx, w, i, duration)?),
+            Some(k) if k.get_ref() == "script" => {
+                scripts.push(script::script(&ctx, w, i, duration)?)
+            }
+            Some(k) => {
+                return Err(ctx.at(
+                    k,
+                    format!(
+                        "unknown workload kind \"{}\"; the only kind is \"script\" (leave `kind` out for generated traffic)",
+                        k.get_ref()
+                    ),
+                ))
+            }
+        }
     }
 
     let mut faults = Vec::new();
@@ -690,6 +752,7 @@ pub fn parse(file: &str, src: &str) -> Result<Scenario, ScenarioError> {
         nodes,
         sentinels,
         workloads,
+        scripts,
         faults,
         expect,
         sample_interval,
@@ -812,7 +875,19 @@ fn workload(
         Some(n) => Some(ctx.host_name(n, n.get_ref())?),
         None => None,
     };
-    let rate_per_sec = ctx.count_in(&w.rate, "rate", 1, 10_000_000)?;
+    if let Some((field, span)) = w.script_fields().into_iter().next() {
+        return Err(ctx.err(
+            span,
+            format!("`{field}` applies to a script workload (kind = \"script\")"),
+        ));
+    }
+    let rate = w.rate.as_ref().ok_or_else(|| {
+        ctx.at(
+            &w.target,
+            "a workload needs `rate = 100` (operations per second), or `kind = \"script\"`",
+        )
+    })?;
+    let rate_per_sec = ctx.count_in(rate, "rate", 1, 10_000_000)?;
     let start = match &w.start {
         Some(v) => ctx.duration(v, "start")?,
         None => SimDuration::ZERO,

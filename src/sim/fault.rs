@@ -320,7 +320,16 @@ impl World {
 
     /// A reply to `client` on `node` that no workload waits for: if it answers a blocked
     /// operator command (a WAIT), its record gets the reply and its client is closed.
-    pub(crate) fn operator_reply(&mut self, node: &mut Node, client: ClientId, reply: Reply) {
+    pub(crate) fn operator_reply(
+        &mut self,
+        e: &mut Engine<Ev>,
+        node: &mut Node,
+        client: ClientId,
+        reply: Reply,
+    ) {
+        if self.script_reply(e, client, &reply) {
+            return;
+        }
         let pending = self
             .rec
             .operator_commands
@@ -351,6 +360,7 @@ impl World {
                 for op in ops {
                     self.arrive(e, op);
                 }
+                self.resume_scripts(e, node);
                 // Its timers fire now: the node notices how long it was away.
                 self.slots[node].timer_at = None;
                 self.drain(e, node);

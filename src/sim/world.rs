@@ -61,6 +61,10 @@ pub enum Ev {
         sentinel: u32,
         gen: u32,
     },
+    /// A script workload's next command reaches its node.
+    Script {
+        script: u32,
+    },
 }
 
 impl From<NetTimer> for Ev {
@@ -153,6 +157,8 @@ pub struct Recording {
     pub sentinel_events: Vec<super::sentinels::SentinelEventAt>,
     /// The faults that wait for an event, and when it came.
     pub triggers: super::fault::Triggers,
+    /// Per script workload: the commands it sent and their replies.
+    pub scripts: Vec<super::clients::ScriptLog>,
 }
 
 /// A node's recent `(master_repl_offset, digest)` pairs, kept once a replica has compared
@@ -356,6 +362,14 @@ impl World {
                 engine.schedule(t + half, Ev::Issue { workload: i as u32 });
             }
         }
+        for (s, script) in world.scenario.scripts.iter().enumerate() {
+            world.rec.scripts.push(Default::default());
+            let half = SimDuration::from_nanos(script.client_rtt.as_nanos() / 2);
+            engine.schedule(
+                SimTime::ZERO + script.start + half,
+                Ev::Script { script: s as u32 },
+            );
+        }
         for (i, f) in world.scenario.faults.iter().enumerate() {
             match &f.after {
                 None => engine.schedule(SimTime::ZERO + f.at, Ev::Fault { idx: i as u32 }),
@@ -546,7 +560,7 @@ impl World {
                     if let Some(op) = self.blocked.remove(&client) {
                         self.pending_replies.push((op, Some(reply)));
                     } else {
-                        self.operator_reply(&mut node, client, reply);
+                        self.operator_reply(e, &mut node, client, reply);
                     }
                     continue;
                 }
@@ -916,6 +930,7 @@ impl Model<Ev> for World {
                 e.schedule(now + self.scenario.sample_interval, Ev::Sample);
             }
             Ev::SentinelTimer { sentinel, gen } => self.sentinel_timer(e, sentinel as usize, gen),
+            Ev::Script { script } => self.script_step(e, script as usize),
         }
         if self.rec.triggers.waiting() {
             self.poll_triggers(e);

@@ -284,6 +284,76 @@ fn inconsistent_scenarios_are_refused_at_the_offending_value() {
             "invalid type",
         ),
         (
+            "[[workload]]\nkind = \"script\"\ntarget = \"m\"\n",
+            "11:8",
+            "a script workload needs `commands = [\"SET k v\"]`",
+        ),
+        (
+            "[[workload]]\nkind = \"script\"\ntarget = \"m\"\ncommands = []\n",
+            "13:12",
+            "`commands` lists no command",
+        ),
+        (
+            "[[workload]]\nkind = \"script\"\ntarget = \"m\"\nrate = 5\ncommands = [\"PING\"]\n",
+            "13:8",
+            "`rate` does not apply to a script workload",
+        ),
+        (
+            "[[workload]]\nkind = \"script\"\ntarget = \"@master\"\ncommands = [\"PING\"]\n",
+            "12:10",
+            "a script's target is a node by name",
+        ),
+        (
+            "[[workload]]\nkind = \"script\"\ntarget = \"m\"\ncommands = [\"SET \\\"k v\"]\n",
+            "13:13",
+            "unbalanced quotes in command",
+        ),
+        (
+            "[[workload]]\nkind = \"script\"\ntarget = \"m\"\ncommands = [\"  \"]\n",
+            "13:13",
+            "the command is empty",
+        ),
+        (
+            "[[workload]]\nkind = \"script\"\ntarget = \"m\"\ncommands = [\"PING\", \"PING\"]\nrepeat = 600000\n",
+            "14:10",
+            "the script expands to 1200000 commands; at most 1000000",
+        ),
+        (
+            "[[workload]]\nkind = \"script\"\ntarget = \"m\"\ncommands = [\"PING\"]\nrepeat = 0\n",
+            "14:10",
+            "repeat must be between 1 and 1000000, found 0",
+        ),
+        (
+            "[[workload]]\nkind = \"script\"\ntarget = \"m\"\ncommands = [\"PING\"]\nthen = [\"GET k<i>\"]\n",
+            "14:9",
+            "`then` runs once, after the repetitions: it has no `<i>`",
+        ),
+        (
+            "[[workload]]\nkind = \"script\"\ntarget = \"m\"\ncommands = [\"PING\"]\nstart = \"2m\"\n",
+            "14:9",
+            "start (120s) is after the end of the scenario (60s)",
+        ),
+        (
+            "[[workload]]\nkind = \"scripted\"\ntarget = \"m\"\ncommands = [\"PING\"]\n",
+            "11:8",
+            "unknown workload kind \"scripted\"; the only kind is \"script\"",
+        ),
+        (
+            "[[workload]]\ntarget = \"m\"\nrate = 5\ncommands = [\"PING\"]\n",
+            "13:12",
+            "`commands` applies to a script workload (kind = \"script\")",
+        ),
+        (
+            "[[workload]]\ntarget = \"m\"\n",
+            "11:10",
+            "a workload needs `rate = 100`",
+        ),
+        (
+            "[[workload]]\nkind = \"script\"\ntarget = \"m\"\ncommands = \"PING\"\n",
+            "13:12",
+            "invalid type",
+        ),
+        (
             "[[fault]]\nat = \"5s\"\nkind = \"reset\"\nbetween = [\"m\", \"r\"]\none_way = true\n",
             "14:11",
             "`one_way` does not apply to a reset fault, which takes `between`",
