@@ -234,3 +234,59 @@ fn a_malformed_script_is_refused_at_its_line_and_column() {
         "unbalanced quotes",
     );
 }
+
+#[test]
+fn probes_are_in_the_report_and_the_summary_and_a_bad_probe_is_refused() {
+    let dir = scratch("vocabulary-probe");
+    let path = write(
+        &dir,
+        "probe.toml",
+        &format!(
+            "{PAIR}[[probe]]\nnode = \"replica\"\ncommand = \"INFO replication\"\nat = [\"5s\"]\n\
+             [[probe]]\nnode = \"master\"\ncommand = \"CONFIG GET repl-backlog-size\"\nevery = \"6s\"\n"
+        ),
+    );
+    let report = json(&replsim(&["run", &path, "--json"]));
+    let p = report["timeline"]["probes"].as_array().expect("probes");
+    let got: Vec<(f64, &str)> = p
+        .iter()
+        .map(|x| {
+            (
+                x["t_ms"].as_f64().unwrap_or(-1.0),
+                x["command"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(got.len(), 4, "{got:?}");
+    let info = p
+        .iter()
+        .find(|x| x["command"] == "INFO replication")
+        .expect("the INFO probe");
+    let text = info["reply"].as_str().expect("a reply");
+    assert!(
+        text.starts_with("# Replication\r\nrole:slave\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("master_link_status:up"), "{text}");
+    let summary = String::from_utf8_lossy(&replsim(&["run", &path]).stdout).into_owned();
+    assert!(
+        summary.contains(
+            "master: CONFIG GET repl-backlog-size  ->  [\"repl-backlog-size\", \"1048576\"]"
+        ),
+        "{summary}"
+    );
+    refused(
+        &dir,
+        "probe-both.toml",
+        "[[probe]]\nnode = \"master\"\ncommand = \"ROLE\"\nat = [\"1s\"]\nevery = \"1s\"\n",
+        "13:6",
+        "not both",
+    );
+    refused(
+        &dir,
+        "probe-late.toml",
+        "[[probe]]\nnode = \"master\"\ncommand = \"ROLE\"\nat = [\"13s\"]\n",
+        "13:7",
+        "after the end of the scenario",
+    );
+}

@@ -278,7 +278,31 @@ fn timeline(out: &RunOutput) -> Timeline {
         sentinel_events: sentinels::marks(out),
         triggered_faults: triggered_faults(out),
         scripts: scripts(out, &names),
+        probes: probes(out, &names),
     }
+}
+
+/// Every probe's reply: a bulk string as its raw text (INFO's lines), anything else as
+/// redis-cli prints it.
+fn probes(out: &RunOutput, names: &[&String]) -> Vec<OperatorReply> {
+    let w = &out.world;
+    w.rec
+        .probes
+        .iter()
+        .map(|r| {
+            let spec = &w.scenario.probes[r.probe];
+            OperatorReply {
+                t_ms: ms(r.time),
+                node: names[spec.node].clone(),
+                command: spec.command.join(" "),
+                reply: r.reply.as_ref().map(|x| match x {
+                    crate::redis::resp::Reply::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
+                    other => other.summary(),
+                }),
+                error: !r.node_up || r.reply.as_ref().is_none_or(|x| x.is_error()),
+            }
+        })
+        .collect()
 }
 
 /// Each script workload's commands and replies.

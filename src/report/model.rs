@@ -222,6 +222,10 @@ pub struct Timeline {
     /// Every script workload, with each command it sent and the reply; absent when none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scripts: Vec<ScriptReport>,
+    /// Every probe's reply, in time order; absent when the scenario has no probe. A bulk reply
+    /// (INFO's text) is its raw text, as redis-cli prints it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<OperatorReply>,
 }
 
 /// A script workload: the commands it sent, in order, and what the node answered.

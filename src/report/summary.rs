@@ -72,6 +72,7 @@ pub fn render(report: &Report) -> String {
     operator_commands(&mut s, report);
     triggered_faults(&mut s, report);
     scripts(&mut s, report);
+    probes(&mut s, report);
     let violations = &report.violations;
     if !violations.is_empty() {
         let _ = writeln!(s, "\nviolations");
@@ -203,6 +204,51 @@ fn scripts(s: &mut String, report: &Report) {
             sc.node,
             sc.commands,
             replies.join(", ")
+        );
+    }
+}
+
+/// The most probe replies the summary lists; the report has them all.
+const PROBE_LINES_MAX: usize = 20;
+
+/// One line per probe reply, its lines joined by ` | ` and cut to 100 characters; a reply that
+/// did not come (the node down or paused, a command that blocked) or an error is a warning.
+fn probes(s: &mut String, report: &Report) {
+    let probes = &report.timeline.probes;
+    if probes.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "\nprobes");
+    for p in probes.iter().take(PROBE_LINES_MAX) {
+        let tag = if p.error { "WARNING" } else { "" };
+        let reply = match &p.reply {
+            Some(r) => {
+                let one: String = r
+                    .lines()
+                    .filter(|l| !l.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" | ");
+                if one.chars().count() > 100 {
+                    format!("{}...", one.chars().take(97).collect::<String>())
+                } else {
+                    one
+                }
+            }
+            None => "no reply: the node was down or paused, or the command blocked".into(),
+        };
+        let _ = writeln!(
+            s,
+            "  {tag:<7} {:>9.3}s  {}: {}  ->  {reply}",
+            p.t_ms / 1e3,
+            p.node,
+            p.command
+        );
+    }
+    if probes.len() > PROBE_LINES_MAX {
+        let _ = writeln!(
+            s,
+            "          ... {} more in the report (timeline.probes)",
+            probes.len() - PROBE_LINES_MAX
         );
     }
 }

@@ -37,6 +37,8 @@ pub struct Scenario {
     /// Script workloads: exact command sequences.
     pub scripts: Vec<ScriptSpec>,
     pub faults: Vec<FaultSpec>,
+    /// Commands run on nodes at given times, their replies recorded.
+    pub probes: Vec<ProbeSpec>,
     pub expect: Vec<Expectation>,
     /// How often time series are sampled for the report and charts.
     pub sample_interval: SimDuration,
@@ -200,6 +202,15 @@ pub struct ScriptSpec {
     pub commands: Vec<Vec<String>>,
     /// Round trip between the client and the node.
     pub client_rtt: SimDuration,
+}
+
+/// A probe: `command` run on `node` at each of `times` (sorted) as an operator would, its
+/// reply recorded.
+#[derive(Clone, Debug)]
+pub struct ProbeSpec {
+    pub node: usize,
+    pub command: Vec<String>,
+    pub times: Vec<SimDuration>,
 }
 
 #[derive(Clone, Debug)]

@@ -13,6 +13,7 @@ use super::{
     LinkPatch, Mix, NodeSpec, Op, Scenario, ScenarioError, Target, WorkloadSpec,
 };
 
+mod probe;
 mod script;
 mod sentinel;
 mod trigger;
@@ -55,6 +56,8 @@ struct RawScenario {
     workload: Vec<RawWorkload>,
     #[serde(default)]
     fault: Vec<Spanned<RawFault>>,
+    #[serde(default)]
+    probe: Vec<Spanned<probe::RawProbe>>,
     #[serde(default)]
     expect: Map,
 }
@@ -699,6 +702,10 @@ pub fn parse(file: &str, src: &str) -> Result<Scenario, ScenarioError> {
         faults.push(fault(&ctx, f, duration)?);
     }
     check_heals(&ctx, &raw.fault, &faults)?;
+    let mut probes = Vec::new();
+    for p in &raw.probe {
+        probes.push(probe::probe(&ctx, p, duration)?);
+    }
     if network.rto.is_zero() {
         // A lost segment costs one retransmission timeout of delay: with none, a loss of any
         // size would change nothing, and a scenario that asks for loss expects an effect.
@@ -754,6 +761,7 @@ pub fn parse(file: &str, src: &str) -> Result<Scenario, ScenarioError> {
         workloads,
         scripts,
         faults,
+        probes,
         expect,
         sample_interval,
     })

@@ -99,6 +99,18 @@ pub struct OperatorCommand {
     pub node_up: bool,
 }
 
+/// A probe's reply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProbeReply {
+    pub time: SimTime,
+    /// The probe's index in the scenario.
+    pub probe: usize,
+    /// The reply; `None` if the node was down or paused, or the command blocked.
+    pub reply: Option<Reply>,
+    /// Whether the node was up to run it.
+    pub node_up: bool,
+}
+
 /// How a process stops.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 enum Stop {
@@ -316,6 +328,51 @@ impl World {
         }
         self.rec.operator_commands.push(record);
         self.drain(e, node);
+    }
+
+    /// Runs probe `p` for the `k`-th time, as an operator command: a client of its own,
+    /// authenticated as the admin, closed at once; a command that blocks gets no reply. A paused
+    /// node cannot answer: its probe records no reply (redis-cli would wait for the resume).
+    pub(crate) fn probe(&mut self, e: &mut Engine<Ev>, p: usize, k: usize) {
+        let now = e.now();
+        let (node, times) = {
+            let spec = &self.scenario.probes[p];
+            (spec.node, spec.times.len())
+        };
+        if let Some(&next) = self.scenario.probes[p].times.get(k + 1) {
+            e.schedule(
+                SimTime::ZERO + next,
+                Ev::Probe {
+                    probe: p as u32,
+                    k: (k + 1) as u32,
+                },
+            );
+        }
+        debug_assert!(k < times);
+        let client = ClientId(u64::MAX - (1 << 31) - p as u64);
+        let mut record = ProbeReply {
+            time: now,
+            probe: p,
+            reply: None,
+            node_up: self.slots[node].node.is_some(),
+        };
+        if !self.slots[node].paused {
+            if let Some(n) = self.slots[node].node.as_mut() {
+                let args = &self.scenario.probes[p].command;
+                let argv: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+                if let CommandResult::Done { reply, at } =
+                    n.handle_operator_command(now, client, &argv)
+                {
+                    record.reply = Some(reply);
+                    record.time = at;
+                }
+                n.handle_client_closed(client);
+                self.rec.probes.push(record);
+                self.drain(e, node);
+                return;
+            }
+        }
+        self.rec.probes.push(record);
     }
 
     /// A reply to `client` on `node` that no workload waits for: if it answers a blocked
@@ -796,5 +853,53 @@ mod tests {
         for kind in crate::scenario::TriggerEvent::SENTINEL_EVENTS {
             assert!(crate::sentinel::EVENT_TYPES.contains(&kind), "{kind}");
         }
+    }
+
+    #[test]
+    fn probes_record_replies_at_their_times_and_change_nothing_but_their_own_commands() {
+        let base = pair_with(
+            "[[fault]]\nat = \"8s\"\nkind = \"pause\"\nnode = \"r\"\nduration = \"2s\"\n",
+        );
+        let probed = format!(
+            "{base}[[probe]]\nnode = \"r\"\ncommand = \"ROLE\"\nat = [\"9s\", \"1s\"]\n\
+             [[probe]]\nnode = \"m\"\ncommand = \"DBSIZE\"\nevery = \"5s\"\n"
+        );
+        let (a, b) = (run_text(&base), run_text(&probed));
+        let got: Vec<(u64, usize, Option<String>, bool)> = b
+            .world
+            .rec
+            .probes
+            .iter()
+            .map(|p| {
+                (
+                    p.time.as_millis(),
+                    p.probe,
+                    p.reply.as_ref().map(Reply::summary),
+                    p.node_up,
+                )
+            })
+            .collect();
+        assert_eq!(got.len(), 5, "{got:?}");
+        assert_eq!(got[0].0, 0);
+        assert_eq!(got[0].1, 1);
+        assert_eq!(got[1].0, 1000);
+        assert!(
+            got[1]
+                .2
+                .as_deref()
+                .is_some_and(|r| r.starts_with("[\"slave\", \"10.0.0.1\", (integer) 6379")),
+            "{got:?}"
+        );
+        // The replica is paused at 9 s: no reply.
+        assert_eq!((got[3].0, got[3].2.as_deref()), (9000, None));
+        assert!(got[3].3);
+        assert_eq!(got[4].0, 10_000);
+        // What the run decided is the same with and without the probes.
+        for i in 0..2 {
+            let (x, y) = (a.world.node(i).expect("up"), b.world.node(i).expect("up"));
+            assert_eq!(x.master_repl_offset(), y.master_repl_offset());
+            assert_eq!(x.replid(), y.replid());
+        }
+        assert_eq!(a.world.rec.milestones.len(), b.world.rec.milestones.len());
     }
 }

@@ -65,6 +65,11 @@ pub enum Ev {
     Script {
         script: u32,
     },
+    /// Probe `probe` runs for the `k`-th time.
+    Probe {
+        probe: u32,
+        k: u32,
+    },
 }
 
 impl From<NetTimer> for Ev {
@@ -159,6 +164,8 @@ pub struct Recording {
     pub triggers: super::fault::Triggers,
     /// Per script workload: the commands it sent and their replies.
     pub scripts: Vec<super::clients::ScriptLog>,
+    /// Every probe's replies, in the order they ran.
+    pub probes: Vec<super::fault::ProbeReply>,
 }
 
 /// A node's recent `(master_repl_offset, digest)` pairs, kept once a replica has compared
@@ -368,6 +375,15 @@ impl World {
             engine.schedule(
                 SimTime::ZERO + script.start + half,
                 Ev::Script { script: s as u32 },
+            );
+        }
+        for (p, probe) in world.scenario.probes.iter().enumerate() {
+            engine.schedule(
+                SimTime::ZERO + probe.times[0],
+                Ev::Probe {
+                    probe: p as u32,
+                    k: 0,
+                },
             );
         }
         for (i, f) in world.scenario.faults.iter().enumerate() {
@@ -931,6 +947,7 @@ impl Model<Ev> for World {
             }
             Ev::SentinelTimer { sentinel, gen } => self.sentinel_timer(e, sentinel as usize, gen),
             Ev::Script { script } => self.script_step(e, script as usize),
+            Ev::Probe { probe, k } => self.probe(e, probe as usize, k as usize),
         }
         if self.rec.triggers.waiting() {
             self.poll_triggers(e);

@@ -354,6 +354,51 @@ fn inconsistent_scenarios_are_refused_at_the_offending_value() {
             "invalid type",
         ),
         (
+            "[[probe]]\nnode = \"m\"\ncommand = \"ROLE\"\n",
+            "11:8",
+            "a probe needs `at = [\"1s\", \"5s\"]` or `every = \"1s\"`",
+        ),
+        (
+            "[[probe]]\nnode = \"m\"\ncommand = \"ROLE\"\nat = [\"1s\"]\nevery = \"1s\"\n",
+            "13:6",
+            "either `at` (a list of times) or `every` (an interval), not both",
+        ),
+        (
+            "[[probe]]\nnode = \"m\"\ncommand = \"ROLE\"\nat = [\"1s\", \"61s\"]\n",
+            "13:13",
+            "probe at 61s is after the end of the scenario (60s)",
+        ),
+        (
+            "[[probe]]\nnode = \"m\"\ncommand = \"ROLE\"\nevery = \"100us\"\n",
+            "13:9",
+            "too often: at most 100000 replies per probe",
+        ),
+        (
+            "[[probe]]\nnode = \"m\"\ncommand = \"ROLE\"\nevery = \"0s\"\n",
+            "13:9",
+            "too often",
+        ),
+        (
+            "[[probe]]\nnode = \"q\"\ncommand = \"ROLE\"\nat = [\"1s\"]\n",
+            "11:8",
+            "unknown node \"q\"",
+        ),
+        (
+            "[[probe]]\nnode = \"m\"\ncommand = \"\"\nat = [\"1s\"]\n",
+            "12:11",
+            "the command is empty",
+        ),
+        (
+            "[[probe]]\nnode = \"m\"\ncommand = \"INFO\"\nat = []\n",
+            "13:6",
+            "`at` lists no time",
+        ),
+        (
+            "[[probe]]\nnode = \"m\"\ncommand = \"INFO\"\nat = [\"1s\"]\nonce = true\n",
+            "14:1",
+            "unknown field `once`",
+        ),
+        (
             "[[fault]]\nat = \"5s\"\nkind = \"reset\"\nbetween = [\"m\", \"r\"]\none_way = true\n",
             "14:11",
             "`one_way` does not apply to a reset fault, which takes `between`",
