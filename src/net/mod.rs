@@ -27,6 +27,10 @@
 //!   (1, 3, 7, 15, 31, 63 s after the attempt) until `connect_timeout`, when the attempt fails.
 //! - A crashed node's connections go silent: no FIN, nothing more from it, nothing read by it.
 //!   When it restarts, a peer still sending to the old connection receives a reset.
+//! - A node that shut down (its process exited) closed every connection with a FIN after the
+//!   bytes it had written, as the kernel does for an exiting process; its host stays up with
+//!   nothing listening, so a SYN to it is answered with a reset and the connect fails one round
+//!   trip later (`Connection refused`) instead of retrying until the connect timeout.
 //!
 //! Simplifications, stated so they are not mistaken for Redis behaviour: acknowledgements are
 //! instant (buffer space frees when bytes are delivered, not a latency later); retransmission after
@@ -146,6 +150,8 @@ pub enum NetTimer {
     Deliver(ConnId, Side),
     /// A reset reaches `Side` (a peer restarted under a connection).
     Rst(ConnId, Side),
+    /// The reset a host with nothing listening answered a SYN with reaches the connector.
+    Refused(ConnId),
 }
 
 /// Where the network's timers go. The engine implements this over its event queue.
@@ -162,6 +168,8 @@ pub enum NetOutput {
     Established { node: NodeId, conn: ConnId },
     /// `node`'s connect attempt timed out.
     ConnectFailed { node: NodeId, conn: ConnId },
+    /// `node`'s connect attempt was refused: the target's host is up and nothing listens.
+    ConnectRefused { node: NodeId, conn: ConnId },
     /// Bytes arrived at `node` on its `side`; they are in [`Network::delivered`]. `eof` means the
     /// peer's end-of-stream follows the bytes.
     Data {
@@ -380,6 +388,8 @@ struct Conn {
 struct NodeNet {
     up: bool,
     paused: bool,
+    /// The node's process exited cleanly and its host is up: a SYN to it is refused.
+    refusing: bool,
     incarnation: u32,
 }
 
@@ -440,6 +450,7 @@ impl Network {
                 NodeNet {
                     up: true,
                     paused: false,
+                    refusing: false,
                     incarnation: 0
                 };
                 node_count
@@ -503,6 +514,12 @@ impl Network {
     fn reachable(&self, from: NodeId, to: NodeId) -> bool {
         let (f, t) = (&self.nodes[from.index()], &self.nodes[to.index()]);
         f.up && t.up && !self.blocked(from, to)
+    }
+
+    /// A SYN from `from` gets through to `to`'s host, where nothing listens.
+    fn refuses(&self, from: NodeId, to: NodeId) -> bool {
+        let (f, t) = (&self.nodes[from.index()], &self.nodes[to.index()]);
+        f.up && t.refusing && !self.blocked(from, to)
     }
 
     fn conn(&self, id: ConnId) -> Option<&Conn> {
@@ -615,7 +632,7 @@ impl Network {
     fn send_syn(&mut self, now: SimTime, id: ConnId, retry: u8, sched: &mut impl NetScheduler) {
         let Some(c) = self.conn(id) else { return };
         let (from, to, started) = (c.ends[0].node, c.ends[1].node, c.started);
-        if self.reachable(from, to) {
+        if self.reachable(from, to) || self.refuses(from, to) {
             sched.schedule(now + self.link_ref(from, to).latency, NetTimer::Syn(id));
         } else {
             self.arm_syn_retry(id, started, retry, sched);
@@ -871,6 +888,20 @@ impl Network {
                 }
             }
             NetTimer::Deliver(id, side) => self.on_deliver(now, id, side, sched, out),
+            NetTimer::Refused(id) => {
+                let Some(c) = self.conn(id) else { return };
+                if c.state != ConnState::Connecting {
+                    return;
+                }
+                let client = c.ends[0];
+                self.release(id);
+                if client.open && self.end_alive(&client) {
+                    out.push(NetOutput::ConnectRefused {
+                        node: client.node,
+                        conn: id,
+                    });
+                }
+            }
             NetTimer::Rst(id, side) => {
                 let Some(c) = self.conn(id) else { return };
                 let end = c.ends[side.idx()];
@@ -903,6 +934,12 @@ impl Network {
             return;
         }
         let (from, to) = (c.ends[0].node, c.ends[1].node);
+        if self.refuses(from, to) && !self.blocked(to, from) {
+            // The target's kernel answers with a reset, which travels back like a SYN-ACK.
+            let latency = self.link_ref(to, from).latency;
+            sched.schedule(now + latency, NetTimer::Refused(id));
+            return;
+        }
         if !self.reachable(from, to) || !self.reachable(to, from) {
             // Lost on the way, or no answer can come back: the SYN is retried on schedule.
             let started = c.started;
@@ -1221,11 +1258,58 @@ impl Network {
         }
     }
 
-    /// Brings a crashed `node` back with no connections. A peer still sending on a connection to
+    /// Shuts `node` down as its process exiting does (`SHUTDOWN NOSAVE`): every connection it
+    /// had is closed at once, a FIN after the bytes its socket buffers already hold, so peers
+    /// read end-of-stream a latency from now; a handshake under way is abandoned (its peer
+    /// learns as if reset), and a SYN still on its way to the node will be refused. From now on nothing reaches it, and a connect to it is refused.
+    /// Outputs for the node itself are not produced: it has no process left to tell.
+    pub fn shutdown(
+        &mut self,
+        now: SimTime,
+        node: NodeId,
+        sched: &mut impl NetScheduler,
+        out: &mut Vec<NetOutput>,
+    ) {
+        let alive = self.nodes[node.index()];
+        for id in self.conns_of(node) {
+            let Some(c) = self.conn(id) else { continue };
+            let state = c.state;
+            for side in [Side::Client, Side::Server] {
+                let end = c.ends[side.idx()];
+                if end.node != node || !end.open || end.incarnation != alive.incarnation {
+                    continue;
+                }
+                if state == ConnState::Established {
+                    self.close(now, id, side, sched);
+                } else if state == ConnState::Connecting && side == Side::Server {
+                    // Its SYN is still on the way: it will find nothing listening.
+                } else {
+                    let mut outs = Vec::new();
+                    self.reset(id, &mut outs);
+                    out.extend(outs.into_iter().filter(|o| output_node(o) != node));
+                }
+                break;
+            }
+        }
+        let st = &mut self.nodes[node.index()];
+        st.up = false;
+        st.paused = false;
+        st.refusing = true;
+        st.incarnation += 1;
+        // Bytes on their way to it are read by nobody: slots where both ends are gone can go.
+        for i in 0..self.slots.len() {
+            if let Some(id) = self.slot_id(i) {
+                self.maybe_release(id);
+            }
+        }
+    }
+
+    /// Brings a crashed or shut down `node` back with no connections. A peer still sending on a connection to
     /// the old incarnation gets a reset one round trip from now; an idle peer gets it when it
     /// next writes.
     pub fn restart(&mut self, now: SimTime, node: NodeId, sched: &mut impl NetScheduler) {
         self.nodes[node.index()].up = true;
+        self.nodes[node.index()].refusing = false;
         for i in 0..self.slots.len() {
             let Some(id) = self.slot_id(i) else { continue };
             let c = self.conn(id).expect("listed just now");
@@ -1238,6 +1322,19 @@ impl Network {
                 }
             }
         }
+    }
+}
+
+/// The node an output is for.
+pub fn output_node(o: &NetOutput) -> NodeId {
+    match *o {
+        NetOutput::Accept { node, .. }
+        | NetOutput::Established { node, .. }
+        | NetOutput::ConnectFailed { node, .. }
+        | NetOutput::ConnectRefused { node, .. }
+        | NetOutput::Data { node, .. }
+        | NetOutput::Writable { node, .. }
+        | NetOutput::Reset { node, .. } => node,
     }
 }
 

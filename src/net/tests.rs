@@ -492,3 +492,116 @@ fn a_connection_not_being_read_holds_its_bytes_and_backs_up_the_writer() {
     assert_eq!(bytes.len(), 100);
     assert_eq!(times[0], now);
 }
+
+#[test]
+fn a_shut_down_node_closes_with_a_fin_after_its_written_bytes() {
+    let mut t = T::new(lan(1));
+    let c = t.connected();
+    t.send(c, Side::Server, b"last words");
+    let now = t.now();
+    let mut outs = Vec::new();
+    t.w.net.shutdown(now, B, &mut t.e, &mut outs);
+    assert!(
+        outs.is_empty(),
+        "an established connection is closed, not reset"
+    );
+    t.settle();
+    assert_eq!(t.received(A).0, b"last words");
+    assert!(
+        matches!(
+            t.outputs().last(),
+            Some(NetOutput::Data {
+                node: A,
+                eof: true,
+                ..
+            })
+        ),
+        "the peer reads end-of-stream: {:?}",
+        t.outputs()
+    );
+    // Whatever the peer still writes reaches no one; its close frees the slot.
+    t.send(c, Side::Client, b"anyone there?");
+    t.settle();
+    assert!(t.received(B).0.is_empty());
+    t.w.net.close(t.now(), c, Side::Client, &mut t.e);
+    assert_eq!(t.w.net.conn_count(), 0);
+}
+
+#[test]
+fn connecting_to_a_shut_down_node_is_refused_after_one_round_trip() {
+    let mut t = T::new(lan(1));
+    let mut outs = Vec::new();
+    t.w.net.shutdown(SimTime::ZERO, B, &mut t.e, &mut outs);
+    let c = t.w.net.connect(SimTime::ZERO, A, B, &mut t.e);
+    t.settle();
+    assert_eq!(
+        t.w.log,
+        vec![(
+            SimTime::from_millis(2),
+            NetOutput::ConnectRefused { node: A, conn: c },
+            vec![]
+        )]
+    );
+    assert_eq!(t.w.net.conn_count(), 0);
+}
+
+#[test]
+fn a_shut_down_node_behind_a_partition_is_not_refused_but_times_out() {
+    let mut t = T::new(lan(1));
+    let mut outs = Vec::new();
+    t.w.net.shutdown(SimTime::ZERO, B, &mut t.e, &mut outs);
+    t.w.net.block(B, A);
+    let c = t.w.net.connect(SimTime::ZERO, A, B, &mut t.e);
+    t.settle();
+    // The reset cannot come back: the SYN is retried until the connect timeout.
+    assert_eq!(
+        t.w.log,
+        vec![(
+            SimTime::from_secs(127),
+            NetOutput::ConnectFailed { node: A, conn: c },
+            vec![]
+        )]
+    );
+}
+
+#[test]
+fn a_restarted_node_accepts_again_after_a_shutdown() {
+    let mut t = T::new(lan(1));
+    let mut outs = Vec::new();
+    t.w.net.shutdown(SimTime::ZERO, B, &mut t.e, &mut outs);
+    t.w.net.restart(SimTime::ZERO, B, &mut t.e);
+    let c = t.w.net.connect(SimTime::ZERO, A, B, &mut t.e);
+    t.settle();
+    assert_eq!(t.established_at(c), Some(SimTime::from_millis(2)));
+}
+
+#[test]
+fn a_shutdown_during_a_handshake_tells_the_connector_and_refuses_a_syn_in_flight() {
+    let mut t = T::new(lan(1));
+    // One connect whose SYN has reached B (accepted, SYN-ACK on its way), one still in flight.
+    let accepted = t.w.net.connect(SimTime::ZERO, A, B, &mut t.e);
+    t.run_until(SimTime::from_micros(1500));
+    let in_flight = t.w.net.connect(t.now(), A, B, &mut t.e);
+    t.w.log.clear();
+    let mut outs = Vec::new();
+    t.w.net.shutdown(t.now(), B, &mut t.e, &mut outs);
+    assert_eq!(
+        outs,
+        vec![NetOutput::ConnectFailed {
+            node: A,
+            conn: accepted
+        }]
+    );
+    t.settle();
+    assert_eq!(
+        t.w.log,
+        vec![(
+            SimTime::from_micros(3500),
+            NetOutput::ConnectRefused {
+                node: A,
+                conn: in_flight
+            },
+            vec![]
+        )]
+    );
+}

@@ -65,6 +65,7 @@ pub fn milestone_names() -> Vec<&'static str> {
         | Milestone::BecameMaster
         | Milestone::BecameReplica
         | Milestone::Crashed
+        | Milestone::ShutDown
         | Milestone::Restarted => m.name(),
     };
     [
@@ -80,6 +81,7 @@ pub fn milestone_names() -> Vec<&'static str> {
         Milestone::BecameMaster,
         Milestone::BecameReplica,
         Milestone::Crashed,
+        Milestone::ShutDown,
         Milestone::Restarted,
     ]
     .iter()

@@ -902,11 +902,66 @@ fn timeline_section(r: &Report) -> Section {
                 .collect(),
         }));
     }
+    if !r.timeline.probes.is_empty() {
+        blocks.push(Block::Paragraph(format!(
+            "Probes: {} {}, each in full in report.json (timeline.probes){}:",
+            group(r.timeline.probes.len() as u64),
+            if r.timeline.probes.len() == 1 {
+                "reply"
+            } else {
+                "replies"
+            },
+            if r.timeline.probes.len() > PROBE_ROWS_MAX {
+                format!("; the first {PROBE_ROWS_MAX} here")
+            } else {
+                String::new()
+            }
+        )));
+        blocks.push(Block::Table(Table {
+            header: ["at", "node", "command", "reply"]
+                .map(String::from)
+                .to_vec(),
+            rows: r
+                .timeline
+                .probes
+                .iter()
+                .take(PROBE_ROWS_MAX)
+                .map(|c| {
+                    let reply = match &c.reply {
+                        // INFO's lines, one cell: joined, and cut where a table cell would be
+                        // too long to read.
+                        Some(x) => {
+                            let one = x
+                                .lines()
+                                .filter(|l| !l.is_empty())
+                                .collect::<Vec<_>>()
+                                .join(" | ");
+                            if one.chars().count() > 200 {
+                                format!("{}...", one.chars().take(197).collect::<String>())
+                            } else {
+                                one
+                            }
+                        }
+                        None => "no reply: the node was down or paused, or it blocked".into(),
+                    };
+                    vec![
+                        Cell::text(seconds(c.t_ms)),
+                        Cell::text(&c.node),
+                        Cell::marked(&c.command, Mark::Code),
+                        Cell::marked(reply, if c.error { Mark::Fail } else { Mark::Code }),
+                    ]
+                })
+                .collect(),
+        }));
+    }
     Section {
         heading: "Timeline".into(),
         blocks,
     }
 }
+
+/// The most probe replies the page shows as rows.
+const PROBE_ROWS_MAX: usize = 50;
 
 /// A lane per node: its state between samples as coloured runs (master, replica with its link
 /// up, replica with its link down, down), fault windows as bands across every lane and their

@@ -19,8 +19,9 @@ use serde_json::Value;
 
 pub use model::{
     AckedWrites, Dataset, DownNode, ExpectResult, FaultMark, InfoValue, LimitsFrom, LiveNode,
-    MilestoneMark, NodeReport, NodeStats, NodeTimeline, OperatorReply, Report, SentinelMark,
-    SentinelReport, StalenessCdf, Timeline, Violation, WorkloadReport, WorkloadTimeline,
+    MilestoneMark, NodeReport, NodeStats, NodeTimeline, OperatorReply, Report, ScriptReport,
+    SentinelMark, SentinelReport, StalenessCdf, Timeline, TriggeredFault, Violation,
+    WorkloadReport, WorkloadTimeline,
 };
 
 use crate::check::{lost_writes, run_checks, Checks};
@@ -275,7 +276,96 @@ fn timeline(out: &RunOutput) -> Timeline {
         acked_writes: acked_writes(out, &names),
         staleness: staleness(out, &names),
         sentinel_events: sentinels::marks(out),
+        triggered_faults: triggered_faults(out),
+        scripts: scripts(out, &names),
+        probes: probes(out, &names),
     }
+}
+
+/// Every probe's reply: a bulk string as its raw text (INFO's lines), anything else as
+/// redis-cli prints it.
+fn probes(out: &RunOutput, names: &[&String]) -> Vec<OperatorReply> {
+    let w = &out.world;
+    w.rec
+        .probes
+        .iter()
+        .map(|r| {
+            let spec = &w.scenario.probes[r.probe];
+            OperatorReply {
+                t_ms: ms(r.time),
+                node: names[spec.node].clone(),
+                command: spec.command.join(" "),
+                reply: r.reply.as_ref().map(|x| match x {
+                    crate::redis::resp::Reply::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
+                    other => other.summary(),
+                }),
+                error: !r.node_up || r.reply.as_ref().is_none_or(|x| x.is_error()),
+            }
+        })
+        .collect()
+}
+
+/// Each script workload's commands and replies.
+fn scripts(out: &RunOutput, names: &[&String]) -> Vec<ScriptReport> {
+    let w = &out.world;
+    w.scenario
+        .scripts
+        .iter()
+        .zip(&w.rec.scripts)
+        .map(|(spec, log)| ScriptReport {
+            name: spec.name.clone(),
+            node: names[spec.node].clone(),
+            pipeline: spec.pipeline,
+            commands: spec.commands.len(),
+            replies: log
+                .replies
+                .iter()
+                .map(|r| OperatorReply {
+                    t_ms: ms(r.time),
+                    node: names[spec.node].clone(),
+                    command: spec.commands[r.command].join(" "),
+                    reply: r.reply.as_ref().map(|x| x.summary()),
+                    error: !r.node_up || r.reply.as_ref().is_some_and(|x| x.is_error()),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// The faults that waited for an event, in the scenario's order.
+fn triggered_faults(out: &RunOutput) -> Vec<TriggeredFault> {
+    let w = &out.world;
+    w.rec
+        .triggers
+        .states
+        .iter()
+        .map(|t| {
+            let f = &w.scenario.faults[t.fault];
+            let after = f
+                .after
+                .as_ref()
+                .expect("a trigger belongs to a fault with `after`");
+            let on = after
+                .host
+                .map(|h| format!(" of {}", w.scenario.host_name(h)))
+                .unwrap_or_default();
+            let nth = match after.occurrence {
+                1 => String::new(),
+                n => format!(" (occurrence {n})"),
+            };
+            TriggeredFault {
+                kind: f.kind.name().to_string(),
+                line: f.line,
+                after: format!(
+                    "{}{on}{nth} + {} ms",
+                    after.event.name(),
+                    after.delay.as_nanos() as f64 / 1e6
+                ),
+                event_ms: t.event_at.map(ms),
+                applied_ms: t.applied_at.map(ms),
+            }
+        })
+        .collect()
 }
 
 /// Seconds rounded to the microsecond.

@@ -216,6 +216,46 @@ pub struct Timeline {
     pub staleness: BTreeMap<String, StalenessCdf>,
     /// Every event a Sentinel reported, in order.
     pub sentinel_events: Vec<SentinelMark>,
+    /// Every fault that waited for an event (`after`), and when it came; absent when none did.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub triggered_faults: Vec<TriggeredFault>,
+    /// Every script workload, with each command it sent and the reply; absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scripts: Vec<ScriptReport>,
+    /// Every probe's reply, in time order; absent when the scenario has no probe. A bulk reply
+    /// (INFO's text) is its raw text, as redis-cli prints it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<OperatorReply>,
+}
+
+/// A script workload: the commands it sent, in order, and what the node answered.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScriptReport {
+    pub name: String,
+    pub node: String,
+    pub pipeline: bool,
+    /// How many commands the script has.
+    pub commands: usize,
+    /// Each command it sent (`<i>` replaced), with the reply as redis-cli prints it; `t_ms` is
+    /// when the node answered. Commands not sent by the end of the run are not listed.
+    pub replies: Vec<OperatorReply>,
+}
+
+/// A fault that waited for an event, and whether it came.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TriggeredFault {
+    /// The fault's kind.
+    pub kind: String,
+    /// The line of its `[[fault]]` table.
+    pub line: usize,
+    /// What it waited for, as written: `link-up of replica-1 (2nd) + 1000 ms`.
+    pub after: String,
+    /// When the occurrence it waited for came; `null` if it never did.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub event_ms: Option<f64>,
+    /// When the fault applied; `null` if its event never came or came too late in the run.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub applied_ms: Option<f64>,
 }
 
 /// A Sentinel at the end of the run.

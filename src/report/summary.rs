@@ -70,6 +70,9 @@ pub fn render(report: &Report) -> String {
     checks(&mut s, report);
     super::sentinels::render(&mut s, report);
     operator_commands(&mut s, report);
+    triggered_faults(&mut s, report);
+    scripts(&mut s, report);
+    probes(&mut s, report);
     let violations = &report.violations;
     if !violations.is_empty() {
         let _ = writeln!(s, "\nviolations");
@@ -147,6 +150,140 @@ fn operator_commands(s: &mut String, report: &Report) {
             c.t_ms / 1e3,
             c.node,
             c.command
+        );
+    }
+}
+
+/// One line per script workload: how many of its commands were answered, and its replies
+/// counted by text in the order they first came; any error or unanswered command is a warning.
+fn scripts(s: &mut String, report: &Report) {
+    let scripts = &report.timeline.scripts;
+    if scripts.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "\nscripts");
+    for sc in scripts {
+        let mut counts: Vec<(String, usize)> = Vec::new();
+        for r in &sc.replies {
+            let text = match (&r.reply, r.error) {
+                (Some(t), _) => t.replace("\r\n", " "),
+                (None, true) => "not run: the node was down".into(),
+                (None, false) => "no reply by the end of the run".into(),
+            };
+            match counts.iter_mut().find(|(t, _)| *t == text) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((text, 1)),
+            }
+        }
+        let answered = sc.replies.iter().filter(|r| r.reply.is_some()).count();
+        let errors = sc.replies.iter().filter(|r| r.error).count();
+        let tag = if errors > 0 || answered < sc.commands {
+            "WARNING"
+        } else {
+            ""
+        };
+        let replies: Vec<String> = counts
+            .iter()
+            .map(|(t, n)| {
+                let t = if t.chars().count() > 60 {
+                    format!("{}...", t.chars().take(57).collect::<String>())
+                } else {
+                    t.clone()
+                };
+                if *n == 1 {
+                    t
+                } else {
+                    format!("{t} x{n}")
+                }
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "  {tag:<7} {} on {}: {answered} of {} commands answered, {errors} errors: {}",
+            sc.name,
+            sc.node,
+            sc.commands,
+            replies.join(", ")
+        );
+    }
+}
+
+/// The most probe replies the summary lists; the report has them all.
+const PROBE_LINES_MAX: usize = 20;
+
+/// One line per probe reply, its lines joined by ` | ` and cut to 100 characters; a reply that
+/// did not come (the node down or paused, a command that blocked) or an error is a warning.
+fn probes(s: &mut String, report: &Report) {
+    let probes = &report.timeline.probes;
+    if probes.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "\nprobes");
+    for p in probes.iter().take(PROBE_LINES_MAX) {
+        let tag = if p.error { "WARNING" } else { "" };
+        let reply = match &p.reply {
+            Some(r) => {
+                let one: String = r
+                    .lines()
+                    .filter(|l| !l.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" | ");
+                if one.chars().count() > 100 {
+                    format!("{}...", one.chars().take(97).collect::<String>())
+                } else {
+                    one
+                }
+            }
+            None => "no reply: the node was down or paused, or the command blocked".into(),
+        };
+        let _ = writeln!(
+            s,
+            "  {tag:<7} {:>9.3}s  {}: {}  ->  {reply}",
+            p.t_ms / 1e3,
+            p.node,
+            p.command
+        );
+    }
+    if probes.len() > PROBE_LINES_MAX {
+        let _ = writeln!(
+            s,
+            "          ... {} more in the report (timeline.probes)",
+            probes.len() - PROBE_LINES_MAX
+        );
+    }
+}
+
+/// One line per fault that waited for an event: when it came and the fault applied, or that it
+/// never came (a warning: the experiment did not happen as written).
+fn triggered_faults(s: &mut String, report: &Report) {
+    let faults = &report.timeline.triggered_faults;
+    if faults.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "
+faults after events"
+    );
+    for f in faults {
+        let (tag, what) = match (f.event_ms, f.applied_ms) {
+            (Some(ev), Some(ap)) => (
+                "",
+                format!("event at {:.3}s, applied at {:.3}s", ev / 1e3, ap / 1e3),
+            ),
+            (Some(ev), None) => (
+                "WARNING",
+                format!(
+                    "event at {:.3}s, not applied: the run ended first",
+                    ev / 1e3
+                ),
+            ),
+            _ => ("WARNING", "never applied: the event never came".to_string()),
+        };
+        let _ = writeln!(
+            s,
+            "  {tag:<7} line {}: {} after {}  ->  {what}",
+            f.line, f.kind, f.after
         );
     }
 }

@@ -34,7 +34,11 @@ pub struct Scenario {
     /// Sentinels, hosts of their own after the nodes: Sentinel `j` is host `nodes.len() + j`.
     pub sentinels: Vec<SentinelSpec>,
     pub workloads: Vec<WorkloadSpec>,
+    /// Script workloads: exact command sequences.
+    pub scripts: Vec<ScriptSpec>,
     pub faults: Vec<FaultSpec>,
+    /// Commands run on nodes at given times, their replies recorded.
+    pub probes: Vec<ProbeSpec>,
     pub expect: Vec<Expectation>,
     /// How often time series are sampled for the report and charts.
     pub sample_interval: SimDuration,
@@ -186,12 +190,129 @@ pub struct WorkloadSpec {
     pub near: Option<usize>,
 }
 
+/// A script workload: one client that sends exactly these commands to one node, from `start`,
+/// each after the previous one's reply (or all at once, `pipeline`).
+#[derive(Clone, Debug)]
+pub struct ScriptSpec {
+    pub name: String,
+    pub node: usize,
+    pub start: SimDuration,
+    pub pipeline: bool,
+    /// Every command, `<i>` replaced, split into arguments as redis-cli splits a line.
+    pub commands: Vec<Vec<String>>,
+    /// Round trip between the client and the node.
+    pub client_rtt: SimDuration,
+}
+
+/// A probe: `command` run on `node` at each of `times` (sorted) as an operator would, its
+/// reply recorded.
+#[derive(Clone, Debug)]
+pub struct ProbeSpec {
+    pub node: usize,
+    pub command: Vec<String>,
+    pub times: Vec<SimDuration>,
+}
+
 #[derive(Clone, Debug)]
 pub struct FaultSpec {
+    /// When the fault applies, from the start; zero and unused when `after` is given.
     pub at: SimDuration,
+    /// The event the fault waits for instead of a fixed time.
+    pub after: Option<Trigger>,
     pub kind: FaultKind,
     /// Line of the `[[fault]]` entry, for messages.
     pub line: usize,
+}
+
+/// A fault's time relative to an event: `delay` after the `occurrence`-th time `event` happens
+/// (on `host`, if given) from the start of the run. If it never happens, the fault never
+/// applies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Trigger {
+    pub event: TriggerEvent,
+    /// A node, or a Sentinel for a Sentinel event, as a host index; `None`: any.
+    pub host: Option<usize>,
+    pub delay: SimDuration,
+    /// Which occurrence, from 1.
+    pub occurrence: u32,
+}
+
+/// The events a fault may wait for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TriggerEvent {
+    /// A replica starts a full sync (its master agreed to `+FULLRESYNC`).
+    FullSyncStarted,
+    /// A replica finished loading a full sync's RDB.
+    FullSyncFinished,
+    /// A replica's full sync failed part way.
+    FullSyncAborted,
+    /// A master accepted a replica's partial resync.
+    PartialSync,
+    /// A replica's link to its master came up: a full sync finished or a partial sync accepted.
+    LinkUp,
+    /// A replica lost its link to its master.
+    LinkDown,
+    /// A master dropped a replica (output-buffer limit, timeout).
+    ReplicaDropped,
+    BecameMaster,
+    BecameReplica,
+    Crashed,
+    ShutDown,
+    Restarted,
+    /// A node answered a workload's write with an error (NOREPLICAS, READONLY, MASTERDOWN, ...).
+    WriteRefused,
+    /// A Sentinel reported this event type (`+sdown`, `+switch-master`, ...).
+    Sentinel(String),
+}
+
+impl TriggerEvent {
+    /// Every event a Redis node or a workload produces, by its name in scenario files.
+    pub const NODE_EVENTS: [(&'static str, TriggerEvent); 13] = [
+        ("full-sync-started", TriggerEvent::FullSyncStarted),
+        ("full-sync-finished", TriggerEvent::FullSyncFinished),
+        ("full-sync-aborted", TriggerEvent::FullSyncAborted),
+        ("partial-sync", TriggerEvent::PartialSync),
+        ("link-up", TriggerEvent::LinkUp),
+        ("link-down", TriggerEvent::LinkDown),
+        ("replica-dropped", TriggerEvent::ReplicaDropped),
+        ("became-master", TriggerEvent::BecameMaster),
+        ("became-replica", TriggerEvent::BecameReplica),
+        ("crashed", TriggerEvent::Crashed),
+        ("shut-down", TriggerEvent::ShutDown),
+        ("restarted", TriggerEvent::Restarted),
+        ("write-refused", TriggerEvent::WriteRefused),
+    ];
+
+    /// The Sentinel event types a fault may wait for: those of a failover's course.
+    pub const SENTINEL_EVENTS: [&'static str; 13] = [
+        "+sdown",
+        "-sdown",
+        "+odown",
+        "-odown",
+        "+new-epoch",
+        "+try-failover",
+        "+vote-for-leader",
+        "+elected-leader",
+        "+selected-slave",
+        "+promoted-slave",
+        "+switch-master",
+        "+convert-to-slave",
+        "+failover-end",
+    ];
+
+    /// The name scenario files use for it.
+    pub fn name(&self) -> &str {
+        match self {
+            TriggerEvent::Sentinel(kind) => kind,
+            other => {
+                TriggerEvent::NODE_EVENTS
+                    .iter()
+                    .find(|(_, e)| e == other)
+                    .expect("every node event is listed in NODE_EVENTS")
+                    .0
+            }
+        }
+    }
 }
 
 /// Link settings a `link` fault changes; unset fields keep their current values.
@@ -229,6 +350,10 @@ pub enum FaultKind {
     Crash {
         node: usize,
     },
+    /// A clean exit (`SHUTDOWN NOSAVE`): connections closed, connects refused until a restart.
+    Shutdown {
+        node: usize,
+    },
     Restart {
         node: usize,
         persistence: bool,
@@ -251,6 +376,7 @@ impl FaultKind {
             FaultKind::Link { .. } => "link",
             FaultKind::Reset { .. } => "reset",
             FaultKind::Crash { .. } => "crash",
+            FaultKind::Shutdown { .. } => "shutdown",
             FaultKind::Restart { .. } => "restart",
             FaultKind::Pause { .. } => "pause",
             FaultKind::Command { .. } => "command",

@@ -13,7 +13,10 @@ use super::{
     LinkPatch, Mix, NodeSpec, Op, Scenario, ScenarioError, Target, WorkloadSpec,
 };
 
+mod probe;
+mod script;
 mod sentinel;
+mod trigger;
 use crate::net::LinkParams;
 use crate::redis::config::Config;
 use crate::redis::keyspace::{rdb_len_bytes, Bulk};
@@ -53,6 +56,8 @@ struct RawScenario {
     workload: Vec<RawWorkload>,
     #[serde(default)]
     fault: Vec<Spanned<RawFault>>,
+    #[serde(default)]
+    probe: Vec<Spanned<probe::RawProbe>>,
     #[serde(default)]
     expect: Map,
 }
@@ -109,7 +114,13 @@ struct RawData {
 struct RawWorkload {
     name: Option<String>,
     target: Spanned<String>,
-    rate: Spanned<i64>,
+    /// `"script"` for a script workload; absent for a generated one.
+    kind: Option<Spanned<String>>,
+    rate: Option<Spanned<i64>>,
+    commands: Option<Spanned<Vec<Spanned<String>>>>,
+    repeat: Option<Spanned<i64>>,
+    then: Option<Spanned<Vec<Spanned<String>>>>,
+    pipeline: Option<Spanned<bool>>,
     start: Option<Spanned<String>>,
     stop: Option<Spanned<String>>,
     mix: Option<Spanned<BTreeMap<String, Spanned<i64>>>>,
@@ -124,6 +135,46 @@ struct RawWorkload {
     near: Option<Spanned<String>>,
 }
 
+impl RawWorkload {
+    /// The fields only a generated workload takes that the file gives, each with its span.
+    fn generated_fields(&self) -> Vec<(&'static str, Range<usize>)> {
+        let mut given = Vec::new();
+        let mut note = |name: &'static str, span: Option<Range<usize>>| {
+            if let Some(span) = span {
+                given.push((name, span));
+            }
+        };
+        note("rate", self.rate.as_ref().map(Spanned::span));
+        note("stop", self.stop.as_ref().map(Spanned::span));
+        note("mix", self.mix.as_ref().map(Spanned::span));
+        note("keys", self.keys.as_ref().map(Spanned::span));
+        note(
+            "distribution",
+            self.distribution.as_ref().map(Spanned::span),
+        );
+        note("value_size", self.value_size.as_ref().map(Spanned::span));
+        note("wait", self.wait.as_ref().map(|w| w.replicas.span()));
+        note("read_from", self.read_from.as_ref().map(Spanned::span));
+        note("timeout", self.timeout.as_ref().map(Spanned::span));
+        note("sentinels", self.sentinels.as_ref().map(Spanned::span));
+        note("near", self.near.as_ref().map(Spanned::span));
+        given
+    }
+
+    /// The fields only a script workload takes that the file gives, each with its span.
+    fn script_fields(&self) -> Vec<(&'static str, Range<usize>)> {
+        [
+            ("commands", self.commands.as_ref().map(Spanned::span)),
+            ("repeat", self.repeat.as_ref().map(Spanned::span)),
+            ("then", self.then.as_ref().map(Spanned::span)),
+            ("pipeline", self.pipeline.as_ref().map(Spanned::span)),
+        ]
+        .into_iter()
+        .filter_map(|(name, span)| span.map(|s| (name, s)))
+        .collect()
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawWait {
@@ -134,7 +185,8 @@ struct RawWait {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFault {
-    at: Spanned<String>,
+    at: Option<Spanned<String>>,
+    after: Option<Spanned<trigger::RawAfter>>,
     kind: Spanned<String>,
     name: Option<Spanned<String>>,
     groups: Option<Spanned<Vec<Vec<String>>>>,
@@ -172,6 +224,7 @@ const FAULT_FIELDS: &[(&str, &[&str])] = &[
     ),
     ("reset", &["between"]),
     ("crash", &["node"]),
+    ("shutdown", &["node"]),
     ("restart", &["node", "persistence"]),
     ("pause", &["node", "duration"]),
     ("command", &["node", "command"]),
@@ -183,6 +236,7 @@ impl RawFault {
     fn given(&self) -> Vec<(&'static str, Range<usize>)> {
         let RawFault {
             at: _,
+            after: _,
             kind: _,
             name,
             groups,
@@ -627,8 +681,23 @@ pub fn parse(file: &str, src: &str) -> Result<Scenario, ScenarioError> {
     }
 
     let mut workloads = Vec::new();
+    let mut scripts = Vec::new();
     for (i, w) in raw.workload.iter().enumerate() {
-        workloads.push(workload(&ctx, w, i, duration)?);
+        match &w.kind {
+            None => workloads.push(workload(&ctx, w, i, duration)?),
+            Some(k) if k.get_ref() == "script" => {
+                scripts.push(script::script(&ctx, w, i, duration)?)
+            }
+            Some(k) => {
+                return Err(ctx.at(
+                    k,
+                    format!(
+                        "unknown workload kind \"{}\"; the only kind is \"script\" (leave `kind` out for generated traffic)",
+                        k.get_ref()
+                    ),
+                ))
+            }
+        }
     }
 
     let mut faults = Vec::new();
@@ -636,6 +705,10 @@ pub fn parse(file: &str, src: &str) -> Result<Scenario, ScenarioError> {
         faults.push(fault(&ctx, f, duration)?);
     }
     check_heals(&ctx, &raw.fault, &faults)?;
+    let mut probes = Vec::new();
+    for p in &raw.probe {
+        probes.push(probe::probe(&ctx, p, duration)?);
+    }
     if network.rto.is_zero() {
         // A lost segment costs one retransmission timeout of delay: with none, a loss of any
         // size would change nothing, and a scenario that asks for loss expects an effect.
@@ -656,8 +729,8 @@ pub fn parse(file: &str, src: &str) -> Result<Scenario, ScenarioError> {
         }
     }
     // Stable: faults at the same time keep their order in the file, as the timeline applies
-    // them.
-    faults.sort_by_key(|f| f.at);
+    // them. Faults that wait for an event follow, in file order.
+    faults.sort_by_key(|f| (f.after.is_some(), f.at));
 
     let mut expect = Vec::new();
     for (k, v) in &raw.expect {
@@ -689,7 +762,9 @@ pub fn parse(file: &str, src: &str) -> Result<Scenario, ScenarioError> {
         nodes,
         sentinels,
         workloads,
+        scripts,
         faults,
+        probes,
         expect,
         sample_interval,
     })
@@ -811,7 +886,19 @@ fn workload(
         Some(n) => Some(ctx.host_name(n, n.get_ref())?),
         None => None,
     };
-    let rate_per_sec = ctx.count_in(&w.rate, "rate", 1, 10_000_000)?;
+    if let Some((field, span)) = w.script_fields().into_iter().next() {
+        return Err(ctx.err(
+            span,
+            format!("`{field}` applies to a script workload (kind = \"script\")"),
+        ));
+    }
+    let rate = w.rate.as_ref().ok_or_else(|| {
+        ctx.at(
+            &w.target,
+            "a workload needs `rate = 100` (operations per second), or `kind = \"script\"`",
+        )
+    })?;
+    let rate_per_sec = ctx.count_in(rate, "rate", 1, 10_000_000)?;
     let start = match &w.start {
         Some(v) => ctx.duration(v, "start")?,
         None => SimDuration::ZERO,
@@ -938,20 +1025,38 @@ fn fault(
 ) -> Result<FaultSpec, ScenarioError> {
     let line = line_col(ctx.src, f.span().start).0;
     let r = f.get_ref();
-    let at = ctx.duration(&r.at, "at")?;
-    if at > duration {
-        return Err(ctx.at(
-            &r.at,
-            format!("fault at {at} is after the end of the scenario ({duration})"),
-        ));
-    }
+    let (at, after) = match (&r.at, &r.after) {
+        (Some(at_v), None) => {
+            let at = ctx.duration(at_v, "at")?;
+            if at > duration {
+                return Err(ctx.at(
+                    at_v,
+                    format!("fault at {at} is after the end of the scenario ({duration})"),
+                ));
+            }
+            (at, None)
+        }
+        (None, Some(a)) => (SimDuration::ZERO, Some(trigger::trigger(ctx, a, duration)?)),
+        (Some(_), Some(a)) => {
+            return Err(ctx.at(
+                a,
+                "a fault has either `at` (a time) or `after` (an event), not both",
+            ))
+        }
+        (None, None) => {
+            return Err(ctx.at(
+                &r.kind,
+                "a fault needs `at = \"10s\"` or `after = { event = \"link-up\" }`",
+            ))
+        }
+    };
     let kind_name = r.kind.get_ref().as_str();
     let Some((_, fields)) = FAULT_FIELDS.iter().find(|(k, _)| *k == kind_name) else {
         let kinds = FAULT_FIELDS.iter().map(|(k, _)| *k);
         return Err(ctx.at(
             &r.kind,
             format!(
-                "unknown fault kind \"{kind_name}\"{}; use partition, heal, link, reset, crash, restart, pause or command",
+                "unknown fault kind \"{kind_name}\"{}; use partition, heal, link, reset, crash, shutdown, restart, pause or command",
                 did_you_mean(kind_name, kinds)
             ),
         ));
@@ -1083,6 +1188,7 @@ fn fault(
             FaultKind::Reset { a, b }
         }
         "crash" => FaultKind::Crash { node: need_node()? },
+        "shutdown" => FaultKind::Shutdown { node: need_node()? },
         "restart" => FaultKind::Restart {
             node: need_node()?,
             persistence: r.persistence.as_ref().is_some_and(|p| *p.get_ref()),
@@ -1121,7 +1227,12 @@ fn fault(
         }
         other => unreachable!("FAULT_FIELDS lists every kind handled here, not {other}"),
     };
-    Ok(FaultSpec { at, kind, line })
+    Ok(FaultSpec {
+        at,
+        after,
+        kind,
+        line,
+    })
 }
 
 /// A heal must have a partition to heal at its time: one in force (started at or before it, in
@@ -1138,8 +1249,20 @@ fn check_heals(
         name: Option<&'a str>,
         end: Option<SimDuration>,
     }
-    let mut order: Vec<usize> = (0..faults.len()).collect();
+    // A fault that waits for an event has no time before the run: it is not checked, and a heal
+    // that may find a partition waiting for an event is not refused.
+    let mut order: Vec<usize> = (0..faults.len())
+        .filter(|&i| faults[i].after.is_none())
+        .collect();
     order.sort_by_key(|&i| faults[i].at);
+    let waiting: Vec<Option<&str>> = faults
+        .iter()
+        .filter(|f| f.after.is_some())
+        .filter_map(|f| match &f.kind {
+            FaultKind::Partition { name, .. } => Some(name.as_deref()),
+            _ => None,
+        })
+        .collect();
     // Every named partition and its start, for saying why a heal finds nothing.
     let named: Vec<(&str, SimDuration)> = order
         .iter()
@@ -1159,7 +1282,7 @@ fn check_heals(
                 end: duration.map(|d| at + d),
             }),
             FaultKind::Heal { partition: None } => {
-                if in_force.is_empty() {
+                if in_force.is_empty() && waiting.is_empty() {
                     return Err(ctx.at(
                         &r.kind,
                         format!("nothing to heal at {at}: no partition is in force then"),
@@ -1172,7 +1295,7 @@ fn check_heals(
             } => {
                 let before = in_force.len();
                 in_force.retain(|p| p.name != Some(want.as_str()));
-                if in_force.len() < before {
+                if in_force.len() < before || waiting.contains(&Some(want.as_str())) {
                     continue;
                 }
                 let why = match named.iter().find(|(n, _)| n == want) {

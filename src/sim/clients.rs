@@ -14,7 +14,162 @@ use crate::scenario::Target;
 use crate::time::{SimDuration, SimTime};
 use crate::workload::{value_write_id, OpKind};
 
+/// One command a script workload sent, and what the node answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScriptReply {
+    /// When the node answered (or, with no answer, when the command reached it).
+    pub time: SimTime,
+    /// The command's index in the script.
+    pub command: usize,
+    /// The reply; `None` while a WAIT is blocked, or if the node was down.
+    pub reply: Option<Reply>,
+    /// Whether the node was up to run it.
+    pub node_up: bool,
+}
+
+/// A script workload's progress: the commands it sent, in order, with their replies.
+#[derive(Clone, Debug, Default)]
+pub struct ScriptLog {
+    pub replies: Vec<ScriptReply>,
+    /// The next command to send.
+    next: usize,
+    /// A command is blocked (a WAIT): nothing more is sent until its reply.
+    blocked: bool,
+    /// The node was paused when the next command arrived: it waits in its socket.
+    held: bool,
+}
+
+/// The client script `s` runs as: far above the workloads' clients (counted up from 1) and
+/// below the operators' (counted down from `u64::MAX`).
+fn script_client(s: usize) -> ClientId {
+    ClientId(u64::MAX - (1 << 32) - s as u64)
+}
+
 impl World {
+    /// Script `s`'s next command reaches its node: it runs, and the next is sent when its reply
+    /// arrives (one round trip later) or, pipelined, as soon as the node is free. A command the
+    /// node cannot run because it is down is recorded without a reply, and the client moves on
+    /// a round trip later, as one whose connection was refused or reset would.
+    pub(crate) fn script_step(&mut self, e: &mut Engine<Ev>, s: usize) {
+        let now = e.now();
+        let (node, pipeline, rtt, count) = {
+            let spec = &self.scenario.scripts[s];
+            (
+                spec.node,
+                spec.pipeline,
+                spec.client_rtt,
+                spec.commands.len(),
+            )
+        };
+        let log = &mut self.rec.scripts[s];
+        if log.blocked || log.next >= count {
+            return;
+        }
+        if self.slots[node].paused {
+            log.held = true;
+            return;
+        }
+        let client = script_client(s);
+        while self.rec.scripts[s].next < count {
+            let k = self.rec.scripts[s].next;
+            self.rec.scripts[s].next += 1;
+            let args = self.scenario.scripts[s].commands[k].clone();
+            let Some(n) = self.slots[node].node.as_mut() else {
+                self.rec.scripts[s].replies.push(ScriptReply {
+                    time: now,
+                    command: k,
+                    reply: None,
+                    node_up: false,
+                });
+                e.schedule(now + rtt, Ev::Script { script: s as u32 });
+                return;
+            };
+            let argv: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+            e.trace.record(
+                now.as_nanos(),
+                TraceKind::Command,
+                node as u64,
+                argv.len() as u64,
+                (1 << 32) + s as u64,
+            );
+            let result = n.handle_command(now, client, &argv);
+            let log = &mut self.rec.scripts[s];
+            match result {
+                CommandResult::Done { reply, at } => {
+                    log.replies.push(ScriptReply {
+                        time: at,
+                        command: k,
+                        reply: Some(reply),
+                        node_up: true,
+                    });
+                    self.drain(e, node);
+                    if !pipeline || at > now {
+                        let next = if pipeline { at } else { at + rtt };
+                        e.schedule(next, Ev::Script { script: s as u32 });
+                        return;
+                    }
+                }
+                CommandResult::Blocked => {
+                    log.replies.push(ScriptReply {
+                        time: now,
+                        command: k,
+                        reply: None,
+                        node_up: true,
+                    });
+                    log.blocked = true;
+                    self.drain(e, node);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// A reply to `client` that no workload operation waits for: if it answers a script's
+    /// blocked command, that command's record gets it and the script goes on. Returns whether
+    /// it did.
+    pub(crate) fn script_reply(
+        &mut self,
+        e: &mut Engine<Ev>,
+        client: ClientId,
+        reply: &Reply,
+    ) -> bool {
+        let Some(s) = (u64::MAX - (1 << 32))
+            .checked_sub(client.0)
+            .map(|s| s as usize)
+            .filter(|&s| s < self.rec.scripts.len())
+        else {
+            return false;
+        };
+        let now = e.now();
+        let log = &mut self.rec.scripts[s];
+        if !log.blocked {
+            return false;
+        }
+        log.blocked = false;
+        if let Some(last) = log.replies.last_mut() {
+            last.reply = Some(reply.clone());
+            last.time = now;
+        }
+        let spec = &self.scenario.scripts[s];
+        let next = if spec.pipeline {
+            now
+        } else {
+            now + spec.client_rtt
+        };
+        e.schedule(next, Ev::Script { script: s as u32 });
+        true
+    }
+
+    /// Node `node` resumed: the script commands waiting in its socket are read now.
+    pub(crate) fn resume_scripts(&mut self, e: &mut Engine<Ev>, node: usize) {
+        for s in 0..self.rec.scripts.len() {
+            if self.rec.scripts[s].held && self.scenario.scripts[s].node == node {
+                self.rec.scripts[s].held = false;
+                e.schedule(e.now(), Ev::Script { script: s as u32 });
+            }
+        }
+    }
+
     pub(crate) fn op_ref(&self, op: u32) -> &PendingOp {
         self.ops[op as usize].as_ref().expect("a pending operation")
     }
@@ -286,6 +441,9 @@ impl World {
             Some(Reply::Null) if kind == OpKind::Get => OpResult::Read(None),
             Some(_) => OpResult::Ok,
         };
+        if kind.is_write() && matches!(result, OpResult::Error(_)) {
+            self.rec.triggers.write_refused(e.now(), node);
+        }
         let c = &mut self.rec.counters[w];
         if kind.is_write() {
             c.writes += 1;
@@ -560,5 +718,83 @@ fn op_code(kind: OpKind) -> OpCode {
         OpKind::Incr => OpCode::Incr,
         OpKind::Append => OpCode::Append,
         OpKind::Del => OpCode::Del,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_text(text: &str) -> crate::sim::RunOutput {
+        let sc = crate::scenario::parse("t.toml", text).expect("a valid scenario");
+        crate::sim::run(sc, 1, u64::MAX, None, &mut |_, _| {})
+    }
+
+    /// A master and its replica, the replica paused 3.0-3.05 s, and a script from 3 s.
+    fn script(pipeline: bool) -> crate::sim::RunOutput {
+        run_text(&format!(
+            "name = \"s\"\nduration = \"5s\"\n[defaults]\nrepl-diskless-sync-delay = 0\n\
+             [[node]]\nname = \"m\"\n[[node]]\nname = \"r\"\nreplicaof = \"m\"\n\
+             [[workload]]\nkind = \"script\"\ntarget = \"m\"\nstart = \"3s\"\npipeline = {pipeline}\n\
+             repeat = 10\ncommands = [\"SET key:<i> v<i>\", \"GET key:<i>\"]\n\
+             then = [\"WAIT 1 1000\", \"DBSIZE\"]\n\
+             [[fault]]\nat = \"3s\"\nkind = \"pause\"\nnode = \"r\"\nduration = \"50ms\"\n"
+        ))
+    }
+
+    fn replies(out: &crate::sim::RunOutput) -> Vec<(u64, String, Option<String>)> {
+        let w = &out.world;
+        w.rec.scripts[0]
+            .replies
+            .iter()
+            .map(|r| {
+                (
+                    r.time.as_micros(),
+                    w.scenario.scripts[0].commands[r.command].join(" "),
+                    r.reply.as_ref().map(Reply::summary),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_script_sends_its_commands_as_written_and_waits_for_a_blocked_wait() {
+        for pipeline in [false, true] {
+            let out = script(pipeline);
+            let got = replies(&out);
+            assert_eq!(got.len(), 22, "{got:?}");
+            for i in 0..10 {
+                assert_eq!(got[2 * i].1, format!("SET key:{i} v{i}"));
+                assert_eq!(got[2 * i].2.as_deref(), Some("OK"));
+                assert_eq!(got[2 * i + 1].2, Some(format!("\"v{i}\"")));
+            }
+            // The WAIT blocks until the paused replica acknowledges, after its resume at 3.05 s.
+            assert_eq!(got[20].1, "WAIT 1 1000");
+            assert_eq!(got[20].2.as_deref(), Some("(integer) 1"));
+            assert!(got[20].0 >= 3_050_000, "{pipeline}: {got:?}");
+            assert_eq!(got[21].2.as_deref(), Some("(integer) 10"));
+            let first = got[0].0;
+            let tenth_set = got[18].0;
+            if pipeline {
+                // Back to back: the node runs them as fast as its cost model allows.
+                assert!(tenth_set - first < 50, "{got:?}");
+            } else {
+                // One client round trip (200 us) between replies.
+                assert!(tenth_set - first >= 18 * 200, "{got:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_script_to_a_node_that_is_down_records_its_commands_unanswered() {
+        let out = run_text(
+            "name = \"s\"\nduration = \"5s\"\n[[node]]\nname = \"m\"\n\
+             [[workload]]\nkind = \"script\"\ntarget = \"m\"\nstart = \"2s\"\n\
+             commands = [\"PING\", \"PING\"]\n\
+             [[fault]]\nat = \"1s\"\nkind = \"shutdown\"\nnode = \"m\"\n",
+        );
+        let log = &out.world.rec.scripts[0].replies;
+        assert_eq!(log.len(), 2);
+        assert!(log.iter().all(|r| r.reply.is_none() && !r.node_up));
     }
 }

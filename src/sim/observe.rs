@@ -346,6 +346,7 @@ pub enum Milestone {
     BecameMaster,
     BecameReplica,
     Crashed,
+    ShutDown,
     Restarted,
 }
 
@@ -361,6 +362,7 @@ impl Milestone {
             Milestone::BecameMaster => "became_master",
             Milestone::BecameReplica => "became_replica",
             Milestone::Crashed => "crashed",
+            Milestone::ShutDown => "shut_down",
             Milestone::Restarted => "restarted",
         }
     }

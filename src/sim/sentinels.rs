@@ -246,9 +246,14 @@ impl World {
                     s.handle_connected(now, local);
                 }
             }
-            NetOutput::ConnectFailed { conn, .. } => {
+            NetOutput::ConnectFailed { conn, .. } | NetOutput::ConnectRefused { conn, .. } => {
+                let reason = if matches!(o, NetOutput::ConnectRefused { .. }) {
+                    "Connection refused"
+                } else {
+                    "Connection timed out"
+                };
                 if let Some((_, local)) = self.conns.connect_failed(conn) {
-                    s.handle_connect_failed(now, local, "Connection timed out");
+                    s.handle_connect_failed(now, local, reason);
                 }
             }
             NetOutput::Data {

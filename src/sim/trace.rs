@@ -56,6 +56,10 @@ pub enum TraceKind {
     Fault = 18,
     /// a = node, b = code, c = payload: a node event surfaced to the engine.
     NodeEvent = 19,
+    /// a = node (its process exited cleanly: connections closed, connects refused).
+    Shutdown = 20,
+    /// a = connecting node, c = connection id (the target's host refused it).
+    ConnectRefused = 21,
 }
 
 impl TraceKind {
@@ -80,6 +84,8 @@ impl TraceKind {
             TraceKind::Write => "write",
             TraceKind::Fault => "fault",
             TraceKind::NodeEvent => "node_event",
+            TraceKind::Shutdown => "shutdown",
+            TraceKind::ConnectRefused => "connect_refused",
         }
     }
 }

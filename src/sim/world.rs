@@ -61,6 +61,15 @@ pub enum Ev {
         sentinel: u32,
         gen: u32,
     },
+    /// A script workload's next command reaches its node.
+    Script {
+        script: u32,
+    },
+    /// Probe `probe` runs for the `k`-th time.
+    Probe {
+        probe: u32,
+        k: u32,
+    },
 }
 
 impl From<NetTimer> for Ev {
@@ -117,8 +126,9 @@ pub(crate) struct PendingOp {
     pub discovery: SimDuration,
 }
 
-/// A partition in force: its fault index, its name, and the directions it blocks.
-pub(crate) type ActivePartition = (usize, Option<String>, Vec<(usize, usize)>);
+/// A partition in force: its fault index, its name, the directions it blocks, and the index of
+/// its window in the recording.
+pub(crate) type ActivePartition = (usize, Option<String>, Vec<(usize, usize)>, usize);
 
 /// Everything a run recorded.
 #[derive(Default)]
@@ -150,6 +160,12 @@ pub struct Recording {
     pub last_fault_end: SimTime,
     /// Every event the Sentinels reported, in order.
     pub sentinel_events: Vec<super::sentinels::SentinelEventAt>,
+    /// The faults that wait for an event, and when it came.
+    pub triggers: super::fault::Triggers,
+    /// Per script workload: the commands it sent and their replies.
+    pub scripts: Vec<super::clients::ScriptLog>,
+    /// Every probe's replies, in the order they ran.
+    pub probes: Vec<super::fault::ProbeReply>,
 }
 
 /// A node's recent `(master_repl_offset, digest)` pairs, kept once a replica has compared
@@ -217,7 +233,7 @@ pub struct World {
     /// Per key: the latest acknowledged SET or DEL (index into `writes`) and its invoke time,
     /// kept here so comparing a new acknowledgement does not reach back into the history.
     pub(crate) latest_acked: Vec<Option<(u32, u64)>>,
-    /// Active partitions: (fault index, name, blocked pairs).
+    /// Active partitions: (fault index, name, blocked pairs, window index).
     pub(crate) partitions: Vec<ActivePartition>,
     /// Where `@master` sends operations: `current_master()` as of its last refresh (at the
     /// start, at each fault and at each sample), so clients change master at those instants.
@@ -353,8 +369,28 @@ impl World {
                 engine.schedule(t + half, Ev::Issue { workload: i as u32 });
             }
         }
+        for (s, script) in world.scenario.scripts.iter().enumerate() {
+            world.rec.scripts.push(Default::default());
+            let half = SimDuration::from_nanos(script.client_rtt.as_nanos() / 2);
+            engine.schedule(
+                SimTime::ZERO + script.start + half,
+                Ev::Script { script: s as u32 },
+            );
+        }
+        for (p, probe) in world.scenario.probes.iter().enumerate() {
+            engine.schedule(
+                SimTime::ZERO + probe.times[0],
+                Ev::Probe {
+                    probe: p as u32,
+                    k: 0,
+                },
+            );
+        }
         for (i, f) in world.scenario.faults.iter().enumerate() {
-            engine.schedule(SimTime::ZERO + f.at, Ev::Fault { idx: i as u32 });
+            match &f.after {
+                None => engine.schedule(SimTime::ZERO + f.at, Ev::Fault { idx: i as u32 }),
+                Some(_) => world.rec.triggers.wait_for(i),
+            }
         }
         engine.schedule(SimTime::ZERO, Ev::Sample);
         world
@@ -540,7 +576,7 @@ impl World {
                     if let Some(op) = self.blocked.remove(&client) {
                         self.pending_replies.push((op, Some(reply)));
                     } else {
-                        self.operator_reply(&mut node, client, reply);
+                        self.operator_reply(e, &mut node, client, reply);
                     }
                     continue;
                 }
@@ -648,15 +684,7 @@ impl World {
     /// Hands a network output to its node, or holds it while the node is paused.
     pub(crate) fn net_output(&mut self, e: &mut Engine<Ev>, o: NetOutput) {
         let now = e.now();
-        let node_of = |o: &NetOutput| match *o {
-            NetOutput::Accept { node, .. }
-            | NetOutput::Established { node, .. }
-            | NetOutput::ConnectFailed { node, .. }
-            | NetOutput::Data { node, .. }
-            | NetOutput::Writable { node, .. }
-            | NetOutput::Reset { node, .. } => node.index(),
-        };
-        let i = node_of(&o);
+        let i = crate::net::output_node(&o).index();
         if i >= self.slots.len() {
             return self.sentinel_net_output(e, i, o);
         }
@@ -707,6 +735,18 @@ impl World {
                         conn.as_u64(),
                     );
                     node.handle_connect_failed(now, local, "Connection timed out");
+                }
+            }
+            NetOutput::ConnectRefused { conn, .. } => {
+                if let Some((_, local)) = self.conns.connect_failed(conn) {
+                    e.trace.record(
+                        now.as_nanos(),
+                        TraceKind::ConnectRefused,
+                        i as u64,
+                        0,
+                        conn.as_u64(),
+                    );
+                    node.handle_connect_failed(now, local, "Connection refused");
                 }
             }
             NetOutput::Data {
@@ -906,6 +946,11 @@ impl Model<Ev> for World {
                 e.schedule(now + self.scenario.sample_interval, Ev::Sample);
             }
             Ev::SentinelTimer { sentinel, gen } => self.sentinel_timer(e, sentinel as usize, gen),
+            Ev::Script { script } => self.script_step(e, script as usize),
+            Ev::Probe { probe, k } => self.probe(e, probe as usize, k as usize),
+        }
+        if self.rec.triggers.waiting() {
+            self.poll_triggers(e);
         }
     }
 }

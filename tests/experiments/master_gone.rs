@@ -86,3 +86,111 @@ node = "master"
     );
     report.finish();
 }
+
+/// Sends `SHUTDOWN NOSAVE` to the server on `port` and waits for it to close the connection
+/// (it exits without replying).
+fn shutdown_nosave(port: u16) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect for SHUTDOWN");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("a read timeout");
+    s.write_all(b"*2\r\n$8\r\nSHUTDOWN\r\n$6\r\nNOSAVE\r\n")
+        .expect("send SHUTDOWN");
+    let mut rest = Vec::new();
+    // The server closes the connection as it exits; an error is a reset, which also means gone.
+    let _ = s.read_to_end(&mut rest);
+}
+
+#[test]
+fn a_replica_of_a_shut_down_master_notices_at_once_and_is_refused_once_a_second() {
+    let Some(_serial) = enabled() else { return };
+    let mut report = Report::new("master SHUTDOWN NOSAVE, repl-timeout 3, 6 s");
+    let m = Redis::start(&[]);
+    let r = Redis::start(&[
+        "--replicaof",
+        "127.0.0.1",
+        &m.port.to_string(),
+        "--repl-timeout",
+        "3",
+    ]);
+    let mut rc = r.client();
+    wait_for("the replica online", Duration::from_secs(10), || {
+        rc.field("replication", "master_link_status") == "up"
+    });
+    let t0 = now_ms();
+    shutdown_nosave(m.port);
+    sleep_ms(6000);
+    let log = real_log(&r);
+    let real_lost = first_after(&log, t0, "Connection with master lost");
+    let real_first_refused = first_after(
+        &log,
+        t0,
+        "Error condition on socket for SYNC: Connection refused",
+    );
+    let real_refused = count_after(
+        &log,
+        t0,
+        "Error condition on socket for SYNC: Connection refused",
+    );
+    let real_timeouts = count_after(&log, t0, "Timeout connecting to the MASTER");
+
+    let sim = Sim::run(
+        r#"
+name = "master-shutdown"
+duration = "9s"
+
+[defaults]
+repl-timeout = 3
+repl-diskless-sync-delay = 0
+redis-version = "7.0"
+
+[[node]]
+name = "master"
+
+[[node]]
+name = "replica"
+replicaof = "master"
+
+[[fault]]
+at = "3s"
+kind = "shutdown"
+node = "master"
+"#,
+    );
+    let slog = sim.log("replica");
+    let sim_lost = first_after(&slog, 3000, "Connection with master lost");
+    let sim_first_refused = first_after(
+        &slog,
+        3000,
+        "Error condition on socket for SYNC: Connection refused",
+    );
+    let sim_refused = count_after(
+        &slog,
+        3000,
+        "Error condition on socket for SYNC: Connection refused",
+    );
+    let sim_timeouts = count_after(&slog, 3000, "Timeout connecting to the MASTER");
+    let secs = |x: Option<f64>| x.map_or("never".into(), |s| format!("{s:.3} s"));
+    report.compare(
+        "the replica logs `Connection with master lost.`, after",
+        secs(real_lost),
+        secs(sim_lost),
+        "both under 50 ms",
+        real_lost.is_some_and(|s| s < 0.05) && sim_lost.is_some_and(|s| s < 0.05),
+    );
+    report.compare(
+        "first `Connection refused`, after",
+        secs(real_first_refused),
+        secs(sim_first_refused),
+        "both under 50 ms (reconnect at once)",
+        real_first_refused.is_some_and(|s| s < 0.05) && sim_first_refused.is_some_and(|s| s < 0.05),
+    );
+    report.compare(
+        "refused connects in 6 s; handshake timeouts",
+        format!("{real_refused}; {real_timeouts}"),
+        format!("{sim_refused}; {sim_timeouts}"),
+        "refused ±1 (one a second, cron phase); no timeouts",
+        real_refused.abs_diff(sim_refused) <= 1 && real_timeouts == 0 && sim_timeouts == 0,
+    );
+    report.finish();
+}

@@ -214,6 +214,191 @@ fn inconsistent_scenarios_are_refused_at_the_offending_value() {
             "`persistence` does not apply to a crash fault",
         ),
         (
+            "[[fault]]\nat = \"5s\"\nkind = \"shutdown\"\nnode = \"m\"\nduration = \"3s\"\n",
+            "14:12",
+            "`duration` does not apply to a shutdown fault, which takes `node`",
+        ),
+        (
+            "[[fault]]\nat = \"5s\"\nkind = \"shutdown\"\n",
+            "12:8",
+            "a shutdown fault needs `node = \"...\"`",
+        ),
+        (
+            "[[fault]]\nat = \"5s\"\nkind = \"shutdown\"\nnode = \"x\"\n",
+            "13:8",
+            "unknown node \"x\"",
+        ),
+        (
+            "[[fault]]\nat = \"5s\"\nkind = \"shutdwon\"\nnode = \"m\"\n",
+            "12:8",
+            "did you mean \"shutdown\"",
+        ),
+        (
+            "[[fault]]\nkind = \"crash\"\nnode = \"m\"\n",
+            "11:8",
+            "a fault needs `at = \"10s\"` or `after = { event = \"link-up\" }`",
+        ),
+        (
+            "[[fault]]\nat = \"5s\"\nafter = { event = \"link-up\" }\nkind = \"crash\"\nnode = \"m\"\n",
+            "12:9",
+            "either `at` (a time) or `after` (an event), not both",
+        ),
+        (
+            "[[fault]]\nafter = { event = \"link-upp\" }\nkind = \"crash\"\nnode = \"m\"\n",
+            "11:19",
+            "unknown event \"link-upp\" (did you mean \"link-up\"?)",
+        ),
+        (
+            "[[fault]]\nafter = { event = \"link-up\", node = \"x\" }\nkind = \"crash\"\nnode = \"m\"\n",
+            "11:37",
+            "unknown node \"x\"",
+        ),
+        (
+            "[[fault]]\nafter = { event = \"+switch-master\" }\nkind = \"crash\"\nnode = \"m\"\n",
+            "11:19",
+            "comes from a Sentinel, and the scenario has no [[sentinel]]",
+        ),
+        (
+            "[[fault]]\nafter = { event = \"link-up\", occurrence = 0 }\nkind = \"crash\"\nnode = \"m\"\n",
+            "11:43",
+            "occurrence must be between 1 and 1000000, found 0",
+        ),
+        (
+            "[[fault]]\nafter = { event = \"link-up\", delay = \"soon\" }\nkind = \"crash\"\nnode = \"m\"\n",
+            "11:38",
+            "delay: ",
+        ),
+        (
+            "[[fault]]\nafter = { event = \"link-up\", delay = \"2m\" }\nkind = \"crash\"\nnode = \"m\"\n",
+            "11:38",
+            "longer than the scenario",
+        ),
+        (
+            "[[fault]]\nafter = { event = \"link-up\", when = 1 }\nkind = \"crash\"\nnode = \"m\"\n",
+            "11:30",
+            "unknown field `when`, expected one of `event`, `node`, `delay`, `occurrence`",
+        ),
+        (
+            "[[fault]]\nafter = \"link-up\"\nkind = \"crash\"\nnode = \"m\"\n",
+            "11:9",
+            "invalid type",
+        ),
+        (
+            "[[workload]]\nkind = \"script\"\ntarget = \"m\"\n",
+            "11:8",
+            "a script workload needs `commands = [\"SET k v\"]`",
+        ),
+        (
+            "[[workload]]\nkind = \"script\"\ntarget = \"m\"\ncommands = []\n",
+            "13:12",
+            "`commands` lists no command",
+        ),
+        (
+            "[[workload]]\nkind = \"script\"\ntarget = \"m\"\nrate = 5\ncommands = [\"PING\"]\n",
+            "13:8",
+            "`rate` does not apply to a script workload",
+        ),
+        (
+            "[[workload]]\nkind = \"script\"\ntarget = \"@master\"\ncommands = [\"PING\"]\n",
+            "12:10",
+            "a script's target is a node by name",
+        ),
+        (
+            "[[workload]]\nkind = \"script\"\ntarget = \"m\"\ncommands = [\"SET \\\"k v\"]\n",
+            "13:13",
+            "unbalanced quotes in command",
+        ),
+        (
+            "[[workload]]\nkind = \"script\"\ntarget = \"m\"\ncommands = [\"  \"]\n",
+            "13:13",
+            "the command is empty",
+        ),
+        (
+            "[[workload]]\nkind = \"script\"\ntarget = \"m\"\ncommands = [\"PING\", \"PING\"]\nrepeat = 600000\n",
+            "14:10",
+            "the script expands to 1200000 commands; at most 1000000",
+        ),
+        (
+            "[[workload]]\nkind = \"script\"\ntarget = \"m\"\ncommands = [\"PING\"]\nrepeat = 0\n",
+            "14:10",
+            "repeat must be between 1 and 1000000, found 0",
+        ),
+        (
+            "[[workload]]\nkind = \"script\"\ntarget = \"m\"\ncommands = [\"PING\"]\nthen = [\"GET k<i>\"]\n",
+            "14:9",
+            "`then` runs once, after the repetitions: it has no `<i>`",
+        ),
+        (
+            "[[workload]]\nkind = \"script\"\ntarget = \"m\"\ncommands = [\"PING\"]\nstart = \"2m\"\n",
+            "14:9",
+            "start (120s) is after the end of the scenario (60s)",
+        ),
+        (
+            "[[workload]]\nkind = \"scripted\"\ntarget = \"m\"\ncommands = [\"PING\"]\n",
+            "11:8",
+            "unknown workload kind \"scripted\"; the only kind is \"script\"",
+        ),
+        (
+            "[[workload]]\ntarget = \"m\"\nrate = 5\ncommands = [\"PING\"]\n",
+            "13:12",
+            "`commands` applies to a script workload (kind = \"script\")",
+        ),
+        (
+            "[[workload]]\ntarget = \"m\"\n",
+            "11:10",
+            "a workload needs `rate = 100`",
+        ),
+        (
+            "[[workload]]\nkind = \"script\"\ntarget = \"m\"\ncommands = \"PING\"\n",
+            "13:12",
+            "invalid type",
+        ),
+        (
+            "[[probe]]\nnode = \"m\"\ncommand = \"ROLE\"\n",
+            "11:8",
+            "a probe needs `at = [\"1s\", \"5s\"]` or `every = \"1s\"`",
+        ),
+        (
+            "[[probe]]\nnode = \"m\"\ncommand = \"ROLE\"\nat = [\"1s\"]\nevery = \"1s\"\n",
+            "13:6",
+            "either `at` (a list of times) or `every` (an interval), not both",
+        ),
+        (
+            "[[probe]]\nnode = \"m\"\ncommand = \"ROLE\"\nat = [\"1s\", \"61s\"]\n",
+            "13:13",
+            "probe at 61s is after the end of the scenario (60s)",
+        ),
+        (
+            "[[probe]]\nnode = \"m\"\ncommand = \"ROLE\"\nevery = \"100us\"\n",
+            "13:9",
+            "too often: at most 100000 replies per probe",
+        ),
+        (
+            "[[probe]]\nnode = \"m\"\ncommand = \"ROLE\"\nevery = \"0s\"\n",
+            "13:9",
+            "too often",
+        ),
+        (
+            "[[probe]]\nnode = \"q\"\ncommand = \"ROLE\"\nat = [\"1s\"]\n",
+            "11:8",
+            "unknown node \"q\"",
+        ),
+        (
+            "[[probe]]\nnode = \"m\"\ncommand = \"\"\nat = [\"1s\"]\n",
+            "12:11",
+            "the command is empty",
+        ),
+        (
+            "[[probe]]\nnode = \"m\"\ncommand = \"INFO\"\nat = []\n",
+            "13:6",
+            "`at` lists no time",
+        ),
+        (
+            "[[probe]]\nnode = \"m\"\ncommand = \"INFO\"\nat = [\"1s\"]\nonce = true\n",
+            "14:1",
+            "unknown field `once`",
+        ),
+        (
             "[[fault]]\nat = \"5s\"\nkind = \"reset\"\nbetween = [\"m\", \"r\"]\none_way = true\n",
             "14:11",
             "`one_way` does not apply to a reset fault, which takes `between`",
@@ -396,6 +581,15 @@ fn what_the_consistency_checks_allow_still_parses() {
         "[network]\nloss = \"1%\"\nrto = \"1ms\"\n",
         "[network]\nrto = \"0s\"\n",
         "[[fault]]\nat = \"2.5s\"\nkind = \"restart\"\nnode = \"m\"\npersistence = false\n",
+        "[[fault]]\nat = \"2s\"\nkind = \"shutdown\"\nnode = \"m\"\n\
+         [[fault]]\nat = \"3s\"\nkind = \"restart\"\nnode = \"m\"\n",
+        // A heal at a time may heal a partition that waits for an event, named or not.
+        "[[fault]]\nafter = { event = \"link-up\", node = \"r\" }\nkind = \"partition\"\nname = \"p\"\n\
+         groups = [[\"m\"]]\n[[fault]]\nat = \"9s\"\nkind = \"heal\"\npartition = \"p\"\n",
+        "[[fault]]\nafter = { event = \"became-master\" }\nkind = \"partition\"\ngroups = [[\"m\"]]\n\
+         [[fault]]\nat = \"9s\"\nkind = \"heal\"\n",
+        "[[fault]]\nafter = { event = \"write-refused\", node = \"m\", delay = \"1.5s\", occurrence = 3 }\n\
+         kind = \"pause\"\nnode = \"r\"\nduration = \"1s\"\n",
     ];
     for extra in cases {
         if let Err(e) = parse("ok.toml", &format!("{BASE}{extra}")) {
@@ -628,6 +822,16 @@ fn bad_sentinels_and_sentinel_targets_are_refused_at_their_value() {
         (
             with("[[fault]]\nat = \"1s\"\nkind = \"crash\"\nnode = \"s1\"\n"),
             "21:8",
+            "\"s1\" is a sentinel; this takes a node",
+        ),
+        (
+            with("[[fault]]\nafter = { event = \"+sdown\", node = \"m\" }\nkind = \"crash\"\nnode = \"m\"\n"),
+            "19:36",
+            "a Sentinel event is reported by a sentinel, and \"m\" is none; the sentinels are: s1",
+        ),
+        (
+            with("[[fault]]\nafter = { event = \"link-up\", node = \"s1\" }\nkind = \"crash\"\nnode = \"m\"\n"),
+            "19:37",
             "\"s1\" is a sentinel; this takes a node",
         ),
     ];
