@@ -4,7 +4,7 @@
 //! machine) [`scenario`] writes a scenario file: one to eight nodes in chains, directives drawn
 //! within sane ranges, disk or diskless sync, datasets from empty to gigabytes of synthetic keys,
 //! workloads with WAIT and replica reads, and a chaos phase of every fault kind (partitions, link
-//! changes, resets, crashes and restarts with and without persistence, pauses, REPLICAOF,
+//! changes, resets, crashes, clean shutdowns and restarts with and without persistence, pauses, REPLICAOF,
 //! promotions, CONFIG SET). Then a repair: the partitions heal, links go back to normal, crashed
 //! nodes restart, every node gets safe settings, and the topology is rebuilt as a star around
 //! `n0`. Then a quiet settle period, long enough for the largest dataset to sync.
@@ -299,7 +299,9 @@ pub fn scenario(seed: u64) -> String {
                     continue;
                 }
                 down[node] = true;
-                format!("kind = \"crash\"\nnode = \"{}\"", name(node))
+                // A silent crash, or a clean exit whose host then refuses connections.
+                let kind = if g.chance(50) { "crash" } else { "shutdown" };
+                format!("kind = \"{kind}\"\nnode = \"{}\"", name(node))
             }
             5 => {
                 down[node] = false;
