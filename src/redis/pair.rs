@@ -830,6 +830,13 @@ impl Scripted {
     }
 
     /// An opaque run (the synthetic part of an RDB) arrives on the link.
+    /// The master closes its end: the replica reads end-of-stream.
+    pub fn eof(&mut self) {
+        let (now, conn) = (self.now, self.conn);
+        self.node.handle_eof(now, conn);
+        self.drain();
+    }
+
     pub fn feed_opaque(&mut self, len: u64) {
         self.node.handle_opaque(self.now, self.conn, len);
         self.drain();

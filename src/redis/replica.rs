@@ -1317,11 +1317,22 @@ impl Node {
             }
             s if s.in_handshake() => {
                 if by_peer {
+                    // receiveSynchronousResponse: the blocking read of the reply fails, and the
+                    // connection's own error is still 0 (syncReadLine sets none), so the reason
+                    // reads "Success" whether the master closed or reset. The PSYNC step then
+                    // tries later (slaveTryPartialResynchronization), every other step gives up
+                    // through syncWithMaster's no_response_error. Both as Redis 7.0.15 logs them.
                     self.log(
                         now,
                         Level::Warning,
-                        "Master did not respond to command during SYNC handshake".into(),
+                        "Failed to read response from the server: Success".into(),
                     );
+                    let message = if s == super::state::ReplState::ReceivePsyncReply {
+                        "Master did not reply to PSYNC, will try later"
+                    } else {
+                        "Master did not respond to command during SYNC handshake"
+                    };
+                    self.log(now, Level::Warning, message.into());
                 }
                 self.handshake_error(now);
             }

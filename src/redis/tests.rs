@@ -2364,3 +2364,28 @@ fn wait_inside_exec_answers_at_once() {
     );
     assert!(!t.nodes[0].clients.any_blocked());
 }
+
+/// A master that closes the connection while the replica waits for a handshake reply: the
+/// failed read, then what the step does about it, in Redis 7.0.15's words (a real master shut
+/// down during PSYNC gave exactly these two lines).
+#[test]
+fn a_master_gone_during_the_handshake_is_logged_as_redis_does() {
+    use super::pair::{Scripted, Stage};
+    let read = "Failed to read response from the server: Success";
+    let no_response = "Master did not respond to command during SYNC handshake";
+    let no_psync = "Master did not reply to PSYNC, will try later";
+    for (stage, said, not_said) in [
+        (Stage::Ping, no_response, no_psync),
+        (Stage::Psync, no_psync, no_response),
+    ] {
+        let mut s = Scripted::at(stage, Config::default());
+        s.eof();
+        assert!(s.logged(read), "{stage:?}");
+        assert!(s.logged(said), "{stage:?}");
+        assert!(!s.logged(not_said), "{stage:?}");
+        assert!(
+            s.closed(s.conn),
+            "{stage:?}: the replica gave the connection up"
+        );
+    }
+}
