@@ -19,16 +19,13 @@
 
 use super::log::Level;
 use super::node::{Action, ConnId, Event, Node, Role, SyncAbort, REPL_OFFSET_MAX};
-use super::replica::Reconnect;
+use super::replica::{Reconnect, HANDSHAKE_LINE_BYTES};
 use super::resp::{encode_command, string2ll};
 use super::state::{
     DualSync, EndOffset, Link, LocalReplBuffer, MainStep, MasterClient, RdbChannel,
     RdbHandshakeReply, RdbReceive, Transfer, LOCAL_BUFFER_BLOCK_BYTES,
 };
 use crate::time::SimTime;
-
-/// The buffer `receiveSynchronousResponse` reads a reply line into.
-const REPLY_LINE_BYTES: usize = 256;
 
 impl Node {
     /// `+DUALCHANNELSYNC`: open the RDB channel; the main channel waits for its end offset.
@@ -206,14 +203,9 @@ impl Node {
 
     /// One reply on the RDB channel's handshake. Returns whether it consumed one.
     fn rdb_channel_step(&mut self, now: SimTime, id: ConnId) -> bool {
-        let Some(line) = self
-            .conns
-            .get_mut(&id)
-            .and_then(|c| c.decoder.read_line(REPLY_LINE_BYTES))
-        else {
+        let Some(text) = self.read_reply_line(id, HANDSHAKE_LINE_BYTES) else {
             return false;
         };
-        let text = String::from_utf8_lossy(&line).to_string();
         let Some(RdbChannel::Handshake {
             lastio, awaiting, ..
         }) = self.dual_mut().map(|d| &mut d.rdb)
@@ -303,14 +295,9 @@ impl Node {
                 false
             }
             MainStep::RdbClientIdReply | MainStep::PsyncReply => {
-                let Some(line) = self
-                    .conns
-                    .get_mut(&id)
-                    .and_then(|c| c.decoder.read_line(REPLY_LINE_BYTES))
-                else {
+                let Some(text) = self.read_reply_line(id, HANDSHAKE_LINE_BYTES) else {
                     return false;
                 };
-                let text = String::from_utf8_lossy(&line).to_string();
                 if step == MainStep::RdbClientIdReply {
                     self.rdb_client_id_reply(now, id, &text)
                 } else {

@@ -30,7 +30,7 @@ use super::state::{
 use crate::time::{SimDuration, SimTime};
 
 /// The buffer `receiveSynchronousResponse` reads a handshake reply into: a longer reply is cut.
-const HANDSHAKE_LINE_BYTES: usize = 256;
+pub(crate) const HANDSHAKE_LINE_BYTES: usize = 256;
 /// The buffer `readSyncBulkPayload` reads the RDB's `$<len>` or `$EOF:<mark>` line into.
 const BULK_HEADER_LINE_BYTES: usize = 1024;
 
@@ -377,15 +377,18 @@ impl Node {
         }
     }
 
+    /// One line from `id`'s input, cut at `max` bytes as `connSyncReadLine` cuts it, if a whole
+    /// line has arrived.
+    pub(crate) fn read_reply_line(&mut self, id: ConnId, max: usize) -> Option<String> {
+        let line = self.conns.get_mut(&id)?.decoder.read_line(max)?;
+        Some(String::from_utf8_lossy(&line).into_owned())
+    }
+
     /// Reads one reply line of the handshake. Returns whether it consumed one.
     fn handshake_step(&mut self, now: SimTime, id: ConnId) -> bool {
-        let Some(c) = self.conns.get_mut(&id) else {
+        let Some(text) = self.read_reply_line(id, HANDSHAKE_LINE_BYTES) else {
             return false;
         };
-        let Some(line) = c.decoder.read_line(HANDSHAKE_LINE_BYTES) else {
-            return false;
-        };
-        let text = String::from_utf8_lossy(&line).to_string();
         let Some(h) = self.handshake_mut() else {
             return false;
         };
@@ -719,6 +722,7 @@ impl Node {
 
     /// The `$<len>` or `$EOF:<mark>` line that opens the RDB.
     fn transfer_header(&mut self, now: SimTime, id: ConnId) -> bool {
+        // The raw bytes: an EOF mark need not be UTF-8.
         let Some(line) = self
             .conns
             .get_mut(&id)
