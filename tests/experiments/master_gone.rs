@@ -37,29 +37,7 @@ fn a_replica_of_a_killed_master_retries_once_a_second() {
     );
     let real_timeouts = count_after(&log, t0, "Timeout connecting to the MASTER");
 
-    let sim = Sim::run(
-        r#"
-name = "master-crash"
-duration = "9s"
-
-[defaults]
-repl-timeout = 3
-repl-diskless-sync-delay = 0
-redis-version = "7.0"
-
-[[node]]
-name = "master"
-
-[[node]]
-name = "replica"
-replicaof = "master"
-
-[[fault]]
-at = "3s"
-kind = "crash"
-node = "master"
-"#,
-    );
+    let sim = Sim::run(&master_gone_at_3s("master-crash", "crash"));
     let slog = sim.log("replica");
     let sim_lost = first_after(&slog, 3000, "MASTER timeout: no data nor PING received");
     let sim_refused = count_after(&slog, 3000, "Connection refused");
@@ -134,29 +112,7 @@ fn a_replica_of_a_shut_down_master_notices_at_once_and_is_refused_once_a_second(
     );
     let real_timeouts = count_after(&log, t0, "Timeout connecting to the MASTER");
 
-    let sim = Sim::run(
-        r#"
-name = "master-shutdown"
-duration = "9s"
-
-[defaults]
-repl-timeout = 3
-repl-diskless-sync-delay = 0
-redis-version = "7.0"
-
-[[node]]
-name = "master"
-
-[[node]]
-name = "replica"
-replicaof = "master"
-
-[[fault]]
-at = "3s"
-kind = "shutdown"
-node = "master"
-"#,
-    );
+    let sim = Sim::run(&master_gone_at_3s("master-shutdown", "shutdown"));
     let slog = sim.log("replica");
     let sim_lost = first_after(&slog, 3000, "Connection with master lost");
     let sim_first_refused = first_after(
@@ -193,4 +149,15 @@ node = "master"
         real_refused.abs_diff(sim_refused) <= 1 && real_timeouts == 0 && sim_timeouts == 0,
     );
     report.finish();
+}
+
+/// A master and its replica (repl-timeout 3, the 7.0 profile) for 9 s, the master gone at 3 s
+/// by the fault `kind`: the simulated side of both experiments above.
+fn master_gone_at_3s(name: &str, kind: &str) -> String {
+    format!(
+        "name = \"{name}\"\nduration = \"9s\"\n\n[defaults]\nrepl-timeout = 3\n\
+         repl-diskless-sync-delay = 0\nredis-version = \"7.0\"\n\n[[node]]\nname = \"master\"\n\n\
+         [[node]]\nname = \"replica\"\nreplicaof = \"master\"\n\n[[fault]]\nat = \"3s\"\n\
+         kind = \"{kind}\"\nnode = \"master\"\n"
+    )
 }
