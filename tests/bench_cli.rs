@@ -36,6 +36,9 @@ fn bench_json_reports_every_case_from_its_own_process() {
     for key in [
         "engine_events_per_sec",
         "baseline_events_per_sec",
+        "engine_events_per_cpu_sec",
+        "baseline_events_per_cpu_sec",
+        "ratio_cpu",
         "e2e_3node_sim_sec_per_wall_sec",
         "e2e_100replica_sim_sec_per_wall_sec",
         "keyspace_floor_3node_sim_sec_per_wall_sec",

@@ -664,6 +664,7 @@ impl Network {
     /// Writes `data` on `side` of `conn`. Returns how many bytes the socket buffer accepted; the
     /// writer keeps the rest and gets `Writable` when space frees. Writing to a connection that is
     /// gone, or on an end already closed, accepts nothing.
+    #[inline]
     pub fn send(
         &mut self,
         now: SimTime,
@@ -743,6 +744,7 @@ impl Network {
         }
     }
 
+    #[inline]
     fn admit(
         &mut self,
         now: SimTime,
@@ -818,6 +820,7 @@ impl Network {
     }
 
     /// Handles a timer the network scheduled, appending what nodes must learn to `out`.
+    #[inline]
     pub fn handle(
         &mut self,
         now: SimTime,
@@ -957,6 +960,7 @@ impl Network {
         sched.schedule(now + latency, NetTimer::SynAck(id));
     }
 
+    #[inline]
     fn on_deliver(
         &mut self,
         now: SimTime,
