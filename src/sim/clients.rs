@@ -6,7 +6,7 @@ use super::observe::{
     VALUE_NIL,
 };
 use super::trace::TraceKind;
-use super::world::{node_ip, Ev, PendingOp, World};
+use super::world::{node_of_ip, Ev, PendingOp, World};
 use super::Engine;
 use crate::redis::resp::Reply;
 use crate::redis::{ClientId, CommandResult};
@@ -644,7 +644,8 @@ impl World {
         let ip_index = |name: &str| {
             name.split(':')
                 .next()
-                .and_then(|ip| (0..self.slots.len()).find(|&j| node_ip(j) == ip))
+                .and_then(node_of_ip)
+                .filter(|&j| j < self.slots.len())
         };
         let mut nodes = Vec::with_capacity(self.slots.len());
         for (i, s) in self.slots.iter().enumerate() {

@@ -86,6 +86,16 @@ pub fn node_ip(i: usize) -> String {
     format!("10.0.{}.{}", i / 250, i % 250 + 1)
 }
 
+/// The node whose address [`node_ip`] gives `ip`, if `ip` is one it gives: the inverse in
+/// constant time, where trying every node's address costs one formatting per node.
+pub fn node_of_ip(ip: &str) -> Option<usize> {
+    let (hi, lo) = ip.strip_prefix("10.0.")?.split_once('.')?;
+    let (hi, lo): (usize, usize) = (hi.parse().ok()?, lo.parse().ok()?);
+    let i = hi.checked_mul(250)?.checked_add(lo.checked_sub(1)?)?;
+    // Exactly what node_ip writes: no leading zeros or signs, the last part within 1..=250.
+    ((1..=250).contains(&lo) && node_ip(i) == ip).then_some(i)
+}
+
 pub const PORT: u16 = 6379;
 
 pub(crate) struct Slot {
@@ -958,6 +968,31 @@ impl Model<Ev> for World {
 #[cfg(test)]
 mod tests {
     use crate::sim::{run, RunOutput};
+
+    use super::{node_ip, node_of_ip};
+
+    #[test]
+    fn node_of_ip_inverts_node_ip_and_nothing_else() {
+        for i in 0..3000 {
+            assert_eq!(node_of_ip(&node_ip(i)), Some(i), "{}", node_ip(i));
+        }
+        for ip in [
+            "",
+            "10.0.",
+            "10.0.0",
+            "10.0.0.0",
+            "10.0.0.251",
+            "10.0.00.1",
+            "10.0.0.01",
+            "10.0.+1.1",
+            "10.0.0.1.1",
+            "10.1.0.1",
+            "11.0.0.1",
+            "10.0.-1.1",
+        ] {
+            assert_eq!(node_of_ip(ip), None, "{ip}");
+        }
+    }
 
     /// Runs a scenario of `nodes` (TOML `[[node]]` tables) and `rest` for five seconds.
     fn run_for_5s(nodes: &[(&str, Option<&str>)], rest: &str) -> RunOutput {
