@@ -37,7 +37,7 @@
 //! a heal starts at once instead of at the next backed-off RTO; bytes already on the wire when a
 //! partition starts are held with the rest.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 use crate::seed::SeedStream;
 use crate::time::{SimDuration, SimTime};
@@ -380,6 +380,9 @@ struct Conn {
     state: ConnState,
     started: SimTime,
     ends: [End; 2],
+    /// `pairs[s]`: the index in [`Network::pairs`] of the node pair side `s` writes over, so a
+    /// write or a delivery finds it without a lookup.
+    pairs: [u32; 2],
     /// `dirs[s]` carries bytes written by side `s`.
     dirs: [Dir; 2],
 }
@@ -394,7 +397,9 @@ struct NodeNet {
 }
 
 /// The per-event state of one ordered pair of nodes, kept to 16 bytes: every delivery touches
-/// one and every write another, and a network of n nodes has n² of them.
+/// one and every write another. Only pairs that have had a connection, a partition or link
+/// parameters of their own exist (a network of n nodes could have n², 1.6 GB at 10,000 nodes);
+/// every other pair is [`Pair::DEFAULT`].
 #[derive(Copy, Clone, Debug)]
 struct Pair {
     wire_free_at: SimTime,
@@ -402,6 +407,15 @@ struct Pair {
     blocks: u32,
     /// Index into `Network::params`: link parameters are interned, since most links share them.
     params: u32,
+}
+
+impl Pair {
+    /// A pair that has never been used: wire free, no partition, the default link.
+    const DEFAULT: Pair = Pair {
+        wire_free_at: SimTime::ZERO,
+        blocks: 0,
+        params: 0,
+    };
 }
 
 /// A connection slot. Slots are reused; the generation tells a handle's connection from a later
@@ -425,8 +439,11 @@ const _: () = assert!(
 /// The virtual network.
 pub struct Network {
     nodes: Vec<NodeNet>,
-    /// `pairs[from * n + to]`.
+    /// The pairs that exist, in the order they came to; `pair_ids` finds them.
     pairs: Vec<Pair>,
+    /// `(from, to)` → index in `pairs`. Looked up when a connection opens and by partitions and
+    /// link changes, never per byte: connections keep their pairs' indices.
+    pair_ids: BTreeMap<(u32, u32), u32>,
     params: Vec<LinkParams>,
     /// `femtos_per_byte` of each entry of `params`, so timing a write needs no division.
     femtos: Vec<Option<u64>>,
@@ -440,11 +457,6 @@ pub struct Network {
 impl Network {
     /// A network of `node_count` nodes, all up, every link with `defaults`.
     pub fn new(node_count: usize, defaults: LinkParams, rng: SeedStream) -> Network {
-        let pair = Pair {
-            wire_free_at: SimTime::ZERO,
-            blocks: 0,
-            params: 0,
-        };
         Network {
             nodes: vec![
                 NodeNet {
@@ -455,7 +467,8 @@ impl Network {
                 };
                 node_count
             ],
-            pairs: vec![pair; node_count * node_count],
+            pairs: Vec::new(),
+            pair_ids: BTreeMap::new(),
             params: vec![defaults],
             femtos: vec![crate::time::femtos_per_byte(defaults.bandwidth_bps)],
             slots: Vec::new(),
@@ -498,12 +511,29 @@ impl Network {
     }
 
     fn pair(&self, from: NodeId, to: NodeId) -> &Pair {
-        &self.pairs[from.index() * self.nodes.len() + to.index()]
+        match self.pair_ids.get(&(from.0, to.0)) {
+            Some(&id) => &self.pairs[id as usize],
+            None => &Pair::DEFAULT,
+        }
+    }
+
+    /// The index of the pair `from` → `to`, which comes to exist if it did not.
+    fn pair_id(&mut self, from: NodeId, to: NodeId) -> u32 {
+        assert!(
+            from.index() < self.nodes.len() && to.index() < self.nodes.len(),
+            "a pair of nodes the network does not have: {from:?} -> {to:?}"
+        );
+        let next = u32::try_from(self.pairs.len()).expect("fewer than 2^32 node pairs in use");
+        let id = *self.pair_ids.entry((from.0, to.0)).or_insert(next);
+        if id == next {
+            self.pairs.push(Pair::DEFAULT);
+        }
+        id
     }
 
     fn pair_mut(&mut self, from: NodeId, to: NodeId) -> &mut Pair {
-        let n = self.nodes.len();
-        &mut self.pairs[from.index() * n + to.index()]
+        let id = self.pair_id(from, to);
+        &mut self.pairs[id as usize]
     }
 
     fn blocked(&self, from: NodeId, to: NodeId) -> bool {
@@ -613,7 +643,8 @@ impl Network {
 
     /// A connection from `from` to `to` in `state`, both ends open and reading, at the nodes'
     /// current incarnations.
-    fn new_conn(&self, now: SimTime, from: NodeId, to: NodeId, state: ConnState) -> Conn {
+    fn new_conn(&mut self, now: SimTime, from: NodeId, to: NodeId, state: ConnState) -> Conn {
+        let pairs = [self.pair_id(from, to), self.pair_id(to, from)];
         let end = |n: NodeId| End {
             node: n,
             incarnation: self.nodes[n.index()].incarnation,
@@ -624,6 +655,7 @@ impl Network {
             state,
             started: now,
             ends: [end(from), end(to)],
+            pairs,
             dirs: [Dir::default(), Dir::default()],
         }
     }
@@ -755,7 +787,6 @@ impl Network {
         sched: &mut impl NetScheduler,
     ) -> u64 {
         // One slot lookup, and the other tables borrowed field by field: this runs on every write.
-        let n_nodes = self.nodes.len();
         let Some(c) = conn_in(&mut self.slots, id) else {
             return 0;
         };
@@ -771,7 +802,7 @@ impl Network {
         }
         let peer_state = self.nodes[peer.node.index()];
         let peer_restarted = peer_state.up && peer_state.incarnation != peer.incarnation;
-        let pair = &mut self.pairs[me.node.index() * n_nodes + peer.node.index()];
+        let pair = &mut self.pairs[c.pairs[side.idx()] as usize];
         let params = &self.params[pair.params as usize];
         let femtos = self.femtos[pair.params as usize];
         let space = params.send_buffer_bytes.saturating_sub(dir.buffered);
@@ -971,14 +1002,13 @@ impl Network {
     ) {
         // One slot lookup, and the other tables borrowed field by field: this runs on every
         // delivery.
-        let n_nodes = self.nodes.len();
         let Some(c) = conn_in(&mut self.slots, id) else {
             return;
         };
         let (writer, reader) = (c.ends[side.idx()], c.ends[side.peer().idx()]);
         let reader_state = self.nodes[reader.node.index()];
         let reader_dead = !reader_state.up || reader_state.incarnation != reader.incarnation;
-        let pair = &self.pairs[writer.node.index() * n_nodes + reader.node.index()];
+        let pair = &self.pairs[c.pairs[side.idx()] as usize];
         let dir = &mut c.dirs[side.idx()];
         dir.timer_pending = false;
         if reader_dead || reader_state.paused || !reader.reading || pair.blocks > 0 {
@@ -1137,7 +1167,6 @@ impl Network {
         on_wire: bool,
         sched: &mut impl NetScheduler,
     ) {
-        let n_nodes = self.nodes.len();
         for i in 0..self.slots.len() {
             let slot = &mut self.slots[i];
             let id = ConnId {
@@ -1158,11 +1187,11 @@ impl Network {
                 {
                     continue;
                 }
-                if self.pairs[w.node.index() * n_nodes + r.node.index()].blocks > 0 {
+                let pair = &mut self.pairs[c.pairs[side.idx()] as usize];
+                if pair.blocks > 0 {
                     continue;
                 }
                 dir.held = false;
-                let pair = &mut self.pairs[w.node.index() * n_nodes + r.node.index()];
                 let params = &self.params[pair.params as usize];
                 let mut wire = now.max(pair.wire_free_at);
                 let mut last = SimTime::ZERO;
