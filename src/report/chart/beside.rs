@@ -462,7 +462,7 @@ fn entries(series: Vec<Summary>) -> Vec<Entry> {
 }
 
 /// The two columns' limit entries as one legend: a limit the same in both is listed once, one
-/// that differs with its values on each side.
+/// that differs with its values on each side, one drawn on one side only as such.
 pub(super) fn merge_limits(entries: [Vec<Entry>; 2]) -> Vec<Entry> {
     let split = |e: &Entry| -> (String, String) {
         match e.text.split_once(": ") {
@@ -488,11 +488,12 @@ pub(super) fn merge_limits(entries: [Vec<Entry>; 2]) -> Vec<Entry> {
         .map(|(glyph, what, [l, r])| {
             let text = match (l, r) {
                 (Some(l), Some(r)) if l == r => format!("{what}: {l} in both"),
-                (l, r) => format!(
-                    "{what}: {} left, {} right",
-                    l.as_deref().unwrap_or("none"),
-                    r.as_deref().unwrap_or("none")
-                ),
+                // A limit drawn in one column only (a local buffer's, where only one run held
+                // one) is said to be so: "none" would read as no limit at all.
+                (Some(l), None) => format!("{what}: {l} left only"),
+                (None, Some(r)) => format!("{what}: {r} right only"),
+                (Some(l), Some(r)) => format!("{what}: {l} left, {r} right"),
+                (None, None) => unreachable!("each entry comes from one column at least"),
             };
             Entry::new(glyph, text)
         })

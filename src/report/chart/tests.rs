@@ -943,7 +943,7 @@ fn limits_the_same_in_both_runs_are_listed_once() {
         [
             "soft limit: 64 MB in both",
             "effective hard limit: 256 MB left, 1.0 GB right",
-            "configured hard limit: none left, 2 MB right",
+            "configured hard limit: 2 MB right only",
         ]
     );
 }
