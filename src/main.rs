@@ -95,13 +95,28 @@ enum Command {
         #[command(flatten)]
         limits: LimitArgs,
     },
-    /// Redraw the charts (PNG and SVG) of a saved report.json, without rerunning.
+    /// Redraw the charts (PNG and SVG) of a saved report.json, without rerunning
+    ///
+    /// With --beside, draw instead one chart that puts two runs side by side: REPORT in the left
+    /// column and the --beside report in the right, on one time axis and one scale per row, with
+    /// rows for each replica's output buffer on its master, its local buffer (dual-channel
+    /// sync) and its lag. It is written as beside.png and beside.svg. The runs must have the
+    /// same replicas.
+    #[command(
+        after_help = "Examples:\n  replsim chart out/cap/report.json --out out/cap-charts\n  \
+replsim chart out/classic/report.json --beside out/dual/report.json --out out/compare"
+    )]
     Chart {
         /// A report.json written by `replsim run --out`.
         report: PathBuf,
-        /// Where to write the charts (lag, backlog, availability, and those the report calls for).
+        /// Where to write the charts (lag, backlog, availability, and those the report calls for;
+        /// only beside with --beside).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+        /// A second report.json to draw side by side with REPORT (REPORT left, this one right)
+        /// in beside.png and beside.svg.
+        #[arg(long, value_name = "REPORT")]
+        beside: Option<PathBuf>,
     },
     /// Shrink a failing run to a smaller scenario that fails the same expectation the same way
     ///
@@ -659,7 +674,16 @@ fn main() -> ExitCode {
             jobs,
             limits,
         } => check_cmd(&files, reports.as_deref(), quiet, jobs, &limits),
-        Command::Chart { report, out } => chart_cmd(&report, &out),
+        Command::Chart {
+            report,
+            out,
+            beside: None,
+        } => chart_cmd(&report, &out),
+        Command::Chart {
+            report,
+            out,
+            beside: Some(other),
+        } => beside_cmd(&report, &other, &out),
         Command::Diff { a, b, json } => diff_cmd(&a, &b, json),
         Command::Shrink {
             file,
@@ -1155,6 +1179,30 @@ fn chart_cmd(report: &Path, out: &Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `replsim chart A --beside B`: one chart of both runs, side by side.
+fn beside_cmd(left: &Path, right: &Path, out: &Path) -> Result<ExitCode> {
+    let (a, b) = (read_report(left)?, read_report(right)?);
+    // Runs that cannot be compared (other replicas, a damaged timeline) are bad input, as an
+    // unparsable report is.
+    let chart = replsim::report::chart::beside(&a, &b).map_err(|e| {
+        BadInput(format!(
+            "{} beside {}: cannot draw them side by side: {e}",
+            left.display(),
+            right.display()
+        ))
+    })?;
+    fs::create_dir_all(out).map_err(|e| write_error(out, &e))?;
+    write_atomic(&out.join("beside.png"), &chart.png)?;
+    write_atomic(&out.join("beside.svg"), chart.svg.as_bytes())?;
+    say!(
+        "wrote beside (PNG and SVG) to {}: {} left, {} right",
+        out.display(),
+        a.scenario,
+        b.scenario
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `replsim shrink`: the search runs here, each candidate within the wall-clock limit, with a
 /// progress bar and a line per change kept on stderr.
 #[allow(clippy::too_many_arguments)]
@@ -1278,7 +1326,7 @@ fn shrink_cmd(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Reads a report for `diff`: a file that is missing, or is not a whole report, is bad input.
+/// Reads a report for `diff` and `chart --beside`: a file that is missing, or is not a whole report, is bad input.
 fn read_report(path: &Path) -> Result<Report> {
     let text =
         fs::read_to_string(path).map_err(|e| BadInput(format!("{}: {e}", path.display())))?;

@@ -23,16 +23,16 @@ pub fn heights(d: &Data) -> Vec<u32> {
 
 /// A limit as drawn: whose (`None` when every owner's agrees), what, and its value at each
 /// sample (`None` where it does not apply).
-struct Limit {
+pub(super) struct Limit {
     owner: Option<String>,
     what: &'static str,
     color: RGBColor,
-    values: Vec<Option<u64>>,
+    pub(super) values: Vec<Option<u64>>,
 }
 
 /// One kind of limit over its owners: a single series in the kind's colour if they agree
 /// wherever two are up, else one per owner in the owner's colour.
-fn limit_series(
+pub(super) fn limit_series(
     d: &Data,
     owners: &[(&str, &NodeTimeline)],
     what: &'static str,
@@ -108,7 +108,7 @@ fn values_text(values: &[Option<u64>], max: f64) -> String {
 
 /// Draws `limits` and returns their legend entries; a value above the axis is named in the
 /// legend and not drawn.
-fn draw_limits<DB: DrawingBackend>(
+pub(super) fn draw_limits<DB: DrawingBackend>(
     chart: &mut frame::Chart2d<'_, DB>,
     d: &Data,
     limits: &[Limit],
@@ -202,60 +202,17 @@ pub fn draw<DB: DrawingBackend>(root: &Area<DB>, d: &Data, heights: &[u32]) -> R
 
     // Bottom: each replica's output buffer on its master, against the limits.
     let (area, legend) = rows.next().ok_or("no row for the buffer panel")?;
-    let buffers: Vec<(&str, &str, &Vec<Option<u64>>)> = d
-        .nodes
-        .iter()
-        .flat_map(|(m, n)| n.replica_obuf.iter().map(move |(r, v)| (*m, r.as_str(), v)))
-        .collect();
-    let owners: Vec<(&str, &NodeTimeline)> = d
-        .nodes
-        .iter()
-        .filter(|(_, n)| !n.replica_obuf.is_empty())
-        .copied()
-        .collect();
-    let nonzero = |v: u64| (v > 0).then_some(v);
-    let mut limits = limit_series(d, &owners, "effective hard limit", LIMIT_HARD, &|l| {
-        nonzero(l.obuf_hard_limit_effective)
-    });
-    limits.extend(limit_series(
-        d,
-        &owners,
-        "configured hard limit",
-        LIMIT_CONFIGURED,
-        &|l| {
-            let configured = l.obuf_hard_limit_configured;
-            (configured != l.obuf_hard_limit_effective).then_some(configured)
-        },
-    ));
-    limits.extend(limit_series(d, &owners, "soft limit", LIMIT_SOFT, &|l| {
-        nonzero(l.obuf_soft_limit)
-    }));
+    let buffers = output_buffers(d);
+    let limits = obuf_limits(d);
     // A dual-channel replica holds the stream of its full sync itself: its local buffer is
     // drawn beside the output buffers, the same bytes on the other side of the link.
-    let locals: Vec<(&str, Vec<Option<u64>>)> = d
-        .nodes
-        .iter()
-        .filter(|(_, n)| !n.local_repl_buffer.is_empty())
-        .map(|(name, n)| {
-            (
-                *name,
-                n.local_repl_buffer.iter().map(|&b| Some(b)).collect(),
-            )
-        })
-        .collect();
+    let locals = local_buffers(d);
     let data_max = buffers
         .iter()
         .flat_map(|(_, _, v)| v.iter().flatten().copied())
         .chain(locals.iter().flat_map(|(_, v)| v.iter().flatten().copied()))
-        .fold(1024u64, u64::max) as f64;
-    // A limit far above the data would flatten it; one within four times its peak is shown.
-    let limit_max = limits
-        .iter()
-        .flat_map(|l| l.values.iter().flatten().map(|&v| v as f64))
-        .filter(|&l| l < data_max * 4.0)
-        .fold(0.0f64, f64::max);
-    let (div, unit) = byte_unit(data_max.max(limit_max));
-    let y_max = data_max.max(limit_max) / div * 1.15;
+        .fold(0, u64::max);
+    let (div, unit, y_max) = byte_scale(data_max, limit_values(&limits));
     let title = if locals.is_empty() {
         format!("replica output buffer on master ({unit})")
     } else {
@@ -287,15 +244,11 @@ pub fn draw<DB: DrawingBackend>(root: &Area<DB>, d: &Data, heights: &[u32]) -> R
     }
     let strokes = buffers.len() + locals.len();
     for (i, (r, v)) in locals.iter().enumerate() {
-        // The replica's own colour, darker: the same node, on the other side of the link from
-        // its output buffer on the master, which is drawn in the plain colour.
-        let RGBColor(red, green, blue) = d.color(r);
-        let darker = |x: u8| (u16::from(x) * 11 / 20) as u8;
         let glyph = draw_series(
             &mut chart,
             &d.t,
             &gappy(v, div),
-            RGBColor(darker(red), darker(green), darker(blue)),
+            local_color(d, r),
             frame::stroke(buffers.len() + i, strokes),
         )?;
         let max = v.iter().flatten().max().copied().unwrap_or(0);
@@ -309,4 +262,93 @@ pub fn draw<DB: DrawingBackend>(root: &Area<DB>, d: &Data, heights: &[u32]) -> R
     }
     entries.extend(draw_limits(&mut chart, d, &limits, div, y_max)?);
     draw_legend(legend, &entries)
+}
+
+/// Each replica's output buffer on a master, as `(master, replica, bytes per sample)`.
+pub(super) fn output_buffers<'a>(d: &Data<'a>) -> Vec<(&'a str, &'a str, &'a [Option<u64>])> {
+    d.nodes
+        .iter()
+        .flat_map(|(m, n)| {
+            n.replica_obuf
+                .iter()
+                .map(move |(r, v)| (*m, r.as_str(), v.as_slice()))
+        })
+        .collect()
+}
+
+/// The limits on the replicas' output buffers, of the masters that held any: the hard limit
+/// Redis enforces, the configured one where it differs, and the soft limit.
+pub(super) fn obuf_limits(d: &Data) -> Vec<Limit> {
+    let owners: Vec<(&str, &NodeTimeline)> = d
+        .nodes
+        .iter()
+        .filter(|(_, n)| !n.replica_obuf.is_empty())
+        .copied()
+        .collect();
+    let nonzero = |v: u64| (v > 0).then_some(v);
+    let mut limits = limit_series(d, &owners, "effective hard limit", LIMIT_HARD, &|l| {
+        nonzero(l.obuf_hard_limit_effective)
+    });
+    limits.extend(limit_series(
+        d,
+        &owners,
+        "configured hard limit",
+        LIMIT_CONFIGURED,
+        &|l| {
+            let configured = l.obuf_hard_limit_configured;
+            (configured != l.obuf_hard_limit_effective).then_some(configured)
+        },
+    ));
+    limits.extend(limit_series(d, &owners, "soft limit", LIMIT_SOFT, &|l| {
+        nonzero(l.obuf_soft_limit)
+    }));
+    limits
+}
+
+/// Each node's local buffer of the stream during a dual-channel full sync, for the nodes that
+/// ever held any, as `(node, bytes per sample)`.
+pub(super) fn local_buffers<'a>(d: &Data<'a>) -> Vec<(&'a str, Vec<Option<u64>>)> {
+    d.nodes
+        .iter()
+        .filter(|(_, n)| !n.local_repl_buffer.is_empty())
+        .map(|(name, n)| {
+            (
+                *name,
+                n.local_repl_buffer.iter().map(|&b| Some(b)).collect(),
+            )
+        })
+        .collect()
+}
+
+/// The colour of node `name`'s local buffer: its own colour, darker, as it is the same node on
+/// the other side of the link from its output buffer on the master, drawn in the plain colour.
+fn local_color(d: &Data, name: &str) -> RGBColor {
+    let RGBColor(red, green, blue) = d.color(name);
+    let darker = |x: u8| (u16::from(x) * 11 / 20) as u8;
+    RGBColor(darker(red), darker(green), darker(blue))
+}
+
+/// The scale of a byte axis for data up to `data_max` bytes against limits taking the values
+/// `limits`: its unit's divisor,
+/// the unit, and the axis's top in that unit. A limit far above the data would flatten it; one
+/// within four times the data's peak is kept on the scale, the others are named in the legend
+/// only.
+pub(super) fn byte_scale(
+    data_max: u64,
+    limits: impl Iterator<Item = u64>,
+) -> (f64, &'static str, f64) {
+    let data_max = data_max.max(1024) as f64;
+    let limit_max = limits
+        .map(|v| v as f64)
+        .filter(|&l| l < data_max * 4.0)
+        .fold(0.0f64, f64::max);
+    let (div, unit) = byte_unit(data_max.max(limit_max));
+    (div, unit, data_max.max(limit_max) / div * 1.15)
+}
+
+/// Every value `limits` take, in bytes.
+pub(super) fn limit_values(limits: &[Limit]) -> impl Iterator<Item = u64> + '_ {
+    limits
+        .iter()
+        .flat_map(|l| l.values.iter().flatten().copied())
 }

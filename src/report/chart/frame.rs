@@ -105,31 +105,39 @@ pub fn fit(text: &str, size: u32, width: u32) -> String {
 }
 
 /// Clears the page, writes its title, and splits the rest into rows of the given heights, each
-/// a main area (plots and lanes) and a legend area beside it.
+/// a main area (plots and lanes) and a legend area of `LEGEND_W` beside it. The page is
+/// `WIDTH` wide but for the side-by-side chart, whose main area holds two columns.
 pub fn rows<DB: DrawingBackend>(
     root: &Area<DB>,
     title: &str,
     heights: &[u32],
 ) -> Result<Vec<Row<DB>>, String> {
     root.fill(&WHITE).map_err(err)?;
+    let (width, _) = root.dim_in_pixel();
     let (head, mut rest) = root.split_vertically(TITLE_H);
     let style = (FONT, 24)
         .into_font()
         .into_text_style(&head)
         .pos(Pos::new(HPos::Center, VPos::Center));
     head.draw_text(
-        &fit(title, 24, WIDTH - 20),
+        &fit(title, 24, width - 20),
         &style,
-        (WIDTH as i32 / 2, TITLE_H as i32 / 2),
+        (width as i32 / 2, TITLE_H as i32 / 2),
     )
     .map_err(err)?;
     let mut out = Vec::with_capacity(heights.len());
     for &h in heights {
         let (row, below) = rest.split_vertically(h);
         rest = below;
-        out.push(row.split_horizontally(MAIN_W));
+        out.push(row.split_horizontally(width - LEGEND_W));
     }
     Ok(out)
+}
+
+/// The width in pixels of the plot area of a panel or lane drawn on an area `area_w` wide: what
+/// the margins and the axis labels leave. On a page's main area it is `PLOT_X1 - PLOT_X0`.
+pub fn plot_width(area_w: u32) -> u32 {
+    area_w.saturating_sub(2 * MARGIN + Y_LABEL_W).max(1)
 }
 
 /// A time-axis panel: axes from 0 to `x_max` and `y.0..y.1`, its plot area shaded, the mesh, and
@@ -230,12 +238,12 @@ const FAULT_ROW_H: u32 = 18;
 /// At most this many rows of fault labels; more faults share the last row.
 const FAULT_ROWS_MAX: usize = 8;
 
-/// Where each fault's label goes in the fault lane: its row and the pixel (from the plot's left
-/// edge) its text starts at. A label starts at its fault's start, or ends at the plot's right
-/// edge if it would pass it, and takes the first row where neither it nor its window overlaps
-/// an earlier fault's.
-pub fn fault_lane_layout(faults: &[Fault], x_max: f64) -> Vec<(usize, i32)> {
-    let width = (PLOT_X1 - PLOT_X0) as f64;
+/// Where each fault's label goes in a fault lane whose plot is `plot_w` pixels wide: its row and
+/// the pixel (from the plot's left edge) its text starts at. A label starts at its fault's
+/// start, or ends at the plot's right edge if it would pass it, and takes the first row where
+/// neither it nor its window overlaps an earlier fault's.
+pub fn fault_lane_layout(faults: &[Fault], x_max: f64, plot_w: u32) -> Vec<(usize, i32)> {
+    let width = f64::from(plot_w);
     let px = |t: f64| (t / x_max * width).round() as i32;
     let mut row_end: Vec<i32> = Vec::new();
     faults
@@ -263,8 +271,8 @@ pub fn fault_lane_layout(faults: &[Fault], x_max: f64) -> Vec<(usize, i32)> {
 
 /// The fault lane's rows: those its labels take, and at least two, so that its legend (two
 /// lines) fits beside it.
-fn fault_lane_rows(faults: &[Fault], x_max: f64) -> usize {
-    let rows = fault_lane_layout(faults, x_max)
+fn fault_lane_rows(faults: &[Fault], x_max: f64, plot_w: u32) -> usize {
+    let rows = fault_lane_layout(faults, x_max, plot_w)
         .iter()
         .map(|&(r, _)| r + 1)
         .max()
@@ -276,24 +284,44 @@ fn fault_lane_rows(faults: &[Fault], x_max: f64) -> usize {
     }
 }
 
-/// The fault lane's height for `faults`, or 0 when there are none.
-pub fn fault_lane_height(faults: &[Fault], x_max: f64) -> u32 {
-    match fault_lane_rows(faults, x_max) {
+/// The height of a fault lane for `faults` whose plot is `plot_w` pixels wide, or 0 when there
+/// are none.
+pub fn fault_lane_height(faults: &[Fault], x_max: f64, plot_w: u32) -> u32 {
+    match fault_lane_rows(faults, x_max, plot_w) {
         0 => 0,
         rows => rows as u32 * FAULT_ROW_H + 6,
     }
 }
 
-/// The fault lane: each fault's window as a bar (a tick if instant) with its label, in rows
-/// that keep labels apart.
+/// The fault lane with its legend.
 pub fn fault_lane<DB: DrawingBackend>(
     area: &Area<DB>,
     legend: &Area<DB>,
     faults: &[Fault],
     x_max: f64,
 ) -> Result<(), String> {
-    let layout = fault_lane_layout(faults, x_max);
-    let rows = fault_lane_rows(faults, x_max).max(1);
+    fault_lane_plot(area, faults, x_max)?;
+    draw_legend(legend, &[fault_legend()])
+}
+
+/// The fault lane's legend entry.
+pub fn fault_legend() -> Entry {
+    Entry::new(
+        Glyph::Shade,
+        "faults: shaded while in force, a line where instant",
+    )
+}
+
+/// The fault lane without its legend: each fault's window as a bar (a tick if instant) with its
+/// label, in rows that keep labels apart.
+pub fn fault_lane_plot<DB: DrawingBackend>(
+    area: &Area<DB>,
+    faults: &[Fault],
+    x_max: f64,
+) -> Result<(), String> {
+    let plot_w = plot_width(area.dim_in_pixel().0);
+    let layout = fault_lane_layout(faults, x_max, plot_w);
+    let rows = fault_lane_rows(faults, x_max, plot_w).max(1);
     let labels: Vec<String> = (0..rows)
         .map(|r| {
             if r == 0 {
@@ -304,7 +332,7 @@ pub fn fault_lane<DB: DrawingBackend>(
         })
         .collect();
     let mut chart = lane(area, x_max, &labels)?;
-    let per_px = x_max / f64::from((PLOT_X1 - PLOT_X0) as u32);
+    let per_px = x_max / f64::from(plot_w);
     for (f, &(row, text_x)) in faults.iter().zip(&layout) {
         let y = row_y(rows, row);
         let end = f.end.unwrap_or(f.start).min(x_max);
@@ -335,13 +363,7 @@ pub fn fault_lane<DB: DrawingBackend>(
             )))
             .map_err(err)?;
     }
-    draw_legend(
-        legend,
-        &[Entry::new(
-            Glyph::Shade,
-            "faults: shaded while in force, a line where instant",
-        )],
-    )
+    Ok(())
 }
 
 /// What a legend entry shows beside its text.

@@ -35,7 +35,7 @@ pub fn chained(d: &Data) -> bool {
         .any(|(_, n)| n.hops_to_top.iter().any(|h| h.is_some_and(|h| h >= 2)))
 }
 
-fn bytes_of(n: &NodeTimeline, view: View) -> &[Option<u64>] {
+pub(super) fn bytes_of(n: &NodeTimeline, view: View) -> &[Option<u64>] {
     match view {
         View::Top => &n.lag_bytes_top,
         View::Hops => &n.lag_bytes,
@@ -50,7 +50,7 @@ fn seconds_of(n: &NodeTimeline, view: View) -> &[Option<f64>] {
 }
 
 /// The nodes that were ever measured in this view.
-fn replicas<'a>(d: &Data<'a>, view: View) -> Vec<(&'a str, &'a NodeTimeline)> {
+pub(super) fn replicas<'a>(d: &Data<'a>, view: View) -> Vec<(&'a str, &'a NodeTimeline)> {
     d.nodes
         .iter()
         .filter(|(_, n)| bytes_of(n, view).iter().any(Option::is_some))
@@ -108,12 +108,14 @@ fn lane_rows(marks: &[SyncMark], replicas: &[(&str, &NodeTimeline)]) -> Vec<Stri
 pub fn heights(d: &Data, view: View) -> Vec<u32> {
     let mut h: Vec<u32> = d.fault_lane().into_iter().collect();
     h.extend([PANEL_H, PANEL_H]);
-    let replicas = replicas(d, view);
-    let rows = lane_rows(&sync_marks(d, &replicas), &replicas).len() as u32;
-    if rows > 0 {
-        h.push((rows * SYNC_ROW_H + 8).max(SYNC_LANE_MIN_H));
-    }
+    h.extend(sync_lane_height(d, &replicas(d, view)));
     h
+}
+
+/// The height of the sync lane of `replicas`, if any of them synced.
+pub(super) fn sync_lane_height(d: &Data, replicas: &[(&str, &NodeTimeline)]) -> Option<u32> {
+    let rows = lane_rows(&sync_marks(d, replicas), replicas).len() as u32;
+    (rows > 0).then(|| (rows * SYNC_ROW_H + 8).max(SYNC_LANE_MIN_H))
 }
 
 pub fn draw<DB: plotters::prelude::DrawingBackend>(
@@ -224,12 +226,36 @@ pub fn draw<DB: plotters::prelude::DrawingBackend>(
     Ok(())
 }
 
-/// The replicas' sync milestones in a lane of their own, one row per replica (coloured as its
-/// lines): a bar while a full sync runs, its start above the bar and its end (online or
-/// aborted) below, partial resyncs on it.
+/// The sync lane with its legend.
 fn sync_lane<DB: plotters::prelude::DrawingBackend>(
     area: &Area<DB>,
     legend: &Area<DB>,
+    d: &Data,
+    replicas: &[(&str, &NodeTimeline)],
+) -> Result<(), String> {
+    sync_lane_plot(area, d, replicas)?;
+    draw_legend(legend, &sync_legend())
+}
+
+/// The sync lane's legend: its four markers.
+pub(super) fn sync_legend() -> Vec<Entry> {
+    let ink = plotters::style::RGBColor(60, 60, 60);
+    vec![
+        Entry::new(Glyph::Mark(Mark::Started, ink), "full sync started"),
+        Entry::new(
+            Glyph::Mark(Mark::Online, ink),
+            "full sync finished (online)",
+        ),
+        Entry::new(Glyph::Mark(Mark::Partial, ink), "partial resync"),
+        Entry::new(Glyph::Mark(Mark::Aborted, ink), "full sync aborted"),
+    ]
+}
+
+/// The replicas' sync milestones in a lane of their own, without its legend, one row per
+/// replica (coloured as its lines): a bar while a full sync runs, its start above the bar and
+/// its end (online or aborted) below, partial resyncs on it.
+pub(super) fn sync_lane_plot<DB: plotters::prelude::DrawingBackend>(
+    area: &Area<DB>,
     d: &Data,
     replicas: &[(&str, &NodeTimeline)],
 ) -> Result<(), String> {
@@ -324,19 +350,7 @@ fn sync_lane<DB: plotters::prelude::DrawingBackend>(
             .pos(Pos::new(HPos::Left, VPos::Center));
         area.draw_text(&text, &style, (x, last.1)).map_err(err)?;
     }
-    let ink = plotters::style::RGBColor(60, 60, 60);
-    draw_legend(
-        legend,
-        &[
-            Entry::new(Glyph::Mark(Mark::Started, ink), "full sync started"),
-            Entry::new(
-                Glyph::Mark(Mark::Online, ink),
-                "full sync finished (online)",
-            ),
-            Entry::new(Glyph::Mark(Mark::Partial, ink), "partial resync"),
-            Entry::new(Glyph::Mark(Mark::Aborted, ink), "full sync aborted"),
-        ],
-    )
+    Ok(())
 }
 
 /// Markers closer than this many pixels to the previous one of their kind and replica join its

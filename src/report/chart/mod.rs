@@ -1,7 +1,8 @@
 //! Charts from a report: lag (against the top of each chain, and hop by hop where replicas
 //! chain), backlog and output buffers against their limits, availability, acknowledged writes
-//! kept and lost, and read staleness. Pure functions from the report's `timeline` to PNG and SVG
-//! bytes; no simulation inside, no file written here.
+//! kept and lost, and read staleness; and, from two reports, the side-by-side chart that puts
+//! one run's buffers and lag beside another's (`beside`). Pure functions from the reports'
+//! `timeline` to PNG and SVG bytes; no simulation inside, no file written here.
 //!
 //! Every chart has the same frame (`frame`): a title, then rows of a plot column and a legend
 //! column, so legends never cover data; fault labels in a lane of their own over the time
@@ -13,6 +14,7 @@
 //! so charts render the same on a machine with no fonts installed.
 
 mod backlog;
+mod beside;
 mod frame;
 mod lag;
 mod series;
@@ -29,6 +31,7 @@ use plotters::prelude::*;
 use plotters::style::FontStyle;
 
 use super::{AckedWrites, LimitsFrom, NodeTimeline, Report, SentinelMark, StalenessCdf};
+pub use beside::beside;
 pub use frame::WIDTH;
 use frame::{Area, Fault, FONT, TITLE_H};
 pub use series::human_bytes;
@@ -102,24 +105,47 @@ fn draw<DB: DrawingBackend>(name: &str, root: &Area<DB>, d: &Data) -> Result<(),
     }
 }
 
-/// Draws chart `name` twice: into a PNG pixel buffer and into an SVG string.
+/// Draws chart `name`, `WIDTH` wide, in both formats.
 fn render(name: &'static str, data: &Data) -> Result<Chart, String> {
     let height = TITLE_H + heights(name, data).iter().sum::<u32>();
-    let mut buf = vec![255u8; (WIDTH * height * 3) as usize];
+    paint(name, (WIDTH, height), &One { name, data })
+}
+
+/// Something that draws a whole page on any backend.
+trait Page {
+    fn draw<DB: DrawingBackend>(&self, root: &Area<DB>) -> Result<(), String>;
+}
+
+/// One of a report's own charts.
+struct One<'a> {
+    name: &'static str,
+    data: &'a Data<'a>,
+}
+
+impl Page for One<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &Area<DB>) -> Result<(), String> {
+        draw(self.name, root, self.data)
+    }
+}
+
+/// Draws `page`, `size` pixels, twice: into a PNG pixel buffer and into an SVG string.
+fn paint(name: &'static str, size: (u32, u32), page: &impl Page) -> Result<Chart, String> {
+    let (width, height) = size;
+    let mut buf = vec![255u8; (width * height * 3) as usize];
     {
-        let root = BitMapBackend::with_buffer(&mut buf, (WIDTH, height)).into_drawing_area();
-        draw(name, &root, data)?;
+        let root = BitMapBackend::with_buffer(&mut buf, size).into_drawing_area();
+        page.draw(&root)?;
         root.present().map_err(|e| e.to_string())?;
     }
     let img =
-        image::RgbImage::from_raw(WIDTH, height, buf).ok_or("pixel buffer of the wrong size")?;
+        image::RgbImage::from_raw(width, height, buf).ok_or("pixel buffer of the wrong size")?;
     let mut png = Vec::new();
     img.write_to(&mut Cursor::new(&mut png), image::ImageOutputFormat::Png)
         .map_err(|e| e.to_string())?;
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
-        draw(name, &root, data)?;
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        page.draw(&root)?;
         root.present().map_err(|e| e.to_string())?;
     }
     Ok(Chart { name, png, svg })
@@ -210,7 +236,8 @@ impl<'a> Data<'a> {
 
     /// Where the fault lane goes, if there are faults: its height.
     fn fault_lane(&self) -> Option<u32> {
-        let h = frame::fault_lane_height(&self.faults, self.x_max);
+        let plot_w = (frame::PLOT_X1 - frame::PLOT_X0) as u32;
+        let h = frame::fault_lane_height(&self.faults, self.x_max, plot_w);
         (h > 0).then_some(h)
     }
 }

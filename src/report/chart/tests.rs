@@ -180,15 +180,24 @@ fn texts(els: &[El]) -> Vec<&str> {
         .collect()
 }
 
-fn in_legend(e: &El) -> bool {
-    e.num("x") >= f64::from(WIDTH - LEGEND_W)
+/// Whether `e` lies in the legend column of a page `width` pixels wide.
+fn in_legend(e: &El, width: f64) -> bool {
+    e.num("x") >= width - f64::from(LEGEND_W)
+}
+
+/// The page's width, from the SVG's root element.
+fn page_width(els: &[El]) -> f64 {
+    els.iter()
+        .find(|e| e.tag == "svg")
+        .map_or(f64::from(WIDTH), |e| e.num("width"))
 }
 
 /// The legend column's text, lines joined by spaces (a wrapped entry reads as one).
 fn legend_text(els: &[El]) -> String {
+    let width = page_width(els);
     let lines: Vec<&str> = els
         .iter()
-        .filter(|e| e.tag == "text" && in_legend(e))
+        .filter(|e| e.tag == "text" && in_legend(e, width))
         .map(|e| e.text.as_str())
         .collect();
     lines.join(" ")
@@ -261,7 +270,7 @@ fn check_pixels(name: &str, c: &Chart) {
             [r, g, b]
         })
         .collect();
-    let legend_x = f64::from(WIDTH - LEGEND_W);
+    let legend_x = f64::from(img.width() - LEGEND_W);
     for (x, y, p) in img.enumerate_pixels() {
         if !palette.contains(&p.0) {
             continue;
@@ -502,7 +511,10 @@ fn each_node_keeps_its_colour_on_every_chart() {
             let els = elements(&c.svg);
             // A legend entry is its glyph's shapes, then its text.
             for (k, e) in els.iter().enumerate() {
-                if e.tag == "text" && in_legend(e) && e.text.starts_with(&format!("{node}:")) {
+                if e.tag == "text"
+                    && in_legend(e, f64::from(WIDTH))
+                    && e.text.starts_with(&format!("{node}:"))
+                {
                     let glyph = els[..k]
                         .iter()
                         .rev()
@@ -617,12 +629,12 @@ fn fault_labels_take_rows_so_none_overlaps() {
         f("master: REPLICAOF replica-1 6379", 56.0, Some(56.0)),
         f("a label that would run past the right edge", 89.0, None),
     ];
-    let layout = fault_lane_layout(&faults, 90.0);
+    let right = (super::frame::PLOT_X1 - super::frame::PLOT_X0) as u32;
+    let layout = fault_lane_layout(&faults, 90.0, right);
     let rows: Vec<usize> = layout.iter().map(|&(r, _)| r).collect();
     // The split's window covers both REPLICAOF commands, so each takes a row below it; the
     // heal's command comes after the window and shares the first row.
     assert_eq!(rows, [0, 1, 2, 0, 1]);
-    let right = (super::frame::PLOT_X1 - super::frame::PLOT_X0) as u32;
     let (_, x) = layout[4];
     assert_eq!(
         x as u32 + text_width(&faults[4].label, 13),
@@ -766,4 +778,172 @@ fn the_lag_chart_of_a_sentinel_failover_marks_it_in_the_fault_lane() {
         assert!(t.contains(&label), "{label} is in the lane: {t:?}");
     }
     check_inside("lag", &lag.svg);
+}
+
+/// A 16 MB dataset over an 8 Mbit/s link with 1 MB/s of writes, under limits low enough to be on
+/// the scale of what the buffers hold; `extra` adds directives to `[defaults]`.
+fn small_sync(name: &str, extra: &str) -> String {
+    format!(
+        "name = \"{name}\"\nduration = \"40s\"\n\
+         [defaults]\nclient-output-buffer-limit = \"replica 32mb 0 0\"\n{extra}\
+         [[link]]\nbetween = [\"master\", \"replica\"]\nbandwidth = \"8mbit\"\n\
+         [[node]]\nname = \"master\"\n[node.data]\nbulk_size = \"16mb\"\nbulk_value_size = \"1kb\"\n\
+         [[node]]\nname = \"replica\"\nreplicaof = \"master\"\n\
+         [[workload]]\ntarget = \"master\"\nrate = 1000\nvalue_size = \"1kb\"\nkeys = 5000\n"
+    )
+}
+
+fn classic_and_dual() -> (Report, Report) {
+    let dual = "redis-version = \"valkey-8.1\"\ndual-channel-replication-enabled = \"yes\"\n";
+    (
+        run(&small_sync("classic", "")),
+        run(&small_sync("dual", dual)),
+    )
+}
+
+#[test]
+fn side_by_side_each_column_draws_its_own_runs_series_on_one_time_axis() {
+    let (a, b) = classic_and_dual();
+    let [left, right] = super::beside::runs(&a, &b).unwrap();
+    let obuf = |r: &Report| r.timeline.nodes["master"].replica_obuf["replica"].clone();
+    for (col, r) in [(&left, &a), (&right, &b)] {
+        let drawn: Vec<(&str, &str, Vec<Option<u64>>)> = col
+            .obuf
+            .iter()
+            .map(|(m, rep, v)| (*m, *rep, v.to_vec()))
+            .collect();
+        assert_eq!(drawn, [("master", "replica", obuf(r))], "{}", r.scenario);
+        let lag: Vec<&str> = col.lag.iter().map(|(n, _)| *n).collect();
+        assert_eq!(lag, ["replica"], "{}", r.scenario);
+        assert_eq!(col.d.x_max, 40.0);
+    }
+    // Only the dual-channel replica held the stream itself, and the chart draws what it held.
+    assert!(left.local.is_empty(), "the classic replica holds no stream");
+    let held: Vec<u64> = b.timeline.nodes["replica"].local_repl_buffer.clone();
+    assert!(held.iter().any(|&x| x > 0), "the dual-channel run buffered");
+    let drawn: Vec<u64> = right.local[0].1.iter().map(|x| x.unwrap()).collect();
+    assert_eq!((right.local[0].0, drawn), ("replica", held));
+    assert!(
+        left.subtitle.starts_with("classic sync"),
+        "{}",
+        left.subtitle
+    );
+    assert!(
+        right.subtitle.starts_with("dual-channel sync"),
+        "{}",
+        right.subtitle
+    );
+}
+
+#[test]
+fn side_by_side_rows_share_one_scale_and_nothing_leaves_its_panel() {
+    let (a, b) = classic_and_dual();
+    let c = beside(&a, &b).unwrap();
+    let inside = check_inside("beside", &c.svg);
+    assert!(inside > 0, "nothing was drawn in a plot area");
+    check_pixels("beside", &c);
+    let els = elements(&c.svg);
+    let text = texts(&els).join("\n");
+    for label in [
+        "classic",
+        "dual",
+        super::beside::OBUF_LABEL,
+        super::beside::LOCAL_LABEL,
+        super::beside::LAG_LABEL,
+    ] {
+        assert!(text.contains(label), "{label} missing from:\n{text}");
+    }
+    let legend = legend_text(&els).replace('\u{a0}', " ");
+    assert!(
+        legend.contains("effective hard limit: 32.0 MB in both"),
+        "{legend}"
+    );
+    assert!(!legend.contains("… and"), "a legend cut short: {legend}");
+    // Two plot areas per row, side by side at the same height: three rows.
+    let plots = areas(&els, PLOT_BG);
+    assert_eq!(plots.len(), 6, "{plots:?}");
+    for pair in plots.chunks(2) {
+        assert_eq!((pair[0].y0, pair[0].y1), (pair[1].y0, pair[1].y1));
+        assert!(pair[0].x1 < pair[1].x0, "the columns overlap: {pair:?}");
+    }
+    // The master's hard limit is the same 32 MB in both runs: its line is at one height in
+    // both columns. Axes and ticks are black too, but lie on the plot's edge or outside it.
+    let hard: Vec<(usize, f64)> = els
+        .iter()
+        .filter(|e| e.tag == "polyline" && e.attr("stroke") == Some(&hex(LIMIT_HARD)))
+        .filter_map(|e| {
+            let p = e.points();
+            let column = plots[..2].iter().position(|a| {
+                p.iter()
+                    .all(|&(x, y)| a.holds((x, y), 1.0) && a.y0 < y && y < a.y1)
+            })?;
+            Some((column, p[0].1))
+        })
+        .collect();
+    assert_eq!(hard.len(), 2, "{hard:?}");
+    assert_eq!((hard[0].0, hard[1].0), (0, 1), "{hard:?}");
+    assert_eq!(hard[0].1, hard[1].1, "{hard:?}");
+    // The lag peaks far apart in the two runs; on one scale per row both columns read the same
+    // ticks, where a scale per column would stretch the smaller peak to the same height.
+    let lag_max = |r: &Report| {
+        r.timeline.nodes["replica"]
+            .lag_bytes_top
+            .iter()
+            .flatten()
+            .max()
+            .copied()
+            .unwrap()
+    };
+    let (la, lb) = (lag_max(&a), lag_max(&b));
+    assert!(la.max(lb) > la.min(lb) * 3 / 2, "{la} {lb}");
+    let (left, right) = (plots[4], plots[5]);
+    let ticks = |x0: f64, x1: f64| -> Vec<&str> {
+        els.iter()
+            .filter(|e| e.tag == "text" && x0 < e.num("x") && e.num("x") < x1)
+            .filter(|e| left.y0 - 1.0 <= e.num("y") && e.num("y") <= left.y1 + 1.0)
+            .map(|e| e.text.as_str())
+            .collect()
+    };
+    let left_ticks = ticks(0.0, left.x0);
+    assert!(left_ticks.len() >= 4, "{left_ticks:?}");
+    assert_eq!(left_ticks, ticks(left.x1, right.x0));
+}
+
+#[test]
+fn side_by_side_refuses_runs_with_other_replicas() {
+    let (a, mut b) = classic_and_dual();
+    let tl = &mut b.timeline;
+    let replica = tl.nodes.remove("replica").unwrap();
+    tl.nodes.insert("replica-2".into(), replica);
+    let master = tl.nodes.get_mut("master").unwrap();
+    let obuf = master.replica_obuf.remove("replica").unwrap();
+    master.replica_obuf.insert("replica-2".into(), obuf);
+    let e = beside(&a, &b).err().unwrap();
+    assert!(
+        e.contains("different replicas (classic: replica; dual: replica-2)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn limits_the_same_in_both_runs_are_listed_once() {
+    use super::frame::{Entry, Glyph};
+    let e = |t: &str| Entry::new(Glyph::None, t);
+    let merged = super::beside::merge_limits([
+        vec![e("soft limit: 64 MB"), e("effective hard limit: 256 MB")],
+        vec![
+            e("soft limit: 64 MB"),
+            e("effective hard limit: 1.0 GB"),
+            e("configured hard limit: 2 MB"),
+        ],
+    ]);
+    let texts: Vec<&str> = merged.iter().map(|e| e.text.as_str()).collect();
+    assert_eq!(
+        texts,
+        [
+            "soft limit: 64 MB in both",
+            "effective hard limit: 256 MB left, 1.0 GB right",
+            "configured hard limit: 2 MB right only",
+        ]
+    );
 }
