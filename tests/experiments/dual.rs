@@ -1,0 +1,435 @@
+//! Valkey 8.1's dual-channel full sync under the full-resync loop's setup, against a real
+//! `valkey-server`: the setup of `cob.rs` (a 2 s RDB, about 517 KB/s of writes, the master's
+//! `client-output-buffer-limit replica 256kb 0 0`), run three times: dual channel off (the
+//! classic sync, which loops as on Redis), on with the replica's own limit at its default
+//! (256 MB: the writes made during the transfer wait in the replica's local buffer and the sync
+//! finishes), and on with the replica's limit at 256 KB too (the local buffer fills in about
+//! half a second and the replica stops reading; the rest waits in the sockets).
+//!
+//! Real: Valkey's log lines of both servers (their own times), the replica's INFO
+//! `replicas_repl_buffer_peak`, and the master's output buffer for its replicas (`CLIENT LIST
+//! TYPE replica`, the largest `omem`) sampled every 10 ms. Simulated: the same data, writes and
+//! limits under `redis-version valkey-8.1`, the child's RDB save rate calibrated by a real
+//! BGSAVE of the same data on valkey-server, the buffers sampled every 10 ms.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use replsim::time::SimTime;
+
+use super::harness::*;
+use super::support::info_fields;
+
+/// How long each run is watched, from its first fork: four periods of the classic loop, and
+/// three times the dual-channel sync's RDB.
+const WINDOW_MS: u64 = 8000;
+
+/// The replica's log lines each run counts: those of a dual-channel sync in the order it writes
+/// them (the sixth also ends a classic sync), then the one a dropped classic replica writes.
+/// Valkey writes `PRIMARY` where the node keeps Redis's `MASTER` (`MASTER <-> REPLICA sync`,
+/// `I/O error trying to sync with MASTER`), so the fragments leave that word out.
+const REPLICA_LINES: [&str; 7] = [
+    "PSYNC is not possible, initialize RDB channel.",
+    "Trying a partial resynchronization using main channel",
+    "Primary accepted a Partial Resynchronization, RDB load in background.",
+    "Replication buffer limit reached, stopping buffering.",
+    "Successfully streamed replication data into memory",
+    "REPLICA sync: Finished with success",
+    "I/O error trying to sync with",
+];
+
+/// The master's log lines each run counts: the dual-channel ones, in order, then a full sync's
+/// end.
+const MASTER_LINES: [&str; 4] = [
+    "is capable of dual channel synchronization",
+    "RDB end offset",
+    "rdb channel disconnected.",
+    "Synchronization with replica",
+];
+
+/// One setup of the three.
+struct Setup {
+    label: &'static str,
+    dual: bool,
+    /// The replica's own `client-output-buffer-limit replica` (its local buffer's limit under
+    /// dual channel); `None` leaves Valkey's default, 256 MB.
+    replica_limit: Option<&'static str>,
+}
+
+const SETUPS: [Setup; 3] = [
+    Setup {
+        label: "dual channel off",
+        dual: false,
+        replica_limit: None,
+    },
+    Setup {
+        label: "dual channel on, replica limit 256 MB (default)",
+        dual: true,
+        replica_limit: None,
+    },
+    Setup {
+        label: "dual channel on, replica limit 256 KB",
+        dual: true,
+        replica_limit: Some("replica 256kb 0 0"),
+    },
+];
+
+/// What one run showed, times in seconds from its first fork.
+struct Outcome {
+    /// `Starting BGSAVE for SYNC`.
+    forks: usize,
+    /// `Partial resynchronization request … accepted` (under dual channel: the main channel's
+    /// PSYNC).
+    partial_accepted: usize,
+    /// `… for overcoming of output buffer limits.`
+    drops: usize,
+    /// The replica's first `sync: Finished with success`.
+    online: Option<f64>,
+    /// `Replication buffer limit reached, stopping buffering.`
+    limit_reached: Option<f64>,
+    /// The replica's `replicas_repl_buffer_peak`, in bytes.
+    local_peak: u64,
+    /// The master's largest output buffer for a replica, sampled every 10 ms, in bytes.
+    obuf_peak: u64,
+    /// How often the replica wrote each of [`REPLICA_LINES`].
+    replica_lines: Vec<usize>,
+    /// How often the master wrote each of [`MASTER_LINES`].
+    master_lines: Vec<usize>,
+}
+
+impl Outcome {
+    fn of(mlog: &[Line], rlog: &[Line], local_peak: u64, obuf_peak: u64) -> Outcome {
+        let t0 = mlog
+            .iter()
+            .find(|l| l.msg.contains("Starting BGSAVE for SYNC"))
+            .map(|l| l.at_ms)
+            .expect("a first fork");
+        let window = |log: &[Line], f: &str| -> Vec<f64> {
+            log.iter()
+                .filter(|l| l.at_ms >= t0 && l.at_ms < t0 + WINDOW_MS && l.msg.contains(f))
+                .map(|l| (l.at_ms - t0) as f64 / 1000.0)
+                .collect()
+        };
+        Outcome {
+            forks: window(mlog, "Starting BGSAVE for SYNC").len(),
+            partial_accepted: window(mlog, "Partial resynchronization request from").len(),
+            drops: window(mlog, "for overcoming of output buffer limits").len(),
+            online: window(rlog, "REPLICA sync: Finished with success")
+                .first()
+                .copied(),
+            limit_reached: window(rlog, "Replication buffer limit reached")
+                .first()
+                .copied(),
+            local_peak,
+            obuf_peak,
+            // From the replica's start: its first lines come before the fork they lead to.
+            replica_lines: counts(rlog, &REPLICA_LINES, t0 + WINDOW_MS),
+            master_lines: counts(mlog, &MASTER_LINES, t0 + WINDOW_MS),
+        }
+    }
+}
+
+/// How many lines of `log` before `end_ms` contain each of `fragments`.
+fn counts(log: &[Line], fragments: &[&str], end_ms: u64) -> Vec<usize> {
+    fragments
+        .iter()
+        .map(|f| {
+            log.iter()
+                .filter(|l| l.at_ms < end_ms && l.msg.contains(f))
+                .count()
+        })
+        .collect()
+}
+
+/// The lines of `fragments` that `counts` saw, with their counts.
+fn list(fragments: &[&str], counts: &[usize]) -> String {
+    fragments
+        .iter()
+        .zip(counts)
+        .filter(|(_, n)| **n > 0)
+        .map(|(l, n)| format!("`{l}` {n}×"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The same lines written, each as often within a quarter.
+fn same_lines(a: &[usize], b: &[usize]) -> bool {
+    a.iter()
+        .zip(b)
+        .all(|(a, b)| (*a == 0) == (*b == 0) && close(*a, *b))
+}
+
+/// The master's flags for a setup, `--name value` pairs.
+fn master_args(dual: bool) -> Vec<&'static str> {
+    vec![
+        "--repl-diskless-sync",
+        "yes",
+        "--dual-channel-replication-enabled",
+        if dual { "yes" } else { "no" },
+        "--repl-backlog-size",
+        "16kb",
+        "--client-output-buffer-limit",
+        "replica 256kb 0 0",
+    ]
+}
+
+/// The largest `omem=` of `CLIENT LIST TYPE replica`'s lines.
+fn largest_omem(list: &str) -> u64 {
+    list.lines()
+        .filter_map(|l| {
+            l.split(' ')
+                .find_map(|f| f.strip_prefix("omem="))
+                .and_then(|v| v.parse().ok())
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+fn real(setup: &Setup) -> Outcome {
+    let m = Redis::start_valkey(&master_args(setup.dual));
+    let mut mc = m.client();
+    load_keys(&mut mc);
+    mc.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "1000"]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        let port = m.port;
+        std::thread::spawn(move || {
+            let mut c = Client::connect(port);
+            let value = vec![b'w'; 1000];
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                pipeline_sets(&mut c, &format!("key:{}", i % 10), &value, 5);
+                i += 1;
+                sleep_ms(10);
+            }
+        })
+    };
+    let obuf_peak = Arc::new(AtomicU64::new(0));
+    let sampler = {
+        let (stop, peak) = (stop.clone(), obuf_peak.clone());
+        let port = m.port;
+        std::thread::spawn(move || {
+            let mut c = Client::connect(port);
+            while !stop.load(Ordering::Relaxed) {
+                let omem = largest_omem(&c.cmd(&["CLIENT", "LIST", "TYPE", "replica"]).text());
+                peak.fetch_max(omem, Ordering::Relaxed);
+                sleep_ms(10);
+            }
+        })
+    };
+    sleep_ms(500);
+    let port = m.port.to_string();
+    let mut args = vec![
+        "--replicaof",
+        "127.0.0.1",
+        &port,
+        "--dual-channel-replication-enabled",
+        if setup.dual { "yes" } else { "no" },
+    ];
+    if let Some(limit) = setup.replica_limit {
+        args.extend(["--client-output-buffer-limit", limit]);
+    }
+    let r = Redis::start_valkey(&args);
+    wait_for("the first fork", Duration::from_secs(5), || {
+        m.log().contains("Starting BGSAVE for SYNC")
+    });
+    sleep_ms(WINDOW_MS + 200);
+    stop.store(true, Ordering::Relaxed);
+    writer.join().expect("the writer");
+    sampler.join().expect("the sampler");
+    let local_peak = r
+        .client()
+        .field("replication", "replicas_repl_buffer_peak")
+        .parse()
+        .expect("a byte count");
+    Outcome::of(
+        &real_log(&m),
+        &real_log(&r),
+        local_peak,
+        obuf_peak.load(Ordering::Relaxed),
+    )
+}
+
+fn sim(setup: &Setup, save_rate: u64) -> Outcome {
+    let replica_config = setup.replica_limit.map_or(String::new(), |l| {
+        format!("[node.config]\nclient-output-buffer-limit = \"{l}\"\n")
+    });
+    let toml = format!(
+        r#"
+name = "dual-channel-loop"
+duration = "10s"
+sample_interval = "10ms"
+
+[defaults]
+redis-version = "valkey-8.1"
+dual-channel-replication-enabled = {dual}
+repl-diskless-sync = true
+repl-diskless-sync-delay = 0
+repl-backlog-size = "16kb"
+replsim-rdb-save-rate = {save_rate}
+
+[[node]]
+name = "master"
+[node.config]
+client-output-buffer-limit = "replica 256kb 0 0"
+[node.data]
+keys = {DATA_KEYS}
+value_size = 100
+
+[[node]]
+name = "replica"
+replicaof = "master"
+{replica_config}
+[[workload]]
+target = "master"
+rate = 500
+keys = 10
+value_size = 1000
+"#,
+        dual = if setup.dual { "\"yes\"" } else { "\"no\"" },
+    );
+    let s = Sim::run(&toml);
+    let mlog = s.log("master");
+    let t0_ms = mlog
+        .iter()
+        .find(|l| l.msg.contains("Starting BGSAVE for SYNC"))
+        .map_or(0, |l| l.at_ms);
+    let master = s.out.world.resolve("master").expect("a master");
+    // The sampled buffers over the window, as the real sampler sees them.
+    let obuf_peak = s
+        .out
+        .world
+        .rec
+        .samples
+        .iter()
+        .filter(|x| {
+            let ms = x.time.as_millis();
+            ms >= t0_ms && ms < t0_ms + WINDOW_MS
+        })
+        .flat_map(|x| x.nodes[master].replica_obuf.iter().map(|(_, b)| *b))
+        .max()
+        .unwrap_or(0);
+    let info = s.node("replica").info(
+        SimTime::from_millis(t0_ms + WINDOW_MS),
+        &["replication".into()],
+    );
+    let local_peak = info_fields(&info)
+        .get("replicas_repl_buffer_peak")
+        .expect("a valkey-8.1 replica's INFO has replicas_repl_buffer_peak")
+        .parse()
+        .expect("a byte count");
+    Outcome::of(&mlog, &s.log("replica"), local_peak, obuf_peak)
+}
+
+/// Within a quarter of the larger, at least one.
+fn close(a: usize, b: usize) -> bool {
+    a.abs_diff(b) <= (a.max(b) / 4).max(1)
+}
+
+/// Within `frac` of the larger, or both within `floor` bytes of each other.
+fn close_bytes(a: u64, b: u64, frac: f64, floor: u64) -> bool {
+    let d = a.abs_diff(b);
+    d <= floor || d as f64 <= a.max(b) as f64 * frac
+}
+
+fn secs(x: Option<f64>) -> String {
+    x.map_or("never".into(), |x| format!("{x:.2} s"))
+}
+
+fn near(a: Option<f64>, b: Option<f64>, tol: f64) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => (a - b).abs() <= tol,
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+fn kb(bytes: u64) -> String {
+    format!("{bytes} ({:.0} KB)", bytes as f64 / 1024.0)
+}
+
+#[test]
+fn dual_channel_ends_valkey_s_full_resync_loop_as_the_node_does() {
+    let Some(_serial) = enabled() else { return };
+    if !have_valkey() {
+        return;
+    }
+    let (rdb_bytes, rdb_ms) = calibrate_rdb_on(Redis::start_valkey);
+    let rate = rdb_bytes * 1000 / rdb_ms;
+    let mut report = Report::against(
+        "real Valkey",
+        "dual-channel sync on valkey-server 8.1.8: 2 s RDB, 517 KB/s of writes, master's replica hard limit 256 KB, 8 s from the first fork",
+    );
+    report.compare(
+        "calibration: a BGSAVE of the data (valkey-server)",
+        format!("{rdb_bytes} bytes in {rdb_ms} ms"),
+        format!("replsim-rdb-save-rate {rate} (bytes/s)"),
+        "-",
+        true,
+    );
+    for setup in &SETUPS {
+        let r = real(setup);
+        let s = sim(setup, rate);
+        let label = setup.label;
+        let tally = |o: &Outcome| {
+            format!(
+                "{} forks, {} partial syncs accepted, {} drops",
+                o.forks, o.partial_accepted, o.drops
+            )
+        };
+        report.compare(
+            &format!("{label}: the master"),
+            tally(&r),
+            tally(&s),
+            "counts ±25%",
+            close(r.forks, s.forks)
+                && close(r.partial_accepted, s.partial_accepted)
+                && close(r.drops, s.drops),
+        );
+        report.compare(
+            &format!("{label}: the replica is online, after the first fork"),
+            secs(r.online),
+            secs(s.online),
+            "±0.3 s, or never on both",
+            near(r.online, s.online, 0.3),
+        );
+        report.compare(
+            &format!("{label}: the replica's local buffer is full, after the first fork"),
+            secs(r.limit_reached),
+            secs(s.limit_reached),
+            "±0.15 s, or never on both",
+            near(r.limit_reached, s.limit_reached, 0.15),
+        );
+        report.compare(
+            &format!("{label}: the replica's `replicas_repl_buffer_peak` (bytes)"),
+            kb(r.local_peak),
+            kb(s.local_peak),
+            "±15%, or both within one 16 KB block",
+            close_bytes(r.local_peak, s.local_peak, 0.15, 16 * 1024),
+        );
+        report.compare(
+            &format!("{label}: the master's largest output buffer for a replica (bytes)"),
+            kb(r.obuf_peak),
+            kb(s.obuf_peak),
+            "±25%, or both within 32 KB",
+            close_bytes(r.obuf_peak, s.obuf_peak, 0.25, 32 * 1024),
+        );
+        report.compare(
+            &format!("{label}: what the master logs"),
+            list(&MASTER_LINES, &r.master_lines),
+            list(&MASTER_LINES, &s.master_lines),
+            "same lines, counts ±25%",
+            same_lines(&r.master_lines, &s.master_lines),
+        );
+        report.compare(
+            &format!("{label}: what the replica logs"),
+            list(&REPLICA_LINES, &r.replica_lines),
+            list(&REPLICA_LINES, &s.replica_lines),
+            "same lines, counts ±25%",
+            same_lines(&r.replica_lines, &s.replica_lines),
+        );
+    }
+    report.finish();
+}
