@@ -48,6 +48,10 @@ const MASTER_LINES: [&str; 4] = [
     "Synchronization with replica",
 ];
 
+/// When the replica's local buffer is read off its samples, in ms after the first fork: while
+/// it fills, and near the end of the transfer.
+const LOCAL_AT_MS: [u64; 3] = [250, 1000, 2000];
+
 /// One setup of the three.
 struct Setup {
     label: &'static str,
@@ -92,6 +96,9 @@ struct Outcome {
     local_peak: u64,
     /// The master's largest output buffer for a replica, sampled every 10 ms, in bytes.
     obuf_peak: u64,
+    /// The replica's `replicas_repl_buffer_size` at each of [`LOCAL_AT_MS`], from samples
+    /// every 10 ms.
+    local_at: Vec<u64>,
     /// How often the replica wrote each of [`REPLICA_LINES`].
     replica_lines: Vec<usize>,
     /// How often the master wrote each of [`MASTER_LINES`].
@@ -99,7 +106,14 @@ struct Outcome {
 }
 
 impl Outcome {
-    fn of(mlog: &[Line], rlog: &[Line], local_peak: u64, obuf_peak: u64) -> Outcome {
+    /// `local` holds the replica's local buffer samples, (ms on the logs' clock, bytes).
+    fn of(
+        mlog: &[Line],
+        rlog: &[Line],
+        local_peak: u64,
+        obuf_peak: u64,
+        local: &[(u64, u64)],
+    ) -> Outcome {
         let t0 = mlog
             .iter()
             .find(|l| l.msg.contains("Starting BGSAVE for SYNC"))
@@ -123,6 +137,17 @@ impl Outcome {
                 .copied(),
             local_peak,
             obuf_peak,
+            // The latest sample at or before each instant.
+            local_at: LOCAL_AT_MS
+                .iter()
+                .map(|x| {
+                    local
+                        .iter()
+                        .take_while(|(at, _)| *at <= t0 + x)
+                        .last()
+                        .map_or(0, |(_, b)| *b)
+                })
+                .collect(),
             // From the replica's start: its first lines come before the fork they lead to.
             replica_lines: counts(rlog, &REPLICA_LINES, t0 + WINDOW_MS),
             master_lines: counts(mlog, &MASTER_LINES, t0 + WINDOW_MS),
@@ -232,6 +257,24 @@ fn real(setup: &Setup) -> Outcome {
         args.extend(["--client-output-buffer-limit", limit]);
     }
     let r = Redis::start_valkey(&args);
+    let local = {
+        let stop = stop.clone();
+        let port = r.port;
+        std::thread::spawn(move || {
+            let mut c = Client::connect(port);
+            let mut series = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let at = now_ms();
+                let size = c
+                    .field("replication", "replicas_repl_buffer_size")
+                    .parse()
+                    .expect("a byte count");
+                series.push((at, size));
+                sleep_ms(10);
+            }
+            series
+        })
+    };
     wait_for("the first fork", Duration::from_secs(5), || {
         m.log().contains("Starting BGSAVE for SYNC")
     });
@@ -239,6 +282,7 @@ fn real(setup: &Setup) -> Outcome {
     stop.store(true, Ordering::Relaxed);
     writer.join().expect("the writer");
     sampler.join().expect("the sampler");
+    let local = local.join().expect("the replica's sampler");
     let local_peak = r
         .client()
         .field("replication", "replicas_repl_buffer_peak")
@@ -249,6 +293,7 @@ fn real(setup: &Setup) -> Outcome {
         &real_log(&r),
         local_peak,
         obuf_peak.load(Ordering::Relaxed),
+        &local,
     )
 }
 
@@ -297,6 +342,15 @@ value_size = 1000
         .find(|l| l.msg.contains("Starting BGSAVE for SYNC"))
         .map_or(0, |l| l.at_ms);
     let master = s.out.world.resolve("master").expect("a master");
+    let replica = s.out.world.resolve("replica").expect("a replica");
+    let local: Vec<(u64, u64)> = s
+        .out
+        .world
+        .rec
+        .samples
+        .iter()
+        .map(|x| (x.time.as_millis(), x.nodes[replica].local_repl_buffer))
+        .collect();
     // The sampled buffers over the window, as the real sampler sees them.
     let obuf_peak = s
         .out
@@ -320,7 +374,7 @@ value_size = 1000
         .expect("a valkey-8.1 replica's INFO has replicas_repl_buffer_peak")
         .parse()
         .expect("a byte count");
-    Outcome::of(&mlog, &s.log("replica"), local_peak, obuf_peak)
+    Outcome::of(&mlog, &s.log("replica"), local_peak, obuf_peak, &local)
 }
 
 /// Within a quarter of the larger, at least one.
@@ -408,6 +462,28 @@ fn dual_channel_ends_valkey_s_full_resync_loop_as_the_node_does() {
             kb(s.local_peak),
             "±15%, or both within one 16 KB block",
             close_bytes(r.local_peak, s.local_peak, 0.15, 16 * 1024),
+        );
+        let at = |o: &Outcome| {
+            o.local_at
+                .iter()
+                .map(|b| format!("{:.0} KB", *b as f64 / 1024.0))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        report.compare(
+            &format!(
+                "{label}: the replica's local buffer {} s after the first fork",
+                LOCAL_AT_MS
+                    .map(|x| format!("{:.2}", x as f64 / 1000.0))
+                    .join(", ")
+            ),
+            at(&r),
+            at(&s),
+            "each ±20%, or within 32 KB",
+            r.local_at
+                .iter()
+                .zip(&s.local_at)
+                .all(|(a, b)| close_bytes(*a, *b, 0.2, 32 * 1024)),
         );
         report.compare(
             &format!("{label}: the master's largest output buffer for a replica (bytes)"),
