@@ -1,10 +1,13 @@
 //! Valkey 8.1's dual-channel full sync under the full-resync loop's setup, against a real
 //! `valkey-server`: the setup of `cob.rs` (a 2 s RDB, about 517 KB/s of writes, the master's
-//! `client-output-buffer-limit replica 256kb 0 0`), run three times: dual channel off (the
-//! classic sync, which loops as on Redis), on with the replica's own limit at its default
+//! `client-output-buffer-limit replica 256kb 0 0`), run four times: dual channel off (the
+//! classic sync, which loops as on Redis); on with the replica's own limit at its default
 //! (256 MB: the writes made during the transfer wait in the replica's local buffer and the sync
-//! finishes), and on with the replica's limit at 256 KB too (the local buffer fills in about
-//! half a second and the replica stops reading; the rest waits in the sockets).
+//! finishes); on with the replica's limit at 256 KB too (the local buffer fills in about half a
+//! second and the replica stops reading; the rest waits in the sockets, which hold it); and the
+//! same with a 12 s RDB, long enough for the sockets to fill, so that the master drops the main
+//! channel at its own limit, which the replica, no longer reading it, learns only once its RDB
+//! is loaded: the loop is back, one turn per RDB.
 //!
 //! Real: Valkey's log lines of both servers (their own times), the replica's INFO
 //! `replicas_repl_buffer_peak`, and the master's output buffer for its replicas (`CLIENT LIST
@@ -21,15 +24,12 @@ use replsim::time::SimTime;
 use super::harness::*;
 use super::support::info_fields;
 
-/// How long each run is watched, from its first fork: four periods of the classic loop, and
-/// three times the dual-channel sync's RDB.
-const WINDOW_MS: u64 = 8000;
-
 /// The replica's log lines each run counts: those of a dual-channel sync in the order it writes
-/// them (the sixth also ends a classic sync), then the one a dropped classic replica writes.
+/// them (the sixth also ends a classic sync), then the one a dropped classic replica writes,
+/// then `Connection with … lost.`, a lost main channel seen once the sync is done.
 /// Valkey writes `PRIMARY` where the node keeps Redis's `MASTER` (`MASTER <-> REPLICA sync`,
 /// `I/O error trying to sync with MASTER`), so the fragments leave that word out.
-const REPLICA_LINES: [&str; 7] = [
+const REPLICA_LINES: [&str; 8] = [
     "PSYNC is not possible, initialize RDB channel.",
     "Trying a partial resynchronization using main channel",
     "Primary accepted a Partial Resynchronization, RDB load in background.",
@@ -37,45 +37,67 @@ const REPLICA_LINES: [&str; 7] = [
     "Successfully streamed replication data into memory",
     "REPLICA sync: Finished with success",
     "I/O error trying to sync with",
+    "Connection with",
 ];
 
-/// The master's log lines each run counts: the dual-channel ones, in order, then a full sync's
-/// end.
-const MASTER_LINES: [&str; 4] = [
+/// The master's log lines each run counts: the dual-channel ones, in order, a full sync's end,
+/// and a PSYNC refused for an offset its backlog no longer holds.
+const MASTER_LINES: [&str; 5] = [
     "is capable of dual channel synchronization",
     "RDB end offset",
     "rdb channel disconnected.",
     "Synchronization with replica",
+    "for lack of backlog",
 ];
 
 /// When the replica's local buffer is read off its samples, in ms after the first fork: while
 /// it fills, and near the end of the transfer.
 const LOCAL_AT_MS: [u64; 3] = [250, 1000, 2000];
 
-/// One setup of the three.
+/// One setup of the four.
 struct Setup {
     label: &'static str,
     dual: bool,
     /// The replica's own `client-output-buffer-limit replica` (its local buffer's limit under
     /// dual channel); `None` leaves Valkey's default, 256 MB.
     replica_limit: Option<&'static str>,
+    /// `rdb-key-save-delay`: microseconds the fork child sleeps per key.
+    save_delay_us: u64,
+    /// How long the run is watched, from its first fork.
+    window_ms: u64,
 }
 
-const SETUPS: [Setup; 3] = [
+const SETUPS: [Setup; 4] = [
+    // Four turns of the classic loop.
     Setup {
-        label: "dual channel off",
+        label: "2 s RDB, dual channel off",
         dual: false,
         replica_limit: None,
+        save_delay_us: 1000,
+        window_ms: 8000,
     },
+    // Three times the dual-channel sync's RDB, for anything after it.
     Setup {
-        label: "dual channel on, replica limit 256 MB (default)",
+        label: "2 s RDB, dual channel on, replica limit 256 MB (default)",
         dual: true,
         replica_limit: None,
+        save_delay_us: 1000,
+        window_ms: 8000,
     },
     Setup {
-        label: "dual channel on, replica limit 256 KB",
+        label: "2 s RDB, dual channel on, replica limit 256 KB",
         dual: true,
         replica_limit: Some("replica 256kb 0 0"),
+        save_delay_us: 1000,
+        window_ms: 8000,
+    },
+    // The drop (about 8.5 s in), the end of the first sync (12 s) and the second sync's start.
+    Setup {
+        label: "12 s RDB, dual channel on, replica limit 256 KB",
+        dual: true,
+        replica_limit: Some("replica 256kb 0 0"),
+        save_delay_us: 6000,
+        window_ms: 16000,
     },
 ];
 
@@ -88,6 +110,10 @@ struct Outcome {
     partial_accepted: usize,
     /// `… for overcoming of output buffer limits.`
     drops: usize,
+    /// The first of them.
+    first_drop: Option<f64>,
+    /// The replica's first `Connection with … lost.`
+    main_lost: Option<f64>,
     /// The replica's first `sync: Finished with success`.
     online: Option<f64>,
     /// `Replication buffer limit reached, stopping buffering.`
@@ -113,6 +139,7 @@ impl Outcome {
         local_peak: u64,
         obuf_peak: u64,
         local: &[(u64, u64)],
+        window_ms: u64,
     ) -> Outcome {
         let t0 = mlog
             .iter()
@@ -121,7 +148,7 @@ impl Outcome {
             .expect("a first fork");
         let window = |log: &[Line], f: &str| -> Vec<f64> {
             log.iter()
-                .filter(|l| l.at_ms >= t0 && l.at_ms < t0 + WINDOW_MS && l.msg.contains(f))
+                .filter(|l| l.at_ms >= t0 && l.at_ms < t0 + window_ms && l.msg.contains(f))
                 .map(|l| (l.at_ms - t0) as f64 / 1000.0)
                 .collect()
         };
@@ -129,6 +156,10 @@ impl Outcome {
             forks: window(mlog, "Starting BGSAVE for SYNC").len(),
             partial_accepted: window(mlog, "Partial resynchronization request from").len(),
             drops: window(mlog, "for overcoming of output buffer limits").len(),
+            first_drop: window(mlog, "for overcoming of output buffer limits")
+                .first()
+                .copied(),
+            main_lost: window(rlog, "Connection with").first().copied(),
             online: window(rlog, "REPLICA sync: Finished with success")
                 .first()
                 .copied(),
@@ -149,8 +180,8 @@ impl Outcome {
                 })
                 .collect(),
             // From the replica's start: its first lines come before the fork they lead to.
-            replica_lines: counts(rlog, &REPLICA_LINES, t0 + WINDOW_MS),
-            master_lines: counts(mlog, &MASTER_LINES, t0 + WINDOW_MS),
+            replica_lines: counts(rlog, &REPLICA_LINES, t0 + window_ms),
+            master_lines: counts(mlog, &MASTER_LINES, t0 + window_ms),
         }
     }
 }
@@ -215,7 +246,8 @@ fn real(setup: &Setup) -> Outcome {
     let m = Redis::start_valkey(&master_args(setup.dual));
     let mut mc = m.client();
     load_keys(&mut mc);
-    mc.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "1000"]);
+    let delay = setup.save_delay_us.to_string();
+    mc.cmd(&["CONFIG", "SET", "rdb-key-save-delay", &delay]);
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {
         let stop = stop.clone();
@@ -278,7 +310,7 @@ fn real(setup: &Setup) -> Outcome {
     wait_for("the first fork", Duration::from_secs(5), || {
         m.log().contains("Starting BGSAVE for SYNC")
     });
-    sleep_ms(WINDOW_MS + 200);
+    sleep_ms(setup.window_ms + 200);
     stop.store(true, Ordering::Relaxed);
     writer.join().expect("the writer");
     sampler.join().expect("the sampler");
@@ -294,6 +326,7 @@ fn real(setup: &Setup) -> Outcome {
         local_peak,
         obuf_peak.load(Ordering::Relaxed),
         &local,
+        setup.window_ms,
     )
 }
 
@@ -304,7 +337,7 @@ fn sim(setup: &Setup, save_rate: u64) -> Outcome {
     let toml = format!(
         r#"
 name = "dual-channel-loop"
-duration = "10s"
+duration = "{duration_ms}ms"
 sample_interval = "10ms"
 
 [defaults]
@@ -334,6 +367,7 @@ keys = 10
 value_size = 1000
 "#,
         dual = if setup.dual { "\"yes\"" } else { "\"no\"" },
+        duration_ms = setup.window_ms + 2000,
     );
     let s = Sim::run(&toml);
     let mlog = s.log("master");
@@ -360,13 +394,13 @@ value_size = 1000
         .iter()
         .filter(|x| {
             let ms = x.time.as_millis();
-            ms >= t0_ms && ms < t0_ms + WINDOW_MS
+            ms >= t0_ms && ms < t0_ms + setup.window_ms
         })
         .flat_map(|x| x.nodes[master].replica_obuf.iter().map(|(_, b)| *b))
         .max()
         .unwrap_or(0);
     let info = s.node("replica").info(
-        SimTime::from_millis(t0_ms + WINDOW_MS),
+        SimTime::from_millis(t0_ms + setup.window_ms),
         &["replication".into()],
     );
     let local_peak = info_fields(&info)
@@ -374,7 +408,14 @@ value_size = 1000
         .expect("a valkey-8.1 replica's INFO has replicas_repl_buffer_peak")
         .parse()
         .expect("a byte count");
-    Outcome::of(&mlog, &s.log("replica"), local_peak, obuf_peak, &local)
+    Outcome::of(
+        &mlog,
+        &s.log("replica"),
+        local_peak,
+        obuf_peak,
+        &local,
+        setup.window_ms,
+    )
 }
 
 /// Within a quarter of the larger, at least one.
@@ -411,21 +452,32 @@ fn dual_channel_ends_valkey_s_full_resync_loop_as_the_node_does() {
         return;
     }
     let (rdb_bytes, rdb_ms) = calibrate_rdb_on(Redis::start_valkey);
-    let rate = rdb_bytes * 1000 / rdb_ms;
+    // The child's time per key is the delay plus what it costs besides (the sleep's overshoot
+    // above all), which the calibration at 1 ms a key measures and longer delays keep.
+    let overhead_us = (rdb_ms * 1000 / DATA_KEYS as u64).saturating_sub(1000);
+    let rate =
+        |delay_us: u64| rdb_bytes * 1_000_000 / (DATA_KEYS as u64 * (delay_us + overhead_us));
     let mut report = Report::against(
         "real Valkey",
-        "dual-channel sync on valkey-server 8.1.8: 2 s RDB, 517 KB/s of writes, master's replica hard limit 256 KB, 8 s from the first fork",
+        "dual-channel sync on valkey-server 8.1.8: 517 KB/s of writes, master's replica hard limit 256 KB",
     );
     report.compare(
-        "calibration: a BGSAVE of the data (valkey-server)",
+        "calibration: a BGSAVE of the data (valkey-server, rdb-key-save-delay 1000)",
         format!("{rdb_bytes} bytes in {rdb_ms} ms"),
-        format!("replsim-rdb-save-rate {rate} (bytes/s)"),
+        format!(
+            "replsim-rdb-save-rate {} (bytes/s); {} at rdb-key-save-delay 6000",
+            rate(1000),
+            rate(6000)
+        ),
         "-",
         true,
     );
     for setup in &SETUPS {
         let r = real(setup);
-        let s = sim(setup, rate);
+        let s = sim(setup, rate(setup.save_delay_us));
+        // Times a fork child's pace decides: their error grows with the transfer.
+        let slack =
+            |real: Option<f64>, min: f64, frac: f64| real.map_or(min, |x| (x * frac).max(min));
         let label = setup.label;
         let tally = |o: &Outcome| {
             format!(
@@ -443,11 +495,25 @@ fn dual_channel_ends_valkey_s_full_resync_loop_as_the_node_does() {
                 && close(r.drops, s.drops),
         );
         report.compare(
-            &format!("{label}: the replica is online, after the first fork"),
+            &format!("{label}: the replica logs `Finished with success`, after the first fork"),
             secs(r.online),
             secs(s.online),
-            "±0.3 s, or never on both",
-            near(r.online, s.online, 0.3),
+            "±0.3 s or ±5%, or never on both",
+            near(r.online, s.online, slack(r.online, 0.3, 0.05)),
+        );
+        report.compare(
+            &format!("{label}: the master drops a replica at its limit, after the first fork"),
+            secs(r.first_drop),
+            secs(s.first_drop),
+            "±0.15 s or ±15%, or never on both",
+            near(r.first_drop, s.first_drop, slack(r.first_drop, 0.15, 0.15)),
+        );
+        report.compare(
+            &format!("{label}: the replica logs `Connection with … lost.`, after the first fork"),
+            secs(r.main_lost),
+            secs(s.main_lost),
+            "±0.3 s or ±5%, or never on both",
+            near(r.main_lost, s.main_lost, slack(r.main_lost, 0.3, 0.05)),
         );
         report.compare(
             &format!("{label}: the replica's local buffer is full, after the first fork"),
