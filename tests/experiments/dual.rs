@@ -129,6 +129,12 @@ struct Outcome {
     replica_lines: Vec<usize>,
     /// How often the master wrote each of [`MASTER_LINES`].
     master_lines: Vec<usize>,
+    /// `RDB transfer completed, rdb only replica (…) should be disconnected asap`: the child
+    /// was reaped while the RDB channel was still open.
+    rdb_only_asap: usize,
+    /// Whether the first RDB channel's close came before its child was reaped (`rdb channel
+    /// disconnected.` before `Background RDB transfer terminated with success`).
+    rdb_channel_closed_first: bool,
 }
 
 impl Outcome {
@@ -182,6 +188,17 @@ impl Outcome {
             // From the replica's start: its first lines come before the fork they lead to.
             replica_lines: counts(rlog, &REPLICA_LINES, t0 + window_ms),
             master_lines: counts(mlog, &MASTER_LINES, t0 + window_ms),
+            rdb_only_asap: window(mlog, "should be disconnected asap").len(),
+            // By the lines' order: both may fall in the same millisecond.
+            rdb_channel_closed_first: {
+                let first = |f: &str| {
+                    mlog.iter()
+                        .position(|l| l.at_ms >= t0 && l.msg.contains(f))
+                        .unwrap_or(usize::MAX)
+                };
+                first("rdb channel disconnected.")
+                    < first("Background RDB transfer terminated with success")
+            },
         }
     }
 }
@@ -558,6 +575,30 @@ fn dual_channel_ends_valkey_s_full_resync_loop_as_the_node_does() {
             "±25%, or both within 32 KB",
             close_bytes(r.obuf_peak, s.obuf_peak, 0.25, 32 * 1024),
         );
+        if setup.dual {
+            let end = |o: &Outcome| {
+                format!(
+                    "{} first; `… should be disconnected asap` {}×",
+                    if o.rdb_channel_closed_first {
+                        "`rdb channel disconnected.`"
+                    } else {
+                        "`Background RDB transfer terminated with success`"
+                    },
+                    o.rdb_only_asap
+                )
+            };
+            // Valkey reaps the child at the next cron tick, by which time the replica has
+            // usually loaded the RDB and closed the channel; the node reaps it as soon as the
+            // channel has taken the whole RDB (docs/dual-channel.md).
+            report.known(
+                &format!("{label}: the master at the end of the transfer"),
+                end(&r),
+                end(&s),
+                !s.rdb_channel_closed_first
+                    && s.rdb_only_asap >= 1
+                    && r.rdb_only_asap <= s.rdb_only_asap,
+            );
+        }
         report.compare(
             &format!("{label}: what the master logs"),
             list(&MASTER_LINES, &r.master_lines),
