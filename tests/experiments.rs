@@ -31,6 +31,7 @@ mod experiments {
     mod backlog;
     mod cob;
     mod config_set;
+    mod dual;
     mod fork;
     mod handshake;
     mod master_gone;

@@ -40,6 +40,24 @@ pub fn enabled() -> Option<MutexGuard<'static, ()>> {
     Some(SERIAL.lock().unwrap_or_else(|e| e.into_inner()))
 }
 
+/// Whether the Valkey experiments can run: `valkey-server` on PATH or in `$VALKEY_SERVER`.
+/// Without it they are skipped with a message (once), as the conformance suite's Valkey cases
+/// are outside CI: only Redis is a requirement of `REPLSIM_EXPERIMENTS=1`.
+pub fn have_valkey() -> bool {
+    if super::support::valkey_server_path().is_some() {
+        return true;
+    }
+    static SAID: std::sync::Once = std::sync::Once::new();
+    SAID.call_once(|| {
+        let _ = writeln!(
+            std::io::stderr(),
+            "experiments: skipping the Valkey experiments: valkey-server not found on PATH (set \
+             VALKEY_SERVER; docs/conformance.md)"
+        );
+    });
+    false
+}
+
 /// Unix milliseconds now, the clock real log lines carry.
 pub fn now_ms() -> u64 {
     SystemTime::now()
@@ -246,13 +264,21 @@ struct Row {
 /// The findings of one experiment, printed as table rows for docs/conformance.md.
 pub struct Report {
     name: &'static str,
+    /// The real side's column heading.
+    server: &'static str,
     rows: Vec<Row>,
 }
 
 impl Report {
     pub fn new(name: &'static str) -> Report {
+        Report::against("real Redis", name)
+    }
+
+    /// A report whose real side is `server` (`real Valkey`) rather than Redis.
+    pub fn against(server: &'static str, name: &'static str) -> Report {
         Report {
             name,
+            server,
             rows: Vec::new(),
         }
     }
@@ -298,9 +324,10 @@ impl Report {
     /// if any did not hold.
     pub fn finish(self) {
         let mut out = format!("\n### experiment {}\n\n", self.name);
-        out.push_str(
-            "| case | real Redis | replsim | tolerance | verdict |\n|---|---|---|---|---|\n",
-        );
+        out.push_str(&format!(
+            "| case | {} | replsim | tolerance | verdict |\n|---|---|---|---|---|\n",
+            self.server
+        ));
         for r in &self.rows {
             let verdict = match r.verdict {
                 Verdict::Match => "match",
@@ -356,7 +383,13 @@ pub fn load_keys(c: &mut Client) {
 /// 1 ms per key): the RDB's size in bytes and the child's time in ms. Their ratio is the
 /// `replsim-rdb-save-rate` that makes a simulated child as slow as this machine's.
 pub fn calibrate_rdb() -> (u64, u64) {
-    let m = Redis::start(&[]);
+    calibrate_rdb_on(Redis::start)
+}
+
+/// [`calibrate_rdb`] on the server `start` starts (`Redis::start_valkey` for Valkey, whose
+/// child saves at its own pace and whose RDB names its own version).
+pub fn calibrate_rdb_on(start: fn(&[&str]) -> Redis) -> (u64, u64) {
+    let m = start(&[]);
     let mut mc = m.client();
     load_keys(&mut mc);
     mc.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "1000"]);
