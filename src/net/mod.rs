@@ -696,7 +696,7 @@ impl Network {
     /// Writes `data` on `side` of `conn`. Returns how many bytes the socket buffer accepted; the
     /// writer keeps the rest and gets `Writable` when space frees. Writing to a connection that is
     /// gone, or on an end already closed, accepts nothing.
-    #[inline]
+    #[inline(always)]
     pub fn send(
         &mut self,
         now: SimTime,
@@ -776,7 +776,7 @@ impl Network {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn admit(
         &mut self,
         now: SimTime,
@@ -851,7 +851,7 @@ impl Network {
     }
 
     /// Handles a timer the network scheduled, appending what nodes must learn to `out`.
-    #[inline]
+    #[inline(always)]
     pub fn handle(
         &mut self,
         now: SimTime,
@@ -991,7 +991,7 @@ impl Network {
         sched.schedule(now + latency, NetTimer::SynAck(id));
     }
 
-    #[inline]
+    #[inline(always)]
     fn on_deliver(
         &mut self,
         now: SimTime,
