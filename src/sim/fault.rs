@@ -306,27 +306,51 @@ impl World {
     /// Runs fault `idx`'s command on `node` as an operator would, with `redis-cli -a
     /// <requirepass>` on the node's host: a client of its own, authenticated as the admin,
     /// closed once it has its reply. The reply is recorded; a WAIT's comes later
-    /// ([`World::operator_reply`]).
+    /// ([`World::operator_reply`]). A paused node's kernel takes the command and the process
+    /// runs it when it resumes, as under SIGSTOP or DEBUG SLEEP.
     fn operator_command(&mut self, e: &mut Engine<Ev>, idx: usize, node: usize, args: &[String]) {
-        let now = e.now();
-        let client = operator_client(idx);
-        let mut record = OperatorCommand {
-            time: now,
+        let record = OperatorCommand {
+            time: e.now(),
             node,
             command: args.join(" "),
-            client,
+            client: operator_client(idx),
             reply: None,
             node_up: self.slots[node].node.is_some(),
         };
-        if let Some(n) = self.slots[node].node.as_mut() {
-            let argv: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
-            if let CommandResult::Done { reply, .. } = n.handle_operator_command(now, client, &argv)
+        self.rec.operator_commands.push(record);
+        if self.slots[node].paused {
+            self.slots[node].deferred_commands.push(idx);
+        } else {
+            self.run_operator_command(e, idx, node, args);
+        }
+    }
+
+    /// Runs fault `idx`'s command on `node` now, its record already written.
+    fn run_operator_command(
+        &mut self,
+        e: &mut Engine<Ev>,
+        idx: usize,
+        node: usize,
+        args: &[String],
+    ) {
+        let now = e.now();
+        let client = operator_client(idx);
+        let Some(n) = self.slots[node].node.as_mut() else {
+            return;
+        };
+        let argv: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        if let CommandResult::Done { reply, .. } = n.handle_operator_command(now, client, &argv) {
+            n.handle_client_closed(client);
+            if let Some(record) = self
+                .rec
+                .operator_commands
+                .iter_mut()
+                .rev()
+                .find(|c| c.client == client)
             {
-                n.handle_client_closed(client);
                 record.reply = Some(reply);
             }
         }
-        self.rec.operator_commands.push(record);
         self.drain(e, node);
     }
 
@@ -417,6 +441,12 @@ impl World {
                 for op in ops {
                     self.arrive(e, op);
                 }
+                for cmd in std::mem::take(&mut self.slots[node].deferred_commands) {
+                    if let FaultKind::Command { args, .. } = self.scenario.faults[cmd].kind.clone()
+                    {
+                        self.run_operator_command(e, cmd, node, &args);
+                    }
+                }
                 self.resume_scripts(e, node);
                 // Its timers fire now: the node notices how long it was away.
                 self.slots[node].timer_at = None;
@@ -478,6 +508,8 @@ impl World {
         self.conns.crash(i);
         self.slots[i].paused = false;
         self.slots[i].deferred.clear();
+        // Commands waiting in its sockets die with the process, unanswered.
+        self.slots[i].deferred_commands.clear();
         self.slots[i].timer_at = None;
         self.slots[i].timer_gen += 1;
         let name = self.scenario.nodes[i].name.clone();
@@ -669,6 +701,43 @@ mod tests {
             .filter(|l| l.time.as_millis() >= from_ms)
             .map(|l| (l.time.as_millis(), l.message.clone()))
             .collect()
+    }
+
+    #[test]
+    fn a_command_sent_to_a_paused_node_runs_when_it_resumes() {
+        let text = pair_with(
+            "[[fault]]\nat = \"8s\"\nkind = \"pause\"\nnode = \"r\"\nduration = \"2s\"\n\
+             [[fault]]\nat = \"8500ms\"\nkind = \"command\"\nnode = \"r\"\n\
+             command = \"REPLICAOF NO ONE\"\n",
+        );
+        let out = run_text(&text);
+        let cmds = &out.world.rec.operator_commands;
+        assert_eq!(cmds.len(), 1);
+        assert_eq!(cmds[0].time.as_millis(), 8500, "recorded when it was sent");
+        assert_eq!(
+            cmds[0].reply.as_ref().map(Reply::summary).as_deref(),
+            Some("OK")
+        );
+        // The replica turns master at the resume, not while it is stopped.
+        let turned: Vec<u64> = replica_log(&out, 0)
+            .into_iter()
+            .filter(|(_, m)| m.contains("MASTER MODE enabled"))
+            .map(|(t, _)| t)
+            .collect();
+        assert_eq!(turned, vec![10_000], "{turned:?}");
+        assert!(out.world.node(1).expect("up").is_master());
+
+        // A process that dies while paused never runs it, and its record has no reply.
+        let text = pair_with(
+            "[[fault]]\nat = \"8s\"\nkind = \"pause\"\nnode = \"r\"\nduration = \"2s\"\n\
+             [[fault]]\nat = \"8500ms\"\nkind = \"command\"\nnode = \"r\"\n\
+             command = \"REPLICAOF NO ONE\"\n\
+             [[fault]]\nat = \"9s\"\nkind = \"crash\"\nnode = \"r\"\n\
+             [[fault]]\nat = \"11s\"\nkind = \"restart\"\nnode = \"r\"\n",
+        );
+        let out = run_text(&text);
+        assert_eq!(out.world.rec.operator_commands[0].reply, None);
+        assert!(!out.world.node(1).expect("up").is_master());
     }
 
     fn stop_at_9s(kind: &str) -> crate::sim::RunOutput {

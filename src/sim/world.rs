@@ -107,6 +107,8 @@ pub(crate) struct Slot {
     /// Network outputs and operations held while paused.
     pub(crate) deferred: Vec<NetOutput>,
     pub(crate) deferred_ops: Vec<u32>,
+    /// Operator commands (by fault index) sent while paused: they run when it resumes.
+    pub(crate) deferred_commands: Vec<usize>,
     pub(crate) timer_gen: u32,
     /// The node's next deadline and which of its timers it is, as scheduled.
     pub(crate) timer_at: Option<(SimTime, Timer)>,
@@ -311,6 +313,7 @@ impl World {
                 paused: false,
                 deferred: Vec::new(),
                 deferred_ops: Vec::new(),
+                deferred_commands: Vec::new(),
                 timer_gen: 0,
                 timer_at: None,
                 logs: Vec::new(),
