@@ -234,6 +234,14 @@ fn at_the_replica_buffer_limit_reading_stops_and_the_master_holds_the_rest() {
         held > 64 * 1024 && held <= 64 * 1024 + 2 * 16 * 1024,
         "held {held}"
     );
+    // What the replica does not read waits in the master's output buffer for the main channel.
+    let obuf: u64 = t.nodes[0]
+        .conns
+        .values()
+        .filter_map(|c| c.replica())
+        .map(|r| t.nodes[0].replica_obuf_bytes(r))
+        .sum();
+    assert!(obuf > 100_000, "the master holds {obuf}");
     t.wait_for_sync(1);
     t.run_for(ms(200));
     assert!(in_sync(&t), "{}", t.dump_logs());
