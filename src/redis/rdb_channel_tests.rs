@@ -335,3 +335,33 @@ fn without_the_rdb_channel_on_the_master_the_classic_sync_runs() {
         assert_eq!(t.info_u64(0, "sync_full"), 1);
     }
 }
+
+/// replication-rdbchannel.tcl, "Test replica state should start with wait_bgsave": between
+/// `+RDBCHANNELSYNC` and its RDB channel's fork, the main channel is a replica in
+/// `wait_bgsave`, and the one INFO shows.
+#[test]
+fn the_main_channel_waits_as_wait_bgsave_until_its_rdb_channel_forks() {
+    let mut t = slow_load(&[], &[]);
+    t.latency = ms(50);
+    t.replicaof(1, 0);
+    t.run_until_cond(secs(5), |t| {
+        t.logged(0, "is capable of rdb channel synchronization")
+    });
+    assert!(
+        slave0(&t).starts_with("ip=10.0.0.2,port=6379,state=wait_bgsave"),
+        "{}",
+        slave0(&t)
+    );
+    assert_eq!(t.info_u64(0, "connected_slaves"), 1);
+    assert!(!t.logged(0, "Starting BGSAVE"));
+    t.run_until_cond(secs(5), |t| t.logged(0, "Starting BGSAVE"));
+    t.run_for(ms(1));
+    assert!(
+        slave0(&t).contains("state=send_bulk_and_stream"),
+        "{}",
+        slave0(&t)
+    );
+    t.wait_for_sync(1);
+    t.run_for(ms(500));
+    assert!(in_sync(&t), "{}", t.dump_logs());
+}
