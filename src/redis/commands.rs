@@ -588,7 +588,7 @@ impl Node {
     pub(crate) fn moves_wait_offset(&self, ctx: &Ctx, offset_before: u64) -> bool {
         match self.cfg.redis_version {
             RedisVersion::V7_0 => ctx.executed,
-            RedisVersion::V7_2 | RedisVersion::Valkey8_1 => {
+            RedisVersion::V7_2 | RedisVersion::Valkey8_1 | RedisVersion::V8_0 => {
                 self.master_repl_offset() != offset_before
             }
         }

@@ -38,11 +38,16 @@ impl DisklessLoad {
 /// `server_name` and `valkey_version`, HELLO's `server` and `version`, the RDB's `valkey-ver`
 /// field), writes RDB version 11 as 7.2 does, and alone knows
 /// `dual-channel-replication-enabled`. Everything else behaves as 7.2.
+///
+/// `8.0` is Redis 8.0: it reports `redis_version:8.0.0`, writes RDB version 12 (rdb.h
+/// `RDB_VERSION`, raised in 7.4 for hash field expiration), and alone knows `repl-rdb-channel`
+/// and `replica-full-sync-buffer-limit`. Everything else behaves as 7.2.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum RedisVersion {
     V7_0,
     V7_2,
     Valkey8_1,
+    V8_0,
 }
 
 impl RedisVersion {
@@ -51,6 +56,7 @@ impl RedisVersion {
             RedisVersion::V7_0 => "7.0",
             RedisVersion::V7_2 => "7.2",
             RedisVersion::Valkey8_1 => "valkey-8.1",
+            RedisVersion::V8_0 => "8.0",
         }
     }
 
@@ -59,6 +65,7 @@ impl RedisVersion {
         match self {
             RedisVersion::V7_0 => 10,
             RedisVersion::V7_2 | RedisVersion::Valkey8_1 => 11,
+            RedisVersion::V8_0 => 12,
         }
     }
 
@@ -98,7 +105,7 @@ impl RedisVersion {
     pub fn lowered_in_7_2(self) -> Level {
         match self {
             RedisVersion::V7_0 => Level::Warning,
-            RedisVersion::V7_2 | RedisVersion::Valkey8_1 => Level::Notice,
+            RedisVersion::V7_2 | RedisVersion::Valkey8_1 | RedisVersion::V8_0 => Level::Notice,
         }
     }
 
@@ -106,7 +113,9 @@ impl RedisVersion {
     pub fn ready_line(self) -> &'static str {
         match self {
             RedisVersion::V7_0 => "Ready to accept connections",
-            RedisVersion::V7_2 | RedisVersion::Valkey8_1 => "Ready to accept connections tcp",
+            RedisVersion::V7_2 | RedisVersion::Valkey8_1 | RedisVersion::V8_0 => {
+                "Ready to accept connections tcp"
+            }
         }
     }
 
@@ -116,6 +125,7 @@ impl RedisVersion {
         match self {
             RedisVersion::V7_0 => "7.0.15",
             RedisVersion::V7_2 | RedisVersion::Valkey8_1 => "7.2.4",
+            RedisVersion::V8_0 => "8.0.0",
         }
     }
 }
@@ -193,6 +203,13 @@ pub struct Config {
     /// dual-channel` and take a full sync's RDB on a second connection while the stream is
     /// buffered locally; as a master, accept that offer when diskless sync is on too.
     pub dual_channel_replication: bool,
+    /// `repl-rdb-channel` (Redis 8.0 only): Redis 8.0's counterpart of Valkey's dual channel,
+    /// announced as `capa rdb-channel-repl`.
+    pub repl_rdb_channel: bool,
+    /// `replica-full-sync-buffer-limit` (Redis 8.0 only): the most a replica keeps of the
+    /// stream received during an rdb-channel sync; 0 means its `client-output-buffer-limit
+    /// replica` hard limit (replication.c: `replDataBufInit`).
+    pub replica_full_sync_buffer_limit: u64,
     pub cost: CostModel,
 }
 
@@ -240,6 +257,8 @@ impl Default for Config {
             rdbchecksum: true,
             redis_version: RedisVersion::V7_2,
             dual_channel_replication: false,
+            repl_rdb_channel: false,
+            replica_full_sync_buffer_limit: 0,
             cost: CostModel::default(),
         }
     }
@@ -299,6 +318,8 @@ pub const DIRECTIVES: &[&str] = &[
     "rdbchecksum",
     "redis-version",
     "dual-channel-replication-enabled",
+    "repl-rdb-channel",
+    "replica-full-sync-buffer-limit",
     "replsim-fork-time",
     "replsim-fork-time-per-gb",
     "replsim-rdb-save-rate",
@@ -334,9 +355,14 @@ pub fn is_known(name: &str) -> bool {
     DIRECTIVES.contains(&canonical(name).as_str())
 }
 
-/// Directives only some releases know: `dual-channel-replication-enabled` is Valkey's.
+/// Directives only some releases know: `dual-channel-replication-enabled` is Valkey's,
+/// `repl-rdb-channel` and `replica-full-sync-buffer-limit` Redis 8.0's.
 fn known_under(name: &str, version: RedisVersion) -> bool {
-    name != "dual-channel-replication-enabled" || version.is_valkey()
+    match name {
+        "dual-channel-replication-enabled" => version.is_valkey(),
+        "repl-rdb-channel" | "replica-full-sync-buffer-limit" => version == RedisVersion::V8_0,
+        _ => true,
+    }
 }
 
 /// Directives chosen at startup only, which CONFIG SET refuses (Redis's `IMMUTABLE_CONFIG`
@@ -533,16 +559,16 @@ impl Config {
             "lazyfree-lazy-expire" => self.lazyfree_lazy_expire = boolean()?,
             "rdbchecksum" => self.rdbchecksum = boolean()?,
             "redis-version" => {
-                self.redis_version = match value.trim() {
-                    "7.0" => RedisVersion::V7_0,
-                    "7.2" => RedisVersion::V7_2,
-                    "valkey-8.1" => RedisVersion::Valkey8_1,
-                    _ => {
-                        return Err(invalid(
-                            "argument(s) must be one of the following: 7.0, 7.2, valkey-8.1",
-                        ))
+                self.redis_version =
+                    match value.trim() {
+                        "7.0" => RedisVersion::V7_0,
+                        "7.2" => RedisVersion::V7_2,
+                        "valkey-8.1" => RedisVersion::Valkey8_1,
+                        "8.0" => RedisVersion::V8_0,
+                        _ => return Err(invalid(
+                            "argument(s) must be one of the following: 7.0, 7.2, valkey-8.1, 8.0",
+                        )),
                     }
-                }
             }
             // Valkey's `createBoolConfig("dual-channel-replication-enabled", ...,
             // MODIFIABLE_CONFIG | DEBUG_CONFIG | HIDDEN_CONFIG, ...)`: settable at runtime. A
@@ -553,6 +579,26 @@ impl Config {
                     return Err(ConfigError::Unknown(given.to_string()));
                 }
                 self.dual_channel_replication = boolean()?
+            }
+            // Redis 8.0's `createBoolConfig("repl-rdb-channel", ..., MODIFIABLE_CONFIG, ...)`
+            // and `createSizeTConfig("replica-full-sync-buffer-limit", ..., MODIFIABLE_CONFIG,
+            // 0, LLONG_MAX, ..., MEMORY_CONFIG, ...)`: both settable at runtime, and checked
+            // against the release as `dual-channel-replication-enabled` is.
+            "repl-rdb-channel" | "replica-full-sync-buffer-limit" => {
+                if from_config_set && self.redis_version != RedisVersion::V8_0 {
+                    return Err(ConfigError::Unknown(given.to_string()));
+                }
+                if name == "repl-rdb-channel" {
+                    self.repl_rdb_channel = boolean()?
+                } else {
+                    let v = memory()?;
+                    if v > LONG_MAX {
+                        return Err(invalid(&format!(
+                            "argument must be between 0 and {LONG_MAX} inclusive"
+                        )));
+                    }
+                    self.replica_full_sync_buffer_limit = v
+                }
             }
             "replsim-fork-time" => self.cost.fork_base_ns = duration()?,
             "replsim-fork-time-per-gb" => self.cost.fork_ns_per_gb = duration()?,
@@ -647,6 +693,12 @@ impl Config {
             "dual-channel-replication-enabled" if self.redis_version.is_valkey() => {
                 yes_no(self.dual_channel_replication)
             }
+            "repl-rdb-channel" if self.redis_version == RedisVersion::V8_0 => {
+                yes_no(self.repl_rdb_channel)
+            }
+            "replica-full-sync-buffer-limit" if self.redis_version == RedisVersion::V8_0 => {
+                self.replica_full_sync_buffer_limit.to_string()
+            }
             "replsim-fork-time" => format_duration_ns(self.cost.fork_base_ns),
             "replsim-fork-time-per-gb" => format_duration_ns(self.cost.fork_ns_per_gb),
             "replsim-rdb-save-rate" => self.cost.rdb_save_bytes_per_sec.to_string(),
@@ -675,7 +727,34 @@ impl Config {
                 ),
             ));
         }
+        let redis_8_0 = self.redis_version == RedisVersion::V8_0;
+        let only_8_0 = |name: &'static str| {
+            (
+                name,
+                format!(
+                    "{name} is a Redis 8.0 directive: it needs redis-version \"8.0\", not \"{}\"",
+                    self.redis_version.name()
+                ),
+            )
+        };
+        if self.repl_rdb_channel && !redis_8_0 {
+            return Err(only_8_0("repl-rdb-channel"));
+        }
+        if self.replica_full_sync_buffer_limit != 0 && !redis_8_0 {
+            return Err(only_8_0("replica-full-sync-buffer-limit"));
+        }
         Ok(())
+    }
+
+    /// The most an rdb-channel replica keeps of the stream received during its full sync:
+    /// `replica-full-sync-buffer-limit`, or, when that is 0, the replica class's hard limit
+    /// (replication.c: `replDataBufInit`).
+    pub fn full_sync_buffer_limit(&self) -> u64 {
+        if self.replica_full_sync_buffer_limit != 0 {
+            self.replica_full_sync_buffer_limit
+        } else {
+            self.client_output_buffer_limit_replica.hard_bytes
+        }
     }
 
     /// The replica output-buffer hard limit as enforced: raised to the backlog size when lower,
@@ -849,6 +928,61 @@ mod tests {
         );
         assert_eq!(v.redis_version.server_version(), "7.2.4");
         assert_eq!(v.redis_version.rdb_version(), 11);
+    }
+
+    #[test]
+    fn rdb_channel_directives_are_redis_8_0_s_and_runtime_settable() {
+        let mut c = Config::default();
+        for name in ["repl-rdb-channel", "replica-full-sync-buffer-limit"] {
+            assert!(!c.knows(name));
+            assert_eq!(c.get(name), None);
+            assert_eq!(
+                c.set(name, "1mb", true).unwrap_err().to_string(),
+                format!("Unknown option or number of arguments for CONFIG SET - '{name}'")
+            );
+        }
+        // A file may name them before redis-version; the whole file is checked afterwards.
+        c.set("replica-full-sync-buffer-limit", "20mb", false)
+            .unwrap();
+        assert_eq!(
+            c.check_release().unwrap_err().0,
+            "replica-full-sync-buffer-limit"
+        );
+        c.set("repl-rdb-channel", "yes", false).unwrap();
+        let (name, why) = c.check_release().unwrap_err();
+        assert_eq!(name, "repl-rdb-channel");
+        assert_eq!(
+            why,
+            "repl-rdb-channel is a Redis 8.0 directive: it needs redis-version \"8.0\", not \"7.2\""
+        );
+        c.set("redis-version", "8.0", false).unwrap();
+        assert!(c.check_release().is_ok());
+
+        let mut r = Config::default();
+        r.set("redis-version", "8.0", false).unwrap();
+        assert_eq!(r.redis_version.server_version(), "8.0.0");
+        assert_eq!(r.redis_version.rdb_version(), 12);
+        assert!(!r.knows("dual-channel-replication-enabled"));
+        assert_eq!(r.get("repl-rdb-channel").unwrap(), "no");
+        assert_eq!(r.get("replica-full-sync-buffer-limit").unwrap(), "0");
+        // 0 stands for the replica class's hard limit.
+        assert_eq!(r.full_sync_buffer_limit(), 256 << 20);
+        r.set("repl-rdb-channel", "yes", true).unwrap();
+        r.set("replica-full-sync-buffer-limit", "64kb", true)
+            .unwrap();
+        assert!(r.repl_rdb_channel);
+        assert_eq!(r.get("replica-full-sync-buffer-limit").unwrap(), "65536");
+        assert_eq!(r.full_sync_buffer_limit(), 64 << 10);
+        assert_eq!(
+            r.set("replica-full-sync-buffer-limit", "lots", true)
+                .unwrap_err()
+                .to_string(),
+            "CONFIG SET failed (possibly related to argument 'replica-full-sync-buffer-limit') - argument must be a memory value"
+        );
+        assert_eq!(
+            r.set("repl-rdb-channel", "on", true).unwrap_err().to_string(),
+            "CONFIG SET failed (possibly related to argument 'repl-rdb-channel') - argument must be 'yes' or 'no'"
+        );
     }
 
     #[test]

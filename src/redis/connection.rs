@@ -103,7 +103,9 @@ impl Node {
             // 7.2 added `<proto>` to the text.
             let form = match self.cfg.redis_version {
                 RedisVersion::V7_0 => "HELLO AUTH",
-                RedisVersion::V7_2 | RedisVersion::Valkey8_1 => "HELLO <proto> AUTH",
+                RedisVersion::V7_2 | RedisVersion::Valkey8_1 | RedisVersion::V8_0 => {
+                    "HELLO <proto> AUTH"
+                }
             };
             return Reply::err(format!("NOAUTH HELLO must be called with the client already authenticated, otherwise the {form} <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
         }

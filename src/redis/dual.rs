@@ -14,6 +14,16 @@
 //! reading, so what follows waits in the socket and then in the master's output buffer. Once
 //! the RDB is loaded, the buffered stream is applied and the link is up.
 //!
+//! Redis 8.0's rdb channel (`repl-rdb-channel`, replication.c `rdbChannelSendHandshake`,
+//! `rdbChannelHandleFullresyncReply`, `rdbChannelBufferReplData`,
+//! `rdbChannelStreamReplDataToDb`) runs on the same machinery with its own protocol: the
+//! master answers the main channel's PSYNC with `+RDBCHANNELSYNC <client-id>`, naming the main
+//! channel; the RDB channel sends `REPLCONF capa eof rdb-only 1 rdb-channel 1 main-ch-client-id
+//! <client-id> listening-port <port>`, then `PSYNC ? -1`, answered `+FULLRESYNC <replid>
+//! <offset>` before the RDB. The main channel sends nothing more: the master streams on it
+//! from the fork on, and the replica buffers from the start, up to
+//! `replica-full-sync-buffer-limit` (0: the replica hard limit).
+//!
 //! The RDB itself is received and loaded by the classic code (`replica.rs`), which finds the
 //! transfer inside [`DualSync`]; this file holds the rest.
 
@@ -35,6 +45,42 @@ impl Node {
             Level::Notice,
             "Dual channel replication: PSYNC is not possible, initialize RDB channel.".into(),
         );
+        self.open_rdb_channel(now, main, None);
+    }
+
+    /// Redis 8.0's `+RDBCHANNELSYNC <client-id>`: open the RDB channel, and buffer whatever the
+    /// main channel brings from now on (`replDataBufInit`). Returns false, after dropping the
+    /// link, for a reply without a client id.
+    pub(crate) fn start_rdb_channel_sync(
+        &mut self,
+        now: SimTime,
+        main: ConnId,
+        text: &str,
+    ) -> bool {
+        let cid = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|w| u64::try_from(string2ll(w.as_bytes())?).ok());
+        let Some(cid) = cid else {
+            self.log(
+                now,
+                Level::Warning,
+                format!("Master replied with wrong +RDBCHANNELSYNC syntax: {text}"),
+            );
+            self.cancel_handshake(now, Reconnect::Later, SyncAbort::MasterError);
+            return false;
+        };
+        self.log(
+            now,
+            Level::Notice,
+            format!("PSYNC is not possible, initialize RDB channel. Main channel client id: {cid}"),
+        );
+        self.open_rdb_channel(now, main, Some(cid));
+        self.pending_repl = LocalReplBuffer::default();
+        true
+    }
+
+    fn open_rdb_channel(&mut self, now: SimTime, main: ConnId, main_ch_client_id: Option<u64>) {
         let Some(f) = &self.following else { return };
         let (host, port) = (f.host.clone(), f.port);
         let rdb = self.new_conn(host.clone(), port, Role::Master);
@@ -46,7 +92,11 @@ impl Node {
         if let Some(f) = self.following.as_mut() {
             f.link = Link::Dual(Box::new(DualSync {
                 main,
-                main_step: MainStep::AwaitEndOffset,
+                // Redis 8.0's main channel is read, and buffered, from the start.
+                main_step: match main_ch_client_id {
+                    Some(_) => MainStep::Buffering,
+                    None => MainStep::AwaitEndOffset,
+                },
                 rdb: RdbChannel::Connecting {
                     conn: rdb,
                     since: now,
@@ -54,6 +104,7 @@ impl Node {
                 endoff: None,
                 main_lastio: now,
                 stream_db: 0,
+                main_ch_client_id,
             }));
         }
     }
@@ -65,7 +116,7 @@ impl Node {
         }
     }
 
-    fn dual(&self) -> Option<&DualSync> {
+    pub(crate) fn dual(&self) -> Option<&DualSync> {
         match self.link()? {
             Link::Dual(d) => Some(d),
             _ => None,
@@ -99,21 +150,26 @@ impl Node {
             self.cfg.replica_announce_port
         } else {
             self.port
-        };
-        encode_command(
-            &[
-                b"REPLCONF".as_slice(),
-                b"capa",
-                b"eof",
-                b"rdb-only",
-                b"1",
-                b"rdb-channel",
-                b"1",
-                b"listening-port",
-                port.to_string().as_bytes(),
-            ],
-            &mut out,
-        );
+        }
+        .to_string();
+        let main_ch = self
+            .dual()
+            .and_then(|d| d.main_ch_client_id)
+            .map(|cid| cid.to_string());
+        let mut replconf: Vec<&[u8]> = vec![
+            b"REPLCONF",
+            b"capa",
+            b"eof",
+            b"rdb-only",
+            b"1",
+            b"rdb-channel",
+            b"1",
+        ];
+        if let Some(cid) = &main_ch {
+            replconf.extend_from_slice(&[b"main-ch-client-id", cid.as_bytes()]);
+        }
+        replconf.extend_from_slice(&[b"listening-port", port.as_bytes()]);
+        encode_command(&replconf, &mut out);
         if let Some(d) = self.dual_mut() {
             d.rdb = RdbChannel::Handshake {
                 conn,
@@ -162,11 +218,12 @@ impl Node {
     /// `replicationAbortDualChannelSyncTransfer`, for a link already taken apart (its
     /// connections closed by the caller).
     pub(crate) fn abort_dual_channel_sync(&mut self, now: SimTime, d: &DualSync, why: SyncAbort) {
-        self.log(
-            now,
-            Level::Notice,
-            "Dual channel replication: Aborting dual channel sync".into(),
-        );
+        let line = match (d.main_ch_client_id, &d.rdb) {
+            (None, _) => "Dual channel replication: Aborting dual channel sync",
+            (Some(_), RdbChannel::Transfer(_)) => "Aborting rdb channel sync while loading the RDB",
+            (Some(_), _) => "Aborting rdb channel sync",
+        };
+        self.log(now, Level::Notice, line.into());
         if matches!(d.rdb, RdbChannel::Transfer(_)) {
             self.loading = None;
             self.event(Event::FullSyncAborted { reason: why });
@@ -232,8 +289,46 @@ impl Node {
                     self.dual_channel_error(now, Some(&text));
                     return false;
                 }
-                *awaiting = RdbHandshakeReply::EndOffset;
-                self.write_raw(id, b"SYNC\r\n");
+                let rdb_channel_8_0 = self.dual().is_some_and(|d| d.main_ch_client_id.is_some());
+                let Some(RdbChannel::Handshake { awaiting, .. }) =
+                    self.dual_mut().map(|d| &mut d.rdb)
+                else {
+                    return false;
+                };
+                if rdb_channel_8_0 {
+                    *awaiting = RdbHandshakeReply::FullResync;
+                    let mut out = Vec::new();
+                    encode_command(&[b"PSYNC".as_slice(), b"?", b"-1"], &mut out);
+                    self.write_raw(id, &out);
+                } else {
+                    *awaiting = RdbHandshakeReply::EndOffset;
+                    self.write_raw(id, b"SYNC\r\n");
+                }
+            }
+            RdbHandshakeReply::FullResync => {
+                // An empty line is the master's keepalive while the fork is delayed.
+                if text.is_empty() {
+                    return true;
+                }
+                let cid = self.dual().and_then(|d| d.main_ch_client_id).unwrap_or(0);
+                let Some(endoff) = parse_fullresync(&text, cid) else {
+                    self.log(
+                        now,
+                        Level::Warning,
+                        format!("Master replied with wrong +FULLRESYNC syntax: {text}"),
+                    );
+                    self.dual_channel_error(now, Some(&text));
+                    return false;
+                };
+                self.log(
+                    now,
+                    Level::Notice,
+                    format!(
+                        "Full resync from master: {}:{}",
+                        endoff.replid, endoff.offset
+                    ),
+                );
+                self.rdb_transfer_begins(now, id, endoff);
             }
             RdbHandshakeReply::EndOffset => {
                 // An empty line is the master's keepalive while the fork is delayed.
@@ -259,9 +354,15 @@ impl Node {
 
     /// `dualChannelReplHandleEndOffsetResponse`: the RDB follows on this channel, and the main
     /// channel asks to continue from the snapshot's end.
-    fn end_offset_received(&mut self, now: SimTime, rdb: ConnId, endoff: EndOffset) {
-        let Some(d) = self.dual_mut() else { return };
-        let main = d.main;
+    /// The RDB follows on the RDB channel, from the snapshot `endoff` names, which makes its
+    /// master the provisional one. Returns the main channel.
+    fn rdb_transfer_begins(
+        &mut self,
+        now: SimTime,
+        rdb: ConnId,
+        endoff: EndOffset,
+    ) -> Option<ConnId> {
+        let d = self.dual_mut()?;
         d.rdb = RdbChannel::Transfer(Box::new(Transfer {
             conn: rdb,
             lastio: now,
@@ -269,6 +370,15 @@ impl Node {
             initial_offset: endoff.offset as i64,
             rdb: RdbReceive::Header,
         }));
+        d.endoff = Some(endoff);
+        Some(d.main)
+    }
+
+    fn end_offset_received(&mut self, now: SimTime, rdb: ConnId, endoff: EndOffset) {
+        let Some(main) = self.rdb_transfer_begins(now, rdb, endoff.clone()) else {
+            return;
+        };
+        let Some(d) = self.dual_mut() else { return };
         d.main_step = MainStep::RdbClientIdReply;
         let id = endoff.client_id.to_string();
         d.endoff = Some(endoff);
@@ -408,18 +518,21 @@ impl Node {
         }
         let held = c.decoder.pending() as u64;
         let len = held.div_ceil(LOCAL_BUFFER_BLOCK_BYTES) * LOCAL_BUFFER_BLOCK_BYTES;
-        let limit = self.cfg.client_output_buffer_limit_replica.hard_bytes;
+        // Valkey has no `replica-full-sync-buffer-limit` (it stays 0): both take the replica
+        // hard limit unless Redis 8.0's directive says otherwise.
+        let limit = self.cfg.full_sync_buffer_limit();
         let b = &mut self.pending_repl;
         b.len = b.len.max(len);
         b.peak = b.peak.max(b.len);
         if limit > 0 && b.len > limit && !b.stopped {
             b.stopped = true;
-            self.log(
-                now,
-                Level::Notice,
+            let line = if self.cfg.redis_version.is_valkey() {
                 "Dual channel replication: Replication buffer limit reached, stopping buffering."
-                    .into(),
-            );
+                    .to_string()
+            } else {
+                format!("Replication buffer limit has been reached ({limit} bytes), stopped buffering replication stream. Further accumulation may occur on master side.")
+            };
+            self.log(now, Level::Notice, line);
             self.pause_read(id);
         }
     }
@@ -468,15 +581,26 @@ impl Node {
         self.offset_without_backlog = e.offset;
         self.clear_replid2();
         self.create_backlog();
+        let held = self.pending_repl.len;
+        if d.main_ch_client_id.is_some() {
+            self.log(
+                now,
+                Level::Notice,
+                format!("Starting to stream replication buffer into the db ({held} bytes)."),
+            );
+        }
         self.resume_read(d.main);
         self.on_master_data(now, d.main);
         self.pending_repl.len = 0;
         self.pending_repl.stopped = false;
-        self.log(
-            now,
-            Level::Notice,
-            "Dual channel replication: Successfully streamed replication data into memory".into(),
-        );
+        let done = match d.main_ch_client_id {
+            None => "Dual channel replication: Successfully streamed replication data into memory"
+                .to_string(),
+            Some(_) => format!(
+                "Successfully streamed replication buffer into the db ({held} bytes in total)"
+            ),
+        };
+        self.log(now, Level::Notice, done);
         self.log(
             now,
             Level::Notice,
@@ -536,6 +660,25 @@ impl Node {
         }
         true
     }
+}
+
+/// Redis 8.0's answer to the RDB channel's `PSYNC ? -1`: `+FULLRESYNC <replid> <offset>`,
+/// kept as the end offset a Valkey master would have sent (database 0: the RDB selects its
+/// own), with the main channel's id.
+fn parse_fullresync(text: &str, main_ch_client_id: u64) -> Option<EndOffset> {
+    let mut words = text.strip_prefix("+FULLRESYNC ")?.split_whitespace();
+    let replid = words.next()?;
+    if replid.len() != 40 {
+        return None;
+    }
+    let offset = string2ll(words.next()?.as_bytes())
+        .filter(|&o| o >= 0 && (o as u64) < REPL_OFFSET_MAX)? as u64;
+    Some(EndOffset {
+        offset,
+        replid: replid.to_string(),
+        db: 0,
+        client_id: main_ch_client_id,
+    })
 }
 
 /// `$ENDOFF:%lld %40s %d %llu`, with the offset and database checked before use.

@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use super::config::RedisVersion;
 use super::log::unix_secs;
 use super::node::Node;
 use super::resp::Reply;
@@ -132,6 +133,16 @@ impl Node {
                     self.pending_repl.peak.to_string(),
                 );
             }
+            if self.cfg.redis_version == RedisVersion::V8_0 {
+                put(
+                    "replica_full_sync_buffer_size",
+                    self.pending_repl.len.to_string(),
+                );
+                put(
+                    "replica_full_sync_buffer_peak",
+                    self.pending_repl.peak.to_string(),
+                );
+            }
             if let Link::Transfer(t) = &f.link {
                 let (total, read) = match &t.rdb {
                     RdbReceive::Body(b) => (
@@ -171,10 +182,13 @@ impl Node {
             );
             put("replica_announced", "1".into());
         }
+        // Redis 8.0 counts a replica's two channels as one (`replicationLogicalReplicaCount`)
+        // and lists the main channel only.
+        let redis_8_0 = self.cfg.redis_version == RedisVersion::V8_0;
         let replicas: Vec<_> = self
             .conns
             .values()
-            .filter(|c| c.replica().is_some())
+            .filter(|c| c.replica().is_some_and(|r| !(redis_8_0 && r.rdb_channel)))
             .collect();
         put("connected_slaves", replicas.len().to_string());
         if self.cfg.min_replicas_to_write > 0 && self.cfg.min_replicas_max_lag_secs > 0 {
@@ -193,7 +207,10 @@ impl Node {
                 format!(
                     "ip={ip},port={},state={},offset={},lag={lag}{}",
                     r.listening_port,
-                    r.state().info_name(),
+                    match r.state() {
+                        ReplicaState::BgRdbLoad if redis_8_0 => "send_bulk_and_stream",
+                        state => state.info_name(),
+                    },
                     r.ack_off,
                     if self.cfg.redis_version.is_valkey() {
                         format!(",type={}", r.channel_type())

@@ -76,6 +76,23 @@ impl Node {
                     );
                 }
                 if let Link::Dual(d) = &f.link {
+                    // Redis 8.0's main channel buffers from `+RDBCHANNELSYNC` on; the provisional
+                    // master is known once the RDB channel's `+FULLRESYNC` is read.
+                    if d.main_ch_client_id.is_some() {
+                        assert!(
+                            d.main_step == MainStep::Buffering
+                                && d.endoff.is_some()
+                                    == matches!(d.rdb, RdbChannel::Transfer(_) | RdbChannel::Loaded),
+                            "{}: an rdb-channel sync buffers from the start and knows its snapshot once the RDB comes",
+                            self.name
+                        );
+                    }
+                }
+                let valkey_dual = match &f.link {
+                    Link::Dual(d) if d.main_ch_client_id.is_none() => Some(d),
+                    _ => None,
+                };
+                if let Some(d) = valkey_dual {
                     // The main channel asks to continue only from the offset `$ENDOFF` named,
                     // and buffers only after that PSYNC was accepted.
                     assert!(

@@ -7,6 +7,7 @@
 
 use super::blocked::Waiter;
 use super::commands::{Caller, Ctx, Prop};
+use super::config::RedisVersion;
 use super::log::{unix_secs, Level};
 use super::node::{
     nanos_at_rate, Child, ChildExit, ConnId, DropReason, Event, Node, Role, Transmit,
@@ -260,6 +261,13 @@ impl Node {
                             {
                                 c.capa_dual_channel = true
                             }
+                            // Redis 8.0's rdb channel, kept under the same conditions
+                            // (`syncCommand` checks `repl-rdb-channel` and diskless sync).
+                            "rdb-channel-repl"
+                                if self.cfg.repl_rdb_channel && self.cfg.repl_diskless_sync =>
+                            {
+                                c.capa_dual_channel = true
+                            }
                             _ => {}
                         }
                     }
@@ -269,6 +277,13 @@ impl Node {
                     if self.cfg.redis_version.is_valkey() =>
                 {
                     if let Some(reply) = self.replconf_valkey(id, &opt, val) {
+                        return Some(reply);
+                    }
+                }
+                "rdb-channel" | "main-ch-client-id"
+                    if self.cfg.redis_version == RedisVersion::V8_0 =>
+                {
+                    if let Some(reply) = self.replconf_rdb_channel(id, &opt, val) {
                         return Some(reply);
                     }
                 }
@@ -363,6 +378,47 @@ impl Node {
         None
     }
 
+    /// REPLCONF's Redis 8.0 options: `rdb-channel <0|1>` and `main-ch-client-id <id>`, which
+    /// pairs an RDB channel with the main channel answered `+RDBCHANNELSYNC <id>`. Returns an
+    /// error reply, or `None` to go on with the next option.
+    fn replconf_rdb_channel(&mut self, id: ConnId, opt: &str, val: &[u8]) -> Option<Reply> {
+        if opt == "rdb-channel" {
+            let on = match string2ll(val) {
+                Some(0) => false,
+                Some(1) => true,
+                _ => return Some(Reply::err("ERR value is out of range, must be positive")),
+            };
+            if let Some(c) = self.conns.get_mut(&id) {
+                c.rdb_channel = on;
+            }
+            return None;
+        }
+        let Some(cid) = string2ll(val) else {
+            return Some(Reply::err("ERR value is not an integer or out of range"));
+        };
+        // Only a main channel still waiting for its RDB channel.
+        let waiting = u64::try_from(cid)
+            .ok()
+            .filter(|&cid| self.waiting_main_channel(cid).is_some());
+        let Some(cid) = waiting else {
+            return Some(Reply::err(format!("ERR Unrecognized RDB client id: {cid}")));
+        };
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.rdb_client_id = Some(cid);
+        }
+        None
+    }
+
+    /// The main channel in `SLAVE_STATE_WAIT_RDB_CHANNEL` whose client id is `cid`.
+    fn waiting_main_channel(&self, cid: u64) -> Option<ConnId> {
+        self.conns.iter().find_map(|(id, c)| {
+            let waits = c
+                .replica()
+                .is_some_and(|r| matches!(r.sync, ReplicaSync::WaitRdbChannel));
+            (c.client_id == cid && waits).then_some(*id)
+        })
+    }
+
     /// The RDB channel waiting for PSYNC whose client id is `cid`.
     fn waiting_rdb_channel(&self, cid: u64) -> Option<ConnId> {
         self.conns.iter().find_map(|(id, c)| {
@@ -432,14 +488,61 @@ impl Node {
                 self.stats.sync_partial_err += 1;
             }
             if self.conns.get(&id).is_some_and(|c| c.capa_dual_channel) {
-                // The connection stays a plain client: the RDB goes over a second one.
-                self.log(now, Level::Notice, format!("Dual channel replication: Replica {name} is capable of dual channel synchronization, and partial sync isn't possible. Full sync will continue with dedicated RDB channel."));
-                self.write_raw(id, b"+DUALCHANNELSYNC\r\n");
+                if self.cfg.redis_version.is_valkey() {
+                    // The connection stays a plain client: the RDB goes over a second one.
+                    self.log(now, Level::Notice, format!("Dual channel replication: Replica {name} is capable of dual channel synchronization, and partial sync isn't possible. Full sync will continue with dedicated RDB channel."));
+                    self.write_raw(id, b"+DUALCHANNELSYNC\r\n");
+                } else {
+                    self.log(now, Level::Notice, format!("Replica {name} is capable of rdb channel synchronization, and partial sync isn't possible. Full sync will continue with dedicated RDB channel."));
+                    self.wait_rdb_channel(now, id);
+                }
                 return None;
             }
         }
         self.start_full_resync(now, id, !is_psync);
         None
+    }
+
+    /// Redis 8.0: the main channel becomes a replica that waits for its RDB channel, and is
+    /// told its own client id to pair that channel with.
+    fn wait_rdb_channel(&mut self, now: SimTime, id: ConnId) {
+        let (capa_eof, _) = self.conn_capas(id);
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let cid = c.client_id;
+        c.role = Role::Replica(Box::new(ReplicaLink {
+            sync: ReplicaSync::WaitRdbChannel,
+            listening_port: c.listening_port,
+            announced_ip: None,
+            capa_eof,
+            pre_psync: false,
+            ack_off: 0,
+            ack_time: now,
+            next: None,
+            soft_limit_since: None,
+            rdb_channel: false,
+            waiting_psync: false,
+        }));
+        self.write_raw(id, format!("+RDBCHANNELSYNC {cid}\r\n").as_bytes());
+    }
+
+    /// Redis 8.0: the fork for an RDB channel starts; its main channel is streamed from the
+    /// byte after the snapshot (`SLAVE_STATE_SEND_BULK_AND_STREAM`) and goes online at its
+    /// first ACK, once the replica has loaded the RDB and applied what it buffered.
+    fn stream_main_channel(&mut self, now: SimTime, rdb: ConnId, offset: u64) {
+        let Some(main) = self.conns[&rdb]
+            .rdb_client_id
+            .and_then(|cid| self.waiting_main_channel(cid))
+        else {
+            return;
+        };
+        if let Some(r) = self.conns.get_mut(&main).and_then(|c| c.replica_mut()) {
+            r.sync = ReplicaSync::BgRdbLoad;
+            r.next = Some(offset + 1);
+            r.ack_time = now;
+        }
+        self.dirty.insert(main);
     }
 
     /// The name a connection will have as a replica (it is not one yet).
@@ -655,10 +758,11 @@ impl Node {
         } else {
             "disk"
         };
-        let using = match (self.cfg.redis_version.is_valkey(), rdb_req) {
-            (false, _) => "",
-            (true, true) => " using: dual-channel",
-            (true, false) => " using: normal sync",
+        let using = match (self.cfg.redis_version, rdb_req) {
+            (RedisVersion::Valkey8_1, true) => " using: dual-channel",
+            (RedisVersion::Valkey8_1, false) => " using: normal sync",
+            (RedisVersion::V8_0, true) => " (rdb-channel)",
+            _ => "",
         };
         self.log(
             now,
@@ -704,8 +808,10 @@ impl Node {
         if socket_target {
             mark = self.rng.hex40().into_bytes();
             for &id in &waiting {
-                if rdb_req {
+                if rdb_req && self.cfg.redis_version.is_valkey() {
                     self.send_end_offset(now, id, offset);
+                } else if rdb_req {
+                    self.stream_main_channel(now, id, offset);
                 }
                 self.setup_full_resync(now, id, offset);
                 let header = format!("$EOF:{}\r\n", String::from_utf8_lossy(&mark)).into_bytes();

@@ -22,6 +22,7 @@ mod node;
 mod pair;
 mod pubsub;
 pub mod rdb;
+mod rdb_channel_tests;
 pub(crate) mod replbuf;
 mod replica;
 pub mod resp;

@@ -873,7 +873,7 @@ impl Node {
                 let name = self.replica_name(&conn);
                 // An RDB channel that delivered its whole RDB closes as planned.
                 let delivered = r.rdb_channel && r.sync.rdb().is_none_or(|s| s.sent >= s.total());
-                if r.rdb_channel {
+                if r.rdb_channel && self.cfg.redis_version.is_valkey() {
                     self.log(
                         now,
                         Level::Notice,

@@ -21,9 +21,10 @@ use super::shared::SharedBytes;
 
 use super::config::RedisVersion;
 
-/// The newest RDB format this module reads (Redis 7.2's); what it writes follows
+/// The newest RDB format this module reads (Redis 8.0's, the newest release modelled; the
+/// records written are all 7.2's, which version 12 keeps); what it writes follows
 /// [`SaveMeta::redis_version`].
-pub const RDB_VERSION: u32 = 11;
+pub const RDB_VERSION: u32 = 12;
 
 const OP_AUX: u8 = 0xFA;
 const OP_RESIZEDB: u8 = 0xFB;

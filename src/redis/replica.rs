@@ -493,6 +493,10 @@ impl Node {
         if self.cfg.dual_channel_replication {
             capa.extend_from_slice(&[b"capa", b"dual-channel"]);
         }
+        // Redis 8.0 offers its rdb channel the same way (`syncWithMaster`).
+        if self.cfg.repl_rdb_channel {
+            capa.extend_from_slice(&[b"capa", b"rdb-channel-repl"]);
+        }
         encode_command(&capa, &mut out);
         expect.push_back(HandshakeReply::Capa);
         if let Some(v) = self.cfg.redis_version.valkey_version() {
@@ -606,6 +610,14 @@ impl Node {
         if text.starts_with("+DUALCHANNELSYNC") && self.cfg.dual_channel_replication {
             self.start_dual_channel_sync(now, id);
             self.event(Event::FullSyncStarted);
+            return false;
+        }
+        if text.starts_with("+RDBCHANNELSYNC") && self.cfg.repl_rdb_channel {
+            if self.start_rdb_channel_sync(now, id, text) {
+                self.event(Event::FullSyncStarted);
+                // The master may already stream on the main channel: buffer what came.
+                self.on_dual_channel_data(now, id);
+            }
             return false;
         }
         if text.starts_with("-NOMASTERLINK") || text.starts_with("-LOADING") {

@@ -140,6 +140,9 @@ pub(crate) struct DualSync {
     pub main_lastio: SimTime,
     /// The database the stream selects, from the loaded RDB.
     pub stream_db: usize,
+    /// Redis 8.0's rdb channel: the main channel's client id on the master, from
+    /// `+RDBCHANNELSYNC <client-id>` (`server.repl_main_ch_client_id`). `None` under Valkey.
+    pub main_ch_client_id: Option<u64>,
 }
 
 impl DualSync {
@@ -209,6 +212,8 @@ pub(crate) enum RdbHandshakeReply {
     Auth,
     Replconf,
     EndOffset,
+    /// Redis 8.0: `+FULLRESYNC <replid> <offset>`, the answer to the RDB channel's `PSYNC ? -1`.
+    FullResync,
 }
 
 /// `$ENDOFF:<repl-offset> <primary-repl-id> <current-db-id> <client-id>`.
@@ -358,12 +363,16 @@ pub enum ReplicaState {
     /// Valkey's `REPLICA_STATE_BG_RDB_LOAD`: a dual-channel replica's main channel, streamed
     /// while its RDB channel still transfers or loads; online at its first ACK.
     BgRdbLoad,
+    /// Redis 8.0's `SLAVE_STATE_WAIT_RDB_CHANNEL`, which INFO shows as `wait_bgsave`.
+    WaitRdbChannel,
 }
 
 impl ReplicaState {
     pub fn info_name(self) -> &'static str {
         match self {
-            ReplicaState::WaitBgsaveStart | ReplicaState::WaitBgsaveEnd => "wait_bgsave",
+            ReplicaState::WaitBgsaveStart
+            | ReplicaState::WaitBgsaveEnd
+            | ReplicaState::WaitRdbChannel => "wait_bgsave",
             ReplicaState::SendBulk => "send_bulk",
             ReplicaState::Online => "online",
             ReplicaState::BgRdbLoad => "bg_transfer",
@@ -389,6 +398,9 @@ pub(crate) enum ReplicaSync {
     Online { stream_on_ack: bool },
     /// `REPLICA_STATE_BG_RDB_LOAD`: streaming, not yet counted online.
     BgRdbLoad,
+    /// Redis 8.0's `SLAVE_STATE_WAIT_RDB_CHANNEL`: a main channel answered `+RDBCHANNELSYNC`,
+    /// sent nothing until its RDB channel's fork starts streaming it.
+    WaitRdbChannel,
 }
 
 impl ReplicaSync {
@@ -399,6 +411,7 @@ impl ReplicaSync {
             ReplicaSync::SendBulk(_) => ReplicaState::SendBulk,
             ReplicaSync::Online { .. } => ReplicaState::Online,
             ReplicaSync::BgRdbLoad => ReplicaState::BgRdbLoad,
+            ReplicaSync::WaitRdbChannel => ReplicaState::WaitRdbChannel,
         }
     }
 

@@ -534,6 +534,17 @@ fn inconsistent_scenarios_are_refused_at_the_offending_value() {
             "13:8",
             "cannot load the RDB format of \"m\"",
         ),
+        // Redis 8.0's rdb channel is refused under any other release.
+        (
+            "[[node]]\nname = \"w\"\n[node.config]\nrepl-rdb-channel = \"yes\"\n",
+            "11:8",
+            "repl-rdb-channel is a Redis 8.0 directive: it needs redis-version \"8.0\", not \"7.2\"",
+        ),
+        (
+            "[[node]]\nname = \"w\"\n[node.config]\nredis-version = \"valkey-8.1\"\nreplica-full-sync-buffer-limit = \"1mb\"\n",
+            "11:8",
+            "replica-full-sync-buffer-limit is a Redis 8.0 directive: it needs redis-version \"8.0\", not \"valkey-8.1\"",
+        ),
     ];
     check_errors(cases);
 }
@@ -577,6 +588,10 @@ fn what_the_consistency_checks_allow_still_parses() {
         "[defaults]\nrequirepass = \"s\"\nmasterauth = \"s\"\n[[node]]\nname = \"w\"\nreplicaof = \"m\"\nwarm = true\n",
         // A chain is no cycle.
         "[[node]]\nname = \"c\"\nreplicaof = \"r\"\n",
+        // Redis 8.0's directives under 8.0, and an 8.0 replica warm from a 7.2 master, whose
+        // older RDB format it reads.
+        "[[node]]\nname = \"w\"\nreplicaof = \"m\"\nwarm = true\n[node.config]\nredis-version = \"8.0\"\n\
+         repl-rdb-channel = \"yes\"\nreplica-full-sync-buffer-limit = \"20mb\"\n",
         // Loss with a retransmission timeout, and rto = 0 with no loss.
         "[network]\nloss = \"1%\"\nrto = \"1ms\"\n",
         "[network]\nrto = \"0s\"\n",
