@@ -39,6 +39,9 @@ const PANEL_H: u32 = 300;
 pub const OBUF_LABEL: &str = "output buffer on the master";
 pub const LOCAL_LABEL: &str = "local buffer on the replica";
 pub const LAG_LABEL: &str = "lag: behind its master";
+/// The lag row's label where a replica replicates from another replica in either run: the
+/// bytes are counted against the top of its chain, as the lag chart counts them.
+pub const LAG_TOP_LABEL: &str = "lag: behind the top of its chain";
 
 /// Draws the side-by-side chart of `left` and `right`, named `beside`. The runs must have the
 /// same replicas: a replica in one run only has nothing to be compared with.
@@ -263,10 +266,12 @@ enum RowKind {
 }
 
 impl RowKind {
-    fn label(self) -> &'static str {
+    /// The row's label; `chained` when a replica replicates from a replica in either run.
+    fn label(self, chained: bool) -> &'static str {
         match self {
             RowKind::Obuf => OBUF_LABEL,
             RowKind::Local => LOCAL_LABEL,
+            RowKind::Lag if chained => LAG_TOP_LABEL,
             RowKind::Lag => LAG_LABEL,
         }
     }
@@ -277,7 +282,7 @@ type Line<'b> = (String, &'b str, &'b [Option<u64>]);
 
 impl Run<'_> {
     /// What row `kind` draws of this run: its series, and the limits they are held to.
-    fn row(&self, kind: RowKind) -> (Vec<Line<'_>>, &[Limit]) {
+    fn row(&self, kind: RowKind, chained: bool) -> (Vec<Line<'_>>, &[Limit]) {
         match kind {
             RowKind::Obuf => (
                 self.obuf
@@ -298,7 +303,11 @@ impl Run<'_> {
                     .iter()
                     .map(|&(r, n)| {
                         (
-                            format!("{r} behind its master"),
+                            if chained {
+                                format!("{r} behind the top of its chain")
+                            } else {
+                                format!("{r} behind its master")
+                            },
                             r,
                             lag::bytes_of(n, View::Top),
                         )
@@ -320,7 +329,8 @@ impl Beside<'_> {
         main: &Area<DB>,
         legend: &Area<DB>,
     ) -> Result<(), String> {
-        let rows = self.runs.each_ref().map(|r| r.row(kind));
+        let chained = self.runs.iter().any(|r| lag::chained(&r.d));
+        let rows = self.runs.each_ref().map(|r| r.row(kind, chained));
         let data_max = rows
             .iter()
             .flat_map(|(lines, _)| lines.iter().flat_map(|(_, _, v)| v.iter().flatten()))
@@ -329,7 +339,7 @@ impl Beside<'_> {
         let (div, unit, y_max) = byte_scale(data_max, limits);
         let mut series: Vec<Summary> = Vec::new();
         let mut limit_entries: [Vec<Entry>; 2] = [Vec::new(), Vec::new()];
-        let desc = format!("{} ({unit})", kind.label());
+        let desc = format!("{} ({unit})", kind.label(chained));
         for (side, (area, r)) in columns(main).iter().zip(&self.runs).enumerate() {
             let d = &r.d;
             let (lines, limits) = &rows[side];

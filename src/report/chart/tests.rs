@@ -836,6 +836,16 @@ fn side_by_side_each_column_draws_its_own_runs_series_on_one_time_axis() {
 }
 
 #[test]
+fn side_by_side_a_chain_is_measured_from_its_top_and_says_so() {
+    let r = run(CHAINED);
+    let text = texts(&elements(&beside(&r, &r).unwrap().svg)).join("\n");
+    assert!(text.contains(super::beside::LAG_TOP_LABEL), "{text}");
+    assert!(text.contains("C behind the top of its chain"), "{text}");
+    assert!(!text.contains(super::beside::LAG_LABEL), "{text}");
+    assert!(!text.contains("behind its master"), "{text}");
+}
+
+#[test]
 fn side_by_side_rows_share_one_scale_and_nothing_leaves_its_panel() {
     let (a, b) = classic_and_dual();
     let c = beside(&a, &b).unwrap();
