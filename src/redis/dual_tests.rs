@@ -4,53 +4,24 @@
 #![cfg(test)]
 
 use super::config::Config;
-use super::keyspace::Bulk;
-use super::pair::{ms, secs, Pair};
+use super::pair::{self, in_sync, ms, secs, Pair};
 use super::state::{Link, RdbChannel};
+
+/// A Valkey 8.1 node with dual-channel replication on.
+const VALKEY: &[(&str, &str)] = &[
+    ("redis-version", "valkey-8.1"),
+    ("dual-channel-replication-enabled", "yes"),
+    ("repl-diskless-sync-delay", "0"),
+];
 
 /// A Valkey 8.1 node with dual-channel replication on, and `pairs`.
 fn valkey(pairs: &[(&str, &str)]) -> Config {
-    let mut c = Config::default();
-    c.set("redis-version", "valkey-8.1", false).unwrap();
-    c.set("dual-channel-replication-enabled", "yes", false)
-        .unwrap();
-    c.set("repl-diskless-sync-delay", "0", false).unwrap();
-    for (k, v) in pairs {
-        c.set(k, v, false).unwrap();
-    }
-    c
+    pair::config(VALKEY, pairs)
 }
 
-/// A master holding 20,000 synthetic keys (about 2.5 MB of RDB) and a replica that loads at
-/// 1 MB/s, so that the load takes seconds and writes land in the replica's local buffer.
+/// [`pair::slow_load`] under this profile.
 fn slow_load(master: &[(&str, &str)], replica: &[(&str, &str)]) -> Pair {
-    let (m, r) = (master.to_vec(), replica.to_vec());
-    let mut t = Pair::new(2, move |i| {
-        if i == 0 {
-            valkey(&m)
-        } else {
-            let mut pairs = vec![("replsim-rdb-load-rate", "1mb")];
-            pairs.extend_from_slice(&r);
-            valkey(&pairs)
-        }
-    });
-    t.nodes[0].keyspace.db_mut(0).set_bulk(Some(Bulk {
-        count: 20_000,
-        key_bytes: 16,
-        value_bytes: 100,
-    }));
-    t.set_keys(0, 10, "before");
-    t.run_for(ms(1500));
-    t
-}
-
-fn slave0(t: &Pair) -> String {
-    t.info(0, "slave0")
-}
-
-fn in_sync(t: &Pair) -> bool {
-    t.nodes[0].master_repl_offset() == t.nodes[1].master_repl_offset()
-        && t.nodes[0].digest() == t.nodes[1].digest()
+    pair::slow_load(VALKEY, master, replica)
 }
 
 #[test]
@@ -60,9 +31,10 @@ fn the_rdb_goes_over_a_second_channel_while_the_stream_is_buffered_and_then_appl
     t.run_until_cond(secs(30), |t| t.nodes[1].is_loading());
     // The main channel was accepted at the snapshot's offset and is streamed at once.
     assert!(
-        slave0(&t).contains("state=bg_transfer") && slave0(&t).contains("type=main-channel"),
+        t.info(0, "slave0").contains("state=bg_transfer")
+            && t.info(0, "slave0").contains("type=main-channel"),
         "{}",
-        slave0(&t)
+        t.info(0, "slave0")
     );
     assert_eq!(t.info(1, "master_sync_in_progress"), "1");
     t.set_keys(0, 300, &"w".repeat(100));
@@ -83,7 +55,10 @@ fn the_rdb_goes_over_a_second_channel_while_the_stream_is_buffered_and_then_appl
     assert_eq!(t.info_u64(1, "replicas_repl_buffer_size"), 0);
     assert_eq!(t.info_u64(1, "replicas_repl_buffer_peak"), held);
     // Online at the replica's ACK; the RDB channel is gone.
-    assert!(slave0(&t).contains("state=online") && slave0(&t).contains("type=replica"));
+    assert!(
+        t.info(0, "slave0").contains("state=online")
+            && t.info(0, "slave0").contains("type=replica")
+    );
     assert_eq!(t.info_u64(0, "connected_slaves"), 1);
     assert_eq!(t.info_u64(0, "replicas_waiting_psync"), 0);
     // One full sync (the RDB channel's SYNC), one partial (the main channel's PSYNC), and the
@@ -288,5 +263,5 @@ fn a_replica_that_does_not_offer_dual_channel_gets_a_classic_sync() {
         "Starting BGSAVE for SYNC with target: replicas sockets using: normal sync"
     ));
     assert!(t.logged(0, "to pipe through parent process"));
-    assert!(slave0(&t).contains("type=replica"));
+    assert!(t.info(0, "slave0").contains("type=replica"));
 }

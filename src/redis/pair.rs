@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::config::Config;
+use super::keyspace::Bulk;
 use super::log::LogLine;
 use super::node::{Action, ClientId, CommandResult, ConnId, Event, Node, NodeParams, Transmit};
 use super::resp::Reply;
@@ -16,6 +17,49 @@ use crate::time::{SimDuration, SimTime};
 
 pub fn secs(s: u64) -> SimDuration {
     SimDuration::from_secs(s)
+}
+
+/// A node's configuration: `profile`'s directives, then `pairs`.
+pub fn config(profile: &[(&str, &str)], pairs: &[(&str, &str)]) -> Config {
+    let mut c = Config::default();
+    for (k, v) in profile.iter().chain(pairs) {
+        c.set(k, v, false).unwrap();
+    }
+    c
+}
+
+/// Node 0 a master holding 20,000 synthetic keys (about 2.5 MB of RDB), node 1 a replica-to-be
+/// that loads at 1 MB/s, so that a full sync's load takes seconds and writes made meanwhile pile
+/// up; both under `profile`, plus `master`'s and `replica`'s own directives.
+pub fn slow_load(
+    profile: &'static [(&'static str, &'static str)],
+    master: &[(&str, &str)],
+    replica: &[(&str, &str)],
+) -> Pair {
+    let (m, r) = (master.to_vec(), replica.to_vec());
+    let mut t = Pair::new(2, move |i| {
+        if i == 0 {
+            config(profile, &m)
+        } else {
+            let mut own = vec![("replsim-rdb-load-rate", "1mb")];
+            own.extend_from_slice(&r);
+            config(profile, &own)
+        }
+    });
+    t.nodes[0].keyspace.db_mut(0).set_bulk(Some(Bulk {
+        count: 20_000,
+        key_bytes: 16,
+        value_bytes: 100,
+    }));
+    t.set_keys(0, 10, "before");
+    t.run_for(ms(1500));
+    t
+}
+
+/// Node 1 holds node 0's offset and dataset.
+pub fn in_sync(t: &Pair) -> bool {
+    t.nodes[0].master_repl_offset() == t.nodes[1].master_repl_offset()
+        && t.nodes[0].digest() == t.nodes[1].digest()
 }
 
 pub fn ms(s: u64) -> SimDuration {

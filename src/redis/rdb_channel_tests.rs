@@ -5,53 +5,25 @@
 #![cfg(test)]
 
 use super::config::Config;
-use super::keyspace::Bulk;
 use super::node::{Action, ConnId};
-use super::pair::{ms, secs, Pair, Scripted, Stage, SCRIPTED_REPLID};
+use super::pair::{self, in_sync, ms, secs, Pair, Scripted, Stage, SCRIPTED_REPLID};
 use super::state::{Link, RdbChannel};
+
+/// A Redis 8.0 node with the rdb channel on.
+const REDIS_8_0: &[(&str, &str)] = &[
+    ("redis-version", "8.0"),
+    ("repl-rdb-channel", "yes"),
+    ("repl-diskless-sync-delay", "0"),
+];
 
 /// A Redis 8.0 node with the rdb channel on, and `pairs`.
 fn redis_8_0(pairs: &[(&str, &str)]) -> Config {
-    let mut c = Config::default();
-    c.set("redis-version", "8.0", false).unwrap();
-    c.set("repl-rdb-channel", "yes", false).unwrap();
-    c.set("repl-diskless-sync-delay", "0", false).unwrap();
-    for (k, v) in pairs {
-        c.set(k, v, false).unwrap();
-    }
-    c
+    pair::config(REDIS_8_0, pairs)
 }
 
-/// A master holding 20,000 synthetic keys (about 2.5 MB of RDB) and a replica that loads at
-/// 1 MB/s, so that the load takes seconds and writes land in the replica's local buffer.
+/// [`pair::slow_load`] under this profile.
 fn slow_load(master: &[(&str, &str)], replica: &[(&str, &str)]) -> Pair {
-    let (m, r) = (master.to_vec(), replica.to_vec());
-    let mut t = Pair::new(2, move |i| {
-        if i == 0 {
-            redis_8_0(&m)
-        } else {
-            let mut pairs = vec![("replsim-rdb-load-rate", "1mb")];
-            pairs.extend_from_slice(&r);
-            redis_8_0(&pairs)
-        }
-    });
-    t.nodes[0].keyspace.db_mut(0).set_bulk(Some(Bulk {
-        count: 20_000,
-        key_bytes: 16,
-        value_bytes: 100,
-    }));
-    t.set_keys(0, 10, "before");
-    t.run_for(ms(1500));
-    t
-}
-
-fn slave0(t: &Pair) -> String {
-    t.info(0, "slave0")
-}
-
-fn in_sync(t: &Pair) -> bool {
-    t.nodes[0].master_repl_offset() == t.nodes[1].master_repl_offset()
-        && t.nodes[0].digest() == t.nodes[1].digest()
+    pair::slow_load(REDIS_8_0, master, replica)
 }
 
 #[test]
@@ -132,11 +104,11 @@ fn the_rdb_goes_over_a_second_channel_while_the_master_streams_on_the_first() {
     };
     t.run_until_cond(secs(30), |t| channels(t) == 2);
     assert!(
-        slave0(&t).contains("state=send_bulk_and_stream"),
+        t.info(0, "slave0").contains("state=send_bulk_and_stream"),
         "{}",
-        slave0(&t)
+        t.info(0, "slave0")
     );
-    assert!(!slave0(&t).contains("type="));
+    assert!(!t.info(0, "slave0").contains("type="));
     assert_eq!(t.info_u64(0, "connected_slaves"), 1);
     assert!(!t.nodes[0].info(t.now, &[]).contains("slave1:"));
     t.run_until_cond(secs(30), |t| t.nodes[1].is_loading());
@@ -151,7 +123,7 @@ fn the_rdb_goes_over_a_second_channel_while_the_master_streams_on_the_first() {
     assert_eq!(t.nodes[1].dbsize(), 20_300);
     assert_eq!(t.info_u64(1, "replica_full_sync_buffer_size"), 0);
     assert_eq!(t.info_u64(1, "replica_full_sync_buffer_peak"), held);
-    assert!(slave0(&t).contains("state=online"));
+    assert!(t.info(0, "slave0").contains("state=online"));
     assert_eq!(t.info_u64(0, "connected_slaves"), 1);
     // One full sync, the RDB channel's; no partial one.
     assert_eq!(t.info_u64(0, "sync_full"), 1);
@@ -348,18 +320,19 @@ fn the_main_channel_waits_as_wait_bgsave_until_its_rdb_channel_forks() {
         t.logged(0, "is capable of rdb channel synchronization")
     });
     assert!(
-        slave0(&t).starts_with("ip=10.0.0.2,port=6379,state=wait_bgsave"),
+        t.info(0, "slave0")
+            .starts_with("ip=10.0.0.2,port=6379,state=wait_bgsave"),
         "{}",
-        slave0(&t)
+        t.info(0, "slave0")
     );
     assert_eq!(t.info_u64(0, "connected_slaves"), 1);
     assert!(!t.logged(0, "Starting BGSAVE"));
     t.run_until_cond(secs(5), |t| t.logged(0, "Starting BGSAVE"));
     t.run_for(ms(1));
     assert!(
-        slave0(&t).contains("state=send_bulk_and_stream"),
+        t.info(0, "slave0").contains("state=send_bulk_and_stream"),
         "{}",
-        slave0(&t)
+        t.info(0, "slave0")
     );
     t.wait_for_sync(1);
     t.run_for(ms(500));
