@@ -176,21 +176,8 @@ start = "500ms"
     Loop::of(&s.log("master"), &s.log("replica"))
 }
 
-/// Within a quarter of the larger, at least one.
-fn close(a: usize, b: usize) -> bool {
-    a.abs_diff(b) <= (a.max(b) / 4).max(1)
-}
-
 fn secs(x: Option<f64>) -> String {
     x.map_or("-".into(), |x| format!("{x:.2} s"))
-}
-
-fn near(a: Option<f64>, b: Option<f64>, tol: f64) -> bool {
-    match (a, b) {
-        (Some(a), Some(b)) => (a - b).abs() <= tol,
-        (None, None) => true,
-        _ => false,
-    }
 }
 
 #[test]

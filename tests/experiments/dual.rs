@@ -442,11 +442,6 @@ value_size = {WRITER_VALUE_BYTES}
     )
 }
 
-/// Within a quarter of the larger, at least one.
-fn close(a: usize, b: usize) -> bool {
-    a.abs_diff(b) <= (a.max(b) / 4).max(1)
-}
-
 /// Within `frac` of the larger, or both within `floor` bytes of each other.
 fn close_bytes(a: u64, b: u64, frac: f64, floor: u64) -> bool {
     let d = a.abs_diff(b);
@@ -455,14 +450,6 @@ fn close_bytes(a: u64, b: u64, frac: f64, floor: u64) -> bool {
 
 fn secs(x: Option<f64>) -> String {
     x.map_or("never".into(), |x| format!("{x:.2} s"))
-}
-
-fn near(a: Option<f64>, b: Option<f64>, tol: f64) -> bool {
-    match (a, b) {
-        (Some(a), Some(b)) => (a - b).abs() <= tol,
-        (None, None) => true,
-        _ => false,
-    }
 }
 
 fn kb(bytes: u64) -> String {

@@ -428,6 +428,20 @@ pub fn pipeline_sets(c: &mut Client, key: &str, value: &[u8], count: usize) {
     }
 }
 
+/// Counts within a quarter of the larger, at least one apart.
+pub fn close(a: usize, b: usize) -> bool {
+    a.abs_diff(b) <= (a.max(b) / 4).max(1)
+}
+
+/// Times within `tol` of each other, or both never.
+pub fn near(a: Option<f64>, b: Option<f64>, tol: f64) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => (a - b).abs() <= tol,
+        (None, None) => true,
+        _ => false,
+    }
+}
+
 /// Bytes one `SET key value` takes in the replication stream.
 pub fn set_bytes(key_len: usize, value_len: usize) -> u64 {
     let bulk = |n: usize| (format!("${n}\r\n").len() + n + 2) as u64;
