@@ -332,16 +332,7 @@ impl Node {
     /// <x.y.z>`. Returns an error reply, or `None` to go on with the next option.
     fn replconf_valkey(&mut self, id: ConnId, opt: &str, val: &[u8]) -> Option<Reply> {
         match opt {
-            "rdb-channel" => {
-                let on = match string2ll(val) {
-                    Some(0) => false,
-                    Some(1) => true,
-                    _ => return Some(Reply::err("ERR value is out of range, must be positive")),
-                };
-                if let Some(c) = self.conns.get_mut(&id) {
-                    c.rdb_channel = on;
-                }
-            }
+            "rdb-channel" => return self.replconf_rdb_channel_flag(id, val),
             "set-rdb-client-id" => {
                 let Some(cid) = string2ll(val) else {
                     return Some(Reply::err("ERR value is not an integer or out of range"));
@@ -378,20 +369,26 @@ impl Node {
         None
     }
 
+    /// REPLCONF `rdb-channel <0|1>`, the same in Valkey 8.1 and Redis 8.0: this connection is
+    /// (or is not) the RDB channel of a replica. Returns an error reply, or `None`.
+    fn replconf_rdb_channel_flag(&mut self, id: ConnId, val: &[u8]) -> Option<Reply> {
+        let on = match string2ll(val) {
+            Some(0) => false,
+            Some(1) => true,
+            _ => return Some(Reply::err("ERR value is out of range, must be positive")),
+        };
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.rdb_channel = on;
+        }
+        None
+    }
+
     /// REPLCONF's Redis 8.0 options: `rdb-channel <0|1>` and `main-ch-client-id <id>`, which
     /// pairs an RDB channel with the main channel answered `+RDBCHANNELSYNC <id>`. Returns an
     /// error reply, or `None` to go on with the next option.
     fn replconf_rdb_channel(&mut self, id: ConnId, opt: &str, val: &[u8]) -> Option<Reply> {
         if opt == "rdb-channel" {
-            let on = match string2ll(val) {
-                Some(0) => false,
-                Some(1) => true,
-                _ => return Some(Reply::err("ERR value is out of range, must be positive")),
-            };
-            if let Some(c) = self.conns.get_mut(&id) {
-                c.rdb_channel = on;
-            }
-            return None;
+            return self.replconf_rdb_channel_flag(id, val);
         }
         let Some(cid) = string2ll(val) else {
             return Some(Reply::err("ERR value is not an integer or out of range"));
