@@ -7,9 +7,12 @@
 #![allow(clippy::disallowed_methods)]
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+mod common;
+use common::{json, scratch, stderr, write};
 
 /// Runs replsim with `args`, killing it if it outlives `limit` (a refusal that does not come
 /// would otherwise be a hang, not a failure).
@@ -51,34 +54,6 @@ fn replsim_within(args: &[&str], limit: Duration) -> Output {
 
 fn replsim(args: &[&str]) -> Output {
     replsim_within(args, Duration::from_secs(120))
-}
-
-/// A fresh directory of this test's own under cargo's scratch space.
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("a scratch directory");
-    dir
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, text).expect("a scenario file");
-    p.to_str().expect("a UTF-8 path").to_string()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn json(o: &Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
-        panic!(
-            "JSON on stdout ({e}):\n{}\n{}",
-            String::from_utf8_lossy(&o.stdout),
-            stderr(o)
-        )
-    })
 }
 
 const PAIR: &str =

@@ -4,9 +4,6 @@
 //! every mistake is exit code 2 with a message that names it.
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
-
-use serde_json::Value;
 
 mod common;
 use common::*;
@@ -48,11 +45,6 @@ fn scenario(dir: &Path) -> PathBuf {
     let p = dir.join("sweep-test.toml");
     std::fs::write(&p, SCENARIO).expect("a scenario file");
     p
-}
-
-fn json(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}\n{}", stdout(o), stderr(o)))
 }
 
 #[test]

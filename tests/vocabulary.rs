@@ -3,26 +3,9 @@
 //! never a panic.
 
 use std::path::Path;
-use std::process::Output;
 
 mod common;
 use common::*;
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, text).expect("a scenario file");
-    p.to_str().expect("a UTF-8 path").to_string()
-}
-
-fn json(o: &Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
-        panic!(
-            "JSON on stdout ({e}):\n{}\n{}",
-            String::from_utf8_lossy(&o.stdout),
-            stderr(o)
-        )
-    })
-}
 
 /// Lines 1-8: a master and its replica over 12 s.
 const PAIR: &str = "name = \"v\"\nduration = \"12s\"\n\

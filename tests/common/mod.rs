@@ -36,3 +36,16 @@ pub fn stdout(o: &Output) -> String {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// What the binary printed on stdout, as JSON; the panic shows both streams.
+pub fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("JSON on stdout ({e}):\n{}\n{}", stdout(o), stderr(o)))
+}
+
+/// Writes `text` as `dir/name` and returns its path as an argument.
+pub fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("a scenario file");
+    path(&p).to_string()
+}
