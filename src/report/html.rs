@@ -892,12 +892,7 @@ fn timeline_section(r: &Report) -> Section {
                         (None, true) => "not run: the node was down".into(),
                         (None, false) => "no reply by the end of the run".into(),
                     };
-                    vec![
-                        Cell::text(seconds(c.t_ms)),
-                        Cell::text(&c.node),
-                        Cell::marked(&c.command, Mark::Code),
-                        Cell::marked(reply, if c.error { Mark::Fail } else { Mark::Code }),
-                    ]
+                    command_row(c.t_ms, &c.node, &c.command, reply, c.error)
                 })
                 .collect(),
         }));
@@ -944,12 +939,7 @@ fn timeline_section(r: &Report) -> Section {
                         }
                         None => "no reply: the node was down or paused, or it blocked".into(),
                     };
-                    vec![
-                        Cell::text(seconds(c.t_ms)),
-                        Cell::text(&c.node),
-                        Cell::marked(&c.command, Mark::Code),
-                        Cell::marked(reply, if c.error { Mark::Fail } else { Mark::Code }),
-                    ]
+                    command_row(c.t_ms, &c.node, &c.command, reply, c.error)
                 })
                 .collect(),
         }));
@@ -958,6 +948,17 @@ fn timeline_section(r: &Report) -> Section {
         heading: "Timeline".into(),
         blocks,
     }
+}
+
+/// A row of the operator commands' or the probes' table: when, where, what and the reply, marked
+/// as a failure where it was one.
+fn command_row(t_ms: f64, node: &str, command: &str, reply: String, error: bool) -> Vec<Cell> {
+    vec![
+        Cell::text(seconds(t_ms)),
+        Cell::text(node),
+        Cell::marked(command, Mark::Code),
+        Cell::marked(reply, if error { Mark::Fail } else { Mark::Code }),
+    ]
 }
 
 /// The most probe replies the page shows as rows.
