@@ -82,6 +82,24 @@ pub fn sleep_ms(ms: u64) {
     std::thread::sleep(Duration::from_millis(ms));
 }
 
+/// A real master started with `master_args` and a real replica of it with `repl-timeout`
+/// `repl_timeout_s`, returned once the replica's link is up.
+pub fn real_pair_online(master_args: &[&str], repl_timeout_s: u64) -> (Redis, Redis) {
+    let m = Redis::start(master_args);
+    let r = Redis::start(&[
+        "--replicaof",
+        "127.0.0.1",
+        &m.port.to_string(),
+        "--repl-timeout",
+        &repl_timeout_s.to_string(),
+    ]);
+    let mut rc = r.client();
+    wait_for("the replica online", Duration::from_secs(10), || {
+        rc.field("replication", "master_link_status") == "up"
+    });
+    (m, r)
+}
+
 /// Whether a real master lists its first replica as online (false while it lists none yet).
 pub fn first_replica_online(master: &mut Client) -> bool {
     master

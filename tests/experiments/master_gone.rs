@@ -12,18 +12,7 @@ use super::harness::*;
 fn a_replica_of_a_killed_master_retries_once_a_second() {
     let Some(_serial) = enabled() else { return };
     let mut report = Report::new("master process killed (SIGKILL), repl-timeout 3, 6 s");
-    let m = Redis::start(&[]);
-    let r = Redis::start(&[
-        "--replicaof",
-        "127.0.0.1",
-        &m.port.to_string(),
-        "--repl-timeout",
-        "3",
-    ]);
-    let mut rc = r.client();
-    wait_for("the replica online", Duration::from_secs(10), || {
-        rc.field("replication", "master_link_status") == "up"
-    });
+    let (m, r) = real_pair_online(&[], 3);
     let t0 = now_ms();
     let pid_m = pid(&m);
     signal(pid_m, "KILL");
@@ -83,18 +72,7 @@ fn shutdown_nosave(port: u16) {
 fn a_replica_of_a_shut_down_master_notices_at_once_and_is_refused_once_a_second() {
     let Some(_serial) = enabled() else { return };
     let mut report = Report::new("master SHUTDOWN NOSAVE, repl-timeout 3, 6 s");
-    let m = Redis::start(&[]);
-    let r = Redis::start(&[
-        "--replicaof",
-        "127.0.0.1",
-        &m.port.to_string(),
-        "--repl-timeout",
-        "3",
-    ]);
-    let mut rc = r.client();
-    wait_for("the replica online", Duration::from_secs(10), || {
-        rc.field("replication", "master_link_status") == "up"
-    });
+    let (m, r) = real_pair_online(&[], 3);
     let t0 = now_ms();
     shutdown_nosave(m.port);
     sleep_ms(6000);

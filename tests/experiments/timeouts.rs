@@ -13,18 +13,7 @@ const TIMEOUT_S: u64 = 3;
 
 /// A real master and a real replica, synced.
 fn real_pair(master_args: &[&str]) -> (Redis, Redis) {
-    let m = Redis::start(master_args);
-    let r = Redis::start(&[
-        "--replicaof",
-        "127.0.0.1",
-        &m.port.to_string(),
-        "--repl-timeout",
-        &TIMEOUT_S.to_string(),
-    ]);
-    let mut rc = r.client();
-    wait_for("the replica online", Duration::from_secs(10), || {
-        rc.field("replication", "master_link_status") == "up"
-    });
+    let (m, r) = real_pair_online(master_args, TIMEOUT_S);
     // One ACK and one PING behind us, so both sides start from a fresh interaction.
     sleep_ms(1200);
     (m, r)
